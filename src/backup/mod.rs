@@ -1,0 +1,1 @@
+//! Chunked backup streaming to object storage (issue: backup streaming).

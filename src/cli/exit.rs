@@ -1,0 +1,38 @@
+//! Exit codes that scripts can trust.
+
+use std::fmt;
+
+pub const OK: u8 = 0;
+pub const FAILED: u8 = 1;
+pub const USAGE: u8 = 2;
+pub const REFUSED: u8 = 3;
+
+pub const EXIT_CODES_HELP: &str =
+    "Exit codes: 0 done, 1 failed, 2 usage error, 3 refused (read-only, not confirmed).";
+
+/// An error that carries its own exit code; anything else exits with [`FAILED`].
+#[derive(Debug)]
+pub enum Failure {
+    Usage(String),
+    Refused(String),
+}
+
+impl Failure {
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => USAGE,
+            Failure::Refused(_) => REFUSED,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage(m) => write!(f, "usage: {m}"),
+            Failure::Refused(m) => write!(f, "refused: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}

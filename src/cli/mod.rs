@@ -1,0 +1,72 @@
+//! Command-line entry: clap definitions and dispatch to one module per command family.
+//!
+//! Each family owns its arguments and its `run` function in its own file, so that the families
+//! grow independently. Output goes through [`output`]; exit codes through [`exit`].
+
+pub mod exit;
+pub mod output;
+pub mod proxy;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use exit::Failure;
+
+/// switchyard: a MySQL/MariaDB proxy and the console to run it.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about, long_about = None, after_help = exit::EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `switchyard_proxy=debug`.
+    #[arg(long, global = true, env = "SWITCHYARD_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy headless.
+    Proxy(proxy::ProxyArgs),
+}
+
+/// Parses the command line, runs the command and maps the outcome to the documented exit codes.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(&cli.log);
+    let result = match cli.command {
+        Command::Proxy(args) => proxy::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            let code = e
+                .downcast_ref::<Failure>()
+                .map_or(exit::FAILED, Failure::code);
+            eprintln!("switchyard: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Logs go to stderr so they never mix with a command's table or JSON on stdout.
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

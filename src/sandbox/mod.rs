@@ -1,0 +1,1 @@
+//! Local MariaDB topologies built from the installed server binaries.

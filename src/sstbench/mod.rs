@@ -1,0 +1,1 @@
+//! Galera SST compression benchmark (issue: SST compression benchmark).
