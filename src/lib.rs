@@ -8,3 +8,4 @@ pub mod cli;
 pub mod control;
 pub mod sandbox;
 pub mod sstbench;
+pub mod tui;
