@@ -8,6 +8,7 @@
 pub mod app;
 pub mod event;
 pub mod model;
+pub mod run;
 pub mod theme;
 pub mod ui;
 pub mod views;
