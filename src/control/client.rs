@@ -144,10 +144,16 @@ pub struct Control {
 }
 
 impl Control {
-    /// Connects to `mysql://user:pass@host:port` and detects which tables exist.
-    pub async fn connect(url: &str) -> Result<Control, ControlError> {
+    /// Connects to `mysql://user[:pass]@host:port` and detects which tables exist. A password
+    /// given here (from the environment or a file) wins over one in the URL, so scripts never
+    /// need to put it on a command line.
+    pub async fn connect(url: &str, password: Option<&str>) -> Result<Control, ControlError> {
         let opts = Opts::from_url(url).map_err(|e| ControlError::Url(e.to_string()))?;
-        let opts = OptsBuilder::from_opts(opts)
+        let mut builder = OptsBuilder::from_opts(opts);
+        if let Some(p) = password {
+            builder = builder.pass(Some(p));
+        }
+        let opts = builder
             .prefer_socket(false)
             .max_allowed_packet(Some(16 * 1024 * 1024))
             .wait_timeout(Some(28_800))
@@ -161,15 +167,31 @@ impl Control {
         Ok(control)
     }
 
+    /// Table names from `SHOW TABLES` (the main schema, with the `runtime_` tables) and
+    /// `SHOW TABLES FROM stats`. A stats-user session may refuse the second; the console then
+    /// works with what the first lists.
     async fn detect(&mut self) -> Result<Capabilities, ControlError> {
-        let mut names = Vec::new();
-        for sql in ["SHOW TABLES", "SHOW TABLES FROM stats"] {
-            for row in self.rows(sql).await? {
-                let first = row.text_at(0).unwrap_or_default();
-                names.push(first);
-            }
+        let mut names: Vec<String> = self
+            .rows("SHOW TABLES")
+            .await?
+            .iter()
+            .filter_map(|r| r.text_at(0))
+            .collect();
+        if let Ok(rows) = self.rows("SHOW TABLES FROM stats").await {
+            names.extend(rows.iter().filter_map(|r| r.text_at(0)));
         }
         Ok(Capabilities::from_tables(names))
+    }
+
+    /// `user@host:port` of an admin URL, without the password, for titles and messages.
+    pub fn label(url: &str) -> Result<String, ControlError> {
+        let opts = Opts::from_url(url).map_err(|e| ControlError::Url(e.to_string()))?;
+        Ok(format!(
+            "{}@{}:{}",
+            opts.user().unwrap_or(""),
+            opts.ip_or_hostname(),
+            opts.tcp_port()
+        ))
     }
 
     pub fn capabilities(&self) -> &Capabilities {
@@ -225,19 +247,39 @@ impl Control {
         Ok(events)
     }
 
-    /// Everything the views show, read in one pass; `now_ms` stamps it for rates.
+    /// Everything the views show, read in one pass; `now_ms` stamps it for rates. Tables the
+    /// admin interface lacks (a stats-user session has no `runtime_` tables) read as empty.
     pub async fn snapshot(&mut self, now_ms: u64) -> Result<Snapshot, ControlError> {
-        let servers = self.servers().await?;
-        let pools = self.read::<PoolRow>().await?;
-        let global = self.read::<GlobalStatRow>().await?;
-        let digests = self.digests().await?;
+        let servers = self
+            .read_if("SELECT * FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname, port")
+            .await?
+            .unwrap_or_default();
+        let pools = self
+            .read_if("SELECT * FROM stats_mysql_connection_pool")
+            .await?
+            .unwrap_or_default();
+        let global = self
+            .read_if("SELECT * FROM stats_mysql_global")
+            .await?
+            .unwrap_or_default();
+        let digests = self.read_if(DIGESTS_SQL).await?.unwrap_or_default();
         let rules = self
-            .read_sql("SELECT * FROM runtime_mysql_query_rules ORDER BY rule_id")
-            .await?;
-        let rule_hits = self.read::<RuleHitsRow>().await?;
-        let users = self.users().await?;
-        let variables = self.read::<VariableRow>().await?;
-        let processlist = self.read::<ProcessRow>().await?;
+            .read_if("SELECT * FROM runtime_mysql_query_rules ORDER BY rule_id")
+            .await?
+            .unwrap_or_default();
+        let rule_hits = self
+            .read_if("SELECT * FROM stats_mysql_query_rules")
+            .await?
+            .unwrap_or_default();
+        let users = self.read_if(USERS_SQL).await?.unwrap_or_default();
+        let variables = self
+            .read_if("SELECT * FROM runtime_global_variables ORDER BY variable_name")
+            .await?
+            .unwrap_or_default();
+        let processlist = self
+            .read_if("SELECT * FROM stats_mysql_processlist")
+            .await?
+            .unwrap_or_default();
         let server_states = self
             .read_if("SELECT * FROM stats_switchyard_servers")
             .await?;
@@ -291,6 +333,13 @@ mod tests {
         assert_eq!(caps.missing_extras(), Extra::ALL.to_vec());
         assert!(caps.has_table("STATS_MYSQL_GLOBAL"));
         assert!(Capabilities::all().missing_extras().is_empty());
+    }
+
+    #[test]
+    fn the_label_never_shows_the_password() {
+        let label = Control::label("mysql://admin:s3cret@10.0.0.7:6032").unwrap();
+        assert_eq!(label, "admin@10.0.0.7:6032");
+        assert!(Control::label("http://x").is_err());
     }
 
     #[test]
