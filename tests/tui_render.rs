@@ -259,3 +259,22 @@ fn drill_down_hostgroup_to_events() {
     check_snapshot("drill_events_of_db3_120x30", &buf);
     assert!(text(&buf).contains("Events in 20/db3.prod:3306"));
 }
+
+#[test]
+fn a_long_message_leaves_the_refresh_and_help_hints_visible() {
+    let mut app = on(View::Servers);
+    let action = switchyard::control::Action::Drain(switchyard::control::ServerTarget::new(
+        Some(20),
+        "db2.prod",
+        3306,
+    ));
+    app.on_action_done(&action, Err("x".repeat(200)), common::T0_MS);
+    let buf = render(&app, &default_theme(), 80, 24);
+    let last = text(&buf).lines().last().unwrap_or_default().to_owned();
+    assert!(last.ends_with("every 2s | ? help"), "{last}");
+    assert!(
+        last.starts_with(" failed: drain 20/db2.prod:3306"),
+        "{last}"
+    );
+    assert!(last.contains('…'), "{last}");
+}

@@ -66,10 +66,18 @@ pub enum InputError {
 pub enum ControlError {
     #[error("admin URL: {0}")]
     Url(String),
+    /// Not a `source`: mysql_async's message already carries its causes, and a chain printed
+    /// with `{:#}` would repeat them.
     #[error("admin interface: {0}")]
-    Sql(#[from] mysql_async::Error),
+    Sql(mysql_async::Error),
     #[error("admin interface returned an unexpected row: {0}")]
     Row(#[from] RowError),
     #[error(transparent)]
     Input(#[from] InputError),
+}
+
+impl From<mysql_async::Error> for ControlError {
+    fn from(e: mysql_async::Error) -> ControlError {
+        ControlError::Sql(e)
+    }
 }

@@ -80,6 +80,14 @@ pub fn render_status_line(frame: &mut Frame, area: Rect, app: &App, theme: &Them
     }
     right.push("? help".to_owned());
     let right = format!(" {} ", right.join(" | "));
+    // The message gives way to the right part (scope, pause, refresh), which must stay visible.
+    let room = usize::from(area.width).saturating_sub(right.chars().count());
+    if let Some(first) = left.first_mut() {
+        if first.content.chars().count() > room {
+            let cut: String = first.content.chars().take(room.saturating_sub(1)).collect();
+            first.content = format!("{cut}…").into();
+        }
+    }
     let left_len: usize = left.iter().map(|s| s.content.chars().count()).sum();
     let pad = usize::from(area.width).saturating_sub(left_len + right.chars().count());
     left.push(Span::raw(" ".repeat(pad)));
