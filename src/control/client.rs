@@ -110,6 +110,8 @@ const USERS_SQL: &str = "SELECT username, active, use_ssl, default_hostgroup, de
      FROM runtime_mysql_users ORDER BY username";
 /// Digests by total time; the table can hold many thousands of rows.
 const DIGESTS_SQL: &str = "SELECT * FROM stats_mysql_query_digest ORDER BY sum_time DESC LIMIT 500";
+const SERVERS_SQL: &str =
+    "SELECT * FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname, port";
 const EVENTS_SQL: &str = "SELECT * FROM stats_switchyard_events ORDER BY event_id DESC LIMIT 500";
 
 /// Values as text, the way ProxySQL sends them; numbers from other servers are formatted.
@@ -214,6 +216,11 @@ impl Control {
         self.read_sql(&format!("SELECT * FROM {}", T::TABLE)).await
     }
 
+    /// Rows of a ProxySQL table; none when the session cannot see it (a stats user).
+    async fn read_or_empty<T: FromAdminRow>(&mut self, sql: &str) -> Result<Vec<T>, ControlError> {
+        Ok(self.read_if(sql).await?.unwrap_or_default())
+    }
+
     /// Rows of a table that may be missing: `None` when the admin interface lacks it.
     async fn read_if<T: FromAdminRow>(
         &mut self,
@@ -227,8 +234,7 @@ impl Control {
     }
 
     pub async fn servers(&mut self) -> Result<Vec<ServerRow>, ControlError> {
-        self.read_sql("SELECT * FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname, port")
-            .await
+        self.read_sql(SERVERS_SQL).await
     }
 
     pub async fn users(&mut self) -> Result<Vec<UserRow>, ControlError> {
@@ -250,36 +256,27 @@ impl Control {
     /// Everything the views show, read in one pass; `now_ms` stamps it for rates. Tables the
     /// admin interface lacks (a stats-user session has no `runtime_` tables) read as empty.
     pub async fn snapshot(&mut self, now_ms: u64) -> Result<Snapshot, ControlError> {
-        let servers = self
-            .read_if("SELECT * FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname, port")
-            .await?
-            .unwrap_or_default();
+        let servers = self.read_or_empty(SERVERS_SQL).await?;
         let pools = self
-            .read_if("SELECT * FROM stats_mysql_connection_pool")
-            .await?
-            .unwrap_or_default();
+            .read_or_empty("SELECT * FROM stats_mysql_connection_pool")
+            .await?;
         let global = self
-            .read_if("SELECT * FROM stats_mysql_global")
-            .await?
-            .unwrap_or_default();
-        let digests = self.read_if(DIGESTS_SQL).await?.unwrap_or_default();
+            .read_or_empty("SELECT * FROM stats_mysql_global")
+            .await?;
+        let digests = self.read_or_empty(DIGESTS_SQL).await?;
         let rules = self
-            .read_if("SELECT * FROM runtime_mysql_query_rules ORDER BY rule_id")
-            .await?
-            .unwrap_or_default();
+            .read_or_empty("SELECT * FROM runtime_mysql_query_rules ORDER BY rule_id")
+            .await?;
         let rule_hits = self
-            .read_if("SELECT * FROM stats_mysql_query_rules")
-            .await?
-            .unwrap_or_default();
-        let users = self.read_if(USERS_SQL).await?.unwrap_or_default();
+            .read_or_empty("SELECT * FROM stats_mysql_query_rules")
+            .await?;
+        let users = self.read_or_empty(USERS_SQL).await?;
         let variables = self
-            .read_if("SELECT * FROM runtime_global_variables ORDER BY variable_name")
-            .await?
-            .unwrap_or_default();
+            .read_or_empty("SELECT * FROM runtime_global_variables ORDER BY variable_name")
+            .await?;
         let processlist = self
-            .read_if("SELECT * FROM stats_mysql_processlist")
-            .await?
-            .unwrap_or_default();
+            .read_or_empty("SELECT * FROM stats_mysql_processlist")
+            .await?;
         let server_states = self
             .read_if("SELECT * FROM stats_switchyard_servers")
             .await?;

@@ -416,24 +416,14 @@ impl App {
                 );
                 return Some(Effect::Reschedule);
             }
-            UiAction::Drain => {
+            UiAction::Drain | UiAction::Fence | UiAction::Unfence | UiAction::SetOnline => {
                 if let Some(t) = self.selected_server() {
-                    self.ask(Action::Drain(t));
-                }
-            }
-            UiAction::Fence => {
-                if let Some(t) = self.selected_server() {
-                    self.ask(Action::Fence(t));
-                }
-            }
-            UiAction::Unfence => {
-                if let Some(t) = self.selected_server() {
-                    self.ask(Action::Unfence(t));
-                }
-            }
-            UiAction::SetOnline => {
-                if let Some(t) = self.selected_server() {
-                    self.ask(Action::SetStatus(t, ServerStatus::Online));
+                    self.ask(match action {
+                        UiAction::Drain => Action::Drain(t),
+                        UiAction::Fence => Action::Fence(t),
+                        UiAction::Unfence => Action::Unfence(t),
+                        _ => Action::SetStatus(t, ServerStatus::Online),
+                    });
                 }
             }
             UiAction::SetWeight => {
@@ -449,14 +439,13 @@ impl App {
                     };
                 }
             }
-            UiAction::LoadToRuntime => {
+            UiAction::LoadToRuntime | UiAction::SaveToDisk => {
                 if let Some(m) = self.module() {
-                    self.ask(Action::LoadToRuntime(m));
-                }
-            }
-            UiAction::SaveToDisk => {
-                if let Some(m) = self.module() {
-                    self.ask(Action::SaveToDisk(m));
+                    self.ask(if action == UiAction::LoadToRuntime {
+                        Action::LoadToRuntime(m)
+                    } else {
+                        Action::SaveToDisk(m)
+                    });
                 }
             }
         }

@@ -107,16 +107,8 @@ const CONFIG_VIEWS: &[View] = &[
     View::Users,
     View::Variables,
 ];
-const TABLE_VIEWS: &[View] = &[
-    View::Hostgroups,
-    View::Servers,
-    View::Pools,
-    View::Digests,
-    View::Rules,
-    View::Users,
-    View::Variables,
-    View::Events,
-];
+/// Every view but the overview is a table.
+const TABLE_VIEWS: &[View] = View::ALL.as_slice().split_at(1).1;
 
 macro_rules! bind {
     ($keys:expr, $label:expr, $action:expr, $help:expr, $views:expr) => {

@@ -347,23 +347,17 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
-/// Unix milliseconds as `HH:MM:SS` UTC (the console shows every time in UTC).
-pub fn clock(ms: u64) -> String {
+/// Unix milliseconds formatted in UTC (the console shows every time in UTC).
+fn utc(ms: u64, format: &str) -> String {
     i64::try_from(ms)
         .ok()
         .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(|| "?".to_owned(), |t| t.format("%H:%M:%S").to_string())
+        .map_or_else(|| "?".to_owned(), |t| t.format(format).to_string())
 }
 
-/// Unix milliseconds as `MM-DD HH:MM:SS` UTC.
+/// `MM-DD HH:MM:SS` UTC.
 pub fn date_clock(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(
-            || "?".to_owned(),
-            |t| t.format("%m-%d %H:%M:%S").to_string(),
-        )
+    utc(ms, "%m-%d %H:%M:%S")
 }
 
 /// Seconds of the snapshot, for "time left" and "for how long".
@@ -385,7 +379,7 @@ mod tests {
         assert_eq!(micros(12_300.0), "12.3ms");
         assert_eq!(micros(10_237_500_000.0), "2.8h");
         assert_eq!(duration(185), "3m05s");
-        assert_eq!(clock(1_700_000_000_000), "22:13:20");
+        assert_eq!(date_clock(1_700_000_000_000), "11-14 22:13:20");
     }
 
     #[test]
