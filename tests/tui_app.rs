@@ -32,7 +32,7 @@ fn views_switch_by_digit_and_tab() {
     keys(&mut app, &[Key::Char('3')]);
     assert_eq!(app.view(), View::Servers);
     keys(&mut app, &[Key::Tab, Key::Tab]);
-    assert_eq!(app.view(), View::Digests);
+    assert_eq!(app.view(), View::Sessions);
     keys(&mut app, &[Key::BackTab]);
     assert_eq!(app.view(), View::Pools);
     keys(&mut app, &[Key::Char('1'), Key::BackTab]);
@@ -198,12 +198,12 @@ fn set_online_and_load_and_save_follow_the_view() {
         c.action,
         Action::SetStatus(server(10, "db1.prod"), ServerStatus::Online)
     );
-    keys(&mut app, &[Key::Esc, Key::Char('6'), Key::Char('L')]);
+    keys(&mut app, &[Key::Esc, Key::Char('7'), Key::Char('L')]);
     let Mode::Confirm(c) = app.mode.clone() else {
         panic!()
     };
     assert_eq!(c.statements, ["LOAD MYSQL QUERY RULES TO RUNTIME"]);
-    keys(&mut app, &[Key::Esc, Key::Char('7'), Key::Char('W')]);
+    keys(&mut app, &[Key::Esc, Key::Char('8'), Key::Char('W')]);
     let Mode::Confirm(c) = app.mode.clone() else {
         panic!()
     };
@@ -326,8 +326,29 @@ fn action_results_reach_the_status_line_and_the_events_view() {
     let status = app.status.clone().expect("status");
     assert_eq!(status.tone, Tone::Error);
     assert!(status.text.contains("Lost connection"));
-    keys(&mut app, &[Key::Char('9')]);
+    keys(&mut app, &[Key::Char('0')]);
     assert_eq!(visible(&app).len(), 4, "three proxy events and ours");
     app.on_action_done(&action, Ok(vec![]), common::T0_MS + 10_000);
     assert_eq!(app.status.map(|s| s.tone), Some(Tone::Info));
+}
+
+#[test]
+fn kill_asks_for_the_selected_session() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('5')]);
+    assert_eq!(app.view(), View::Sessions);
+    // Longest-running first: the report query.
+    assert_eq!(visible(&app)[0], RowKey::Session(4104));
+    keys(&mut app, &[Key::Char('K')]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!("no confirmation: {:?}", app.mode)
+    };
+    assert_eq!(c.action, Action::KillConnection(4104));
+    assert_eq!(c.statements, ["KILL CONNECTION 4104"]);
+    assert_eq!(
+        keys(&mut app, &[Key::Char('Y')]),
+        [Effect::Execute(Action::KillConnection(4104))]
+    );
+    keys(&mut app, &[Key::Char('k')]);
+    assert_eq!(app.mode, Mode::Normal, "lower-case k only moves");
 }

@@ -241,7 +241,7 @@ fn a_proxysql_admin_shows_what_is_unavailable() {
     let buf = render(&app, &theme, 80, 24);
     check_snapshot("proxysql_servers_80x24", &buf);
     assert!(text(&buf).contains("unavailable on this admin interface"));
-    app.handle_key(Key::Char('9'));
+    app.handle_key(Key::Char('0'));
     assert!(text(&render(&app, &theme, 120, 30)).contains("stats_switchyard_events"));
 }
 

@@ -439,6 +439,10 @@ impl App {
                     };
                 }
             }
+            UiAction::Kill => match self.selected_key() {
+                Some(RowKey::Session(id)) => self.ask(Action::KillConnection(id)),
+                _ => self.say(Tone::Error, "select a session first"),
+            },
             UiAction::LoadToRuntime | UiAction::SaveToDisk => {
                 if let Some(m) = self.module() {
                     self.ask(if action == UiAction::LoadToRuntime {

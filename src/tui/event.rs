@@ -85,6 +85,7 @@ pub enum UiAction {
     SetWeight,
     LoadToRuntime,
     SaveToDisk,
+    Kill,
 }
 
 /// One line of the keymap.
@@ -288,6 +289,13 @@ pub const BINDINGS: &[Binding] = &[
         &[View::Servers, View::Pools]
     ),
     bind!(
+        &[Key::Char('K')],
+        "K",
+        UiAction::Kill,
+        "kill the client connection",
+        &[View::Sessions]
+    ),
+    bind!(
         &[Key::Char('L')],
         "L",
         UiAction::LoadToRuntime,
@@ -303,12 +311,12 @@ pub const BINDINGS: &[Binding] = &[
     ),
 ];
 
-/// The digit keys: `1`…`9` jump to the views in tab order.
+/// The digit keys jump to the views in tab order: `1`…`9`, then `0` for the tenth.
 pub fn digit_view(key: Key) -> Option<View> {
     match key {
         Key::Char(c) => {
             let n = c.to_digit(10)? as usize;
-            View::ALL.get(n.checked_sub(1)?).copied()
+            View::ALL.get((n + 9) % 10).copied()
         }
         _ => None,
     }
@@ -359,7 +367,15 @@ mod tests {
             action_for(View::Overview, Key::Char('3')),
             Some(UiAction::GoTo(View::Servers))
         );
-        assert_eq!(action_for(View::Overview, Key::Char('0')), None);
+        assert_eq!(
+            action_for(View::Overview, Key::Char('0')),
+            Some(UiAction::GoTo(View::Events))
+        );
+        assert_eq!(
+            action_for(View::Sessions, Key::Char('K')),
+            Some(UiAction::Kill)
+        );
+        assert_eq!(action_for(View::Servers, Key::Char('K')), None);
         assert_eq!(
             action_for(View::Events, Key::Char('j')),
             Some(UiAction::Down)

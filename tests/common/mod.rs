@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test binary uses part of this
 
 use switchyard::control::{
-    Capabilities, DigestRow, EventRow, GlobalStatRow, MultiplexRow, PinnedRow, PoolRow,
+    Capabilities, DigestRow, EventRow, GlobalStatRow, MultiplexRow, PinnedRow, PoolRow, ProcessRow,
     QueryRuleRow, RuleHitsRow, ServerRow, ServerStateRow, ServerStatus, Snapshot, UserRow,
     VariableRow,
 };
@@ -109,6 +109,29 @@ fn global(pairs: &[(&str, u64)]) -> Vec<GlobalStatRow> {
             value: v.to_string(),
         })
         .collect()
+}
+
+fn session(
+    id: u64,
+    user: &str,
+    hg: i64,
+    host: &str,
+    command: &str,
+    time_ms: u64,
+    info: &str,
+) -> ProcessRow {
+    ProcessRow {
+        session_id: id,
+        user: user.into(),
+        db: "shop".into(),
+        cli_host: format!("10.0.8.{}", id % 100),
+        hostgroup: Some(hg),
+        srv_host: host.into(),
+        srv_port: Some(3306),
+        command: command.into(),
+        time_ms,
+        info: info.into(),
+    }
 }
 
 /// The `i`-th read (0-based), two seconds apart.
@@ -365,7 +388,45 @@ pub fn snapshot(i: u64) -> Snapshot {
                 value: "5".into(),
             },
         ],
-        processlist: Vec::new(),
+        processlist: vec![
+            session(
+                4101,
+                "app",
+                20,
+                "db2.prod",
+                "Query",
+                12_400 + i * 2_000,
+                "SELECT * FROM orders WHERE customer_id = 42 ORDER BY created_at DESC",
+            ),
+            session(
+                4102,
+                "app",
+                10,
+                "db1.prod",
+                "Query",
+                35,
+                "UPDATE orders SET state = 'paid' WHERE id = 9",
+            ),
+            session(4103, "app", 10, "db1.prod", "Sleep", 81_000, ""),
+            session(
+                4104,
+                "report",
+                30,
+                "report1.prod",
+                "Query",
+                95_000 + i * 2_000,
+                "SELECT DATE(created_at), SUM(total)\n  FROM orders\u{1b}]0;pwned\u{7} GROUP BY 1",
+            ),
+            session(
+                4105,
+                "app",
+                20,
+                "db5.prod",
+                "Query",
+                1_200,
+                "SELECT name FROM items WHERE id = 7",
+            ),
+        ],
         events: Some(vec![
             EventRow {
                 event_id: 1,

@@ -9,6 +9,7 @@ mod overview;
 mod pools;
 mod rules;
 mod servers;
+mod sessions;
 mod users;
 mod variables;
 
@@ -30,6 +31,7 @@ pub enum View {
     Hostgroups,
     Servers,
     Pools,
+    Sessions,
     Digests,
     Rules,
     Users,
@@ -40,11 +42,12 @@ pub enum View {
 }
 
 impl View {
-    pub const ALL: [View; 9] = [
+    pub const ALL: [View; 10] = [
         View::Overview,
         View::Hostgroups,
         View::Servers,
         View::Pools,
+        View::Sessions,
         View::Digests,
         View::Rules,
         View::Users,
@@ -58,6 +61,7 @@ impl View {
             View::Hostgroups => "Hostgroups",
             View::Servers => "Servers",
             View::Pools => "Pools",
+            View::Sessions => "Sessions",
             View::Digests => "Digests",
             View::Rules => "Rules",
             View::Users => "Users",
@@ -73,6 +77,7 @@ impl View {
             View::Hostgroups => "HGs",
             View::Servers => "Srv",
             View::Pools => "Pool",
+            View::Sessions => "Sess",
             View::Digests => "Dig",
             View::Rules => "Rule",
             View::Users => "User",
@@ -81,12 +86,12 @@ impl View {
         }
     }
 
-    /// The digit that jumps to this view.
+    /// The digit that jumps to this view: 1 to 9, then 0 for the tenth.
     pub fn number(self) -> usize {
         View::ALL
             .iter()
             .position(|v| *v == self)
-            .map_or(0, |i| i + 1)
+            .map_or(0, |i| (i + 1) % 10)
     }
 
     /// One line for the help screen: what the view shows.
@@ -96,6 +101,7 @@ impl View {
             View::Hostgroups => "server counts by status per hostgroup",
             View::Servers => "status and why, tier, weight, lag, latency, connections",
             View::Pools => "connection pools per server and hostgroup",
+            View::Sessions => "client sessions and their queries; K kills one",
             View::Digests => "by total time; rates per second; Load = queries running at once",
             View::Rules => "query rules with hits",
             View::Users => "frontend users",
@@ -292,6 +298,7 @@ pub fn table(view: View, model: &Model, scope: &Scope) -> Option<TableData> {
         View::Hostgroups => hostgroups::table(snap),
         View::Servers => servers::table(snap, scope),
         View::Pools => pools::table(snap, scope),
+        View::Sessions => sessions::table(snap, scope),
         View::Digests => digests::table(model, snap, scope),
         View::Rules => rules::table(model, snap),
         View::Users => users::table(snap),

@@ -23,7 +23,7 @@ pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             theme.tab
         };
-        spans.push(Span::styled(format!(" {} {label} ", view.number()), style));
+        spans.push(Span::styled(format!(" {} {label}", view.number()), style));
     }
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     let right = if app.read_only { " READ-ONLY " } else { "" };

@@ -43,7 +43,7 @@ pub fn render_help(frame: &mut Frame, area: Rect, view: View, theme: &Theme) {
     frame.render_widget(block, area);
 
     let mut keys = vec![Line::from(vec![
-        Span::styled(format!("{:<10}", "1-9"), theme.header),
+        Span::styled(format!("{:<10}", "1-9 0"), theme.header),
         Span::styled("switch view", theme.text),
     ])];
     for b in bindings_for(view) {
