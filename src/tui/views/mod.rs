@@ -37,8 +37,10 @@ pub enum View {
     Users,
     Variables,
     Events,
-    // Later issues add their views here, after Events: Backups (backup jobs), SstBench (the SST
-    // compression benchmark) and Failover (guided failover/switchover plans and their steps).
+    // Later issues add their views here, after Events, and to `ALL`: Backups (backup jobs),
+    // SstBench (the SST compression benchmark) and Failover (guided failover/switchover plans
+    // and their steps). The digits are used up by then; give them letters in `event::BINDINGS`
+    // (e.g. `B`, `C`, `F`) and keep Tab/Shift-Tab cycling through `ALL`.
 }
 
 impl View {
