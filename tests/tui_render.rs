@@ -278,3 +278,41 @@ fn a_long_message_leaves_the_refresh_and_help_hints_visible() {
     );
     assert!(last.contains('…'), "{last}");
 }
+
+#[test]
+fn a_draining_server_shows_its_progress() {
+    let mut app = on(View::Servers);
+    for _ in 0..4 {
+        app.handle_key(Key::Down);
+    }
+    let buf = render(&app, &default_theme(), 80, 24);
+    check_snapshot("servers_draining_selected_80x24", &buf);
+    let screen = text(&buf);
+    assert!(
+        screen.contains("drained 5 of 9 connections, 4 left"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn paused_and_failing_reads_show_the_age_of_the_data() {
+    let mut app = on(View::Hostgroups);
+    app.handle_key(Key::Char('p'));
+    let last = |app: &App| {
+        text(&render(app, &default_theme(), 80, 24))
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        last(&app).contains("PAUSED, data of 11-22 03:12:10"),
+        "{}",
+        last(&app)
+    );
+    app.handle_key(Key::Char('p'));
+    app.on_read_error("Connection refused (os error 111)".into());
+    let line = last(&app);
+    assert!(line.contains("read failed: Connection refused"), "{line}");
+    assert!(line.contains("data of 11-22 03:12:10"), "{line}");
+}

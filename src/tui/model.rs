@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::control::{DigestRow, EventRow, Snapshot};
+use crate::control::{DigestRow, EventRow, ServerStatus, Snapshot};
 
 /// How many samples a sparkline keeps (wider than any terminal needs).
 pub const HISTORY: usize = 240;
@@ -80,6 +80,27 @@ pub struct Model {
     pub read_error: Option<String>,
     /// What this console did (actions and their outcome), shown with the proxy's events.
     pub local_events: Vec<EventRow>,
+    /// Most connections in use seen on each draining server (hostgroup, host, port) since it
+    /// went OFFLINE_SOFT: the "100 %" of its drain progress.
+    drain_peaks: HashMap<(u32, String, u16), u64>,
+}
+
+/// How far a drain has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainProgress {
+    pub peak: u64,
+    pub left: u64,
+}
+
+impl DrainProgress {
+    /// 0.0 (nothing drained) to 1.0 (no connection left).
+    pub fn ratio(self) -> f64 {
+        if self.peak == 0 {
+            1.0
+        } else {
+            1.0 - self.left.min(self.peak) as f64 / self.peak as f64
+        }
+    }
 }
 
 impl Model {
@@ -112,6 +133,17 @@ impl Model {
             self.qps.push(q.round() as u64);
         }
         if let Some(snap) = &self.current {
+            let mut peaks = HashMap::new();
+            for p in snap
+                .pools
+                .iter()
+                .filter(|p| p.status == ServerStatus::OfflineSoft)
+            {
+                let key = (p.hostgroup, p.srv_host.clone(), p.srv_port);
+                let before = self.drain_peaks.get(&key).copied().unwrap_or(0);
+                peaks.insert(key, before.max(p.conn_used));
+            }
+            self.drain_peaks = peaks;
             let fe = snap.global_u64("Client_Connections_connected").unwrap_or(0);
             let be: u64 = snap.pools.iter().map(|p| p.conn_used).sum();
             self.frontend.push(fe);
@@ -170,6 +202,13 @@ impl Model {
         rates.get(&digest_key(d)).copied()
     }
 
+    /// Drain progress of a server that is OFFLINE_SOFT now.
+    pub fn drain_progress(&self, hostgroup: u32, host: &str, port: u16) -> Option<DrainProgress> {
+        let peak = *self.drain_peaks.get(&(hostgroup, host.to_owned(), port))?;
+        let left = self.current()?.pool(hostgroup, host, port)?.conn_used;
+        Some(DrainProgress { peak, left })
+    }
+
     /// The value a variable had when the console first saw it, if it has changed since.
     pub fn changed_from(&self, name: &str, value: &str) -> Option<&str> {
         self.first_values
@@ -219,6 +258,44 @@ mod tests {
         assert_eq!(
             m.changed_from("mysql-max_connections", "4096"),
             Some("2048")
+        );
+    }
+
+    #[test]
+    fn drain_progress_is_measured_against_the_peak_since_the_drain_began() {
+        use crate::control::PoolRow;
+        let pool = |status, used| PoolRow {
+            hostgroup: 20,
+            srv_host: "db5".into(),
+            srv_port: 3306,
+            status,
+            conn_used: used,
+            conn_free: 0,
+            conn_ok: 0,
+            conn_err: 0,
+            max_conn_used: 0,
+            queries: 0,
+            bytes_data_sent: 0,
+            bytes_data_recv: 0,
+            latency_us: 0,
+        };
+        let read = |status, used| Snapshot {
+            pools: vec![pool(status, used)],
+            ..Snapshot::default()
+        };
+        let mut m = Model::default();
+        m.apply(read(ServerStatus::Online, 30));
+        assert_eq!(m.drain_progress(20, "db5", 3306), None);
+        m.apply(read(ServerStatus::OfflineSoft, 8));
+        m.apply(read(ServerStatus::OfflineSoft, 2));
+        let p = m.drain_progress(20, "db5", 3306).unwrap();
+        assert_eq!((p.peak, p.left), (8, 2));
+        assert!((p.ratio() - 0.75).abs() < 1e-9);
+        m.apply(read(ServerStatus::Online, 5));
+        assert_eq!(
+            m.drain_progress(20, "db5", 3306),
+            None,
+            "a new drain starts afresh"
         );
     }
 

@@ -491,6 +491,25 @@ mod tests {
     }
 
     #[test]
+    fn a_theme_file_by_path_reports_its_path_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.toml");
+        let text = BUILT_IN[0]
+            .1
+            .replace("shunned = \"bold red\"", "shunned = \"bold on\"");
+        std::fs::write(&path, text).unwrap();
+        let name = path.to_string_lossy().into_owned();
+        let err = Theme::load(&name).unwrap_err().to_string();
+        assert!(
+            err.contains(&name) && err.contains("styles.shunned"),
+            "{err}"
+        );
+        assert!(err.contains("'on' needs a colour"), "{err}");
+        std::fs::write(&path, BUILT_IN[1].1).unwrap();
+        assert_eq!(Theme::load(&name).unwrap().name, "light");
+    }
+
+    #[test]
     fn an_unknown_theme_name_is_reported() {
         let err = select(Some("no-such-theme"), &ColourEnv::default()).unwrap_err();
         assert!(err.to_string().contains("no-such-theme"));

@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders, Gauge, Paragraph};
 use ratatui::Frame;
 
 use super::app::{App, Mode};
@@ -68,19 +68,40 @@ fn draw_body(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let selected = arrange(&data, &state)
         .get(state.selected)
         .map(|r| r.key.clone());
-    let lines: Vec<Line> = match (selected, app.model.current()) {
-        (Some(RowKey::Server(t)), Some(snap)) => views::server_detail(snap, &t)
-            .into_iter()
-            .map(|l| Line::styled(l, theme.text))
-            .collect(),
-        _ => vec![Line::styled("no server selected", theme.muted)],
-    };
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::TOP)
-                .border_style(theme.border),
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(theme.border);
+    let inner = block.inner(detail);
+    frame.render_widget(block, detail);
+    let (lines, drain): (Vec<Line>, _) = match (selected, app.model.current()) {
+        (Some(RowKey::Server(t)), Some(snap)) => (
+            views::server_detail(snap, &t)
+                .into_iter()
+                .map(|l| Line::styled(l, theme.text))
+                .collect(),
+            t.hostgroup
+                .and_then(|hg| app.model.drain_progress(hg, &t.host, t.port)),
         ),
-        detail,
-    );
+        _ => (vec![Line::styled("no server selected", theme.muted)], None),
+    };
+    let [text, gauge] = Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(u16::from(drain.is_some())),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(lines), text);
+    if let Some(p) = drain {
+        frame.render_widget(
+            Gauge::default()
+                .ratio(p.ratio())
+                .gauge_style(theme.offline_soft)
+                .label(format!(
+                    "drained {} of {} connections, {} left",
+                    p.peak.saturating_sub(p.left),
+                    p.peak,
+                    p.left
+                )),
+            gauge,
+        );
+    }
 }

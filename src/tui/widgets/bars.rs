@@ -7,7 +7,7 @@ use ratatui::Frame;
 
 use crate::tui::app::{fmt_interval, App, Mode, Tone};
 use crate::tui::theme::Theme;
-use crate::tui::views::View;
+use crate::tui::views::{date_clock, View};
 
 /// Below this the layout cannot show a server row with its status; say so instead.
 pub const MIN_WIDTH: u16 = 80;
@@ -73,8 +73,15 @@ pub fn render_status_line(frame: &mut Frame, area: Rect, app: &App, theme: &Them
     if !state.filter.is_empty() && app.mode != Mode::Filter {
         right.push(format!("filter: {}", state.filter));
     }
+    // When the data on screen is not fresh, say how old it is.
+    let taken = app.model.current().map(|s| date_clock(s.taken_at_ms));
     if app.paused {
-        right.push("PAUSED".to_owned());
+        right.push(format!(
+            "PAUSED, data of {}",
+            taken.as_deref().unwrap_or("-")
+        ));
+    } else if app.model.read_error.is_some() {
+        right.push(format!("data of {}", taken.as_deref().unwrap_or("-")));
     } else {
         right.push(format!("every {}", fmt_interval(app.refresh)));
     }
