@@ -147,7 +147,7 @@ fn cancel_leaves_everything_as_it_was() {
 fn read_only_refuses_every_action_and_says_so() {
     let mut app = common::app_with_reads(2, true);
     keys(&mut app, &[Key::Char('3')]);
-    for k in ['d', 'f', 'u', 'o', 'w', 'L', 'W'] {
+    for k in ['d', 'f', 'u', 'o', 'w', 't', 'L', 'W'] {
         assert_eq!(keys(&mut app, &[Key::Char(k)]), [], "{k}");
         assert_eq!(app.mode, Mode::Normal, "{k} opened something");
         let status = app.status.clone().expect("a status message");
@@ -160,7 +160,7 @@ fn read_only_refuses_every_action_and_says_so() {
 fn weight_prompt_accepts_digits_and_bounds_the_value() {
     let mut app = common::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('3'), Key::Char('w')]);
-    assert!(matches!(app.mode, Mode::Weight { .. }));
+    assert!(matches!(app.mode, Mode::Number { .. }));
     keys(
         &mut app,
         &[
@@ -181,7 +181,7 @@ fn weight_prompt_accepts_digits_and_bounds_the_value() {
     }
     keys(&mut app, &[Key::Enter]);
     assert!(
-        matches!(app.mode, Mode::Weight { .. }),
+        matches!(app.mode, Mode::Number { .. }),
         "99999999 is over the maximum"
     );
     assert_eq!(app.status.as_ref().map(|s| s.tone), Some(Tone::Error));
@@ -351,4 +351,28 @@ fn kill_asks_for_the_selected_session() {
     );
     keys(&mut app, &[Key::Char('k')]);
     assert_eq!(app.mode, Mode::Normal, "lower-case k only moves");
+}
+
+#[test]
+fn tier_prompt_leads_to_the_tier_sql() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('3'), Key::Char('G'), Key::Char('t')]);
+    let Mode::Number { field, .. } = app.mode.clone() else {
+        panic!("no prompt: {:?}", app.mode)
+    };
+    assert_eq!(field.name(), "tier");
+    keys(
+        &mut app,
+        &[Key::Char('3'), Key::Char('0'), Key::Char('0'), Key::Enter],
+    );
+    assert!(
+        matches!(app.mode, Mode::Number { .. }),
+        "300 is over the maximum tier"
+    );
+    keys(&mut app, &[Key::Backspace, Key::Backspace, Key::Enter]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!("no confirmation: {:?}", app.mode)
+    };
+    assert_eq!(c.action, Action::SetTier(server(30, "report1.prod"), 3));
+    assert!(c.statements[0].starts_with("REPLACE INTO switchyard_mysql_servers"));
 }

@@ -30,6 +30,16 @@
 //! - `replication_lag_ms`: last measured lag, NULL when unknown or not a replica
 //! - `ping_latency_us`: last monitor ping, NULL when unknown
 //!
+//! `switchyard_mysql_servers` (config, MEMORY layer; with `runtime_switchyard_mysql_servers` and
+//! the DISK copy, moved by the same `LOAD`/`SAVE MYSQL SERVERS` commands as `mysql_servers`):
+//! - `hostgroup_id`, `hostname`, `port`: primary key, naming a `mysql_servers` row
+//! - `tier`: 0-255, priority within the hostgroup (0 first); a server without a row is tier 0
+//!
+//! The console sets a tier with
+//! `REPLACE INTO switchyard_mysql_servers (hostgroup_id, hostname, port, tier) SELECT
+//! hostgroup_id, hostname, port, N FROM mysql_servers WHERE …` then `LOAD MYSQL SERVERS TO
+//! RUNTIME`, so the admin SQL must accept `REPLACE INTO … SELECT` (SQLite does).
+//!
 //! `stats_switchyard_events` — the routing decisions, newest last:
 //! - `event_id`: increasing integer
 //! - `time_ms`: Unix milliseconds
@@ -69,5 +79,5 @@ pub use rows::{
     RuleHitsRow, ServerRow, ServerStateRow, ServerStatus, UserRow, VariableRow,
 };
 pub use snapshot::Snapshot;
-pub use sql::{quote, Action, Module, MAX_WEIGHT};
+pub use sql::{quote, Action, Module, MAX_TIER, MAX_WEIGHT};
 pub use target::ServerTarget;

@@ -22,6 +22,8 @@ pub fn quote(what: &'static str, value: &str) -> Result<String, InputError> {
 
 /// ProxySQL's `weight` range.
 pub const MAX_WEIGHT: u32 = 10_000_000;
+/// Priority tiers: 0 is used first; a handful is plenty, the bound only catches typos.
+pub const MAX_TIER: u32 = 255;
 
 /// Configuration modules that move between MEMORY, RUNTIME and DISK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +58,8 @@ pub enum Action {
     Unfence(ServerTarget),
     SetStatus(ServerTarget, ServerStatus),
     SetWeight(ServerTarget, u32),
+    /// Priority tier (switchyard's `switchyard_mysql_servers`; ProxySQL has none).
+    SetTier(ServerTarget, u32),
     /// `KILL CONNECTION` of a client session (a `SessionID` of `stats_mysql_processlist`).
     KillConnection(u64),
     LoadToRuntime(Module),
@@ -125,6 +129,24 @@ impl Action {
                     load(Module::MysqlServers),
                 ])
             }
+            Action::SetTier(t, tier) => {
+                if *tier > MAX_TIER {
+                    return Err(InputError::OutOfRange {
+                        what: "tier",
+                        value: tier.to_string(),
+                        range: "0 to 255",
+                    });
+                }
+                // One row per mysql_servers row the target names, whether or not it had a tier.
+                Ok(vec![
+                    format!(
+                        "REPLACE INTO switchyard_mysql_servers (hostgroup_id, hostname, port, tier) \
+                         SELECT hostgroup_id, hostname, port, {tier} FROM mysql_servers WHERE {}",
+                        where_server(t)?
+                    ),
+                    load(Module::MysqlServers),
+                ])
+            }
             Action::KillConnection(id) => Ok(vec![format!("KILL CONNECTION {id}")]),
             Action::LoadToRuntime(m) => Ok(vec![load(*m)]),
             Action::SaveToDisk(m) => Ok(vec![format!("SAVE {} TO DISK", m.as_str())]),
@@ -145,6 +167,7 @@ impl fmt::Display for Action {
             Action::Unfence(t) => write!(f, "unfence {t} (ONLINE)"),
             Action::SetStatus(t, s) => write!(f, "set {t} to {s}"),
             Action::SetWeight(t, w) => write!(f, "set weight of {t} to {w}"),
+            Action::SetTier(t, tier) => write!(f, "set tier of {t} to {tier}"),
             Action::KillConnection(id) => write!(f, "kill client connection {id}"),
             Action::LoadToRuntime(m) => write!(f, "load {} to runtime", m.as_str()),
             Action::SaveToDisk(m) => write!(f, "save {} to disk", m.as_str()),
@@ -210,6 +233,25 @@ mod tests {
                 .unwrap()[0],
             "UPDATE mysql_servers SET status='ONLINE' WHERE hostname='db1' AND port=3306"
         );
+    }
+
+    #[test]
+    fn tier_writes_switchyards_table_for_every_named_row() {
+        let sql = Action::SetTier(target("20/db6:3306"), 1)
+            .statements()
+            .unwrap();
+        assert_eq!(
+            sql,
+            [
+                "REPLACE INTO switchyard_mysql_servers (hostgroup_id, hostname, port, tier) \
+                 SELECT hostgroup_id, hostname, port, 1 FROM mysql_servers \
+                 WHERE hostgroup_id=20 AND hostname='db6' AND port=3306",
+                "LOAD MYSQL SERVERS TO RUNTIME",
+            ]
+        );
+        assert!(Action::SetTier(target("db6:3306"), MAX_TIER + 1)
+            .statements()
+            .is_err());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::control::{Action, EventRow, Module, ServerStatus, ServerTarget, Snapshot, MAX_WEIGHT};
+use crate::control::{
+    Action, EventRow, Module, ServerStatus, ServerTarget, Snapshot, MAX_TIER, MAX_WEIGHT,
+};
 
 use super::event::{action_for, Key, UiAction};
 use super::model::Model;
@@ -50,11 +52,42 @@ pub enum Mode {
     /// Typing a filter; the view's filter follows the buffer live.
     Filter,
     Confirm(Confirm),
-    /// Typing a new weight for a server.
-    Weight {
+    /// Typing a number for a server setting.
+    Number {
+        field: NumberField,
         target: ServerTarget,
         input: String,
     },
+}
+
+/// A server setting typed as a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberField {
+    Weight,
+    Tier,
+}
+
+impl NumberField {
+    pub fn name(self) -> &'static str {
+        match self {
+            NumberField::Weight => "weight",
+            NumberField::Tier => "tier",
+        }
+    }
+
+    pub fn max(self) -> u32 {
+        match self {
+            NumberField::Weight => MAX_WEIGHT,
+            NumberField::Tier => MAX_TIER,
+        }
+    }
+
+    fn action(self, target: ServerTarget, value: u32) -> Action {
+        match self {
+            NumberField::Weight => Action::SetWeight(target, value),
+            NumberField::Tier => Action::SetTier(target, value),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,7 +272,11 @@ impl App {
                 None
             }
             Mode::Confirm(c) => self.confirm_key(key, c),
-            Mode::Weight { target, input } => self.weight_key(key, target, input),
+            Mode::Number {
+                field,
+                target,
+                input,
+            } => self.number_key(key, field, target, input),
             Mode::Normal => {
                 let action = action_for(self.view(), key)?;
                 self.normal(action)
@@ -286,26 +323,43 @@ impl App {
         }
     }
 
-    fn weight_key(&mut self, key: Key, target: ServerTarget, mut input: String) -> Option<Effect> {
+    fn number_key(
+        &mut self,
+        key: Key,
+        field: NumberField,
+        target: ServerTarget,
+        mut input: String,
+    ) -> Option<Effect> {
         match key {
             Key::Esc => {
                 self.mode = Mode::Normal;
-                self.say(Tone::Info, "cancelled: set weight");
+                self.say(Tone::Info, format!("cancelled: set {}", field.name()));
             }
             Key::Backspace => {
                 input.pop();
-                self.mode = Mode::Weight { target, input };
+                self.mode = Mode::Number {
+                    field,
+                    target,
+                    input,
+                };
             }
             Key::Char(c) if c.is_ascii_digit() && input.len() < 8 => {
                 input.push(c);
-                self.mode = Mode::Weight { target, input };
+                self.mode = Mode::Number {
+                    field,
+                    target,
+                    input,
+                };
             }
             Key::Enter => match input.parse::<u32>() {
-                Ok(w) if w <= MAX_WEIGHT => {
+                Ok(v) if v <= field.max() => {
                     self.mode = Mode::Normal;
-                    self.ask(Action::SetWeight(target, w));
+                    self.ask(field.action(target, v));
                 }
-                _ => self.say(Tone::Error, format!("weight must be 0 to {MAX_WEIGHT}")),
+                _ => self.say(
+                    Tone::Error,
+                    format!("{} must be 0 to {}", field.name(), field.max()),
+                ),
             },
             _ => {}
         }
@@ -426,14 +480,23 @@ impl App {
                     });
                 }
             }
-            UiAction::SetWeight => {
+            UiAction::SetWeight | UiAction::SetTier => {
+                let field = if action == UiAction::SetWeight {
+                    NumberField::Weight
+                } else {
+                    NumberField::Tier
+                };
                 if self.read_only {
                     self.say(
                         Tone::Error,
-                        "read-only: refused to set a weight (started with --read-only)",
+                        format!(
+                            "read-only: refused to set a {} (started with --read-only)",
+                            field.name()
+                        ),
                     );
                 } else if let Some(t) = self.selected_server() {
-                    self.mode = Mode::Weight {
+                    self.mode = Mode::Number {
+                        field,
                         target: t,
                         input: String::new(),
                     };
@@ -499,7 +562,8 @@ fn target_of(action: &Action) -> Option<&ServerTarget> {
         | Action::Fence(t)
         | Action::Unfence(t)
         | Action::SetStatus(t, _)
-        | Action::SetWeight(t, _) => Some(t),
+        | Action::SetWeight(t, _)
+        | Action::SetTier(t, _) => Some(t),
         _ => None,
     }
 }

@@ -83,6 +83,7 @@ pub enum UiAction {
     Unfence,
     SetOnline,
     SetWeight,
+    SetTier,
     LoadToRuntime,
     SaveToDisk,
     Kill,
@@ -286,6 +287,13 @@ pub const BINDINGS: &[Binding] = &[
         "w",
         UiAction::SetWeight,
         "set the server's weight",
+        &[View::Servers, View::Pools]
+    ),
+    bind!(
+        &[Key::Char('t')],
+        "t",
+        UiAction::SetTier,
+        "set the server's tier",
         &[View::Servers, View::Pools]
     ),
     bind!(

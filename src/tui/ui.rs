@@ -29,10 +29,18 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     match &app.mode {
         Mode::Help => widgets::render_help(frame, body, app.view(), theme),
         Mode::Confirm(c) => widgets::render_confirm(frame, body, c, theme),
-        Mode::Weight { target, input } => widgets::render_prompt(
+        Mode::Number {
+            field,
+            target,
+            input,
+        } => widgets::render_prompt(
             frame,
             body,
-            &format!("New weight for {target} (0-10000000, Enter to review, Esc to cancel)"),
+            &format!(
+                "New {} for {target} (0-{}, Enter to review, Esc to cancel)",
+                field.name(),
+                field.max()
+            ),
             input,
             theme,
         ),
