@@ -1,6 +1,6 @@
 //! Query rules with their hits (total, and per second over the last interval).
 
-use ratatui::layout::Constraint::{Length, Min};
+use ratatui::layout::Constraint::{Fill, Length};
 
 use super::{col, human, Cell, Role, RowData, RowKey, TableData};
 use crate::control::Snapshot;
@@ -67,8 +67,8 @@ pub fn table(model: &Model, snap: &Snapshot) -> TableData {
             col("Apply", Length(5)),
             col("Hits", Length(6)),
             col("Hits/s", Length(6)),
-            col("Match", Min(12)),
-            col("Comment", Length(14)),
+            col("Match", Fill(2)),
+            col("Comment", Fill(1)),
         ],
         rows,
         default_sort: (0, false),
