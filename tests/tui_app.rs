@@ -37,6 +37,8 @@ fn views_switch_by_digit_and_tab() {
     assert_eq!(app.view(), View::Pools);
     keys(&mut app, &[Key::Char('1'), Key::BackTab]);
     assert_eq!(app.view(), View::Events, "shift-tab wraps around");
+    keys(&mut app, &[Key::Char('l'), Key::Char('l'), Key::Char('h')]);
+    assert_eq!(app.view(), View::Overview, "vim keys too");
 }
 
 #[test]

@@ -148,10 +148,16 @@ pub const BINDINGS: &[Binding] = &[
         &[]
     ),
     bind!(&[Key::CtrlC], "Ctrl-c", UiAction::Quit, "quit", &[]),
-    bind!(&[Key::Tab], "Tab", UiAction::NextView, "next view", &[]),
     bind!(
-        &[Key::BackTab],
-        "Shift-Tab",
+        &[Key::Tab, Key::Char('l')],
+        "Tab l",
+        UiAction::NextView,
+        "next view",
+        &[]
+    ),
+    bind!(
+        &[Key::BackTab, Key::Char('h')],
+        "S-Tab h",
         UiAction::PrevView,
         "previous view",
         &[]
