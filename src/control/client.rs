@@ -5,6 +5,7 @@
 //! (the admin interface does not know them).
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
@@ -142,7 +143,19 @@ fn admin_row(row: &Row) -> AdminRow {
 /// One connection to one admin interface.
 pub struct Control {
     conn: Conn,
+    /// Kept to reconnect after the proxy restarts or a read times out.
+    opts: Opts,
     capabilities: Capabilities,
+}
+
+/// How long connecting (and detecting tables) may take before the admin counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn open(opts: &Opts) -> Result<Conn, ControlError> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Conn::new(opts.clone())).await {
+        Ok(conn) => Ok(conn?),
+        Err(_) => Err(ControlError::Timeout("connecting", CONNECT_TIMEOUT)),
+    }
 }
 
 impl Control {
@@ -155,18 +168,28 @@ impl Control {
         if let Some(p) = password {
             builder = builder.pass(Some(p));
         }
-        let opts = builder
+        let opts: Opts = builder
             .prefer_socket(false)
             .max_allowed_packet(Some(16 * 1024 * 1024))
             .wait_timeout(Some(28_800))
-            .stmt_cache_size(0);
-        let conn = Conn::new(opts).await?;
+            .stmt_cache_size(0)
+            .into();
+        let conn = open(&opts).await?;
         let mut control = Control {
             conn,
+            opts,
             capabilities: Capabilities::default(),
         };
         control.capabilities = control.detect().await?;
         Ok(control)
+    }
+
+    /// A fresh connection with the same options; tables are detected again (the admin behind
+    /// the address may have changed, e.g. from ProxySQL to switchyard).
+    pub async fn reconnect(&mut self) -> Result<(), ControlError> {
+        self.conn = open(&self.opts).await?;
+        self.capabilities = self.detect().await?;
+        Ok(())
     }
 
     /// Table names from `SHOW TABLES` (the main schema, with the `runtime_` tables) and

@@ -70,6 +70,8 @@ pub enum ControlError {
     /// with `{:#}` would repeat them.
     #[error("admin interface: {0}")]
     Sql(mysql_async::Error),
+    #[error("admin interface: {0} took longer than {1:?}")]
+    Timeout(&'static str, std::time::Duration),
     #[error("admin interface returned an unexpected row: {0}")]
     Row(#[from] RowError),
     #[error(transparent)]
@@ -79,5 +81,45 @@ pub enum ControlError {
 impl From<mysql_async::Error> for ControlError {
     fn from(e: mysql_async::Error) -> ControlError {
         ControlError::Sql(e)
+    }
+}
+
+impl ControlError {
+    /// Whether the connection is unusable afterwards (lost, or cancelled mid-query by a timeout)
+    /// rather than one statement failing; the caller should reconnect.
+    pub fn connection_lost(&self) -> bool {
+        match self {
+            ControlError::Sql(e) => !matches!(e, mysql_async::Error::Server(_)),
+            ControlError::Timeout(..) => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_statement_keeps_the_connection_a_lost_one_does_not() {
+        let sql_error = ControlError::from(mysql_async::Error::Server(mysql_async::ServerError {
+            code: 1045,
+            message: "Access denied".into(),
+            state: "28000".into(),
+        }));
+        assert!(!sql_error.connection_lost());
+        let closed = ControlError::from(mysql_async::Error::Driver(
+            mysql_async::DriverError::ConnectionClosed,
+        ));
+        assert!(closed.connection_lost());
+        assert!(
+            ControlError::Timeout("a request", std::time::Duration::from_secs(1)).connection_lost()
+        );
+        assert!(!ControlError::Url("x".into()).connection_lost());
+        assert_eq!(
+            sql_error.to_string().matches("Access denied").count(),
+            1,
+            "the cause is printed once"
+        );
     }
 }

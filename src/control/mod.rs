@@ -71,7 +71,7 @@ mod snapshot;
 mod sql;
 mod target;
 
-pub use client::{Capabilities, Control, Extra};
+pub use client::{Capabilities, Control, Extra, CONNECT_TIMEOUT};
 pub use error::{ControlError, InputError, RowError};
 pub use row::{parse_rows, AdminRow, FromAdminRow};
 pub use rows::{

@@ -156,20 +156,59 @@ fn spawn_input(stop: Arc<AtomicBool>) -> mpsc::Receiver<Event> {
     rx
 }
 
+/// A read or an action that takes longer than this counts as a lost connection.
+const WORK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The admin connection and whether it must be reopened before its next use.
+struct Admin {
+    control: Control,
+    lost: bool,
+}
+
+impl Admin {
+    /// Runs `work` on a usable connection: reopens it first if it was lost, bounds the time,
+    /// and marks it lost again when the failure was the connection's.
+    async fn run<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut Control) -> Result<T, ControlError>,
+    ) -> Result<T, String> {
+        if self.lost {
+            self.control
+                .reconnect()
+                .await
+                .map_err(|e| format!("reconnecting: {e}"))?;
+            self.lost = false;
+        }
+        let result = match tokio::time::timeout(WORK_TIMEOUT, work(&mut self.control)).await {
+            Ok(r) => r,
+            Err(_) => Err(ControlError::Timeout("a request", WORK_TIMEOUT)),
+        };
+        result.map_err(|e| {
+            self.lost = e.connection_lost();
+            e.to_string()
+        })
+    }
+}
+
 /// Owns the admin connection: reads a snapshot every interval (unless paused), runs confirmed
-/// actions and reads again right after, so the result shows at once.
+/// actions and reads again right after, so the result shows at once. A lost connection (proxy
+/// restart, network) is reopened at the next read, so the console recovers by itself.
 async fn worker(
-    mut control: Control,
+    control: Control,
     to_loop: mpsc::Sender<FromWorker>,
     mut actions: mpsc::Receiver<Action>,
     mut schedule: watch::Receiver<(Duration, bool)>,
 ) {
+    let mut admin = Admin {
+        control,
+        lost: false,
+    };
     loop {
         let (every, paused) = *schedule.borrow_and_update();
         if !paused {
-            let msg = match control.snapshot(now_ms()).await {
+            let msg = match admin.run(async |c| c.snapshot(now_ms()).await).await {
                 Ok(s) => FromWorker::Snapshot(Box::new(s)),
-                Err(e) => FromWorker::ReadFailed(e.to_string()),
+                Err(e) => FromWorker::ReadFailed(e),
             };
             if to_loop.send(msg).await.is_err() {
                 return;
@@ -186,7 +225,7 @@ async fn worker(
             }
             action = actions.recv() => {
                 let Some(action) = action else { return };
-                let result = control.execute(&action).await.map_err(|e| e.to_string());
+                let result = admin.run(async |c| c.execute(&action).await).await;
                 if to_loop.send(FromWorker::ActionDone(action, result)).await.is_err() {
                     return;
                 }

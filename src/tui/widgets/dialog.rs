@@ -55,7 +55,7 @@ pub fn render_confirm(frame: &mut Frame, area: Rect, confirm: &Confirm, theme: &
     );
 }
 
-/// A one-line prompt box (the weight editor draws in the status line; this is for longer input).
+/// A one-line input box over the view, for the numbers a server setting takes (weight, tier).
 pub fn render_prompt(frame: &mut Frame, area: Rect, title: &str, input: &str, theme: &Theme) {
     let area = centred(area, area.width.saturating_sub(8).min(60), 3);
     frame.render_widget(Clear, area);
