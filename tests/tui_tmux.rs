@@ -88,6 +88,14 @@ impl Drop for Tmux {
     }
 }
 
+async fn status_of_db2(conn: &mut mysql_async::Conn) -> String {
+    let status: Option<String> = conn
+        .query_first("SELECT status FROM admin.mysql_servers WHERE hostname = 'db2'")
+        .await
+        .expect("read the fake admin table");
+    status.unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_from_the_console_with_confirmation() {
     let (server, mut conn) = common::mariadb::fake_admin().await;
@@ -109,20 +117,16 @@ async fn drain_from_the_console_with_confirmation() {
     ]);
     tmux.key("Enter");
     tmux.wait_for(&["press Y (capital) to run it"]);
-    let before: Option<String> = conn
-        .query_first("SELECT status FROM admin.mysql_servers WHERE hostname = 'db2'")
-        .await
-        .expect("read");
-    assert_eq!(before.as_deref(), Some("ONLINE"), "Enter must not confirm");
+    assert_eq!(
+        status_of_db2(&mut conn).await,
+        "ONLINE",
+        "Enter must not confirm"
+    );
 
     tmux.keys("Y");
     // MariaDB runs the UPDATE and rejects the ProxySQL LOAD: the console says so.
     tmux.wait_for(&["failed: drain 20/db2:3306"]);
-    let after: Option<String> = conn
-        .query_first("SELECT status FROM admin.mysql_servers WHERE hostname = 'db2'")
-        .await
-        .expect("read");
-    assert_eq!(after.as_deref(), Some("OFFLINE_SOFT"));
+    assert_eq!(status_of_db2(&mut conn).await, "OFFLINE_SOFT");
 
     tmux.keys("q");
     let deadline = Instant::now() + Duration::from_secs(10);

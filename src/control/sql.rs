@@ -92,6 +92,22 @@ fn set_status(
     ])
 }
 
+fn bounded(
+    what: &'static str,
+    value: u32,
+    max: u32,
+    range: &'static str,
+) -> Result<(), InputError> {
+    if value > max {
+        return Err(InputError::OutOfRange {
+            what,
+            value: value.to_string(),
+            range,
+        });
+    }
+    Ok(())
+}
+
 fn load(m: Module) -> String {
     format!("LOAD {} TO RUNTIME", m.as_str())
 }
@@ -114,13 +130,7 @@ impl Action {
                 set_status(t, *s, None)
             }
             Action::SetWeight(t, w) => {
-                if *w > MAX_WEIGHT {
-                    return Err(InputError::OutOfRange {
-                        what: "weight",
-                        value: w.to_string(),
-                        range: "0 to 10000000",
-                    });
-                }
+                bounded("weight", *w, MAX_WEIGHT, "0 to 10000000")?;
                 Ok(vec![
                     format!(
                         "UPDATE mysql_servers SET weight={w} WHERE {}",
@@ -130,13 +140,7 @@ impl Action {
                 ])
             }
             Action::SetTier(t, tier) => {
-                if *tier > MAX_TIER {
-                    return Err(InputError::OutOfRange {
-                        what: "tier",
-                        value: tier.to_string(),
-                        range: "0 to 255",
-                    });
-                }
+                bounded("tier", *tier, MAX_TIER, "0 to 255")?;
                 // One row per mysql_servers row the target names, whether or not it had a tier.
                 Ok(vec![
                     format!(
