@@ -322,3 +322,15 @@ fn primary_only_sandbox_serves_readers_from_the_primary() {
     assert_eq!(groups, [10, 20]);
     assert_eq!(sb.query("db1", "SELECT @@read_only").unwrap(), [["0"]]);
 }
+
+/// The annotated example in the README is a config the proxy accepts.
+#[test]
+fn readme_config_example_loads() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("README has a toml example") + "```toml\n".len();
+    let len = readme[start..].find("```").unwrap();
+    let cfg = switchyard_proxy::config::Config::parse(&readme[start..start + len]).unwrap();
+    assert_eq!(cfg.users().count(), 2);
+    assert_eq!(cfg.servers().count(), 2);
+}
