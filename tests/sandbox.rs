@@ -321,6 +321,12 @@ fn primary_only_sandbox_serves_readers_from_the_primary() {
     groups.sort();
     assert_eq!(groups, [10, 20]);
     assert_eq!(sb.query("db1", "SELECT @@read_only").unwrap(), [["0"]]);
+    let url = sb.mysql_url(sb.primary().port, &sb.logins().app);
+    let rt = runtime();
+    let mut conn = rt
+        .block_on(mysql_async::Conn::from_url(url.as_str()))
+        .unwrap();
+    assert_eq!(values(&rt, &mut conn, "SELECT DATABASE()"), ["app"]);
 }
 
 /// The annotated example in the README is a config the proxy accepts.

@@ -47,6 +47,9 @@ use state::{ProxyPorts, State};
 /// Attempts at finding a port block when ports are automatic and another process races us.
 const PORT_ATTEMPTS: usize = 5;
 
+/// How long SIGSTOP/SIGCONT may take to show in `/proc` on a busy machine.
+const SIGNAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A running (or partly stopped) sandbox, loaded from or just written to its state file.
 /// Dropping it leaves the servers running; use [`SandboxGuard`] for tear-down on drop.
 #[derive(Debug)]
@@ -150,6 +153,16 @@ impl Sandbox {
     /// Path of the proxy configuration written for this topology.
     pub fn proxy_config(&self) -> &Path {
         &self.state.proxy.config
+    }
+
+    /// `mysql://user:password@127.0.0.1:port/app`, for `mysql_async::Opts::from_url` and the like.
+    pub fn mysql_url(&self, port: u16, login: &Login) -> String {
+        format!(
+            "mysql://{}:{}@127.0.0.1:{port}/{}",
+            login.user,
+            login.password,
+            users::SCHEMAS[0]
+        )
     }
 
     /// Whether a server's process runs, is paused, or is gone, looked up now.
@@ -279,24 +292,44 @@ impl Sandbox {
         server::wait_ready(name, pid, &paths, rec.port)
     }
 
-    /// SIGSTOP: the server hangs without closing its connections (a stalled host).
+    /// SIGSTOP: the server hangs without closing its connections (a stalled host). Returns once
+    /// the kernel shows the process stopped.
     pub fn pause(&mut self, name: &str) -> Result<()> {
-        self.send(name, libc::SIGSTOP, "pause")
+        self.send(name, libc::SIGSTOP, "pause", ProcState::Paused)
     }
 
     /// SIGCONT after [`Sandbox::pause`].
     pub fn resume(&mut self, name: &str) -> Result<()> {
-        self.send(name, libc::SIGCONT, "resume")
+        self.send(name, libc::SIGCONT, "resume", ProcState::Running)
     }
 
-    fn send(&self, name: &str, sig: libc::c_int, action: &'static str) -> Result<()> {
+    /// Signals the server and waits until it reaches `target`: delivery is asynchronous, and a
+    /// caller that pauses a server and then writes must know the server is already stopped.
+    fn send(
+        &self,
+        name: &str,
+        sig: libc::c_int,
+        action: &'static str,
+        target: ProcState,
+    ) -> Result<()> {
         let _span = info_span!("sandbox_signal", server = name, action).entered();
         let rec = self.state.server(name)?;
         let live = self.live_state(rec);
-        let pid = rec.pid.filter(|_| live != ProcState::Gone);
-        match pid {
-            Some(pid) if server::signal(pid, &self.paths(name).cnf, sig) => Ok(()),
-            _ => Err(self.wrong_state(name, live, action)),
+        let cnf = self.paths(name).cnf;
+        let pid = match rec.pid.filter(|_| live != ProcState::Gone) {
+            Some(pid) if server::signal(pid, &cnf, sig) => pid,
+            _ => return Err(self.wrong_state(name, live, action)),
+        };
+        let deadline = std::time::Instant::now() + SIGNAL_TIMEOUT;
+        loop {
+            let now = server::process_state(pid, &cnf);
+            if now == target {
+                return Ok(());
+            }
+            if now == ProcState::Gone || std::time::Instant::now() > deadline {
+                return Err(self.wrong_state(name, now, action));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 

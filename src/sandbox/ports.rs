@@ -67,7 +67,12 @@ pub fn release(block_leases: &[PathBuf]) {
 
 fn reserve_auto(count: usize, owner: &Path) -> Result<PortBlock> {
     let lease_dir = std::env::temp_dir().join("switchyard-ports");
-    fs::create_dir_all(&lease_dir).io_context(|| format!("create {}", lease_dir.display()))?;
+    if !lease_dir.is_dir() {
+        fs::create_dir_all(&lease_dir).io_context(|| format!("create {}", lease_dir.display()))?;
+        // Ports are shared by every user of the machine, so the leases are too (sticky, like /tmp).
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(&lease_dir, fs::Permissions::from_mode(0o1777));
+    }
     let chunks = count.div_ceil(CHUNK);
     let (low, high) = search_range();
     let slots = (high - low) / CHUNK;
