@@ -6,6 +6,7 @@
 pub mod exit;
 pub mod output;
 pub mod proxy;
+pub mod sandbox;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy headless.
     Proxy(proxy::ProxyArgs),
+    /// Local MariaDB topologies (primary + replicas) for demos and tests.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
     init_tracing(&cli.log);
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
