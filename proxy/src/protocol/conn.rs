@@ -13,7 +13,7 @@ use super::transport::Transport;
 
 /// Reads of this size keep syscalls few without letting one connection hoard memory.
 const READ_CHUNK: usize = 16 * 1024;
-/// Buffers above this are released after a command instead of being kept for the next one.
+/// Write buffers above this are released after a command instead of being kept for the next one.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -173,9 +173,10 @@ impl PacketConn {
         self.transport.flush().await
     }
 
-    /// Gives back buffer memory between commands.
+    /// Gives back buffer memory between commands: an idle connection holds no read buffer at
+    /// all (the next command's read allocates one), and no oversized write buffer.
     pub fn trim(&mut self) {
-        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_CAPACITY {
+        if self.rbuf.is_empty() {
             self.rbuf = BytesMut::new();
         }
         if self.wbuf.capacity() > KEEP_CAPACITY {
