@@ -13,6 +13,8 @@ use super::transport::Transport;
 
 /// Reads of this size keep syscalls few without letting one connection hoard memory.
 const READ_CHUNK: usize = 16 * 1024;
+/// The least a read asks for, so a typical command arrives in one syscall.
+const SMALL_READ: usize = 4 * 1024;
 /// Write buffers above this are released after a command instead of being kept for the next one.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
@@ -74,7 +76,9 @@ impl PacketConn {
     async fn fill_to(&mut self, n: usize) -> Result<bool, ConnError> {
         while self.rbuf.len() < n {
             let was_empty = self.rbuf.is_empty();
-            self.rbuf.reserve(n - self.rbuf.len());
+            // Read a whole small command (and its header) in one syscall, not just what is known
+            // to be missing; a large packet still only grows the buffer to its own size.
+            self.rbuf.reserve((n - self.rbuf.len()).max(SMALL_READ));
             if self.transport.read_buf(&mut self.rbuf).await? == 0 {
                 return if was_empty {
                     Ok(false)
