@@ -7,6 +7,7 @@ pub mod console;
 pub mod exit;
 pub mod output;
 pub mod proxy;
+pub mod sandbox;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy headless.
     Proxy(proxy::ProxyArgs),
+    /// Local MariaDB topologies (primary + replicas) for demos and tests.
+    Sandbox(sandbox::SandboxArgs),
     /// The interactive console against a proxy's admin interface.
     Console(console::ConsoleArgs),
 }
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
         Command::Console(args) => console::run(args),
     };
     match result {
@@ -75,5 +79,6 @@ fn init_tracing(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
