@@ -4,16 +4,17 @@
 
 mod common;
 
-use common::mariadb::{fake_admin, root};
+use common::mariadb::fake_admin;
 use mysql_async::prelude::Queryable;
 use switchyard::control::{Action, Control, Extra, ServerStatus};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_detects_and_acts_over_the_wire() {
-    let (server, mut conn) = fake_admin().await;
-    let url = format!("mysql://root@127.0.0.1:{}/admin", server.port);
+    let (admin, mut conn) = fake_admin().await;
+    let url = admin.url();
+    let password = Some(admin.password.as_str());
 
-    let mut control = Control::connect(&url, None).await.expect("connect");
+    let mut control = Control::connect(&url, password).await.expect("connect");
     let caps = control.capabilities().clone();
     assert!(caps.has_table("runtime_mysql_servers"));
     assert!(!caps.has_table("stats_mysql_query_digest"));
@@ -45,7 +46,7 @@ async fn reads_detects_and_acts_over_the_wire() {
     assert_eq!(status.as_deref(), Some("OFFLINE_SOFT"));
 
     // KILL CONNECTION is the same statement on both sides.
-    let mut victim = root(&server).await;
+    let mut victim = admin.connect().await;
     let id: Option<u64> = victim
         .query_first("SELECT CONNECTION_ID()")
         .await
@@ -71,7 +72,7 @@ async fn reads_detects_and_acts_over_the_wire() {
     .await
     .expect("events table");
     let _ = control.disconnect().await;
-    let mut control = Control::connect(&url, None).await.expect("reconnect");
+    let mut control = Control::connect(&url, password).await.expect("reconnect");
     assert!(control.capabilities().has(Extra::Events));
     let events = control
         .events()

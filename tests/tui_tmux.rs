@@ -98,11 +98,13 @@ async fn status_of_db2(conn: &mut mysql_async::Conn) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_from_the_console_with_confirmation() {
-    let (server, mut conn) = common::mariadb::fake_admin().await;
+    let (admin, mut conn) = common::mariadb::fake_admin().await;
+    // The password travels in the environment, as the console's help recommends.
     let command = format!(
-        "exec {} console --admin mysql://root@127.0.0.1:{}/admin --refresh 0.5",
+        "SWITCHYARD_ADMIN_PASSWORD='{}' exec {} console --admin '{}' --refresh 0.5",
+        admin.password,
         env!("CARGO_BIN_EXE_switchyard"),
-        server.port
+        admin.url()
     );
     let tmux = Tmux::start(100, 30, &command);
     tmux.wait_for(&["Queries/s", "Pinned sessions by reason"]);

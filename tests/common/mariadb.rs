@@ -1,72 +1,38 @@
-//! A throwaway `mariadbd` holding tables shaped like the admin interface's (every column a
+//! A sandbox `mariadbd` holding tables shaped like the admin interface's (every column a
 //! string, as ProxySQL sends them), for tests of the wire path until the proxy's own admin
 //! interface exists.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use mysql_async::prelude::Queryable;
+use switchyard::sandbox::SandboxGuard;
 
-/// A `mariadbd` in a temporary directory on a free port; stopped on drop.
-pub struct Server {
-    child: Child,
+/// A sandbox primary (a real `mariadbd`) holding the fake admin tables in database `admin`.
+pub struct FakeAdmin {
+    /// Torn down on drop.
+    _sandbox: SandboxGuard,
+    pub user: String,
+    pub password: String,
     pub port: u16,
-    _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl FakeAdmin {
+    /// Root over TCP, database `admin`, without the password (give it separately).
+    pub fn url(&self) -> String {
+        format!("mysql://{}@127.0.0.1:{}/admin", self.user, self.port)
     }
-}
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-pub fn start_server() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    let status = Command::new("mariadb-install-db")
-        .args(["--no-defaults", "--auth-root-authentication-method=normal"])
-        .arg(format!("--datadir={}", data.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("mariadb-install-db (apt-get install mariadb-server)");
-    assert!(status.success(), "mariadb-install-db failed");
-    let port = free_port();
-    let child = Command::new("mariadbd")
-        .arg("--no-defaults")
-        .arg(format!("--datadir={}", data.display()))
-        .arg(format!("--socket={}", dir.path().join("sock").display()))
-        .arg(format!("--port={port}"))
-        .args(["--bind-address=127.0.0.1", "--skip-log-bin", "--user=root"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mariadbd");
-    Server {
-        child,
-        port,
-        _dir: dir,
+    fn url_with_password(&self) -> String {
+        format!(
+            "mysql://{}:{}@127.0.0.1:{}/admin",
+            self.user, self.password, self.port
+        )
     }
-}
 
-pub async fn root(server: &Server) -> mysql_async::Conn {
-    let url = format!("mysql://root@127.0.0.1:{}", server.port);
-    // Poll until the server accepts connections; bounded so a broken server fails the test.
-    for _ in 0..120 {
-        if let Ok(conn) = mysql_async::Conn::from_url(url.as_str()).await {
-            return conn;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    /// Another root session on the same server.
+    pub async fn connect(&self) -> mysql_async::Conn {
+        mysql_async::Conn::from_url(self.url_with_password().as_str())
+            .await
+            .expect("a root session on the sandbox")
     }
-    panic!("mariadbd did not accept connections");
 }
 
 /// The admin tables the console reads, in database `admin`, with a few servers.
@@ -98,12 +64,26 @@ CREATE TABLE runtime_global_variables (variable_name TEXT, variable_value TEXT);
 INSERT INTO runtime_global_variables VALUES ('mysql-max_connections','2048');
 ";
 
-/// Starts a server with the fake admin tables; returns it and a root connection to it.
-pub async fn fake_admin() -> (Server, mysql_async::Conn) {
-    let server = start_server();
-    let mut conn = root(&server).await;
+/// Starts a one-server sandbox with the fake admin tables; returns it and a root session.
+pub async fn fake_admin() -> (FakeAdmin, mysql_async::Conn) {
+    let sandbox = tokio::task::spawn_blocking(|| SandboxGuard::temp(0, false))
+        .await
+        .expect("sandbox task")
+        .expect("a sandbox (mariadbd installed?)");
+    let root = sandbox.logins().root.clone();
+    let port = sandbox.primary().port;
+    let base = format!("mysql://{}:{}@127.0.0.1:{port}", root.user, root.password);
+    let mut conn = mysql_async::Conn::from_url(base.as_str())
+        .await
+        .expect("root on the sandbox");
     conn.query_drop(ADMIN_TABLES)
         .await
         .expect("fake admin tables");
-    (server, conn)
+    let admin = FakeAdmin {
+        _sandbox: sandbox,
+        user: root.user,
+        password: root.password,
+        port,
+    };
+    (admin, conn)
 }
