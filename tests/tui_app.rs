@@ -378,3 +378,37 @@ fn tier_prompt_leads_to_the_tier_sql() {
     assert_eq!(c.action, Action::SetTier(server(30, "report1.prod"), 3));
     assert!(c.statements[0].starts_with("REPLACE INTO switchyard_mysql_servers"));
 }
+
+#[test]
+fn the_selection_follows_its_server_when_rows_re_sort() {
+    let mut app = common::app_with_reads(1, false);
+    // Servers sorted by connections in use, most first: db1 (22+), db2 (14+), db6 (6), db5 (9-i)…
+    keys(&mut app, &[Key::Char('3')]);
+    for _ in 0..7 {
+        keys(&mut app, &[Key::Char('s')]);
+    }
+    keys(&mut app, &[Key::Char('r')]);
+    assert_eq!(app.view_state(View::Servers).sort, Some((7, true)));
+    let db5 = RowKey::Server(server(20, "db5.prod"));
+    let at = visible(&app)
+        .iter()
+        .position(|k| *k == db5)
+        .expect("db5 listed");
+    for _ in 0..at {
+        keys(&mut app, &[Key::Down]);
+    }
+    // db5 drains from 9 to 4 connections and falls below db6 (6).
+    app.on_snapshot(common::snapshot(5));
+    let rows = visible(&app);
+    let now_at = rows.iter().position(|k| *k == db5).expect("db5 listed");
+    assert_ne!(
+        now_at, at,
+        "the fixture must move db5 for this test to mean anything"
+    );
+    assert_eq!(app.view_state(View::Servers).selected, now_at);
+    keys(&mut app, &[Key::Char('d')]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!()
+    };
+    assert_eq!(c.action, Action::Drain(server(20, "db5.prod")));
+}

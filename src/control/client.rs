@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
+use serde::Serialize;
 
 use super::error::ControlError;
 use super::row::{parse_rows, AdminRow, FromAdminRow};
@@ -57,7 +58,7 @@ impl Extra {
 }
 
 /// Which tables the admin interface has.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Capabilities {
     tables: BTreeSet<String>,
 }

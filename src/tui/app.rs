@@ -178,12 +178,24 @@ impl App {
     }
 
     /// A new read of the admin tables.
+    ///
+    /// The selection follows its row (server, session, …), not its position: rows re-sort as
+    /// numbers change, and an action key must never land on a neighbour that moved up.
     pub fn on_snapshot(&mut self, snap: Snapshot) {
-        if !self.paused {
-            self.model.apply(snap);
-            self.clamp_selection();
-            self.dirty = true;
+        if self.paused {
+            return;
         }
+        let anchor = self.selected_key();
+        self.model.apply(snap);
+        let rows = self.visible_rows();
+        let found = anchor
+            .filter(|k| *k != RowKey::None)
+            .and_then(|k| rows.iter().position(|r| *r == k));
+        match found {
+            Some(i) => self.state_mut().selected = i,
+            None => self.clamp_selection(),
+        }
+        self.dirty = true;
     }
 
     /// A read that failed: keep the last data on screen and say why.
