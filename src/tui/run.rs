@@ -99,9 +99,13 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
                     match app.handle_key(key) {
                         Some(Effect::Quit) => break,
                         Some(Effect::Execute(action)) => {
-                            let sent = actions_tx.send(action.clone()).await;
-                            if sent.is_err() {
-                                app.on_action_done(&action, Err("admin connection closed".into()), now_ms());
+                            // Never wait here: the keys must stay live while the admin is slow.
+                            if let Err(e) = actions_tx.try_send(action.clone()) {
+                                let why = match e {
+                                    mpsc::error::TrySendError::Full(_) => "earlier actions are still running",
+                                    mpsc::error::TrySendError::Closed(_) => "admin connection closed",
+                                };
+                                app.on_action_done(&action, Err(why.into()), now_ms());
                             }
                         }
                         Some(Effect::Reschedule) => {
