@@ -24,7 +24,7 @@ use super::output::{print_rows, OutputFormat};
 
 #[derive(Debug, Args)]
 pub struct ConsoleArgs {
-    /// Admin interface, mysql://USER[:PASSWORD]@HOST:PORT. Prefer giving the password with
+    /// Admin interface, mysql://USER@HOST:PORT (a :PASSWORD after USER works too). Prefer giving the password with
     /// SWITCHYARD_ADMIN_PASSWORD or --admin-password-file.
     #[arg(
         long,
@@ -51,6 +51,11 @@ pub struct ConsoleArgs {
     #[arg(long, default_value_t = 2.0)]
     pub refresh: f64,
 
+    /// Write logs (filtered by --log) to this file; nothing is logged on the terminal, where
+    /// it would draw over the console.
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
+
     /// Output of the non-interactive fallback.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -71,7 +76,26 @@ fn interactive() -> bool {
         && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
-pub fn run(args: ConsoleArgs) -> anyhow::Result<()> {
+fn init_file_logging(path: &std::path::Path, filter: &str) -> anyhow::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening the log file {}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("--log {filter}"))?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(())
+}
+
+pub fn run(args: ConsoleArgs, log_filter: &str) -> anyhow::Result<()> {
+    if let Some(path) = &args.log_file {
+        init_file_logging(path, log_filter)?;
+    }
     let secs = args.refresh;
     if !(MIN_REFRESH.as_secs_f64()..=MAX_REFRESH.as_secs_f64()).contains(&secs) {
         return Err(super::exit::Failure::Usage(format!(

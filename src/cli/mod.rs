@@ -51,14 +51,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    // Logs on stderr would draw over the console's screen; it reports in its status line.
+    // Logs on stderr would draw over the console's screen; it logs to --log-file if asked.
     if !matches!(cli.command, Command::Console(_)) {
         init_tracing(&cli.log);
     }
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
         Command::Sandbox(args) => sandbox::run(args),
-        Command::Console(args) => console::run(args),
+        Command::Console(args) => console::run(args, &cli.log),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -62,6 +62,24 @@
 //! - `reason`: `transaction`, `lock_tables`, `get_lock`, `temporary_table`, `user_variable`,
 //!   `sql_calc_found_rows`, `prepared_statement`, … (lower case)
 //! - `sessions`: sessions pinned for that reason now
+//!
+//! # Statements sent (what the admin SQL must accept)
+//!
+//! Reads: `SELECT * FROM <table>` with `ORDER BY … [DESC]` and `LIMIT n` (digests and events are
+//! capped at 500 rows), and one explicit column list for `runtime_mysql_users` (the password is
+//! never read). Actions, exactly as [`Action::statements`] builds them (the tests pin the text):
+//! - drain: `UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE [hostgroup_id=N AND]
+//!   hostname='H' AND port=P`, then `LOAD MYSQL SERVERS TO RUNTIME`
+//! - fence: the same with `'OFFLINE_HARD'`; unfence: `status='ONLINE'` with
+//!   `AND status='OFFLINE_HARD'` appended, so a drained server stays drained
+//! - set status / weight: `UPDATE mysql_servers SET status=…|weight=N WHERE …` then the `LOAD`
+//! - tier: the `REPLACE INTO switchyard_mysql_servers … SELECT` above, then the `LOAD`
+//! - kill: `KILL CONNECTION <SessionID>`; load/save: `LOAD <MODULE> TO RUNTIME`,
+//!   `SAVE <MODULE> TO DISK`
+//!
+//! The admin plane records who did it: a status change to OFFLINE_HARD made through SQL fills
+//! `fenced_by` (`admin:USER@HOST` of the admin session) and `fenced_at`, and every routing
+//! change becomes a `stats_switchyard_events` row; the console writes nothing of that itself.
 
 mod client;
 mod error;

@@ -1,5 +1,5 @@
 //! The terminal loop: owns the terminal, merges keys, admin reads and signals, and draws only
-//! when something changed. The admin connection lives in its own task (see [`worker`]), so a
+//! when something changed. The admin connection lives in its own task (see `worker`), so a
 //! slow or dead admin interface never stalls the keys.
 //!
 //! Terminal care: raw mode and the alternate screen are restored on every way out — normal quit,
@@ -177,10 +177,11 @@ impl Admin {
         work: impl AsyncFnOnce(&mut Control) -> Result<T, ControlError>,
     ) -> Result<T, String> {
         if self.lost {
-            self.control
-                .reconnect()
-                .await
-                .map_err(|e| format!("reconnecting: {e}"))?;
+            self.control.reconnect().await.map_err(|e| {
+                tracing::warn!(error = %e, "reconnecting to the admin interface failed");
+                format!("reconnecting: {e}")
+            })?;
+            tracing::info!("reconnected to the admin interface");
             self.lost = false;
         }
         let result = match tokio::time::timeout(WORK_TIMEOUT, work(&mut self.control)).await {
@@ -189,6 +190,7 @@ impl Admin {
         };
         result.map_err(|e| {
             self.lost = e.connection_lost();
+            tracing::warn!(error = %e, lost = self.lost, "admin request failed");
             e.to_string()
         })
     }
@@ -230,6 +232,11 @@ async fn worker(
             action = actions.recv() => {
                 let Some(action) = action else { return };
                 let result = admin.run(async |c| c.execute(&action).await).await;
+                // The log file is the audit trail of what this console changed.
+                match &result {
+                    Ok(statements) => tracing::info!(%action, ?statements, "action ran"),
+                    Err(e) => tracing::warn!(%action, error = %e, "action failed"),
+                }
                 if to_loop.send(FromWorker::ActionDone(action, result)).await.is_err() {
                     return;
                 }
