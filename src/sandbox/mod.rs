@@ -70,31 +70,8 @@ impl Sandbox {
         let _span = info_span!("sandbox_up", dir = %spec.dir.display(), replicas = spec.replicas, semi_sync = spec.semi_sync).entered();
         let bin = Binaries::locate()?;
         let dir = prepare_dir(&spec.dir)?;
-        let result = (|| {
-            let template = template::ensure(&bin)?;
-            let attempts = if spec.base_port.is_some() {
-                1
-            } else {
-                PORT_ATTEMPTS
-            };
-            let mut last = None;
-            for attempt in 1..=attempts {
-                match build(&bin, spec, &dir, &template, owner_pid) {
-                    Ok(state) => return Ok(state),
-                    Err(SandboxError::PortInUse { port }) if attempt < attempts => {
-                        warn!(
-                            port,
-                            attempt, "port taken while starting; trying another block"
-                        );
-                        last = Some(SandboxError::PortInUse { port });
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(last.unwrap_or(SandboxError::NoFreePorts {
-                count: spec.port_count(),
-            }))
-        })();
+        let result =
+            template::ensure(&bin).and_then(|t| build_retrying(&bin, spec, &dir, &t, owner_pid));
         match result {
             Ok(state) => {
                 info!(dir = %dir.display(), "sandbox up");
@@ -400,6 +377,35 @@ fn prepare_dir(dir: &Path) -> Result<PathBuf> {
 
 fn absolute(dir: &Path) -> Result<PathBuf> {
     std::path::absolute(dir).io_context(|| format!("resolve {}", dir.display()))
+}
+
+/// With automatic ports, a block can still be taken by another process between lease and bind
+/// (a program that ignores leases); then the whole attempt is redone on a new block.
+fn build_retrying(
+    bin: &Binaries,
+    spec: &SandboxSpec,
+    dir: &Path,
+    template: &Path,
+    owner_pid: Option<u32>,
+) -> Result<State> {
+    let attempts = if spec.base_port.is_some() {
+        1
+    } else {
+        PORT_ATTEMPTS
+    };
+    let mut attempt = 1;
+    loop {
+        match build(bin, spec, dir, template, owner_pid) {
+            Err(SandboxError::PortInUse { port }) if attempt < attempts => {
+                warn!(
+                    port,
+                    attempt, "port taken while starting; trying another block"
+                );
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// One attempt at the whole topology on one port block. On error, every process started here is
