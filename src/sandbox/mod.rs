@@ -5,6 +5,10 @@
 //! The API is synchronous on purpose: tests call it directly or through `spawn_blocking`, and
 //! nothing here needs an async runtime (SQL goes through the `mariadb` client).
 //!
+//! Tests should hold a [`SandboxGuard`]: a bare [`Sandbox`] keeps its servers running after it
+//! is dropped (that is what `switchyard sandbox up` wants), and a removed temporary folder does not
+//! stop them.
+//!
 //! ```no_run
 //! use switchyard::sandbox::SandboxGuard;
 //! let sb = SandboxGuard::temp(2, false)?; // primary + 2 replicas, torn down on drop
@@ -332,8 +336,16 @@ impl Sandbox {
             return Err(e);
         }
         ports::release(&self.state.port_leases);
-        fs::remove_dir_all(&self.state.dir)
-            .io_context(|| format!("remove {}", self.state.dir.display()))?;
+        // Already gone is fine: a test's TempDir may have removed it first.
+        match fs::remove_dir_all(&self.state.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(SandboxError::Io {
+                    what: format!("remove {}", self.state.dir.display()),
+                    source: e,
+                })
+            }
+            _ => {}
+        }
         info!("sandbox down");
         Ok(())
     }
