@@ -108,6 +108,8 @@ pub struct Tracker {
     pending: usize,
     /// The previous physical packet was 16 MiB − 1 bytes, so the next one continues it.
     continuation: bool,
+    /// Sequence id of the last packet header seen, so an error can follow it in order.
+    last_seq: Option<u8>,
     outcome: Outcome,
 }
 
@@ -127,12 +129,18 @@ impl Tracker {
             session_track,
             pending: 0,
             continuation: false,
+            last_seq: None,
             outcome: Outcome::default(),
         }
     }
 
     pub fn outcome(&self) -> &Outcome {
         &self.outcome
+    }
+
+    /// The sequence id a packet the proxy adds after this response's bytes must carry.
+    pub fn next_seq(&self) -> u8 {
+        self.last_seq.map_or(1, |s| s.wrapping_add(1))
     }
 
     pub fn into_outcome(self) -> Outcome {
@@ -169,6 +177,7 @@ impl Tracker {
             let Some(header) = Header::peek(&buf[pos..]) else {
                 return Ok((pos, Progress::More));
             };
+            self.last_seq = Some(header.seq);
             if self.continuation {
                 // The tail of a big row or definition: pass it, nothing in it is a marker.
                 self.continuation = header.continues();
