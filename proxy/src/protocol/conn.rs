@@ -13,7 +13,9 @@ use super::transport::Transport;
 
 /// Reads of this size keep syscalls few without letting one connection hoard memory.
 const READ_CHUNK: usize = 16 * 1024;
-/// Buffers above this are released after a command instead of being kept for the next one.
+/// The least a read asks for, so a typical command arrives in one syscall.
+const SMALL_READ: usize = 4 * 1024;
+/// Write buffers above this are released after a command instead of being kept for the next one.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +76,9 @@ impl PacketConn {
     async fn fill_to(&mut self, n: usize) -> Result<bool, ConnError> {
         while self.rbuf.len() < n {
             let was_empty = self.rbuf.is_empty();
-            self.rbuf.reserve(n - self.rbuf.len());
+            // Read a whole small command (and its header) in one syscall, not just what is known
+            // to be missing; a large packet still only grows the buffer to its own size.
+            self.rbuf.reserve((n - self.rbuf.len()).max(SMALL_READ));
             if self.transport.read_buf(&mut self.rbuf).await? == 0 {
                 return if was_empty {
                     Ok(false)
@@ -173,9 +177,10 @@ impl PacketConn {
         self.transport.flush().await
     }
 
-    /// Gives back buffer memory between commands.
+    /// Gives back buffer memory between commands: an idle connection holds no read buffer at
+    /// all (the next command's read allocates one), and no oversized write buffer.
     pub fn trim(&mut self) {
-        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_CAPACITY {
+        if self.rbuf.is_empty() {
             self.rbuf = BytesMut::new();
         }
         if self.wbuf.capacity() > KEEP_CAPACITY {

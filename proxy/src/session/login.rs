@@ -68,22 +68,22 @@ pub async fn login(
         .read_packet(MAX_LOGIN_PACKET)
         .await?
         .ok_or(LoginError::Closed)?;
-    let mut hello =
-        ClientHello::parse(&payload).ok_or_else(|| refused(errors::HANDSHAKE, "Bad handshake"))?;
-    if let ClientHello::SslRequest { .. } = hello {
+    let mut hello = ClientHello::parse(&payload);
+    if let Some(ClientHello::SslRequest { .. }) = hello {
         conn = accept_tls(conn, shared).await?;
         let (s, payload) = conn
             .read_packet(MAX_LOGIN_PACKET)
             .await?
             .ok_or(LoginError::Closed)?;
         seq = s;
-        hello = ClientHello::parse(&payload)
-            .ok_or_else(|| refused(errors::HANDSHAKE, "Bad handshake"))?;
+        hello = ClientHello::parse(&payload);
     }
-    let ClientHello::Response(hello) = hello else {
-        return Err(refused(errors::HANDSHAKE, "Bad handshake"));
-    };
     let mut seq = seq.wrapping_add(1);
+    let Some(ClientHello::Response(hello)) = hello else {
+        let err = ErrPacket::new(errors::HANDSHAKE, "Bad handshake");
+        let _ = conn.send(seq, &err.encode()).await;
+        return Err(LoginError::Refused(err));
+    };
     let result = authenticate(&mut conn, &mut seq, shared, &hello, &nonce).await;
     let user = match result {
         Ok(user) => user,
