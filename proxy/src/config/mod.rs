@@ -79,6 +79,10 @@ pub struct AdminSettings {
     pub http_listen: SocketAddr,
     #[serde(default)]
     pub users: Vec<Spanned<AdminUser>>,
+    /// The DISK layer of the admin store (SQLite). Without it `SAVE … TO DISK` keeps the copy in
+    /// memory only, and nothing survives a restart.
+    #[serde(default)]
+    pub data_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +137,7 @@ impl Default for AdminSettings {
             listen: default_admin_listen(),
             http_listen: default_http_listen(),
             users: Vec::new(),
+            data_file: None,
         }
     }
 }

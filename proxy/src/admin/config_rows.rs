@@ -1,0 +1,112 @@
+//! CONFIG → MEMORY: the rows of the configuration the proxy started with, written into the
+//! MEMORY tables (used at start and by `LOAD … FROM CONFIG`). Passwords go in hashed, so a later
+//! `SAVE … TO DISK` never writes clear text.
+
+use rusqlite::params;
+
+use super::commands::Module;
+use super::store::Store;
+use super::{admin_version, Admin, AdminError};
+use crate::protocol::auth::PasswordHash;
+
+pub fn to_memory(admin: &Admin, store: &Store, module: Module) -> Result<(), AdminError> {
+    let config = &admin.config;
+    let db = store.db();
+    match module {
+        Module::MysqlServers => {
+            db.execute_batch(
+                "DELETE FROM main.mysql_servers; DELETE FROM main.mysql_replication_hostgroups;",
+            )?;
+            let mut ins = db.prepare("INSERT INTO main.mysql_servers (hostgroup_id, hostname, port, status, weight, max_connections, max_replication_lag, use_ssl, max_latency_ms, comment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?;
+            for r in config.servers() {
+                ins.execute(params![
+                    r.hostgroup_id,
+                    r.hostname,
+                    r.port,
+                    r.status.as_str(),
+                    r.weight,
+                    r.max_connections,
+                    r.max_replication_lag,
+                    r.use_ssl,
+                    r.max_latency_ms,
+                    r.comment
+                ])?;
+            }
+            let mut ins = db
+                .prepare("INSERT INTO main.mysql_replication_hostgroups VALUES (?1, ?2, ?3, ?4)")?;
+            for r in &config.mysql_replication_hostgroups {
+                let r = r.get_ref();
+                ins.execute(params![
+                    r.writer_hostgroup,
+                    r.reader_hostgroup,
+                    r.check_type,
+                    r.comment
+                ])?;
+            }
+        }
+        Module::MysqlUsers => {
+            db.execute("DELETE FROM main.mysql_users", [])?;
+            let mut ins = db.prepare("INSERT INTO main.mysql_users (username, password, active, use_ssl, default_hostgroup, default_schema, schema_locked, transaction_persistent, fast_forward, backend, frontend, max_connections, comment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")?;
+            for r in config.users() {
+                let hash = PasswordHash::parse(&r.password).map_err(|e| {
+                    AdminError::Invalid(format!("mysql_users: user '{}': {e}", r.username))
+                })?;
+                ins.execute(params![
+                    r.username,
+                    hash.to_hex(),
+                    r.active,
+                    r.use_ssl,
+                    r.default_hostgroup,
+                    r.default_schema,
+                    r.schema_locked,
+                    r.transaction_persistent,
+                    r.fast_forward,
+                    r.backend,
+                    r.frontend,
+                    r.max_connections,
+                    r.comment
+                ])?;
+            }
+        }
+        Module::MysqlVariables | Module::AdminVariables => {
+            let mut ins =
+                db.prepare("INSERT OR REPLACE INTO main.global_variables VALUES (?1, ?2)")?;
+            for (name, value) in variables(admin, module) {
+                ins.execute(params![name, value])?;
+            }
+        }
+        // The config file has no query rules or scheduler yet: MEMORY keeps what it has.
+        Module::MysqlQueryRules | Module::Scheduler => {}
+    }
+    Ok(())
+}
+
+/// The variables a module owns, with ProxySQL's names, from the config's settings.
+fn variables(admin: &Admin, module: Module) -> Vec<(&'static str, String)> {
+    let c = &admin.config;
+    match module {
+        Module::MysqlVariables => vec![
+            ("mysql-interfaces", c.proxy.listen.to_string()),
+            ("mysql-server_version", admin.shared.server_version()),
+            (
+                "mysql-max_allowed_packet",
+                c.proxy.max_allowed_packet.to_string(),
+            ),
+            (
+                "mysql-connect_timeout_server_max",
+                c.proxy.connect_timeout_server_max_ms.to_string(),
+            ),
+            ("mysql-threads", c.proxy.threads.to_string()),
+            ("mysql-monitor_username", c.monitor.username.clone()),
+            // ProxySQL's default; the proxy does not cap client connections globally yet.
+            ("mysql-max_connections", "2048".into()),
+        ],
+        Module::AdminVariables => vec![
+            ("admin-version", admin_version()),
+            ("admin-mysql_ifaces", c.admin.listen.to_string()),
+            ("admin-restapi_port", c.admin.http_listen.port().to_string()),
+            ("admin-hash_passwords", "true".into()),
+        ],
+        _ => vec![],
+    }
+}
