@@ -458,6 +458,13 @@ async fn disk_layer_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = config_for(&sb);
     config.admin.data_file = Some(dir.path().join("admin.db"));
+    let extra: Config = toml::from_str(
+        "[[mysql_query_rules]]\nrule_id = 1\nactive = true\nmatch_digest = '^UPDATE'\ndestination_hostgroup = 0\napply = true\n\n[[scheduler]]\nid = 1\ninterval_ms = 5000\nfilename = '/usr/bin/true'\n\n[mysql_variables]\nmax_connections = 500\n",
+    )
+    .expect("extra config");
+    config.mysql_query_rules = extra.mysql_query_rules;
+    config.scheduler = extra.scheduler;
+    config.mysql_variables = extra.mysql_variables;
     let fx = Fixture {
         proxy: start_proxy(config.clone()).await,
         sb,

@@ -29,6 +29,8 @@ impl Fixture {
         let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
         // An ephemeral port: tests in one binary run in parallel.
         config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
+        // The sandbox's own admin port stays free for a proxy process on the same config.
+        config.admin.listen = "127.0.0.1:0".parse().expect("addr");
         let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
         Fixture { sb, proxy }
     }

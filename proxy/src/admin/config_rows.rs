@@ -75,14 +75,99 @@ pub fn to_memory(admin: &Admin, store: &Store, module: Module) -> Result<(), Adm
                 ins.execute(params![name, value])?;
             }
         }
-        // The config file has no query rules or scheduler yet: MEMORY keeps what it has.
-        Module::MysqlQueryRules | Module::Scheduler => {}
+        Module::MysqlQueryRules => {
+            db.execute("DELETE FROM main.mysql_query_rules", [])?;
+            let mut ins = db.prepare("INSERT INTO main.mysql_query_rules VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)")?;
+            for r in &config.mysql_query_rules {
+                let r = r.get_ref();
+                ins.execute(params![
+                    r.rule_id,
+                    r.active,
+                    r.username,
+                    r.schemaname,
+                    r.flagIN,
+                    r.client_addr,
+                    r.proxy_addr,
+                    r.proxy_port,
+                    r.digest,
+                    r.match_digest,
+                    r.match_pattern,
+                    r.negate_match_pattern,
+                    r.re_modifiers,
+                    r.flagOUT,
+                    r.replace_pattern,
+                    r.destination_hostgroup,
+                    r.cache_ttl,
+                    r.cache_empty_result,
+                    r.cache_timeout,
+                    r.reconnect,
+                    r.timeout,
+                    r.retries,
+                    r.delay,
+                    r.next_query_flagIN,
+                    r.mirror_flagOUT,
+                    r.mirror_hostgroup,
+                    r.error_msg,
+                    r.OK_msg,
+                    r.sticky_conn,
+                    r.multiplex,
+                    r.gtid_from_hostgroup,
+                    r.log,
+                    r.apply,
+                    r.attributes,
+                    r.comment
+                ])?;
+            }
+        }
+        Module::Scheduler => {
+            db.execute("DELETE FROM main.scheduler", [])?;
+            let mut ins = db.prepare(
+                "INSERT INTO main.scheduler VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for r in &config.scheduler {
+                let r = r.get_ref();
+                ins.execute(params![
+                    r.id,
+                    r.active,
+                    r.interval_ms,
+                    r.filename,
+                    r.arg1,
+                    r.arg2,
+                    r.arg3,
+                    r.arg4,
+                    r.arg5,
+                    r.comment
+                ])?;
+            }
+        }
     }
     Ok(())
 }
 
-/// The variables a module owns, with ProxySQL's names, from the config's settings.
-fn variables(admin: &Admin, module: Module) -> Vec<(&'static str, String)> {
+/// The variables a module owns, with ProxySQL's names: derived from the config's settings, then
+/// the explicit `[mysql_variables]`/`[admin_variables]` entries over them.
+fn variables(admin: &Admin, module: Module) -> Vec<(String, String)> {
+    let c = &admin.config;
+    let (prefix, explicit) = match module {
+        Module::MysqlVariables => ("mysql-", &c.mysql_variables),
+        Module::AdminVariables => ("admin-", &c.admin_variables),
+        _ => return vec![],
+    };
+    let mut vars: Vec<(String, String)> = derived_variables(admin, module)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    for (key, value) in explicit {
+        let value = match value {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        vars.push((format!("{prefix}{key}"), value));
+    }
+    vars
+}
+
+fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String)> {
     let c = &admin.config;
     match module {
         Module::MysqlVariables => vec![
