@@ -591,3 +591,80 @@ async fn runtime_loads_under_sysbench_drop_no_client() {
     );
     client_works(&fx).await;
 }
+
+/// Dolphie (PyPI) in daemon mode against the admin port: it detects ProxySQL with
+/// `SELECT @@admin-version` and runs its dashboard, processlist and hostgroup-summary queries
+/// every second; its log must show it connected and no query error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dolphie_runs_its_proxysql_panels() {
+    let Some(dolphie) = find_dolphie() else {
+        panic!("dolphie not found: pip install dolphie");
+    };
+    let fx = fixture().await;
+    let mut client = Conn::from_url(client_url(&fx)).await.expect("client login");
+    client.query_drop("SELECT 1").await.expect("query");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("dolphie.log");
+    let empty = dir.path().join("empty.cnf");
+    std::fs::write(&empty, "").expect("write");
+    let (user, password) = admin_login(&fx);
+    let mut child = Command::new(dolphie)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &fx.proxy.admin_addr.port().to_string(),
+        ])
+        .arg("-c")
+        .arg(&empty)
+        .arg("-m")
+        .arg(&empty)
+        .args([
+            "-r",
+            "1",
+            "-D",
+            "--daemon-panels",
+            "processlist,proxysql_hostgroup_summary",
+        ])
+        .arg("--daemon-log-file")
+        .arg(&log)
+        .arg("--replay-dir")
+        .arg(dir.path())
+        .env("DOLPHIE_USER", user)
+        .env("DOLPHIE_PASSWORD", password)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dolphie starts");
+    // Let it run several refresh cycles; it only stops when killed.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let exited = child.try_wait().expect("wait");
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("dolphie output");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("dolphie log:\n{text}\nstderr:\n{stderr}");
+    assert!(exited.is_none(), "dolphie exited early:\n{text}\n{stderr}");
+    assert!(
+        text.contains("ProxySQL"),
+        "no ProxySQL detection in the log:\n{text}"
+    );
+    for bad in ["ERROR", "Traceback", "Exception"] {
+        assert!(
+            !text.contains(bad) && !stderr.contains(bad),
+            "{bad}:\n{text}\n{stderr}"
+        );
+    }
+    client.disconnect().await.expect("disconnect");
+}
+
+fn find_dolphie() -> Option<std::path::PathBuf> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let user_bin = home.map(|h| h.join(".local/bin/dolphie"));
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("dolphie"))
+        .chain(user_bin)
+        .find(|p| p.is_file())
+}
