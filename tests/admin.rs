@@ -406,7 +406,20 @@ async fn admin_sql_tables_commands_and_stats() {
     converges(&mut a, "SELECT DISTINCT su.username, frontend_connections FROM stats_mysql_users su JOIN runtime_mysql_users ru ON su.username = ru.username WHERE frontend_connections > 0 ORDER BY frontend_connections DESC", cells(&[&fx.app_user().0, "1"])).await;
     rows(&mut a, "SELECT DISTINCT su.username, frontend_connections, frontend_max_connections, default_hostgroup, default_schema, use_ssl FROM stats_mysql_users su JOIN runtime_mysql_users ru ON su.username = ru.username WHERE frontend_connections > 0 ORDER BY frontend_connections DESC").await;
     converges(&mut a, "SELECT frontend_sessions, backend_connections, pinned_sessions FROM stats_switchyard_multiplexing WHERE frontend_sessions > 0", cells(&["1", "1", "1"])).await;
-    rows(&mut a, "SELECT *, Total_cnt AS Total_cnt_s FROM stats_mysql_commands_counters WHERE Total_cnt != 0 ORDER BY Total_cnt DESC").await;
+    let counters = rows(&mut a, "SELECT *, Total_cnt AS Total_cnt_s FROM stats_mysql_commands_counters WHERE Total_cnt != 0 ORDER BY Total_cnt DESC").await;
+    let select = counters
+        .iter()
+        .find(|r| r[0].as_deref() == Some("SELECT"))
+        .expect("SELECT counted");
+    let buckets: u64 = select[3..15]
+        .iter()
+        .map(|v| v.as_deref().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        select[2].as_deref(),
+        Some(buckets.to_string().as_str()),
+        "{select:?}"
+    );
     rows(&mut a, "SELECT *, hits AS hits_s FROM stats_mysql_query_rules JOIN runtime_mysql_query_rules USING (rule_id) WHERE active = 1 ORDER BY hits DESC").await;
     rows(
         &mut a,

@@ -18,6 +18,7 @@ const LIVE: &[(&str, Build)] = &[
     ("stats_mysql_global", global),
     ("stats_mysql_processlist", processlist),
     ("stats_mysql_users", users),
+    ("stats_mysql_commands_counters", commands),
     ("stats_mysql_query_rules", query_rules),
     ("stats_switchyard_servers", switchyard_servers),
     ("stats_switchyard_events", events),
@@ -204,6 +205,33 @@ fn users(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             u.row.username,
             u.connections(),
             u.row.max_connections
+        ])?;
+    }
+    Ok(())
+}
+
+fn commands(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_mysql_commands_counters", [])?;
+    let mut ins = db.prepare("INSERT INTO stats.stats_mysql_commands_counters VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")?;
+    for (name, c) in admin.shared.stats.commands.iter() {
+        let b = |i: usize| c.buckets[i].get();
+        ins.execute(params![
+            name,
+            c.total_time_us.get(),
+            c.total_cnt.get(),
+            b(0),
+            b(1),
+            b(2),
+            b(3),
+            b(4),
+            b(5),
+            b(6),
+            b(7),
+            b(8),
+            b(9),
+            b(10),
+            b(11)
         ])?;
     }
     Ok(())

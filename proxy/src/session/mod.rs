@@ -146,6 +146,7 @@ impl Session {
             };
             self.shared.stats.questions.incr();
             entry.set_busy(true);
+            let started = Instant::now();
             let handled = match command {
                 com::QUIT => return,
                 com::CHANGE_USER => self.change_user(&packet, next_seq).await,
@@ -155,6 +156,12 @@ impl Session {
                 com::STMT_CLOSE | com::STMT_SEND_LONG_DATA if self.backend.is_none() => Ok(()),
                 _ => self.forward(command, &packet).await,
             };
+            if command == com::QUERY {
+                let kind =
+                    crate::stats::classify(&packet[crate::protocol::packet::HEADER_LEN + 1..]);
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.shared.stats.commands.record(kind, micros);
+            }
             if let Err(End::Close) = handled {
                 return;
             }
