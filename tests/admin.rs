@@ -26,6 +26,8 @@ fn config_for(sb: &SandboxGuard) -> Config {
     let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
     config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
     config.admin.listen = "127.0.0.1:0".parse().expect("addr");
+    // Errors against a dead server come back quickly.
+    config.proxy.connect_timeout_server_max_ms = 1500;
     config
 }
 
@@ -426,6 +428,65 @@ async fn admin_sql_tables_commands_and_stats() {
         "SELECT * FROM stats_mysql_errors ORDER BY count_star DESC",
     )
     .await;
+
+    // Reading the _reset table starts cumulative counters over.
+    let ok: u64 = one(
+        &mut a,
+        "SELECT SUM(ConnOK) FROM stats_mysql_connection_pool_reset",
+    )
+    .await
+    .unwrap()
+    .parse()
+    .unwrap();
+    assert!(ok >= 1, "ConnOK {ok}");
+    assert_eq!(
+        one(
+            &mut a,
+            "SELECT SUM(ConnOK) FROM stats_mysql_connection_pool"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+
+    // A backend that refuses connections shows in stats_mysql_errors, for its user and server.
+    exec(
+        &mut a,
+        "INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (9, '127.0.0.1', 1)",
+    )
+    .await;
+    exec(&mut a, "INSERT INTO mysql_users (username, password, default_hostgroup) VALUES ('ghost', 'ghostpw', 9)").await;
+    exec(&mut a, "LOAD MYSQL SERVERS TO RUNTIME").await;
+    exec(&mut a, "LOAD MYSQL USERS TO RUNTIME").await;
+    let port_ = fx.proxy_addr().port();
+    let mut ghost = Conn::new(
+        OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port_)
+            .user(Some("ghost"))
+            .pass(Some("ghostpw"))
+            .prefer_socket(false)
+            .max_allowed_packet(Some(1 << 20))
+            .wait_timeout(Some(60)),
+    )
+    .await
+    .expect("ghost logs in to the proxy");
+    assert!(
+        ghost.query_drop("SELECT 1").await.is_err(),
+        "dead backend answered"
+    );
+    let errs = rows(&mut a, "SELECT hostgroup, hostname, port, username, errno FROM stats_mysql_errors ORDER BY count_star DESC").await;
+    assert_eq!(errs, cells(&["9", "127.0.0.1", "1", "ghost", "2003"]));
+    assert_eq!(
+        rows(&mut a, "SELECT errno FROM stats_mysql_errors_reset")
+            .await
+            .len(),
+        1
+    );
+    assert!(rows(&mut a, "SELECT * FROM stats_mysql_errors")
+        .await
+        .is_empty());
+    drop(ghost);
 
     // KILL CONNECTION ends the client session; an unknown id is an error.
     exec(&mut a, &format!("KILL CONNECTION {client_id}")).await;

@@ -36,6 +36,8 @@ pub struct GlobalStats {
     pub server_connections_aborted: Counter,
     /// `stats_mysql_commands_counters`: COM_QUERY statements by kind.
     pub commands: CommandCounters,
+    /// `stats_mysql_errors`.
+    pub errors: ErrorStats,
 }
 
 /// Per server and hostgroup, named after `stats_mysql_connection_pool`'s columns.
@@ -229,5 +231,62 @@ mod tests {
         let (_, select) = c.iter().find(|(n, _)| *n == "SELECT").unwrap();
         assert_eq!(select.total_cnt.get(), 1);
         assert_eq!(select.buckets[2].get(), 1); // cnt_1ms
+    }
+}
+
+/// What identifies a row of `stats_mysql_errors`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ErrorKey {
+    pub hostgroup: u32,
+    pub hostname: String,
+    pub port: u16,
+    pub username: String,
+    pub client_address: String,
+    pub schemaname: String,
+    pub errno: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct ErrorCount {
+    pub count_star: u64,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    pub last_error: String,
+}
+
+/// Backend errors by server, user and code (`stats_mysql_errors`); a short lock, taken only
+/// when an error happens.
+#[derive(Debug, Default)]
+pub struct ErrorStats(std::sync::Mutex<std::collections::BTreeMap<ErrorKey, ErrorCount>>);
+
+impl ErrorStats {
+    pub fn record(&self, key: ErrorKey, message: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if let Ok(mut m) = self.0.lock() {
+            let e = m.entry(key).or_insert_with(|| ErrorCount {
+                count_star: 0,
+                first_seen: now,
+                last_seen: now,
+                last_error: String::new(),
+            });
+            e.count_star += 1;
+            e.last_seen = now;
+            message.clone_into(&mut e.last_error);
+        }
+    }
+
+    /// Every row; with `reset`, the table starts over (`stats_mysql_errors_reset`).
+    pub fn rows(&self, reset: bool) -> Vec<(ErrorKey, ErrorCount)> {
+        let Ok(mut m) = self.0.lock() else {
+            return vec![];
+        };
+        let rows = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if reset {
+            m.clear();
+        }
+        rows
     }
 }

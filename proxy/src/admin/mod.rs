@@ -12,6 +12,7 @@ mod schema;
 mod stats;
 mod store;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -89,6 +90,8 @@ pub struct Admin {
     users: Users,
     events: events::Events,
     started: Instant,
+    /// Cumulative pool counters at the last read of `stats_mysql_connection_pool_reset`.
+    pool_baseline: Mutex<HashMap<(u32, String, u16), [u64; 5]>>,
 }
 
 impl Admin {
@@ -108,6 +111,7 @@ impl Admin {
             users,
             events: events::Events::default(),
             started: Instant::now(),
+            pool_baseline: Mutex::new(HashMap::new()),
         };
         {
             let store = admin.lock();

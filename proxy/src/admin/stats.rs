@@ -14,7 +14,10 @@ type Build = fn(&Admin, &Store) -> Result<(), AdminError>;
 const LIVE: &[(&str, Build)] = &[
     ("runtime_mysql_servers", runtime_servers),
     ("runtime_mysql_users", runtime_users),
+    ("stats_mysql_connection_pool_reset", pool_reset),
     ("stats_mysql_connection_pool", pool),
+    ("stats_mysql_errors_reset", errors_reset),
+    ("stats_mysql_errors", errors),
     ("stats_mysql_global", global),
     ("stats_mysql_processlist", processlist),
     ("stats_mysql_users", users),
@@ -88,11 +91,40 @@ pub fn runtime_users(admin: &Admin, store: &Store) -> Result<(), AdminError> {
 }
 
 fn pool(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    pool_into(admin, store, "stats_mysql_connection_pool", false)
+}
+
+/// Reading the `_reset` table starts the cumulative counters over, as on ProxySQL.
+fn pool_reset(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    pool_into(admin, store, "stats_mysql_connection_pool_reset", true)
+}
+
+/// Cumulative counters are shown relative to the last reset; gauges (ConnUsed, ConnFree,
+/// MaxConnUsed) as they are.
+fn pool_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result<(), AdminError> {
     let db = store.db();
-    db.execute("DELETE FROM stats.stats_mysql_connection_pool", [])?;
-    let mut ins = db.prepare("INSERT INTO stats.stats_mysql_connection_pool VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, 0)")?;
+    db.execute(&format!("DELETE FROM stats.{table}"), [])?;
+    let mut ins = db.prepare(&format!("INSERT INTO stats.{table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, 0)"))?;
+    let mut baseline = admin
+        .pool_baseline
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     for s in admin.shared.runtime().hostgroups.servers() {
         let st = &s.stats;
+        let now = [
+            st.conn_ok.get(),
+            st.conn_err.get(),
+            st.queries.get(),
+            st.bytes_data_sent.get(),
+            st.bytes_data_recv.get(),
+        ];
+        let key = (s.row.hostgroup_id, s.row.hostname.clone(), s.row.port);
+        let base = baseline.get(&key).copied().unwrap_or_default();
+        let d: Vec<u64> = now
+            .iter()
+            .zip(base)
+            .map(|(n, b)| n.saturating_sub(b))
+            .collect();
         ins.execute(params![
             s.row.hostgroup_id,
             s.row.hostname,
@@ -100,12 +132,47 @@ fn pool(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             s.row.status.as_str(),
             st.conn_used.get(),
             s.pool.idle_count() as u64,
-            st.conn_ok.get(),
-            st.conn_err.get(),
+            d[0],
+            d[1],
             st.max_conn_used.get(),
-            st.queries.get(),
-            st.bytes_data_sent.get(),
-            st.bytes_data_recv.get()
+            d[2],
+            d[3],
+            d[4]
+        ])?;
+        if reset {
+            baseline.insert(key, now);
+        }
+    }
+    Ok(())
+}
+
+fn errors(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    errors_into(admin, store, "stats_mysql_errors", false)
+}
+
+fn errors_reset(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    errors_into(admin, store, "stats_mysql_errors_reset", true)
+}
+
+fn errors_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute(&format!("DELETE FROM stats.{table}"), [])?;
+    let mut ins = db.prepare(&format!(
+        "INSERT INTO stats.{table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?;
+    for (k, v) in admin.shared.stats.errors.rows(reset) {
+        ins.execute(params![
+            k.hostgroup,
+            k.hostname,
+            k.port,
+            k.username,
+            k.client_address,
+            k.schemaname,
+            k.errno,
+            v.count_star,
+            v.first_seen,
+            v.last_seen,
+            v.last_error
         ])?;
     }
     Ok(())

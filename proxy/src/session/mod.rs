@@ -27,6 +27,10 @@ use crate::registry::{NewSession, Registration};
 use crate::server::Shared;
 use crate::users::UserConnection;
 
+/// The client library's "Can't connect to MySQL server", which ProxySQL records for backend
+/// connection failures in `stats_mysql_errors`.
+const CANT_CONNECT: u16 = 2003;
+
 /// A backend connection lent to a session, with the server it belongs to.
 struct Lent {
     conn: BackendConn,
@@ -169,6 +173,19 @@ impl Session {
         }
     }
 
+    fn record_error(&self, server: &Server, errno: u16, message: &str) {
+        let key = crate::stats::ErrorKey {
+            hostgroup: server.row.hostgroup_id,
+            hostname: server.row.hostname.clone(),
+            port: server.row.port,
+            username: self.user.0.row.username.clone(),
+            client_address: self.registration.entry.peer.ip().to_string(),
+            schemaname: self.schema.clone().unwrap_or_default(),
+            errno,
+        };
+        self.shared.stats.errors.record(key, message);
+    }
+
     /// Keeps the processlist's `db` equal to the session's schema.
     fn show_schema(&self) {
         if let Ok(mut db) = self.registration.entry.db.lock() {
@@ -246,8 +263,12 @@ impl Session {
                         self.backend = Some(Lent { conn, server });
                         return self.sync_schema().await;
                     }
-                    Err(BackendError::Refused { err, .. }) => return Err(err),
+                    Err(BackendError::Refused { err, .. }) => {
+                        self.record_error(&server, err.code, &err.message);
+                        return Err(err);
+                    }
                     Err(e) => {
+                        self.record_error(&server, CANT_CONNECT, &e.to_string());
                         warn!(server = %server.address(), hostgroup, error = %e, "backend connection failed");
                         last_error = e.to_string();
                     }
