@@ -533,12 +533,14 @@ async fn disk_layer_survives_a_restart() {
     let mut config = config_for(&sb);
     config.admin.data_file = Some(dir.path().join("admin.db"));
     let extra: Config = toml::from_str(
-        "[[mysql_query_rules]]\nrule_id = 1\nactive = true\nmatch_digest = '^UPDATE'\ndestination_hostgroup = 0\napply = true\n\n[[scheduler]]\nid = 1\ninterval_ms = 5000\nfilename = '/usr/bin/true'\n\n[mysql_variables]\nmax_connections = 500\n",
+        "[[mysql_query_rules]]\nrule_id = 1\nactive = true\nmatch_digest = '^UPDATE'\ndestination_hostgroup = 0\napply = true\n\n[[scheduler]]\nid = 1\ninterval_ms = 5000\nfilename = '/usr/bin/true'\n\n[mysql_variables]\nmax_connections = 500\n\n[[mysql_galera_hostgroups]]\nwriter_hostgroup = 30\nbackup_writer_hostgroup = 31\nreader_hostgroup = 32\noffline_hostgroup = 33\n\n[[mysql_hostgroup_attributes]]\nhostgroup_id = 0\nfree_connections_pct = 20\n",
     )
     .expect("extra config");
     config.mysql_query_rules = extra.mysql_query_rules;
     config.scheduler = extra.scheduler;
     config.mysql_variables = extra.mysql_variables;
+    config.mysql_galera_hostgroups = extra.mysql_galera_hostgroups;
+    config.mysql_hostgroup_attributes = extra.mysql_hostgroup_attributes;
     let fx = Fixture {
         proxy: start_proxy(config.clone()).await,
         sb,

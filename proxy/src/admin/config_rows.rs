@@ -5,6 +5,7 @@
 use rusqlite::params;
 
 use super::commands::Module;
+use super::rows_sql;
 use super::store::Store;
 use super::{admin_version, Admin, AdminError};
 use crate::protocol::auth::PasswordHash;
@@ -15,22 +16,11 @@ pub fn to_memory(admin: &Admin, store: &Store, module: Module) -> Result<(), Adm
     match module {
         Module::MysqlServers => {
             db.execute_batch(
-                "DELETE FROM main.mysql_servers; DELETE FROM main.mysql_replication_hostgroups;",
+                "DELETE FROM main.mysql_servers; DELETE FROM main.mysql_replication_hostgroups; \
+                 DELETE FROM main.mysql_galera_hostgroups; DELETE FROM main.mysql_hostgroup_attributes;",
             )?;
-            let mut ins = db.prepare("INSERT INTO main.mysql_servers (hostgroup_id, hostname, port, status, weight, max_connections, max_replication_lag, use_ssl, max_latency_ms, comment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?;
             for r in config.servers() {
-                ins.execute(params![
-                    r.hostgroup_id,
-                    r.hostname,
-                    r.port,
-                    r.status.as_str(),
-                    r.weight,
-                    r.max_connections,
-                    r.max_replication_lag,
-                    r.use_ssl,
-                    r.max_latency_ms,
-                    r.comment
-                ])?;
+                rows_sql::insert_server(db, "main.mysql_servers", r)?;
             }
             let mut ins = db
                 .prepare("INSERT INTO main.mysql_replication_hostgroups VALUES (?1, ?2, ?3, ?4)")?;
@@ -43,29 +33,20 @@ pub fn to_memory(admin: &Admin, store: &Store, module: Module) -> Result<(), Adm
                     r.comment
                 ])?;
             }
+            for r in &config.mysql_galera_hostgroups {
+                rows_sql::insert_galera(db, r.get_ref())?;
+            }
+            for r in &config.mysql_hostgroup_attributes {
+                rows_sql::insert_attributes(db, r.get_ref())?;
+            }
         }
         Module::MysqlUsers => {
             db.execute("DELETE FROM main.mysql_users", [])?;
-            let mut ins = db.prepare("INSERT INTO main.mysql_users (username, password, active, use_ssl, default_hostgroup, default_schema, schema_locked, transaction_persistent, fast_forward, backend, frontend, max_connections, comment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")?;
             for r in config.users() {
                 let hash = PasswordHash::parse(&r.password).map_err(|e| {
                     AdminError::Invalid(format!("mysql_users: user '{}': {e}", r.username))
                 })?;
-                ins.execute(params![
-                    r.username,
-                    hash.to_hex(),
-                    r.active,
-                    r.use_ssl,
-                    r.default_hostgroup,
-                    r.default_schema,
-                    r.schema_locked,
-                    r.transaction_persistent,
-                    r.fast_forward,
-                    r.backend,
-                    r.frontend,
-                    r.max_connections,
-                    r.comment
-                ])?;
+                rows_sql::insert_user(db, "main.mysql_users", r, &hash.to_hex())?;
             }
         }
         Module::MysqlVariables | Module::AdminVariables => {

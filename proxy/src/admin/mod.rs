@@ -8,6 +8,7 @@ mod config_rows;
 mod events;
 mod listener;
 mod resultset;
+mod rows_sql;
 mod schema;
 mod stats;
 mod store;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::params;
 
+use super::rows_sql;
 use super::store::Store;
 use super::{Admin, AdminError};
 
@@ -42,21 +43,8 @@ pub fn refresh(admin: &Admin, store: &Store, sql: &str) -> Result<(), AdminError
 pub fn runtime_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     let db = store.db();
     db.execute("DELETE FROM main.runtime_mysql_servers", [])?;
-    let mut ins = db.prepare("INSERT INTO main.runtime_mysql_servers (hostgroup_id, hostname, port, gtid_port, status, weight, compression, max_connections, max_replication_lag, use_ssl, max_latency_ms, comment) VALUES (?1, ?2, ?3, 0, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10)")?;
     for s in admin.shared.runtime().hostgroups.servers() {
-        let r = &s.row;
-        ins.execute(params![
-            r.hostgroup_id,
-            r.hostname,
-            r.port,
-            r.status.as_str(),
-            r.weight,
-            r.max_connections,
-            r.max_replication_lag,
-            r.use_ssl,
-            r.max_latency_ms,
-            r.comment
-        ])?;
+        rows_sql::insert_server(db, "main.runtime_mysql_servers", &s.row)?;
     }
     Ok(())
 }
@@ -65,27 +53,11 @@ pub fn runtime_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
 pub fn runtime_users(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     let db = store.db();
     db.execute("DELETE FROM main.runtime_mysql_users", [])?;
-    let mut ins = db.prepare("INSERT INTO main.runtime_mysql_users (username, password, active, use_ssl, default_hostgroup, default_schema, schema_locked, transaction_persistent, fast_forward, backend, frontend, max_connections, attributes, comment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '', ?13)")?;
     let runtime = admin.shared.runtime();
     let mut users: Vec<_> = runtime.users.iter().collect();
     users.sort_by(|a, b| a.row.username.cmp(&b.row.username));
     for u in users {
-        let r = &u.row;
-        ins.execute(params![
-            r.username,
-            u.hash.to_hex(),
-            r.active,
-            r.use_ssl,
-            r.default_hostgroup,
-            r.default_schema,
-            r.schema_locked,
-            r.transaction_persistent,
-            r.fast_forward,
-            r.backend,
-            r.frontend,
-            r.max_connections,
-            r.comment
-        ])?;
+        rows_sql::insert_user(db, "main.runtime_mysql_users", &u.row, &u.hash.to_hex())?;
     }
     Ok(())
 }
