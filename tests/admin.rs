@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Value};
-use proxy_support::{mariadb_cli, Fixture};
+use proxy_support::{mariadb_cli, sysbench, Fixture};
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::Config;
 use switchyard_proxy::ProxyHandle;
@@ -611,24 +611,8 @@ async fn runtime_loads_under_sysbench_drop_no_client() {
     let primary = fx.primary_port();
     let proxy_port = fx.proxy_addr().port();
     let sysbench = move |port: u16, args: &[&str]| {
-        let out = Command::new("sysbench")
-            .args([
-                "oltp_read_write",
-                "--mysql-host=127.0.0.1",
-                "--mysql-db=sbtest",
-                "--tables=4",
-                "--table-size=2000",
-            ])
-            .arg(format!("--mysql-port={port}"))
-            .arg(format!("--mysql-user={u}"))
-            .arg(format!("--mysql-password={p}"))
-            .args(args)
-            .output()
-            .expect("sysbench runs (install sysbench)");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "sysbench {args:?} failed:\n{text}");
-        text
+        let args = [&["--tables=4", "--table-size=2000"], args].concat();
+        sysbench(port, &u, &p, &args)
     };
     tokio::task::block_in_place(|| sysbench(primary, &["--threads=4", "prepare"]));
     let done = Arc::new(AtomicBool::new(false));

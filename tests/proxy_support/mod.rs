@@ -144,3 +144,23 @@ impl Drop for ProxyProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Runs sysbench oltp_read_write on db `sbtest`; panics with its output unless it exits cleanly.
+pub fn sysbench(port: u16, user: &str, password: &str, args: &[&str]) -> String {
+    let out = Command::new("sysbench")
+        .args([
+            "oltp_read_write",
+            "--mysql-host=127.0.0.1",
+            "--mysql-db=sbtest",
+        ])
+        .arg(format!("--mysql-port={port}"))
+        .arg(format!("--mysql-user={user}"))
+        .arg(format!("--mysql-password={password}"))
+        .args(args)
+        .output()
+        .expect("sysbench runs (install sysbench)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "sysbench {args:?} failed:\n{text}");
+    text
+}
