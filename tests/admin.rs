@@ -126,14 +126,8 @@ fn cli_admin(fx: &Fixture, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Through the proxy. `prefer_socket=false`: otherwise mysql_async asks `@@socket`, gets the
-/// backend's socket path (the proxy forwards the query) and quietly reconnects around the proxy.
-fn client_url(fx: &Fixture) -> String {
-    format!("{}?prefer_socket=false", fx.proxy_url())
-}
-
 async fn client_works(fx: &Fixture) {
-    let mut c = Conn::from_url(client_url(fx)).await.expect("client login");
+    let mut c = Conn::from_url(fx.proxy_url()).await.expect("client login");
     let v: Option<i64> = c.query_first("SELECT 1 + 1").await.expect("query");
     assert_eq!(v, Some(2));
     c.disconnect().await.expect("disconnect");
@@ -384,7 +378,7 @@ async fn admin_sql_tables_commands_and_stats() {
     assert_eq!(one(&mut a, count).await, before);
 
     // Stats from live state, joinable with runtime tables in one query (Dolphie's queries).
-    let mut client = Conn::from_url(client_url(&fx)).await.expect("client login");
+    let mut client = Conn::from_url(fx.proxy_url()).await.expect("client login");
     client.query_drop("SELECT 1").await.expect("query");
     let client_id = client.id();
     let pl = rows(&mut a, &format!("SELECT SessionID AS id, user AS user, db AS db, cli_host AS frontend_host, hostgroup AS hostgroup, srv_host AS backend_host, command AS command, time_ms AS time, info AS query, extended_info AS extended_info FROM stats_mysql_processlist WHERE 1=1 AND SessionID = {client_id}")).await;
@@ -661,7 +655,7 @@ async fn dolphie_runs_its_proxysql_panels() {
         panic!("dolphie not found: pip install dolphie");
     };
     let fx = fixture().await;
-    let mut client = Conn::from_url(client_url(&fx)).await.expect("client login");
+    let mut client = Conn::from_url(fx.proxy_url()).await.expect("client login");
     client.query_drop("SELECT 1").await.expect("query");
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("dolphie.log");

@@ -48,10 +48,15 @@ impl Fixture {
         (l.user.clone(), l.password.clone())
     }
 
-    /// mysql_async URL for the app user, through the proxy.
+    /// mysql_async URL for the app user, through the proxy. `prefer_socket=false`: otherwise
+    /// mysql_async asks for `@@socket`, gets the backend's socket path (the proxy forwards the
+    /// query) and quietly reconnects to the backend around the proxy.
     pub fn proxy_url(&self) -> String {
         let (u, p) = self.app_user();
-        format!("mysql://{u}:{p}@127.0.0.1:{}/app", self.proxy_addr().port())
+        format!(
+            "mysql://{u}:{p}@127.0.0.1:{}/app?prefer_socket=false",
+            self.proxy_addr().port()
+        )
     }
 
     /// mysql_async URL for the app user, straight to the primary.
