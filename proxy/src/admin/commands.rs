@@ -101,7 +101,7 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
 
 /// Classifies one statement.
 pub fn parse(statement: &str) -> Command {
-    let sql = statement.trim().trim_end_matches(';').trim();
+    let sql = skip_comments(statement).trim_end_matches(';').trim();
     let norm = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     let upper = norm.to_ascii_uppercase();
 
@@ -234,6 +234,21 @@ pub fn parse(statement: &str) -> Command {
     Command::Sql(sql.to_string(), vec![])
 }
 
+/// The statement after any leading `/* … */`, `-- …` and `# …` comments, so that a comment
+/// never hides what a statement is.
+fn skip_comments(mut s: &str) -> &str {
+    loop {
+        s = s.trim_start();
+        if let Some(rest) = s.strip_prefix("/*") {
+            s = rest.split_once("*/").map_or("", |(_, r)| r);
+        } else if s.starts_with("--") || s.starts_with('#') {
+            s = s.split_once('\n').map_or("", |(_, r)| r);
+        } else {
+            return s;
+        }
+    }
+}
+
 fn show_variables(like: Option<&str>) -> Command {
     let (filter, params) = match like {
         Some(l) => (" WHERE variable_name LIKE ?1", vec![l.to_string()]),
@@ -340,6 +355,11 @@ mod tests {
             Command::ShowCreateTable("mysql_servers".into())
         );
         assert!(matches!(parse("attach '/tmp/x' as y"), Command::Refused(_)));
+        assert!(matches!(
+            parse("/* x */ -- y\n VACUUM INTO '/tmp/x'"),
+            Command::Refused(_)
+        ));
+        assert_eq!(parse("/* dolphie */ KILL CONNECTION 3"), Command::Kill(3));
         assert_eq!(parse("select 1;"), Command::Sql("select 1".into(), vec![]));
     }
 }

@@ -25,7 +25,7 @@ use crate::protocol::messages::Err as ErrPacket;
 use crate::server::Shared;
 use crate::users::Users;
 
-pub use commands::{Command, Module, Move};
+pub use commands::{parse as parse_statement, Command, Module, Move};
 pub use listener::AdminListener;
 pub use resultset::ResultSet;
 use store::{Outcome, Store};

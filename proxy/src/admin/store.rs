@@ -36,6 +36,8 @@ impl Store {
         db.execute("ATTACH DATABASE ?1 AS disk", [disk_name])?;
         db.execute_batch("ATTACH DATABASE ':memory:' AS stats")?;
         db.execute_batch(&schema::create_all())?;
+        // No further ATTACH: admin SQL must not open or create other files.
+        db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 2)?;
         Ok(Store { db })
     }
 
