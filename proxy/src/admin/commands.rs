@@ -89,6 +89,7 @@ pub enum Command {
     Version(String),
     /// `SELECT @@a, @@b`: each from `global_variables` (also as `mysql-a`) or `stats_mysql_global`.
     Variables(Vec<String>),
+    /// `PROXYSQL FLUSH LOGS`: logs go to stderr through `tracing`, so there is no file to reopen.
     FlushLogs,
     /// `PROXYSQL RESTART`/`PROXYSQL RELOAD`: every module from MEMORY to RUNTIME.
     Reload,

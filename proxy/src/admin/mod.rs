@@ -55,7 +55,9 @@ pub enum AdminError {
 }
 
 impl AdminError {
-    /// The MySQL error a client sees.
+    /// The MySQL error a client sees: syntax and unknown-table errors get MySQL's codes so
+    /// clients can tell them apart; everything else gets 1045, which is what ProxySQL's admin
+    /// answers every failed statement with.
     pub fn to_packet(&self) -> ErrPacket {
         let code = match self {
             AdminError::Sql(e) => {
