@@ -4,30 +4,10 @@
 
 mod proxy_support;
 
-use std::process::Command;
+use proxy_support::{sysbench, Fixture};
 
-use proxy_support::Fixture;
-
-fn sysbench(port: u16, user: &str, password: &str, args: &[&str]) -> String {
-    let out = Command::new("sysbench")
-        .args([
-            "oltp_read_write",
-            "--mysql-host=127.0.0.1",
-            "--mysql-db=sbtest",
-            "--tables=8",
-            "--table-size=10000",
-        ])
-        .arg(format!("--mysql-port={port}"))
-        .arg(format!("--mysql-user={user}"))
-        .arg(format!("--mysql-password={password}"))
-        .args(args)
-        .output()
-        .expect("sysbench runs (install sysbench)");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "sysbench {args:?} failed:\n{text}");
-    text
-}
+const TABLES: &str = "--tables=8";
+const SIZE: &str = "--table-size=10000";
 
 fn field(report: &str, name: &str) -> String {
     report
@@ -48,13 +28,20 @@ async fn sysbench_oltp_read_write_runs_without_errors() {
     let (u, p) = fx.app_user();
     let port = fx.proxy_addr().port();
     tokio::task::block_in_place(|| {
-        sysbench(fx.primary_port(), &u, &p, &["--threads=8", "prepare"]);
+        sysbench(
+            fx.primary_port(),
+            &u,
+            &p,
+            &[TABLES, SIZE, "--threads=8", "prepare"],
+        );
         for ps in ["auto", "disable"] {
             let report = sysbench(
                 port,
                 &u,
                 &p,
                 &[
+                    TABLES,
+                    SIZE,
                     "--threads=32",
                     "--time=30",
                     &format!("--db-ps-mode={ps}"),

@@ -4,10 +4,12 @@
 //! client's state → [`hostgroups`] pick a server → [`pool`] lends a connection → the response
 //! streams back unchanged while [`protocol::response`] finds its end.
 
+pub mod admin;
 pub mod config;
 pub mod hostgroups;
 pub mod pool;
 pub mod protocol;
+pub mod registry;
 pub mod server;
 pub mod session;
 pub mod stats;

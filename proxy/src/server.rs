@@ -15,6 +15,7 @@ use crate::config::{Config, ProxySettings};
 use crate::hostgroups::Hostgroups;
 use crate::pool::backend::probe;
 use crate::protocol::constants::cap;
+use crate::registry::Registry;
 use crate::stats::GlobalStats;
 use crate::users::Users;
 
@@ -29,6 +30,8 @@ pub enum StartError {
     User(String, crate::protocol::auth::PasswordError),
     #[error("{0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("admin interface: {0}")]
+    Admin(#[from] crate::admin::AdminError),
 }
 
 /// What the proxy routes with; replaced whole when the configuration changes.
@@ -63,6 +66,8 @@ pub struct Shared {
     pub settings: ProxySettings,
     pub tls: Arc<rustls::ServerConfig>,
     pub stats: GlobalStats,
+    /// Live client sessions (processlist, KILL).
+    pub sessions: Arc<Registry>,
     announce: RwLock<Announce>,
     next_id: AtomicU32,
     shutdown: watch::Receiver<bool>,
@@ -74,6 +79,21 @@ impl Shared {
             .read()
             .map(|r| Arc::clone(&r))
             .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    /// Makes `runtime` the one new sessions and lookups see; sessions in flight finish with the
+    /// runtime they hold, so nobody is dropped.
+    pub fn set_runtime(&self, runtime: Runtime) {
+        let runtime = Arc::new(runtime);
+        match self.runtime.write() {
+            Ok(mut r) => *r = runtime,
+            Err(p) => *p.into_inner() = runtime,
+        }
+    }
+
+    /// A connection id, unique across client and admin sessions.
+    pub fn next_session_id(&self) -> u32 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     pub fn server_version(&self) -> String {
@@ -114,6 +134,7 @@ impl Shared {
 /// A running proxy.
 pub struct ProxyHandle {
     pub mysql_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
     pub shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     accept: JoinHandle<()>,
@@ -155,14 +176,20 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         settings: config.proxy.clone(),
         tls,
         stats: GlobalStats::default(),
+        sessions: Arc::new(Registry::default()),
         announce: RwLock::new(announce),
         next_id: AtomicU32::new(1),
         shutdown: rx,
     });
+    let admin = Arc::new(crate::admin::Admin::new(&config, Arc::clone(&shared))?);
+    let admin_addr = crate::admin::AdminListener::start(admin, config.admin.listen)
+        .await?
+        .addr;
     let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
     info!(%mysql_addr, "proxy listening for MySQL clients");
     Ok(ProxyHandle {
         mysql_addr,
+        admin_addr,
         shared,
         shutdown: tx,
         accept,
@@ -175,7 +202,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                    let id = shared.next_session_id();
                     tokio::spawn(crate::session::run(stream, peer, Arc::clone(&shared), id));
                 }
                 Err(e) => {

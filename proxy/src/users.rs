@@ -106,7 +106,7 @@ impl Drop for UserConnection {
 }
 
 /// Frontend users by name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Users {
     by_name: HashMap<String, Arc<User>>,
 }
@@ -121,6 +121,16 @@ impl Users {
             by_name.insert(row.username.clone(), Arc::new(user));
         }
         Ok(Users { by_name })
+    }
+
+    /// A table of already-built users (the admin plane keeps unchanged ones across reloads).
+    pub fn from_users(users: Vec<Arc<User>>) -> Users {
+        Users {
+            by_name: users
+                .into_iter()
+                .map(|u| (u.row.username.clone(), u))
+                .collect(),
+        }
     }
 
     /// An active frontend user.

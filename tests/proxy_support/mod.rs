@@ -29,6 +29,8 @@ impl Fixture {
         let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
         // An ephemeral port: tests in one binary run in parallel.
         config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
+        // The sandbox's own admin port stays free for a proxy process on the same config.
+        config.admin.listen = "127.0.0.1:0".parse().expect("addr");
         let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
         Fixture { sb, proxy }
     }
@@ -47,7 +49,8 @@ impl Fixture {
     }
 
     /// mysql_async URL for the app user, through the proxy. `prefer_socket=false`: otherwise
-    /// mysql_async reads `@@socket` and reconnects over the backend's unix socket, around the proxy.
+    /// mysql_async asks for `@@socket`, gets the backend's socket path (the proxy forwards the
+    /// query) and quietly reconnects to the backend around the proxy.
     pub fn proxy_url(&self) -> String {
         let (u, p) = self.app_user();
         format!(
@@ -148,4 +151,24 @@ impl Drop for ProxyProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs sysbench oltp_read_write on db `sbtest`; panics with its output unless it exits cleanly.
+pub fn sysbench(port: u16, user: &str, password: &str, args: &[&str]) -> String {
+    let out = Command::new("sysbench")
+        .args([
+            "oltp_read_write",
+            "--mysql-host=127.0.0.1",
+            "--mysql-db=sbtest",
+        ])
+        .arg(format!("--mysql-port={port}"))
+        .arg(format!("--mysql-user={user}"))
+        .arg(format!("--mysql-password={password}"))
+        .args(args)
+        .output()
+        .expect("sysbench runs (install sysbench)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "sysbench {args:?} failed:\n{text}");
+    text
 }

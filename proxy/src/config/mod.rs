@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use error::ConfigError;
-pub use rows::{ReplicationHostgroupRow, ServerRow, ServerStatus, UserRow};
+pub use rows::{
+    GaleraHostgroupRow, HostgroupAttributesRow, QueryRuleRow, ReplicationHostgroupRow,
+    SchedulerRow, ServerRow, ServerStatus, UserRow,
+};
 
 use crate::protocol::auth::PasswordHash;
 
@@ -35,6 +38,20 @@ pub struct Config {
     pub mysql_servers: Vec<Spanned<ServerRow>>,
     #[serde(default)]
     pub mysql_replication_hostgroups: Vec<Spanned<ReplicationHostgroupRow>>,
+    #[serde(default)]
+    pub mysql_galera_hostgroups: Vec<Spanned<GaleraHostgroupRow>>,
+    #[serde(default)]
+    pub mysql_hostgroup_attributes: Vec<Spanned<HostgroupAttributesRow>>,
+    #[serde(default)]
+    pub mysql_query_rules: Vec<Spanned<QueryRuleRow>>,
+    #[serde(default)]
+    pub scheduler: Vec<Spanned<SchedulerRow>>,
+    /// `global_variables` rows named `mysql-KEY`, over the values derived from `[proxy]`.
+    #[serde(default)]
+    pub mysql_variables: std::collections::BTreeMap<String, toml::Value>,
+    /// `global_variables` rows named `admin-KEY`, over the values derived from `[admin]`.
+    #[serde(default)]
+    pub admin_variables: std::collections::BTreeMap<String, toml::Value>,
 }
 
 /// The MySQL-protocol listener for clients.
@@ -79,6 +96,10 @@ pub struct AdminSettings {
     pub http_listen: SocketAddr,
     #[serde(default)]
     pub users: Vec<Spanned<AdminUser>>,
+    /// The DISK layer of the admin store (SQLite). Without it `SAVE … TO DISK` keeps the copy in
+    /// memory only, and nothing survives a restart.
+    #[serde(default)]
+    pub data_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +154,7 @@ impl Default for AdminSettings {
             listen: default_admin_listen(),
             http_listen: default_http_listen(),
             users: Vec::new(),
+            data_file: None,
         }
     }
 }

@@ -177,3 +177,131 @@ fn default_server_max_connections() -> u32 {
 fn default_check_type() -> String {
     "read_only".into()
 }
+
+/// A row of `mysql_query_rules`. Nullable columns are `None` when absent, as in ProxySQL; the
+/// rule engine that acts on them comes with query processing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)] // ProxySQL's column names
+pub struct QueryRuleRow {
+    pub rule_id: u32,
+    #[serde(default)]
+    pub active: bool,
+    pub username: Option<String>,
+    pub schemaname: Option<String>,
+    #[serde(default)]
+    pub flagIN: u32,
+    pub client_addr: Option<String>,
+    pub proxy_addr: Option<String>,
+    pub proxy_port: Option<u16>,
+    pub digest: Option<String>,
+    pub match_digest: Option<String>,
+    pub match_pattern: Option<String>,
+    #[serde(default)]
+    pub negate_match_pattern: bool,
+    #[serde(default = "default_re_modifiers")]
+    pub re_modifiers: String,
+    pub flagOUT: Option<u32>,
+    pub replace_pattern: Option<String>,
+    pub destination_hostgroup: Option<u32>,
+    pub cache_ttl: Option<u32>,
+    pub cache_empty_result: Option<bool>,
+    pub cache_timeout: Option<u32>,
+    pub reconnect: Option<bool>,
+    pub timeout: Option<u32>,
+    pub retries: Option<u32>,
+    pub delay: Option<u32>,
+    pub next_query_flagIN: Option<u32>,
+    pub mirror_flagOUT: Option<u32>,
+    pub mirror_hostgroup: Option<u32>,
+    pub error_msg: Option<String>,
+    pub OK_msg: Option<String>,
+    pub sticky_conn: Option<bool>,
+    pub multiplex: Option<u8>,
+    pub gtid_from_hostgroup: Option<u32>,
+    pub log: Option<bool>,
+    #[serde(default)]
+    pub apply: bool,
+    #[serde(default)]
+    pub attributes: String,
+    pub comment: Option<String>,
+}
+
+/// A row of `mysql_galera_hostgroups`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaleraHostgroupRow {
+    pub writer_hostgroup: u32,
+    pub backup_writer_hostgroup: u32,
+    pub reader_hostgroup: u32,
+    pub offline_hostgroup: u32,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default = "one")]
+    pub max_writers: u32,
+    #[serde(default)]
+    pub writer_is_also_reader: u8,
+    #[serde(default)]
+    pub max_transactions_behind: u32,
+    pub comment: Option<String>,
+}
+
+/// A row of `mysql_hostgroup_attributes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostgroupAttributesRow {
+    pub hostgroup_id: u32,
+    #[serde(default = "default_max_online")]
+    pub max_num_online_servers: u32,
+    #[serde(default = "minus_one")]
+    pub autocommit: i8,
+    #[serde(default = "default_free_pct")]
+    pub free_connections_pct: u8,
+    #[serde(default)]
+    pub init_connect: String,
+    #[serde(default = "yes")]
+    pub multiplex: bool,
+    #[serde(default)]
+    pub connection_warming: bool,
+    #[serde(default = "default_max_online")]
+    pub throttle_connections_per_sec: u32,
+    #[serde(default)]
+    pub ignore_session_variables: String,
+    #[serde(default)]
+    pub hostgroup_settings: String,
+    #[serde(default)]
+    pub servers_defaults: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// A row of `scheduler`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerRow {
+    pub id: u32,
+    #[serde(default = "yes")]
+    pub active: bool,
+    pub interval_ms: u64,
+    pub filename: String,
+    pub arg1: Option<String>,
+    pub arg2: Option<String>,
+    pub arg3: Option<String>,
+    pub arg4: Option<String>,
+    pub arg5: Option<String>,
+    #[serde(default)]
+    pub comment: String,
+}
+
+fn default_re_modifiers() -> String {
+    "CASELESS".into()
+}
+fn default_max_online() -> u32 {
+    1_000_000
+}
+fn minus_one() -> i8 {
+    -1
+}
+fn default_free_pct() -> u8 {
+    10
+}

@@ -80,3 +80,22 @@ fn default_admin_credentials_refused_off_loopback() {
     assert!(e.to_string().contains("not loopback"), "{e}");
     assert!(Config::parse(&text.replace("0.0.0.0", "127.0.0.1")).is_ok());
 }
+
+#[test]
+fn query_rules_scheduler_and_variables_sections_load() {
+    let text = format!(
+        "{GOOD}\n[[mysql_query_rules]]\nrule_id = 1\nactive = true\nmatch_digest = '^SELECT'\ndestination_hostgroup = 20\napply = true\n\n[[scheduler]]\nid = 1\ninterval_ms = 5000\nfilename = '/usr/bin/true'\n\n[[mysql_galera_hostgroups]]\nwriter_hostgroup = 30\nbackup_writer_hostgroup = 31\nreader_hostgroup = 32\noffline_hostgroup = 33\n\n[[mysql_hostgroup_attributes]]\nhostgroup_id = 10\nfree_connections_pct = 20\n\n[mysql_variables]\nmax_connections = 500\n\n[admin_variables]\nrefresh_interval = 2000\n"
+    );
+    let c = Config::parse(&text).unwrap();
+    let rule = c.mysql_query_rules[0].get_ref();
+    assert_eq!(rule.re_modifiers, "CASELESS");
+    assert_eq!(rule.destination_hostgroup, Some(20));
+    assert_eq!(c.scheduler[0].get_ref().interval_ms, 5000);
+    assert_eq!(c.mysql_galera_hostgroups[0].get_ref().max_writers, 1);
+    assert_eq!(c.mysql_hostgroup_attributes[0].get_ref().autocommit, -1);
+    assert_eq!(c.mysql_variables["max_connections"].as_integer(), Some(500));
+    assert!(Config::parse(&format!(
+        "{GOOD}\n[[scheduler]]\nid = 1\nfilename = 'x'\nbogus = 1\n"
+    ))
+    .is_err());
+}

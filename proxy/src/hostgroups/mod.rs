@@ -40,7 +40,7 @@ impl Server {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Hostgroup {
     pub id: u32,
     pub servers: Vec<Arc<Server>>,
@@ -72,7 +72,7 @@ impl Hostgroup {
 }
 
 /// All hostgroups by id.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Hostgroups {
     pub by_id: BTreeMap<u32, Hostgroup>,
 }

@@ -15,7 +15,7 @@ use crate::protocol::handshake::{
 use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
 use crate::protocol::transport::{Rewind, Transport};
 use crate::server::Shared;
-use crate::users::{User, UserConnection};
+use crate::users::{User, UserConnection, Users};
 
 /// Auth packets are small; anything bigger is not a login.
 const MAX_LOGIN_PACKET: usize = 64 * 1024;
@@ -46,10 +46,13 @@ pub struct LoggedIn {
     pub nonce: [u8; 20],
 }
 
+/// Runs the connection phase, authenticating against `users` (the runtime's users for clients,
+/// the admin users for the admin interface).
 pub async fn login(
     mut conn: PacketConn,
     shared: &Arc<Shared>,
     connection_id: u32,
+    users: &Users,
 ) -> Result<LoggedIn, LoginError> {
     let nonce = new_nonce();
     let greeting = Greeting {
@@ -84,7 +87,7 @@ pub async fn login(
         let _ = conn.send(seq, &err.encode()).await;
         return Err(LoginError::Refused(err));
     };
-    let result = authenticate(&mut conn, &mut seq, shared, &hello, &nonce).await;
+    let result = authenticate(&mut conn, &mut seq, shared, users, &hello, &nonce).await;
     let user = match result {
         Ok(user) => user,
         Err(LoginError::Refused(err)) => {
@@ -160,11 +163,12 @@ async fn authenticate(
     conn: &mut PacketConn,
     seq: &mut u8,
     shared: &Shared,
+    users: &Users,
     hello: &HandshakeResponse,
     nonce: &[u8; 20],
 ) -> Result<Arc<User>, LoginError> {
     let peer_ip = conn_peer_ip(conn);
-    let Some(user) = shared.runtime().users.get(&hello.username).cloned() else {
+    let Some(user) = users.get(&hello.username).cloned() else {
         return Err(access_denied(shared, hello, &peer_ip));
     };
     let plugin = hello.auth_plugin.as_deref().unwrap_or(NATIVE_PASSWORD);

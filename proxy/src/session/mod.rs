@@ -7,7 +7,7 @@
 
 mod change_user;
 mod forward;
-mod login;
+pub(crate) mod login;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,8 +23,13 @@ use crate::protocol::constants::{cap, com, errors, status};
 use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
 use crate::protocol::response::{Expect, Tracker};
 use crate::protocol::transport::Transport;
+use crate::registry::{NewSession, Registration};
 use crate::server::Shared;
 use crate::users::UserConnection;
+
+/// The client library's "Can't connect to MySQL server", which ProxySQL records for backend
+/// connection failures in `stats_mysql_errors`.
+const CANT_CONNECT: u16 = 2003;
 
 /// A backend connection lent to a session, with the server it belongs to.
 struct Lent {
@@ -44,6 +49,8 @@ pub struct Session {
     nonce: [u8; 20],
     backend: Option<Lent>,
     status: u16,
+    /// This session's row in the processlist; dropping it unregisters the session.
+    registration: Registration,
 }
 
 /// Why a session ends.
@@ -59,8 +66,10 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
     let span = info_span!("session", id, %peer, user = tracing::field::Empty);
     async move {
         shared.stats.client_connections_created.incr();
+        let local = stream.local_addr().ok();
         let conn = PacketConn::new(Transport::Tcp(stream));
-        let logged = match login::login(conn, &shared, id).await {
+        let runtime = shared.runtime();
+        let logged = match login::login(conn, &shared, id, &runtime.users).await {
             Ok(l) => l,
             Err(e) => {
                 debug!(error = %e, "login failed");
@@ -74,6 +83,15 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             .database
             .clone()
             .or_else(|| logged.user.0.row.default_schema.clone());
+        drop(runtime);
+        let registration = shared.sessions.register(NewSession {
+            id,
+            user: &logged.hello.username,
+            peer,
+            local,
+            db: schema.clone(),
+            hostgroup: logged.user.0.row.default_hostgroup,
+        });
         let mut session = Session {
             flavor: logged.hello.capabilities & cap::FLAVOR_MASK,
             collation: logged.hello.collation,
@@ -84,6 +102,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             backend: None,
             status: status::AUTOCOMMIT,
             shared: Arc::clone(&shared),
+            registration,
         };
         session.serve().await;
         session.release_backend().await;
@@ -99,9 +118,17 @@ impl Session {
     async fn serve(&mut self) {
         let max = self.shared.settings.max_allowed_packet as usize;
         let mut shutdown = self.shared.shutdown_signal();
+        let entry = Arc::clone(&self.registration.entry);
         loop {
             self.client.trim();
+            entry.set_busy(false);
             let read = tokio::select! {
+                // A kill wins over a command that arrived after it.
+                biased;
+                _ = entry.killed() => {
+                    debug!("killed from the admin interface");
+                    return;
+                }
                 r = self.client.read_framed(0, max) => r,
                 _ = shutdown.changed() => {
                     let err = ErrPacket::new(errors::SERVER_SHUTDOWN, "Server shutdown in progress");
@@ -122,6 +149,8 @@ impl Session {
                 return;
             };
             self.shared.stats.questions.incr();
+            entry.set_busy(true);
+            let started = Instant::now();
             let handled = match command {
                 com::QUIT => return,
                 com::CHANGE_USER => self.change_user(&packet, next_seq).await,
@@ -131,8 +160,37 @@ impl Session {
                 com::STMT_CLOSE | com::STMT_SEND_LONG_DATA if self.backend.is_none() => Ok(()),
                 _ => self.forward(command, &packet).await,
             };
+            if command == com::QUERY {
+                let kind =
+                    crate::stats::classify(&packet[crate::protocol::packet::HEADER_LEN + 1..]);
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.shared.stats.commands.record(kind, micros);
+            }
             if let Err(End::Close) = handled {
                 return;
+            }
+            self.show_schema();
+        }
+    }
+
+    fn record_error(&self, server: &Server, errno: u16, message: &str) {
+        let key = crate::stats::ErrorKey {
+            hostgroup: server.row.hostgroup_id,
+            hostname: server.row.hostname.clone(),
+            port: server.row.port,
+            username: self.user.0.row.username.clone(),
+            client_address: self.registration.entry.peer.ip().to_string(),
+            schemaname: self.schema.clone().unwrap_or_default(),
+            errno,
+        };
+        self.shared.stats.errors.record(key, message);
+    }
+
+    /// Keeps the processlist's `db` equal to the session's schema.
+    fn show_schema(&self) {
+        if let Ok(mut db) = self.registration.entry.db.lock() {
+            if *db != self.schema {
+                db.clone_from(&self.schema);
             }
         }
     }
@@ -199,11 +257,18 @@ impl Session {
                         server.stats.conn_used.incr();
                         let used = server.stats.conn_used.get();
                         server.stats.max_conn_used.raise_to(used);
+                        self.registration
+                            .entry
+                            .set_backend(Some((server.row.hostname.clone(), server.row.port)));
                         self.backend = Some(Lent { conn, server });
                         return self.sync_schema().await;
                     }
-                    Err(BackendError::Refused { err, .. }) => return Err(err),
+                    Err(BackendError::Refused { err, .. }) => {
+                        self.record_error(&server, err.code, &err.message);
+                        return Err(err);
+                    }
                     Err(e) => {
+                        self.record_error(&server, CANT_CONNECT, &e.to_string());
                         warn!(server = %server.address(), hostgroup, error = %e, "backend connection failed");
                         last_error = e.to_string();
                     }
@@ -310,6 +375,7 @@ impl Session {
         let Some(mut lent) = self.backend.take() else {
             return;
         };
+        self.registration.entry.set_backend(None);
         lent.server.stats.conn_used.decr();
         let reset =
             backend_round_trip(&mut lent.conn, &[com::RESET_CONNECTION], Expect::Simple).await;
@@ -328,6 +394,7 @@ impl Session {
     /// Forgets a backend connection whose state is unknown (mid-response failure); it closes.
     fn drop_backend(&mut self) {
         if let Some(lent) = self.backend.take() {
+            self.registration.entry.set_backend(None);
             lent.server.stats.conn_used.decr();
             self.shared.stats.server_connections_aborted.incr();
         }

@@ -1,0 +1,192 @@
+//! MEMORY → RUNTIME for the modules the proxy routes with: read and validate the rows, build the
+//! new runtime, and swap it in. Sessions keep the runtime they hold until their next lookup, so no
+//! client is dropped; servers and users whose rows did not change keep their pools, counters and
+//! learned credentials.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{ServerRow, UserRow};
+use crate::hostgroups::{Hostgroup, Hostgroups, Server};
+use crate::protocol::auth::PasswordHash;
+use crate::server::{Runtime, Shared};
+use crate::users::{User, Users};
+
+use super::events::{Event, Events};
+use super::store::Store;
+use super::AdminError;
+
+type Key = (u32, String, u16);
+
+fn key(r: &ServerRow) -> Key {
+    (r.hostgroup_id, r.hostname.clone(), r.port)
+}
+
+/// Reads `main.mysql_servers` as rows the runtime understands.
+pub fn read_servers(store: &Store) -> Result<Vec<ServerRow>, AdminError> {
+    let mut stmt = store.db().prepare(
+        "SELECT hostgroup_id, hostname, port, status, weight, max_connections, max_replication_lag, use_ssl, max_latency_ms, comment FROM main.mysql_servers ORDER BY hostgroup_id, hostname, port",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let hostname: String = r.get(1)?;
+        let status: String = r.get(3)?;
+        let row = ServerRow {
+            hostgroup_id: int(r.get(0)?, "hostgroup_id", &hostname)?,
+            port: int(r.get(2)?, "port", &hostname)?,
+            status: status.parse().map_err(AdminError::Invalid)?,
+            weight: int(r.get(4)?, "weight", &hostname)?,
+            max_connections: int(r.get(5)?, "max_connections", &hostname)?,
+            max_replication_lag: int(r.get(6)?, "max_replication_lag", &hostname)?,
+            use_ssl: r.get::<_, i64>(7)? != 0,
+            max_latency_ms: int(r.get(8)?, "max_latency_ms", &hostname)?,
+            comment: r.get(9)?,
+            hostname,
+        };
+        if row.hostname.trim().is_empty() {
+            return Err(AdminError::Invalid(format!(
+                "mysql_servers: hostgroup {} has a server with an empty hostname",
+                row.hostgroup_id
+            )));
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
+fn int<T: TryFrom<i64>>(v: i64, column: &str, host: &str) -> Result<T, AdminError> {
+    T::try_from(v).map_err(|_| {
+        AdminError::Invalid(format!(
+            "mysql_servers: {host}: {column} {v} is out of range"
+        ))
+    })
+}
+
+/// Reads `main.mysql_users`; every password must be clear text or a `*`+40 hex digit hash.
+pub fn read_users(store: &Store) -> Result<Vec<UserRow>, AdminError> {
+    let mut stmt = store.db().prepare(
+        "SELECT username, COALESCE(password, ''), active, use_ssl, default_hostgroup, default_schema, schema_locked, transaction_persistent, fast_forward, backend, frontend, max_connections, comment FROM main.mysql_users ORDER BY username",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let username: String = r.get(0)?;
+        let flag = |i: usize| -> Result<bool, rusqlite::Error> { Ok(r.get::<_, i64>(i)? != 0) };
+        let row = UserRow {
+            password: r.get(1)?,
+            active: flag(2)?,
+            use_ssl: flag(3)?,
+            default_hostgroup: u32::try_from(r.get::<_, i64>(4)?).map_err(|_| {
+                AdminError::Invalid(format!(
+                    "mysql_users: '{username}': default_hostgroup is out of range"
+                ))
+            })?,
+            default_schema: r.get(5)?,
+            schema_locked: flag(6)?,
+            transaction_persistent: flag(7)?,
+            fast_forward: flag(8)?,
+            backend: flag(9)?,
+            frontend: flag(10)?,
+            max_connections: u32::try_from(r.get::<_, i64>(11)?).map_err(|_| {
+                AdminError::Invalid(format!(
+                    "mysql_users: '{username}': max_connections is out of range"
+                ))
+            })?,
+            comment: r.get(12)?,
+            username,
+        };
+        if row.username.is_empty() {
+            return Err(AdminError::Invalid("mysql_users: username is empty".into()));
+        }
+        PasswordHash::parse(&row.password).map_err(|e| {
+            AdminError::Invalid(format!("mysql_users: user '{}': {e}", row.username))
+        })?;
+        out.push(row);
+    }
+    Ok(out)
+}
+
+/// Builds hostgroups from `rows`, reusing the live `Server` (pool, stats, permits) of every row
+/// that is unchanged, and records the routing events the change amounts to.
+pub fn swap_servers(shared: &Shared, rows: Vec<ServerRow>, actor: &str, events: &Events) {
+    let old = shared.runtime();
+    let mut live: HashMap<Key, Arc<Server>> = old
+        .hostgroups
+        .servers()
+        .map(|s| (key(&s.row), Arc::clone(s)))
+        .collect();
+    let mut by_id = std::collections::BTreeMap::new();
+    let mut new_events = Vec::new();
+    for row in rows {
+        let k = key(&row);
+        let server = match live.remove(&k) {
+            Some(s) if s.row == row => s,
+            Some(s) => {
+                new_events.extend(Event::for_change(Some(&s.row), &row, actor));
+                s.pool.clear();
+                Arc::new(Server::new(row.clone()))
+            }
+            None => {
+                new_events.extend(Event::for_change(None, &row, actor));
+                Arc::new(Server::new(row.clone()))
+            }
+        };
+        by_id
+            .entry(row.hostgroup_id)
+            .or_insert_with(|| Hostgroup {
+                id: row.hostgroup_id,
+                servers: vec![],
+            })
+            .servers
+            .push(server);
+    }
+    for (_, gone) in live {
+        gone.pool.clear();
+        new_events.push(Event::removed(&gone.row, actor));
+    }
+    shared.set_runtime(Runtime {
+        users: old.users.clone(),
+        hostgroups: Hostgroups { by_id },
+    });
+    events.extend(new_events);
+}
+
+/// Builds the user table from `rows`, keeping the live `User` (connection count, learned
+/// credentials) of every user whose row is unchanged, a hashed password counting as unchanged
+/// when it is the hash of the clear text the runtime had.
+pub fn swap_users(shared: &Shared, rows: Vec<UserRow>) -> Result<(), AdminError> {
+    let old = shared.runtime();
+    let mut new = Vec::new();
+    for row in rows.into_iter().filter(|r| r.frontend) {
+        let kept = old
+            .users
+            .iter()
+            .find(|u| u.row.username == row.username && same_user(&u.row, &row));
+        match kept {
+            Some(u) => new.push(Arc::clone(u)),
+            None => {
+                let user = User::new(row.clone()).map_err(|e| {
+                    AdminError::Invalid(format!("mysql_users: user '{}': {e}", row.username))
+                })?;
+                new.push(Arc::new(user));
+            }
+        }
+    }
+    shared.set_runtime(Runtime {
+        users: Users::from_users(new),
+        hostgroups: old.hostgroups.clone(),
+    });
+    Ok(())
+}
+
+fn same_user(live: &UserRow, row: &UserRow) -> bool {
+    let hash = |p: &str| PasswordHash::parse(p).ok().map(|h| h.to_hex());
+    let mut a = live.clone();
+    let mut b = row.clone();
+    if hash(&a.password).is_some() && hash(&a.password) == hash(&b.password) {
+        a.password.clear();
+        b.password.clear();
+    }
+    a == b
+}

@@ -1,0 +1,366 @@
+//! Recognises the admin statements that are not plain SQLite SQL: ProxySQL's LOAD/SAVE commands in
+//! all their spellings, its shortcuts (`SHOW …`, `SELECT @@…`, `SET …`), `KILL CONNECTION` and the
+//! `PROXYSQL …` commands. Everything else goes to SQLite as written.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// The configuration modules LOAD and SAVE move between layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Module {
+    MysqlServers,
+    MysqlUsers,
+    MysqlQueryRules,
+    MysqlVariables,
+    AdminVariables,
+    Scheduler,
+}
+
+impl Module {
+    pub fn name(self) -> &'static str {
+        match self {
+            Module::MysqlServers => "MYSQL SERVERS",
+            Module::MysqlUsers => "MYSQL USERS",
+            Module::MysqlQueryRules => "MYSQL QUERY RULES",
+            Module::MysqlVariables => "MYSQL VARIABLES",
+            Module::AdminVariables => "ADMIN VARIABLES",
+            Module::Scheduler => "SCHEDULER",
+        }
+    }
+
+    /// The config tables a module moves (as ProxySQL, servers include the hostgroup tables).
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            Module::MysqlServers => &[
+                "mysql_servers",
+                "switchyard_mysql_servers",
+                "mysql_replication_hostgroups",
+                "mysql_galera_hostgroups",
+                "mysql_hostgroup_attributes",
+            ],
+            Module::MysqlUsers => &["mysql_users"],
+            Module::MysqlQueryRules => &["mysql_query_rules"],
+            Module::MysqlVariables | Module::AdminVariables => &["global_variables"],
+            Module::Scheduler => &["scheduler"],
+        }
+    }
+
+    /// For the variables modules: the `variable_name` prefix the module owns.
+    pub fn variable_prefix(self) -> Option<&'static str> {
+        match self {
+            Module::MysqlVariables => Some("mysql-"),
+            Module::AdminVariables => Some("admin-"),
+            _ => None,
+        }
+    }
+
+    pub const ALL: [Module; 6] = [
+        Module::MysqlServers,
+        Module::MysqlUsers,
+        Module::MysqlQueryRules,
+        Module::MysqlVariables,
+        Module::AdminVariables,
+        Module::Scheduler,
+    ];
+}
+
+/// A move between layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    MemoryToRuntime,
+    RuntimeToMemory,
+    MemoryToDisk,
+    DiskToMemory,
+    ConfigToMemory,
+}
+
+/// What one admin statement asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// SQL for SQLite, with positional parameters.
+    Sql(String, Vec<String>),
+    LoadSave(Module, Move),
+    /// Accepted and without effect (transaction statements, `SET NAMES`, …).
+    Ok,
+    Kill(u32),
+    ShowCreateTable(String),
+    VersionComment,
+    Version(String),
+    /// `SELECT @@a, @@b`: each from `global_variables` (also as `mysql-a`) or `stats_mysql_global`.
+    Variables(Vec<String>),
+    /// `PROXYSQL FLUSH LOGS`: logs go to stderr through `tracing`, so there is no file to reopen.
+    FlushLogs,
+    /// `PROXYSQL RESTART`/`PROXYSQL RELOAD`: every module from MEMORY to RUNTIME.
+    Reload,
+    Refused(String),
+}
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).unwrap_or_else(|e| panic!("bad pattern: {e}")))
+}
+
+/// Classifies one statement.
+pub fn parse(statement: &str) -> Command {
+    let sql = skip_comments(statement).trim_end_matches(';').trim();
+    let norm = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let upper = norm.to_ascii_uppercase();
+
+    static LOAD_SAVE: OnceLock<Regex> = OnceLock::new();
+    let load_save = re(
+        &LOAD_SAVE,
+        r"^(LOAD|SAVE) (MYSQL SERVERS|MYSQL USERS|MYSQL QUERY RULES|MYSQL VARIABLES|ADMIN VARIABLES|SCHEDULER) (TO|FROM) (RUNTIME|RUN|MEMORY|MEM|DISK|CONFIG)$",
+    );
+    if let Some(c) = load_save.captures(&upper) {
+        let module = Module::ALL
+            .into_iter()
+            .find(|m| m.name() == &c[2])
+            .unwrap_or(Module::MysqlServers);
+        let mv = match (&c[1], &c[3], &c[4]) {
+            ("LOAD", "TO", "RUNTIME" | "RUN") | ("LOAD", "FROM", "MEMORY" | "MEM") => {
+                Move::MemoryToRuntime
+            }
+            ("SAVE", "TO", "MEMORY" | "MEM") | ("SAVE", "FROM", "RUNTIME" | "RUN") => {
+                Move::RuntimeToMemory
+            }
+            ("SAVE", "TO", "DISK") | ("SAVE", "FROM", "MEMORY" | "MEM") => Move::MemoryToDisk,
+            ("LOAD", "TO", "MEMORY" | "MEM") | ("LOAD", "FROM", "DISK") => Move::DiskToMemory,
+            ("LOAD", "FROM", "CONFIG") => Move::ConfigToMemory,
+            _ => return Command::Refused(format!("unsupported command: {norm}")),
+        };
+        return Command::LoadSave(module, mv);
+    }
+
+    static KILL: OnceLock<Regex> = OnceLock::new();
+    if let Some(c) = re(&KILL, r"^KILL (?:CONNECTION )?(\d+)$").captures(&upper) {
+        return match c[1].parse() {
+            Ok(id) => Command::Kill(id),
+            Err(_) => Command::Refused(format!("Unknown thread id: {}", &c[1])),
+        };
+    }
+
+    match upper.as_str() {
+        "BEGIN" | "START TRANSACTION" | "COMMIT" | "ROLLBACK" => return Command::Ok,
+        "PROXYSQL FLUSH LOGS" => return Command::FlushLogs,
+        "PROXYSQL RESTART" | "PROXYSQL RELOAD" => return Command::Reload,
+        "SELECT @@VERSION_COMMENT LIMIT 1" | "SELECT @@VERSION_COMMENT" => {
+            return Command::VersionComment
+        }
+        "SELECT VERSION()" | "SELECT @@VERSION" => {
+            return Command::Version(norm[7..].to_string())
+        }
+        "SELECT DATABASE()" => {
+            return Command::Sql("SELECT 'admin' AS 'DATABASE()'".into(), vec![])
+        }
+        "SHOW GLOBAL VARIABLES" | "SHOW VARIABLES" | "SHOW ALL VARIABLES" => {
+            return show_variables(None)
+        }
+        "SHOW MYSQL VARIABLES" => return show_variables(Some("mysql-%")),
+        "SHOW ADMIN VARIABLES" => return show_variables(Some("admin-%")),
+        "SHOW MYSQL STATUS" => {
+            return Command::Sql(
+                "SELECT Variable_Name AS Variable_name, Variable_Value AS Value FROM stats_mysql_global".into(),
+                vec![],
+            )
+        }
+        "SHOW PROCESSLIST" | "SHOW FULL PROCESSLIST" => {
+            return Command::Sql("SELECT * FROM stats_mysql_processlist".into(), vec![])
+        }
+        "SHOW DATABASES" | "SHOW SCHEMAS" => {
+            return Command::Sql(
+                "SELECT seq, name, file FROM pragma_database_list".into(),
+                vec![],
+            )
+        }
+        _ => {}
+    }
+
+    static SHOW_TABLES: OnceLock<Regex> = OnceLock::new();
+    let show_tables = re(
+        &SHOW_TABLES,
+        r"(?i)^SHOW TABLES(?: (?:FROM|IN) (main|stats|disk))?(?: LIKE '([^']*)')?$",
+    );
+    if let Some(c) = show_tables.captures(&norm) {
+        let schema = c.get(1).map_or("main", |m| m.as_str()).to_ascii_lowercase();
+        let like = c.get(2).map_or("%", |m| m.as_str()).to_string();
+        return Command::Sql(
+            format!(
+                "SELECT name AS tables FROM {schema}.sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' AND name LIKE ?1 ORDER BY name"
+            ),
+            vec![like],
+        );
+    }
+
+    static SHOW_CREATE: OnceLock<Regex> = OnceLock::new();
+    let show_create = re(
+        &SHOW_CREATE,
+        r"(?i)^SHOW CREATE TABLE (?:(?:main|stats|disk)\.)?`?([A-Za-z0-9_]+)`?$",
+    );
+    if let Some(c) = show_create.captures(&norm) {
+        return Command::ShowCreateTable(c[1].to_string());
+    }
+
+    static AT_VARS: OnceLock<Regex> = OnceLock::new();
+    let at_vars = re(
+        &AT_VARS,
+        r"(?i)^SELECT (@@[A-Za-z0-9_.-]+(?: ?, ?@@[A-Za-z0-9_.-]+)*)$",
+    );
+    if let Some(c) = at_vars.captures(&norm) {
+        return Command::Variables(c[1].split(',').map(|v| v.trim().to_string()).collect());
+    }
+
+    static SET_VAR: OnceLock<Regex> = OnceLock::new();
+    let set_var = re(
+        &SET_VAR,
+        r"(?i)^SET ((?:mysql|admin)-[A-Za-z0-9_]+) ?= ?(?:'([^']*)'|([^' ]+))$",
+    );
+    if let Some(c) = set_var.captures(&norm) {
+        let value = c.get(2).or(c.get(3)).map_or("", |m| m.as_str()).to_string();
+        return Command::Sql(
+            "UPDATE global_variables SET variable_value = ?2 WHERE variable_name = ?1".into(),
+            vec![c[1].to_ascii_lowercase(), value],
+        );
+    }
+    if upper.starts_with("SET ") {
+        // SET NAMES, SET AUTOCOMMIT, SET character_set_results, …: session settings the admin
+        // interface has no use for; ProxySQL answers them with OK too.
+        return Command::Ok;
+    }
+    if upper.starts_with("ATTACH") || upper.starts_with("DETACH") || upper.starts_with("VACUUM") {
+        return Command::Refused(format!(
+            "{} is not allowed on the admin interface",
+            upper.split(' ').next().unwrap_or_default()
+        ));
+    }
+    Command::Sql(sql.to_string(), vec![])
+}
+
+/// The statement after any leading `/* … */`, `-- …` and `# …` comments, so that a comment
+/// never hides what a statement is.
+fn skip_comments(mut s: &str) -> &str {
+    loop {
+        s = s.trim_start();
+        if let Some(rest) = s.strip_prefix("/*") {
+            s = rest.split_once("*/").map_or("", |(_, r)| r);
+        } else if s.starts_with("--") || s.starts_with('#') {
+            s = s.split_once('\n').map_or("", |(_, r)| r);
+        } else {
+            return s;
+        }
+    }
+}
+
+fn show_variables(like: Option<&str>) -> Command {
+    let (filter, params) = match like {
+        Some(l) => (" WHERE variable_name LIKE ?1", vec![l.to_string()]),
+        None => ("", vec![]),
+    };
+    Command::Sql(
+        format!("SELECT variable_name AS Variable_name, variable_value AS Value FROM global_variables{filter} ORDER BY variable_name"),
+        params,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_save_spellings() {
+        let cases = [
+            (
+                "LOAD MYSQL SERVERS TO RUNTIME",
+                Module::MysqlServers,
+                Move::MemoryToRuntime,
+            ),
+            (
+                "load mysql servers to run;",
+                Module::MysqlServers,
+                Move::MemoryToRuntime,
+            ),
+            (
+                "LOAD  MYSQL USERS FROM MEMORY",
+                Module::MysqlUsers,
+                Move::MemoryToRuntime,
+            ),
+            (
+                "LOAD MYSQL USERS FROM MEM",
+                Module::MysqlUsers,
+                Move::MemoryToRuntime,
+            ),
+            (
+                "SAVE MYSQL QUERY RULES TO DISK",
+                Module::MysqlQueryRules,
+                Move::MemoryToDisk,
+            ),
+            (
+                "SAVE SCHEDULER FROM MEMORY",
+                Module::Scheduler,
+                Move::MemoryToDisk,
+            ),
+            (
+                "LOAD ADMIN VARIABLES FROM DISK",
+                Module::AdminVariables,
+                Move::DiskToMemory,
+            ),
+            (
+                "LOAD MYSQL VARIABLES TO MEM",
+                Module::MysqlVariables,
+                Move::DiskToMemory,
+            ),
+            (
+                "SAVE MYSQL SERVERS FROM RUNTIME",
+                Module::MysqlServers,
+                Move::RuntimeToMemory,
+            ),
+            (
+                "SAVE MYSQL SERVERS TO MEMORY",
+                Module::MysqlServers,
+                Move::RuntimeToMemory,
+            ),
+            (
+                "LOAD MYSQL SERVERS FROM CONFIG",
+                Module::MysqlServers,
+                Move::ConfigToMemory,
+            ),
+        ];
+        for (text, module, mv) in cases {
+            assert_eq!(parse(text), Command::LoadSave(module, mv), "{text}");
+        }
+        assert!(matches!(
+            parse("SAVE MYSQL SERVERS TO RUNTIME"),
+            Command::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn shortcuts() {
+        assert_eq!(parse("KILL CONNECTION 12"), Command::Kill(12));
+        assert_eq!(parse("set names utf8mb4"), Command::Ok);
+        assert_eq!(
+            parse("SELECT @@admin-version"),
+            Command::Variables(vec!["@@admin-version".into()])
+        );
+        assert_eq!(
+            parse("SELECT @@max_allowed_packet,@@wait_timeout"),
+            Command::Variables(vec!["@@max_allowed_packet".into(), "@@wait_timeout".into()])
+        );
+        assert!(
+            matches!(parse("SET mysql-max_connections = 5"), Command::Sql(_, p) if p == ["mysql-max_connections", "5"])
+        );
+        assert!(
+            matches!(parse("show tables from stats"), Command::Sql(s, _) if s.contains("stats.sqlite_master"))
+        );
+        assert_eq!(
+            parse("SHOW CREATE TABLE mysql_servers"),
+            Command::ShowCreateTable("mysql_servers".into())
+        );
+        assert!(matches!(parse("attach '/tmp/x' as y"), Command::Refused(_)));
+        assert!(matches!(
+            parse("/* x */ -- y\n VACUUM INTO '/tmp/x'"),
+            Command::Refused(_)
+        ));
+        assert_eq!(parse("/* dolphie */ KILL CONNECTION 3"), Command::Kill(3));
+        assert_eq!(parse("select 1;"), Command::Sql("select 1".into(), vec![]));
+    }
+}

@@ -1,0 +1,123 @@
+//! The routing events behind `stats_switchyard_events`: who changed which server's routing, when
+//! and how. ProxySQL keeps no such history; operators ask for it after every incident.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use crate::config::{ServerRow, ServerStatus};
+use crate::registry::now_ms;
+
+/// Kept in memory; the oldest go first.
+const MAX_EVENTS: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: u64,
+    pub time_ms: u64,
+    pub hostgroup: Option<u32>,
+    pub server: String,
+    pub kind: &'static str,
+    pub reason: String,
+    pub actor: String,
+}
+
+impl Event {
+    fn new(row: &ServerRow, kind: &'static str, reason: String, actor: &str) -> Event {
+        Event {
+            id: 0,
+            time_ms: now_ms(),
+            hostgroup: Some(row.hostgroup_id),
+            server: format!("{}:{}", row.hostname, row.port),
+            kind,
+            reason,
+            actor: actor.to_string(),
+        }
+    }
+
+    /// The events a server row's change (or arrival, when `old` is `None`) amounts to.
+    pub fn for_change(old: Option<&ServerRow>, new: &ServerRow, actor: &str) -> Vec<Event> {
+        let Some(old) = old else {
+            return vec![Event::new(
+                new,
+                "add",
+                format!("added with status {} weight {}", new.status, new.weight),
+                actor,
+            )];
+        };
+        let mut out = Vec::new();
+        if old.status != new.status {
+            if old.status == ServerStatus::OfflineHard {
+                out.push(Event::new(
+                    new,
+                    "unfence",
+                    format!("status {} → {}", old.status, new.status),
+                    actor,
+                ));
+            }
+            let kind = match new.status {
+                ServerStatus::Online => "online",
+                ServerStatus::Shunned => "shun",
+                ServerStatus::OfflineSoft => "drain",
+                ServerStatus::OfflineHard => "fence",
+            };
+            out.push(Event::new(
+                new,
+                kind,
+                format!("status {} → {}", old.status, new.status),
+                actor,
+            ));
+        }
+        if old.weight != new.weight {
+            out.push(Event::new(
+                new,
+                "weight",
+                format!("weight {} → {}", old.weight, new.weight),
+                actor,
+            ));
+        }
+        out
+    }
+
+    pub fn removed(row: &ServerRow, actor: &str) -> Event {
+        Event::new(row, "remove", "removed from mysql_servers".into(), actor)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Events {
+    inner: Mutex<(u64, VecDeque<Event>)>,
+}
+
+impl Events {
+    pub fn extend(&self, events: Vec<Event>) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        for mut e in events {
+            inner.0 += 1;
+            e.id = inner.0;
+            if inner.1.len() == MAX_EVENTS {
+                inner.1.pop_front();
+            }
+            inner.1.push_back(e);
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<Event> {
+        self.inner
+            .lock()
+            .map(|i| i.1.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The newest event of `kind` about `server` in `hostgroup`.
+    pub fn last(&self, hostgroup: u32, server: &str, kind: &str) -> Option<Event> {
+        let inner = self.inner.lock().ok()?;
+        inner
+            .1
+            .iter()
+            .rev()
+            .find(|e| e.hostgroup == Some(hostgroup) && e.server == server && e.kind == kind)
+            .cloned()
+    }
+}

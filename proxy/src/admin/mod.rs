@@ -1,0 +1,307 @@
+//! The admin plane: ProxySQL's admin SQL dialect on its own MySQL-protocol listener, over a
+//! SQLite store with three layers (MEMORY, RUNTIME, DISK). It is the one control path of the
+//! product: the console, scripts and ProxySQL tools all drive the proxy through it.
+
+mod apply;
+mod commands;
+mod config_rows;
+mod events;
+mod listener;
+mod resultset;
+mod rows_sql;
+mod schema;
+mod stats;
+mod store;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tracing::{info, info_span};
+
+use crate::config::Config;
+use crate::protocol::messages::Err as ErrPacket;
+use crate::server::Shared;
+use crate::users::Users;
+
+pub use commands::{parse as parse_statement, Command, Module, Move};
+pub use listener::AdminListener;
+pub use resultset::ResultSet;
+use store::{Outcome, Store};
+
+/// Statements longer than this are refused: the admin interface takes commands, not data.
+pub const MAX_STATEMENT: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Unknown thread id: {0}")]
+    UnknownThread(u32),
+    #[error("Table '{0}' doesn't exist")]
+    NoTable(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("admin user '{0}': {1}")]
+    User(String, crate::protocol::auth::PasswordError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl AdminError {
+    /// The MySQL error a client sees: syntax and unknown-table errors get MySQL's codes so
+    /// clients can tell them apart; everything else gets 1045, which is what ProxySQL's admin
+    /// answers every failed statement with.
+    pub fn to_packet(&self) -> ErrPacket {
+        let code = match self {
+            AdminError::Sql(e) => {
+                let text = e.to_string();
+                if text.contains("no such table") {
+                    (1146, "42S02")
+                } else if text.contains("syntax error") || text.contains("incomplete input") {
+                    (1064, "42000")
+                } else {
+                    (1045, "28000")
+                }
+            }
+            AdminError::UnknownThread(_) => (1094, "HY000"),
+            AdminError::NoTable(_) => (1146, "42S02"),
+            _ => (1045, "28000"),
+        };
+        ErrPacket::new(code, self.to_string())
+    }
+}
+
+/// What an admin statement answers.
+#[derive(Debug)]
+pub enum Reply {
+    Rows(ResultSet),
+    Ok { affected: u64 },
+}
+
+/// The admin plane of one proxy.
+pub struct Admin {
+    pub shared: Arc<Shared>,
+    store: Mutex<Store>,
+    config: Config,
+    users: Users,
+    events: events::Events,
+    started: Instant,
+    /// Cumulative pool counters at the last read of `stats_mysql_connection_pool_reset`.
+    pool_baseline: Mutex<HashMap<(u32, String, u16), [u64; 5]>>,
+}
+
+impl Admin {
+    /// Opens the store, fills MEMORY (and the runtime twins) from `config`.
+    pub fn new(config: &Config, shared: Arc<Shared>) -> Result<Admin, AdminError> {
+        let rows = config.admin.users.iter().map(|u| {
+            let u = u.get_ref();
+            crate::config::UserRow::new(&u.username, &u.password, 0)
+        });
+        let rows: Vec<_> = rows.collect();
+        let users = Users::from_rows(rows.iter()).map_err(|(n, e)| AdminError::User(n, e))?;
+        let store = Store::open(config.admin.data_file.as_deref())?;
+        let admin = Admin {
+            shared,
+            store: Mutex::new(store),
+            config: config.clone(),
+            users,
+            events: events::Events::default(),
+            started: Instant::now(),
+            pool_baseline: Mutex::new(HashMap::new()),
+        };
+        {
+            let store = admin.lock();
+            for module in Module::ALL {
+                config_rows::to_memory(&admin, &store, module)?;
+                if !matches!(module, Module::MysqlServers | Module::MysqlUsers) {
+                    admin.copy_module(&store, module, "main.", "main.runtime_")?;
+                } else {
+                    for table in &module.tables()[1..] {
+                        store.copy(table, "main.", "main.runtime_", None)?;
+                    }
+                }
+            }
+        }
+        Ok(admin)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs one statement from an admin session of `actor` (`admin:USER@HOST`).
+    pub fn execute(&self, statement: &str, actor: &str) -> Result<Reply, AdminError> {
+        if statement.len() > MAX_STATEMENT {
+            return Err(AdminError::Refused(format!(
+                "statement of {} bytes is longer than the admin limit of {MAX_STATEMENT}",
+                statement.len()
+            )));
+        }
+        let store = self.lock();
+        match commands::parse(statement) {
+            Command::Sql(sql, params) => {
+                stats::refresh(self, &store, &sql)?;
+                match store.run(&sql, &params)? {
+                    Outcome::Rows(rs) => Ok(Reply::Rows(rs)),
+                    Outcome::Affected(n) => Ok(Reply::Ok { affected: n }),
+                }
+            }
+            Command::LoadSave(module, mv) => {
+                let span = info_span!("admin_command", module = module.name(), ?mv, actor);
+                let _enter = span.enter();
+                self.move_layers(&store, module, mv, actor)?;
+                info!("done");
+                Ok(Reply::Ok { affected: 0 })
+            }
+            Command::Ok | Command::FlushLogs => Ok(Reply::Ok { affected: 0 }),
+            Command::Reload => {
+                let span = info_span!("admin_command", command = "reload", actor);
+                let _enter = span.enter();
+                for module in [Module::MysqlServers, Module::MysqlUsers] {
+                    self.move_layers(&store, module, Move::MemoryToRuntime, actor)?;
+                }
+                info!("done");
+                Ok(Reply::Ok { affected: 0 })
+            }
+            Command::Kill(id) => {
+                if self.shared.sessions.kill(id) {
+                    Ok(Reply::Ok { affected: 0 })
+                } else {
+                    Err(AdminError::UnknownThread(id))
+                }
+            }
+            Command::ShowCreateTable(name) => match store.create_statement(&name)? {
+                Some(sql) => Ok(Reply::Rows(ResultSet {
+                    columns: vec!["table".into(), "Create Table".into()],
+                    rows: vec![vec![Some(name), Some(sql)]],
+                })),
+                None => Err(AdminError::NoTable(name)),
+            },
+            Command::VersionComment => Ok(Reply::Rows(ResultSet::single(
+                "@@version_comment",
+                "(switchyard Admin Module)",
+            ))),
+            Command::Version(column) => {
+                Ok(Reply::Rows(ResultSet::single(&column, admin_version())))
+            }
+            Command::Variables(names) => {
+                stats::refresh(self, &store, "stats_mysql_global")?;
+                let mut row = Vec::with_capacity(names.len());
+                for name in &names {
+                    row.push(lookup_variable(&store, name)?);
+                }
+                Ok(Reply::Rows(ResultSet {
+                    columns: names,
+                    rows: vec![row],
+                }))
+            }
+            Command::Refused(reason) => Err(AdminError::Refused(reason)),
+        }
+    }
+
+    fn move_layers(
+        &self,
+        store: &Store,
+        module: Module,
+        mv: Move,
+        actor: &str,
+    ) -> Result<(), AdminError> {
+        match mv {
+            Move::MemoryToRuntime => self.load_to_runtime(store, module, actor),
+            Move::RuntimeToMemory => {
+                stats::runtime_servers(self, store)?;
+                stats::runtime_users(self, store)?;
+                store.atomically(|s| self.copy_module(s, module, "main.runtime_", "main."))
+            }
+            Move::MemoryToDisk => {
+                store.atomically(|s| self.copy_module(s, module, "main.", "disk."))
+            }
+            Move::DiskToMemory => {
+                store.atomically(|s| self.copy_module(s, module, "disk.", "main."))
+            }
+            Move::ConfigToMemory => store.atomically(|s| config_rows::to_memory(self, s, module)),
+        }
+    }
+
+    fn copy_module(
+        &self,
+        store: &Store,
+        module: Module,
+        from: &str,
+        to: &str,
+    ) -> Result<(), AdminError> {
+        let filter = module
+            .variable_prefix()
+            .map(|p| format!("variable_name LIKE '{p}%'"));
+        for table in module.tables() {
+            store.copy(table, from, to, filter.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// Validates MEMORY's rows and makes them the runtime; on any error nothing changes.
+    fn load_to_runtime(
+        &self,
+        store: &Store,
+        module: Module,
+        actor: &str,
+    ) -> Result<(), AdminError> {
+        match module {
+            Module::MysqlServers => {
+                let rows = apply::read_servers(store)?;
+                store.atomically(|s| {
+                    for table in &module.tables()[1..] {
+                        s.copy(table, "main.", "main.runtime_", None)?;
+                    }
+                    Ok(())
+                })?;
+                apply::swap_servers(&self.shared, rows, actor, &self.events);
+                Ok(())
+            }
+            Module::MysqlUsers => {
+                let rows = apply::read_users(store)?;
+                apply::swap_users(&self.shared, rows)
+            }
+            _ => store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_")),
+        }
+    }
+
+    /// The admin users, for logins on the admin listener.
+    pub fn users(&self) -> &Users {
+        &self.users
+    }
+}
+
+/// A `@@name` as ProxySQL resolves it: `global_variables` by name, then stats by name; plain
+/// MySQL names (`@@max_allowed_packet`, which drivers ask for on connect) as their `mysql-` twin.
+fn lookup_variable(store: &Store, name: &str) -> Result<Option<String>, AdminError> {
+    let bare = name.trim_start_matches("@@");
+    let bare = bare
+        .strip_prefix("session.")
+        .or_else(|| bare.strip_prefix("global."))
+        .unwrap_or(bare)
+        .to_ascii_lowercase();
+    if bare == "version" {
+        return Ok(Some(admin_version()));
+    }
+    let sql = "SELECT variable_value FROM main.global_variables WHERE variable_name = ?1 UNION ALL SELECT variable_value FROM main.global_variables WHERE variable_name = 'mysql-' || ?1 UNION ALL SELECT Variable_Value FROM stats.stats_mysql_global WHERE LOWER(Variable_Name) = ?1";
+    let mut stmt = store.db().prepare(sql)?;
+    let mut rows = stmt.query([bare])?;
+    match rows.next()? {
+        Some(r) => Ok(r.get(0)?),
+        None => Ok(None),
+    }
+}
+
+/// The version the admin interface reports; shaped like ProxySQL's (`major.minor.patch-…`) so
+/// tools that parse it (Dolphie) accept it.
+pub fn admin_version() -> String {
+    format!("2.7.1-switchyard-{}", env!("CARGO_PKG_VERSION"))
+}

@@ -1,0 +1,362 @@
+//! Rebuilds `runtime_*` and `stats_*` tables from live state right before a statement that names
+//! them (as ProxySQL does), so reads are always current and idle tables cost nothing.
+
+use std::collections::BTreeMap;
+
+use rusqlite::params;
+
+use super::rows_sql;
+use super::store::Store;
+use super::{Admin, AdminError};
+
+type Build = fn(&Admin, &Store) -> Result<(), AdminError>;
+
+/// Tables rebuilt from live state, and how.
+const LIVE: &[(&str, Build)] = &[
+    ("runtime_mysql_servers", runtime_servers),
+    ("runtime_mysql_users", runtime_users),
+    ("stats_mysql_connection_pool_reset", pool_reset),
+    ("stats_mysql_connection_pool", pool),
+    ("stats_mysql_errors_reset", errors_reset),
+    ("stats_mysql_errors", errors),
+    ("stats_mysql_global", global),
+    ("stats_mysql_processlist", processlist),
+    ("stats_mysql_users", users),
+    ("stats_mysql_commands_counters", commands),
+    ("stats_mysql_query_rules", query_rules),
+    ("stats_switchyard_servers", switchyard_servers),
+    ("stats_switchyard_events", events),
+    ("stats_switchyard_multiplexing", multiplexing),
+];
+
+/// Refreshes every live table whose name occurs in `sql`.
+pub fn refresh(admin: &Admin, store: &Store, sql: &str) -> Result<(), AdminError> {
+    let lower = sql.to_ascii_lowercase();
+    for (name, build) in LIVE {
+        if lower.contains(name) {
+            build(admin, store)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn runtime_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM main.runtime_mysql_servers", [])?;
+    for s in admin.shared.runtime().hostgroups.servers() {
+        rows_sql::insert_server(db, "main.runtime_mysql_servers", &s.row)?;
+    }
+    Ok(())
+}
+
+/// Passwords appear as their hash: the runtime never hands clear text back.
+pub fn runtime_users(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM main.runtime_mysql_users", [])?;
+    let runtime = admin.shared.runtime();
+    let mut users: Vec<_> = runtime.users.iter().collect();
+    users.sort_by(|a, b| a.row.username.cmp(&b.row.username));
+    for u in users {
+        rows_sql::insert_user(db, "main.runtime_mysql_users", &u.row, &u.hash.to_hex())?;
+    }
+    Ok(())
+}
+
+fn pool(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    pool_into(admin, store, "stats_mysql_connection_pool", false)
+}
+
+/// Reading the `_reset` table starts the cumulative counters over, as on ProxySQL.
+fn pool_reset(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    pool_into(admin, store, "stats_mysql_connection_pool_reset", true)
+}
+
+/// Cumulative counters are shown relative to the last reset; gauges (ConnUsed, ConnFree,
+/// MaxConnUsed) as they are.
+fn pool_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute(&format!("DELETE FROM stats.{table}"), [])?;
+    let mut ins = db.prepare(&format!("INSERT INTO stats.{table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, 0)"))?;
+    let mut baseline = admin
+        .pool_baseline
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    for s in admin.shared.runtime().hostgroups.servers() {
+        let st = &s.stats;
+        let now = [
+            st.conn_ok.get(),
+            st.conn_err.get(),
+            st.queries.get(),
+            st.bytes_data_sent.get(),
+            st.bytes_data_recv.get(),
+        ];
+        let key = (s.row.hostgroup_id, s.row.hostname.clone(), s.row.port);
+        let base = baseline.get(&key).copied().unwrap_or_default();
+        let d: Vec<u64> = now
+            .iter()
+            .zip(base)
+            .map(|(n, b)| n.saturating_sub(b))
+            .collect();
+        ins.execute(params![
+            s.row.hostgroup_id,
+            s.row.hostname,
+            s.row.port,
+            s.row.status.as_str(),
+            st.conn_used.get(),
+            s.pool.idle_count() as u64,
+            d[0],
+            d[1],
+            st.max_conn_used.get(),
+            d[2],
+            d[3],
+            d[4]
+        ])?;
+        if reset {
+            baseline.insert(key, now);
+        }
+    }
+    Ok(())
+}
+
+fn errors(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    errors_into(admin, store, "stats_mysql_errors", false)
+}
+
+fn errors_reset(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    errors_into(admin, store, "stats_mysql_errors_reset", true)
+}
+
+fn errors_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute(&format!("DELETE FROM stats.{table}"), [])?;
+    let mut ins = db.prepare(&format!(
+        "INSERT INTO stats.{table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?;
+    for (k, v) in admin.shared.stats.errors.rows(reset) {
+        ins.execute(params![
+            k.hostgroup,
+            k.hostname,
+            k.port,
+            k.username,
+            k.client_address,
+            k.schemaname,
+            k.errno,
+            v.count_star,
+            v.first_seen,
+            v.last_seen,
+            v.last_error
+        ])?;
+    }
+    Ok(())
+}
+
+fn global(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let shared = &admin.shared;
+    let g = &shared.stats;
+    let runtime = shared.runtime();
+    let (mut used, mut free, mut sent, mut recv) = (0u64, 0u64, 0u64, 0u64);
+    for s in runtime.hostgroups.servers() {
+        used += s.stats.conn_used.get();
+        free += s.pool.idle_count() as u64;
+        sent += s.stats.bytes_data_sent.get();
+        recv += s.stats.bytes_data_recv.get();
+    }
+    let sessions = shared.sessions.snapshot();
+    let non_idle = sessions.iter().filter(|s| s.is_busy()).count() as u64;
+    let workers = tokio::runtime::Handle::try_current()
+        .map(|h| h.metrics().num_workers() as u64)
+        .unwrap_or(0);
+    let rows: Vec<(&str, u64)> = vec![
+        ("ProxySQL_Uptime", admin.started.elapsed().as_secs()),
+        ("Active_Transactions", 0),
+        (
+            "Client_Connections_aborted",
+            g.client_connections_aborted.get(),
+        ),
+        (
+            "Client_Connections_connected",
+            g.client_connections_connected.get(),
+        ),
+        (
+            "Client_Connections_created",
+            g.client_connections_created.get(),
+        ),
+        ("Client_Connections_non_idle", non_idle),
+        (
+            "Server_Connections_aborted",
+            g.server_connections_aborted.get(),
+        ),
+        ("Server_Connections_connected", used + free),
+        (
+            "Server_Connections_created",
+            g.server_connections_created.get(),
+        ),
+        ("Questions", g.questions.get()),
+        ("Queries_backends_bytes_sent", sent),
+        ("Queries_backends_bytes_recv", recv),
+        ("MySQL_Thread_Workers", workers),
+    ];
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_mysql_global", [])?;
+    let mut ins = db.prepare("INSERT INTO stats.stats_mysql_global VALUES (?1, ?2)")?;
+    for (name, value) in rows {
+        ins.execute(params![name, value.to_string()])?;
+    }
+    Ok(())
+}
+
+fn processlist(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_mysql_processlist", [])?;
+    let mut ins = db.prepare("INSERT INTO stats.stats_mysql_processlist VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, 0, NULL)")?;
+    for s in admin.shared.sessions.snapshot() {
+        let db_name = s.db.lock().ok().and_then(|d| d.clone());
+        let backend = s.backend.lock().ok().and_then(|b| b.clone());
+        let (srv_host, srv_port) = match backend {
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (None, None),
+        };
+        ins.execute(params![
+            0,
+            s.id,
+            s.user,
+            db_name,
+            s.peer.ip().to_string(),
+            s.peer.port(),
+            s.hostgroup.load(std::sync::atomic::Ordering::Relaxed),
+            s.local.map(|a| a.ip().to_string()),
+            s.local.map(|a| a.port()),
+            srv_host,
+            srv_port,
+            if s.is_busy() { "Query" } else { "Sleep" },
+            s.time_ms()
+        ])?;
+    }
+    Ok(())
+}
+
+fn users(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_mysql_users", [])?;
+    let mut ins = db.prepare("INSERT INTO stats.stats_mysql_users VALUES (?1, ?2, ?3)")?;
+    for u in admin.shared.runtime().users.iter() {
+        ins.execute(params![
+            u.row.username,
+            u.connections(),
+            u.row.max_connections
+        ])?;
+    }
+    Ok(())
+}
+
+fn commands(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_mysql_commands_counters", [])?;
+    let mut ins = db.prepare("INSERT INTO stats.stats_mysql_commands_counters VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")?;
+    for (name, c) in admin.shared.stats.commands.iter() {
+        let b = |i: usize| c.buckets[i].get();
+        ins.execute(params![
+            name,
+            c.total_time_us.get(),
+            c.total_cnt.get(),
+            b(0),
+            b(1),
+            b(2),
+            b(3),
+            b(4),
+            b(5),
+            b(6),
+            b(7),
+            b(8),
+            b(9),
+            b(10),
+            b(11)
+        ])?;
+    }
+    Ok(())
+}
+
+/// The rule engine comes with query processing; until then no rule has a hit.
+fn query_rules(_: &Admin, store: &Store) -> Result<(), AdminError> {
+    store.db().execute_batch(
+        "DELETE FROM stats.stats_mysql_query_rules; INSERT INTO stats.stats_mysql_query_rules SELECT rule_id, 0 FROM main.runtime_mysql_query_rules;",
+    )?;
+    Ok(())
+}
+
+fn switchyard_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_switchyard_servers", [])?;
+    let mut tier = db.prepare("SELECT tier FROM main.runtime_switchyard_mysql_servers WHERE hostgroup_id=?1 AND hostname=?2 AND port=?3")?;
+    let mut ins = db.prepare("INSERT INTO stats.stats_switchyard_servers VALUES (?1, ?2, ?3, ?4, '', NULL, ?5, ?6, ?7, NULL, NULL)")?;
+    for s in admin.shared.runtime().hostgroups.servers() {
+        let r = &s.row;
+        let t: i64 = tier
+            .query_row(params![r.hostgroup_id, r.hostname, r.port], |row| {
+                row.get(0)
+            })
+            .unwrap_or(0);
+        let address = s.address();
+        let fence = (r.status == crate::config::ServerStatus::OfflineHard)
+            .then(|| admin.events.last(r.hostgroup_id, &address, "fence"))
+            .flatten();
+        let drain = (r.status == crate::config::ServerStatus::OfflineSoft)
+            .then(|| admin.events.last(r.hostgroup_id, &address, "drain"))
+            .flatten();
+        ins.execute(params![
+            r.hostgroup_id,
+            r.hostname,
+            r.port,
+            t,
+            fence.as_ref().map(|e| e.actor.clone()).unwrap_or_default(),
+            fence.map(|e| e.time_ms / 1000),
+            drain.map(|e| e.time_ms / 1000)
+        ])?;
+    }
+    Ok(())
+}
+
+fn events(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_switchyard_events", [])?;
+    let mut ins = db
+        .prepare("INSERT INTO stats.stats_switchyard_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+    for e in admin.events.snapshot() {
+        ins.execute(params![
+            e.id,
+            e.time_ms,
+            e.hostgroup,
+            e.server,
+            e.kind,
+            e.reason,
+            e.actor
+        ])?;
+    }
+    Ok(())
+}
+
+/// Sessions keep their backend connection for their whole life for now, so every session that
+/// holds one counts as pinned.
+fn multiplexing(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let mut by_hg: BTreeMap<u32, (u64, u64, u64)> = BTreeMap::new();
+    for s in admin.shared.runtime().hostgroups.servers() {
+        by_hg.entry(s.row.hostgroup_id).or_default().1 += s.stats.conn_used.get();
+    }
+    for s in admin.shared.sessions.snapshot() {
+        let e = by_hg
+            .entry(s.hostgroup.load(std::sync::atomic::Ordering::Relaxed))
+            .or_default();
+        e.0 += 1;
+        if s.backend.lock().map(|b| b.is_some()).unwrap_or(false) {
+            e.2 += 1;
+        }
+    }
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_switchyard_multiplexing", [])?;
+    let mut ins =
+        db.prepare("INSERT INTO stats.stats_switchyard_multiplexing VALUES (?1, ?2, ?3, ?4)")?;
+    for (hg, (fe, be, pinned)) in by_hg {
+        ins.execute(params![hg, fe, be, pinned])?;
+    }
+    Ok(())
+}

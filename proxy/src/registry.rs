@@ -1,0 +1,141 @@
+//! The live client sessions, for `stats_mysql_processlist` and `KILL CONNECTION`.
+//!
+//! Sessions update their entry with relaxed atomics and a short lock only when their backend
+//! changes, so the hot path pays almost nothing for being visible.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+
+/// What one session shows about itself.
+#[derive(Debug)]
+pub struct SessionEntry {
+    pub id: u32,
+    pub user: String,
+    pub peer: SocketAddr,
+    pub local: Option<SocketAddr>,
+    pub db: Mutex<Option<String>>,
+    pub hostgroup: AtomicU32,
+    /// `HOST:PORT` of the backend the session holds, if any.
+    pub backend: Mutex<Option<(String, u16)>>,
+    busy: AtomicBool,
+    /// Unix ms when the current command (or idle period) started.
+    since_ms: AtomicU64,
+    killed: Notify,
+}
+
+impl SessionEntry {
+    /// Marks the start of a command (`busy`) or of an idle wait.
+    pub fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, Ordering::Relaxed);
+        self.since_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    /// Milliseconds in the current state.
+    pub fn time_ms(&self) -> u64 {
+        now_ms().saturating_sub(self.since_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn set_backend(&self, backend: Option<(String, u16)>) {
+        if let Ok(mut b) = self.backend.lock() {
+            *b = backend;
+        }
+    }
+
+    /// Resolves once the session has been killed; the permit is kept if it is not waiting yet.
+    pub async fn killed(&self) {
+        self.killed.notified().await;
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// All registered sessions by id.
+#[derive(Debug, Default)]
+pub struct Registry {
+    sessions: Mutex<HashMap<u32, Arc<SessionEntry>>>,
+}
+
+/// Keeps a session registered; unregisters it on drop.
+pub struct Registration {
+    registry: Arc<Registry>,
+    pub entry: Arc<SessionEntry>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.registry.sessions.lock() {
+            s.remove(&self.entry.id);
+        }
+    }
+}
+
+/// Who a new session is.
+pub struct NewSession<'a> {
+    pub id: u32,
+    pub user: &'a str,
+    pub peer: SocketAddr,
+    pub local: Option<SocketAddr>,
+    pub db: Option<String>,
+    pub hostgroup: u32,
+}
+
+impl Registry {
+    pub fn register(self: &Arc<Self>, s: NewSession<'_>) -> Registration {
+        let entry = Arc::new(SessionEntry {
+            id: s.id,
+            user: s.user.to_string(),
+            peer: s.peer,
+            local: s.local,
+            db: Mutex::new(s.db),
+            hostgroup: AtomicU32::new(s.hostgroup),
+            backend: Mutex::new(None),
+            busy: AtomicBool::new(false),
+            since_ms: AtomicU64::new(now_ms()),
+            killed: Notify::new(),
+        });
+        if let Ok(mut m) = self.sessions.lock() {
+            m.insert(s.id, Arc::clone(&entry));
+        }
+        Registration {
+            registry: Arc::clone(self),
+            entry,
+        }
+    }
+
+    /// A snapshot of every session, by id.
+    pub fn snapshot(&self) -> Vec<Arc<SessionEntry>> {
+        let mut v: Vec<_> = self
+            .sessions
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by_key(|e| e.id);
+        v
+    }
+
+    /// Asks a session to end; false when no session has that id.
+    pub fn kill(&self, id: u32) -> bool {
+        let entry = self.sessions.lock().ok().and_then(|m| m.get(&id).cloned());
+        match entry {
+            Some(e) => {
+                e.killed.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
