@@ -66,9 +66,14 @@ cat >&2 <<MSG
       mariadb -h127.0.0.1 -P$proxy_port -u$ro_user -p$ro_pw sbtest   (reads go to the replicas)
     Failure drills in another terminal:
       $bin sandbox kill|start|pause|resume --dir $dir db2
-    Admin interface (once the admin plane exists): mariadb -h127.0.0.1 -P$admin_port -uadmin -p$admin_pw
-    Ctrl-C stops switchyard and removes the sandbox.
+    Admin interface (ProxySQL-compatible SQL): mariadb -h127.0.0.1 -P$admin_port -uadmin -p$admin_pw
+    On a terminal the console runs on the embedded proxy: ? for help, q to quit.
+    Quitting (or Ctrl-C) stops switchyard and removes the sandbox.
 
 MSG
-# The console step: when the TUI lands this line becomes `"$bin" --embedded --config "$config"`.
-"$bin" proxy --config "$config"
+# The console on an embedded proxy when there is a terminal to draw on; the proxy alone otherwise.
+if [ -t 0 ] && [ -t 1 ]; then
+    "$bin" console --embedded --config "$config" --log-file "$dir/switchyard.log"
+else
+    "$bin" proxy --config "$config"
+fi

@@ -3,8 +3,8 @@
 //! When stdout is not a terminal, or `TERM=dumb`, it prints the servers table once instead
 //! (the non-interactive path), so piping it never fills a file with escape codes.
 //!
-//! `--embedded` comes with the admin plane: start the proxy in-process with its admin listener
-//! on `127.0.0.1:0`, build the URL from the bound port, and continue exactly as with `--admin`.
+//! `--embedded --config FILE` starts the proxy in this process and drives it through its own admin
+//! listener, exactly as `--admin` drives a remote one: one code path for both.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -59,6 +59,47 @@ pub struct ConsoleArgs {
     /// Output of the non-interactive fallback.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+
+    /// Start the proxy in this process (with --config) and drive it instead of a remote one.
+    #[arg(long, requires = "config", conflicts_with_all = ["admin", "admin_password_file"])]
+    pub embedded: bool,
+
+    /// Proxy configuration for --embedded (TOML, as for `switchyard proxy`).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+/// An in-process proxy and the admin login the console uses on it.
+struct Embedded {
+    handle: switchyard_proxy::ProxyHandle,
+    url: String,
+    password: String,
+}
+
+/// Starts the proxy from `path` with one extra admin user that exists only in this process:
+/// config files hold hashed admin passwords, which the console could not log in with.
+async fn start_embedded(path: &std::path::Path) -> anyhow::Result<Embedded> {
+    use rand::distr::{Alphanumeric, SampleString};
+    let mut config = switchyard_proxy::config::Config::load(path)
+        .context("refusing to start with this configuration")?;
+    let user = "switchyard-console".to_string();
+    let password = Alphanumeric.sample_string(&mut rand::rng(), 24);
+    config.admin.users.push(toml::Spanned::new(
+        0..0,
+        switchyard_proxy::config::AdminUser {
+            username: user.clone(),
+            password: password.clone(),
+        },
+    ));
+    let handle = switchyard_proxy::start(config)
+        .await
+        .context("cannot start the embedded proxy")?;
+    let url = format!("mysql://{user}@{}", handle.admin_addr);
+    Ok(Embedded {
+        handle,
+        url,
+        password,
+    })
 }
 
 fn password(args: &ConsoleArgs) -> anyhow::Result<Option<String>> {
@@ -106,27 +147,35 @@ pub fn run(args: ConsoleArgs, log_filter: &str) -> anyhow::Result<()> {
         .into());
     }
     let theme = theme::select(args.theme.as_deref(), &ColourEnv::from_env())?;
-    let label = Control::label(&args.admin)?;
-    let password = password(&args)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let control = Control::connect(&args.admin, password.as_deref())
+        let embedded = match (&args.config, args.embedded) {
+            (Some(path), true) => Some(start_embedded(path).await?),
+            _ => None,
+        };
+        let (url, password) = match &embedded {
+            Some(e) => (e.url.clone(), Some(e.password.clone())),
+            None => (args.admin.clone(), password(&args)?),
+        };
+        let label = Control::label(&url)?;
+        let control = Control::connect(&url, password.as_deref())
             .await
             .with_context(|| format!("connecting to the admin interface {label}"))?;
-        if !interactive() {
-            return print_servers(control, args.output).await;
-        }
-        run::run(
-            control,
-            Options {
+        let result = if !interactive() {
+            print_servers(control, args.output).await
+        } else {
+            let options = Options {
                 admin_label: label,
                 read_only: args.read_only,
                 theme,
                 refresh: Duration::from_secs_f64(secs),
-            },
-        )
-        .await
-        .context("console")
+            };
+            run::run(control, options).await.context("console")
+        };
+        if let Some(e) = embedded {
+            e.handle.shutdown(Duration::from_secs(5)).await;
+        }
+        result
     })
 }
 
