@@ -3,6 +3,7 @@
 //! Each family owns its arguments and its `run` function in its own file, so that the families
 //! grow independently. Output goes through [`output`]; exit codes through [`exit`].
 
+pub mod codec;
 pub mod exit;
 pub mod output;
 pub mod proxy;
@@ -29,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy headless.
     Proxy(proxy::ProxyArgs),
+    /// Compress or decompress stdin to stdout with an SST compression method.
+    Codec(codec::CodecArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
     init_tracing(&cli.log);
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
+        Command::Codec(args) => codec::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

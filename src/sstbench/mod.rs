@@ -1,1 +1,9 @@
-//! Galera SST compression benchmark (issue: SST compression benchmark).
+//! Galera SST compression benchmark: candidate codecs run over a real data set through a
+//! reader → compressor → throttled loopback link → decompressor → verifying sink pipeline,
+//! measured per stage, then ranked and turned into a recommended `[sst]` section.
+//!
+//! One file per concern: [`codecs`] (the methods, in-process and as Debian tools), [`clock`]
+//! (CPU clocks).
+
+pub mod clock;
+pub mod codecs;
