@@ -125,3 +125,51 @@ fn codec_command_is_a_stdin_stdout_filter_for_every_method() {
         .unwrap();
     assert_eq!(status.code(), Some(2));
 }
+
+/// Incompressible bytes (xorshift), so wire bytes equal input bytes.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn throttle_holds_the_bandwidth_within_five_percent_over_ten_seconds() {
+    use switchyard::sstbench::pipeline::{self, Codec};
+    use switchyard::sstbench::throttle::Bandwidth;
+
+    // 16 Mbit/s = 2 MB/s: 20 MB take 10 s, a rate any machine sustains.
+    let bandwidth: Bandwidth = "16Mbit".parse().unwrap();
+    let data = noise(20_000_000);
+    let codec = Codec::Builtin {
+        method: Method::None,
+        threads: 1,
+    };
+    let m = pipeline::run(
+        Box::new(std::io::Cursor::new(data)),
+        &codec,
+        Some(bandwidth),
+        &|_| {},
+    )
+    .unwrap();
+    let achieved = m.wire_bytes as f64 * 8.0 / m.duration_s;
+    let error = achieved / bandwidth.bits_per_sec - 1.0;
+    println!(
+        "throttle: {} bytes in {:.3} s = {:.3} Mbit/s for 16 Mbit/s ({:+.2} %), bottleneck {}",
+        m.wire_bytes,
+        m.duration_s,
+        achieved / 1e6,
+        error * 100.0,
+        m.bottleneck
+    );
+    assert_eq!(m.wire_bytes, 20_000_000);
+    assert!(error.abs() < 0.05, "achieved {achieved} bit/s");
+    assert_eq!(m.bottleneck.to_string(), "link");
+}

@@ -38,14 +38,19 @@ mod tests {
     #[test]
     fn thread_clock_counts_only_this_thread() {
         let start = thread_cpu();
-        let busy = std::time::Instant::now();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut x = 0u64;
-        while busy.elapsed() < Duration::from_millis(50) {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        while thread_cpu() - start < Duration::from_millis(30) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the thread clock does not advance"
+            );
+            for _ in 0..10_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
         }
         std::hint::black_box(x);
         let used = thread_cpu() - start;
-        assert!(used >= Duration::from_millis(20), "{used:?}");
         let idle = thread_cpu();
         std::thread::sleep(Duration::from_millis(50));
         assert!(thread_cpu() - idle < Duration::from_millis(20));

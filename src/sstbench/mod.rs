@@ -7,3 +7,5 @@
 
 pub mod clock;
 pub mod codecs;
+pub mod pipeline;
+pub mod throttle;
