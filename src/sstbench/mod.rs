@@ -7,5 +7,7 @@
 
 pub mod clock;
 pub mod codecs;
+pub mod datagen;
+pub mod input;
 pub mod pipeline;
 pub mod throttle;
