@@ -363,7 +363,7 @@ fn text_words(rng: &mut Rng, out: &mut Vec<u8>, count: usize) {
 fn sbtest_row(rng: &mut Rng, st: &mut TableState, id: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(&int_field(id));
     // sysbench prepare inserts in multi-row statements: many rows share a transaction.
-    if id % 1000 == 0 {
+    if id.is_multiple_of(1000) {
         st.trx_id += rng.range(1, 40);
     }
     out.extend_from_slice(&st.trx_id.to_be_bytes()[2..]);
