@@ -7,6 +7,7 @@ pub mod codec;
 pub mod exit;
 pub mod output;
 pub mod proxy;
+pub mod sstbench;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Compress or decompress stdin to stdout with an SST compression method.
     Codec(codec::CodecArgs),
+    /// Benchmark Galera SST compression methods through a throttled link; recommend [sst] settings.
+    SstBench(sstbench::SstBenchArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
         Command::Codec(args) => codec::run(args),
+        Command::SstBench(args) => sstbench::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -2,12 +2,17 @@
 //! reader → compressor → throttled loopback link → decompressor → verifying sink pipeline,
 //! measured per stage, then ranked and turned into a recommended `[sst]` section.
 //!
-//! One file per concern: [`codecs`] (the methods, in-process and as Debian tools), [`clock`]
-//! (CPU clocks).
+//! One file per concern: [`codecs`] (the methods, in-process and as Debian tools), [`pipeline`]
+//! (one measured transfer), [`throttle`] (bandwidths, sizes, the token bucket), [`datagen`] and
+//! [`input`] (what is transferred), [`bench`] (all methods × repeats), [`report`] (the results as
+//! data), [`recommend`] (the advice and the `[sst]` section), [`clock`] (CPU clocks).
 
+pub mod bench;
 pub mod clock;
 pub mod codecs;
 pub mod datagen;
 pub mod input;
 pub mod pipeline;
+pub mod recommend;
+pub mod report;
 pub mod throttle;

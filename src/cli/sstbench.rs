@@ -1,0 +1,325 @@
+//! `switchyard sst-bench`: which SST compression is fastest for this data, link and core count.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tabled::Tabled;
+
+use super::exit::Failure;
+use super::output::{print_rows, OutputFormat};
+use crate::sstbench::bench::{self, BenchConfig, Progress};
+use crate::sstbench::codecs::Method;
+use crate::sstbench::input::{Input, InputSpec};
+use crate::sstbench::pipeline::{Engine, RunMeasurement};
+use crate::sstbench::recommend::Context;
+use crate::sstbench::report::{BenchReport, MethodResult};
+use crate::sstbench::throttle::{Bandwidth, ByteSize};
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("data").required(true).args(["input", "generate"])))]
+pub struct SstBenchArgs {
+    /// A file or a directory (e.g. a datadir, read in sorted path order) to transfer.
+    #[arg(long, value_name = "PATH")]
+    pub input: Option<PathBuf>,
+    /// Generated data, SIZE:PROFILE with profile innodb, text or compressed (e.g. 256MiB:innodb).
+    #[arg(long, value_name = "SIZE:PROFILE")]
+    pub generate: Option<String>,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Link bandwidth, e.g. 300Mbit, 1Gbit, 50MB/s, or `unlimited`.
+    #[arg(long, required = true, value_name = "RATE")]
+    pub bandwidth: String,
+    /// Cores of the donor (and joiner): threads for pigz and zstd-T, base of the CPU shares.
+    /// Default: this machine's.
+    #[arg(long)]
+    pub cores: Option<usize>,
+    /// Methods to compare (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "none,gzip,pigz,pigz-fast,lz4,snappy,zstd-1,zstd-3,zstd-T,qpress"
+    )]
+    pub methods: Vec<Method>,
+    /// In-process codecs, the CLI tools an SST would call (Debian's, or `switchyard codec` where
+    /// Debian has none), or both.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Both)]
+    pub engine: EngineChoice,
+    /// Runs per method; the report shows the median with min and max.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Donor CPU budget: the recommendation only considers methods whose compressor used at
+    /// most this share of the cores (e.g. 50%).
+    #[arg(long, default_value = "100%", value_name = "PERCENT")]
+    pub max_donor_cpu: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineChoice {
+    Builtin,
+    Cli,
+    Both,
+}
+
+impl EngineChoice {
+    fn engines(self) -> Vec<Engine> {
+        match self {
+            EngineChoice::Builtin => vec![Engine::Builtin],
+            EngineChoice::Cli => vec![Engine::Cli],
+            EngineChoice::Both => vec![Engine::Builtin, Engine::Cli],
+        }
+    }
+}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Failure::Usage(msg.into()).into()
+}
+
+/// `50%`, `50` → 50.0.
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad percentage {s:?}: write e.g. 50%"))?;
+    if v > 0.0 && v <= 100.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{s:?}: a share of the cores is above 0 % and at most 100 %"
+        ))
+    }
+}
+
+pub fn parse_bandwidth(s: &str) -> Result<Option<Bandwidth>, String> {
+    if s.trim().eq_ignore_ascii_case("unlimited") {
+        Ok(None)
+    } else {
+        s.parse().map(Some)
+    }
+}
+
+pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
+    let bandwidth = parse_bandwidth(&args.bandwidth).map_err(usage)?;
+    let max_donor_cpu_pct = parse_percent(&args.max_donor_cpu).map_err(usage)?;
+    let cores = args
+        .cores
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if cores == 0 || args.repeat == 0 {
+        return Err(usage("--cores and --repeat must be at least 1"));
+    }
+    let mut methods = args.methods.clone();
+    methods.dedup();
+    let spec = match (&args.input, &args.generate) {
+        (Some(path), _) => InputSpec::Path(path.clone()),
+        (None, Some(g)) => InputSpec::parse_generate(g, args.seed).map_err(usage)?,
+        (None, None) => return Err(usage("give --input or --generate")),
+    };
+
+    let reporter = Reporter::new();
+    reporter.note(&format!("preparing input: {spec:?}"));
+    let input = Input::prepare(&spec).context("preparing the input")?;
+    input.warm().context("reading the input")?;
+    reporter.note(&format!("input: {}", input.description));
+
+    let switchyard_exe = std::env::current_exe().ok();
+    let cfg = BenchConfig {
+        methods,
+        engines: args.engine.engines(),
+        bandwidth,
+        cores,
+        repeat: args.repeat,
+        max_donor_cpu_pct,
+        switchyard_exe: switchyard_exe.clone(),
+    };
+    let context = Context {
+        input: input.description.clone(),
+        bandwidth,
+        cores,
+        max_donor_cpu_pct,
+        switchyard: switchyard_exe.map_or("switchyard".into(), |p| p.display().to_string()),
+    };
+    let report = bench::run(&input, &cfg, context, &reporter)?;
+    reporter.finish();
+    print_report(args.output, &report)?;
+    let failed: Vec<String> = report
+        .recommendation
+        .excluded
+        .iter()
+        .filter(|e| e.reason.starts_with("failed"))
+        .map(|e| format!("{} ({}): {}", e.method, e.engine, e.reason))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} run(s) failed: {}", failed.len(), failed.join("; "))
+    }
+}
+
+#[derive(Tabled)]
+struct Row {
+    method: String,
+    engine: String,
+    #[tabled(rename = "duration s (min-max)")]
+    duration: String,
+    #[tabled(rename = "on wire")]
+    wire: String,
+    ratio: String,
+    #[tabled(rename = "vs none")]
+    vs_none: String,
+    #[tabled(rename = "compress CPU (donor)")]
+    compress_cpu: String,
+    #[tabled(rename = "decompress CPU")]
+    decompress_cpu: String,
+    bottleneck: String,
+}
+
+impl From<&MethodResult> for Row {
+    fn from(r: &MethodResult) -> Self {
+        Row {
+            method: r.method.to_string(),
+            engine: r.engine.to_string(),
+            duration: if r.runs > 1 {
+                format!(
+                    "{:.2} ({:.2}-{:.2})",
+                    r.duration_s, r.duration_min_s, r.duration_max_s
+                )
+            } else {
+                format!("{:.2}", r.duration_s)
+            },
+            wire: ByteSize(r.wire_bytes).to_string(),
+            ratio: format!("{:.2}", r.ratio),
+            vs_none: r.speedup_vs_none.map_or("-".into(), |s| format!("{s:.2}x")),
+            compress_cpu: format!("{:.2} s ({:.0} %)", r.compress_cpu_s, r.compress_cpu_pct),
+            decompress_cpu: format!(
+                "{:.2} s ({:.0} %)",
+                r.decompress_cpu_s, r.decompress_cpu_pct
+            ),
+            bottleneck: r.bottleneck.to_string(),
+        }
+    }
+}
+
+fn print_report(format: OutputFormat, report: &BenchReport) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Table => print!("{}", render(report)),
+        OutputFormat::Json => print_rows(format, &[] as &[Row], report)?,
+    }
+    Ok(())
+}
+
+/// The table, the explanation and the `[sst]` section, as `--output table` prints them.
+pub fn render(report: &BenchReport) -> String {
+    let rows: Vec<Row> = report.results.iter().map(Row::from).collect();
+    let r = &report.recommendation;
+    let mut out = format!("{}\n\n", tabled::Table::new(rows));
+    for line in &r.explanation {
+        out.push_str(line);
+        out.push('\n');
+    }
+    for e in &r.excluded {
+        out.push_str(&format!(
+            "excluded {} ({}): {}\n",
+            e.method, e.engine, e.reason
+        ));
+    }
+    out.push('\n');
+    out.push_str(&r.sst_section);
+    out
+}
+
+/// Progress on stderr: a bar on a terminal, one plain line per run otherwise.
+struct Reporter {
+    bar: Option<ProgressBar>,
+}
+
+impl Reporter {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Reporter { bar }
+    }
+
+    fn note(&self, msg: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(msg),
+            None => eprintln!("sst-bench: {msg}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Reporter {
+    fn run_started(&self, index: usize, total: usize, label: &str, round: usize, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(bytes);
+            bar.set_position(0);
+            bar.reset_elapsed();
+            bar.set_prefix(format!("[{index}/{total}] {label} #{}", round + 1));
+        } else {
+            eprintln!("sst-bench: [{index}/{total}] {label} run {}", round + 1);
+        }
+    }
+
+    fn bytes(&self, done: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+        }
+    }
+
+    fn run_finished(&self, label: &str, outcome: &Result<RunMeasurement, String>) {
+        let line = match outcome {
+            Ok(m) => format!(
+                "{label}: {:.2} s, {} on the wire (ratio {:.2}), compress {:.2} CPU s, bottleneck {}",
+                m.duration_s,
+                ByteSize(m.wire_bytes),
+                m.input_bytes as f64 / m.wire_bytes.max(1) as f64,
+                m.compress_cpu_s,
+                m.bottleneck
+            ),
+            Err(e) => format!("{label}: FAILED: {e}"),
+        };
+        self.note(&line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_and_bandwidth_arguments() {
+        assert_eq!(parse_percent("50%"), Ok(50.0));
+        assert_eq!(parse_percent(" 12.5 "), Ok(12.5));
+        assert!(parse_percent("0%").is_err());
+        assert!(parse_percent("150%").is_err());
+        assert!(parse_percent("half").is_err());
+        assert_eq!(parse_bandwidth("unlimited"), Ok(None));
+        assert_eq!(
+            parse_bandwidth("300Mbit"),
+            Ok(Some(Bandwidth::from_bits(300e6)))
+        );
+    }
+}
