@@ -3,12 +3,15 @@
 //! `decompressor=` where Debian ships no tool (snappy, qpress).
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::os::fd::AsFd;
 
 use clap::{Args, Subcommand};
 
+use super::exit::Failure;
 use crate::sstbench::codecs::{self, Method, IO_CHUNK};
+use crate::sstbench::datagen::Generator;
+use crate::sstbench::input::parse_size_profile;
 
 #[derive(Debug, Args)]
 pub struct CodecArgs {
@@ -22,6 +25,16 @@ pub enum CodecAction {
     Compress(CodecOpts),
     /// Decompress stdin to stdout.
     Decompress(CodecOpts),
+    /// Write deterministic test data to stdout: the profiles of `sst-bench --generate`.
+    Generate(GenerateOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateOpts {
+    /// SIZE:PROFILE, profile innodb, text or compressed (e.g. 256MiB:innodb).
+    pub what: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +64,13 @@ pub fn run(args: CodecArgs) -> anyhow::Result<()> {
             codecs::compress(o.method, threads, stdin, stdout).map(drop)
         }
         CodecAction::Decompress(o) => codecs::decompress(o.method, stdin, stdout),
+        CodecAction::Generate(g) => {
+            let (size, profile) = parse_size_profile(&g.what).map_err(Failure::Usage)?;
+            let mut stdout = stdout;
+            io::copy(&mut Generator::new(profile, size, g.seed), &mut stdout)
+                .and_then(|_| stdout.flush())
+                .map(drop)
+        }
     };
     match result {
         // The reader of our stdout went away (e.g. `| head`): not our failure to report.

@@ -14,6 +14,7 @@ use super::output::{print_rows, OutputFormat};
 use crate::sstbench::bench::{self, BenchConfig, Progress};
 use crate::sstbench::codecs::Method;
 use crate::sstbench::input::{Input, InputSpec};
+use crate::sstbench::model::{self, ModelContext, ModelReport};
 use crate::sstbench::pipeline::{Engine, RunMeasurement};
 use crate::sstbench::recommend::Context;
 use crate::sstbench::report::{BenchReport, MethodResult};
@@ -31,9 +32,10 @@ pub struct SstBenchArgs {
     /// Seed of the generated data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Link bandwidth, e.g. 300Mbit, 1Gbit, 50MB/s, or `unlimited`.
-    #[arg(long, required = true, value_name = "RATE")]
-    pub bandwidth: String,
+    /// Link bandwidth, e.g. 300Mbit, 1Gbit, 50MB/s, or `unlimited`. With --model-only, a
+    /// comma-separated list (e.g. 100Mbit,300Mbit,1Gbit,10Gbit).
+    #[arg(long, required = true, value_name = "RATE", value_delimiter = ',')]
+    pub bandwidth: Vec<String>,
     /// Cores of the donor (and joiner): threads for pigz and zstd-T, base of the CPU shares.
     /// Default: this machine's.
     #[arg(long)]
@@ -56,6 +58,10 @@ pub struct SstBenchArgs {
     /// most this share of the cores (e.g. 50%).
     #[arg(long, default_value = "100%", value_name = "PERCENT")]
     pub max_donor_cpu: String,
+    /// Do not run the link: measure each in-process codec's speed and ratio once, and compute
+    /// the duration at every --bandwidth, showing where the fastest method changes.
+    #[arg(long)]
+    pub model_only: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 }
@@ -107,7 +113,18 @@ pub fn parse_bandwidth(s: &str) -> Result<Option<Bandwidth>, String> {
 }
 
 pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
-    let bandwidth = parse_bandwidth(&args.bandwidth).map_err(usage)?;
+    let bandwidths = args
+        .bandwidth
+        .iter()
+        .map(|b| parse_bandwidth(b))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    if bandwidths.len() > 1 && !args.model_only {
+        return Err(usage(
+            "several bandwidths need --model-only; a real run measures one link",
+        ));
+    }
+    let bandwidth = bandwidths.first().copied().flatten();
     let max_donor_cpu_pct = parse_percent(&args.max_donor_cpu).map_err(usage)?;
     let cores = args
         .cores
@@ -130,6 +147,28 @@ pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
     reporter.note(&format!("input: {}", input.description));
 
     let switchyard_exe = std::env::current_exe().ok();
+    let switchyard = switchyard_exe
+        .as_ref()
+        .map_or("switchyard".into(), |p| p.display().to_string());
+    if args.model_only {
+        let ctx = ModelContext {
+            bandwidths,
+            cores,
+            max_donor_cpu_pct,
+            input: input.description.clone(),
+            switchyard,
+        };
+        let report = model::run(&input, &methods, args.repeat, &ctx, &|m| reporter.note(m))
+            .context("measuring the codecs")?;
+        reporter.finish();
+        return match args.output {
+            OutputFormat::Json => print_rows(args.output, &[] as &[Row], &report),
+            OutputFormat::Table => {
+                print!("{}", render_model(&report));
+                Ok(())
+            }
+        };
+    }
     let cfg = BenchConfig {
         methods,
         engines: args.engine.engines(),
@@ -144,7 +183,7 @@ pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
         bandwidth,
         cores,
         max_donor_cpu_pct,
-        switchyard: switchyard_exe.map_or("switchyard".into(), |p| p.display().to_string()),
+        switchyard,
     };
     let report = bench::run(&input, &cfg, context, &reporter)?;
     reporter.finish();
@@ -232,6 +271,75 @@ pub fn render(report: &BenchReport) -> String {
     }
     out.push('\n');
     out.push_str(&r.sst_section);
+    out
+}
+
+/// `--model-only` as text: speeds and modelled durations per bandwidth (`*` marks the winner
+/// within the CPU budget), then each bandwidth's advice and the crossovers.
+pub fn render_model(report: &ModelReport) -> String {
+    let rec = &report.recommendation;
+    let mut header = vec![
+        "method".to_string(),
+        "ratio".into(),
+        "compress MB/s".into(),
+        "decompress MB/s".into(),
+        "beats none below".into(),
+    ];
+    header.extend(
+        rec.per_bandwidth
+            .iter()
+            .map(|r| format!("{} s", r.bandwidth.as_deref().unwrap_or("unlimited"))),
+    );
+    let mut builder = tabled::builder::Builder::default();
+    builder.push_record(header);
+    for speed in &rec.speeds {
+        let rows = report.results.iter().filter(|r| r.method == speed.method);
+        let mut record = vec![
+            speed.method.to_string(),
+            format!(
+                "{:.2}",
+                speed.input_bytes as f64 / speed.wire_bytes.max(1) as f64
+            ),
+            format!("{:.0}", speed.compress_bytes_per_s / 1e6),
+            format!("{:.0}", speed.decompress_bytes_per_s / 1e6),
+            report
+                .results
+                .iter()
+                .find(|r| r.method == speed.method)
+                .and_then(|r| r.breakeven_bps)
+                .map_or("-".into(), |b| Bandwidth::from_bits(b).to_string()),
+        ];
+        for (row, advice) in rows.zip(&rec.per_bandwidth) {
+            let star = if advice.method == Some(row.method) {
+                " *"
+            } else {
+                ""
+            };
+            record.push(format!("{:.2} ({}){star}", row.duration_s, row.bottleneck));
+        }
+        builder.push_record(record);
+    }
+    let mut out = format!("{}\n\n", builder.build());
+    for advice in &rec.per_bandwidth {
+        let at = advice.bandwidth.as_deref().unwrap_or("unlimited");
+        out.push_str(&format!(
+            "{at}: {}\n",
+            advice.explanation.first().map_or("", |s| s.as_str())
+        ));
+    }
+    for c in &rec.crossovers {
+        out.push_str(&format!(
+            "crossover near {}: {} -> {}\n",
+            c.bandwidth, c.from, c.to
+        ));
+    }
+    for advice in &rec.per_bandwidth {
+        out.push_str(&format!(
+            "\n# at {}\n{}",
+            advice.bandwidth.as_deref().unwrap_or("unlimited"),
+            advice.sst_section
+        ));
+    }
     out
 }
 

@@ -469,6 +469,112 @@ pub mod qpress {
         Ok(cpu)
     }
 
+    /// Decompresses one QuickLZ 1.5.0 level-1 packet (header included), appending to `out`.
+    ///
+    /// Level 1 sends no match offsets: a match names a slot of a 4096-entry hash table of
+    /// earlier positions, which the decoder keeps exactly as the encoder did (every position up
+    /// to three bytes before the end of the literals, and each match's first position). The
+    /// `quicklz` crate's decoder reads byte by byte through `dyn Read` at ~20 MB/s; this one
+    /// works on slices.
+    pub fn quicklz1_decompress(packet: &[u8], out: &mut Vec<u8>, max: usize) -> io::Result<()> {
+        let flags = *packet.first().ok_or_else(|| bad("empty packet"))?;
+        let (header, size) = if flags & 2 != 0 {
+            let h = packet.get(1..9).ok_or_else(|| bad("short header"))?;
+            (9, u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize)
+        } else {
+            (
+                3,
+                *packet.get(2).ok_or_else(|| bad("short header"))? as usize,
+            )
+        };
+        if (flags >> 2) & 3 != 1 {
+            return Err(bad(format!(
+                "QuickLZ level {} (only level 1 is used)",
+                (flags >> 2) & 3
+            )));
+        }
+        if size > max {
+            return Err(bad(format!("block of {size} bytes, chunks are {max}")));
+        }
+        let src = &packet[header..];
+        let base = out.len();
+        if flags & 1 == 0 {
+            if src.len() != size {
+                return Err(bad("stored block of the wrong size"));
+            }
+            out.extend_from_slice(src);
+            return Ok(());
+        }
+        let corrupt = || bad("corrupt QuickLZ block");
+        let byte = |i: usize| src.get(i).copied().ok_or_else(corrupt);
+        let hash = |b: &[u8]| -> usize {
+            let v = u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+            (((v >> 12) ^ v) & 0xfff) as usize
+        };
+        out.reserve(size);
+        let mut table = [0u32; 4096];
+        let mut next_hashed = 0usize; // positions below this are in the table
+        let mut s = 0usize;
+        let mut cword: u32 = 1;
+        loop {
+            if cword == 1 {
+                let w = src.get(s..s + 4).ok_or_else(corrupt)?;
+                cword = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) | 1 << 31;
+                s += 4;
+            }
+            let d = out.len() - base;
+            if cword & 1 == 1 {
+                cword >>= 1;
+                let (b0, b1) = (byte(s)?, byte(s + 1)?);
+                let slot = (usize::from(b0) >> 4) | usize::from(b1) << 4;
+                let len = if b0 & 0xf != 0 {
+                    s += 2;
+                    usize::from(b0 & 0xf) + 2
+                } else {
+                    s += 3;
+                    usize::from(byte(s - 1)?)
+                };
+                let from = table[slot] as usize;
+                if len < 3 || from >= d || d + len > size {
+                    return Err(corrupt());
+                }
+                if from + len <= d {
+                    out.extend_from_within(base + from..base + from + len);
+                } else {
+                    for i in 0..len {
+                        out.push(out[base + from + i]);
+                    }
+                }
+                // Hash everything up to the match's first position; skip the rest of it.
+                while next_hashed <= d {
+                    table[hash(&out[base + next_hashed..])] = next_hashed as u32;
+                    next_hashed += 1;
+                }
+                next_hashed = d + len;
+            } else if d + 11 < size {
+                out.push(byte(s)?);
+                s += 1;
+                cword >>= 1;
+                while next_hashed + 3 <= d + 1 {
+                    table[hash(&out[base + next_hashed..])] = next_hashed as u32;
+                    next_hashed += 1;
+                }
+            } else {
+                // The last bytes are literals, with control words still interleaved.
+                while out.len() - base < size {
+                    if cword == 1 {
+                        s += 4;
+                        cword = 1 << 31;
+                    }
+                    out.push(byte(s)?);
+                    s += 1;
+                    cword >>= 1;
+                }
+                return Ok(());
+            }
+        }
+    }
+
     fn bad(msg: impl Into<String>) -> io::Error {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -501,6 +607,7 @@ pub mod qpress {
             .filter(|&c| c > 0 && c <= 1 << 30)
             .ok_or_else(|| bad(format!("unreasonable chunk size {chunk_size}")))?;
         let mut packet = Vec::with_capacity(chunk_size as usize + 400);
+        let mut data = Vec::with_capacity(chunk_size as usize);
         loop {
             if r.fill_buf()?.is_empty() {
                 return Ok(());
@@ -562,8 +669,8 @@ pub mod qpress {
                 if adler2::adler32_slice(&packet) != adler {
                     return Err(bad(format!("adler32 mismatch in block at {block_offset}")));
                 }
-                let data = quicklz::decompress(&mut io::Cursor::new(&packet), max_block)
-                    .map_err(|e| bad(e.to_string()))?;
+                data.clear();
+                quicklz1_decompress(&packet, &mut data, max_block as usize)?;
                 output.write_all(&data)?;
                 offset += data.len() as u64;
             }
@@ -652,6 +759,54 @@ mod tests {
         assert!(decompress(Method::Qpress, broken.as_slice(), io::sink()).is_err());
         let truncated = &packed[..packed.len() - 20];
         assert!(decompress(Method::Qpress, truncated, io::sink()).is_err());
+    }
+
+    #[test]
+    fn quicklz_decoder_agrees_with_the_quicklz_crate() {
+        let mut inputs: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"a".to_vec(),
+            vec![0u8; 5000],
+            b"abcabcabcabcabcabcabcabcabcabcabcabc".repeat(300),
+        ];
+        for len in [11, 12, 20, 215, 216, 1000, 65_536] {
+            inputs.push(sample(len));
+        }
+        let mut x = 7u64;
+        inputs.push(
+            (0..65_536)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    b"0123456789-  "[(x >> 59) as usize % 13]
+                })
+                .collect(),
+        );
+        for data in &inputs {
+            let packet = quicklz::compress(data, quicklz::CompressionLevel::Lvl1);
+            let theirs = quicklz::decompress(&mut io::Cursor::new(&packet), 1 << 20).unwrap();
+            let mut ours = b"prefix".to_vec();
+            qpress::quicklz1_decompress(&packet, &mut ours, 1 << 20).unwrap();
+            assert!(
+                theirs == *data && ours[6..] == *data,
+                "{} bytes",
+                data.len()
+            );
+            // Truncation and a wrong level are errors, never a panic.
+            let mut sink = Vec::new();
+            if packet.len() > 9 {
+                assert!(qpress::quicklz1_decompress(
+                    &packet[..packet.len() - 3],
+                    &mut sink,
+                    1 << 20
+                )
+                .is_err());
+            }
+            let mut level3 = packet.clone();
+            level3[0] |= 0b1100;
+            assert!(qpress::quicklz1_decompress(&level3, &mut sink, 1 << 20).is_err());
+        }
     }
 
     #[test]

@@ -26,19 +26,25 @@ pub enum InputSpec {
 impl InputSpec {
     /// Parses `--generate SIZE:PROFILE`, e.g. `256MiB:innodb`.
     pub fn parse_generate(s: &str, seed: u64) -> Result<Self, String> {
-        let (size, profile) = s
-            .split_once(':')
-            .ok_or_else(|| format!("{s:?}: write SIZE:PROFILE, e.g. 256MiB:innodb"))?;
-        let size: ByteSize = size.parse()?;
-        if size.0 == 0 {
-            return Err("cannot generate 0 bytes".into());
-        }
+        let (size, profile) = parse_size_profile(s)?;
         Ok(InputSpec::Generate {
-            size: size.0,
-            profile: profile.parse()?,
+            size,
+            profile,
             seed,
         })
     }
+}
+
+/// `SIZE:PROFILE`, e.g. `256MiB:innodb`, as (bytes, profile).
+pub fn parse_size_profile(s: &str) -> Result<(u64, Profile), String> {
+    let (size, profile) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: write SIZE:PROFILE, e.g. 256MiB:innodb"))?;
+    let size: ByteSize = size.parse()?;
+    if size.0 == 0 {
+        return Err("cannot generate 0 bytes".into());
+    }
+    Ok((size.0, profile.parse()?))
 }
 
 #[derive(Debug, thiserror::Error)]

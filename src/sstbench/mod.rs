@@ -5,13 +5,15 @@
 //! One file per concern: [`codecs`] (the methods, in-process and as Debian tools), [`pipeline`]
 //! (one measured transfer), [`throttle`] (bandwidths, sizes, the token bucket), [`datagen`] and
 //! [`input`] (what is transferred), [`bench`] (all methods × repeats), [`report`] (the results as
-//! data), [`recommend`] (the advice and the `[sst]` section), [`clock`] (CPU clocks).
+//! data), [`recommend`] (the advice and the `[sst]` section), [`model`] (`--model-only`: durations
+//! computed from codec speeds), [`clock`] (CPU clocks).
 
 pub mod bench;
 pub mod clock;
 pub mod codecs;
 pub mod datagen;
 pub mod input;
+pub mod model;
 pub mod pipeline;
 pub mod recommend;
 pub mod report;

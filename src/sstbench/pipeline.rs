@@ -300,11 +300,11 @@ pub fn run(
             join_stage(receiver),
             join_stage(sink),
         );
-        (stages, helpers, killed)
+        (stages, helpers)
     });
     let process_cpu_used = process_cpu().saturating_sub(process_cpu0);
     let main_cpu = thread_cpu().saturating_sub(main_cpu0);
-    let ((source, sender, receiver, sink), mut helpers, killed) = outcome;
+    let ((source, sender, receiver, sink), mut helpers) = outcome;
     let decompressor = if helpers.len() == 2 {
         helpers.pop()
     } else {
@@ -313,23 +313,26 @@ pub fn run(
     let compressor = helpers.pop();
     let child_usage = children.map(|[c, d]| [c.reap(), d.reap()]);
 
-    // A tool that failed on its own is the cause; so is the first stage error. Later failures
-    // are their echoes (broken pipes, truncated streams, the programs we killed).
-    if let Some(usage) = &child_usage {
-        for (u, command) in usage.iter().zip(codec_commands(codec)) {
-            let our_kill = killed && u.killed;
-            if !(u.success || our_kill) {
-                return Err(PipelineError::Tool {
-                    command: command.join(" "),
-                    status: u.status.clone(),
-                    stderr: if u.stderr.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", u.stderr.trim())
-                    },
-                });
-            }
-        }
+    // A tool that exited with an error is the cause; else the first stage error. The rest are
+    // echoes: broken pipes, truncated streams, tools killed by SIGPIPE or by the watcher.
+    let tool_failure = |own_exit_only: bool| -> Option<PipelineError> {
+        let usage = child_usage.as_ref()?;
+        usage
+            .iter()
+            .zip(codec_commands(codec))
+            .find(|(u, _)| !u.success && (u.exit_code.is_some() || !own_exit_only))
+            .map(|(u, command)| PipelineError::Tool {
+                command: command.join(" "),
+                status: u.status.clone(),
+                stderr: if u.stderr.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", u.stderr.trim())
+                },
+            })
+    };
+    if let Some(e) = tool_failure(true) {
+        return Err(e);
     }
     let first_error = [
         (Stage::Source, source.error.as_ref()),
@@ -353,6 +356,9 @@ pub fn run(
             stage,
             source: io::Error::new(e.kind(), e.to_string()),
         });
+    }
+    if let Some(e) = tool_failure(false) {
+        return Err(e);
     }
     let (
         Some((input_bytes, input_sha)),
@@ -794,8 +800,8 @@ struct Process {
 struct Usage {
     cpu: Duration,
     success: bool,
-    /// Died of SIGKILL (which the watcher sends when another stage failed).
-    killed: bool,
+    /// Set when it exited by itself (not by a signal).
+    exit_code: Option<i32>,
     status: String,
     stderr: String,
 }
@@ -825,12 +831,12 @@ impl Process {
             return Usage {
                 cpu: Duration::ZERO,
                 success: false,
-                killed: false,
+                exit_code: None,
                 status: format!("wait4: {}", io::Error::last_os_error()),
                 stderr,
             };
         }
-        let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
+        let exit_code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
         let (success, status) = if libc::WIFEXITED(status) {
             let code = libc::WEXITSTATUS(status);
             (code == 0, format!("exit code {code}"))
@@ -845,7 +851,7 @@ impl Process {
         Usage {
             cpu: rusage_cpu(&ru),
             success,
-            killed,
+            exit_code,
             status,
             stderr,
         }

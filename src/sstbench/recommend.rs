@@ -125,8 +125,10 @@ pub fn recommend(
     ctx: &Context,
 ) -> Recommendation {
     let budget = ctx.max_donor_cpu_pct;
+    // `none` runs no compressor in an SST: whatever copying cost it shows is not donor load.
+    let within = |r: &MethodResult| r.method == Method::None || r.compress_cpu_pct <= budget;
     for r in results {
-        if r.compress_cpu_pct > budget {
+        if !within(r) {
             excluded.push(Excluded {
                 method: r.method,
                 engine: r.engine,
@@ -141,7 +143,7 @@ pub fn recommend(
     }
     let winner = results
         .iter()
-        .filter(|r| r.compress_cpu_pct <= budget)
+        .filter(|r| within(r))
         .min_by(|a, b| a.duration_s.total_cmp(&b.duration_s));
     let none = results
         .iter()
@@ -268,6 +270,8 @@ mod tests {
             bandwidth_bps: Some(300e6),
             cores: 4,
             stages: Vec::new(),
+            modelled: false,
+            breakeven_bps: None,
         }
     }
 

@@ -52,6 +52,12 @@ pub struct MethodResult {
     pub cores: usize,
     /// Per stage, from the run with the median duration.
     pub stages: Vec<StageStats>,
+    /// The row was computed by `--model-only` from measured codec speeds, not transferred.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub modelled: bool,
+    /// Modelled rows: the bandwidth (bit/s) below which the method beats sending uncompressed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub breakeven_bps: Option<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -146,6 +152,8 @@ impl MethodResult {
             bandwidth_bps: info.bandwidth_bps,
             cores: info.cores,
             stages: median_run.stages.clone(),
+            modelled: false,
+            breakeven_bps: None,
         })
     }
 

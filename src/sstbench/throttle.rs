@@ -81,10 +81,15 @@ impl fmt::Display for Bandwidth {
         } else {
             (b, "bit")
         };
+        // Three significant digits: 57.7Mbit, 728Mbit, 1.94Gbit; whole numbers stay whole.
         if (v - v.round()).abs() < 1e-9 {
             write!(f, "{}{unit}", v.round())
+        } else if v >= 100.0 {
+            write!(f, "{v:.0}{unit}")
+        } else if v >= 10.0 {
+            write!(f, "{v:.1}{unit}")
         } else {
-            write!(f, "{v:.3}{unit}")
+            write!(f, "{v:.2}{unit}")
         }
     }
 }
@@ -207,6 +212,8 @@ mod tests {
         assert!("300Mfurlongs".parse::<Bandwidth>().is_err());
         assert_eq!(Bandwidth::from_bits(300e6).to_string(), "300Mbit");
         assert_eq!(Bandwidth::from_bits(10e9).to_string(), "10Gbit");
+        assert_eq!(Bandwidth::from_bits(57.722e6).to_string(), "57.7Mbit");
+        assert_eq!(Bandwidth::from_bits(1.9387e9).to_string(), "1.94Gbit");
     }
 
     #[test]
@@ -233,6 +240,7 @@ mod tests {
         let took = start.elapsed().as_secs_f64();
         // Never faster than the rate; slower only by what a busy machine adds to sleeps.
         assert!((0.18..1.0).contains(&took), "{took}");
-        assert!(bucket.waited > Duration::from_millis(150));
+        // The naps asked for fit in the time taken (a late wake-up shortens the next nap).
+        assert!(bucket.waited > Duration::ZERO && bucket.waited.as_secs_f64() <= took);
     }
 }
