@@ -7,6 +7,7 @@ pub mod codec;
 pub mod exit;
 pub mod output;
 pub mod proxy;
+pub mod sandbox;
 pub mod sstbench;
 
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ pub enum Command {
     Codec(codec::CodecArgs),
     /// Benchmark Galera SST compression methods through a throttled link; recommend [sst] settings.
     SstBench(sstbench::SstBenchArgs),
+    /// Local MariaDB topologies (primary + replicas) for demos and tests.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Proxy(args) => proxy::run(args),
         Command::Codec(args) => codec::run(args),
         Command::SstBench(args) => sstbench::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
@@ -76,5 +80,6 @@ fn init_tracing(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
