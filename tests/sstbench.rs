@@ -402,3 +402,150 @@ fn sst_bench_rejects_bad_arguments_with_usage_errors() {
         );
     }
 }
+
+/// A sandbox primary with sysbench tables, and a root URL for it.
+fn sandbox_with_sysbench() -> (switchyard::sandbox::SandboxGuard, String) {
+    require_tool("sysbench");
+    require_tool("mariadb-backup");
+    let sb = switchyard::sandbox::SandboxGuard::temp(0, false).unwrap();
+    let port = sb.primary().port;
+    let root = sb.logins().root.clone();
+    let out = Command::new("sysbench")
+        .args([
+            "oltp_read_write",
+            "--db-driver=mysql",
+            "--mysql-host=127.0.0.1",
+            "--mysql-db=sbtest",
+            "--tables=2",
+            "--table-size=20000",
+        ])
+        .arg(format!("--mysql-port={port}"))
+        .arg(format!("--mysql-user={}", root.user))
+        .arg(format!("--mysql-password={}", root.password))
+        .arg("prepare")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Put the rows in the .ibd files (not only in the redo log), as on a server that has run
+    // for a while; nothing writes to these tables afterwards.
+    let primary = sb.primary().name.clone();
+    sb.sql(
+        &primary,
+        "FLUSH TABLES sbtest.sbtest1, sbtest.sbtest2 FOR EXPORT; UNLOCK TABLES",
+    )
+    .unwrap();
+    let url = format!("mysql://{}:{}@127.0.0.1:{port}", root.user, root.password);
+    (sb, url)
+}
+
+#[test]
+fn mariabackup_stream_of_a_sysbench_sandbox_runs_through_the_bench() {
+    let _one = exclusive();
+    let (_sb, url) = sandbox_with_sysbench();
+    let out = Command::new(BIN)
+        .args(["sst-bench", "--from-server", &url])
+        .args([
+            "--bandwidth",
+            "1Gbit",
+            "--methods",
+            "none,lz4,zstd-1",
+            "--engine",
+            "builtin",
+        ])
+        .args(["--repeat", "1", "--cores", "2", "--output", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains(url.split('@').next().unwrap().rsplit(':').next().unwrap()),
+        "password leaked"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    // Two 20,000-row tables are ~10 MB of .ibd files; the stream has them plus the system
+    // tablespace and logs.
+    let input = results[0]["input_bytes"].as_u64().unwrap();
+    assert!(input > 10 << 20, "{input} bytes");
+    for r in results {
+        assert_eq!(r["input_bytes"].as_u64(), Some(input));
+    }
+    let zstd = results.iter().find(|r| r["method"] == "zstd-1").unwrap();
+    assert!(zstd["ratio"].as_f64().unwrap() > 1.5, "{zstd}");
+    assert!(v["recommendation"]["input"]
+        .as_str()
+        .unwrap()
+        .contains("--stream=xbstream"));
+}
+
+#[test]
+fn qpress_reads_what_mariabackup_compress_writes() {
+    use switchyard::sstbench::server::{self, ServerUrl};
+
+    let _one = exclusive();
+    let (sb, url) = sandbox_with_sysbench();
+    let url: ServerUrl = url.parse().unwrap();
+    let datadir = sb.dir().join(&sb.primary().name).join("data");
+    // QuickLZ-compressed .qp files inside the xbstream, as `[sst] compress=1` makes them.
+    let input = server::capture(&url, &["--compress"]).unwrap();
+    // Tablespaces: `.ibd.qp`, or `.new.qp` for tables created after the last checkpoint (as the
+    // sysbench tables here may be).
+    let tablespace = |p: &str| p.ends_with(".ibd.qp") || p.ends_with(".new.qp");
+    let files = server::xbstream_files(&input.files()[0]).unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.starts_with("sbtest/sbtest1.") && tablespace(p)),
+        "{files:?}"
+    );
+
+    // Reassemble each .ibd.qp, decompress it with our qpress reader: every block's adler32 is
+    // checked, and the result must be whole InnoDB pages numbered 0, 1, 2, … as in the file.
+    let mut r = std::io::BufReader::new(std::fs::File::open(&input.files()[0]).unwrap());
+    let mut archives: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+    while let Some(chunk) = server::read_xbstream_chunk(&mut r).unwrap() {
+        if tablespace(&chunk.path) && chunk.kind == b'P' {
+            let buf = archives.entry(chunk.path).or_default();
+            assert_eq!(chunk.offset, buf.len() as u64);
+            buf.extend_from_slice(&chunk.payload);
+        }
+    }
+    let mut pages_checked = 0;
+    for (path, archive) in &archives {
+        let mut ibd = Vec::new();
+        codecs::decompress(Method::Qpress, archive.as_slice(), &mut ibd)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        // The sysbench tables are quiet since their flush: byte for byte what is on disk.
+        if let Some(table) = path
+            .strip_prefix("sbtest/")
+            .and_then(|p| p.split('.').next())
+        {
+            let on_disk = std::fs::read(datadir.join(format!("sbtest/{table}.ibd"))).unwrap();
+            assert!(
+                ibd == on_disk,
+                "{path}: {} bytes vs {} on disk",
+                ibd.len(),
+                on_disk.len()
+            );
+        }
+        assert!(
+            !ibd.is_empty() && ibd.len() % 16384 == 0,
+            "{path}: {} bytes",
+            ibd.len()
+        );
+        for (i, page) in ibd.chunks(16384).enumerate() {
+            let page_no = u32::from_be_bytes(page[4..8].try_into().unwrap());
+            if page.iter().any(|&b| b != 0) {
+                assert_eq!(page_no as usize, i, "{path} page {i}");
+                pages_checked += 1;
+            }
+        }
+    }
+    assert!(pages_checked > 500, "{pages_checked} pages");
+}

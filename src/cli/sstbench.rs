@@ -18,10 +18,11 @@ use crate::sstbench::model::{self, ModelContext, ModelReport};
 use crate::sstbench::pipeline::{Engine, RunMeasurement};
 use crate::sstbench::recommend::Context;
 use crate::sstbench::report::{BenchReport, MethodResult};
+use crate::sstbench::server::{self, ServerUrl};
 use crate::sstbench::throttle::{Bandwidth, ByteSize};
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("data").required(true).args(["input", "generate"])))]
+#[command(group(clap::ArgGroup::new("data").required(true).args(["input", "generate", "from_server"])))]
 pub struct SstBenchArgs {
     /// A file or a directory (e.g. a datadir, read in sorted path order) to transfer.
     #[arg(long, value_name = "PATH")]
@@ -29,6 +30,10 @@ pub struct SstBenchArgs {
     /// Generated data, SIZE:PROFILE with profile innodb, text or compressed (e.g. 256MiB:innodb).
     #[arg(long, value_name = "SIZE:PROFILE")]
     pub generate: Option<String>,
+    /// A live backup stream: `mariabackup --backup --stream=xbstream` of this server (on this
+    /// host), mysql://user:password@host:port, captured once before the runs.
+    #[arg(long, value_name = "URL")]
+    pub from_server: Option<String>,
     /// Seed of the generated data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -134,15 +139,20 @@ pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
     }
     let mut methods = args.methods.clone();
     methods.dedup();
-    let spec = match (&args.input, &args.generate) {
-        (Some(path), _) => InputSpec::Path(path.clone()),
-        (None, Some(g)) => InputSpec::parse_generate(g, args.seed).map_err(usage)?,
-        (None, None) => return Err(usage("give --input or --generate")),
-    };
-
     let reporter = Reporter::new();
-    reporter.note(&format!("preparing input: {spec:?}"));
-    let input = Input::prepare(&spec).context("preparing the input")?;
+    let input = if let Some(url) = &args.from_server {
+        let url: ServerUrl = url.parse().map_err(usage)?;
+        reporter.note(&format!("taking a backup stream of {}", url.redacted()));
+        server::capture(&url, &[]).context("taking the backup stream")?
+    } else {
+        let spec = match (&args.input, &args.generate) {
+            (Some(path), _) => InputSpec::Path(path.clone()),
+            (None, Some(g)) => InputSpec::parse_generate(g, args.seed).map_err(usage)?,
+            (None, None) => return Err(usage("give --input, --generate or --from-server")),
+        };
+        reporter.note(&format!("preparing input: {spec:?}"));
+        Input::prepare(&spec).context("preparing the input")?
+    };
     input.warm().context("reading the input")?;
     reporter.note(&format!("input: {}", input.description));
 

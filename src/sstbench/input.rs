@@ -156,6 +156,11 @@ impl Input {
         })
     }
 
+    /// The files read, in order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
     /// A fresh reader over all the input's bytes.
     pub fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(Concat {

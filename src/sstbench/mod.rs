@@ -4,7 +4,7 @@
 //!
 //! One file per concern: [`codecs`] (the methods, in-process and as Debian tools), [`pipeline`]
 //! (one measured transfer), [`throttle`] (bandwidths, sizes, the token bucket), [`datagen`] and
-//! [`input`] (what is transferred), [`bench`] (all methods × repeats), [`report`] (the results as
+//! [`input`] and [`server`] (what is transferred: files, generated data, a mariabackup stream), [`bench`] (all methods × repeats), [`report`] (the results as
 //! data), [`recommend`] (the advice and the `[sst]` section), [`model`] (`--model-only`: durations
 //! computed from codec speeds), [`clock`] (CPU clocks).
 
@@ -17,4 +17,5 @@ pub mod model;
 pub mod pipeline;
 pub mod recommend;
 pub mod report;
+pub mod server;
 pub mod throttle;
