@@ -312,15 +312,7 @@ fn sst_bench_json_output_parses_with_the_documented_shape() {
     // 4 builtin rows; cli rows for lz4, zstd-1 (Debian tools) and snappy (switchyard codec).
     assert_eq!(results.len(), 7, "{results:#?}");
     for r in results {
-        for key in [
-            "method",
-            "duration_s",
-            "wire_bytes",
-            "ratio",
-            "compress_cpu_s",
-            "decompress_cpu_s",
-            "bottleneck",
-        ] {
+        for key in switchyard::sstbench::report::RESULT_KEYS {
             assert!(r.get(key).is_some(), "{key} missing in {r}");
         }
         assert_eq!(r["input_bytes"], 8 << 20);
@@ -403,25 +395,18 @@ fn sst_bench_rejects_bad_arguments_with_usage_errors() {
     }
 }
 
-/// A sandbox primary with sysbench tables, and a root URL for it.
-fn sandbox_with_sysbench() -> (switchyard::sandbox::SandboxGuard, String) {
-    require_tool("sysbench");
-    require_tool("mariadb-backup");
-    let sb = switchyard::sandbox::SandboxGuard::temp(0, false).unwrap();
-    let port = sb.primary().port;
-    let root = sb.logins().root.clone();
+/// `sysbench oltp_read_write prepare`: 2 tables of 20,000 rows in `sbtest`.
+fn sysbench_prepare(port: u16, user: &str, password: &str) {
     let out = Command::new("sysbench")
         .args([
             "oltp_read_write",
             "--db-driver=mysql",
             "--mysql-host=127.0.0.1",
-            "--mysql-db=sbtest",
-            "--tables=2",
-            "--table-size=20000",
         ])
+        .args(["--mysql-db=sbtest", "--tables=2", "--table-size=20000"])
         .arg(format!("--mysql-port={port}"))
-        .arg(format!("--mysql-user={}", root.user))
-        .arg(format!("--mysql-password={}", root.password))
+        .arg(format!("--mysql-user={user}"))
+        .arg(format!("--mysql-password={password}"))
         .arg("prepare")
         .output()
         .unwrap();
@@ -430,6 +415,16 @@ fn sandbox_with_sysbench() -> (switchyard::sandbox::SandboxGuard, String) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A sandbox primary with sysbench tables, and a root URL for it.
+fn sandbox_with_sysbench() -> (switchyard::sandbox::SandboxGuard, String) {
+    require_tool("sysbench");
+    require_tool("mariadb-backup");
+    let sb = switchyard::sandbox::SandboxGuard::temp(0, false).unwrap();
+    let port = sb.primary().port;
+    let root = sb.logins().root.clone();
+    sysbench_prepare(port, &root.user, &root.password);
     // Put the rows in the .ibd files (not only in the redo log), as on a server that has run
     // for a while; nothing writes to these tables afterwards.
     let primary = sb.primary().name.clone();
@@ -807,27 +802,7 @@ fn galera_sst_with_the_recommended_settings_and_without() {
     cluster.start(0);
     cluster.wait_synced(0, Duration::from_secs(120));
     cluster.sql(0, "CREATE DATABASE sbtest").unwrap();
-    let out = Command::new("sysbench")
-        .args([
-            "oltp_read_write",
-            "--db-driver=mysql",
-            "--mysql-host=127.0.0.1",
-        ])
-        .args([
-            "--mysql-user=root",
-            "--mysql-password=",
-            "--mysql-db=sbtest",
-        ])
-        .args(["--tables=2", "--table-size=20000"])
-        .arg(format!("--mysql-port={}", cluster.nodes[0].port))
-        .arg("prepare")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sysbench_prepare(cluster.nodes[0].port, "root", "");
 
     // What does the benchmark recommend for this donor's own backup stream at that rate?
     let url = format!("mysql://root:@127.0.0.1:{}", cluster.nodes[0].port);

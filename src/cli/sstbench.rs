@@ -63,8 +63,9 @@ pub struct SstBenchArgs {
     /// most this share of the cores (e.g. 50%).
     #[arg(long, default_value = "100%", value_name = "PERCENT")]
     pub max_donor_cpu: String,
-    /// Do not run the link: measure each in-process codec's speed and ratio once, and compute
-    /// the duration at every --bandwidth, showing where the fastest method changes.
+    /// Do not run the link: measure each in-process codec's speed and ratio alone (best of
+    /// --repeat), and compute the duration at every --bandwidth, showing where the fastest
+    /// method changes. --engine does not apply.
     #[arg(long)]
     pub model_only: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
@@ -150,7 +151,9 @@ pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
             (None, Some(g)) => InputSpec::parse_generate(g, args.seed).map_err(usage)?,
             (None, None) => return Err(usage("give --input, --generate or --from-server")),
         };
-        reporter.note(&format!("preparing input: {spec:?}"));
+        if let InputSpec::Generate { size, profile, .. } = &spec {
+            reporter.note(&format!("generating {} of {profile} data", ByteSize(*size)));
+        }
         Input::prepare(&spec).context("preparing the input")?
     };
     input.warm().context("reading the input")?;

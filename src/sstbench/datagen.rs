@@ -359,6 +359,17 @@ fn text_words(rng: &mut Rng, out: &mut Vec<u8>, count: usize) {
     }
 }
 
+/// The clustered index's hidden columns: DB_TRX_ID (6 bytes) and DB_ROLL_PTR (7 bytes: insert
+/// flag, rollback segment, undo page, offset).
+fn system_columns(rng: &mut Rng, st: &TableState, out: &mut Vec<u8>) {
+    out.extend_from_slice(&st.trx_id.to_be_bytes()[2..]);
+    let roll = (1u64 << 55)
+        | (rng.range(1, 127) << 48)
+        | (rng.range(300, 60_000) << 16)
+        | rng.range(0, 16383);
+    out.extend_from_slice(&roll.to_be_bytes()[1..]);
+}
+
 /// One sbtest row's fields after the record header: id, DB_TRX_ID, DB_ROLL_PTR, k, c, pad.
 fn sbtest_row(rng: &mut Rng, st: &mut TableState, id: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(&int_field(id));
@@ -366,13 +377,7 @@ fn sbtest_row(rng: &mut Rng, st: &mut TableState, id: u32, out: &mut Vec<u8>) {
     if id.is_multiple_of(1000) {
         st.trx_id += rng.range(1, 40);
     }
-    out.extend_from_slice(&st.trx_id.to_be_bytes()[2..]);
-    // DB_ROLL_PTR: insert flag, rollback segment, undo page, offset.
-    let roll = (1u64 << 55)
-        | (rng.range(1, 127) << 48)
-        | (rng.range(300, 60_000) << 16)
-        | rng.range(0, 16383);
-    out.extend_from_slice(&roll.to_be_bytes()[1..]);
+    system_columns(rng, st, out);
     out.extend_from_slice(&int_field(rng.range(1, st.table_rows as u64) as u32));
     sysbench_string(rng, out, 10, 120);
     sysbench_string(rng, out, 5, 60);
@@ -383,12 +388,7 @@ fn sbtest_row(rng: &mut Rng, st: &mut TableState, id: u32, out: &mut Vec<u8>) {
 fn text_row(rng: &mut Rng, st: &mut TableState, id: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(&int_field(id));
     st.trx_id += rng.range(0, 3);
-    out.extend_from_slice(&st.trx_id.to_be_bytes()[2..]);
-    let roll = (1u64 << 55)
-        | (rng.range(1, 127) << 48)
-        | (rng.range(300, 60_000) << 16)
-        | rng.range(0, 16383);
-    out.extend_from_slice(&roll.to_be_bytes()[1..]);
+    system_columns(rng, st, out);
     let created = 1_600_000_000 + u64::from(id) * 37 + rng.range(0, 30);
     out.extend_from_slice(&(created as u32).to_be_bytes());
     out.extend_from_slice(&((created + rng.range(0, 86_400)) as u32).to_be_bytes());

@@ -685,22 +685,32 @@ fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads the input, hashing it, into the compressor. Returns (bytes, sha256).
-fn source_loop(mut input: Box<dyn Read + Send>, mut out: impl Write) -> io::Result<(u64, String)> {
-    let mut hasher = Sha256::new();
+/// Calls `f` with each piece `input` yields until its end; returns the bytes seen.
+fn for_each_piece(
+    input: &mut impl Read,
+    mut f: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
     loop {
         let n = match input.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
+        f(&buf[..n])?;
         total += n as u64;
     }
+}
+
+/// Reads the input, hashing it, into the compressor. Returns (bytes, sha256).
+fn source_loop(mut input: Box<dyn Read + Send>, mut out: impl Write) -> io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let total = for_each_piece(&mut input, |piece| {
+        hasher.update(piece);
+        out.write_all(piece)
+    })?;
     out.flush()?;
     Ok((total, hex(&hasher.finalize())))
 }
@@ -714,23 +724,15 @@ fn link_send(
     blocked: &Cell<Duration>,
 ) -> io::Result<(u64, Duration)> {
     let mut bucket = bandwidth.map(TokenBucket::new);
-    let mut buf = vec![0u8; CHUNK];
-    let mut wire = 0u64;
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        for piece in buf[..n].chunks(LINK_PIECE) {
+    let wire = for_each_piece(&mut input, |data| {
+        for piece in data.chunks(LINK_PIECE) {
             if let Some(bucket) = bucket.as_mut() {
                 bucket.take(piece.len());
             }
             Timed::new(&mut sock, blocked).write_all(piece)?;
         }
-        wire += n as u64;
-    }
+        Ok(())
+    })?;
     sock.shutdown(Shutdown::Write)?;
     Ok((wire, bucket.map_or(Duration::ZERO, |b| b.waited)))
 }
@@ -741,17 +743,7 @@ fn link_receive(
     starved: &Cell<Duration>,
     mut out: impl Write,
 ) -> io::Result<CodecRun> {
-    let mut sock = Timed::new(sock, starved);
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match sock.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        out.write_all(&buf[..n])?;
-    }
+    for_each_piece(&mut Timed::new(sock, starved), |piece| out.write_all(piece))?;
     out.flush()?;
     Ok(CodecRun::default())
 }
@@ -759,19 +751,13 @@ fn link_receive(
 /// Hashes what arrives. Returns (bytes, sha256).
 fn sink_loop(mut input: impl Read, counter: &AtomicU64) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
-        counter.store(total, Ordering::Relaxed);
-    }
+    let mut seen = 0u64;
+    let total = for_each_piece(&mut input, |piece| {
+        hasher.update(piece);
+        seen += piece.len() as u64;
+        counter.store(seen, Ordering::Relaxed);
+        Ok(())
+    })?;
     Ok((total, hex(&hasher.finalize())))
 }
 

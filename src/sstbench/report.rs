@@ -7,6 +7,17 @@ use super::codecs::Method;
 use super::pipeline::{Engine, RunMeasurement, Stage, StageStats};
 use super::recommend::Recommendation;
 
+/// Keys every result row has in JSON (more may follow).
+pub const RESULT_KEYS: [&str; 7] = [
+    "method",
+    "duration_s",
+    "wire_bytes",
+    "ratio",
+    "compress_cpu_s",
+    "decompress_cpu_s",
+    "bottleneck",
+];
+
 /// `--output json`: `{"results": [...], "recommendation": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
@@ -231,15 +242,7 @@ mod tests {
     fn json_has_the_documented_keys() {
         let r = MethodResult::from_runs(info(), &[run(2.0, 500, Stage::Link)]).unwrap();
         let v = serde_json::to_value(&r).unwrap();
-        for key in [
-            "method",
-            "duration_s",
-            "wire_bytes",
-            "ratio",
-            "compress_cpu_s",
-            "decompress_cpu_s",
-            "bottleneck",
-        ] {
+        for key in RESULT_KEYS {
             assert!(v.get(key).is_some(), "{key} missing");
         }
         assert_eq!(v["method"], "lz4");
