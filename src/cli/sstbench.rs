@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tabled::Tabled;
 
 use super::exit::Failure;
-use super::output::{print_rows, OutputFormat};
+use super::output::OutputFormat;
 use crate::sstbench::bench::{self, BenchConfig, Progress};
 use crate::sstbench::codecs::Method;
 use crate::sstbench::input::{Input, InputSpec};
@@ -138,8 +138,12 @@ pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
     if cores == 0 || args.repeat == 0 {
         return Err(usage("--cores and --repeat must be at least 1"));
     }
-    let mut methods = args.methods.clone();
-    methods.dedup();
+    let mut methods: Vec<Method> = Vec::new();
+    for m in &args.methods {
+        if !methods.contains(m) {
+            methods.push(*m);
+        }
+    }
     let reporter = Reporter::new();
     let input = if let Some(url) = &args.from_server {
         let url: ServerUrl = url.parse().map_err(usage)?;
@@ -175,7 +179,7 @@ pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
             .context("measuring the codecs")?;
         reporter.finish();
         return match args.output {
-            OutputFormat::Json => print_rows(args.output, &[] as &[Row], &report),
+            OutputFormat::Json => print_json(&report),
             OutputFormat::Table => {
                 print!("{}", render_model(&report));
                 Ok(())
@@ -262,8 +266,13 @@ impl From<&MethodResult> for Row {
 fn print_report(format: OutputFormat, report: &BenchReport) -> anyhow::Result<()> {
     match format {
         OutputFormat::Table => print!("{}", render(report)),
-        OutputFormat::Json => print_rows(format, &[] as &[Row], report)?,
+        OutputFormat::Json => print_json(report)?,
     }
+    Ok(())
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
