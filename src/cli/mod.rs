@@ -3,11 +3,13 @@
 //! Each family owns its arguments and its `run` function in its own file, so that the families
 //! grow independently. Output goes through [`output`]; exit codes through [`exit`].
 
+pub mod codec;
 pub mod console;
 pub mod exit;
 pub mod output;
 pub mod proxy;
 pub mod sandbox;
+pub mod sstbench;
 
 use std::process::ExitCode;
 
@@ -31,6 +33,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy headless.
     Proxy(proxy::ProxyArgs),
+    /// Compress or decompress stdin to stdout with an SST compression method.
+    Codec(codec::CodecArgs),
+    /// Benchmark Galera SST compression methods through a throttled link; recommend [sst] settings.
+    SstBench(sstbench::SstBenchArgs),
     /// Local MariaDB topologies (primary + replicas) for demos and tests.
     Sandbox(sandbox::SandboxArgs),
     /// The interactive console against a proxy's admin interface.
@@ -57,6 +63,8 @@ pub fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
+        Command::Codec(args) => codec::run(args),
+        Command::SstBench(args) => sstbench::run(args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Console(args) => console::run(args, &cli.log),
     };
