@@ -3,6 +3,7 @@
 //! Each family owns its arguments and its `run` function in its own file, so that the families
 //! grow independently. Output goes through [`output`]; exit codes through [`exit`].
 
+pub mod backup;
 pub mod exit;
 pub mod output;
 pub mod proxy;
@@ -29,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy headless.
     Proxy(proxy::ProxyArgs),
+    /// Backups streamed to object storage: stream, restore, verify, list, prune, plan.
+    Backup(backup::BackupArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
     init_tracing(&cli.log);
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
+        Command::Backup(args) => backup::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
