@@ -55,9 +55,17 @@ impl ChunkHeader {
     }
 
     pub fn decode(b: &[u8]) -> Result<Self> {
-        ensure!(b.len() >= HEADER_LEN, "shorter than a chunk header ({} bytes)", b.len());
+        ensure!(
+            b.len() >= HEADER_LEN,
+            "shorter than a chunk header ({} bytes)",
+            b.len()
+        );
         ensure!(b[..8] == MAGIC, "not a switchyard backup chunk (bad magic)");
-        ensure!(b[8] == FORMAT_VERSION, "chunk format version {} is not supported", b[8]);
+        ensure!(
+            b[8] == FORMAT_VERSION,
+            "chunk format version {} is not supported",
+            b[8]
+        );
         Ok(ChunkHeader {
             flags: b[9],
             index: u64::from_le_bytes(b[12..20].try_into().unwrap()),
@@ -78,8 +86,11 @@ pub struct Codec {
 
 impl Codec {
     pub fn flags(&self) -> u8 {
-        (if self.zstd_level.is_some() { FLAG_ZSTD } else { 0 })
-            | (if self.cipher.is_some() { FLAG_AES } else { 0 })
+        (if self.zstd_level.is_some() {
+            FLAG_ZSTD
+        } else {
+            0
+        }) | (if self.cipher.is_some() { FLAG_AES } else { 0 })
     }
 
     /// Capacity of one chunk buffer: everything a stored chunk can need, so it never reallocates.
@@ -273,7 +284,10 @@ pub fn open(
         "header says chunk {} (chunks were moved or renamed)",
         header.index
     );
-    ensure!(&header.salt == salt, "chunk belongs to another backup (salt differs)");
+    ensure!(
+        &header.salt == salt,
+        "chunk belongs to another backup (salt differs)"
+    );
     let hb = header.encode();
     let payload: Bytes = if header.flags & FLAG_AES != 0 {
         let Some(cipher) = cipher else {
@@ -315,13 +329,19 @@ mod tests {
         Codec {
             chunk_size: chunk,
             zstd_level: zstd.then_some(3),
-            cipher: aes.then(|| MasterKey::from_bytes(&[3u8; 32]).unwrap().chunk_cipher(&salt)),
+            cipher: aes.then(|| {
+                MasterKey::from_bytes(&[3u8; 32])
+                    .unwrap()
+                    .chunk_cipher(&salt)
+            }),
             salt,
         }
     }
 
     fn data(n: usize) -> Vec<u8> {
-        (0..n).map(|i| ((i * 7) % 251) as u8 ^ (i / 1000) as u8).collect()
+        (0..n)
+            .map(|i| ((i * 7) % 251) as u8 ^ (i / 1000) as u8)
+            .collect()
     }
 
     #[test]
@@ -353,7 +373,11 @@ mod tests {
                 let plain = open(s.bytes, s.index, &c.salt, c.cipher.as_ref()).unwrap();
                 out.extend_from_slice(&plain);
             }
-            assert_eq!(sizes, vec![10_000, 10_000, 10_000, 5_000], "zstd={zstd} aes={aes}");
+            assert_eq!(
+                sizes,
+                vec![10_000, 10_000, 10_000, 5_000],
+                "zstd={zstd} aes={aes}"
+            );
             assert_eq!(out, input, "zstd={zstd} aes={aes}");
         }
     }
@@ -376,7 +400,10 @@ mod tests {
     fn open_refuses_wrong_index_salt_and_tampering() {
         let c = codec(4096, true, true);
         let input = data(4096);
-        let raw = ChunkReader::new(&input[..], &c).next_chunk().unwrap().unwrap();
+        let raw = ChunkReader::new(&input[..], &c)
+            .next_chunk()
+            .unwrap()
+            .unwrap();
         let s = seal(raw, &c).unwrap();
         assert!(open(s.bytes.clone(), 2, &c.salt, c.cipher.as_ref()).is_err());
         assert!(open(s.bytes.clone(), 1, &[0; 16], c.cipher.as_ref()).is_err());
@@ -393,9 +420,15 @@ mod tests {
         let c = codec(300_000, true, true);
         let mut input = vec![0u8; 300_000];
         rand::fill(&mut input[..]);
-        let raw = ChunkReader::new(&input[..], &c).next_chunk().unwrap().unwrap();
+        let raw = ChunkReader::new(&input[..], &c)
+            .next_chunk()
+            .unwrap()
+            .unwrap();
         assert!(raw.buf.len() <= c.buffer_capacity() - TAG_LEN);
         let s = seal(raw, &c).unwrap();
-        assert_eq!(&open(s.bytes, 1, &c.salt, c.cipher.as_ref()).unwrap()[..], &input[..]);
+        assert_eq!(
+            &open(s.bytes, 1, &c.salt, c.cipher.as_ref()).unwrap()[..],
+            &input[..]
+        );
     }
 }

@@ -126,7 +126,9 @@ impl ChunkCipher {
         let nonce = aes_gcm::Nonce::from(*nonce);
         self.cipher
             .decrypt_inout_detached(&nonce, aad, (&mut buf[start..tag_at]).into(), &tag)
-            .map_err(|_| anyhow::anyhow!("authentication failed (wrong key, or the chunk was altered)"))?;
+            .map_err(|_| {
+                anyhow::anyhow!("authentication failed (wrong key, or the chunk was altered)")
+            })?;
         buf.truncate(tag_at);
         Ok(())
     }
@@ -151,7 +153,9 @@ mod tests {
     fn key_formats() {
         let hex_key = format!("{}\n", hex::encode([7u8; 32]));
         assert_eq!(
-            MasterKey::from_bytes(hex_key.as_bytes()).unwrap().fingerprint(),
+            MasterKey::from_bytes(hex_key.as_bytes())
+                .unwrap()
+                .fingerprint(),
             key().fingerprint()
         );
         assert!(MasterKey::from_bytes(b"short").is_err());
@@ -178,7 +182,9 @@ mod tests {
         assert!(c.decrypt_tail(&nonce_for(5), b"aad", &mut b, 3).is_err());
         let mut b = sealed;
         let other = key().chunk_cipher(&[2u8; SALT_LEN]);
-        assert!(other.decrypt_tail(&nonce_for(5), b"aad", &mut b, 3).is_err());
+        assert!(other
+            .decrypt_tail(&nonce_for(5), b"aad", &mut b, 3)
+            .is_err());
     }
 
     #[test]

@@ -40,15 +40,20 @@ impl BackupInfo {
     }
 }
 
-pub async fn info(loc: &Location, id: &str) -> Result<BackupInfo> {
-    let (listed, _) = list_chunks(loc, id).await?;
+/// What is stored under one ID; `None` if nothing is (e.g. the empty folder a deleted backup leaves on
+/// `file://`).
+pub async fn info(loc: &Location, id: &str) -> Result<Option<BackupInfo>> {
+    let (listed, other) = list_chunks(loc, id).await?;
+    if listed.is_empty() && other.is_empty() {
+        return Ok(None);
+    }
     let stored_bytes = listed.values().sum();
     let doc = match read_document(loc, id, MANIFEST_NAME).await? {
         Some(m) => Some(m),
         None => read_document(loc, id, JOURNAL_NAME).await.ok().flatten(),
     };
     let complete = doc.as_ref().is_some_and(|d| d.complete);
-    Ok(BackupInfo {
+    Ok(Some(BackupInfo {
         id: id.to_string(),
         complete,
         status: if complete { "complete" } else { "incomplete" }.into(),
@@ -64,7 +69,7 @@ pub async fn info(loc: &Location, id: &str) -> Result<BackupInfo> {
         stored_bytes,
         compression: doc.as_ref().map(|d| d.compression.algorithm.clone()),
         encrypted: doc.as_ref().map(|d| d.encryption.is_some()),
-    })
+    }))
 }
 
 /// Every backup ID under the location's prefix, oldest first.
@@ -80,11 +85,12 @@ pub async fn list(loc: &Location) -> Result<Vec<BackupInfo>> {
         .iter()
         .filter_map(|p| p.filename().map(str::to_string))
         .collect();
-    let mut infos: Vec<BackupInfo> = futures::stream::iter(ids)
+    let found: Vec<Option<BackupInfo>> = futures::stream::iter(ids)
         .map(|id| async move { info(loc, &id).await })
         .buffer_unordered(8)
         .try_collect()
         .await?;
+    let mut infos: Vec<BackupInfo> = found.into_iter().flatten().collect();
     infos.sort_by(|a, b| (a.time(), &a.id).cmp(&(b.time(), &b.id)));
     Ok(infos)
 }
@@ -188,21 +194,43 @@ mod tests {
             info("240102000000", false),
             info("240109120000", false),
         ];
-        let keep2 = prune_plan(&infos, &PruneRules { keep: Some(2), ..Default::default() }, now);
+        let keep2 = prune_plan(
+            &infos,
+            &PruneRules {
+                keep: Some(2),
+                ..Default::default()
+            },
+            now,
+        );
         assert_eq!(keep2.delete, vec!["240105000000", "240101000000"]);
         assert_eq!(keep2.skipped_incomplete.len(), 2);
         let week = Duration::from_secs(7 * 86400);
-        let old = prune_plan(&infos, &PruneRules { older_than: Some(week), ..Default::default() }, now);
+        let old = prune_plan(
+            &infos,
+            &PruneRules {
+                older_than: Some(week),
+                ..Default::default()
+            },
+            now,
+        );
         assert_eq!(old.delete, vec!["240101000000"]);
         let both = prune_plan(
             &infos,
-            &PruneRules { keep: Some(3), older_than: Some(Duration::from_secs(86400)), ..Default::default() },
+            &PruneRules {
+                keep: Some(3),
+                older_than: Some(Duration::from_secs(86400)),
+                ..Default::default()
+            },
             now,
         );
         assert_eq!(both.delete, vec!["240101000000"]);
         let inc = prune_plan(
             &infos,
-            &PruneRules { keep: Some(10), older_than: Some(week), include_incomplete: true },
+            &PruneRules {
+                keep: Some(10),
+                older_than: Some(week),
+                include_incomplete: true,
+            },
             now,
         );
         assert_eq!(inc.delete, vec!["240102000000"]);

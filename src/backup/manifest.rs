@@ -168,7 +168,10 @@ impl Manifest {
                 self.chunk_size
             );
         }
-        anyhow::ensure!(self.chunk_count == self.chunks.len() as u64, "chunk_count disagrees with the chunk list");
+        anyhow::ensure!(
+            self.chunk_count == self.chunks.len() as u64,
+            "chunk_count disagrees with the chunk list"
+        );
         Ok(())
     }
 }
@@ -189,7 +192,9 @@ mod tests {
 
     #[test]
     fn ids() {
-        let t = DateTime::parse_from_rfc3339("2018-03-31T16:03:09Z").unwrap().to_utc();
+        let t = DateTime::parse_from_rfc3339("2018-03-31T16:03:09Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(default_id(t), "180331160309");
         assert_eq!(id_time("180331160309"), Some(t));
         assert!(validate_id("180331160309").is_ok());

@@ -87,8 +87,8 @@ fn read_kb_field(text: &str, field: &str) -> Option<u64> {
 /// Memory this process may still use: `MemAvailable`, lowered by a cgroup v2 `memory.max` if one is set.
 pub fn available_memory() -> Result<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
-    let mut avail = read_kb_field(&meminfo, "MemAvailable:")
-        .context("no MemAvailable in /proc/meminfo")?;
+    let mut avail =
+        read_kb_field(&meminfo, "MemAvailable:").context("no MemAvailable in /proc/meminfo")?;
     if let (Ok(max), Ok(cur)) = (
         std::fs::read_to_string("/sys/fs/cgroup/memory.max"),
         std::fs::read_to_string("/sys/fs/cgroup/memory.current"),
@@ -102,7 +102,10 @@ pub fn available_memory() -> Result<u64> {
 
 /// Peak resident set size of this process so far (`VmHWM`), if the platform tells.
 pub fn peak_rss() -> Option<u64> {
-    read_kb_field(&std::fs::read_to_string("/proc/self/status").ok()?, "VmHWM:")
+    read_kb_field(
+        &std::fs::read_to_string("/proc/self/status").ok()?,
+        "VmHWM:",
+    )
 }
 
 /// Peak resident set size of another process (`VmHWM` in `/proc/PID/status`).
@@ -132,7 +135,10 @@ mod tests {
     fn bound_is_chunk_times_parallel_plus_one_plus_constant() {
         let b = MemoryBound::new(64 << 20, 4, false);
         assert_eq!(b.buffers, 5);
-        assert_eq!(b.total, 5 * ((64 << 20) + CHUNK_FRAMING) + CONSTANT_OVERHEAD);
+        assert_eq!(
+            b.total,
+            5 * ((64 << 20) + CHUNK_FRAMING) + CONSTANT_OVERHEAD
+        );
         assert!(b.arithmetic().contains("(4 parallel + 1)"));
     }
 

@@ -13,11 +13,11 @@ pub mod units;
 
 /// Seconds between writes of the resume journal during a stream.
 pub const JOURNAL_INTERVAL_SECS: f64 = 30.0;
+pub mod housekeeping;
 pub mod manifest;
 pub mod progress;
+pub mod restore;
 pub mod retry;
 pub mod store;
 pub mod upload;
-pub mod restore;
 pub mod verify;
-pub mod housekeeping;

@@ -245,10 +245,22 @@ mod tests {
     fn seed_operations_cost_is_1_54_per_terabyte() {
         let row = plan_row(&seed_input(1_000_000_000_000), 10_000_000);
         // $0.50 store (class A standard) + $0.04 verify (class B standard) + $1.00 copy (class A nearline).
-        assert!((row.backup_put_usd - 0.50).abs() < 0.001, "{}", row.backup_put_usd);
-        assert!((row.verify_get_usd - 0.04).abs() < 0.001, "{}", row.verify_get_usd);
+        assert!(
+            (row.backup_put_usd - 0.50).abs() < 0.001,
+            "{}",
+            row.backup_put_usd
+        );
+        assert!(
+            (row.verify_get_usd - 0.04).abs() < 0.001,
+            "{}",
+            row.verify_get_usd
+        );
         assert!((row.copy_usd - 1.00).abs() < 0.001, "{}", row.copy_usd);
-        assert!((row.operations_usd - 1.54).abs() < 0.001, "{}", row.operations_usd);
+        assert!(
+            (row.operations_usd - 1.54).abs() < 0.001,
+            "{}",
+            row.operations_usd
+        );
         // "about 13%" of the $10/month Nearline storage of 1 TB.
         assert!((row.storage_month_usd - 10.0).abs() < 1e-9);
         let share = row.operations_usd / row.storage_month_usd;
@@ -268,7 +280,11 @@ mod tests {
         // 800,000 objects, 1/1000 per store, 3 tries → 800,000 × 10^-9 ≈ 0.08 %.
         let row = plan_row(&seed_input(8_000_000_000_000), 10_000_000);
         assert_eq!(row.objects, 800_000);
-        assert!((row.failure_probability - 0.0008).abs() < 0.00001, "{}", row.failure_probability);
+        assert!(
+            (row.failure_probability - 0.0008).abs() < 0.00001,
+            "{}",
+            row.failure_probability
+        );
         // With our default of 10 tries the odds vanish.
         let mut input = seed_input(8_000_000_000_000);
         input.tries = 10;

@@ -74,7 +74,11 @@ impl Progress {
         let elapsed = self.started.elapsed().as_secs_f64();
         let done = self.bytes_done.load(Relaxed);
         let expected = Some(self.expected_bytes.load(Relaxed)).filter(|e| *e > 0);
-        let throughput = if elapsed > 0.0 { done as f64 / elapsed } else { 0.0 };
+        let throughput = if elapsed > 0.0 {
+            done as f64 / elapsed
+        } else {
+            0.0
+        };
         let eta_secs = expected
             .filter(|_| throughput > 0.0)
             .map(|e| e.saturating_sub(done) as f64 / throughput);
@@ -130,7 +134,12 @@ pub struct Reporter {
 
 impl Reporter {
     /// `interval` applies to plain lines; a terminal bar refreshes on its own.
-    pub fn start(progress: Arc<Progress>, verb: &'static str, interval: Duration, quiet: bool) -> Self {
+    pub fn start(
+        progress: Arc<Progress>,
+        verb: &'static str,
+        interval: Duration,
+        quiet: bool,
+    ) -> Self {
         let stop = Arc::new(tokio::sync::Notify::new());
         if quiet {
             return Reporter { stop, task: None };
@@ -203,6 +212,8 @@ mod tests {
         assert_eq!(s.expected_bytes, Some(100 << 20));
         let line = s.line("streamed");
         assert!(line.contains("5 chunks done"), "{line}");
-        assert!(serde_json::to_string(&s).unwrap().contains("\"chunks_done\":5"));
+        assert!(serde_json::to_string(&s)
+            .unwrap()
+            .contains("\"chunks_done\":5"));
     }
 }

@@ -100,7 +100,11 @@ pub async fn fetch_checked(
     }
     let sha = hex::encode(chunker::sha256(&bytes));
     if sha != c.sha256 {
-        bail!("sha256 mismatch (stored {}…, manifest {}…): the object was altered", &sha[..16], &c.sha256[..16]);
+        bail!(
+            "sha256 mismatch (stored {}…, manifest {}…): the object was altered",
+            &sha[..16],
+            &c.sha256[..16]
+        );
     }
     Ok(bytes)
 }
@@ -144,7 +148,11 @@ pub async fn restore(
                     })
                     .await??;
                     if plain.len() as u64 != c.plain_size {
-                        bail!("{} plaintext bytes, the manifest says {}", plain.len(), c.plain_size);
+                        bail!(
+                            "{} plaintext bytes, the manifest says {}",
+                            plain.len(),
+                            c.plain_size
+                        );
                     }
                     Ok(plain)
                 }
@@ -177,8 +185,9 @@ pub async fn restore(
         }
     }
     drop(tx);
-    let written = writer.join().map_err(|_| anyhow!("writer thread panicked"))?;
-    drop(fetches);
+    let written = writer
+        .join()
+        .map_err(|_| anyhow!("writer thread panicked"))?;
     result?;
     written.context("writing the restored stream to the output")?;
     let snap = progress.snapshot();

@@ -46,7 +46,9 @@ pub fn parse_url(url: &str) -> Result<StoreUrl> {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (s.to_ascii_lowercase(), r),
         None if url.starts_with('/') || url.starts_with('.') => ("file".into(), url),
-        None => bail!("`{url}`: expected a URL such as file:///backups, s3://bucket/prefix, gs://…, az://…"),
+        None => bail!(
+            "`{url}`: expected a URL such as file:///backups, s3://bucket/prefix, gs://…, az://…"
+        ),
     };
     let scheme = match scheme.as_str() {
         "file" => Scheme::File,
@@ -242,14 +244,15 @@ pub fn open(url: &str, settings: &ClientSettings) -> Result<Location> {
                 .or_else(|_| std::env::var("AWS_ENDPOINT"))
                 .ok()
                 .or_else(|| files.get("endpoint_url").cloned());
+            let mut client = client_options(settings);
             if let Some(e) = &endpoint {
                 b = b.with_endpoint(e);
                 if e.starts_with("http://") {
-                    b = b.with_allow_http(true);
+                    client = client.with_allow_http(true);
                 }
             }
             let s3 = Arc::new(
-                b.with_client_options(client_options(settings))
+                b.with_client_options(client)
                     .with_retry(no_retries())
                     .build()
                     .with_context(|| format!("configuring S3 for {url}"))?,
@@ -288,7 +291,10 @@ mod tests {
     #[test]
     fn urls() {
         let u = parse_url("s3://bkt/db/prod/").unwrap();
-        assert_eq!((u.scheme, u.root.as_str(), u.prefix.as_str()), (Scheme::S3, "bkt", "db/prod"));
+        assert_eq!(
+            (u.scheme, u.root.as_str(), u.prefix.as_str()),
+            (Scheme::S3, "bkt", "db/prod")
+        );
         let u = parse_url("gs://bkt").unwrap();
         assert_eq!((u.scheme, u.prefix.as_str()), (Scheme::Gcs, ""));
         let u = parse_url("file:///var/backups/").unwrap();
@@ -302,11 +308,21 @@ mod tests {
     #[test]
     fn object_paths() {
         let dir = tempfile::tempdir().unwrap();
-        let loc = open(&format!("file://{}", dir.path().display()), &Default::default()).unwrap();
-        assert_eq!(loc.object("240101120000", "chunk-000001").as_ref(), "240101120000/chunk-000001");
+        let loc = open(
+            &format!("file://{}", dir.path().display()),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            loc.object("240101120000", "chunk-000001").as_ref(),
+            "240101120000/chunk-000001"
+        );
         let u = parse_url("s3://b/x/y").unwrap();
         let p = Path::from(u.prefix.as_str());
-        assert_eq!(child(&child(&p, "ID"), "manifest.json").as_ref(), "x/y/ID/manifest.json");
+        assert_eq!(
+            child(&child(&p, "ID"), "manifest.json").as_ref(),
+            "x/y/ID/manifest.json"
+        );
     }
 
     #[test]

@@ -152,14 +152,21 @@ fn is_conflict(e: &object_store::Error) -> bool {
 }
 
 /// Whether the object at `path` is exactly the bytes with this SHA-256.
-async fn stored_matches(ctx: &Ctx, path: &Path, len: u64, sha: &[u8; 32]) -> object_store::Result<bool> {
+async fn stored_matches(
+    ctx: &Ctx,
+    path: &Path,
+    len: u64,
+    sha: &[u8; 32],
+) -> object_store::Result<bool> {
     let name = path.to_string();
     let bytes = ctx
         .opts
         .retry
-        .run(&format!("re-reading {name}"), Some(&ctx.progress), || async {
-            ctx.loc.store.get(path).await?.bytes().await
-        })
+        .run(
+            &format!("re-reading {name}"),
+            Some(&ctx.progress),
+            || async { ctx.loc.store.get(path).await?.bytes().await },
+        )
         .await?;
     Ok(bytes.len() as u64 == len && &chunker::sha256(&bytes) == sha)
 }
@@ -167,7 +174,12 @@ async fn stored_matches(ctx: &Ctx, path: &Path, len: u64, sha: &[u8; 32]) -> obj
 /// Stores one object, retrying on its own, never overwriting.
 async fn put_object(ctx: &Ctx, path: &Path, bytes: Bytes, sha: &[u8; 32]) -> Result<()> {
     let len = bytes.len() as u64;
-    if let Some(mp) = ctx.loc.multipart.clone().filter(|_| len > ctx.opts.multipart_threshold) {
+    if let Some(mp) = ctx
+        .loc
+        .multipart
+        .clone()
+        .filter(|_| len > ctx.opts.multipart_threshold)
+    {
         return put_multipart(ctx, mp.as_ref(), path, bytes, sha).await;
     }
     let tries = ctx.opts.retry.tries;
@@ -236,10 +248,15 @@ async fn put_multipart(
         if stored_matches(ctx, path, len, sha).await? {
             return Ok(());
         }
-        bail!("{name} already exists with other content: another run is writing backup {}", ctx.opts.id);
+        bail!(
+            "{name} already exists with other content: another run is writing backup {}",
+            ctx.opts.id
+        );
     }
     let upload_id = policy
-        .run(&format!("starting upload of {name}"), progress, || mp.create_multipart(path))
+        .run(&format!("starting upload of {name}"), progress, || {
+            mp.create_multipart(path)
+        })
         .await
         .with_context(|| format!("starting multipart upload of {name}"))?;
     let part = ctx.opts.part_size.max(5 << 20) as usize;
@@ -252,7 +269,9 @@ async fn put_multipart(
                     mp.put_part(path, &upload_id, i, PutPayload::from(slice.clone()))
                 })
                 .await
-                .with_context(|| format!("{name}: part {} failed after {} tries", i + 1, policy.tries))?;
+                .with_context(|| {
+                    format!("{name}: part {} failed after {} tries", i + 1, policy.tries)
+                })?;
             parts.push(id);
         }
         let mut attempt = 0;
@@ -344,7 +363,11 @@ async fn handle_chunk(ctx: Arc<Ctx>, raw: RawChunk, permit: OwnedSemaphorePermit
     result
 }
 
-fn base_document(opts: &StreamOptions, salt: &[u8; crypto::SALT_LEN], started_at: DateTime<Utc>) -> Manifest {
+fn base_document(
+    opts: &StreamOptions,
+    salt: &[u8; crypto::SALT_LEN],
+    started_at: DateTime<Utc>,
+) -> Manifest {
     Manifest {
         format: manifest::FORMAT.into(),
         id: opts.id.clone(),
@@ -357,7 +380,12 @@ fn base_document(opts: &StreamOptions, salt: &[u8; crypto::SALT_LEN], started_at
         chunk_format: chunker::FORMAT_VERSION,
         salt: hex::encode(salt),
         compression: Compression {
-            algorithm: if opts.zstd_level.is_some() { "zstd" } else { "none" }.into(),
+            algorithm: if opts.zstd_level.is_some() {
+                "zstd"
+            } else {
+                "none"
+            }
+            .into(),
             level: opts.zstd_level,
         },
         encryption: opts.key.as_ref().map(|k| Encryption {
@@ -377,7 +405,17 @@ fn base_document(opts: &StreamOptions, salt: &[u8; crypto::SALT_LEN], started_at
 
 async fn write_journal(ctx: &Ctx, doc: &Manifest) -> Result<()> {
     let mut doc = doc.clone();
-    doc.set_chunks(ctx.done.lock().unwrap().values().cloned().collect());
+    // What an interrupted run stored stays listed even if this run has not re-checked it yet.
+    let mut chunks: BTreeMap<u64, ChunkEntry> =
+        ctx.known.iter().map(|(k, v)| (*k, v.clone())).collect();
+    chunks.extend(
+        ctx.done
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (*k, v.clone())),
+    );
+    doc.set_chunks(chunks.into_values().collect());
     let path = ctx.loc.object(&ctx.opts.id, JOURNAL_NAME);
     let body = Bytes::from(doc.to_json());
     ctx.opts
@@ -399,7 +437,9 @@ struct ResumeState {
 async fn load_resume(loc: &Location, opts: &mut StreamOptions) -> Result<ResumeState> {
     let id = opts.id.clone();
     if read_document(loc, &id, MANIFEST_NAME).await?.is_some() {
-        return Err(refused(format!("backup {id} is complete (it has a manifest): nothing to resume")));
+        return Err(refused(format!(
+            "backup {id} is complete (it has a manifest): nothing to resume"
+        )));
     }
     let journal = read_document(loc, &id, JOURNAL_NAME).await?;
     let (listed, _) = list_chunks(loc, &id).await?;
@@ -418,7 +458,8 @@ async fn load_resume(loc: &Location, opts: &mut StreamOptions) -> Result<ResumeS
         );
         opts.chunk_size = doc.chunk_size;
     }
-    opts.zstd_level = (doc.compression.algorithm == "zstd").then(|| doc.compression.level.unwrap_or(3));
+    opts.zstd_level =
+        (doc.compression.algorithm == "zstd").then(|| doc.compression.level.unwrap_or(3));
     match (&doc.encryption, &opts.key) {
         (Some(e), Some(k)) if e.key_fingerprint != k.fingerprint() => bail!(
             "backup {id} was encrypted with key {}, the key file given is {}",
@@ -426,12 +467,15 @@ async fn load_resume(loc: &Location, opts: &mut StreamOptions) -> Result<ResumeS
             k.fingerprint()
         ),
         (Some(_), None) => bail!("backup {id} is encrypted: pass the same --encrypt-key-file"),
-        (None, Some(_)) => bail!("backup {id} is not encrypted: drop --encrypt-key-file to resume it"),
+        (None, Some(_)) => {
+            bail!("backup {id} is not encrypted: drop --encrypt-key-file to resume it")
+        }
         _ => {}
     }
     let salt = doc.salt_bytes()?;
     let cipher = opts.key.as_ref().map(|k| k.chunk_cipher(&salt));
-    let journaled: HashMap<u64, ChunkEntry> = doc.chunks.iter().map(|c| (c.index, c.clone())).collect();
+    let journaled: HashMap<u64, ChunkEntry> =
+        doc.chunks.iter().map(|c| (c.index, c.clone())).collect();
     let mut known = HashMap::new();
     for (&index, &size) in &listed {
         if let Some(e) = journaled.get(&index).filter(|e| e.stored_size == size) {
@@ -462,7 +506,10 @@ async fn load_resume(loc: &Location, opts: &mut StreamOptions) -> Result<ResumeS
             }
             Err(e) => {
                 tracing::warn!("{path}: unusable ({e:#}); deleting it so it is uploaded again");
-                loc.store.delete(&path).await.with_context(|| format!("deleting {path}"))?;
+                loc.store
+                    .delete(&path)
+                    .await
+                    .with_context(|| format!("deleting {path}"))?;
             }
         }
     }
@@ -530,12 +577,19 @@ pub async fn stream(
         let body = Bytes::from(doc.to_json());
         match loc
             .store
-            .put_opts(&path, PutPayload::from(body), PutOptions::from(PutMode::Create))
+            .put_opts(
+                &path,
+                PutPayload::from(body),
+                PutOptions::from(PutMode::Create),
+            )
             .await
         {
             Ok(_) => {}
             Err(e) if is_conflict(&e) => {
-                return Err(refused(format!("backup {} was claimed by another run", opts.id)))
+                return Err(refused(format!(
+                    "backup {} was claimed by another run",
+                    opts.id
+                )))
             }
             Err(e) => return Err(anyhow!(e).context(format!("writing {path}"))),
         }
@@ -593,7 +647,9 @@ pub async fn stream(
                 if n != written {
                     match write_journal(&ctx, &doc).await {
                         Ok(()) => written = n,
-                        Err(e) => tracing::warn!("journal not written (resume will re-check more chunks): {e:#}"),
+                        Err(e) => tracing::warn!(
+                            "journal not written (resume will re-check more chunks): {e:#}"
+                        ),
                     }
                 }
             }
@@ -602,7 +658,9 @@ pub async fn stream(
 
     let mut tasks = tokio::task::JoinSet::new();
     let mut first_error: Option<anyhow::Error> = None;
-    let note = |r: Result<Result<()>, tokio::task::JoinError>, ctx: &Ctx, first: &mut Option<anyhow::Error>| {
+    let note = |r: Result<Result<()>, tokio::task::JoinError>,
+                ctx: &Ctx,
+                first: &mut Option<anyhow::Error>| {
         let r = r.map_err(anyhow::Error::from).and_then(|r| r);
         if let Err(e) = r {
             ctx.stop.store(true, Relaxed);
@@ -636,7 +694,9 @@ pub async fn stream(
     while let Some(r) = tasks.join_next().await {
         note(r, &ctx, &mut first_error);
     }
-    let read_result = reader.join().map_err(|_| anyhow!("reader thread panicked"))?;
+    let read_result = reader
+        .join()
+        .map_err(|_| anyhow!("reader thread panicked"))?;
     journal_stop.notify_one();
     let _ = journal_task.await;
     let read_count = match read_result {
@@ -656,7 +716,12 @@ pub async fn stream(
             opts.id, opts.id
         )));
     }
-    let stray: Vec<u64> = ctx.known.keys().copied().filter(|k| *k > read_count).collect();
+    let stray: Vec<u64> = ctx
+        .known
+        .keys()
+        .copied()
+        .filter(|k| *k > read_count)
+        .collect();
     if !stray.is_empty() {
         return Err(refused(format!(
             "the input ended after {read_count} chunks but the interrupted run stored {}: the input differs",
@@ -671,7 +736,11 @@ pub async fn stream(
     doc.set_chunks(chunks);
     doc.check_consistent()
         .context("internal error: chunk list is not contiguous")?;
-    anyhow::ensure!(doc.chunk_count == read_count, "internal error: {} chunks stored of {read_count}", doc.chunk_count);
+    anyhow::ensure!(
+        doc.chunk_count == read_count,
+        "internal error: {} chunks stored of {read_count}",
+        doc.chunk_count
+    );
     let manifest_path = loc.object(&opts.id, MANIFEST_NAME);
     let body = Bytes::from(doc.to_json());
     let put = opts

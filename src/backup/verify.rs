@@ -49,7 +49,11 @@ pub struct VerifyReport {
     pub extra_objects: Vec<String>,
 }
 
-pub async fn verify(loc: &Location, opts: VerifyOptions, progress: Arc<Progress>) -> Result<VerifyReport> {
+pub async fn verify(
+    loc: &Location,
+    opts: VerifyOptions,
+    progress: Arc<Progress>,
+) -> Result<VerifyReport> {
     let (listed, other) = list_chunks(loc, &opts.id).await?;
     let manifest = super::upload::read_document(loc, &opts.id, MANIFEST_NAME).await;
     let mut report = VerifyReport {
@@ -68,21 +72,34 @@ pub async fn verify(loc: &Location, opts: VerifyOptions, progress: Arc<Progress>
     let m = match manifest {
         Ok(Some(m)) => m,
         Ok(None) => {
-            let journal = read_document(loc, &opts.id, JOURNAL_NAME).await.ok().flatten();
+            let journal = read_document(loc, &opts.id, JOURNAL_NAME)
+                .await
+                .ok()
+                .flatten();
             let problem = if listed.is_empty() && other.is_empty() {
                 format!("no backup {} at {}", opts.id, loc.url)
             } else {
                 format!(
                     "missing: the backup is incomplete ({} chunk objects stored{})",
                     listed.len(),
-                    if journal.is_some() { ", journal present: interrupted or still running" } else { "" }
+                    if journal.is_some() {
+                        ", journal present: interrupted or still running"
+                    } else {
+                        ""
+                    }
                 )
             };
-            report.bad.push(BadChunk { name: MANIFEST_NAME.into(), problem });
+            report.bad.push(BadChunk {
+                name: MANIFEST_NAME.into(),
+                problem,
+            });
             return Ok(report);
         }
         Err(e) => {
-            report.bad.push(BadChunk { name: MANIFEST_NAME.into(), problem: format!("{e:#}") });
+            report.bad.push(BadChunk {
+                name: MANIFEST_NAME.into(),
+                problem: format!("{e:#}"),
+            });
             return Ok(report);
         }
     };
@@ -92,9 +109,15 @@ pub async fn verify(loc: &Location, opts: VerifyOptions, progress: Arc<Progress>
     report.stored_bytes = m.stored_bytes;
     progress.expected_bytes.store(m.plain_bytes, Relaxed);
     if let Err(e) = m.check_consistent() {
-        report.bad.push(BadChunk { name: MANIFEST_NAME.into(), problem: format!("{e:#}") });
+        report.bad.push(BadChunk {
+            name: MANIFEST_NAME.into(),
+            problem: format!("{e:#}"),
+        });
     }
-    for (i, _) in listed.iter().filter(|(i, _)| !m.chunks.iter().any(|c| c.index == **i)) {
+    for (i, _) in listed
+        .iter()
+        .filter(|(i, _)| !m.chunks.iter().any(|c| c.index == **i))
+    {
         report.extra_objects.push(chunk_name(*i));
     }
     report.extra_objects.extend(
@@ -104,10 +127,16 @@ pub async fn verify(loc: &Location, opts: VerifyOptions, progress: Arc<Progress>
     );
     for c in &m.chunks {
         match listed.get(&c.index) {
-            None => report.bad.push(BadChunk { name: c.name.clone(), problem: "missing from the store".into() }),
+            None => report.bad.push(BadChunk {
+                name: c.name.clone(),
+                problem: "missing from the store".into(),
+            }),
             Some(size) if *size != c.stored_size => report.bad.push(BadChunk {
                 name: c.name.clone(),
-                problem: format!("stored object is {size} bytes, the manifest says {}", c.stored_size),
+                problem: format!(
+                    "stored object is {size} bytes, the manifest says {}",
+                    c.stored_size
+                ),
             }),
             Some(_) => {}
         }
@@ -127,8 +156,14 @@ pub async fn verify(loc: &Location, opts: VerifyOptions, progress: Arc<Progress>
     };
     report.authenticated = m.encryption.is_none() || cipher.is_some();
     let salt = m.salt_bytes()?;
-    let missing: std::collections::HashSet<String> = report.bad.iter().map(|b| b.name.clone()).collect();
-    let todo: Vec<_> = m.chunks.iter().filter(|c| !missing.contains(&c.name)).cloned().collect();
+    let missing: std::collections::HashSet<String> =
+        report.bad.iter().map(|b| b.name.clone()).collect();
+    let todo: Vec<_> = m
+        .chunks
+        .iter()
+        .filter(|c| !missing.contains(&c.name))
+        .cloned()
+        .collect();
     let results: Vec<(String, Result<()>)> = futures::stream::iter(todo)
         .map(|c| {
             let loc = loc.clone();
@@ -143,8 +178,13 @@ pub async fn verify(loc: &Location, opts: VerifyOptions, progress: Arc<Progress>
                     let index = c.index;
                     let authenticated = cipher.is_some();
                     let plain_len = tokio::task::spawn_blocking(move || -> Result<u64> {
-                        if authenticated || stored.get(9).is_some_and(|f| f & chunker::FLAG_AES == 0) {
-                            Ok(chunker::open(stored, index, &salt, cipher.as_ref().as_ref())?.len() as u64)
+                        if authenticated
+                            || stored.get(9).is_some_and(|f| f & chunker::FLAG_AES == 0)
+                        {
+                            Ok(
+                                chunker::open(stored, index, &salt, cipher.as_ref().as_ref())?.len()
+                                    as u64,
+                            )
                         } else {
                             let h = chunker::ChunkHeader::decode(&stored)?;
                             anyhow::ensure!(h.index == index, "header says chunk {}", h.index);
@@ -173,7 +213,10 @@ pub async fn verify(loc: &Location, opts: VerifyOptions, progress: Arc<Progress>
     for (name, r) in results {
         report.chunks_checked += 1;
         if let Err(e) = r {
-            report.bad.push(BadChunk { name, problem: format!("{e:#}") });
+            report.bad.push(BadChunk {
+                name,
+                problem: format!("{e:#}"),
+            });
         }
     }
     report.bad.sort_by(|a, b| a.name.cmp(&b.name));

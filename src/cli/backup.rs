@@ -290,7 +290,11 @@ fn load_key(path: &Option<PathBuf>) -> Result<Option<MasterKey>> {
 }
 
 /// Key/value report as a two-column table, or the whole value as JSON.
-fn print_report<J: Serialize>(output: OutputFormat, rows: Vec<(&str, String)>, json: &J) -> Result<()> {
+fn print_report<J: Serialize>(
+    output: OutputFormat,
+    rows: Vec<(&str, String)>,
+    json: &J,
+) -> Result<()> {
     #[derive(Tabled)]
     struct Kv {
         #[tabled(rename = "")]
@@ -300,7 +304,10 @@ fn print_report<J: Serialize>(output: OutputFormat, rows: Vec<(&str, String)>, j
     }
     let rows: Vec<Kv> = rows
         .into_iter()
-        .map(|(k, v)| Kv { k: k.to_string(), v })
+        .map(|(k, v)| Kv {
+            k: k.to_string(),
+            v,
+        })
         .collect();
     print_rows(output, &rows, json)
 }
@@ -325,7 +332,9 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
         return Err(usage("--chunk-size: at least 4KiB"));
     }
     if chunk_size > (4 << 30) {
-        return Err(usage("--chunk-size: at most 4GiB (single objects above 5 GB are refused by S3)"));
+        return Err(usage(
+            "--chunk-size: at most 4GiB (single objects above 5 GB are refused by S3)",
+        ));
     }
     if a.parallel == 0 {
         return Err(usage("--parallel: at least 1"));
@@ -336,7 +345,11 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
     let (limit, limit_name) = match &a.max_memory {
         Some(m) => {
             let m = size_arg("max-memory", m)?;
-            if m < available { (m, "--max-memory") } else { (available, "available memory") }
+            if m < available {
+                (m, "--max-memory")
+            } else {
+                (available, "available memory")
+            }
         }
         None => (available, "available memory"),
     };
@@ -360,7 +373,12 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
     manifest::validate_id(&id).map_err(|e| usage(format!("{e:#}")))?;
     let part_size = size_arg("part-size", &a.part_size)?;
     let multipart_threshold = size_arg("multipart-threshold", &a.multipart_threshold)?;
-    let object_size = (chunk_size + memory::CHUNK_FRAMING).min(if chunk_size > multipart_threshold { part_size } else { u64::MAX });
+    let object_size =
+        (chunk_size + memory::CHUNK_FRAMING).min(if chunk_size > multipart_threshold {
+            part_size
+        } else {
+            u64::MAX
+        });
     let loc = open_store(&a.dest, &a.retry.client(object_size)?)?;
     let progress = Progress::new();
     let (input, input_size): (Box<dyn std::io::Read + Send>, Option<u64>) = match &a.input {
@@ -391,7 +409,9 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
         None => input_size,
     };
     if let Some(e) = expected {
-        progress.expected_bytes.store(e, std::sync::atomic::Ordering::Relaxed);
+        progress
+            .expected_bytes
+            .store(e, std::sync::atomic::Ordering::Relaxed);
     }
     eprintln!(
         "backup {id} → {}: chunk {}, memory bound {} (limit: {} {})",
@@ -429,12 +449,39 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
         output,
         vec![
             ("backup", r.id.clone()),
-            ("manifest", format!("{}/{}/{}", a.dest.trim_end_matches('/'), r.id, manifest::MANIFEST_NAME)),
-            ("chunks", format!("{} ({} uploaded, {} already stored)", r.chunks, r.chunks_uploaded, r.chunks_skipped)),
+            (
+                "manifest",
+                format!(
+                    "{}/{}/{}",
+                    a.dest.trim_end_matches('/'),
+                    r.id,
+                    manifest::MANIFEST_NAME
+                ),
+            ),
+            (
+                "chunks",
+                format!(
+                    "{} ({} uploaded, {} already stored)",
+                    r.chunks, r.chunks_uploaded, r.chunks_skipped
+                ),
+            ),
             ("chunk size", fmt_bytes(r.chunk_size)),
-            ("stream bytes", format!("{} ({})", r.plain_bytes, fmt_bytes(r.plain_bytes))),
-            ("stored bytes", format!("{} ({})", r.stored_bytes, fmt_bytes(r.stored_bytes))),
-            ("codec", format!("{}{}", r.compression, if r.encrypted { " + AES-256-GCM" } else { "" })),
+            (
+                "stream bytes",
+                format!("{} ({})", r.plain_bytes, fmt_bytes(r.plain_bytes)),
+            ),
+            (
+                "stored bytes",
+                format!("{} ({})", r.stored_bytes, fmt_bytes(r.stored_bytes)),
+            ),
+            (
+                "codec",
+                format!(
+                    "{}{}",
+                    r.compression,
+                    if r.encrypted { " + AES-256-GCM" } else { "" }
+                ),
+            ),
             ("elapsed", fmt_duration(r.elapsed_secs)),
             ("throughput", fmt_rate(r.throughput)),
             ("retries", r.retries.to_string()),
@@ -543,8 +590,16 @@ async fn run_verify(a: VerifyArgs, output: OutputFormat) -> Result<()> {
                     "checksums only: no key to authenticate"
                 },
                 r.plain_bytes,
-                if r.extra_objects.is_empty() { String::new() } else { format!(", {} objects not in the manifest", r.extra_objects.len()) },
-                if r.bad.is_empty() { String::new() } else { format!(", {} bad", r.bad.len()) },
+                if r.extra_objects.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} objects not in the manifest", r.extra_objects.len())
+                },
+                if r.bad.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} bad", r.bad.len())
+                },
             );
             if !r.bad.is_empty() {
                 #[derive(Tabled)]
@@ -552,14 +607,25 @@ async fn run_verify(a: VerifyArgs, output: OutputFormat) -> Result<()> {
                     object: &'a str,
                     problem: &'a str,
                 }
-                let rows: Vec<Bad> = r.bad.iter().map(|b| Bad { object: &b.name, problem: &b.problem }).collect();
+                let rows: Vec<Bad> = r
+                    .bad
+                    .iter()
+                    .map(|b| Bad {
+                        object: &b.name,
+                        problem: &b.problem,
+                    })
+                    .collect();
                 println!("{}", tabled::Table::new(rows));
             }
         }
     }
     if !r.ok {
         let names: Vec<&str> = r.bad.iter().map(|b| b.name.as_str()).collect();
-        return Err(anyhow!("backup {} failed verification: {}", r.id, names.join(", ")));
+        return Err(anyhow!(
+            "backup {} failed verification: {}",
+            r.id,
+            names.join(", ")
+        ));
     }
     Ok(())
 }
@@ -583,7 +649,9 @@ async fn run_list(a: ListArgs, output: OutputFormat) -> Result<()> {
         .map(|i| Row {
             id: i.id.clone(),
             status: i.status.clone(),
-            started: i.time().map_or("?".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+            started: i
+                .time()
+                .map_or("?".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
             chunks: i.chunks,
             size: i.plain_bytes.map_or("?".into(), fmt_bytes),
             stored: fmt_bytes(i.stored_bytes),
@@ -608,7 +676,11 @@ async fn run_prune(a: PruneArgs, output: OutputFormat) -> Result<()> {
     let loc = open_store(&a.src, &ClientSettings::default())?;
     let rules = PruneRules {
         keep: a.keep,
-        older_than: a.older_than.as_deref().map(|d| duration_arg("older-than", d)).transpose()?,
+        older_than: a
+            .older_than
+            .as_deref()
+            .map(|d| duration_arg("older-than", d))
+            .transpose()?,
         include_incomplete: a.include_incomplete,
     };
     let infos = housekeeping::list(&loc).await?;
@@ -628,9 +700,14 @@ async fn run_prune(a: PruneArgs, output: OutputFormat) -> Result<()> {
     if !a.dry_run && !plan.delete.is_empty() {
         if !a.yes {
             let confirmed = std::io::stdin().is_terminal() && {
-                eprint!("delete {} backups from {}? [y/N] ", plan.delete.len(), a.src);
+                eprint!(
+                    "delete {} backups from {}? [y/N] ",
+                    plan.delete.len(),
+                    a.src
+                );
                 let mut line = String::new();
-                std::io::stdin().read_line(&mut line).is_ok() && line.trim().eq_ignore_ascii_case("y")
+                std::io::stdin().read_line(&mut line).is_ok()
+                    && line.trim().eq_ignore_ascii_case("y")
             };
             if !confirmed {
                 return Err(Failure::Refused(format!(
@@ -650,7 +727,11 @@ async fn run_prune(a: PruneArgs, output: OutputFormat) -> Result<()> {
     if output == OutputFormat::Json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&PruneJson { dry_run: a.dry_run, plan, objects_deleted: deleted_objects })?
+            serde_json::to_string_pretty(&PruneJson {
+                dry_run: a.dry_run,
+                plan,
+                objects_deleted: deleted_objects
+            })?
         );
     }
     Ok(())
@@ -692,7 +773,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -718,7 +799,7 @@ fn run_plan(a: PlanArgs, output: OutputFormat) -> Result<()> {
         .iter()
         .map(|c| size_arg("chunk-size", c))
         .collect::<Result<Vec<_>>>()?;
-    if chunk_sizes.iter().any(|c| *c == 0) {
+    if chunk_sizes.contains(&0) {
         return Err(usage("--chunk-size: must be positive"));
     }
     if !(0.0..=1.0).contains(&a.request_failure_rate) {

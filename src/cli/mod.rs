@@ -31,7 +31,7 @@ pub enum Command {
     /// Run the proxy headless.
     Proxy(proxy::ProxyArgs),
     /// Backups streamed to object storage: stream, restore, verify, list, prune, plan.
-    Backup(backup::BackupArgs),
+    Backup(Box<backup::BackupArgs>),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -51,7 +51,7 @@ pub fn main() -> ExitCode {
     init_tracing(&cli.log);
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
-        Command::Backup(args) => backup::run(args),
+        Command::Backup(args) => backup::run(*args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
