@@ -819,3 +819,155 @@ fn memory_stays_under_the_printed_bound() {
         "peak {reported_peak}: pipeline never filled?"
     );
 }
+
+/// Runs a shell pipeline (`bash -o pipefail`), failing the test with its output.
+fn sh(script: &str, envs: &[(String, String)]) -> String {
+    let out = Command::new("bash")
+        .args(["-o", "pipefail", "-ec", script])
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "`{script}` failed:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn checksums(mariadb_args: &str) -> String {
+    sh(
+        &format!(
+            "mariadb --no-defaults {mariadb_args} -N -B -e \
+             'CHECKSUM TABLE sbtest.sbtest1, sbtest.sbtest2, sbtest.sbtest3 EXTENDED; \
+              SELECT COUNT(*) FROM sbtest.sbtest1'"
+        ),
+        &[],
+    )
+}
+
+/// The issue's end to end: sandbox primary with sysbench data → `mariabackup --backup
+/// --stream=xbstream` → `backup stream` (encrypted, 4 MiB chunks, parallel 4) → `backup restore` →
+/// `mbstream -x` → `mariabackup --prepare` → a mariadbd on the restored datadir → table checksums equal
+/// to the source.
+#[test]
+fn mariabackup_stream_restore_prepare_checksums_match() {
+    use switchyard::sandbox::SandboxGuard;
+    let sb = SandboxGuard::temp(0, false).expect("sandbox primary");
+    let port = sb.primary().port;
+    let root = sb.logins().root.clone();
+    let name = sb.primary().name.clone();
+    sb.sql(&name, "CREATE DATABASE IF NOT EXISTS sbtest")
+        .unwrap();
+    sh(
+        &format!(
+            "sysbench oltp_read_write --mysql-host=127.0.0.1 --mysql-port={port} --mysql-user={} \
+             --mysql-password={} --mysql-db=sbtest --tables=3 --table-size=20000 prepare >/dev/null",
+            root.user, root.password
+        ),
+        &[],
+    );
+    let source_args = format!("-h127.0.0.1 -P{port} -u{} -p{}", root.user, root.password);
+    let before = checksums(&source_args);
+    let datadir = sb.query(&name, "SELECT @@datadir").unwrap()[0][0].clone();
+
+    let env = Env::new();
+    let key = env.key();
+    let store = format!("file://{}", env.path("store").display());
+    let work = env.path("mbtmp");
+    let restored = env.path("restored");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&restored).unwrap();
+    let vars = env.vars.clone();
+    sh(
+        &format!(
+            "mariabackup --no-defaults --backup --stream=xbstream --host=127.0.0.1 --port={port} \
+             --user={u} --password={p} --datadir={datadir} --target-dir={work} 2>{work}/backup.log \
+             | {BIN} backup stream --dest {store} --name e2e --chunk-size 4MiB --parallel 4 \
+               --encrypt-key-file {key} --compress zstd -q >/dev/null",
+            u = root.user,
+            p = root.password,
+            work = work.display(),
+            key = key.display(),
+        ),
+        &vars,
+    );
+    let v = env.json(
+        &[
+            "verify",
+            "--src",
+            &store,
+            "--id",
+            "e2e",
+            "--encrypt-key-file",
+            key.to_str().unwrap(),
+            "-q",
+        ],
+        None,
+    );
+    assert_eq!(v["ok"], true, "{v}");
+    sh(
+        &format!(
+            "{BIN} backup restore --src {store} --id e2e --encrypt-key-file {key} -q \
+             | mbstream -x -C {dir} && \
+             mariabackup --no-defaults --prepare --target-dir={dir} 2>{work}/prepare.log",
+            key = key.display(),
+            dir = restored.display(),
+            work = work.display(),
+        ),
+        &vars,
+    );
+
+    // A server on the restored datadir, on a socket only.
+    let sock = env.path("restored.sock");
+    let mut cmd = Command::new("mariadbd");
+    cmd.arg("--no-defaults")
+        .arg(format!("--datadir={}", restored.display()))
+        .arg(format!("--socket={}", sock.display()))
+        .arg(format!("--pid-file={}", env.path("restored.pid").display()))
+        .arg(format!(
+            "--log-error={}",
+            env.path("restored.err").display()
+        ))
+        .args([
+            "--skip-networking",
+            "--innodb-buffer-pool-size=64M",
+            "--innodb-log-file-size=48M",
+        ]);
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.arg("--user=root");
+    }
+    let mut server = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !sock.exists() {
+        if let Some(status) = server.try_wait().unwrap() {
+            panic!(
+                "mariadbd on the restored datadir exited ({status}): {}",
+                std::fs::read_to_string(env.path("restored.err")).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "restored server did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _server = Kill(server);
+    let after = checksums(&format!(
+        "--socket={} -u{} -p{}",
+        sock.display(),
+        root.user,
+        root.password
+    ));
+    assert_eq!(
+        before, after,
+        "table checksums differ after backup → restore"
+    );
+    assert!(before.contains("20000"), "{before}");
+}

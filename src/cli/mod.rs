@@ -7,6 +7,7 @@ pub mod backup;
 pub mod exit;
 pub mod output;
 pub mod proxy;
+pub mod sandbox;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Backups streamed to object storage: stream, restore, verify, list, prune, plan.
     Backup(Box<backup::BackupArgs>),
+    /// Local MariaDB topologies (primary + replicas) for demos and tests.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
         Command::Backup(args) => backup::run(*args),
+        Command::Sandbox(args) => sandbox::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
@@ -72,5 +76,6 @@ fn init_tracing(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

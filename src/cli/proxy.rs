@@ -1,16 +1,52 @@
-//! `switchyard proxy`: the proxy without the console.
+//! `switchyard proxy`: the proxy without the console, until SIGINT or SIGTERM.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
+
+use switchyard_proxy::config::Config;
 
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
-    /// Proxy configuration file (TOML).
+    /// Proxy configuration file (TOML; see the README for the format).
     #[arg(long, short)]
     pub config: PathBuf,
+
+    /// Seconds running sessions get to finish on shutdown.
+    #[arg(long, default_value_t = 10)]
+    pub grace: u64,
 }
 
-pub fn run(_args: ProxyArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config).context("refusing to start with this configuration")?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.proxy.threads > 0 {
+        builder.worker_threads(config.proxy.threads);
+    }
+    let rt = builder
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let handle = switchyard_proxy::start(config)
+            .await
+            .context("cannot start the proxy")?;
+        eprintln!("switchyard proxy: MySQL clients on {}", handle.mysql_addr);
+        wait_for_stop_signal().await?;
+        eprintln!("switchyard proxy: shutting down");
+        handle.shutdown(Duration::from_secs(args.grace)).await;
+        Ok(())
+    })
+}
+
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
 }

@@ -1,9 +1,10 @@
 //! A real local S3 server for tests: `moto_server` (PyPI `moto[server]`), one per test, on a free
 //! 127.0.0.1 port, killed when dropped.
 //!
-//! Found as `$SWITCHYARD_MOTO_SERVER`, else `moto_server` on PATH, else in the venv the install script
-//! creates (`/opt/switchyard/venv/bin/moto_server`). Missing → the test fails with the install hint, unless
-//! `SWITCHYARD_SKIP_S3_TESTS=1` (then it is skipped with a note on stderr).
+//! Found as `$SWITCHYARD_MOTO_SERVER`, else in the venv `scripts/install-deps.sh` fills from
+//! `scripts/deps/*.pip` (`$SWITCHYARD_VENV`, default `~/.local/share/switchyard/venv`), else on PATH.
+//! Missing → the test fails with the install hint, unless `SWITCHYARD_SKIP_S3_TESTS=1` (then it is
+//! skipped with a note on stderr).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -12,11 +13,20 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const VENV_MOTO: &str = "/opt/switchyard/venv/bin/moto_server";
+fn venv_moto() -> Option<PathBuf> {
+    let venv = match std::env::var_os("SWITCHYARD_VENV") {
+        Some(v) => PathBuf::from(v),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".local/share/switchyard/venv"),
+    };
+    Some(venv.join("bin/moto_server")).filter(|p| p.is_file())
+}
 
 pub fn moto_server_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("SWITCHYARD_MOTO_SERVER") {
         return Some(PathBuf::from(p));
+    }
+    if let Some(p) = venv_moto() {
+        return Some(p);
     }
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
@@ -26,8 +36,7 @@ pub fn moto_server_path() -> Option<PathBuf> {
             }
         }
     }
-    let venv = PathBuf::from(VENV_MOTO);
-    venv.is_file().then_some(venv)
+    None
 }
 
 pub fn free_port() -> u16 {
@@ -78,9 +87,9 @@ impl Moto {
                 return None;
             }
             panic!(
-                "moto_server not found: install it with `python3 -m venv /opt/switchyard/venv && \
-                 /opt/switchyard/venv/bin/pip install 'moto[server]'` (scripts/deps/backup.pip), put it on PATH, \
-                 or set SWITCHYARD_MOTO_SERVER; SWITCHYARD_SKIP_S3_TESTS=1 skips these tests"
+                "moto_server not found: run scripts/install-deps.sh (it installs scripts/deps/backup.pip into \
+                 ~/.local/share/switchyard/venv), put it on PATH, or set SWITCHYARD_MOTO_SERVER; \
+                 SWITCHYARD_SKIP_S3_TESTS=1 skips these tests"
             );
         };
         let port = free_port();

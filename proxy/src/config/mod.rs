@@ -1,0 +1,258 @@
+//! The proxy's configuration: a TOML file whose tables mirror ProxySQL's admin tables.
+//!
+//! Row types keep ProxySQL's column names (`hostgroup_id`, `hostname`, `default_hostgroup`, …) so that
+//! the same rows move unchanged between this file, `proxysql.cnf`, the admin SQLite store and the
+//! runtime. Everything is validated on load: a bad file is refused with its path, line and reason,
+//! and nothing half-loaded ever reaches the runtime.
+
+mod error;
+mod rows;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+pub use error::ConfigError;
+pub use rows::{ReplicationHostgroupRow, ServerRow, ServerStatus, UserRow};
+
+use crate::protocol::auth::PasswordHash;
+
+/// A whole configuration file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub proxy: ProxySettings,
+    #[serde(default)]
+    pub admin: AdminSettings,
+    #[serde(default)]
+    pub monitor: MonitorSettings,
+    #[serde(default)]
+    pub mysql_users: Vec<Spanned<UserRow>>,
+    #[serde(default)]
+    pub mysql_servers: Vec<Spanned<ServerRow>>,
+    #[serde(default)]
+    pub mysql_replication_hostgroups: Vec<Spanned<ReplicationHostgroupRow>>,
+}
+
+/// The MySQL-protocol listener for clients.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Where clients connect. Loopback unless the operator says otherwise.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Tokio worker threads; 0 means one per core.
+    #[serde(default)]
+    pub threads: usize,
+    /// Version string announced in the handshake. Clients and ORMs branch on it, so by default the
+    /// proxy announces the version of the first backend it reaches.
+    #[serde(default)]
+    pub server_version: Option<String>,
+    /// Largest packet accepted from a client (bytes). Mirrors `max_allowed_packet`.
+    #[serde(default = "default_max_allowed_packet")]
+    pub max_allowed_packet: u32,
+    /// How long a client waits for a backend connection before it gets an error (ms).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_server_max_ms: u64,
+    /// Frontend TLS. Without files a self-signed certificate is made at start so TLS is always on offer.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The admin interface and the HTTP endpoints (served once the admin plane exists).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_http_listen")]
+    pub http_listen: SocketAddr,
+    #[serde(default)]
+    pub users: Vec<Spanned<AdminUser>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUser {
+    pub username: String,
+    pub password: String,
+}
+
+/// Credentials the monitor uses on every backend.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSettings {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 6033))
+}
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 6032))
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 6070))
+}
+fn default_max_allowed_packet() -> u32 {
+    64 * 1024 * 1024
+}
+fn default_connect_timeout_ms() -> u64 {
+    10_000
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            listen: default_listen(),
+            threads: 0,
+            server_version: None,
+            max_allowed_packet: default_max_allowed_packet(),
+            connect_timeout_server_max_ms: default_connect_timeout_ms(),
+            tls: None,
+        }
+    }
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            listen: default_admin_listen(),
+            http_listen: default_http_listen(),
+            users: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a file; errors carry the path and, where the file has one, the line.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|e| e.in_file(path))
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::from_toml(text, &e))?;
+        config.validate(text)?;
+        Ok(config)
+    }
+
+    /// The TOML text of this configuration.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(self).map_err(|e| ConfigError::Serialize(e.to_string()))
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = &UserRow> {
+        self.mysql_users.iter().map(Spanned::get_ref)
+    }
+
+    pub fn servers(&self) -> impl Iterator<Item = &ServerRow> {
+        self.mysql_servers.iter().map(Spanned::get_ref)
+    }
+
+    fn validate(&self, text: &str) -> Result<(), ConfigError> {
+        let at = |span: std::ops::Range<usize>, reason: String| ConfigError::Invalid {
+            path: None,
+            line: error::line_of(text, span.start),
+            reason,
+        };
+        let mut seen_users = std::collections::HashSet::new();
+        for user in &self.mysql_users {
+            let u = user.get_ref();
+            if u.username.is_empty() {
+                return Err(at(user.span(), "mysql_users: username is empty".into()));
+            }
+            if !seen_users.insert((u.username.as_str(), u.frontend, u.backend)) {
+                return Err(at(
+                    user.span(),
+                    format!("mysql_users: user '{}' is listed twice", u.username),
+                ));
+            }
+            PasswordHash::parse(&u.password).map_err(|e| {
+                at(
+                    user.span(),
+                    format!("mysql_users: user '{}': {e}", u.username),
+                )
+            })?;
+        }
+        let mut seen_servers = std::collections::HashSet::new();
+        for server in &self.mysql_servers {
+            let s = server.get_ref();
+            if s.hostname.is_empty() {
+                return Err(at(server.span(), "mysql_servers: hostname is empty".into()));
+            }
+            if s.weight > 10_000_000 {
+                return Err(at(
+                    server.span(),
+                    format!("mysql_servers: weight {} is above 10000000", s.weight),
+                ));
+            }
+            if !seen_servers.insert((s.hostgroup_id, s.hostname.as_str(), s.port)) {
+                return Err(at(
+                    server.span(),
+                    format!(
+                        "mysql_servers: {}:{} is listed twice in hostgroup {}",
+                        s.hostname, s.port, s.hostgroup_id
+                    ),
+                ));
+            }
+        }
+        for rh in &self.mysql_replication_hostgroups {
+            let r = rh.get_ref();
+            if r.writer_hostgroup == r.reader_hostgroup {
+                return Err(at(
+                    rh.span(),
+                    format!(
+                        "mysql_replication_hostgroups: writer and reader are both {}",
+                        r.writer_hostgroup
+                    ),
+                ));
+            }
+        }
+        for admin in &self.admin.users {
+            PasswordHash::parse(&admin.get_ref().password).map_err(|e| {
+                at(
+                    admin.span(),
+                    format!("admin.users: '{}': {e}", admin.get_ref().username),
+                )
+            })?;
+        }
+        if !self.admin.listen.ip().is_loopback()
+            && self.admin.users.iter().any(|u| {
+                let u = u.get_ref();
+                u.username == "admin"
+                    && PasswordHash::parse(&u.password).is_ok_and(|h| h.matches_cleartext("admin"))
+            })
+        {
+            return Err(ConfigError::Invalid {
+                path: None,
+                line: None,
+                reason: format!(
+                    "admin.listen {} is not loopback and the admin user still has the default password",
+                    self.admin.listen
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

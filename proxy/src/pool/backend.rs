@@ -1,0 +1,354 @@
+//! One backend connection: connecting, TLS, and logging in as the client's user.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::debug;
+
+use crate::protocol::auth::caching_sha2_reply;
+use crate::protocol::conn::{ConnError, PacketConn};
+use crate::protocol::constants::{cap, MAX_PAYLOAD};
+use crate::protocol::handshake::{
+    encode_ssl_request, parse_auth_switch, Greeting, HandshakeResponse, CACHING_SHA2_PASSWORD,
+    NATIVE_PASSWORD,
+};
+use crate::protocol::messages::Err as ErrPacket;
+use crate::protocol::transport::Transport;
+use crate::users::Credentials;
+
+/// Capabilities the proxy always uses towards a backend, on top of the client's flavor bits.
+const BACKEND_BASE: u32 = cap::LONG_PASSWORD
+    | cap::PROTOCOL_41
+    | cap::TRANSACTIONS
+    | cap::SECURE_CONNECTION
+    | cap::PLUGIN_AUTH
+    | cap::PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | cap::CONNECT_ATTRS
+    | cap::CONNECT_WITH_DB;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("connect to {addr} timed out after {ms} ms")]
+    Timeout { addr: String, ms: u128 },
+    #[error("{addr}: {source}")]
+    Protocol { addr: String, source: ConnError },
+    #[error("{addr} refused the login: {err}")]
+    Refused { addr: String, err: ErrPacket },
+    #[error("{addr}: {reason}")]
+    Handshake { addr: String, reason: String },
+}
+
+/// What a new backend connection must look like.
+#[derive(Debug, Clone)]
+pub struct ConnectParams {
+    pub addr: String,
+    pub username: String,
+    pub credentials: Credentials,
+    /// The client's capability bits that shape responses (see `cap::FLAVOR_MASK`).
+    pub flavor: u32,
+    pub collation: u8,
+    pub schema: Option<String>,
+    pub use_ssl: bool,
+    pub timeout: Duration,
+}
+
+/// The default schema of a backend connection as far as the proxy knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schema {
+    Known(Option<String>),
+    /// Changed by a statement the proxy could not follow (no session tracking).
+    Unknown,
+}
+
+#[derive(Debug)]
+pub struct BackendConn {
+    pub conn: PacketConn,
+    pub username: String,
+    pub flavor: u32,
+    pub collation: u8,
+    pub schema: Schema,
+    pub server_version: String,
+    pub thread_id: u32,
+    pub idle_since: Instant,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl BackendConn {
+    /// Opens and authenticates a connection; `permit` counts it against the server's cap.
+    pub async fn connect(
+        params: &ConnectParams,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<BackendConn, BackendError> {
+        let started = Instant::now();
+        tokio::time::timeout(params.timeout, Self::connect_inner(params, permit))
+            .await
+            .unwrap_or_else(|_| {
+                Err(BackendError::Timeout {
+                    addr: params.addr.clone(),
+                    ms: started.elapsed().as_millis(),
+                })
+            })
+    }
+
+    async fn connect_inner(
+        params: &ConnectParams,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<BackendConn, BackendError> {
+        let addr = params.addr.clone();
+        let proto = |source| BackendError::Protocol {
+            addr: addr.clone(),
+            source,
+        };
+        let stream =
+            TcpStream::connect(&params.addr)
+                .await
+                .map_err(|source| BackendError::Connect {
+                    addr: addr.clone(),
+                    source,
+                })?;
+        let _ = stream.set_nodelay(true);
+        let mut conn = PacketConn::new(Transport::Tcp(stream));
+        let (_, payload) = conn
+            .read_packet(MAX_PAYLOAD)
+            .await
+            .map_err(proto)?
+            .ok_or_else(|| BackendError::Handshake {
+                addr: addr.clone(),
+                reason: "closed before the greeting".into(),
+            })?;
+        if let Some(err) = ErrPacket::parse(&payload) {
+            return Err(BackendError::Refused { addr, err });
+        }
+        let greeting = Greeting::parse(&payload).ok_or_else(|| BackendError::Handshake {
+            addr: addr.clone(),
+            reason: "malformed greeting".into(),
+        })?;
+        let missing = params.flavor & !greeting.capabilities;
+        if missing != 0 {
+            return Err(BackendError::Handshake {
+                addr,
+                reason: format!("server lacks capabilities {missing:#x} that the client uses"),
+            });
+        }
+        let capabilities =
+            (BACKEND_BASE | params.flavor) & (greeting.capabilities | cap::CONNECT_ATTRS);
+        let mut seq = 1;
+        if params.use_ssl {
+            if greeting.capabilities & cap::SSL == 0 {
+                return Err(BackendError::Handshake {
+                    addr,
+                    reason: "use_ssl is set but the server offers no TLS".into(),
+                });
+            }
+            let req = encode_ssl_request(capabilities, MAX_PAYLOAD as u32, params.collation);
+            seq = conn.send(seq, &req).await.map_err(|e| proto(e.into()))?;
+            conn = upgrade(conn, &params.addr).await?;
+        }
+        let tls = conn.transport().is_tls();
+        let (plugin, auth_response) = first_reply(&greeting, &params.credentials);
+        let response = HandshakeResponse {
+            capabilities: capabilities | if tls { cap::SSL } else { 0 },
+            max_packet: MAX_PAYLOAD as u32,
+            collation: params.collation,
+            username: params.username.clone(),
+            auth_response,
+            database: params.schema.clone(),
+            auth_plugin: Some(plugin.to_string()),
+            attributes: vec![("program_name".into(), "switchyard".into())],
+        };
+        conn.send(seq, &response.encode())
+            .await
+            .map_err(|e| proto(e.into()))?;
+        let mut nonce = greeting.nonce.clone();
+        loop {
+            let (s, payload) = conn
+                .read_packet(MAX_PAYLOAD)
+                .await
+                .map_err(proto)?
+                .ok_or_else(|| BackendError::Handshake {
+                    addr: addr.clone(),
+                    reason: "closed during login".into(),
+                })?;
+            seq = s.wrapping_add(1);
+            match payload.first() {
+                Some(0x00) => break,
+                Some(0xff) => {
+                    let err = ErrPacket::parse(&payload)
+                        .unwrap_or_else(|| ErrPacket::new((1045, "28000"), "login refused"));
+                    return Err(BackendError::Refused { addr, err });
+                }
+                Some(0xfe) => {
+                    let (plugin, new_nonce) =
+                        parse_auth_switch(&payload).ok_or_else(|| BackendError::Handshake {
+                            addr: addr.clone(),
+                            reason: "malformed auth switch".into(),
+                        })?;
+                    nonce = new_nonce;
+                    let reply = reply_for(&plugin, &nonce, &params.credentials, tls)
+                        .ok_or_else(|| no_secret(&addr, &params.username, &plugin))?;
+                    conn.send(seq, &reply).await.map_err(|e| proto(e.into()))?;
+                }
+                Some(0x01) => match payload.get(1) {
+                    // caching_sha2: fast auth succeeded, the OK follows.
+                    Some(0x03) => {}
+                    // caching_sha2: full auth wanted.
+                    Some(0x04) => {
+                        let Some(clear) = params.credentials.cleartext.as_deref() else {
+                            return Err(no_secret(&addr, &params.username, CACHING_SHA2_PASSWORD));
+                        };
+                        if tls {
+                            let mut pw = clear.as_bytes().to_vec();
+                            pw.push(0);
+                            conn.send(seq, &pw).await.map_err(|e| proto(e.into()))?;
+                        } else {
+                            conn.send(seq, &[0x02]).await.map_err(|e| proto(e.into()))?;
+                        }
+                    }
+                    // The public key we asked for.
+                    Some(_) => {
+                        let clear = params.credentials.cleartext.as_deref().unwrap_or("");
+                        let encrypted =
+                            crate::tls::encrypt_password(&payload[1..], clear.as_bytes(), &nonce)
+                                .ok_or_else(|| BackendError::Handshake {
+                                addr: addr.clone(),
+                                reason: "unusable RSA public key from server".into(),
+                            })?;
+                        conn.send(seq, &encrypted)
+                            .await
+                            .map_err(|e| proto(e.into()))?;
+                    }
+                    None => {}
+                },
+                Some(other) => {
+                    return Err(BackendError::Handshake {
+                        addr,
+                        reason: format!("unexpected {other:#04x} during login"),
+                    })
+                }
+                None => {
+                    return Err(BackendError::Handshake {
+                        addr,
+                        reason: "empty packet during login".into(),
+                    })
+                }
+            }
+        }
+        debug!(backend = %params.addr, thread_id = greeting.connection_id, "backend connection ready");
+        Ok(BackendConn {
+            conn,
+            username: params.username.clone(),
+            flavor: params.flavor,
+            collation: params.collation,
+            schema: Schema::Known(params.schema.clone()),
+            server_version: greeting.server_version,
+            thread_id: greeting.connection_id,
+            idle_since: Instant::now(),
+            _permit: permit,
+        })
+    }
+
+    /// True when an idle connection's socket has neither closed nor received stray bytes.
+    pub fn looks_alive(&self) -> bool {
+        match self.conn.transport() {
+            Transport::Tcp(s) => {
+                let mut probe = [0u8; 1];
+                matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The plugin and reply for the first answer: native when we can, so no clear text is needed.
+fn first_reply(greeting: &Greeting, creds: &Credentials) -> (&'static str, Vec<u8>) {
+    if greeting.auth_plugin == CACHING_SHA2_PASSWORD {
+        if let Some(clear) = creds.cleartext.as_deref() {
+            return (
+                CACHING_SHA2_PASSWORD,
+                caching_sha2_reply(clear.as_bytes(), &greeting.nonce).to_vec(),
+            );
+        }
+    }
+    let reply = creds
+        .native
+        .map(|s| s.native_reply(&greeting.nonce).to_vec())
+        .unwrap_or_default();
+    (NATIVE_PASSWORD, reply)
+}
+
+fn reply_for(plugin: &str, nonce: &[u8], creds: &Credentials, tls: bool) -> Option<Vec<u8>> {
+    match plugin {
+        NATIVE_PASSWORD => creds.native.map(|s| s.native_reply(nonce).to_vec()),
+        CACHING_SHA2_PASSWORD => creds
+            .cleartext
+            .as_deref()
+            .map(|c| caching_sha2_reply(c.as_bytes(), nonce).to_vec()),
+        "mysql_clear_password" if tls => creds.cleartext.as_deref().map(|c| {
+            let mut v = c.as_bytes().to_vec();
+            v.push(0);
+            v
+        }),
+        _ => None,
+    }
+}
+
+fn no_secret(addr: &str, user: &str, plugin: &str) -> BackendError {
+    BackendError::Handshake {
+        addr: addr.to_string(),
+        reason: format!(
+            "no credentials for user '{user}' with {plugin} yet: they are learned from the user's first \
+             login through the proxy, or set a clear-text password in the config"
+        ),
+    }
+}
+
+async fn upgrade(conn: PacketConn, addr: &str) -> Result<PacketConn, BackendError> {
+    let (transport, _) = conn.into_parts();
+    let Transport::Tcp(tcp) = transport else {
+        return Err(BackendError::Handshake {
+            addr: addr.to_string(),
+            reason: "TLS requested twice".into(),
+        });
+    };
+    let config = crate::tls::backend_client_config().map_err(|e| BackendError::Handshake {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })?;
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_string();
+    let name =
+        rustls::pki_types::ServerName::try_from(host).map_err(|e| BackendError::Handshake {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|source| BackendError::Connect {
+            addr: addr.to_string(),
+            source,
+        })?;
+    Ok(PacketConn::new(Transport::ClientTls(Box::new(tls))))
+}
+
+/// Reads a server's greeting without logging in: how the proxy learns the version and
+/// capabilities to announce before any client has connected.
+pub async fn probe(addr: SocketAddr, timeout: Duration) -> Option<Greeting> {
+    let work = async {
+        let stream = TcpStream::connect(addr).await.ok()?;
+        let mut conn = PacketConn::new(Transport::Tcp(stream));
+        let (_, payload) = conn.read_packet(MAX_PAYLOAD).await.ok()??;
+        Greeting::parse(&payload)
+    };
+    tokio::time::timeout(timeout, work).await.ok().flatten()
+}
+
+/// Keeps the type in one place for callers that hold a server's permit pool.
+pub type Permits = Arc<tokio::sync::Semaphore>;

@@ -1,0 +1,321 @@
+//! The connection phase: the server greeting (HandshakeV10), the client's HandshakeResponse41
+//! or SSLRequest, and auth-switch and auth-more-data messages. Both directions, because the proxy
+//! is a server to its clients and a client to its backends.
+
+use bytes::{BufMut, BytesMut};
+
+use super::constants::cap;
+use super::wire::{put_lenenc_bytes, put_lenenc_int, Reader};
+
+pub const NATIVE_PASSWORD: &str = "mysql_native_password";
+pub const CACHING_SHA2_PASSWORD: &str = "caching_sha2_password";
+
+/// The greeting a server sends first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Greeting {
+    pub server_version: String,
+    pub connection_id: u32,
+    /// The auth nonce, both parts joined (20 bytes with the usual plugins).
+    pub nonce: Vec<u8>,
+    pub capabilities: u32,
+    pub collation: u8,
+    pub status: u16,
+    pub auth_plugin: String,
+}
+
+impl Greeting {
+    pub fn encode(&self) -> BytesMut {
+        let mut out = BytesMut::with_capacity(128);
+        out.put_u8(10);
+        out.put_slice(self.server_version.as_bytes());
+        out.put_u8(0);
+        out.put_u32_le(self.connection_id);
+        let (first, second) = self.nonce.split_at(self.nonce.len().min(8));
+        out.put_slice(first);
+        out.put_u8(0);
+        out.put_u16_le(self.capabilities as u16);
+        out.put_u8(self.collation);
+        out.put_u16_le(self.status);
+        out.put_u16_le((self.capabilities >> 16) as u16);
+        out.put_u8((self.nonce.len() + 1) as u8);
+        out.put_slice(&[0; 10]);
+        out.put_slice(second);
+        out.put_u8(0);
+        out.put_slice(self.auth_plugin.as_bytes());
+        out.put_u8(0);
+        out
+    }
+
+    pub fn parse(payload: &[u8]) -> Option<Greeting> {
+        let mut r = Reader::new(payload);
+        if r.u8()? != 10 {
+            return None;
+        }
+        let server_version = String::from_utf8_lossy(r.null_str()?).into_owned();
+        let connection_id = r.u32()?;
+        let mut nonce = r.bytes(8)?.to_vec();
+        r.skip(1)?;
+        let cap_low = u32::from(r.u16()?);
+        let collation = r.u8().unwrap_or(0);
+        let status = r.u16().unwrap_or(0);
+        let cap_high = u32::from(r.u16().unwrap_or(0));
+        let capabilities = cap_low | cap_high << 16;
+        let auth_len = usize::from(r.u8().unwrap_or(0));
+        r.skip(10)?;
+        let mut auth_plugin = String::new();
+        if capabilities & cap::SECURE_CONNECTION != 0 {
+            let n = auth_len.saturating_sub(9).max(12);
+            nonce.extend_from_slice(r.bytes(n)?);
+            r.skip(1)?;
+        }
+        if capabilities & cap::PLUGIN_AUTH != 0 {
+            auth_plugin = String::from_utf8_lossy(r.null_str_or_rest()).into_owned();
+        }
+        Some(Greeting {
+            server_version,
+            connection_id,
+            nonce,
+            capabilities,
+            collation,
+            status,
+            auth_plugin,
+        })
+    }
+}
+
+/// The client's answer to the greeting.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HandshakeResponse {
+    pub capabilities: u32,
+    pub max_packet: u32,
+    pub collation: u8,
+    pub username: String,
+    pub auth_response: Vec<u8>,
+    pub database: Option<String>,
+    pub auth_plugin: Option<String>,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// What a client sent after the greeting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientHello {
+    /// It wants TLS first; the full response comes over TLS.
+    SslRequest {
+        capabilities: u32,
+    },
+    Response(HandshakeResponse),
+}
+
+impl ClientHello {
+    pub fn parse(payload: &[u8]) -> Option<ClientHello> {
+        let mut r = Reader::new(payload);
+        let capabilities = r.u32()?;
+        if capabilities & cap::PROTOCOL_41 == 0 {
+            return None;
+        }
+        let max_packet = r.u32()?;
+        let collation = r.u8()?;
+        r.skip(23)?;
+        if r.is_empty() && capabilities & cap::SSL != 0 {
+            return Some(ClientHello::SslRequest { capabilities });
+        }
+        let username = String::from_utf8_lossy(r.null_str()?).into_owned();
+        let auth_response = if capabilities & cap::PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
+            r.lenenc_bytes()?.to_vec()
+        } else if capabilities & cap::SECURE_CONNECTION != 0 {
+            let n = usize::from(r.u8()?);
+            r.bytes(n)?.to_vec()
+        } else {
+            r.null_str()?.to_vec()
+        };
+        let mut response = HandshakeResponse {
+            capabilities,
+            max_packet,
+            collation,
+            username,
+            auth_response,
+            ..HandshakeResponse::default()
+        };
+        if capabilities & cap::CONNECT_WITH_DB != 0 && !r.is_empty() {
+            let db = r.null_str_or_rest();
+            if !db.is_empty() {
+                response.database = Some(String::from_utf8_lossy(db).into_owned());
+            }
+        }
+        if capabilities & cap::PLUGIN_AUTH != 0 && !r.is_empty() {
+            response.auth_plugin = Some(String::from_utf8_lossy(r.null_str_or_rest()).into_owned());
+        }
+        if capabilities & cap::CONNECT_ATTRS != 0 && !r.is_empty() {
+            // Attributes are informational; a malformed block is ignored rather than refused.
+            if let Some(block) = r.lenenc_bytes() {
+                let mut a = Reader::new(block);
+                while let (Some(k), Some(v)) = (a.lenenc_bytes(), a.lenenc_bytes()) {
+                    response.attributes.push((
+                        String::from_utf8_lossy(k).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    ));
+                }
+            }
+        }
+        Some(ClientHello::Response(response))
+    }
+}
+
+impl HandshakeResponse {
+    pub fn encode(&self) -> BytesMut {
+        let mut out = BytesMut::with_capacity(128);
+        put_fixed_prefix(&mut out, self.capabilities, self.max_packet, self.collation);
+        out.put_slice(self.username.as_bytes());
+        out.put_u8(0);
+        if self.capabilities & cap::PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
+            put_lenenc_bytes(&mut out, &self.auth_response);
+        } else {
+            out.put_u8(self.auth_response.len() as u8);
+            out.put_slice(&self.auth_response);
+        }
+        if self.capabilities & cap::CONNECT_WITH_DB != 0 {
+            out.put_slice(self.database.as_deref().unwrap_or("").as_bytes());
+            out.put_u8(0);
+        }
+        if self.capabilities & cap::PLUGIN_AUTH != 0 {
+            out.put_slice(self.auth_plugin.as_deref().unwrap_or("").as_bytes());
+            out.put_u8(0);
+        }
+        if self.capabilities & cap::CONNECT_ATTRS != 0 {
+            let mut block = BytesMut::new();
+            for (k, v) in &self.attributes {
+                put_lenenc_bytes(&mut block, k.as_bytes());
+                put_lenenc_bytes(&mut block, v.as_bytes());
+            }
+            put_lenenc_int(&mut out, block.len() as u64);
+            out.put_slice(&block);
+        }
+        out
+    }
+}
+
+/// The 32-byte SSLRequest a client sends before starting TLS.
+pub fn encode_ssl_request(capabilities: u32, max_packet: u32, collation: u8) -> BytesMut {
+    let mut out = BytesMut::with_capacity(32);
+    put_fixed_prefix(&mut out, capabilities | cap::SSL, max_packet, collation);
+    out
+}
+
+fn put_fixed_prefix(out: &mut BytesMut, capabilities: u32, max_packet: u32, collation: u8) {
+    out.put_u32_le(capabilities);
+    out.put_u32_le(max_packet);
+    out.put_u8(collation);
+    out.put_slice(&[0; 23]);
+}
+
+/// 0xfe: the server asks the client to answer with another plugin and nonce.
+pub fn encode_auth_switch(plugin: &str, nonce: &[u8]) -> BytesMut {
+    let mut out = BytesMut::with_capacity(2 + plugin.len() + nonce.len() + 1);
+    out.put_u8(0xfe);
+    out.put_slice(plugin.as_bytes());
+    out.put_u8(0);
+    out.put_slice(nonce);
+    out.put_u8(0);
+    out
+}
+
+/// Plugin name and nonce of an auth-switch request (the trailing NUL of the nonce is dropped).
+pub fn parse_auth_switch(payload: &[u8]) -> Option<(String, Vec<u8>)> {
+    let mut r = Reader::new(payload);
+    (r.u8()? == 0xfe).then_some(())?;
+    let plugin = String::from_utf8_lossy(r.null_str()?).into_owned();
+    let mut nonce = r.rest().to_vec();
+    if nonce.last() == Some(&0) {
+        nonce.pop();
+    }
+    Some((plugin, nonce))
+}
+
+/// 0x01: extra auth data (caching_sha2 fast-auth result, full-auth request, public key).
+pub fn encode_auth_more_data(data: &[u8]) -> BytesMut {
+    let mut out = BytesMut::with_capacity(1 + data.len());
+    out.put_u8(0x01);
+    out.put_slice(data);
+    out
+}
+
+/// A nonce of printable bytes without NUL, as servers send (some clients stop at a NUL).
+pub fn new_nonce() -> [u8; 20] {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let mut nonce = [0u8; 20];
+    for b in &mut nonce {
+        *b = rng.gen_range(0x21..0x7f);
+    }
+    nonce
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greeting_round_trips() {
+        let g = Greeting {
+            server_version: "10.11.19-MariaDB".into(),
+            connection_id: 77,
+            nonce: new_nonce().to_vec(),
+            capabilities: cap::PROXY_OFFERS,
+            collation: 45,
+            status: 2,
+            auth_plugin: NATIVE_PASSWORD.into(),
+        };
+        assert_eq!(Greeting::parse(&g.encode()), Some(g));
+    }
+
+    #[test]
+    fn response_round_trips_with_attributes_and_db() {
+        let r = HandshakeResponse {
+            capabilities: cap::PROXY_OFFERS & !cap::SSL,
+            max_packet: 1 << 24,
+            collation: 45,
+            username: "app".into(),
+            auth_response: vec![7; 20],
+            database: Some("sbtest".into()),
+            auth_plugin: Some(NATIVE_PASSWORD.into()),
+            attributes: vec![("_client_name".into(), "libmariadb".into())],
+        };
+        assert_eq!(
+            ClientHello::parse(&r.encode()),
+            Some(ClientHello::Response(r))
+        );
+    }
+
+    #[test]
+    fn ssl_request_is_recognised() {
+        let req = encode_ssl_request(cap::PROXY_OFFERS, 1 << 24, 45);
+        assert!(matches!(
+            ClientHello::parse(&req),
+            Some(ClientHello::SslRequest { .. })
+        ));
+    }
+
+    #[test]
+    fn truncated_hellos_are_refused_without_panic() {
+        let r = HandshakeResponse {
+            capabilities: cap::PROXY_OFFERS,
+            username: "u".into(),
+            ..Default::default()
+        };
+        let bytes = r.encode();
+        for n in 0..bytes.len() {
+            let _ = ClientHello::parse(&bytes[..n]);
+        }
+        for n in 0..60 {
+            let _ = Greeting::parse(&vec![10u8; n]);
+        }
+    }
+
+    #[test]
+    fn auth_switch_round_trips() {
+        let nonce = new_nonce();
+        let (plugin, got) =
+            parse_auth_switch(&encode_auth_switch(NATIVE_PASSWORD, &nonce)).unwrap();
+        assert_eq!((plugin.as_str(), &got[..]), (NATIVE_PASSWORD, &nonce[..]));
+    }
+}

@@ -1,0 +1,223 @@
+//! The proxy as a running thing: the client listener, the state sessions share, start and
+//! graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::{Config, ProxySettings};
+use crate::hostgroups::Hostgroups;
+use crate::pool::backend::probe;
+use crate::protocol::constants::cap;
+use crate::stats::GlobalStats;
+use crate::users::Users;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("user '{0}': {1}")]
+    User(String, crate::protocol::auth::PasswordError),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// What the proxy routes with; replaced whole when the configuration changes.
+#[derive(Debug)]
+pub struct Runtime {
+    pub users: Users,
+    pub hostgroups: Hostgroups,
+}
+
+impl Runtime {
+    pub fn from_config(config: &Config) -> Result<Runtime, StartError> {
+        let users =
+            Users::from_rows(config.users()).map_err(|(name, e)| StartError::User(name, e))?;
+        Ok(Runtime {
+            users,
+            hostgroups: Hostgroups::from_rows(config.servers()),
+        })
+    }
+}
+
+/// What the server announces to clients, learned from a backend's own greeting.
+#[derive(Debug, Clone)]
+struct Announce {
+    version: String,
+    capabilities: u32,
+    collation: u8,
+}
+
+/// State every session of one proxy shares.
+pub struct Shared {
+    runtime: RwLock<Arc<Runtime>>,
+    pub settings: ProxySettings,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub stats: GlobalStats,
+    announce: RwLock<Announce>,
+    next_id: AtomicU32,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime
+            .read()
+            .map(|r| Arc::clone(&r))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    pub fn server_version(&self) -> String {
+        self.announce
+            .read()
+            .map(|a| a.version.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn offered_capabilities(&self) -> u32 {
+        self.announce
+            .read()
+            .map(|a| a.capabilities)
+            .unwrap_or(cap::PROXY_OFFERS)
+    }
+
+    pub fn default_collation(&self) -> u8 {
+        self.announce.read().map(|a| a.collation).unwrap_or(45)
+    }
+
+    /// Adopts a backend's version string when none was configured or learned at start.
+    pub fn note_backend_version(&self, version: &str) {
+        if self.settings.server_version.is_some() {
+            return;
+        }
+        if let Ok(mut a) = self.announce.write() {
+            if a.version != version {
+                a.version = version.to_string();
+            }
+        }
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// A running proxy.
+pub struct ProxyHandle {
+    pub mysql_addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    accept: JoinHandle<()>,
+}
+
+impl ProxyHandle {
+    /// Stops accepting, tells sessions to finish, and waits up to `grace` for them.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        let _ = self.accept.await;
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.shared.stats.client_connections_connected.get() > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        info!("proxy stopped");
+    }
+}
+
+/// Binds the client listener and starts serving.
+pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
+    let runtime = Runtime::from_config(&config)?;
+    let tls = crate::tls::server_config(config.proxy.tls.as_ref())?;
+    let listener = TcpListener::bind(config.proxy.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.proxy.listen,
+            source,
+        })?;
+    let mysql_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.proxy.listen,
+        source,
+    })?;
+    let announce = learn_announce(&config, &runtime).await;
+    let (tx, rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        runtime: RwLock::new(Arc::new(runtime)),
+        settings: config.proxy.clone(),
+        tls,
+        stats: GlobalStats::default(),
+        announce: RwLock::new(announce),
+        next_id: AtomicU32::new(1),
+        shutdown: rx,
+    });
+    let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+    info!(%mysql_addr, "proxy listening for MySQL clients");
+    Ok(ProxyHandle {
+        mysql_addr,
+        shared,
+        shutdown: tx,
+        accept,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown_signal();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(crate::session::run(stream, peer, Arc::clone(&shared), id));
+                }
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Version, capabilities and collation to announce: the configured version, else those of the
+/// first backend that answers, so clients see the server they are really talking to.
+async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
+    let mut announce = Announce {
+        version: config
+            .proxy
+            .server_version
+            .clone()
+            .unwrap_or_else(|| "8.0.0-switchyard".into()),
+        capabilities: cap::PROXY_OFFERS,
+        collation: 45,
+    };
+    for server in runtime.hostgroups.servers() {
+        let addr = format!("{}:{}", server.row.hostname, server.row.port);
+        let Ok(mut addrs) = tokio::net::lookup_host(&addr).await else {
+            continue;
+        };
+        let Some(sockaddr) = addrs.next() else {
+            continue;
+        };
+        if let Some(greeting) = probe(sockaddr, Duration::from_millis(500)).await {
+            if config.proxy.server_version.is_none() {
+                announce.version = greeting.server_version;
+            }
+            // Offer clients only the flavor bits the backends can honour.
+            announce.capabilities = cap::PROXY_OFFERS & (greeting.capabilities | !cap::FLAVOR_MASK);
+            announce.collation = greeting.collation;
+            break;
+        }
+    }
+    announce
+}

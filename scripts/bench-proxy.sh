@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Proxy benchmark: sysbench oltp_point_select and oltp_read_only, 16 threads, against one MariaDB
+# primary directly, through HAProxy (mode tcp) and through switchyard, alternating target by
+# target for several rounds in one run (this machine is shared and noisy: interleaving is what
+# makes the ratios meaningful). Prints QPS and p95 per target, the medians, the ratios
+# switchyard/HAProxy and switchyard/direct, the proxies' CPU per query and the load average.
+# Cleans up everything it started. Not part of the tests.
+#
+#   BENCH_TIME=20  BENCH_ROUNDS=3  BENCH_THREADS=16  BENCH_TESTS="oltp_point_select oltp_read_only"
+#   BENCH_PS_MODE=auto|disable      sysbench --db-ps-mode (prepared statements or text protocol)
+#   HAPROXY_THREADS=<n>             haproxy nbthread (default: the proxy's threads, one per core)
+#   SWITCHYARD_BIN=<path>           use this binary instead of building target/release/switchyard
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+time_s="${BENCH_TIME:-20}"
+rounds="${BENCH_ROUNDS:-3}"
+threads="${BENCH_THREADS:-16}"
+tests="${BENCH_TESTS:-oltp_point_select oltp_read_only}"
+ps_mode="${BENCH_PS_MODE:-auto}"
+cores="$(nproc)"
+haproxy_threads="${HAPROXY_THREADS:-$cores}"
+export SWITCHYARD_LOG="${SWITCHYARD_LOG:-warn}"
+
+say() { printf '==> %s\n' "$*" >&2; }
+for tool in sysbench haproxy python3; do
+    command -v "$tool" >/dev/null || { say "$tool is missing: run scripts/install-deps.sh"; exit 1; }
+done
+
+if [ -n "${SWITCHYARD_BIN:-}" ]; then
+    bin="$SWITCHYARD_BIN"
+else
+    if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
+        # shellcheck disable=SC1091
+        . "$HOME/.cargo/env"
+    fi
+    say "building switchyard (release)"
+    cargo build --release -q
+    bin="$PWD/target/release/switchyard"
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/switchyard-bench.XXXXXX")"
+haproxy_pid=""
+proxy_pid=""
+cleanup() {
+    trap - EXIT INT TERM
+    local pid
+    for pid in $proxy_pid $haproxy_pid; do
+        if kill "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; fi
+    done
+    if [ -e "$work/sb/sandbox.json" ]; then
+        "$bin" sandbox down --dir "$work/sb" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "sandbox: one primary"
+json="$("$bin" sandbox up --dir "$work/sb" --replicas 0 --output json)"
+{
+    read -r primary_port
+    read -r proxy_port
+    read -r user
+    read -r pw
+    read -r config
+} < <(printf '%s' "$json" | python3 scripts/sandbox-fields.py servers.0.port proxy.mysql_port \
+    proxy.user proxy.password proxy.config)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { # port seconds pid: gives up early when the process has exited
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+sb_common=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user="$user" --mysql-password="$pw"
+    --mysql-db=sbtest --tables=4 --table-size=10000)
+say "sysbench prepare: 4 tables x 10000 rows"
+sysbench oltp_read_only "${sb_common[@]}" --mysql-port="$primary_port" prepare >/dev/null
+
+haproxy_port="$(free_port)"
+cat >"$work/haproxy.cfg" <<CFG
+global
+    nbthread $haproxy_threads
+    maxconn 4000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+listen mysql
+    bind 127.0.0.1:$haproxy_port
+    server db1 127.0.0.1:$primary_port
+CFG
+haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
+haproxy_pid=$!
+wait_port "$haproxy_port" 10 "$haproxy_pid" || { say "haproxy did not start:"; cat "$work/haproxy.log" >&2; exit 1; }
+
+targets="direct haproxy"
+"$bin" proxy --config "$config" >"$work/proxy.log" 2>&1 &
+proxy_pid=$!
+if wait_port "$proxy_port" 30 "$proxy_pid"; then
+    targets="direct haproxy switchyard"
+else
+    say "switchyard proxy did not start; benchmarking direct and haproxy only. Its log:"
+    tail -5 "$work/proxy.log" >&2
+    proxy_pid=""
+fi
+
+port_of() { case "$1" in direct) echo "$primary_port" ;; haproxy) echo "$haproxy_port" ;; switchyard) echo "$proxy_port" ;; esac; }
+pid_of() { case "$1" in haproxy) echo "$haproxy_pid" ;; switchyard) echo "$proxy_pid" ;; *) echo "" ;; esac; }
+cpu_ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
+clk_tck="$(getconf CLK_TCK)"
+
+results="$work/results.tsv"
+say "running: $tests; targets: $targets; $rounds rounds x ${time_s}s, $threads threads, ps-mode $ps_mode"
+for ((round = 1; round <= rounds; round++)); do
+    for test in $tests; do
+        for target in $targets; do
+            pid="$(pid_of "$target")"
+            before="$(cpu_ticks "$pid")"
+            out="$(sysbench "$test" "${sb_common[@]}" --mysql-port="$(port_of "$target")" \
+                --threads="$threads" --time="$time_s" --db-ps-mode="$ps_mode" --percentile=95 run 2>&1)" || {
+                say "sysbench $test via $target failed:"
+                printf '%s\n' "$out" | tail -5 >&2
+                continue
+            }
+            after="$(cpu_ticks "$pid")"
+            qps="$(printf '%s\n' "$out" | awk '/queries:/ {gsub(/[(]/, "", $3); print $3}')"
+            queries="$(printf '%s\n' "$out" | awk '/queries:/ {print $2}')"
+            p95="$(printf '%s\n' "$out" | awk '/95th percentile:/ {print $3}')"
+            errors="$(printf '%s\n' "$out" | awk '/ignored errors:/ {print $3; exit}')"
+            load="$(cut -d' ' -f1 /proc/loadavg)"
+            cpu_us="-"
+            if [ -n "$pid" ] && [ "${queries:-0}" -gt 0 ]; then
+                cpu_us="$(awk -v d="$((after - before))" -v hz="$clk_tck" -v q="$queries" 'BEGIN {printf "%.1f", d / hz * 1e6 / q}')"
+            fi
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$test" "$target" "$round" "$qps" "$p95" "$cpu_us" "$load" "${errors:-0}" >>"$results"
+            printf '  round %d  %-18s %-10s %10s qps  p95 %6s ms  cpu/query %6s us  errors %s  load %s\n' \
+                "$round" "$test" "$target" "$qps" "$p95" "$cpu_us" "${errors:-0}" "$load" >&2
+        done
+    done
+done
+
+[ -s "$results" ] || { say "no successful run"; exit 1; }
+python3 - "$results" "$threads" "$time_s" "$ps_mode" "$cores" "$haproxy_threads" <<'PY'
+import statistics, sys
+path, threads, time_s, ps_mode, cores, hthreads = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t") for l in open(path)]
+print(f"\nswitchyard proxy benchmark: {threads} threads, {time_s}s runs, db-ps-mode={ps_mode}, "
+      f"{cores} cores, haproxy nbthread {hthreads}")
+loads = [float(r[6]) for r in rows]
+print(f"load average (1 min) during runs: min {min(loads):.2f}, max {max(loads):.2f}")
+for test in dict.fromkeys(r[0] for r in rows):
+    print(f"\n{test}")
+    print(f"  {'target':<11}{'QPS (median)':>13}{'p95 ms':>9}{'cpu us/q':>10}  rounds (QPS)")
+    med = {}
+    for target in ["direct", "haproxy", "switchyard"]:
+        rs = [r for r in rows if r[0] == test and r[1] == target]
+        if not rs:
+            continue
+        qps = statistics.median(float(r[3]) for r in rs)
+        p95 = statistics.median(float(r[4]) for r in rs)
+        cpus = [float(r[5]) for r in rs if r[5] != "-"]
+        cpu = f"{statistics.median(cpus):.1f}" if cpus else "-"
+        med[target] = qps
+        runs = " ".join(f"{float(r[3]):.0f}" for r in rs)
+        print(f"  {target:<11}{qps:>13.0f}{p95:>9.2f}{cpu:>10}  {runs}")
+    if "switchyard" in med:
+        for base in ["haproxy", "direct"]:
+            if med.get(base):
+                print(f"  switchyard/{base}: {med['switchyard'] / med[base]:.2f}x")
+    elif "haproxy" in med and med.get("direct"):
+        print(f"  haproxy/direct: {med['haproxy'] / med['direct']:.2f}x (switchyard not run)")
+PY

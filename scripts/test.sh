@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one test command (README; CI runs it through .ci/run): installs what is missing, then
+# checks formatting, runs clippy with warnings as errors, and runs every test of the workspace
+# against real mariadbd processes. Exits non-zero on the first failing step; cargo's own result
+# lines are the last thing printed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/install-deps.sh
+if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+fi
+# Test fixtures find Python tools (e.g. moto_server) in the venv install-deps.sh fills.
+export PATH="$PATH:${SWITCHYARD_VENV:-$HOME/.local/share/switchyard/venv}/bin"
+if [ "${CI:-}" = "true" ]; then
+    # A fresh clone builds once; incremental artefacts would only cost time and disk.
+    export CARGO_INCREMENTAL=0
+fi
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+step "cargo test --workspace"
+cargo test --workspace --no-fail-fast

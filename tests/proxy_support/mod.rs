@@ -1,0 +1,144 @@
+//! Shared fixtures for the proxy's integration tests: a sandbox with the proxy in front of it,
+//! in-process or as the real binary, plus clients that talk to either.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use switchyard::sandbox::SandboxGuard;
+use switchyard_proxy::config::Config;
+use switchyard_proxy::ProxyHandle;
+
+/// A sandbox (primary + `replicas`) and an in-process proxy in front of it.
+pub struct Fixture {
+    pub sb: SandboxGuard,
+    pub proxy: ProxyHandle,
+}
+
+impl Fixture {
+    pub async fn start(replicas: usize) -> Fixture {
+        let sb = tokio::task::spawn_blocking(move || SandboxGuard::temp(replicas, false))
+            .await
+            .expect("sandbox task")
+            .expect("sandbox up");
+        let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
+        // An ephemeral port: tests in one binary run in parallel.
+        config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
+        let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
+        Fixture { sb, proxy }
+    }
+
+    pub fn proxy_addr(&self) -> SocketAddr {
+        self.proxy.mysql_addr
+    }
+
+    pub fn primary_port(&self) -> u16 {
+        self.sb.primary().port
+    }
+
+    pub fn app_user(&self) -> (String, String) {
+        let l = &self.sb.logins().app;
+        (l.user.clone(), l.password.clone())
+    }
+
+    /// mysql_async URL for the app user, through the proxy.
+    pub fn proxy_url(&self) -> String {
+        let (u, p) = self.app_user();
+        format!("mysql://{u}:{p}@127.0.0.1:{}/app", self.proxy_addr().port())
+    }
+
+    /// mysql_async URL for the app user, straight to the primary.
+    pub fn direct_url(&self) -> String {
+        let (u, p) = self.app_user();
+        format!("mysql://{u}:{p}@127.0.0.1:{}/app", self.primary_port())
+    }
+
+    /// Runs the `mariadb` CLI as the app user against `port` with extra arguments.
+    pub fn cli(&self, port: u16, args: &[&str], stdin: &str) -> Output {
+        let (u, p) = self.app_user();
+        mariadb_cli(port, &u, &p, args, stdin)
+    }
+}
+
+/// Runs the `mariadb` CLI (password through the environment, never argv).
+pub fn mariadb_cli(port: u16, user: &str, password: &str, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("mariadb")
+        .args([
+            "--protocol=TCP",
+            "-h127.0.0.1",
+            &format!("-P{port}"),
+            &format!("-u{user}"),
+            "--batch",
+        ])
+        .args(args)
+        .env("MYSQL_PWD", password)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mariadb client runs (install mariadb-client)");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("mariadb client finishes")
+}
+
+/// The real `switchyard proxy` binary on a config, for tests that watch the process itself.
+pub struct ProxyProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ProxyProcess {
+    pub fn spawn(config: &Path) -> ProxyProcess {
+        let text = std::fs::read_to_string(config).expect("read config");
+        let parsed = Config::parse(&text).expect("config parses");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["proxy", "--config"])
+            .arg(config)
+            .env("SWITCHYARD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("switchyard proxy starts");
+        let addr = parsed.proxy.listen;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "proxy did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ProxyProcess { child, addr }
+    }
+
+    /// Resident set size now and its peak, in KiB, from /proc.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("proc status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
