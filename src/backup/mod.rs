@@ -21,3 +21,4 @@ pub mod retry;
 pub mod store;
 pub mod upload;
 pub mod verify;
+pub mod source;

@@ -97,8 +97,18 @@ pub struct StreamArgs {
     #[arg(long)]
     pub max_memory: Option<String>,
     /// Read the stream from this file instead of stdin.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_server")]
     pub input: Option<PathBuf>,
+    /// Run `mariabackup --backup --stream=xbstream` against this server and stream its output:
+    /// mysql://user:password@host:port. A failing mariabackup fails the backup.
+    #[arg(long, value_name = "URL")]
+    pub from_server: Option<String>,
+    /// The mariabackup program for --from-server.
+    #[arg(long, default_value = "mariabackup")]
+    pub mariabackup: String,
+    /// Extra argument for mariabackup (repeatable), e.g. --mariabackup-arg=--parallel=4.
+    #[arg(long, allow_hyphen_values = true)]
+    pub mariabackup_arg: Vec<String>,
     /// Expected stream size, for the ETA (known by itself when the input is a regular file).
     #[arg(long)]
     pub expected_size: Option<String>,
@@ -382,6 +392,12 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
     let loc = open_store(&a.dest, &a.retry.client(object_size)?)?;
     let progress = Progress::new();
     let (input, input_size): (Box<dyn std::io::Read + Send>, Option<u64>) = match &a.input {
+        _ if a.from_server.is_some() => {
+            let url = a.from_server.as_deref().unwrap();
+            let child =
+                crate::backup::source::mariabackup(url, &a.mariabackup, &a.mariabackup_arg).await?;
+            (Box::new(child), None)
+        }
         Some(p) => {
             let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
             let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
