@@ -2,23 +2,28 @@
 //! encryption block and the object size; a manifest written last; resumable, verified restores; and a sizing
 //! advisor. See `switchyard backup --help`.
 //!
-//! One file per concern: [`units`] (sizes as typed), [`plan`] (sizing advisor), [`memory`] (the bound),
-//! [`crypto`] (AES-256-GCM per chunk), [`chunker`] (cutting and the object format).
+//! One file per concern:
+//! - [`units`]: sizes, bandwidths and ages as typed; [`plan`]: the sizing advisor; [`memory`]: the bound.
+//! - [`chunker`]: cutting the input and the stored chunk format; [`crypto`]: AES-256-GCM per chunk.
+//! - [`manifest`]: naming, manifest and resume journal; [`store`]: `file://`, `s3://`, `gs://`, `az://`.
+//! - [`upload`]: `backup stream` (parallel uploads, conditional puts, resume); [`retry`]: backoff with
+//!   jitter; [`source`]: `--from-server` (runs mariabackup); [`progress`]: counters, snapshot, stderr.
+//! - [`restore`], [`verify`], [`housekeeping`] (list, prune).
 
 pub mod chunker;
 pub mod crypto;
-pub mod memory;
-pub mod plan;
-pub mod units;
-
-/// Seconds between writes of the resume journal during a stream.
-pub const JOURNAL_INTERVAL_SECS: f64 = 30.0;
 pub mod housekeeping;
 pub mod manifest;
+pub mod memory;
+pub mod plan;
 pub mod progress;
 pub mod restore;
 pub mod retry;
+pub mod source;
 pub mod store;
+pub mod units;
 pub mod upload;
 pub mod verify;
-pub mod source;
+
+/// Seconds between writes of the resume journal during a stream (the default of `--journal-interval`).
+pub const JOURNAL_INTERVAL_SECS: f64 = 30.0;

@@ -38,7 +38,7 @@ pub struct BackupArgs {
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
     /// Read a backup stream (stdin) and store it as chunk objects plus a manifest.
-    Stream(StreamArgs),
+    Stream(Box<StreamArgs>),
     /// Write a stored backup to stdout, in order, every chunk checked and decrypted.
     Restore(RestoreArgs),
     /// Check a stored backup: completeness, every checksum, every chunk's authentication.
@@ -253,7 +253,7 @@ pub fn run(args: BackupArgs) -> Result<()> {
         .context("starting the async runtime")?;
     rt.block_on(async move {
         match args.command {
-            BackupCommand::Stream(a) => run_stream(a, output).await,
+            BackupCommand::Stream(a) => run_stream(*a, output).await,
             BackupCommand::Restore(a) => run_restore(a, output).await,
             BackupCommand::Verify(a) => run_verify(a, output).await,
             BackupCommand::List(a) => run_list(a, output).await,
