@@ -319,7 +319,16 @@ fn print_report<J: Serialize>(
             v,
         })
         .collect();
-    print_rows(output, &rows, json)
+    match output {
+        OutputFormat::Json => print_rows(output, &rows, json),
+        OutputFormat::Table => {
+            use tabled::settings::{object::Rows, Remove};
+            let mut table = tabled::Table::new(&rows);
+            table.with(Remove::row(Rows::first()));
+            println!("{table}");
+            Ok(())
+        }
+    }
 }
 
 fn parse_compress(s: &Option<String>) -> Result<Option<i32>> {
