@@ -100,8 +100,9 @@ pub struct StreamArgs {
     #[arg(long, conflicts_with = "from_server")]
     pub input: Option<PathBuf>,
     /// Run `mariabackup --backup --stream=xbstream` against this server and stream its output:
-    /// mysql://user:password@host:port. A failing mariabackup fails the backup.
-    #[arg(long, value_name = "URL")]
+    /// mysql://user:password@host:port (or from $SWITCHYARD_FROM_SERVER, to keep the password out of
+    /// the process list). A failing mariabackup fails the backup.
+    #[arg(long, value_name = "URL", env = "SWITCHYARD_FROM_SERVER", hide_env_values = true)]
     pub from_server: Option<String>,
     /// The mariabackup program for --from-server.
     #[arg(long, default_value = "mariabackup")]
