@@ -102,7 +102,12 @@ pub struct StreamArgs {
     /// Run `mariabackup --backup --stream=xbstream` against this server and stream its output:
     /// mysql://user:password@host:port (or from $SWITCHYARD_FROM_SERVER, to keep the password out of
     /// the process list). A failing mariabackup fails the backup.
-    #[arg(long, value_name = "URL", env = "SWITCHYARD_FROM_SERVER", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SWITCHYARD_FROM_SERVER",
+        hide_env_values = true
+    )]
     pub from_server: Option<String>,
     /// The mariabackup program for --from-server.
     #[arg(long, default_value = "mariabackup")]

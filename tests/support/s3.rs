@@ -143,6 +143,27 @@ impl Moto {
         self.env_via(self.port)
     }
 
+    /// Object names under `prefix` (ListObjectsV2, straight to the server), relative to the prefix.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let (status, body) = http(
+            self.port,
+            "GET",
+            &format!(
+                "/{}?list-type=2&max-keys=1000&prefix={}",
+                self.bucket,
+                prefix.replace('/', "%2F")
+            ),
+            b"",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split_once("</Key>"))
+            .map(|(k, _)| k.strip_prefix(prefix).unwrap_or(k).to_string())
+            .collect()
+    }
+
     /// Unfinished multipart uploads in the bucket (ListMultipartUploads).
     pub fn open_multipart_uploads(&self) -> usize {
         let (status, body) =
