@@ -177,10 +177,18 @@ impl<R: Read> ChunkReader<R> {
 
     /// The next chunk, or `None` at the end of the input. The caller holds a memory permit for it.
     pub fn next_chunk(&mut self) -> Result<Option<RawChunk>> {
+        self.next_chunk_into(Vec::new())
+    }
+
+    /// Like [`Self::next_chunk`], filling `buf` (a recycled chunk buffer) instead of a new one.
+    pub fn next_chunk_into(&mut self, mut buf: Vec<u8>) -> Result<Option<RawChunk>> {
         if self.done {
             return Ok(None);
         }
-        let mut buf = Vec::with_capacity(self.capacity);
+        buf.clear();
+        if buf.capacity() < self.capacity {
+            buf = Vec::with_capacity(self.capacity);
+        }
         buf.resize(HEADER_LEN, 0);
         let plain_len = match self.zstd_level {
             None => {

@@ -87,6 +87,20 @@ struct Ctx {
     known: HashMap<u64, ChunkEntry>,
     done: Mutex<BTreeMap<u64, ChunkEntry>>,
     stop: AtomicBool,
+    /// Chunk buffers given back after their object was stored, for the reader to fill again: no
+    /// page faults and zeroing of fresh memory per chunk. Each one stands for a free memory permit.
+    pool: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Ctx {
+    /// Keeps a stored chunk's buffer for the next chunk, if nothing else still holds it.
+    fn recycle(&self, bytes: Bytes) {
+        if let Ok(m) = bytes.try_into_mut() {
+            let mut v = Vec::from(m);
+            v.clear();
+            self.pool.lock().unwrap().push(v);
+        }
+    }
 }
 
 fn refused(msg: String) -> anyhow::Error {
@@ -347,11 +361,12 @@ async fn handle_chunk(ctx: Arc<Ctx>, raw: RawChunk, permit: OwnedSemaphorePermit
             ctx.progress.chunks_skipped.fetch_add(1, Relaxed);
         } else {
             let path = ctx.loc.object(&ctx.opts.id, &name);
-            put_object(&ctx, &path, sealed.bytes, &sealed.sha256).await?;
+            put_object(&ctx, &path, sealed.bytes.clone(), &sealed.sha256).await?;
             ctx.progress
                 .bytes_uploaded
                 .fetch_add(entry.stored_size, Relaxed);
         }
+        ctx.recycle(sealed.bytes);
         ctx.progress.bytes_done.fetch_add(entry.plain_size, Relaxed);
         ctx.progress.chunks_done.fetch_add(1, Relaxed);
         ctx.done.lock().unwrap().insert(index, entry);
@@ -569,29 +584,40 @@ pub async fn stream(
         known,
         done: Mutex::new(BTreeMap::new()),
         stop: AtomicBool::new(false),
+        pool: Mutex::new(Vec::new()),
     });
 
-    // Claim the ID: the first journal is created only if absent.
+    // Claim the ID: the first journal is created only if absent. A retry that finds it may be
+    // looking at its own earlier try whose answer was lost: the content (with our random salt) decides.
     if !opts.resume {
         let path = loc.object(&opts.id, JOURNAL_NAME);
         let body = Bytes::from(doc.to_json());
-        match loc
-            .store
-            .put_opts(
-                &path,
-                PutPayload::from(body),
-                PutOptions::from(PutMode::Create),
-            )
+        let claim = opts
+            .retry
+            .run(&format!("writing {path}"), Some(&progress), || async {
+                match loc
+                    .store
+                    .put_opts(
+                        &path,
+                        PutPayload::from(body.clone()),
+                        PutOptions::from(PutMode::Create),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(e) if is_conflict(&e) => {
+                        Ok(loc.store.get(&path).await?.bytes().await? == body)
+                    }
+                    Err(e) => Err(e),
+                }
+            })
             .await
-        {
-            Ok(_) => {}
-            Err(e) if is_conflict(&e) => {
-                return Err(refused(format!(
-                    "backup {} was claimed by another run",
-                    opts.id
-                )))
-            }
-            Err(e) => return Err(anyhow!(e).context(format!("writing {path}"))),
+            .with_context(|| format!("writing {path}"))?;
+        if !claim {
+            return Err(refused(format!(
+                "backup {} was claimed by another run",
+                opts.id
+            )));
         }
     }
 
@@ -614,7 +640,8 @@ pub async fn stream(
                 let permit = rt
                     .block_on(reader_buffers.clone().acquire_owned())
                     .expect("semaphore open");
-                let Some(chunk) = reader.next_chunk()? else {
+                let recycled = reader_ctx.pool.lock().unwrap().pop().unwrap_or_default();
+                let Some(chunk) = reader.next_chunk_into(recycled)? else {
                     return Ok(count);
                 };
                 count = chunk.index;
