@@ -5,5 +5,7 @@
 
 pub mod backup;
 pub mod cli;
+pub mod control;
 pub mod sandbox;
 pub mod sstbench;
+pub mod tui;

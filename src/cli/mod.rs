@@ -4,6 +4,7 @@
 //! grow independently. Output goes through [`output`]; exit codes through [`exit`].
 
 pub mod backup;
+pub mod console;
 pub mod exit;
 pub mod output;
 pub mod proxy;
@@ -35,6 +36,8 @@ pub enum Command {
     Backup(Box<backup::BackupArgs>),
     /// Local MariaDB topologies (primary + replicas) for demos and tests.
     Sandbox(sandbox::SandboxArgs),
+    /// The interactive console against a proxy's admin interface.
+    Console(console::ConsoleArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -51,11 +54,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_tracing(&cli.log);
+    // Logs on stderr would draw over the console's screen; it logs to --log-file if asked.
+    if !matches!(cli.command, Command::Console(_)) {
+        init_tracing(&cli.log);
+    }
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
         Command::Backup(args) => backup::run(*args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Console(args) => console::run(args, &cli.log),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

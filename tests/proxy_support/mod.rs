@@ -46,16 +46,23 @@ impl Fixture {
         (l.user.clone(), l.password.clone())
     }
 
-    /// mysql_async URL for the app user, through the proxy.
+    /// mysql_async URL for the app user, through the proxy. `prefer_socket=false`: otherwise
+    /// mysql_async reads `@@socket` and reconnects over the backend's unix socket, around the proxy.
     pub fn proxy_url(&self) -> String {
         let (u, p) = self.app_user();
-        format!("mysql://{u}:{p}@127.0.0.1:{}/app", self.proxy_addr().port())
+        format!(
+            "mysql://{u}:{p}@127.0.0.1:{}/app?prefer_socket=false",
+            self.proxy_addr().port()
+        )
     }
 
     /// mysql_async URL for the app user, straight to the primary.
     pub fn direct_url(&self) -> String {
         let (u, p) = self.app_user();
-        format!("mysql://{u}:{p}@127.0.0.1:{}/app", self.primary_port())
+        format!(
+            "mysql://{u}:{p}@127.0.0.1:{}/app?prefer_socket=false",
+            self.primary_port()
+        )
     }
 
     /// Runs the `mariadb` CLI as the app user against `port` with extra arguments.

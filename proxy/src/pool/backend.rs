@@ -1,7 +1,6 @@
 //! One backend connection: connecting, TLS, and logging in as the client's user.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
@@ -349,6 +348,3 @@ pub async fn probe(addr: SocketAddr, timeout: Duration) -> Option<Greeting> {
     };
     tokio::time::timeout(timeout, work).await.ok().flatten()
 }
-
-/// Keeps the type in one place for callers that hold a server's permit pool.
-pub type Permits = Arc<tokio::sync::Semaphore>;

@@ -316,7 +316,7 @@ impl Tracker {
                 if first != 0x00 {
                     return Err(ResponseError::Unexpected(first));
                 }
-                let mut r = Reader::new(&payload[1..]);
+                let mut r = Reader::new(payload.get(1..).unwrap_or_default());
                 let (id, columns, params) = (|| Some((r.u32()?, r.u16()?, r.u16()?)))()
                     .ok_or(ResponseError::Malformed("PREPARE_OK"))?;
                 self.outcome.prepared = Some((id, columns, params));

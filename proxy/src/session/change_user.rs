@@ -2,7 +2,6 @@
 
 use super::{End, Session};
 use crate::protocol::auth::PasswordHash;
-use crate::protocol::conn::ConnError;
 use crate::protocol::constants::{cap, errors, status};
 use crate::protocol::handshake::{encode_auth_switch, new_nonce, NATIVE_PASSWORD};
 use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
@@ -60,12 +59,8 @@ impl Session {
                     .send(seq, &encode_auth_switch(NATIVE_PASSWORD, &nonce))
                     .await
                     .map_err(|_| End::Close)?;
-                let (s, reply) = match self.client.read_packet(64 * 1024).await {
-                    Ok(Some(p)) => p,
-                    Ok(None) | Err(ConnError::Io(_) | ConnError::Truncated) => {
-                        return Err(End::Close)
-                    }
-                    Err(_) => return Err(End::Close),
+                let Ok(Some((s, reply))) = self.client.read_packet(64 * 1024).await else {
+                    return Err(End::Close);
                 };
                 seq = s.wrapping_add(1);
                 verify(&u.hash, &nonce, &reply, u)

@@ -5,7 +5,7 @@ use tracing::{debug, warn};
 
 use super::{End, Session};
 use crate::pool::Schema;
-use crate::protocol::constants::{cap, com, errors, status, MAX_PAYLOAD};
+use crate::protocol::constants::{cap, com, errors, MAX_PAYLOAD};
 use crate::protocol::messages::Err as ErrPacket;
 use crate::protocol::packet::{put_packet, HEADER_LEN};
 use crate::protocol::response::{expect_for, Progress, Tracker};
@@ -127,9 +127,6 @@ impl Session {
         } else if command == com::QUERY && self.flavor & cap::SESSION_TRACK == 0 {
             // Without session tracking a `USE` inside a query cannot be seen.
             lent.conn.schema = Schema::Unknown;
-        }
-        if self.status & status::IN_TRANS != 0 {
-            debug!("in transaction");
         }
     }
 }

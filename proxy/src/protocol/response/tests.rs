@@ -231,6 +231,16 @@ fn huge_row_passes_without_being_held() {
 }
 
 #[test]
+fn empty_packet_where_prepare_ok_belongs_is_an_error() {
+    // Found by the response_tracker fuzz target.
+    let mut t = Tracker::new(Expect::Prepare, true, false);
+    assert_eq!(
+        t.advance(&[0, 0, 0, 1]),
+        Err(ResponseError::Malformed("PREPARE_OK"))
+    );
+}
+
+#[test]
 fn garbage_is_an_error_not_a_panic() {
     for garbage in [
         &[0x05u8, 0, 0, 1, 0xfe, 1, 2, 3, 4][..],

@@ -1,0 +1,311 @@
+//! The admin SQL each action runs, built as text so it can be shown to the operator before it
+//! runs and tested here. Values are quoted for both SQLite (ProxySQL's admin store) and MySQL:
+//! single quotes are doubled, and backslashes and control characters are refused outright
+//! because the two dialects disagree on them.
+
+use std::fmt;
+
+use super::error::InputError;
+use super::rows::ServerStatus;
+use super::target::ServerTarget;
+
+/// A quoted SQL string literal; refuses input that could escape it in either dialect.
+pub fn quote(what: &'static str, value: &str) -> Result<String, InputError> {
+    if value.chars().any(char::is_control) {
+        return Err(InputError::ControlCharacter { what });
+    }
+    if value.contains('\\') {
+        return Err(InputError::Backslash { what });
+    }
+    Ok(format!("'{}'", value.replace('\'', "''")))
+}
+
+/// ProxySQL's `weight` range.
+pub const MAX_WEIGHT: u32 = 10_000_000;
+/// Priority tiers: 0 is used first; a handful is plenty, the bound only catches typos.
+pub const MAX_TIER: u32 = 255;
+
+/// Configuration modules that move between MEMORY, RUNTIME and DISK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Module {
+    MysqlServers,
+    MysqlUsers,
+    MysqlQueryRules,
+    MysqlVariables,
+    AdminVariables,
+}
+
+impl Module {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Module::MysqlServers => "MYSQL SERVERS",
+            Module::MysqlUsers => "MYSQL USERS",
+            Module::MysqlQueryRules => "MYSQL QUERY RULES",
+            Module::MysqlVariables => "MYSQL VARIABLES",
+            Module::AdminVariables => "ADMIN VARIABLES",
+        }
+    }
+}
+
+/// Everything the console can change. Each action is a fixed list of admin statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// OFFLINE_SOFT: no new work, current sessions finish.
+    Drain(ServerTarget),
+    /// OFFLINE_HARD: connections closed now; stays until unfenced.
+    Fence(ServerTarget),
+    /// Back to ONLINE, only where the server is fenced (a drained server stays drained).
+    Unfence(ServerTarget),
+    SetStatus(ServerTarget, ServerStatus),
+    SetWeight(ServerTarget, u32),
+    /// Priority tier (switchyard's `switchyard_mysql_servers`; ProxySQL has none).
+    SetTier(ServerTarget, u32),
+    /// `KILL CONNECTION` of a client session (a `SessionID` of `stats_mysql_processlist`).
+    KillConnection(u64),
+    LoadToRuntime(Module),
+    SaveToDisk(Module),
+}
+
+fn where_server(t: &ServerTarget) -> Result<String, InputError> {
+    let host = quote("host", &t.host)?;
+    Ok(match t.hostgroup {
+        Some(hg) => format!("hostgroup_id={hg} AND hostname={host} AND port={}", t.port),
+        None => format!("hostname={host} AND port={}", t.port),
+    })
+}
+
+fn set_status(
+    t: &ServerTarget,
+    status: ServerStatus,
+    only_from: Option<ServerStatus>,
+) -> Result<Vec<String>, InputError> {
+    let mut cond = where_server(t)?;
+    if let Some(from) = only_from {
+        cond.push_str(&format!(" AND status='{}'", from.as_str()));
+    }
+    Ok(vec![
+        format!(
+            "UPDATE mysql_servers SET status='{}' WHERE {cond}",
+            status.as_str()
+        ),
+        load(Module::MysqlServers),
+    ])
+}
+
+fn bounded(
+    what: &'static str,
+    value: u32,
+    max: u32,
+    range: &'static str,
+) -> Result<(), InputError> {
+    if value > max {
+        return Err(InputError::OutOfRange {
+            what,
+            value: value.to_string(),
+            range,
+        });
+    }
+    Ok(())
+}
+
+fn load(m: Module) -> String {
+    format!("LOAD {} TO RUNTIME", m.as_str())
+}
+
+impl Action {
+    /// The statements, in order, exactly as they are sent.
+    pub fn statements(&self) -> Result<Vec<String>, InputError> {
+        match self {
+            Action::Drain(t) => set_status(t, ServerStatus::OfflineSoft, None),
+            Action::Fence(t) => set_status(t, ServerStatus::OfflineHard, None),
+            Action::Unfence(t) => {
+                set_status(t, ServerStatus::Online, Some(ServerStatus::OfflineHard))
+            }
+            Action::SetStatus(t, s) => {
+                if !ServerStatus::SETTABLE.contains(s) {
+                    return Err(InputError::Refused(format!(
+                        "status {s} is set by the proxy itself; set ONLINE, OFFLINE_SOFT or OFFLINE_HARD"
+                    )));
+                }
+                set_status(t, *s, None)
+            }
+            Action::SetWeight(t, w) => {
+                bounded("weight", *w, MAX_WEIGHT, "0 to 10000000")?;
+                Ok(vec![
+                    format!(
+                        "UPDATE mysql_servers SET weight={w} WHERE {}",
+                        where_server(t)?
+                    ),
+                    load(Module::MysqlServers),
+                ])
+            }
+            Action::SetTier(t, tier) => {
+                bounded("tier", *tier, MAX_TIER, "0 to 255")?;
+                // One row per mysql_servers row the target names, whether or not it had a tier.
+                Ok(vec![
+                    format!(
+                        "REPLACE INTO switchyard_mysql_servers (hostgroup_id, hostname, port, tier) \
+                         SELECT hostgroup_id, hostname, port, {tier} FROM mysql_servers WHERE {}",
+                        where_server(t)?
+                    ),
+                    load(Module::MysqlServers),
+                ])
+            }
+            Action::KillConnection(id) => Ok(vec![format!("KILL CONNECTION {id}")]),
+            Action::LoadToRuntime(m) => Ok(vec![load(*m)]),
+            Action::SaveToDisk(m) => Ok(vec![format!("SAVE {} TO DISK", m.as_str())]),
+        }
+    }
+
+    /// Whether the action changes what the proxy routes (these always ask for confirmation).
+    pub fn changes_routing(&self) -> bool {
+        !matches!(self, Action::SaveToDisk(_))
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Drain(t) => write!(f, "drain {t} (OFFLINE_SOFT)"),
+            Action::Fence(t) => write!(f, "fence {t} (OFFLINE_HARD)"),
+            Action::Unfence(t) => write!(f, "unfence {t} (ONLINE)"),
+            Action::SetStatus(t, s) => write!(f, "set {t} to {s}"),
+            Action::SetWeight(t, w) => write!(f, "set weight of {t} to {w}"),
+            Action::SetTier(t, tier) => write!(f, "set tier of {t} to {tier}"),
+            Action::KillConnection(id) => write!(f, "kill client connection {id}"),
+            Action::LoadToRuntime(m) => write!(f, "load {} to runtime", m.as_str()),
+            Action::SaveToDisk(m) => write!(f, "save {} to disk", m.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(s: &str) -> ServerTarget {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn drain_is_offline_soft_then_load() {
+        let sql = Action::Drain(target("10/db1:3306")).statements().unwrap();
+        assert_eq!(
+            sql,
+            [
+                "UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE hostgroup_id=10 AND hostname='db1' AND port=3306",
+                "LOAD MYSQL SERVERS TO RUNTIME",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_server_without_hostgroup_matches_all_its_rows() {
+        let sql = Action::Fence(target("db2:3307")).statements().unwrap();
+        assert_eq!(
+            sql[0],
+            "UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE hostname='db2' AND port=3307"
+        );
+    }
+
+    #[test]
+    fn unfence_only_touches_fenced_rows() {
+        let sql = Action::Unfence(target("20/db3:3306")).statements().unwrap();
+        assert_eq!(
+            sql[0],
+            "UPDATE mysql_servers SET status='ONLINE' WHERE hostgroup_id=20 AND hostname='db3' AND port=3306 AND status='OFFLINE_HARD'"
+        );
+        assert_eq!(sql[1], "LOAD MYSQL SERVERS TO RUNTIME");
+    }
+
+    #[test]
+    fn weight_is_bounded_and_shunned_is_not_settable() {
+        let t = target("db1:3306");
+        assert_eq!(
+            Action::SetWeight(t.clone(), 250).statements().unwrap()[0],
+            "UPDATE mysql_servers SET weight=250 WHERE hostname='db1' AND port=3306"
+        );
+        assert!(Action::SetWeight(t.clone(), MAX_WEIGHT + 1)
+            .statements()
+            .is_err());
+        assert!(Action::SetStatus(t.clone(), ServerStatus::Shunned)
+            .statements()
+            .is_err());
+        assert_eq!(
+            Action::SetStatus(t, ServerStatus::Online)
+                .statements()
+                .unwrap()[0],
+            "UPDATE mysql_servers SET status='ONLINE' WHERE hostname='db1' AND port=3306"
+        );
+    }
+
+    #[test]
+    fn tier_writes_switchyards_table_for_every_named_row() {
+        let sql = Action::SetTier(target("20/db6:3306"), 1)
+            .statements()
+            .unwrap();
+        assert_eq!(
+            sql,
+            [
+                "REPLACE INTO switchyard_mysql_servers (hostgroup_id, hostname, port, tier) \
+                 SELECT hostgroup_id, hostname, port, 1 FROM mysql_servers \
+                 WHERE hostgroup_id=20 AND hostname='db6' AND port=3306",
+                "LOAD MYSQL SERVERS TO RUNTIME",
+            ]
+        );
+        assert!(Action::SetTier(target("db6:3306"), MAX_TIER + 1)
+            .statements()
+            .is_err());
+    }
+
+    #[test]
+    fn kill_load_and_save() {
+        assert_eq!(
+            Action::KillConnection(42).statements().unwrap(),
+            ["KILL CONNECTION 42"]
+        );
+        assert_eq!(
+            Action::LoadToRuntime(Module::MysqlQueryRules)
+                .statements()
+                .unwrap(),
+            ["LOAD MYSQL QUERY RULES TO RUNTIME"]
+        );
+        assert_eq!(
+            Action::SaveToDisk(Module::MysqlServers)
+                .statements()
+                .unwrap(),
+            ["SAVE MYSQL SERVERS TO DISK"]
+        );
+    }
+
+    #[test]
+    fn quoting_doubles_quotes_and_refuses_escapes() {
+        assert_eq!(quote("v", "o'brien").unwrap(), "'o''brien'");
+        assert_eq!(quote("v", "x' OR '1'='1").unwrap(), "'x'' OR ''1''=''1'");
+        assert!(matches!(
+            quote("v", "x\\' OR 1=1 -- "),
+            Err(InputError::Backslash { .. })
+        ));
+        assert!(matches!(
+            quote("v", "x\u{0};DROP"),
+            Err(InputError::ControlCharacter { .. })
+        ));
+        assert!(matches!(
+            quote("v", "a\nb"),
+            Err(InputError::ControlCharacter { .. })
+        ));
+    }
+
+    #[test]
+    fn a_hostile_host_never_reaches_sql() {
+        // A target built by hand (not parsed) still cannot break out of its literal.
+        let t = ServerTarget::new(None, "db1' OR ''='", 3306);
+        let sql = Action::Drain(t).statements().unwrap();
+        assert_eq!(
+            sql[0],
+            "UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE hostname='db1'' OR ''''=''' AND port=3306"
+        );
+        let t = ServerTarget::new(None, "db1\\", 3306);
+        assert!(Action::Drain(t).statements().is_err());
+    }
+}

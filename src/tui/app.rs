@@ -1,0 +1,458 @@
+//! The console's state and how keys change it. No terminal and no network here: keys go in,
+//! [`Effect`]s come out for the loop to carry out, so every transition is testable.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::control::{Action, EventRow, Module, ServerStatus, ServerTarget, Snapshot};
+
+use super::event::{action_for, Key, UiAction};
+use super::model::Model;
+use super::views::{self, arrange, RowKey, Scope, View, ViewState};
+
+mod modes;
+
+pub use modes::{Confirm, Mode, NumberField};
+
+/// Refresh interval bounds: fast enough to watch a drain, slow enough not to load the proxy.
+pub const MIN_REFRESH: Duration = Duration::from_millis(500);
+pub const MAX_REFRESH: Duration = Duration::from_secs(60);
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
+const REFRESH_STEPS: [Duration; 8] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(15),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+];
+const PAGE: usize = 10;
+
+/// What the loop must do after a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Quit,
+    /// Run this action (already confirmed by the operator).
+    Execute(Action),
+    /// The refresh interval or pause changed.
+    Reschedule,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    Error,
+}
+
+/// The status line message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub tone: Tone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Location {
+    view: View,
+    scope: Scope,
+}
+
+pub struct App {
+    pub model: Model,
+    /// Where the console is connected, for the title bar.
+    pub admin_label: String,
+    pub read_only: bool,
+    pub mode: Mode,
+    pub paused: bool,
+    pub refresh: Duration,
+    pub status: Option<Status>,
+    /// Set by every change that needs a redraw; the loop clears it after drawing.
+    pub dirty: bool,
+    stack: Vec<Location>,
+    states: HashMap<View, ViewState>,
+}
+
+impl App {
+    pub fn new(admin_label: &str, read_only: bool) -> App {
+        App {
+            model: Model::default(),
+            admin_label: admin_label.to_owned(),
+            read_only,
+            mode: Mode::Normal,
+            paused: false,
+            refresh: DEFAULT_REFRESH,
+            status: None,
+            dirty: true,
+            stack: vec![Location {
+                view: View::Overview,
+                scope: Scope::All,
+            }],
+            states: HashMap::new(),
+        }
+    }
+
+    pub fn view(&self) -> View {
+        self.location().view
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.location().scope
+    }
+
+    fn location(&self) -> &Location {
+        // The stack is never empty: `back` stops at the last entry.
+        &self.stack[self.stack.len() - 1]
+    }
+
+    /// How deep the drill-down is (1 at a top view).
+    pub fn depth(&self) -> usize {
+        self.stack.len()
+    }
+
+    pub fn view_state(&self, view: View) -> ViewState {
+        self.states.get(&view).cloned().unwrap_or_default()
+    }
+
+    fn state_mut(&mut self) -> &mut ViewState {
+        let view = self.view();
+        self.states.entry(view).or_default()
+    }
+
+    fn say(&mut self, tone: Tone, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            tone,
+        });
+    }
+
+    /// A new read of the admin tables.
+    ///
+    /// The selection follows its row (server, session, …), not its position: rows re-sort as
+    /// numbers change, and an action key must never land on a neighbour that moved up.
+    pub fn on_snapshot(&mut self, snap: Snapshot) {
+        if self.paused {
+            return;
+        }
+        let anchor = self.selected_key();
+        self.model.apply(snap);
+        let rows = self.visible_rows();
+        let found = anchor
+            .filter(|k| *k != RowKey::None)
+            .and_then(|k| rows.iter().position(|r| *r == k));
+        match found {
+            Some(i) => self.state_mut().selected = i,
+            None => self.clamp_selection(),
+        }
+        self.dirty = true;
+    }
+
+    /// A read that failed: keep the last data on screen and say why.
+    pub fn on_read_error(&mut self, error: String) {
+        self.model.read_error = Some(error);
+        self.dirty = true;
+    }
+
+    /// The outcome of an executed action: status line and a local event.
+    pub fn on_action_done(
+        &mut self,
+        action: &Action,
+        result: Result<Vec<String>, String>,
+        now_ms: u64,
+    ) {
+        let (kind, reason) = match &result {
+            Ok(_) => ("console", format!("done: {action}")),
+            Err(e) => ("console_error", format!("failed: {action}: {e}")),
+        };
+        match result {
+            Ok(_) => self.say(Tone::Info, reason.clone()),
+            Err(_) => self.say(Tone::Error, reason.clone()),
+        }
+        self.model.local_events.push(EventRow {
+            event_id: 0,
+            time_ms: now_ms,
+            hostgroup: target_of(action).and_then(|t| t.hostgroup),
+            server: target_of(action)
+                .map(ServerTarget::address)
+                .unwrap_or_default(),
+            kind: kind.to_owned(),
+            reason,
+            actor: "this console".to_owned(),
+        });
+        self.dirty = true;
+    }
+
+    /// The table of the current view as shown (filtered and sorted), if it is a table view.
+    fn visible_rows(&self) -> Vec<RowKey> {
+        let Some(data) = views::table(self.view(), &self.model, self.scope()) else {
+            return Vec::new();
+        };
+        let state = self.view_state(self.view());
+        arrange(&data, &state)
+            .into_iter()
+            .map(|r| r.key.clone())
+            .collect()
+    }
+
+    fn selected_key(&self) -> Option<RowKey> {
+        let rows = self.visible_rows();
+        rows.get(self.view_state(self.view()).selected).cloned()
+    }
+
+    fn clamp_selection(&mut self) {
+        let n = self.visible_rows().len();
+        let st = self.state_mut();
+        st.selected = st.selected.min(n.saturating_sub(1));
+    }
+
+    fn move_selection(&mut self, f: impl Fn(usize, usize) -> usize) {
+        let n = self.visible_rows().len();
+        let st = self.state_mut();
+        st.selected = if n == 0 {
+            0
+        } else {
+            f(st.selected, n).min(n - 1)
+        };
+    }
+
+    /// Handles one key; returns what the loop must do.
+    pub fn handle_key(&mut self, key: Key) -> Option<Effect> {
+        self.dirty = true;
+        if key == Key::CtrlC {
+            return Some(Effect::Quit);
+        }
+        match self.mode.clone() {
+            Mode::Help => {
+                if matches!(key, Key::Esc | Key::Char('q') | Key::Char('?') | Key::Enter) {
+                    self.mode = Mode::Normal;
+                }
+                None
+            }
+            Mode::Filter => {
+                self.filter_key(key);
+                None
+            }
+            Mode::Confirm(c) => self.confirm_key(key, c),
+            Mode::Number {
+                field,
+                target,
+                input,
+            } => self.number_key(key, field, target, input),
+            Mode::Normal => {
+                let action = action_for(self.view(), key)?;
+                self.normal(action)
+            }
+        }
+    }
+
+    /// Puts an action in front of the operator, or refuses it in read-only mode.
+    fn ask(&mut self, action: Action) {
+        if self.read_only {
+            self.say(
+                Tone::Error,
+                format!("read-only: refused to {action} (started with --read-only)"),
+            );
+            return;
+        }
+        match action.statements() {
+            Ok(statements) => self.mode = Mode::Confirm(Confirm { action, statements }),
+            Err(e) => self.say(Tone::Error, format!("{action}: {e}")),
+        }
+    }
+
+    fn selected_server(&mut self) -> Option<ServerTarget> {
+        match self.selected_key() {
+            Some(RowKey::Server(t)) => Some(t),
+            _ => {
+                self.say(Tone::Error, "select a server first");
+                None
+            }
+        }
+    }
+
+    fn module(&self) -> Option<Module> {
+        match self.view() {
+            View::Hostgroups | View::Servers | View::Pools => Some(Module::MysqlServers),
+            View::Rules => Some(Module::MysqlQueryRules),
+            View::Users => Some(Module::MysqlUsers),
+            View::Variables => Some(Module::MysqlVariables),
+            _ => None,
+        }
+    }
+
+    fn go(&mut self, view: View) {
+        self.stack = vec![Location {
+            view,
+            scope: Scope::All,
+        }];
+        self.mode = Mode::Normal;
+        self.clamp_selection();
+    }
+
+    fn push(&mut self, view: View, scope: Scope) {
+        self.stack.push(Location { view, scope });
+        self.states.entry(view).or_default().selected = 0;
+    }
+
+    fn normal(&mut self, action: UiAction) -> Option<Effect> {
+        let step = |v: View, delta: isize| {
+            let i = View::ALL.iter().position(|x| *x == v).unwrap_or(0) as isize;
+            let n = View::ALL.len() as isize;
+            View::ALL[(i + delta).rem_euclid(n) as usize]
+        };
+        match action {
+            UiAction::Quit => return Some(Effect::Quit),
+            UiAction::Back | UiAction::BackOrQuit => {
+                if self.stack.len() > 1 {
+                    self.stack.pop();
+                    self.clamp_selection();
+                } else if action == UiAction::BackOrQuit {
+                    return Some(Effect::Quit);
+                }
+            }
+            UiAction::NextView => self.go(step(self.view(), 1)),
+            UiAction::PrevView => self.go(step(self.view(), -1)),
+            UiAction::GoTo(v) => self.go(v),
+            UiAction::Up => self.move_selection(|s, _| s.saturating_sub(1)),
+            UiAction::Down => self.move_selection(|s, _| s + 1),
+            UiAction::PageUp => self.move_selection(|s, _| s.saturating_sub(PAGE)),
+            UiAction::PageDown => self.move_selection(|s, _| s + PAGE),
+            UiAction::Top => self.move_selection(|_, _| 0),
+            UiAction::Bottom => self.move_selection(|_, n| n.saturating_sub(1)),
+            UiAction::DrillDown => self.drill(),
+            UiAction::Help => self.mode = Mode::Help,
+            UiAction::Filter => self.mode = Mode::Filter,
+            UiAction::ClearFilter => {
+                let st = self.state_mut();
+                st.filter.clear();
+                st.selected = 0;
+            }
+            UiAction::SortNext | UiAction::SortReverse => self.sort(action),
+            UiAction::Pause => {
+                self.paused = !self.paused;
+                return Some(Effect::Reschedule);
+            }
+            UiAction::Slower | UiAction::Faster => {
+                let i = REFRESH_STEPS
+                    .iter()
+                    .position(|d| *d >= self.refresh)
+                    .unwrap_or(REFRESH_STEPS.len() - 1);
+                let j = if action == UiAction::Slower {
+                    (i + 1).min(REFRESH_STEPS.len() - 1)
+                } else {
+                    i.saturating_sub(1)
+                };
+                self.refresh = REFRESH_STEPS[j].clamp(MIN_REFRESH, MAX_REFRESH);
+                self.say(
+                    Tone::Info,
+                    format!("refresh every {}", fmt_interval(self.refresh)),
+                );
+                return Some(Effect::Reschedule);
+            }
+            UiAction::Drain | UiAction::Fence | UiAction::Unfence | UiAction::SetOnline => {
+                if let Some(t) = self.selected_server() {
+                    self.ask(match action {
+                        UiAction::Drain => Action::Drain(t),
+                        UiAction::Fence => Action::Fence(t),
+                        UiAction::Unfence => Action::Unfence(t),
+                        _ => Action::SetStatus(t, ServerStatus::Online),
+                    });
+                }
+            }
+            UiAction::SetWeight | UiAction::SetTier => {
+                let field = if action == UiAction::SetWeight {
+                    NumberField::Weight
+                } else {
+                    NumberField::Tier
+                };
+                if self.read_only {
+                    self.say(
+                        Tone::Error,
+                        format!(
+                            "read-only: refused to set a {} (started with --read-only)",
+                            field.name()
+                        ),
+                    );
+                } else if let Some(t) = self.selected_server() {
+                    self.mode = Mode::Number {
+                        field,
+                        target: t,
+                        input: String::new(),
+                    };
+                }
+            }
+            UiAction::Kill => match self.selected_key() {
+                Some(RowKey::Session(id)) => self.ask(Action::KillConnection(id)),
+                _ => self.say(Tone::Error, "select a session first"),
+            },
+            UiAction::LoadToRuntime | UiAction::SaveToDisk => {
+                if let Some(m) = self.module() {
+                    self.ask(if action == UiAction::LoadToRuntime {
+                        Action::LoadToRuntime(m)
+                    } else {
+                        Action::SaveToDisk(m)
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    fn sort(&mut self, action: UiAction) {
+        let Some(data) = views::table(self.view(), &self.model, self.scope()) else {
+            return;
+        };
+        let columns = data.columns.len().max(1);
+        let st = self.state_mut();
+        let (col, desc) = st.sort_or(&data);
+        st.sort = Some(if action == UiAction::SortNext {
+            ((col + 1) % columns, desc)
+        } else {
+            (col, !desc)
+        });
+        st.selected = 0;
+        let title = data.columns.get((col + 1) % columns).map(|c| c.title);
+        if action == UiAction::SortNext {
+            if let Some(title) = title {
+                self.say(Tone::Info, format!("sorted by {title}"));
+            }
+        }
+    }
+
+    /// hostgroup → its servers → a server's pool → that server's events.
+    fn drill(&mut self) {
+        let Some(key) = self.selected_key() else {
+            return;
+        };
+        match (self.view(), key) {
+            (View::Hostgroups, RowKey::Hostgroup(hg)) => {
+                self.push(View::Servers, Scope::Hostgroup(hg))
+            }
+            (View::Servers, RowKey::Server(t)) => self.push(View::Pools, Scope::Server(t)),
+            (View::Pools, RowKey::Server(t)) => self.push(View::Events, Scope::Server(t)),
+            _ => {}
+        }
+    }
+}
+
+fn target_of(action: &Action) -> Option<&ServerTarget> {
+    match action {
+        Action::Drain(t)
+        | Action::Fence(t)
+        | Action::Unfence(t)
+        | Action::SetStatus(t, _)
+        | Action::SetWeight(t, _)
+        | Action::SetTier(t, _) => Some(t),
+        _ => None,
+    }
+}
+
+/// `500ms`, `2s`.
+pub fn fmt_interval(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}

@@ -1,0 +1,408 @@
+//! Input → [`UiAction`]. One table of bindings drives both dispatch and the `?` help, so the
+//! help can never list a key that does nothing (or miss one that does something).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::views::View;
+
+/// A key as the bindings name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Enter,
+    Esc,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Tab,
+    BackTab,
+    Backspace,
+    CtrlC,
+}
+
+impl Key {
+    /// `None` for key releases and keys the console does not use.
+    pub fn from_event(ev: &KeyEvent) -> Option<Key> {
+        if ev.kind == KeyEventKind::Release {
+            return None;
+        }
+        if ev.modifiers.contains(KeyModifiers::CONTROL) {
+            return match ev.code {
+                KeyCode::Char('c') | KeyCode::Char('C') => Some(Key::CtrlC),
+                _ => None,
+            };
+        }
+        Some(match ev.code {
+            KeyCode::Char(c) => Key::Char(c),
+            KeyCode::Enter => Key::Enter,
+            KeyCode::Esc => Key::Esc,
+            KeyCode::Up => Key::Up,
+            KeyCode::Down => Key::Down,
+            KeyCode::PageUp => Key::PageUp,
+            KeyCode::PageDown => Key::PageDown,
+            KeyCode::Home => Key::Home,
+            KeyCode::End => Key::End,
+            KeyCode::Tab => Key::Tab,
+            KeyCode::BackTab => Key::BackTab,
+            KeyCode::Backspace => Key::Backspace,
+            _ => return None,
+        })
+    }
+}
+
+/// What a key asks for in normal mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiAction {
+    Quit,
+    Back,
+    /// `q`: back, or quit from a top view.
+    BackOrQuit,
+    NextView,
+    PrevView,
+    GoTo(View),
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    DrillDown,
+    Help,
+    Filter,
+    ClearFilter,
+    SortNext,
+    SortReverse,
+    Pause,
+    Slower,
+    Faster,
+    Drain,
+    Fence,
+    Unfence,
+    SetOnline,
+    SetWeight,
+    SetTier,
+    LoadToRuntime,
+    SaveToDisk,
+    Kill,
+}
+
+/// One line of the keymap.
+pub struct Binding {
+    pub keys: &'static [Key],
+    /// How the help writes the keys.
+    pub label: &'static str,
+    pub action: UiAction,
+    pub help: &'static str,
+    /// The views it works in; empty means all.
+    pub views: &'static [View],
+}
+
+const SERVER_VIEWS: &[View] = &[View::Hostgroups, View::Servers, View::Pools];
+const CONFIG_VIEWS: &[View] = &[
+    View::Hostgroups,
+    View::Servers,
+    View::Pools,
+    View::Rules,
+    View::Users,
+    View::Variables,
+];
+/// Every view but the overview is a table.
+const TABLE_VIEWS: &[View] = View::ALL.as_slice().split_at(1).1;
+
+macro_rules! bind {
+    ($keys:expr, $label:expr, $action:expr, $help:expr, $views:expr) => {
+        Binding {
+            keys: $keys,
+            label: $label,
+            action: $action,
+            help: $help,
+            views: $views,
+        }
+    };
+}
+
+/// The keymap, in help order. Digits are handled by [`digit_view`] and listed here for help.
+pub const BINDINGS: &[Binding] = &[
+    bind!(
+        &[Key::Char('?')],
+        "?",
+        UiAction::Help,
+        "help for this view",
+        &[]
+    ),
+    bind!(
+        &[Key::Char('q')],
+        "q",
+        UiAction::BackOrQuit,
+        "back; quit at a top view",
+        &[]
+    ),
+    bind!(
+        &[Key::Esc],
+        "Esc",
+        UiAction::Back,
+        "back (never quits)",
+        &[]
+    ),
+    bind!(&[Key::CtrlC], "Ctrl-c", UiAction::Quit, "quit", &[]),
+    bind!(
+        &[Key::Tab, Key::Char('l')],
+        "Tab l",
+        UiAction::NextView,
+        "next view",
+        &[]
+    ),
+    bind!(
+        &[Key::BackTab, Key::Char('h')],
+        "S-Tab h",
+        UiAction::PrevView,
+        "previous view",
+        &[]
+    ),
+    bind!(
+        &[Key::Up, Key::Char('k')],
+        "Up k",
+        UiAction::Up,
+        "move up",
+        TABLE_VIEWS
+    ),
+    bind!(
+        &[Key::Down, Key::Char('j')],
+        "Down j",
+        UiAction::Down,
+        "move down",
+        TABLE_VIEWS
+    ),
+    bind!(
+        &[Key::PageUp],
+        "PgUp",
+        UiAction::PageUp,
+        "page up",
+        TABLE_VIEWS
+    ),
+    bind!(
+        &[Key::PageDown],
+        "PgDn",
+        UiAction::PageDown,
+        "page down",
+        TABLE_VIEWS
+    ),
+    bind!(
+        &[Key::Home, Key::Char('g')],
+        "Home g",
+        UiAction::Top,
+        "first row",
+        TABLE_VIEWS
+    ),
+    bind!(
+        &[Key::End, Key::Char('G')],
+        "End G",
+        UiAction::Bottom,
+        "last row",
+        TABLE_VIEWS
+    ),
+    bind!(
+        &[Key::Enter],
+        "Enter",
+        UiAction::DrillDown,
+        "drill: HG>server>pool>events",
+        SERVER_VIEWS
+    ),
+    bind!(
+        &[Key::Char('/')],
+        "/",
+        UiAction::Filter,
+        "filter rows; Esc clears",
+        TABLE_VIEWS
+    ),
+    bind!(
+        &[Key::Char('\\')],
+        "\\",
+        UiAction::ClearFilter,
+        "clear the filter",
+        TABLE_VIEWS
+    ),
+    bind!(
+        &[Key::Char('s')],
+        "s",
+        UiAction::SortNext,
+        "sort by the next column",
+        TABLE_VIEWS
+    ),
+    bind!(
+        &[Key::Char('r')],
+        "r",
+        UiAction::SortReverse,
+        "reverse the sort",
+        TABLE_VIEWS
+    ),
+    bind!(
+        &[Key::Char('p')],
+        "p",
+        UiAction::Pause,
+        "pause / resume refresh",
+        &[]
+    ),
+    bind!(
+        &[Key::Char('+')],
+        "+",
+        UiAction::Slower,
+        "refresh less often",
+        &[]
+    ),
+    bind!(
+        &[Key::Char('-')],
+        "-",
+        UiAction::Faster,
+        "refresh more often",
+        &[]
+    ),
+    bind!(
+        &[Key::Char('d')],
+        "d",
+        UiAction::Drain,
+        "drain server (OFFLINE_SOFT)",
+        &[View::Servers, View::Pools]
+    ),
+    bind!(
+        &[Key::Char('f')],
+        "f",
+        UiAction::Fence,
+        "fence server (OFFLINE_HARD)",
+        &[View::Servers, View::Pools]
+    ),
+    bind!(
+        &[Key::Char('u')],
+        "u",
+        UiAction::Unfence,
+        "unfence server (ONLINE)",
+        &[View::Servers, View::Pools]
+    ),
+    bind!(
+        &[Key::Char('o')],
+        "o",
+        UiAction::SetOnline,
+        "set the server ONLINE",
+        &[View::Servers, View::Pools]
+    ),
+    bind!(
+        &[Key::Char('w')],
+        "w",
+        UiAction::SetWeight,
+        "set the server's weight",
+        &[View::Servers, View::Pools]
+    ),
+    bind!(
+        &[Key::Char('t')],
+        "t",
+        UiAction::SetTier,
+        "set the server's tier",
+        &[View::Servers, View::Pools]
+    ),
+    bind!(
+        &[Key::Char('K')],
+        "K",
+        UiAction::Kill,
+        "kill the client connection",
+        &[View::Sessions]
+    ),
+    bind!(
+        &[Key::Char('L')],
+        "L",
+        UiAction::LoadToRuntime,
+        "load config to runtime",
+        CONFIG_VIEWS
+    ),
+    bind!(
+        &[Key::Char('W')],
+        "W",
+        UiAction::SaveToDisk,
+        "save config to disk",
+        CONFIG_VIEWS
+    ),
+];
+
+/// The digit keys jump to the views in tab order: `1`…`9`, then `0` for the tenth.
+pub fn digit_view(key: Key) -> Option<View> {
+    match key {
+        Key::Char(c) => {
+            let n = c.to_digit(10)? as usize;
+            View::ALL.get((n + 9) % 10).copied()
+        }
+        _ => None,
+    }
+}
+
+/// The bindings that work in `view`, for help and dispatch.
+pub fn bindings_for(view: View) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS
+        .iter()
+        .filter(move |b| b.views.is_empty() || b.views.contains(&view))
+}
+
+/// The action of a key in normal mode in `view`.
+pub fn action_for(view: View, key: Key) -> Option<UiAction> {
+    if let Some(v) = digit_view(key) {
+        return Some(UiAction::GoTo(v));
+    }
+    bindings_for(view)
+        .find(|b| b.keys.contains(&key))
+        .map(|b| b.action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_view() {
+        for view in View::ALL {
+            let mut seen = Vec::new();
+            for b in bindings_for(view) {
+                for k in b.keys {
+                    assert!(!seen.contains(k), "{k:?} bound twice in {view:?}");
+                    seen.push(*k);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn actions_depend_on_the_view() {
+        assert_eq!(
+            action_for(View::Servers, Key::Char('d')),
+            Some(UiAction::Drain)
+        );
+        assert_eq!(action_for(View::Digests, Key::Char('d')), None);
+        assert_eq!(
+            action_for(View::Overview, Key::Char('3')),
+            Some(UiAction::GoTo(View::Servers))
+        );
+        assert_eq!(
+            action_for(View::Overview, Key::Char('0')),
+            Some(UiAction::GoTo(View::Events))
+        );
+        assert_eq!(
+            action_for(View::Sessions, Key::Char('K')),
+            Some(UiAction::Kill)
+        );
+        assert_eq!(action_for(View::Servers, Key::Char('K')), None);
+        assert_eq!(
+            action_for(View::Events, Key::Char('j')),
+            Some(UiAction::Down)
+        );
+    }
+
+    #[test]
+    fn releases_and_unknown_control_keys_are_ignored() {
+        let mut ev = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(Key::from_event(&ev), Some(Key::Char('q')));
+        ev.kind = KeyEventKind::Release;
+        assert_eq!(Key::from_event(&ev), None);
+        let ctrl_x = KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL);
+        assert_eq!(Key::from_event(&ctrl_x), None);
+    }
+}

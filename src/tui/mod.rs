@@ -1,0 +1,16 @@
+//! The interactive console (ratatui + crossterm).
+//!
+//! State and key handling ([`app`], [`event`]) know nothing of the terminal; drawing ([`ui`],
+//! [`views`], [`widgets`]) only reads state; the terminal loop and the admin reads live apart
+//! (the loop owns the terminal, a task owns the [`crate::control::Control`]) and talk by
+//! messages ([`run`]), so a slow admin interface never freezes the keys. [`model`] derives rates
+//! and histories from successive snapshots; [`theme`] loads the colour themes.
+
+pub mod app;
+pub mod event;
+pub mod model;
+pub mod run;
+pub mod theme;
+pub mod ui;
+pub mod views;
+pub mod widgets;

@@ -1,0 +1,246 @@
+//! The terminal loop: owns the terminal, merges keys, admin reads and signals, and draws only
+//! when something changed. The admin connection lives in its own task (see `worker`), so a
+//! slow or dead admin interface never stalls the keys.
+//!
+//! Terminal care: raw mode and the alternate screen are restored on every way out — normal quit,
+//! error, panic (ratatui's hook), Ctrl-C (a key in raw mode), SIGINT, SIGTERM and SIGHUP (an SSH
+//! disconnect).
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{self, Event};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use thiserror::Error;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+
+use crate::control::{Action, Control, ControlError, Snapshot};
+
+use super::app::{App, Effect};
+use super::event::Key;
+use super::theme::Theme;
+use super::ui::draw;
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error("terminal: {0}")]
+    Terminal(#[from] io::Error),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+}
+
+/// How the console was asked to run.
+pub struct Options {
+    /// Shown in the title bar; never contains the password.
+    pub admin_label: String,
+    pub read_only: bool,
+    pub theme: Theme,
+    pub refresh: Duration,
+}
+
+/// Messages from the admin worker to the loop.
+enum FromWorker {
+    Snapshot(Box<Snapshot>),
+    ReadFailed(String),
+    ActionDone(Action, Result<Vec<String>, String>),
+}
+
+/// Unix milliseconds now; before 1970 reads as 0 (only rates would be off).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Restores the terminal when dropped, whatever path leaves the loop.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Runs the console on this terminal against an already connected admin interface.
+pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
+    let mut app = App::new(&opts.admin_label, opts.read_only);
+    app.refresh = opts.refresh;
+
+    let (to_loop, mut from_worker) = mpsc::channel::<FromWorker>(16);
+    let (actions_tx, actions_rx) = mpsc::channel::<Action>(4);
+    let (schedule_tx, schedule_rx) = watch::channel((app.refresh, app.paused));
+    let worker = tokio::spawn(worker(control, to_loop, actions_rx, schedule_rx));
+
+    let mut terminal = ratatui::try_init()?;
+    let _guard = TerminalGuard;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut keys = spawn_input(stop.clone());
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+
+    loop {
+        if app.dirty {
+            let mut out = io::stdout();
+            // Synchronized output: the terminal shows the frame whole, never half drawn.
+            crossterm::queue!(out, BeginSynchronizedUpdate)?;
+            terminal.draw(|f| draw(f, &app, &opts.theme))?;
+            crossterm::queue!(out, EndSynchronizedUpdate)?;
+            out.flush()?;
+            app.dirty = false;
+        }
+        tokio::select! {
+            input = keys.recv() => match input {
+                Some(Event::Key(k)) => {
+                    let Some(key) = Key::from_event(&k) else { continue };
+                    match app.handle_key(key) {
+                        Some(Effect::Quit) => break,
+                        Some(Effect::Execute(action)) => {
+                            // Never wait here: the keys must stay live while the admin is slow.
+                            if let Err(e) = actions_tx.try_send(action.clone()) {
+                                let why = match e {
+                                    mpsc::error::TrySendError::Full(_) => "earlier actions are still running",
+                                    mpsc::error::TrySendError::Closed(_) => "admin connection closed",
+                                };
+                                app.on_action_done(&action, Err(why.into()), now_ms());
+                            }
+                        }
+                        Some(Effect::Reschedule) => {
+                            let _ = schedule_tx.send((app.refresh, app.paused));
+                        }
+                        None => {}
+                    }
+                }
+                Some(Event::Resize(..)) => {
+                    terminal.autoresize()?;
+                    app.dirty = true;
+                }
+                Some(_) => {}
+                None => break,
+            },
+            msg = from_worker.recv() => match msg {
+                Some(FromWorker::Snapshot(s)) => app.on_snapshot(*s),
+                Some(FromWorker::ReadFailed(e)) => app.on_read_error(e),
+                Some(FromWorker::ActionDone(a, r)) => app.on_action_done(&a, r, now_ms()),
+                None => break,
+            },
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    worker.abort();
+    Ok(())
+}
+
+/// Reads terminal events on a thread (crossterm's reader blocks) and forwards them.
+fn spawn_input(stop: Arc<AtomicBool>) -> mpsc::Receiver<Event> {
+    let (tx, rx) = mpsc::channel(64);
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            // Waking every 200 ms only checks the stop flag; nothing is drawn or sent.
+            match event::poll(Duration::from_millis(200)) {
+                Ok(true) => match event::read() {
+                    Ok(ev) => {
+                        if tx.blocking_send(ev).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                },
+                Ok(false) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    rx
+}
+
+/// A read or an action that takes longer than this counts as a lost connection.
+const WORK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The admin connection and whether it must be reopened before its next use.
+struct Admin {
+    control: Control,
+    lost: bool,
+}
+
+impl Admin {
+    /// Runs `work` on a usable connection: reopens it first if it was lost, bounds the time,
+    /// and marks it lost again when the failure was the connection's.
+    async fn run<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut Control) -> Result<T, ControlError>,
+    ) -> Result<T, String> {
+        if self.lost {
+            self.control.reconnect().await.map_err(|e| {
+                tracing::warn!(error = %e, "reconnecting to the admin interface failed");
+                format!("reconnecting: {e}")
+            })?;
+            tracing::info!("reconnected to the admin interface");
+            self.lost = false;
+        }
+        let result = match tokio::time::timeout(WORK_TIMEOUT, work(&mut self.control)).await {
+            Ok(r) => r,
+            Err(_) => Err(ControlError::Timeout("a request", WORK_TIMEOUT)),
+        };
+        result.map_err(|e| {
+            self.lost = e.connection_lost();
+            tracing::warn!(error = %e, lost = self.lost, "admin request failed");
+            e.to_string()
+        })
+    }
+}
+
+/// Owns the admin connection: reads a snapshot every interval (unless paused), runs confirmed
+/// actions and reads again right after, so the result shows at once. A lost connection (proxy
+/// restart, network) is reopened at the next read, so the console recovers by itself.
+async fn worker(
+    control: Control,
+    to_loop: mpsc::Sender<FromWorker>,
+    mut actions: mpsc::Receiver<Action>,
+    mut schedule: watch::Receiver<(Duration, bool)>,
+) {
+    let mut admin = Admin {
+        control,
+        lost: false,
+    };
+    loop {
+        let (every, paused) = *schedule.borrow_and_update();
+        if !paused {
+            let msg = match admin.run(async |c| c.snapshot(now_ms()).await).await {
+                Ok(s) => FromWorker::Snapshot(Box::new(s)),
+                Err(e) => FromWorker::ReadFailed(e),
+            };
+            if to_loop.send(msg).await.is_err() {
+                return;
+            }
+        }
+        // Every way out of this wait is followed by a read: the interval passed, the schedule
+        // changed (resuming from pause shows fresh data at once) or an action ran.
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            changed = schedule.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            action = actions.recv() => {
+                let Some(action) = action else { return };
+                let result = admin.run(async |c| c.execute(&action).await).await;
+                // The log file is the audit trail of what this console changed.
+                match &result {
+                    Ok(statements) => tracing::info!(%action, ?statements, "action ran"),
+                    Err(e) => tracing::warn!(%action, error = %e, "action failed"),
+                }
+                if to_loop.send(FromWorker::ActionDone(action, result)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

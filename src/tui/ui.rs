@@ -1,0 +1,115 @@
+//! Drawing: the whole screen from `&App`, nothing mutated, so the same state always gives the
+//! same frame (and the snapshot tests mean something).
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Gauge, Paragraph};
+use ratatui::Frame;
+
+use super::app::{App, Mode};
+use super::theme::Theme;
+use super::views::{self, arrange, RowKey, View};
+use super::widgets;
+
+pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
+    let area = frame.area();
+    if area.width < widgets::MIN_WIDTH || area.height < widgets::MIN_HEIGHT {
+        widgets::render_too_small(frame, area, theme);
+        return;
+    }
+    let [top, body, bottom] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    widgets::render_tabs(frame, top, app, theme);
+    draw_body(frame, body, app, theme);
+    widgets::render_status_line(frame, bottom, app, theme);
+    match &app.mode {
+        Mode::Help => widgets::render_help(frame, body, app.view(), theme),
+        Mode::Confirm(c) => widgets::render_confirm(frame, body, c, theme),
+        Mode::Number {
+            field,
+            target,
+            input,
+        } => widgets::render_prompt(
+            frame,
+            body,
+            &format!(
+                "New {} for {target} (0-{}, Enter to review, Esc to cancel)",
+                field.name(),
+                field.max()
+            ),
+            input,
+            theme,
+        ),
+        Mode::Normal | Mode::Filter => {}
+    }
+}
+
+fn draw_body(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let view = app.view();
+    if view == View::Overview {
+        views::render_overview(frame, area, &app.model, theme);
+        return;
+    }
+    let Some(data) = views::table(view, &app.model, app.scope()) else {
+        frame.render_widget(
+            Paragraph::new("waiting for the first read of the admin interface…").style(theme.muted),
+            area,
+        );
+        return;
+    };
+    let state = app.view_state(view);
+    let title = match app.scope().label() {
+        Some(scope) => format!("{} in {scope}", view.title()),
+        None => view.title().to_owned(),
+    };
+    if view != View::Servers {
+        widgets::render_table(frame, area, &title, &data, &state, theme);
+        return;
+    }
+    // Servers: a detail pane keeps the whole "why" visible when the column is cut.
+    let [table, detail] = Layout::vertical([Constraint::Min(0), Constraint::Length(4)]).areas(area);
+    widgets::render_table(frame, table, &title, &data, &state, theme);
+    let selected = arrange(&data, &state)
+        .get(state.selected)
+        .map(|r| r.key.clone());
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(theme.border);
+    let inner = block.inner(detail);
+    frame.render_widget(block, detail);
+    let (lines, drain): (Vec<Line>, _) = match (selected, app.model.current()) {
+        (Some(RowKey::Server(t)), Some(snap)) => (
+            views::server_detail(snap, &t)
+                .into_iter()
+                .map(|l| Line::styled(l, theme.text))
+                .collect(),
+            t.hostgroup
+                .and_then(|hg| app.model.drain_progress(hg, &t.host, t.port)),
+        ),
+        _ => (vec![Line::styled("no server selected", theme.muted)], None),
+    };
+    let [text, gauge] = Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(u16::from(drain.is_some())),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(lines), text);
+    if let Some(p) = drain {
+        frame.render_widget(
+            Gauge::default()
+                .ratio(p.ratio())
+                .gauge_style(theme.offline_soft)
+                .label(format!(
+                    "drained {} of {} connections, {} left",
+                    p.peak.saturating_sub(p.left),
+                    p.peak,
+                    p.left
+                )),
+            gauge,
+        );
+    }
+}

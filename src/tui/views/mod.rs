@@ -1,0 +1,462 @@
+//! The views, one file each. A table view turns the model into [`TableData`] (cells with their
+//! sort keys and style roles); filtering, sorting, selection and drawing are shared, so every view
+//! gets `/`, sort and drill-down the same way.
+
+mod digests;
+mod events;
+mod hostgroups;
+mod overview;
+mod pools;
+mod rules;
+mod servers;
+mod sessions;
+mod users;
+mod variables;
+
+use std::cmp::Ordering;
+
+use ratatui::layout::Constraint;
+
+use crate::control::{ServerStatus, ServerTarget, Snapshot};
+
+use super::model::Model;
+
+pub use overview::render as render_overview;
+pub use servers::detail as server_detail;
+
+/// Every screen of the console, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum View {
+    Overview,
+    Hostgroups,
+    Servers,
+    Pools,
+    Sessions,
+    Digests,
+    Rules,
+    Users,
+    Variables,
+    Events,
+    // Later issues add their views here, after Events, and to `ALL`: Backups (backup jobs),
+    // SstBench (the SST compression benchmark) and Failover (guided failover/switchover plans
+    // and their steps). The digits are used up by then; give them letters in `event::BINDINGS`
+    // (e.g. `B`, `C`, `F`) and keep Tab/Shift-Tab cycling through `ALL`.
+}
+
+impl View {
+    pub const ALL: [View; 10] = [
+        View::Overview,
+        View::Hostgroups,
+        View::Servers,
+        View::Pools,
+        View::Sessions,
+        View::Digests,
+        View::Rules,
+        View::Users,
+        View::Variables,
+        View::Events,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Overview => "Overview",
+            View::Hostgroups => "Hostgroups",
+            View::Servers => "Servers",
+            View::Pools => "Pools",
+            View::Sessions => "Sessions",
+            View::Digests => "Digests",
+            View::Rules => "Rules",
+            View::Users => "Users",
+            View::Variables => "Variables",
+            View::Events => "Events",
+        }
+    }
+
+    /// The tab label for narrow terminals.
+    pub fn short(self) -> &'static str {
+        match self {
+            View::Overview => "Ovw",
+            View::Hostgroups => "HGs",
+            View::Servers => "Srv",
+            View::Pools => "Pool",
+            View::Sessions => "Sess",
+            View::Digests => "Dig",
+            View::Rules => "Rule",
+            View::Users => "User",
+            View::Variables => "Var",
+            View::Events => "Evt",
+        }
+    }
+
+    /// The digit that jumps to this view: 1 to 9, then 0 for the tenth.
+    pub fn number(self) -> usize {
+        View::ALL
+            .iter()
+            .position(|v| *v == self)
+            .map_or(0, |i| (i + 1) % 10)
+    }
+
+    /// One line for the help screen: what the view shows.
+    pub fn about(self) -> &'static str {
+        match self {
+            View::Overview => "QPS, connections, multiplexing, pinning, errors",
+            View::Hostgroups => "server counts by status per hostgroup",
+            View::Servers => "status and why, tier, weight, lag, latency, connections",
+            View::Pools => "connection pools per server and hostgroup",
+            View::Sessions => "client sessions and their queries; K kills one",
+            View::Digests => "by total time; rates per second; Load = queries running at once",
+            View::Rules => "query rules with hits",
+            View::Users => "frontend users",
+            View::Variables => "global variables; changes since start highlighted",
+            View::Events => "routing decisions: shun, fence, drain, failover steps",
+        }
+    }
+}
+
+/// What a view is narrowed to after a drill-down.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    #[default]
+    All,
+    Hostgroup(u32),
+    Server(ServerTarget),
+}
+
+impl Scope {
+    pub fn matches(&self, hostgroup: u32, host: &str, port: u16) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Hostgroup(hg) => *hg == hostgroup,
+            Scope::Server(t) => {
+                t.host == host && t.port == port && t.hostgroup.is_none_or(|hg| hg == hostgroup)
+            }
+        }
+    }
+
+    pub fn label(&self) -> Option<String> {
+        match self {
+            Scope::All => None,
+            Scope::Hostgroup(hg) => Some(format!("hostgroup {hg}")),
+            Scope::Server(t) => Some(t.to_string()),
+        }
+    }
+}
+
+/// What a row stands for, for drill-down and actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowKey {
+    None,
+    Hostgroup(u32),
+    Server(ServerTarget),
+    Session(u64),
+}
+
+/// How a cell is drawn; the theme turns it into a style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Text,
+    Muted,
+    Status(ServerStatus),
+    Changed,
+    Warning,
+    Error,
+}
+
+/// Sorting value of a cell: numbers sort as numbers, missing values last.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortKey {
+    Num(f64),
+    Text(String),
+    Missing,
+}
+
+impl SortKey {
+    pub fn compare(&self, other: &SortKey) -> Ordering {
+        match (self, other) {
+            (SortKey::Num(a), SortKey::Num(b)) => a.total_cmp(b),
+            (SortKey::Text(a), SortKey::Text(b)) => a.cmp(b),
+            (SortKey::Missing, SortKey::Missing) => Ordering::Equal,
+            (SortKey::Missing, _) => Ordering::Greater,
+            (_, SortKey::Missing) => Ordering::Less,
+            (SortKey::Num(_), SortKey::Text(_)) => Ordering::Less,
+            (SortKey::Text(_), SortKey::Num(_)) => Ordering::Greater,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub text: String,
+    pub sort: SortKey,
+    pub role: Role,
+}
+
+impl Cell {
+    /// Text from the proxy (query text, user and host names): control characters are replaced.
+    pub fn text(s: &str) -> Cell {
+        let clean = super::widgets::sanitize(s);
+        Cell {
+            sort: SortKey::Text(clean.to_lowercase()),
+            text: clean,
+            role: Role::Text,
+        }
+    }
+
+    pub fn num(v: u64) -> Cell {
+        Cell {
+            text: v.to_string(),
+            sort: SortKey::Num(v as f64),
+            role: Role::Text,
+        }
+    }
+
+    /// A number shown in a human form (`1.2k`, `35ms`) but sorted by its value.
+    pub fn shown(text: String, value: f64) -> Cell {
+        Cell {
+            text,
+            sort: SortKey::Num(value),
+            role: Role::Text,
+        }
+    }
+
+    pub fn missing(text: &str) -> Cell {
+        Cell {
+            text: text.to_owned(),
+            sort: SortKey::Missing,
+            role: Role::Muted,
+        }
+    }
+
+    pub fn status(s: ServerStatus) -> Cell {
+        Cell {
+            text: short_status(s).to_owned(),
+            sort: SortKey::Text(s.as_str().to_owned()),
+            role: Role::Status(s),
+        }
+    }
+
+    pub fn role(mut self, role: Role) -> Cell {
+        self.role = role;
+        self
+    }
+}
+
+/// Status text that fits a column; the state is always written, not only coloured.
+pub fn short_status(s: ServerStatus) -> &'static str {
+    match s {
+        ServerStatus::ShunnedReplicationLag => "SHUNNED_LAG",
+        other => other.as_str(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub title: &'static str,
+    pub width: Constraint,
+    /// Hidden when the table is narrower than this (0: always shown), so that at 80 columns
+    /// the status and the numbers that matter keep their full width.
+    pub hide_below: u16,
+}
+
+pub const fn col(title: &'static str, width: Constraint) -> Column {
+    Column {
+        title,
+        width,
+        hide_below: 0,
+    }
+}
+
+/// A column shown only on terminals at least 120 columns wide.
+pub const fn wide(title: &'static str, width: Constraint) -> Column {
+    Column {
+        title,
+        width,
+        hide_below: 120,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowData {
+    pub cells: Vec<Cell>,
+    pub key: RowKey,
+}
+
+/// A table view's content before filtering and sorting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableData {
+    pub columns: Vec<Column>,
+    pub rows: Vec<RowData>,
+    /// The column sorted by until the operator picks one, and whether descending.
+    pub default_sort: (usize, bool),
+    /// Shown above the table: what is unavailable on this admin interface, and why.
+    pub notes: Vec<String>,
+}
+
+/// The table of a view, or `None` for the overview (drawn on its own).
+pub fn table(view: View, model: &Model, scope: &Scope) -> Option<TableData> {
+    let snap = model.current()?;
+    Some(match view {
+        View::Overview => return None,
+        View::Hostgroups => hostgroups::table(snap),
+        View::Servers => servers::table(snap, scope),
+        View::Pools => pools::table(snap, scope),
+        View::Sessions => sessions::table(snap, scope),
+        View::Digests => digests::table(model, snap, scope),
+        View::Rules => rules::table(model, snap),
+        View::Users => users::table(snap),
+        View::Variables => variables::table(model, snap),
+        View::Events => events::table(model, snap, scope),
+    })
+}
+
+/// The note shown when a switchyard table is missing.
+pub fn unavailable(what: &str, table: &str) -> String {
+    format!("unavailable on this admin interface: {what} (needs table {table})")
+}
+
+/// `1234567` → `1.2M`; keeps columns narrow at 80 columns.
+pub fn human(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// Microseconds as `850us`, `12.3ms`, `4.1s`, `39.4m`, `2.8h`.
+pub fn micros(us: f64) -> String {
+    if us >= 3600e6 {
+        format!("{:.1}h", us / 3600e6)
+    } else if us >= 60e6 {
+        format!("{:.1}m", us / 60e6)
+    } else if us >= 1e6 {
+        format!("{:.1}s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{:.1}ms", us / 1e3)
+    } else {
+        format!("{us:.0}us")
+    }
+}
+
+/// Seconds as `45s`, `3m05s`, `2h10m`.
+pub fn duration(secs: u64) -> String {
+    if secs >= 3600 {
+        format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)
+    } else if secs >= 60 {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// Unix milliseconds formatted in UTC (the console shows every time in UTC).
+fn utc(ms: u64, format: &str) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(|| "?".to_owned(), |t| t.format(format).to_string())
+}
+
+/// `MM-DD HH:MM:SS` UTC.
+pub fn date_clock(ms: u64) -> String {
+    utc(ms, "%m-%d %H:%M:%S")
+}
+
+/// Seconds of the snapshot, for "time left" and "for how long".
+pub fn now_secs(snap: &Snapshot) -> u64 {
+    snap.taken_at_ms / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_humanised() {
+        assert_eq!(human(12.0), "12");
+        assert_eq!(human(12.34), "12.3");
+        assert_eq!(human(15_300.0), "15.3k");
+        assert_eq!(human(2_500_000.0), "2.5M");
+        assert_eq!(micros(850.0), "850us");
+        assert_eq!(micros(12_300.0), "12.3ms");
+        assert_eq!(micros(10_237_500_000.0), "2.8h");
+        assert_eq!(duration(185), "3m05s");
+        assert_eq!(date_clock(1_700_000_000_000), "11-14 22:13:20");
+    }
+
+    #[test]
+    fn missing_values_sort_last_and_numbers_numerically() {
+        let mut keys = [SortKey::Missing, SortKey::Num(10.0), SortKey::Num(9.0)];
+        keys.sort_by(SortKey::compare);
+        assert_eq!(
+            keys,
+            [SortKey::Num(9.0), SortKey::Num(10.0), SortKey::Missing]
+        );
+    }
+
+    #[test]
+    fn a_server_scope_without_hostgroup_matches_every_hostgroup() {
+        let scope = Scope::Server(ServerTarget::new(None, "db1", 3306));
+        assert!(scope.matches(10, "db1", 3306));
+        assert!(scope.matches(20, "db1", 3306));
+        assert!(!scope.matches(10, "db1", 3307));
+        let narrow = Scope::Server(ServerTarget::new(Some(10), "db1", 3306));
+        assert!(!narrow.matches(20, "db1", 3306));
+    }
+}
+
+/// How the operator arranged one view: selection, sort and filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewState {
+    pub selected: usize,
+    /// Column and descending; `None` until the operator sorts.
+    pub sort: Option<(usize, bool)>,
+    pub filter: String,
+}
+
+impl ViewState {
+    /// The sort in force: the operator's, or the view's default.
+    pub fn sort_or(&self, data: &TableData) -> (usize, bool) {
+        self.sort.unwrap_or(data.default_sort)
+    }
+}
+
+/// The rows to show, filtered (case-insensitive substring of any cell) and sorted (stable, so
+/// equal keys keep the view's own order).
+pub fn arrange<'a>(data: &'a TableData, state: &ViewState) -> Vec<&'a RowData> {
+    let needle = state.filter.to_lowercase();
+    let mut rows: Vec<&RowData> = data
+        .rows
+        .iter()
+        .filter(|r| {
+            needle.is_empty()
+                || r.cells
+                    .iter()
+                    .any(|c| c.text.to_lowercase().contains(&needle))
+        })
+        .collect();
+    let (col, desc) = state.sort_or(data);
+    rows.sort_by(|a, b| {
+        let (ka, kb) = (a.cells.get(col), b.cells.get(col));
+        match (ka, kb) {
+            (Some(a), Some(b)) => {
+                let o = a.sort.compare(&b.sort);
+                // Missing values stay last in both directions.
+                match (&a.sort, &b.sort, desc) {
+                    (SortKey::Missing, _, _) | (_, SortKey::Missing, _) => o,
+                    (_, _, true) => o.reverse(),
+                    _ => o,
+                }
+            }
+            _ => Ordering::Equal,
+        }
+    });
+    rows
+}

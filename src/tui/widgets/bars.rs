@@ -1,0 +1,122 @@
+//! The title bar with the view tabs, the status line, and the "terminal too small" screen.
+
+use ratatui::layout::{Alignment, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::tui::app::{fmt_interval, App, Mode, Tone};
+use crate::tui::theme::Theme;
+use crate::tui::views::{date_clock, View};
+
+/// Below this the layout cannot show a server row with its status; say so instead.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let wide = area.width >= 120;
+    let mut spans = vec![Span::styled(" switchyard ", theme.title)];
+    for view in View::ALL {
+        let label = if wide { view.title() } else { view.short() };
+        let style = if view == app.view() {
+            theme.tab_active
+        } else {
+            theme.tab
+        };
+        spans.push(Span::styled(format!(" {} {label}", view.number()), style));
+    }
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    let right = if app.read_only { " READ-ONLY " } else { "" };
+    let target = super::sanitize(&app.admin_label);
+    let room = usize::from(area.width).saturating_sub(used + right.len() + 1);
+    if room > 4 {
+        let shown: String = target.chars().take(room).collect();
+        spans.push(Span::styled(
+            format!("{shown:>width$}", width = room),
+            theme.muted,
+        ));
+    }
+    if !right.is_empty() {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(right, theme.error));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub fn render_status_line(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut left: Vec<Span> = Vec::new();
+    let state = app.view_state(app.view());
+    if let Mode::Filter = app.mode {
+        left.push(Span::styled(
+            format!(" filter: {}_ ", state.filter),
+            theme.status_line,
+        ));
+    } else if let Some(err) = &app.model.read_error {
+        left.push(Span::styled(
+            format!(" read failed: {} ", super::sanitize(err)),
+            theme.error,
+        ));
+    } else if let Some(status) = &app.status {
+        let style = match status.tone {
+            Tone::Info => theme.text,
+            Tone::Error => theme.error,
+        };
+        left.push(Span::styled(
+            format!(" {} ", super::sanitize(&status.text)),
+            style,
+        ));
+    }
+    let mut right = Vec::new();
+    if let Some(scope) = app.scope().label() {
+        right.push(format!("in {scope}"));
+    }
+    if !state.filter.is_empty() && app.mode != Mode::Filter {
+        right.push(format!("filter: {}", state.filter));
+    }
+    // When the data on screen is not fresh, say how old it is.
+    let taken = app.model.current().map(|s| date_clock(s.taken_at_ms));
+    if app.paused {
+        right.push(format!(
+            "PAUSED, data of {}",
+            taken.as_deref().unwrap_or("-")
+        ));
+    } else if app.model.read_error.is_some() {
+        right.push(format!("data of {}", taken.as_deref().unwrap_or("-")));
+    } else {
+        right.push(format!("every {}", fmt_interval(app.refresh)));
+    }
+    right.push("? help".to_owned());
+    let right = format!(" {} ", right.join(" | "));
+    // The message gives way to the right part (scope, pause, refresh), which must stay visible.
+    let room = usize::from(area.width).saturating_sub(right.chars().count());
+    if let Some(first) = left.first_mut() {
+        if first.content.chars().count() > room {
+            let cut: String = first.content.chars().take(room.saturating_sub(1)).collect();
+            first.content = format!("{cut}…").into();
+        }
+    }
+    let left_len: usize = left.iter().map(|s| s.content.chars().count()).sum();
+    let pad = usize::from(area.width).saturating_sub(left_len + right.chars().count());
+    left.push(Span::raw(" ".repeat(pad)));
+    left.push(Span::styled(right, theme.status_line));
+    frame.render_widget(Paragraph::new(Line::from(left)), area);
+}
+
+pub fn render_too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let lines = vec![
+        Line::styled("Terminal too small", theme.error),
+        Line::styled(
+            format!("current {}x{}", area.width, area.height),
+            theme.text,
+        ),
+        Line::styled(format!("needs {MIN_WIDTH}x{MIN_HEIGHT}"), theme.text),
+        Line::styled("resize, or press q to quit", theme.muted),
+    ];
+    let top = area.height.saturating_sub(lines.len() as u16) / 2;
+    let inner = Rect {
+        y: area.y + top,
+        height: area.height.saturating_sub(top),
+        ..area
+    };
+    frame.render_widget(Paragraph::new(lines).alignment(Alignment::Center), inner);
+}

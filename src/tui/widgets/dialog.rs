@@ -1,0 +1,71 @@
+//! The confirmation dialog: the exact admin SQL, and a deliberate key (capital `Y`; Enter alone
+//! never confirms, and the safe answer is every other key).
+
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::tui::app::Confirm;
+use crate::tui::theme::Theme;
+
+fn centred(area: Rect, width: u16, height: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    h
+}
+
+pub fn render_confirm(frame: &mut Frame, area: Rect, confirm: &Confirm, theme: &Theme) {
+    let width = area.width.saturating_sub(4).min(110);
+    let mut lines = vec![
+        Line::styled(format!("{}?", confirm.action), theme.text),
+        Line::raw(""),
+        Line::styled("This runs on the admin interface:", theme.muted),
+    ];
+    for sql in &confirm.statements {
+        lines.push(Line::styled(format!("  {sql};"), theme.sql));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled("Y", theme.error),
+        Span::styled(" (capital) run it    ", theme.text),
+        Span::styled("n / Esc", theme.title),
+        Span::styled(" cancel", theme.text),
+    ]));
+    // Wrapped SQL can take more lines than it has statements.
+    let inner_width = usize::from(width.saturating_sub(2)).max(1);
+    let text_height: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_width).max(1))
+        .sum();
+    let area = centred(area, width, text_height as u16 + 2);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.dialog_border)
+                .title(Span::styled(" Confirm ", theme.dialog_border)),
+        ),
+        area,
+    );
+}
+
+/// A one-line input box over the view, for the numbers a server setting takes (weight, tier).
+pub fn render_prompt(frame: &mut Frame, area: Rect, title: &str, input: &str, theme: &Theme) {
+    let area = centred(area, area.width.saturating_sub(8).min(60), 3);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(format!("{input}_")).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border)
+                .title(Span::styled(format!(" {title} "), theme.title)),
+        ),
+        area,
+    );
+}

@@ -1,0 +1,414 @@
+//! The console's state machine without a terminal: keys in, state and effects out.
+
+mod common;
+
+use std::time::Duration;
+
+use switchyard::control::{Action, ServerStatus, ServerTarget};
+use switchyard::tui::app::{Effect, Mode, Tone, MAX_REFRESH, MIN_REFRESH};
+use switchyard::tui::event::Key;
+use switchyard::tui::views::{self, arrange, RowKey, Scope, View};
+
+fn keys(app: &mut switchyard::tui::app::App, ks: &[Key]) -> Vec<Effect> {
+    ks.iter().filter_map(|k| app.handle_key(*k)).collect()
+}
+
+fn visible(app: &switchyard::tui::app::App) -> Vec<RowKey> {
+    let data = views::table(app.view(), &app.model, app.scope()).expect("a table view");
+    arrange(&data, &app.view_state(app.view()))
+        .into_iter()
+        .map(|r| r.key.clone())
+        .collect()
+}
+
+fn server(hg: u32, host: &str) -> ServerTarget {
+    ServerTarget::new(Some(hg), host, 3306)
+}
+
+#[test]
+fn views_switch_by_digit_and_tab() {
+    let mut app = common::app_with_reads(2, false);
+    assert_eq!(app.view(), View::Overview);
+    keys(&mut app, &[Key::Char('3')]);
+    assert_eq!(app.view(), View::Servers);
+    keys(&mut app, &[Key::Tab, Key::Tab]);
+    assert_eq!(app.view(), View::Sessions);
+    keys(&mut app, &[Key::BackTab]);
+    assert_eq!(app.view(), View::Pools);
+    keys(&mut app, &[Key::Char('1'), Key::BackTab]);
+    assert_eq!(app.view(), View::Events, "shift-tab wraps around");
+    keys(&mut app, &[Key::Char('l'), Key::Char('l'), Key::Char('h')]);
+    assert_eq!(app.view(), View::Overview, "vim keys too");
+}
+
+#[test]
+fn q_goes_back_then_quits_and_esc_never_quits() {
+    let mut app = common::app_with_reads(2, false);
+    assert_eq!(keys(&mut app, &[Key::Esc]), []);
+    keys(&mut app, &[Key::Char('2'), Key::Enter]);
+    assert_eq!(app.view(), View::Servers);
+    assert_eq!(keys(&mut app, &[Key::Char('q')]), []);
+    assert_eq!(app.view(), View::Hostgroups);
+    assert_eq!(keys(&mut app, &[Key::Char('q')]), [Effect::Quit]);
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('?')]);
+    assert_eq!(
+        keys(&mut app, &[Key::CtrlC]),
+        [Effect::Quit],
+        "Ctrl-c quits from any mode"
+    );
+}
+
+#[test]
+fn drill_down_goes_hostgroup_server_pool_events_and_back() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('2'), Key::Down, Key::Enter]);
+    assert_eq!(app.view(), View::Servers);
+    assert_eq!(app.scope(), &Scope::Hostgroup(20));
+    assert_eq!(visible(&app).len(), 5);
+    keys(&mut app, &[Key::Down, Key::Enter]);
+    assert_eq!(app.view(), View::Pools);
+    assert_eq!(app.scope(), &Scope::Server(server(20, "db3.prod")));
+    assert_eq!(visible(&app), [RowKey::Server(server(20, "db3.prod"))]);
+    keys(&mut app, &[Key::Enter]);
+    assert_eq!(app.view(), View::Events);
+    assert_eq!(app.depth(), 4);
+    assert_eq!(visible(&app).len(), 1);
+    keys(&mut app, &[Key::Esc, Key::Esc]);
+    assert_eq!(app.view(), View::Servers);
+    assert_eq!(app.scope(), &Scope::Hostgroup(20));
+    keys(&mut app, &[Key::Char('5')]);
+    assert_eq!(app.depth(), 1, "switching views leaves the drill-down");
+}
+
+#[test]
+fn selection_stays_within_the_rows() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('3')]);
+    keys(&mut app, &[Key::Up]);
+    assert_eq!(app.view_state(View::Servers).selected, 0);
+    keys(&mut app, &[Key::PageDown]);
+    assert_eq!(app.view_state(View::Servers).selected, 6);
+    keys(&mut app, &[Key::Char('k'), Key::Char('g')]);
+    assert_eq!(app.view_state(View::Servers).selected, 0);
+    keys(&mut app, &[Key::Char('G')]);
+    assert_eq!(app.view_state(View::Servers).selected, 6);
+}
+
+#[test]
+fn drain_asks_with_the_sql_and_only_capital_y_runs_it() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('3'), Key::Char('/')]);
+    for c in "db5".chars() {
+        keys(&mut app, &[Key::Char(c)]);
+    }
+    keys(&mut app, &[Key::Enter]);
+    assert_eq!(visible(&app), [RowKey::Server(server(20, "db5.prod"))]);
+    keys(&mut app, &[Key::Char('d')]);
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("no confirmation: {:?}", app.mode)
+    };
+    assert_eq!(c.action, Action::Drain(server(20, "db5.prod")));
+    assert_eq!(
+        c.statements,
+        [
+            "UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE hostgroup_id=20 AND hostname='db5.prod' AND port=3306",
+            "LOAD MYSQL SERVERS TO RUNTIME",
+        ]
+    );
+    assert_eq!(
+        keys(&mut app, &[Key::Enter, Key::Char('y'), Key::Char(' ')]),
+        []
+    );
+    assert!(
+        matches!(app.mode, Mode::Confirm(_)),
+        "Enter and y do not confirm"
+    );
+    let effects = keys(&mut app, &[Key::Char('Y')]);
+    assert_eq!(
+        effects,
+        [Effect::Execute(Action::Drain(server(20, "db5.prod")))]
+    );
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn cancel_leaves_everything_as_it_was() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('3'), Key::Char('f')]);
+    assert!(matches!(app.mode, Mode::Confirm(_)));
+    assert_eq!(keys(&mut app, &[Key::Char('n')]), []);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app
+        .status
+        .as_ref()
+        .is_some_and(|s| s.text.starts_with("cancelled")));
+}
+
+#[test]
+fn read_only_refuses_every_action_and_says_so() {
+    let mut app = common::app_with_reads(2, true);
+    keys(&mut app, &[Key::Char('3')]);
+    for k in ['d', 'f', 'u', 'o', 'w', 't', 'L', 'W'] {
+        assert_eq!(keys(&mut app, &[Key::Char(k)]), [], "{k}");
+        assert_eq!(app.mode, Mode::Normal, "{k} opened something");
+        let status = app.status.clone().expect("a status message");
+        assert_eq!(status.tone, Tone::Error);
+        assert!(status.text.contains("read-only"), "{k}: {}", status.text);
+    }
+}
+
+#[test]
+fn weight_prompt_accepts_digits_and_bounds_the_value() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('3'), Key::Char('w')]);
+    assert!(matches!(app.mode, Mode::Number { .. }));
+    keys(
+        &mut app,
+        &[
+            Key::Char('2'),
+            Key::Char('x'),
+            Key::Char('5'),
+            Key::Char('0'),
+            Key::Enter,
+        ],
+    );
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("no confirmation: {:?}", app.mode)
+    };
+    assert_eq!(c.action, Action::SetWeight(server(10, "db1.prod"), 250));
+    keys(&mut app, &[Key::Esc, Key::Char('w')]);
+    for _ in 0..8 {
+        keys(&mut app, &[Key::Char('9')]);
+    }
+    keys(&mut app, &[Key::Enter]);
+    assert!(
+        matches!(app.mode, Mode::Number { .. }),
+        "99999999 is over the maximum"
+    );
+    assert_eq!(app.status.as_ref().map(|s| s.tone), Some(Tone::Error));
+}
+
+#[test]
+fn set_online_and_load_and_save_follow_the_view() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('3'), Key::Char('o')]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!()
+    };
+    assert_eq!(
+        c.action,
+        Action::SetStatus(server(10, "db1.prod"), ServerStatus::Online)
+    );
+    keys(&mut app, &[Key::Esc, Key::Char('7'), Key::Char('L')]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!()
+    };
+    assert_eq!(c.statements, ["LOAD MYSQL QUERY RULES TO RUNTIME"]);
+    keys(&mut app, &[Key::Esc, Key::Char('8'), Key::Char('W')]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!()
+    };
+    assert_eq!(c.statements, ["SAVE MYSQL USERS TO DISK"]);
+}
+
+#[test]
+fn filter_sort_and_clear() {
+    let mut app = common::app_with_reads(2, false);
+    keys(
+        &mut app,
+        &[
+            Key::Char('3'),
+            Key::Char('/'),
+            Key::Char('O'),
+            Key::Char('F'),
+            Key::Char('F'),
+        ],
+    );
+    assert_eq!(app.mode, Mode::Filter);
+    assert_eq!(
+        visible(&app).len(),
+        2,
+        "OFFLINE_SOFT and OFFLINE_HARD, case-insensitive"
+    );
+    keys(
+        &mut app,
+        &[Key::Backspace, Key::Backspace, Key::Backspace, Key::Esc],
+    );
+    assert_eq!(app.view_state(View::Servers).filter, "");
+    keys(
+        &mut app,
+        &[
+            Key::Char('/'),
+            Key::Char('d'),
+            Key::Char('b'),
+            Key::Char('6'),
+            Key::Enter,
+        ],
+    );
+    assert_eq!(visible(&app).len(), 1);
+    keys(&mut app, &[Key::Char('\\')]);
+    assert_eq!(visible(&app).len(), 7);
+
+    // Weight is column 4; sorting descending puts the weight-1 report server last.
+    keys(
+        &mut app,
+        &[
+            Key::Char('s'),
+            Key::Char('s'),
+            Key::Char('s'),
+            Key::Char('s'),
+        ],
+    );
+    assert_eq!(app.view_state(View::Servers).sort, Some((4, false)));
+    assert_eq!(
+        visible(&app)[0],
+        RowKey::Server(ServerTarget::new(Some(30), "report1.prod", 3306))
+    );
+    keys(&mut app, &[Key::Char('r')]);
+    assert_eq!(app.view_state(View::Servers).sort, Some((4, true)));
+    assert_eq!(
+        visible(&app).last(),
+        Some(&RowKey::Server(ServerTarget::new(
+            Some(30),
+            "report1.prod",
+            3306
+        )))
+    );
+}
+
+#[test]
+fn pause_ignores_new_reads() {
+    let mut app = common::app_with_reads(2, false);
+    assert_eq!(keys(&mut app, &[Key::Char('p')]), [Effect::Reschedule]);
+    assert!(app.paused);
+    let before = app.model.current().map(|s| s.taken_at_ms);
+    app.on_snapshot(common::snapshot(5));
+    assert_eq!(app.model.current().map(|s| s.taken_at_ms), before);
+    keys(&mut app, &[Key::Char('p')]);
+    app.on_snapshot(common::snapshot(5));
+    assert_ne!(app.model.current().map(|s| s.taken_at_ms), before);
+}
+
+#[test]
+fn refresh_interval_stays_within_bounds() {
+    let mut app = common::app_with_reads(1, false);
+    for _ in 0..20 {
+        assert_eq!(keys(&mut app, &[Key::Char('-')]), [Effect::Reschedule]);
+    }
+    assert_eq!(app.refresh, MIN_REFRESH);
+    for _ in 0..20 {
+        keys(&mut app, &[Key::Char('+')]);
+    }
+    assert_eq!(app.refresh, MAX_REFRESH);
+    keys(&mut app, &[Key::Char('-')]);
+    assert_eq!(app.refresh, Duration::from_secs(30));
+}
+
+#[test]
+fn help_opens_and_closes() {
+    let mut app = common::app_with_reads(1, false);
+    keys(&mut app, &[Key::Char('?')]);
+    assert_eq!(app.mode, Mode::Help);
+    keys(&mut app, &[Key::Char('d')]);
+    assert_eq!(app.mode, Mode::Help, "keys do nothing behind the help");
+    keys(&mut app, &[Key::Esc]);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn action_results_reach_the_status_line_and_the_events_view() {
+    let mut app = common::app_with_reads(2, false);
+    let action = Action::Fence(server(20, "db2.prod"));
+    app.on_action_done(
+        &action,
+        Err("Lost connection".into()),
+        common::T0_MS + 9_000,
+    );
+    let status = app.status.clone().expect("status");
+    assert_eq!(status.tone, Tone::Error);
+    assert!(status.text.contains("Lost connection"));
+    keys(&mut app, &[Key::Char('0')]);
+    assert_eq!(visible(&app).len(), 4, "three proxy events and ours");
+    app.on_action_done(&action, Ok(vec![]), common::T0_MS + 10_000);
+    assert_eq!(app.status.map(|s| s.tone), Some(Tone::Info));
+}
+
+#[test]
+fn kill_asks_for_the_selected_session() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('5')]);
+    assert_eq!(app.view(), View::Sessions);
+    // Longest-running first: the report query.
+    assert_eq!(visible(&app)[0], RowKey::Session(4104));
+    keys(&mut app, &[Key::Char('K')]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!("no confirmation: {:?}", app.mode)
+    };
+    assert_eq!(c.action, Action::KillConnection(4104));
+    assert_eq!(c.statements, ["KILL CONNECTION 4104"]);
+    assert_eq!(
+        keys(&mut app, &[Key::Char('Y')]),
+        [Effect::Execute(Action::KillConnection(4104))]
+    );
+    keys(&mut app, &[Key::Char('k')]);
+    assert_eq!(app.mode, Mode::Normal, "lower-case k only moves");
+}
+
+#[test]
+fn tier_prompt_leads_to_the_tier_sql() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('3'), Key::Char('G'), Key::Char('t')]);
+    let Mode::Number { field, .. } = app.mode.clone() else {
+        panic!("no prompt: {:?}", app.mode)
+    };
+    assert_eq!(field.name(), "tier");
+    keys(
+        &mut app,
+        &[Key::Char('3'), Key::Char('0'), Key::Char('0'), Key::Enter],
+    );
+    assert!(
+        matches!(app.mode, Mode::Number { .. }),
+        "300 is over the maximum tier"
+    );
+    keys(&mut app, &[Key::Backspace, Key::Backspace, Key::Enter]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!("no confirmation: {:?}", app.mode)
+    };
+    assert_eq!(c.action, Action::SetTier(server(30, "report1.prod"), 3));
+    assert!(c.statements[0].starts_with("REPLACE INTO switchyard_mysql_servers"));
+}
+
+#[test]
+fn the_selection_follows_its_server_when_rows_re_sort() {
+    let mut app = common::app_with_reads(1, false);
+    // Servers sorted by connections in use, most first: db1 (22+), db2 (14+), db6 (6), db5 (9-i)…
+    keys(&mut app, &[Key::Char('3')]);
+    for _ in 0..7 {
+        keys(&mut app, &[Key::Char('s')]);
+    }
+    keys(&mut app, &[Key::Char('r')]);
+    assert_eq!(app.view_state(View::Servers).sort, Some((7, true)));
+    let db5 = RowKey::Server(server(20, "db5.prod"));
+    let at = visible(&app)
+        .iter()
+        .position(|k| *k == db5)
+        .expect("db5 listed");
+    for _ in 0..at {
+        keys(&mut app, &[Key::Down]);
+    }
+    // db5 drains from 9 to 4 connections and falls below db6 (6).
+    app.on_snapshot(common::snapshot(5));
+    let rows = visible(&app);
+    let now_at = rows.iter().position(|k| *k == db5).expect("db5 listed");
+    assert_ne!(
+        now_at, at,
+        "the fixture must move db5 for this test to mean anything"
+    );
+    assert_eq!(app.view_state(View::Servers).selected, now_at);
+    keys(&mut app, &[Key::Char('d')]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!()
+    };
+    assert_eq!(c.action, Action::Drain(server(20, "db5.prod")));
+}
