@@ -61,29 +61,39 @@ head -c "$n" /dev/urandom >"$dir/input"
 sync
 
 rows=()
-# Baseline: the same bytes copied to a file on the same disk.
-rm -f "$dir/copy"
-t0=$(now); cat "$dir/input" >"$dir/copy"; sync; t1=$(now)
-base=$(rate "$n" "$(python3 -c "print($t1 - $t0)")")
-rm -f "$dir/copy"
-rows+=("| cat > file | — | $size | $base | — | — | 1.00 |")
-
-stream() { # dest chunk extra... ; prints "MiB/s peak bound"
+stream() { # dest chunk extra... ; prints "MiB/s peak bound", MiB/s from wall time including a sync
     local dest="$1" chunk="$2"; shift 2
-    local id="b$RANDOM$RANDOM"
+    local id="b$RANDOM$RANDOM" t0 t1 n
+    n=$(stat -L -c %s "$dir/in.cur")
+    sync
+    t0=$(now)
     "$bin" backup stream --dest "$dest" --name "$id" --chunk-size "$chunk" --parallel "$parallel" \
         -q --output json "$@" <"$dir/in.cur" >"$dir/report.json" 2>"$dir/stderr" || {
         cat "$dir/stderr" >&2
         return 1
     }
     sync
-    echo "$(json "$dir/report.json" 'round(throughput/1048576)') $(json "$dir/report.json" 'peak_rss>>20') $(json "$dir/report.json" 'memory_bound["total"]>>20')"
-    echo "$id" >"$dir/last_id"
+    t1=$(now)
+    echo "$(rate "$n" "$(python3 -c "print($t1 - $t0)")") $(json "$dir/report.json" 'peak_rss>>20') $(json "$dir/report.json" 'memory_bound["total"]>>20')"
+}
+
+copy_rate() { # MiB/s of `cat input > file` on the same disk, sync included
+    local n
+    n=$(stat -L -c %s "$dir/in.cur")
+    rm -f "$dir/copy"
+    sync
+    local t0 t1
+    t0=$(now); cat "$dir/in.cur" >"$dir/copy"; sync; t1=$(now)
+    rm -f "$dir/copy"
+    rate "$n" "$(python3 -c "print($t1 - $t0)")"
 }
 
 printf '%s\n' "$(openssl rand -hex 32)" >"$dir/key"
 ln -sf "$dir/input" "$dir/in.cur"
 for chunk in $chunks; do
+    # The baseline again before each chunk size: the machine is shared and its speed drifts.
+    base=$(copy_rate)
+    rows+=("| cat > file | — | $size | $base | — | — | 1.00 |")
     for mode in plain aes+zstd; do
         extra=()
         [ "$mode" = "aes+zstd" ] && extra=(--encrypt-key-file "$dir/key" --compress zstd)
@@ -109,9 +119,7 @@ if [ -x "$moto" ]; then
     sn=$(bytes "$s3_size")
     head -c "$sn" "$dir/input" >"$dir/input.s3"
     ln -sf "$dir/input.s3" "$dir/in.cur"
-    t0=$(now); cat "$dir/input.s3" >"$dir/copy"; sync; t1=$(now)
-    s3base=$(rate "$sn" "$(python3 -c "print($t1 - $t0)")")
-    rm -f "$dir/copy"
+    s3base=$(copy_rate)
     rows+=("| cat > file | — | $s3_size | $s3base | — | — | 1.00 |")
     for chunk in $chunks; do
         say "s3:// (moto) $chunk"
