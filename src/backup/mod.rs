@@ -1,1 +1,29 @@
-//! Chunked backup streaming to object storage (issue: backup streaming).
+//! Chunked backup streaming to object storage: one chunk size for the read buffer, the compression and
+//! encryption block and the object size; a manifest written last; resumable, verified restores; and a sizing
+//! advisor. See `switchyard backup --help`.
+//!
+//! One file per concern:
+//! - [`units`]: sizes, bandwidths and ages as typed; [`plan`]: the sizing advisor; [`memory`]: the bound.
+//! - [`chunker`]: cutting the input and the stored chunk format; [`crypto`]: AES-256-GCM per chunk.
+//! - [`manifest`]: naming, manifest and resume journal; [`store`]: `file://`, `s3://`, `gs://`, `az://`.
+//! - [`upload`]: `backup stream` (parallel uploads, conditional puts, resume); [`retry`]: backoff with
+//!   jitter; [`source`]: `--from-server` (runs mariabackup); [`progress`]: counters, snapshot, stderr.
+//! - [`restore`], [`verify`], [`housekeeping`] (list, prune).
+
+pub mod chunker;
+pub mod crypto;
+pub mod housekeeping;
+pub mod manifest;
+pub mod memory;
+pub mod plan;
+pub mod progress;
+pub mod restore;
+pub mod retry;
+pub mod source;
+pub mod store;
+pub mod units;
+pub mod upload;
+pub mod verify;
+
+/// Seconds between writes of the resume journal during a stream (the default of `--journal-interval`).
+pub const JOURNAL_INTERVAL_SECS: f64 = 30.0;

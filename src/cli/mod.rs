@@ -3,6 +3,7 @@
 //! Each family owns its arguments and its `run` function in its own file, so that the families
 //! grow independently. Output goes through [`output`]; exit codes through [`exit`].
 
+pub mod backup;
 pub mod codec;
 pub mod console;
 pub mod exit;
@@ -37,6 +38,8 @@ pub enum Command {
     Codec(codec::CodecArgs),
     /// Benchmark Galera SST compression methods through a throttled link; recommend [sst] settings.
     SstBench(sstbench::SstBenchArgs),
+    /// Backups streamed to object storage: stream, restore, verify, list, prune, plan.
+    Backup(Box<backup::BackupArgs>),
     /// Local MariaDB topologies (primary + replicas) for demos and tests.
     Sandbox(sandbox::SandboxArgs),
     /// The interactive console against a proxy's admin interface.
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Proxy(args) => proxy::run(args),
         Command::Codec(args) => codec::run(args),
         Command::SstBench(args) => sstbench::run(args),
+        Command::Backup(args) => backup::run(*args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Console(args) => console::run(args, &cli.log),
     };
