@@ -382,6 +382,9 @@ async fn admin_sql_tables_commands_and_stats() {
     // Stats from live state, joinable with runtime tables in one query (Dolphie's queries).
     let mut client = Conn::from_url(fx.proxy_url()).await.expect("client login");
     client.query_drop("SELECT 1").await.expect("query");
+    // An open transaction pins the session to its backend connection (multiplexing lends a
+    // connection per statement otherwise), so the pool shows it in use.
+    client.query_drop("BEGIN").await.expect("begin");
     let client_id = client.id();
     let pl = rows(&mut a, &format!("SELECT SessionID AS id, user AS user, db AS db, cli_host AS frontend_host, hostgroup AS hostgroup, srv_host AS backend_host, command AS command, time_ms AS time, info AS query, extended_info AS extended_info FROM stats_mysql_processlist WHERE 1=1 AND SessionID = {client_id}")).await;
     assert_eq!(pl.len(), 1, "{pl:?}");

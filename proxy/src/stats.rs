@@ -38,6 +38,8 @@ pub struct GlobalStats {
     pub commands: CommandCounters,
     /// `stats_mysql_errors`.
     pub errors: ErrorStats,
+    /// Multiplexing: pinned sessions by reason and hostgroup, borrows, local answers.
+    pub mux: MuxStats,
 }
 
 /// Per server and hostgroup, named after `stats_mysql_connection_pool`'s columns.
@@ -288,5 +290,127 @@ impl ErrorStats {
             m.clear();
         }
         rows
+    }
+}
+
+/// Why a session keeps its backend connection between statements, in the order of the bits of
+/// a session's pin mask. Names are what `stats_switchyard_pinned_sessions.reason` shows.
+pub const PIN_REASONS: [&str; 18] = [
+    "transaction",
+    "lock_tables",
+    "get_lock",
+    "temporary_table",
+    "user_variable",
+    "text_prepare",
+    "sql_calc_found_rows",
+    "sql_log_bin",
+    "savepoint",
+    "cursor",
+    "prepared_statement",
+    "set_transaction",
+    "unknown_set",
+    "auto_increment_delay",
+    "connection_delay",
+    "hostgroup_multiplex_0",
+    "multi_statement",
+    "load_data",
+];
+
+/// Multiplexing counters of one hostgroup.
+#[derive(Debug, Clone, Default)]
+pub struct HostgroupMux {
+    /// Sessions pinned now, by reason (a session pinned for two reasons counts in both).
+    pub pinned_now: [u64; PIN_REASONS.len()],
+    /// Times a reason started pinning a session, by reason.
+    pub pins_total: [u64; PIN_REASONS.len()],
+    /// Sessions holding a connection between statements now.
+    pub pinned_sessions: u64,
+    /// Backend connections lent for one statement or more.
+    pub borrows: u64,
+    /// Statements the proxy answered itself (LAST_INSERT_ID, @@socket).
+    pub local_answers: u64,
+}
+
+/// Multiplexing counters per hostgroup; a short lock taken once or twice per statement.
+#[derive(Debug, Default)]
+pub struct MuxStats(std::sync::Mutex<std::collections::BTreeMap<u32, HostgroupMux>>);
+
+impl MuxStats {
+    fn with(&self, hostgroup: u32, f: impl FnOnce(&mut HostgroupMux)) {
+        if let Ok(mut m) = self.0.lock() {
+            f(m.entry(hostgroup).or_default());
+        }
+    }
+
+    /// A session's pin mask in `hostgroup` went from `old` to `new`.
+    pub fn pins_changed(&self, hostgroup: u32, old: u32, new: u32) {
+        if old == new {
+            return;
+        }
+        self.with(hostgroup, |h| {
+            for (i, (now, total)) in h
+                .pinned_now
+                .iter_mut()
+                .zip(h.pins_total.iter_mut())
+                .enumerate()
+            {
+                let bit = 1u32 << i;
+                match (old & bit != 0, new & bit != 0) {
+                    (false, true) => {
+                        *now += 1;
+                        *total += 1;
+                    }
+                    (true, false) => *now = now.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            match (old != 0, new != 0) {
+                (false, true) => h.pinned_sessions += 1,
+                (true, false) => h.pinned_sessions = h.pinned_sessions.saturating_sub(1),
+                _ => {}
+            }
+        });
+    }
+
+    /// A reason that holds a connection only while one command runs.
+    pub fn pinned_in_flight(&self, hostgroup: u32, reason: usize) {
+        self.with(hostgroup, |h| {
+            if let Some(t) = h.pins_total.get_mut(reason) {
+                *t += 1;
+            }
+        });
+    }
+
+    pub fn borrowed(&self, hostgroup: u32) {
+        self.with(hostgroup, |h| h.borrows += 1);
+    }
+
+    pub fn answered_locally(&self, hostgroup: u32) {
+        self.with(hostgroup, |h| h.local_answers += 1);
+    }
+
+    pub fn snapshot(&self) -> std::collections::BTreeMap<u32, HostgroupMux> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod mux_tests {
+    use super::*;
+
+    #[test]
+    fn pin_changes_keep_gauges_and_totals() {
+        let m = MuxStats::default();
+        m.pins_changed(10, 0, 0b101);
+        m.pins_changed(10, 0b101, 0b100);
+        m.pins_changed(10, 0b100, 0);
+        m.pins_changed(10, 0, 0b1);
+        let s = m.snapshot();
+        let h = &s[&10];
+        assert_eq!(h.pinned_now[0], 1);
+        assert_eq!(h.pins_total[0], 2);
+        assert_eq!(h.pinned_now[2], 0);
+        assert_eq!(h.pins_total[2], 1);
+        assert_eq!(h.pinned_sessions, 1);
     }
 }

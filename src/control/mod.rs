@@ -55,13 +55,18 @@
 //! - `frontend_sessions`: client sessions whose current destination is this hostgroup
 //! - `backend_connections`: backend connections in use for this hostgroup (`ConnUsed` summed)
 //! - `pinned_sessions`: of those sessions, how many hold a backend connection of their own
+//! - `backend_connections_open`: backend connections open for this hostgroup, in use and idle
+//!   (the egress side of the multiplexing ratio)
+//! - `connection_borrows`: times a session borrowed a connection (about once per statement)
+//! - `local_answers`: statements the proxy answered itself (`SELECT LAST_INSERT_ID()`, …)
 //!
-//! `stats_switchyard_pinned_sessions` — one row per hostgroup and reason with at least one
-//! session (long format so that new reasons need no schema change):
+//! `stats_switchyard_pinned_sessions` — one row per hostgroup and reason that has pinned a
+//! session since start (long format so that new reasons need no schema change):
 //! - `hostgroup`
 //! - `reason`: `transaction`, `lock_tables`, `get_lock`, `temporary_table`, `user_variable`,
 //!   `sql_calc_found_rows`, `prepared_statement`, … (lower case)
 //! - `sessions`: sessions pinned for that reason now
+//! - `pins_total`: times that reason pinned a session since start
 //!
 //! # Statements sent (what the admin SQL must accept)
 //!

@@ -166,6 +166,11 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             ("mysql-monitor_username", c.monitor.username.clone()),
             // ProxySQL's default; the proxy does not cap client connections globally yet.
             ("mysql-max_connections", "2048".into()),
+            // Multiplexing (see `session::mux`): on, and no delay after inserts by default
+            // (ProxySQL's default delay of 5 statements is what kills its multiplexing).
+            ("mysql-multiplexing", "true".into()),
+            ("mysql-auto_increment_delay_multiplex", "0".into()),
+            ("mysql-connection_delay_multiplex_ms", "0".into()),
         ],
         Module::AdminVariables => vec![
             ("admin-version", admin_version()),

@@ -7,6 +7,7 @@ mod commands;
 mod config_rows;
 mod events;
 mod listener;
+mod mux;
 mod resultset;
 mod rows_sql;
 mod schema;
@@ -128,6 +129,7 @@ impl Admin {
                     }
                 }
             }
+            mux::apply(&admin.shared, &store)?;
         }
         Ok(admin)
     }
@@ -263,11 +265,15 @@ impl Admin {
                     Ok(())
                 })?;
                 apply::swap_servers(&self.shared, rows, actor, &self.events);
-                Ok(())
+                mux::apply(&self.shared, store)
             }
             Module::MysqlUsers => {
                 let rows = apply::read_users(store)?;
                 apply::swap_users(&self.shared, rows)
+            }
+            Module::MysqlVariables => {
+                store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_"))?;
+                mux::apply(&self.shared, store)
             }
             _ => store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_")),
         }

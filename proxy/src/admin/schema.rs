@@ -86,11 +86,11 @@ pub const STATS_TABLES: &[(&str, &str)] = &[
     ),
     (
         "stats_switchyard_multiplexing",
-        "(hostgroup INT PRIMARY KEY , frontend_sessions INT NOT NULL , backend_connections INT NOT NULL , pinned_sessions INT NOT NULL)",
+        "(hostgroup INT PRIMARY KEY , frontend_sessions INT NOT NULL , backend_connections INT NOT NULL , pinned_sessions INT NOT NULL , backend_connections_open INT NOT NULL DEFAULT 0 , connection_borrows INT NOT NULL DEFAULT 0 , local_answers INT NOT NULL DEFAULT 0)",
     ),
     (
         "stats_switchyard_pinned_sessions",
-        "(hostgroup INT NOT NULL , reason VARCHAR NOT NULL , sessions INT NOT NULL , PRIMARY KEY (hostgroup, reason))",
+        "(hostgroup INT NOT NULL , reason VARCHAR NOT NULL , sessions INT NOT NULL , pins_total INT NOT NULL DEFAULT 0 , PRIMARY KEY (hostgroup, reason))",
     ),
 ];
 

@@ -27,6 +27,7 @@ const LIVE: &[(&str, Build)] = &[
     ("stats_switchyard_servers", switchyard_servers),
     ("stats_switchyard_events", events),
     ("stats_switchyard_multiplexing", multiplexing),
+    ("stats_switchyard_pinned_sessions", pinned_sessions),
 ];
 
 /// Refreshes every live table whose name occurs in `sql`.
@@ -335,28 +336,64 @@ fn events(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Sessions keep their backend connection for their whole life for now, so every session that
-/// holds one counts as pinned.
+/// Per hostgroup: client sessions, backend connections in use (`ConnUsed`) and open (used and
+/// idle), sessions pinned to a connection now, connections lent, statements answered locally.
 fn multiplexing(admin: &Admin, store: &Store) -> Result<(), AdminError> {
-    let mut by_hg: BTreeMap<u32, (u64, u64, u64)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Row {
+        frontend: u64,
+        used: u64,
+        open: u64,
+    }
+    let mut by_hg: BTreeMap<u32, Row> = BTreeMap::new();
     for s in admin.shared.runtime().hostgroups.servers() {
-        by_hg.entry(s.row.hostgroup_id).or_default().1 += s.stats.conn_used.get();
+        let r = by_hg.entry(s.row.hostgroup_id).or_default();
+        let used = s.stats.conn_used.get();
+        r.used += used;
+        r.open += used + s.pool.idle_count() as u64;
     }
     for s in admin.shared.sessions.snapshot() {
-        let e = by_hg
+        by_hg
             .entry(s.hostgroup.load(std::sync::atomic::Ordering::Relaxed))
-            .or_default();
-        e.0 += 1;
-        if s.backend.lock().map(|b| b.is_some()).unwrap_or(false) {
-            e.2 += 1;
-        }
+            .or_default()
+            .frontend += 1;
     }
+    let mux = admin.shared.stats.mux.snapshot();
     let db = store.db();
     db.execute("DELETE FROM stats.stats_switchyard_multiplexing", [])?;
-    let mut ins =
-        db.prepare("INSERT INTO stats.stats_switchyard_multiplexing VALUES (?1, ?2, ?3, ?4)")?;
-    for (hg, (fe, be, pinned)) in by_hg {
-        ins.execute(params![hg, fe, be, pinned])?;
+    let mut ins = db.prepare(
+        "INSERT INTO stats.stats_switchyard_multiplexing VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (hg, r) in by_hg {
+        let m = mux.get(&hg).cloned().unwrap_or_default();
+        ins.execute(params![
+            hg,
+            r.frontend,
+            r.used,
+            m.pinned_sessions,
+            r.open,
+            m.borrows,
+            m.local_answers
+        ])?;
+    }
+    Ok(())
+}
+
+/// One row per hostgroup and pinning reason that has pinned a session: sessions pinned for it
+/// now and times it pinned one.
+fn pinned_sessions(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let mux = admin.shared.stats.mux.snapshot();
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_switchyard_pinned_sessions", [])?;
+    let mut ins = db
+        .prepare("INSERT INTO stats.stats_switchyard_pinned_sessions VALUES (?1, ?2, ?3, ?4)")?;
+    for (hg, m) in mux {
+        for (i, reason) in crate::stats::PIN_REASONS.iter().enumerate() {
+            if m.pinned_now[i] == 0 && m.pins_total[i] == 0 {
+                continue;
+            }
+            ins.execute(params![hg, reason, m.pinned_now[i], m.pins_total[i]])?;
+        }
     }
     Ok(())
 }

@@ -74,6 +74,8 @@ pub struct BackendConn {
     pub flavor: u32,
     pub collation: u8,
     pub schema: Schema,
+    /// Session variables set on this connection (see `session::state`); empty when fresh.
+    pub vars: std::collections::BTreeMap<String, String>,
     pub server_version: String,
     pub thread_id: u32,
     pub idle_since: Instant,
@@ -247,6 +249,7 @@ impl BackendConn {
             flavor: params.flavor,
             collation: params.collation,
             schema: Schema::Known(params.schema.clone()),
+            vars: std::collections::BTreeMap::new(),
             server_version: greeting.server_version,
             thread_id: greeting.connection_id,
             idle_since: Instant::now(),

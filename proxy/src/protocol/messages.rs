@@ -14,8 +14,12 @@ pub struct Ok {
     pub warnings: u16,
     /// The new default schema, when the server reported a change (session tracking).
     pub schema: Option<String>,
+    /// System variables the server reported changed (session tracking), name and value.
+    pub vars: Vec<(String, String)>,
 }
 
+/// Session-state-change type for system variables.
+const TRACK_SYSTEM_VARIABLES: u8 = 0;
 /// Session-state-change type for the default schema.
 const TRACK_SCHEMA: u8 = 1;
 
@@ -34,6 +38,7 @@ impl Ok {
             status: r.u16()?,
             warnings: r.u16()?,
             schema: None,
+            vars: Vec::new(),
         };
         if session_track && !r.is_empty() {
             let _info = r.lenenc_bytes()?;
@@ -45,6 +50,14 @@ impl Ok {
                     if kind == TRACK_SCHEMA {
                         let name = Reader::new(data).lenenc_bytes()?;
                         ok.schema = Some(String::from_utf8_lossy(name).into_owned());
+                    } else if kind == TRACK_SYSTEM_VARIABLES {
+                        let mut d = Reader::new(data);
+                        let name = d.lenenc_bytes()?;
+                        let value = d.lenenc_bytes()?;
+                        ok.vars.push((
+                            String::from_utf8_lossy(name).into_owned(),
+                            String::from_utf8_lossy(value).into_owned(),
+                        ));
                     }
                 }
             }
@@ -141,6 +154,7 @@ mod tests {
             status: status::AUTOCOMMIT,
             warnings: 1,
             schema: None,
+            vars: vec![],
         };
         for track in [false, true] {
             assert_eq!(Ok::parse(&encode_ok(&ok, track), track), Some(ok.clone()));
@@ -156,6 +170,14 @@ mod tests {
         ];
         let ok = Ok::parse(&payload, true).unwrap();
         assert_eq!(ok.schema.as_deref(), Some("mysql"));
+        // OK after `SET time_zone='+01:00'` with session_track_system_variables='*'.
+        let mut tz = vec![0x00, 0x00, 0x00, 0x02, 0x40, 0x00, 0x00, 0x00];
+        let entry = [&[9u8][..], b"time_zone", &[6], b"+01:00"].concat();
+        let state = [&[0u8, entry.len() as u8][..], &entry].concat();
+        tz.push(state.len() as u8);
+        tz.extend_from_slice(&state);
+        let ok = Ok::parse(&tz, true).unwrap();
+        assert_eq!(ok.vars, vec![("time_zone".to_string(), "+01:00".to_string())]);
         assert_eq!(
             ok.status & status::SESSION_STATE_CHANGED,
             status::SESSION_STATE_CHANGED

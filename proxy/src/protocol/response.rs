@@ -83,6 +83,10 @@ pub struct Outcome {
     pub prepared: Option<(u32, u16, u16)>,
     /// The last schema change reported by session tracking.
     pub schema: Option<String>,
+    /// The last non-zero insert id of the response's OK packets.
+    pub last_insert_id: u64,
+    /// System variable changes reported by session tracking, in order.
+    pub vars: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -365,6 +369,10 @@ impl Tracker {
         if ok.schema.is_some() {
             self.outcome.schema.clone_from(&ok.schema);
         }
+        if ok.last_insert_id != 0 {
+            self.outcome.last_insert_id = ok.last_insert_id;
+        }
+        self.outcome.vars.extend(ok.vars.iter().cloned());
         self.outcome.ok = Some(ok.clone());
         Ok(ok)
     }

@@ -2,7 +2,7 @@
 
 use super::{End, Session};
 use crate::protocol::auth::PasswordHash;
-use crate::protocol::constants::{cap, errors, status};
+use crate::protocol::constants::{cap, errors};
 use crate::protocol::handshake::{encode_auth_switch, new_nonce, NATIVE_PASSWORD};
 use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
 use crate::protocol::packet::HEADER_LEN;
@@ -79,14 +79,15 @@ impl Session {
             let _ = self.send_error(seq, &err).await;
             return Err(End::Close);
         };
-        // The old user's server-side state must not survive: its connection goes back, reset.
-        self.release_backend().await;
+        // The old user's server-side state must not survive: its connection goes back, reset,
+        // and the session starts over as the server's would.
+        self.end_backend(true).await;
+        self.forget_session_state();
         self.schema = req.schema.or_else(|| counted.0.row.default_schema.clone());
         if let Some(c) = req.collation.filter(|&c| c != 0) {
             self.collation = c;
         }
         self.user = counted;
-        self.status = status::AUTOCOMMIT;
         tracing::Span::current().record("user", req.username.as_str());
         let ok = OkPacket {
             status: self.status,

@@ -3,7 +3,10 @@
 use bytes::Buf;
 use tracing::{debug, warn};
 
-use super::{End, Session};
+use super::local::{self, Shape};
+use super::mux::Reason;
+use super::sql::{self, Effects, LocalQuery};
+use super::{state, End, Session};
 use crate::pool::Schema;
 use crate::protocol::constants::{cap, com, errors, MAX_PAYLOAD};
 use crate::protocol::messages::Err as ErrPacket;
@@ -18,20 +21,58 @@ enum Broken {
     BackendLost(String),
 }
 
+/// Queries longer than this are never one of the statements answered locally.
+const MAX_LOCAL_QUERY: usize = 256;
+
 impl Session {
     pub(super) async fn forward(&mut self, command: u8, packet: &[u8]) -> Result<(), End> {
-        if let Err(err) = self.ensure_backend().await {
+        let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
+        let text = matches!(command, com::QUERY | com::STMT_PREPARE)
+            .then(|| String::from_utf8_lossy(body));
+        if let Some(text) = &text {
+            if body.len() <= MAX_LOCAL_QUERY {
+                if let Some(q) = sql::local_query(text) {
+                    return self.answer_locally(command, q).await;
+                }
+            }
+        }
+        let effects = match &text {
+            Some(t) => sql::effects(t),
+            None => Effects::default(),
+        };
+        let hostgroup = self.route(command, packet);
+        if let Err(err) = self.ensure_backend(hostgroup).await {
             return self.send_error(1, &err).await;
         }
+        // SET TRANSACTION shapes only the statement that follows it.
+        self.pins.next_transaction = false;
         let Some(lent) = self.backend.as_mut() else {
             return Err(End::Close);
         };
+        let hostgroup = lent.hostgroup;
+        if effects.multi_statement {
+            self.shared
+                .stats
+                .mux
+                .pinned_in_flight(hostgroup, Reason::MultiStatement as usize);
+        }
+        if effects.load_data {
+            self.shared
+                .stats
+                .mux
+                .pinned_in_flight(hostgroup, Reason::LoadData as usize);
+        }
         lent.server.stats.queries.incr();
         lent.server.stats.bytes_data_sent.add(packet.len() as u64);
         if let Err(e) = lent.conn.conn.write_raw(packet).await {
             return self.backend_lost(1, &e.to_string()).await;
         }
         let Some(expect) = expect_for(command) else {
+            if command == com::STMT_CLOSE {
+                self.pins.statements = self.pins.statements.saturating_sub(1);
+                self.pins.cursor = false;
+            }
+            self.count_statement();
             return Ok(());
         };
         let mut tracker = Tracker::new(
@@ -51,11 +92,158 @@ impl Session {
             }
         }
         let outcome = tracker.into_outcome();
+        self.follow(command, packet, &effects, outcome);
+        Ok(())
+    }
+
+    /// Learns from a completed response: status flags, schema, LAST_INSERT_ID, session
+    /// variables (parsed and tracked), and what pins the session now.
+    fn follow(
+        &mut self,
+        command: u8,
+        packet: &[u8],
+        effects: &Effects,
+        outcome: crate::protocol::response::Outcome,
+    ) {
+        use crate::protocol::constants::status;
+        let ok = outcome.error.is_none();
         if let Some(st) = outcome.status {
             self.status = st;
+            self.pins.follow_status(st);
+            if command == com::STMT_EXECUTE && st & status::CURSOR_EXISTS != 0 {
+                self.pins.cursor = true;
+            }
+            if command == com::STMT_FETCH && st & status::LAST_ROW_SENT != 0 {
+                self.pins.cursor = false;
+            }
         }
-        self.follow_schema(command, packet, outcome.error.is_none(), outcome.schema);
-        Ok(())
+        self.follow_schema(command, packet, ok, outcome.schema.clone());
+        self.count_statement();
+        if outcome.last_insert_id != 0 {
+            self.last_insert_id = outcome.last_insert_id;
+            let hostgroup = self.backend.as_ref().map_or(0, |l| l.hostgroup);
+            let delay = self.shared.mux.get().for_hostgroup(hostgroup);
+            self.pins.delay_statements = delay.auto_increment_delay;
+        }
+        let tracking = self.flavor & cap::SESSION_TRACK != 0;
+        match command {
+            com::STMT_PREPARE if outcome.prepared.is_some() => {
+                self.pins.statements += 1;
+                // What a prepared statement will do when executed is not seen again: a
+                // statement that changes server-side session state keeps the connection.
+                let e = effects;
+                if e.user_variable {
+                    self.pins.user_variable = true;
+                }
+                let untracked_set = !tracking && (!e.assigns.is_empty() || e.unparsed_set);
+                if untracked_set
+                    || e.lock_tables
+                    || e.get_lock
+                    || !e.create_temporary.is_empty()
+                    || e.next_transaction
+                {
+                    self.pins.unknown_set = true;
+                }
+            }
+            com::STMT_RESET => self.pins.cursor = false,
+            com::SET_OPTION => self.pins.unknown_set = true,
+            _ => {}
+        }
+        if ok && command == com::QUERY {
+            if let Some(schema) = &effects.use_schema {
+                if !tracking {
+                    self.schema = Some(schema.clone());
+                    if let Some(lent) = self.backend.as_mut() {
+                        lent.conn.schema = Schema::Known(Some(schema.clone()));
+                    }
+                }
+            }
+            state::apply(&mut self.vars, &effects.assigns);
+            if let Some(lent) = self.backend.as_mut() {
+                state::apply(&mut lent.conn.vars, &effects.assigns);
+            }
+            self.pins.follow(effects);
+            if effects.next_transaction {
+                self.pins.next_transaction = true;
+            }
+            if effects.unparsed_set && !tracking {
+                // Without session tracking its effect cannot be learned: keep the connection.
+                self.pins.unknown_set = true;
+            }
+        }
+        if !outcome.vars.is_empty() {
+            state::apply_tracked(&mut self.vars, &outcome.vars);
+            if let Some(lent) = self.backend.as_mut() {
+                state::apply_tracked(&mut lent.conn.vars, &outcome.vars);
+            }
+        }
+        let hostgroup = self.backend.as_ref().map_or(0, |l| l.hostgroup);
+        let delay_ms = self.shared.mux.get().for_hostgroup(hostgroup).connection_delay_ms;
+        let others = self.pins.mask(std::time::Instant::now()) & !Reason::ConnectionDelay.bit();
+        if delay_ms > 0 && others == 0 {
+            self.pins.delay_until =
+                Some(std::time::Instant::now() + std::time::Duration::from_millis(delay_ms));
+        }
+    }
+
+    /// One statement done: the auto-increment delay counts down.
+    fn count_statement(&mut self) {
+        self.pins.delay_statements = self.pins.delay_statements.saturating_sub(1);
+    }
+
+    fn shape(&self) -> Shape {
+        Shape {
+            deprecate_eof: self.flavor & cap::DEPRECATE_EOF != 0,
+            session_track: self.flavor & cap::SESSION_TRACK != 0,
+            status: local::visible_status(self.status),
+        }
+    }
+
+    fn local_value(&self, q: &LocalQuery) -> Option<u64> {
+        match q {
+            LocalQuery::LastInsertId(_) => Some(self.last_insert_id),
+            LocalQuery::Socket(_) => None,
+        }
+    }
+
+    /// Answers a statement the proxy knows the result of: a text query, or a PREPARE of one
+    /// (executed later by [`Session::execute_local`]).
+    async fn answer_locally(&mut self, command: u8, q: LocalQuery) -> Result<(), End> {
+        let hostgroup = self.route(command, &[]);
+        self.shared.stats.mux.answered_locally(hostgroup);
+        let packets = if command == com::STMT_PREPARE {
+            // Ids from the top of the range never meet the server's, which count up from 1.
+            let id = (0..)
+                .map(|i| u32::MAX - i)
+                .find(|id| !self.local_stmts.contains_key(id))
+                .unwrap_or(u32::MAX);
+            let p = local::prepare_ok(&q, id, self.shape());
+            self.local_stmts.insert(id, q);
+            p
+        } else {
+            self.count_statement();
+            local::text_result(&q, self.local_value(&q), self.shape())
+        };
+        self.send_packets(&packets).await
+    }
+
+    pub(super) async fn execute_local(&mut self, id: u32) -> Result<(), End> {
+        let Some(q) = self.local_stmts.get(&id).cloned() else {
+            return Ok(());
+        };
+        self.count_statement();
+        let hostgroup = self.route(com::STMT_EXECUTE, &[]);
+        self.shared.stats.mux.answered_locally(hostgroup);
+        let packets = local::binary_result(&q, self.local_value(&q), self.shape());
+        self.send_packets(&packets).await
+    }
+
+    async fn send_packets(&mut self, packets: &[Vec<u8>]) -> Result<(), End> {
+        let mut seq = 1u8;
+        for p in packets {
+            seq = self.client.queue(seq, p);
+        }
+        self.client.flush().await.map_err(|_| End::Close)
     }
 
     /// Streams the response until the tracker says it is complete: one client write per backend

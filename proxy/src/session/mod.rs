@@ -1,14 +1,22 @@
 //! One client session: login, then commands forwarded to a backend connection, responses
 //! streamed back as they arrive.
 //!
-//! For now a session keeps the backend connection it first borrows until it ends (the server
-//! state a client builds up lives there); the connection goes back to its pool, reset, when the
-//! client leaves. Multiplexing between statements builds on `Session::release_backend`.
+//! Multiplexing: a session borrows a backend connection for one statement and gives it back
+//! right after, without a reset round trip. What the client built up (schema, charset, session
+//! variables, LAST_INSERT_ID) is kept here and replayed on the next connection in one combined
+//! `SET` when that connection's state differs (`state`). A session keeps its connection only
+//! while a reason in `mux` says it must (open transaction, locks, temporary tables, …); a
+//! connection that carries such server state is reset when its session ends.
 
 mod change_user;
 mod forward;
+mod local;
 pub(crate) mod login;
+pub mod mux;
+pub mod sql;
+pub mod state;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +43,7 @@ const CANT_CONNECT: u16 = 2003;
 struct Lent {
     conn: BackendConn,
     server: Arc<Server>,
+    hostgroup: u32,
 }
 
 pub struct Session {
@@ -51,6 +60,16 @@ pub struct Session {
     status: u16,
     /// This session's row in the processlist; dropping it unregisters the session.
     registration: Registration,
+    /// Session variables the client set, replayed on every connection it borrows.
+    vars: state::Vars,
+    /// What keeps the current connection pinned to this session.
+    pins: mux::Pins,
+    /// The pin mask and hostgroup last counted in the stats.
+    published: (u32, u32),
+    /// The insert id of the last OK packet that carried one (`SELECT LAST_INSERT_ID()`).
+    last_insert_id: u64,
+    /// Statements the proxy prepared itself, by the id the client got.
+    local_stmts: HashMap<u32, sql::LocalQuery>,
 }
 
 /// Why a session ends.
@@ -103,9 +122,14 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             status: status::AUTOCOMMIT,
             shared: Arc::clone(&shared),
             registration,
+            vars: state::Vars::new(),
+            pins: mux::Pins::default(),
+            published: (0, 0),
+            last_insert_id: 0,
+            local_stmts: HashMap::new(),
         };
         session.serve().await;
-        session.release_backend().await;
+        session.end_backend(false).await;
         session.client.shutdown().await;
         shared.stats.client_connections_connected.decr();
         debug!("session ended");
@@ -122,12 +146,19 @@ impl Session {
         loop {
             self.client.trim();
             entry.set_busy(false);
+            // A connection kept only by the connection delay goes back when the delay ends.
+            let hold = self.pins.delay_until.filter(|_| self.backend.is_some());
             let read = tokio::select! {
                 // A kill wins over a command that arrived after it.
                 biased;
                 _ = entry.killed() => {
                     debug!("killed from the admin interface");
                     return;
+                }
+                _ = sleep_until(hold) => {
+                    self.pins.delay_until = None;
+                    self.settle();
+                    continue;
                 }
                 r = self.client.read_framed(0, max) => r,
                 _ = shutdown.changed() => {
@@ -151,11 +182,26 @@ impl Session {
             self.shared.stats.questions.incr();
             entry.set_busy(true);
             let started = Instant::now();
+            let stmt_id = packet
+                .get(crate::protocol::packet::HEADER_LEN + 1..crate::protocol::packet::HEADER_LEN + 5)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_le_bytes);
+            let local_stmt = stmt_id.filter(|id| self.local_stmts.contains_key(id));
             let handled = match command {
                 com::QUIT => return,
                 com::CHANGE_USER => self.change_user(&packet, next_seq).await,
-                com::PING | com::RESET_CONNECTION if self.backend.is_none() => {
-                    self.ok_locally(next_seq).await
+                com::RESET_CONNECTION => self.reset_connection(next_seq).await,
+                com::PING if self.backend.is_none() => self.ok_locally(next_seq).await,
+                com::STMT_CLOSE if local_stmt.is_some() => {
+                    if let Some(id) = local_stmt {
+                        self.local_stmts.remove(&id);
+                    }
+                    Ok(())
+                }
+                com::STMT_SEND_LONG_DATA if local_stmt.is_some() => Ok(()),
+                com::STMT_RESET if local_stmt.is_some() => self.ok_locally(next_seq).await,
+                com::STMT_EXECUTE if local_stmt.is_some() => {
+                    self.execute_local(local_stmt.unwrap_or_default()).await
                 }
                 com::STMT_CLOSE | com::STMT_SEND_LONG_DATA if self.backend.is_none() => Ok(()),
                 _ => self.forward(command, &packet).await,
@@ -169,6 +215,7 @@ impl Session {
             if let Err(End::Close) = handled {
                 return;
             }
+            self.settle();
             self.show_schema();
         }
     }
@@ -214,7 +261,7 @@ impl Session {
 
     async fn ok_locally(&mut self, seq: u8) -> Result<(), End> {
         let ok = OkPacket {
-            status: self.status,
+            status: local::visible_status(self.status),
             ..OkPacket::default()
         };
         let payload = encode_ok(&ok, self.flavor & cap::SESSION_TRACK != 0);
@@ -233,15 +280,27 @@ impl Session {
             .map_err(|_| End::Close)
     }
 
-    /// Borrows a backend connection for this session if it has none: from the pool when one
-    /// fits, else a new one, retrying other servers until `connect_timeout_server_max`.
-    async fn ensure_backend(&mut self) -> Result<(), ErrPacket> {
-        if self.backend.is_some() {
-            return Ok(());
+    /// The hostgroup a command goes to. The seam for query rules: today the user's default.
+    fn route(&self, _command: u8, _packet: &[u8]) -> u32 {
+        self.user.0.row.default_hostgroup
+    }
+
+    /// Makes sure the session holds a backend connection of `hostgroup` whose state (schema,
+    /// session variables) is the client's: the pinned one if the session is pinned (whatever
+    /// hostgroup it belongs to), else one from the pool or a new one, retrying other servers
+    /// until `connect_timeout_server_max`.
+    async fn ensure_backend(&mut self, hostgroup: u32) -> Result<(), ErrPacket> {
+        if self.backend.is_none() {
+            self.borrow(hostgroup).await?;
         }
+        self.sync_schema().await?;
+        self.sync_vars().await
+    }
+
+    async fn borrow(&mut self, hostgroup: u32) -> Result<(), ErrPacket> {
         let timeout = Duration::from_millis(self.shared.settings.connect_timeout_server_max_ms);
         let deadline = Instant::now() + timeout;
-        let hostgroup = self.user.0.row.default_hostgroup;
+        let want_vars = state::target(&self.vars, self.flavor & cap::SESSION_TRACK != 0);
         let mut last_error = String::from("no ONLINE server");
         loop {
             let picked = self
@@ -252,7 +311,7 @@ impl Session {
                 .and_then(|hg| hg.pick())
                 .cloned();
             if let Some(server) = picked {
-                match self.borrow_from(&server, deadline).await {
+                match self.borrow_from(&server, deadline, &want_vars).await {
                     Ok(conn) => {
                         server.stats.conn_used.incr();
                         let used = server.stats.conn_used.get();
@@ -260,8 +319,15 @@ impl Session {
                         self.registration
                             .entry
                             .set_backend(Some((server.row.hostname.clone(), server.row.port)));
-                        self.backend = Some(Lent { conn, server });
-                        return self.sync_schema().await;
+                        self.shared.stats.mux.borrowed(hostgroup);
+                        let settings = self.shared.mux.get().for_hostgroup(hostgroup);
+                        self.pins.hostgroup_no_multiplex = !settings.multiplex;
+                        self.backend = Some(Lent {
+                            conn,
+                            server,
+                            hostgroup,
+                        });
+                        return Ok(());
                     }
                     Err(BackendError::Refused { err, .. }) => {
                         self.record_error(&server, err.code, &err.message);
@@ -291,28 +357,58 @@ impl Session {
         &self,
         server: &Arc<Server>,
         deadline: Instant,
+        vars: &state::Vars,
     ) -> Result<BackendConn, BackendError> {
         let want = Want {
             username: &self.user.0.row.username,
             flavor: self.flavor,
             collation: self.collation,
             schema: self.schema.as_deref(),
+            vars,
         };
-        if let Some(conn) = server.pool.take(want) {
-            return Ok(conn);
-        }
-        let remaining = deadline.saturating_duration_since(Instant::now());
         let addr = server.address();
-        let permit = tokio::time::timeout(remaining, Arc::clone(&server.permits).acquire_owned())
-            .await
-            .map_err(|_| BackendError::Timeout {
-                addr: addr.clone(),
-                ms: remaining.as_millis(),
-            })?
-            .map_err(|_| BackendError::Handshake {
-                addr: addr.clone(),
-                reason: "server removed".into(),
-            })?;
+        // An idle connection, else room for a new one, else wait for whichever comes first:
+        // a connection coming back or room under the cap (connections cycle through the pool
+        // after every statement, so waiting for one is the common case at the cap).
+        let permit = loop {
+            let returned = server.pool.returned();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if let Some(conn) = server.pool.take(want) {
+                return Ok(conn);
+            }
+            match Arc::clone(&server.permits).try_acquire_owned() {
+                Ok(p) => break p,
+                Err(tokio::sync::TryAcquireError::Closed) => {
+                    return Err(BackendError::Handshake {
+                        addr,
+                        reason: "server removed".into(),
+                    })
+                }
+                Err(tokio::sync::TryAcquireError::NoPermits) => {}
+            }
+            if server.pool.evict_unfit(want) {
+                continue;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            tokio::select! {
+                _ = returned => {}
+                p = Arc::clone(&server.permits).acquire_owned() => match p {
+                    Ok(p) => break p,
+                    Err(_) => return Err(BackendError::Handshake {
+                        addr,
+                        reason: "server removed".into(),
+                    }),
+                },
+                _ = tokio::time::sleep(remaining) => {
+                    return Err(BackendError::Timeout {
+                        addr,
+                        ms: remaining.as_millis(),
+                    })
+                }
+            }
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
         let params = ConnectParams {
             addr,
             username: self.user.0.row.username.clone(),
@@ -369,35 +465,163 @@ impl Session {
         }
     }
 
-    /// Gives the backend connection back to its pool after resetting its session state, or
-    /// closes it when that fails.
-    async fn release_backend(&mut self) {
+    /// Makes the borrowed connection's session variables the client's, in one `SET`.
+    async fn sync_vars(&mut self) -> Result<(), ErrPacket> {
+        let Some(lent) = self.backend.as_mut() else {
+            return Ok(());
+        };
+        let want = state::target(&self.vars, self.flavor & cap::SESSION_TRACK != 0);
+        let Some(set) = state::reconcile(&lent.conn.vars, &want, self.collation) else {
+            return Ok(());
+        };
+        debug!(%set, "reconciling backend session state");
+        let mut payload = vec![com::QUERY];
+        payload.extend_from_slice(set.as_bytes());
+        let outcome = backend_round_trip(&mut lent.conn, &payload, Expect::Results).await;
+        match outcome {
+            Ok(o) if o.error.is_none() => {
+                lent.conn.vars = want;
+                Ok(())
+            }
+            Ok(o) => {
+                // The connection is fine but its state is not what the proxy thinks: close it.
+                self.drop_backend();
+                Err(o.error.unwrap_or_else(|| {
+                    ErrPacket::new(errors::BACKEND_LOST, "session state could not be restored")
+                }))
+            }
+            Err(e) => {
+                self.drop_backend();
+                Err(ErrPacket::new(
+                    errors::BACKEND_LOST,
+                    format!("Lost connection to backend: {e}"),
+                ))
+            }
+        }
+    }
+
+    /// Counts the session's pins and, when nothing pins it, gives its connection back.
+    fn settle(&mut self) {
+        let mask = if self.backend.is_some() {
+            self.pins.mask(Instant::now())
+        } else {
+            0
+        };
+        let hostgroup = self
+            .backend
+            .as_ref()
+            .map_or(self.published.1, |l| l.hostgroup);
+        self.publish(mask, hostgroup);
+        if mask == 0 {
+            self.release_to_pool();
+        }
+    }
+
+    /// Keeps the per-hostgroup pin counters equal to this session's pins.
+    fn publish(&mut self, mask: u32, hostgroup: u32) {
+        let (old, old_hg) = self.published;
+        if old_hg == hostgroup {
+            self.shared.stats.mux.pins_changed(hostgroup, old, mask);
+        } else {
+            self.shared.stats.mux.pins_changed(old_hg, old, 0);
+            self.shared.stats.mux.pins_changed(hostgroup, 0, mask);
+        }
+        self.published = (mask, hostgroup);
+    }
+
+    /// Whether a connection of `server` may go back to the pool: the server is still part of
+    /// the runtime (not replaced by a config change) and ONLINE. Otherwise it closes, which is
+    /// how a drain moves idle sessions off a server between statements.
+    fn poolable(&self, server: &Arc<Server>) -> bool {
+        server.is_online()
+            && self
+                .shared
+                .runtime()
+                .hostgroups
+                .get(server.row.hostgroup_id)
+                .is_some_and(|hg| hg.servers.iter().any(|s| Arc::ptr_eq(s, server)))
+    }
+
+    /// Gives the connection back as it is: its state is known and the next borrower adapts it.
+    fn release_to_pool(&mut self) {
         let Some(mut lent) = self.backend.take() else {
             return;
         };
         self.registration.entry.set_backend(None);
         lent.server.stats.conn_used.decr();
-        let reset =
-            backend_round_trip(&mut lent.conn, &[com::RESET_CONNECTION], Expect::Simple).await;
-        match reset {
-            Ok(outcome) if outcome.error.is_none() && lent.server.is_online() => {
-                lent.conn.conn.trim();
-                lent.conn.idle_since = Instant::now();
-                lent.server.pool.put(lent.conn);
-            }
-            _ => {
-                debug!(server = %lent.server.address(), "backend connection closed instead of pooled")
+        if self.poolable(&lent.server) {
+            lent.conn.conn.trim();
+            lent.conn.idle_since = Instant::now();
+            lent.server.pool.put(lent.conn);
+        } else {
+            debug!(server = %lent.server.address(), "backend connection closed instead of pooled");
+        }
+    }
+
+    /// Lets go of the connection when the session ends or starts over. A connection that
+    /// carries server state of this session (transaction, locks, temporary tables, user
+    /// variables, statements, …), or any when `reset` is asked, is reset first; if the reset
+    /// fails it is closed.
+    async fn end_backend(&mut self, reset: bool) {
+        let mask = self.pins.mask(Instant::now());
+        if let Some(lent) = self.backend.as_mut() {
+            if reset || mux::holds_server_state(mask) {
+                let done =
+                    backend_round_trip(&mut lent.conn, &[com::RESET_CONNECTION], Expect::Simple)
+                        .await;
+                if matches!(done, Ok(ref o) if o.error.is_none()) {
+                    // A reset puts variables back to the server's defaults, which for charsets
+                    // need not be the handshake's: mark them unknown so they are set again.
+                    lent.conn.vars = sql::NAMES_VARS
+                        .iter()
+                        .chain(std::iter::once(&"collation_connection"))
+                        .map(|n| (n.to_string(), "?".to_string()))
+                        .collect();
+                    lent.conn.schema = Schema::Unknown;
+                } else {
+                    self.drop_backend();
+                }
             }
         }
+        self.pins = mux::Pins::default();
+        let hostgroup = self.published.1;
+        self.publish(0, hostgroup);
+        self.release_to_pool();
+    }
+
+    /// COM_RESET_CONNECTION: the session starts over as the server's would (variables,
+    /// LAST_INSERT_ID, statements, pins), keeping its user and schema.
+    async fn reset_connection(&mut self, seq: u8) -> Result<(), End> {
+        self.end_backend(true).await;
+        self.forget_session_state();
+        self.ok_locally(seq).await
+    }
+
+    fn forget_session_state(&mut self) {
+        self.vars.clear();
+        self.pins = mux::Pins::default();
+        self.last_insert_id = 0;
+        self.local_stmts.clear();
+        self.status = status::AUTOCOMMIT;
     }
 
     /// Forgets a backend connection whose state is unknown (mid-response failure); it closes.
     fn drop_backend(&mut self) {
         if let Some(lent) = self.backend.take() {
+            // Whatever the server held for this session is gone with the connection.
+            self.pins = mux::Pins::default();
             self.registration.entry.set_backend(None);
             lent.server.stats.conn_used.decr();
             self.shared.stats.server_connections_aborted.incr();
         }
+    }
+}
+
+/// Resolves at `at`, or never when there is no deadline.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -12,6 +12,7 @@ fn ok(status: u16, last_insert_id: u64) -> BytesMut {
             status,
             warnings: 0,
             schema: None,
+            vars: vec![],
         },
         false,
     )

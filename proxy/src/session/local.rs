@@ -1,0 +1,180 @@
+//! Statements the proxy answers itself: `SELECT LAST_INSERT_ID()` in all its spellings (from
+//! the id the session's last OK packets carried, so no connection has to stay pinned after an
+//! insert), and `SELECT @@socket` (NULL, so clients that prefer a unix socket on localhost do
+//! not reconnect to the backend's socket around the proxy).
+//!
+//! Column definitions are the server's, byte for byte: MariaDB names the column after the
+//! expression as written (or its alias); the function is NOT NULL, the variables are not.
+
+use bytes::{BufMut, BytesMut};
+
+use super::sql::{LastInsertIdQuery, LocalQuery};
+use crate::protocol::constants::status;
+use crate::protocol::messages::{encode_ok, Ok as OkPacket};
+use crate::protocol::wire::{put_lenenc_bytes, put_lenenc_int};
+
+const TYPE_LONGLONG: u8 = 0x08;
+const TYPE_VAR_STRING: u8 = 0xfd;
+const FLAG_NOT_NULL: u16 = 1;
+const FLAG_UNSIGNED: u16 = 32;
+const FLAG_BINARY: u16 = 128;
+const COLLATION_BINARY: u16 = 63;
+const COLLATION_UTF8MB3: u16 = 33;
+/// MariaDB's decimals for strings ("not fixed").
+const NOT_FIXED_DEC: u8 = 39;
+
+/// A column definition (protocol 4.1).
+fn column_def(name: &str, collation: u16, length: u32, kind: u8, flags: u16, decimals: u8) -> BytesMut {
+    let mut out = BytesMut::with_capacity(32 + name.len());
+    put_lenenc_bytes(&mut out, b"def");
+    put_lenenc_bytes(&mut out, b"");
+    put_lenenc_bytes(&mut out, b"");
+    put_lenenc_bytes(&mut out, b"");
+    put_lenenc_bytes(&mut out, name.as_bytes());
+    put_lenenc_bytes(&mut out, b"");
+    put_lenenc_int(&mut out, 0x0c);
+    out.put_u16_le(collation);
+    out.put_u32_le(length);
+    out.put_u8(kind);
+    out.put_u16_le(flags);
+    out.put_u8(decimals);
+    out.put_u16_le(0);
+    out
+}
+
+/// The column a local query returns.
+pub fn column_for(q: &LocalQuery) -> BytesMut {
+    match q {
+        LocalQuery::LastInsertId(LastInsertIdQuery { column, function }) => {
+            let flags = FLAG_UNSIGNED | FLAG_BINARY | if *function { FLAG_NOT_NULL } else { 0 };
+            column_def(column, COLLATION_BINARY, 21, TYPE_LONGLONG, flags, 0)
+        }
+        LocalQuery::Socket(column) => column_def(
+            column,
+            COLLATION_UTF8MB3,
+            0,
+            TYPE_VAR_STRING,
+            0,
+            NOT_FIXED_DEC,
+        ),
+    }
+}
+
+/// How a client wants terminators.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub deprecate_eof: bool,
+    pub session_track: bool,
+    pub status: u16,
+}
+
+impl Shape {
+    fn eof(&self) -> Vec<u8> {
+        let mut v = vec![0xfe, 0, 0];
+        v.extend_from_slice(&self.status.to_le_bytes());
+        v
+    }
+
+    /// The end of rows: an OK with the EOF header, or a classic EOF.
+    fn terminator(&self) -> Vec<u8> {
+        if self.deprecate_eof {
+            let ok = OkPacket {
+                status: self.status,
+                ..OkPacket::default()
+            };
+            let mut p = encode_ok(&ok, self.session_track).to_vec();
+            if let Some(h) = p.first_mut() {
+                *h = 0xfe;
+            }
+            p
+        } else {
+            self.eof()
+        }
+    }
+}
+
+/// The packets (payloads, sequence ids from 1) of a one-row text result set.
+pub fn text_result(q: &LocalQuery, value: Option<u64>, shape: Shape) -> Vec<Vec<u8>> {
+    let mut out = vec![vec![1u8], column_for(q).to_vec()];
+    if !shape.deprecate_eof {
+        out.push(shape.eof());
+    }
+    let mut row = BytesMut::new();
+    match value {
+        Some(v) => put_lenenc_bytes(&mut row, v.to_string().as_bytes()),
+        None => row.put_u8(0xfb),
+    }
+    out.push(row.to_vec());
+    out.push(shape.terminator());
+    out
+}
+
+/// PREPARE_OK and its column definition for a statement answered locally.
+pub fn prepare_ok(q: &LocalQuery, id: u32, shape: Shape) -> Vec<Vec<u8>> {
+    let mut head = vec![0x00];
+    head.extend_from_slice(&id.to_le_bytes());
+    head.extend_from_slice(&1u16.to_le_bytes()); // columns
+    head.extend_from_slice(&0u16.to_le_bytes()); // params
+    head.push(0);
+    head.extend_from_slice(&0u16.to_le_bytes()); // warnings
+    let mut out = vec![head, column_for(q).to_vec()];
+    if !shape.deprecate_eof {
+        out.push(shape.eof());
+    }
+    out
+}
+
+/// The binary result set of an executed local statement.
+pub fn binary_result(q: &LocalQuery, value: Option<u64>, shape: Shape) -> Vec<Vec<u8>> {
+    let mut out = vec![vec![1u8], column_for(q).to_vec()];
+    if !shape.deprecate_eof {
+        out.push(shape.eof());
+    }
+    // Header, then a NULL bitmap of (columns + 7 + 2) / 8 bytes with an offset of 2 bits.
+    let row = match (q, value) {
+        (LocalQuery::LastInsertId(_), Some(v)) => {
+            let mut r = vec![0x00, 0x00];
+            r.extend_from_slice(&v.to_le_bytes());
+            r
+        }
+        _ => vec![0x00, 0x04],
+    };
+    out.push(row);
+    out.push(shape.terminator());
+    out
+}
+
+/// The status bits a locally built packet may carry.
+pub fn visible_status(st: u16) -> u16 {
+    st & (status::IN_TRANS | status::AUTOCOMMIT | status::IN_TRANS_READONLY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_insert_id_column_matches_mariadb() {
+        // Captured from MariaDB 10.11 for `SELECT LAST_INSERT_ID()`.
+        let q = LocalQuery::LastInsertId(LastInsertIdQuery {
+            column: "LAST_INSERT_ID()".into(),
+            function: true,
+        });
+        let def = column_for(&q);
+        let mut want = vec![3, b'd', b'e', b'f', 0, 0, 0, 16];
+        want.extend_from_slice(b"LAST_INSERT_ID()");
+        want.extend_from_slice(&[0, 0x0c, 63, 0, 21, 0, 0, 0, 8, 0xa1, 0, 0, 0, 0]);
+        assert_eq!(def.to_vec(), want);
+        let shape = Shape {
+            deprecate_eof: true,
+            session_track: false,
+            status: status::AUTOCOMMIT,
+        };
+        let packets = text_result(&q, Some(42), shape);
+        assert_eq!(packets.len(), 4);
+        assert_eq!(packets[2], vec![2, b'4', b'2']);
+        assert_eq!(packets[3][0], 0xfe);
+        let bin = binary_result(&q, Some(7), shape);
+        assert_eq!(bin[2], vec![0, 0, 7, 0, 0, 0, 0, 0, 0, 0]);
+    }
+}

@@ -1,0 +1,324 @@
+//! When a session must keep its backend connection between statements (it is "pinned"), and
+//! the multiplexing settings (ProxySQL's delay variables, global and per hostgroup).
+//!
+//! Everything else a session builds up (schema, charset, session variables, LAST_INSERT_ID)
+//! lives in the proxy and is replayed on whichever connection runs the next statement, so a
+//! session holds no backend between statements unless one of these reasons holds.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use super::sql::Effects;
+
+/// Bit positions of a pin mask; names in [`crate::stats::PIN_REASONS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Transaction = 0,
+    LockTables,
+    GetLock,
+    TemporaryTable,
+    UserVariable,
+    TextPrepare,
+    FoundRows,
+    SqlLogBin,
+    Savepoint,
+    Cursor,
+    PreparedStatement,
+    SetTransaction,
+    UnknownSet,
+    AutoIncrementDelay,
+    ConnectionDelay,
+    HostgroupNoMultiplex,
+    MultiStatement,
+    LoadData,
+}
+
+impl Reason {
+    pub fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+/// Reasons whose cause lives in the server session: a connection released with one of them
+/// set must be reset (or closed) before anyone else may use it.
+const SERVER_STATE: u32 = (1 << Reason::Transaction as u32)
+    | (1 << Reason::LockTables as u32)
+    | (1 << Reason::GetLock as u32)
+    | (1 << Reason::TemporaryTable as u32)
+    | (1 << Reason::UserVariable as u32)
+    | (1 << Reason::TextPrepare as u32)
+    | (1 << Reason::FoundRows as u32)
+    | (1 << Reason::SqlLogBin as u32)
+    | (1 << Reason::Savepoint as u32)
+    | (1 << Reason::Cursor as u32)
+    | (1 << Reason::PreparedStatement as u32)
+    | (1 << Reason::SetTransaction as u32)
+    | (1 << Reason::UnknownSet as u32);
+
+/// True when a connection pinned with `mask` carries state only its session may see.
+pub fn holds_server_state(mask: u32) -> bool {
+    mask & SERVER_STATE != 0
+}
+
+/// What pins one session, kept up to date after every statement.
+#[derive(Debug, Default)]
+pub struct Pins {
+    pub in_transaction: bool,
+    pub lock_tables: bool,
+    pub get_locks: u32,
+    pub temp_tables: BTreeSet<String>,
+    pub user_variable: bool,
+    pub text_prepared: BTreeSet<String>,
+    pub found_rows: bool,
+    pub sql_log_bin_off: bool,
+    pub savepoint: bool,
+    pub cursor: bool,
+    /// Binary-protocol statements the client holds open on its backend connection.
+    pub statements: u32,
+    pub next_transaction: bool,
+    pub unknown_set: bool,
+    /// Statements left before the auto-increment delay lets go.
+    pub delay_statements: u32,
+    /// Until when the connection delay holds the connection.
+    pub delay_until: Option<Instant>,
+    pub hostgroup_no_multiplex: bool,
+}
+
+impl Pins {
+    pub fn mask(&self, now: Instant) -> u32 {
+        let reasons = [
+            (self.in_transaction, Reason::Transaction),
+            (self.lock_tables, Reason::LockTables),
+            (self.get_locks > 0, Reason::GetLock),
+            (!self.temp_tables.is_empty(), Reason::TemporaryTable),
+            (self.user_variable, Reason::UserVariable),
+            (!self.text_prepared.is_empty(), Reason::TextPrepare),
+            (self.found_rows, Reason::FoundRows),
+            (self.sql_log_bin_off, Reason::SqlLogBin),
+            (self.savepoint, Reason::Savepoint),
+            (self.cursor, Reason::Cursor),
+            (self.statements > 0, Reason::PreparedStatement),
+            (self.next_transaction, Reason::SetTransaction),
+            (self.unknown_set, Reason::UnknownSet),
+            (self.delay_statements > 0, Reason::AutoIncrementDelay),
+            (
+                self.delay_until.is_some_and(|t| t > now),
+                Reason::ConnectionDelay,
+            ),
+            (self.hostgroup_no_multiplex, Reason::HostgroupNoMultiplex),
+        ];
+        reasons
+            .iter()
+            .filter(|(on, _)| *on)
+            .fold(0, |m, (_, r)| m | r.bit())
+    }
+
+    /// Follows a statement that succeeded. Statements that failed change nothing here (the
+    /// transaction flag comes from the server's status either way).
+    pub fn follow(&mut self, e: &Effects) {
+        if e.lock_tables {
+            self.lock_tables = true;
+        }
+        if e.unlock_tables {
+            self.lock_tables = false;
+        }
+        if e.release_all_locks {
+            self.get_locks = 0;
+        } else if e.release_lock {
+            self.get_locks = self.get_locks.saturating_sub(1);
+        }
+        if e.get_lock {
+            self.get_locks += 1;
+        }
+        for t in &e.create_temporary {
+            self.temp_tables.insert(t.clone());
+        }
+        for t in &e.drop_temporary {
+            self.temp_tables.remove(t);
+        }
+        if e.user_variable {
+            self.user_variable = true;
+        }
+        if let Some(p) = &e.prepare {
+            self.text_prepared.insert(p.clone());
+        }
+        if let Some(p) = &e.deallocate {
+            self.text_prepared.remove(p);
+        }
+        if e.calc_found_rows {
+            self.found_rows = true;
+        } else if e.found_rows {
+            self.found_rows = false;
+        }
+        for a in &e.assigns {
+            if a.name == "sql_log_bin" {
+                self.sql_log_bin_off = a
+                    .value
+                    .as_deref()
+                    .is_some_and(|v| matches!(v.trim_matches('\'').to_ascii_lowercase().as_str(), "0" | "off"));
+            }
+        }
+        if e.savepoint && self.in_transaction {
+            self.savepoint = true;
+        }
+    }
+
+    /// The server's status flags after a response.
+    pub fn follow_status(&mut self, status: u16) {
+        use crate::protocol::constants::status as st;
+        let was = self.in_transaction;
+        self.in_transaction = status & st::IN_TRANS != 0;
+        if !self.in_transaction {
+            self.savepoint = false;
+            if was {
+                // SET TRANSACTION applied to the transaction that just ended.
+                self.next_transaction = false;
+            }
+        }
+    }
+}
+
+/// The multiplexing knobs of one hostgroup, resolved against the globals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostgroupMuxSettings {
+    /// `mysql-auto_increment_delay_multiplex`: statements a session stays pinned after an OK
+    /// that carries an insert id. ProxySQL's default is 5; ours is 0.
+    pub auto_increment_delay: u32,
+    /// `mysql-connection_delay_multiplex_ms`: how long a connection stays with its session after
+    /// a statement that would release it.
+    pub connection_delay_ms: u64,
+    /// `mysql-multiplexing` and `mysql_hostgroup_attributes.multiplex`.
+    pub multiplex: bool,
+}
+
+impl Default for HostgroupMuxSettings {
+    fn default() -> Self {
+        HostgroupMuxSettings {
+            auto_increment_delay: 0,
+            connection_delay_ms: 0,
+            multiplex: true,
+        }
+    }
+}
+
+/// Per-hostgroup overrides from `mysql_hostgroup_attributes` (`multiplex` column, and
+/// `hostgroup_settings` JSON keys `auto_increment_delay_multiplex`,
+/// `connection_delay_multiplex_ms`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostgroupOverride {
+    pub auto_increment_delay: Option<u32>,
+    pub connection_delay_ms: Option<u64>,
+    pub multiplex: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MuxConfig {
+    pub global: HostgroupMuxSettings,
+    pub hostgroups: HashMap<u32, HostgroupOverride>,
+}
+
+impl MuxConfig {
+    pub fn for_hostgroup(&self, hostgroup: u32) -> HostgroupMuxSettings {
+        let g = self.global;
+        match self.hostgroups.get(&hostgroup) {
+            None => g,
+            Some(o) => HostgroupMuxSettings {
+                auto_increment_delay: o.auto_increment_delay.unwrap_or(g.auto_increment_delay),
+                connection_delay_ms: o.connection_delay_ms.unwrap_or(g.connection_delay_ms),
+                multiplex: g.multiplex && o.multiplex.unwrap_or(true),
+            },
+        }
+    }
+}
+
+/// The live multiplexing configuration, swapped whole by `LOAD MYSQL VARIABLES|SERVERS TO
+/// RUNTIME`.
+#[derive(Debug, Default)]
+pub struct MuxSettings(RwLock<Arc<MuxConfig>>);
+
+impl MuxSettings {
+    pub fn get(&self) -> Arc<MuxConfig> {
+        self.0
+            .read()
+            .map(|c| Arc::clone(&c))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    pub fn set(&self, config: MuxConfig) {
+        let config = Arc::new(config);
+        match self.0.write() {
+            Ok(mut c) => *c = config,
+            Err(p) => *p.into_inner() = config,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::sql::effects;
+
+    #[test]
+    fn reasons_pin_and_unpin() {
+        let now = Instant::now();
+        let mut p = Pins::default();
+        let steps: &[(&str, Reason, &str)] = &[
+            ("LOCK TABLES t WRITE", Reason::LockTables, "UNLOCK TABLES"),
+            ("SELECT GET_LOCK('a', 0)", Reason::GetLock, "SELECT RELEASE_LOCK('a')"),
+            (
+                "CREATE TEMPORARY TABLE tt (a int)",
+                Reason::TemporaryTable,
+                "DROP TEMPORARY TABLE tt",
+            ),
+            ("PREPARE s FROM 'SELECT 1'", Reason::TextPrepare, "DEALLOCATE PREPARE s"),
+            (
+                "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1",
+                Reason::FoundRows,
+                "SELECT FOUND_ROWS()",
+            ),
+            ("SET sql_log_bin=0", Reason::SqlLogBin, "SET sql_log_bin=1"),
+        ];
+        for (on, reason, off) in steps {
+            p.follow(&effects(on));
+            assert_eq!(p.mask(now), reason.bit(), "{on}");
+            p.follow(&effects(off));
+            assert_eq!(p.mask(now), 0, "{off}");
+        }
+        p.follow(&effects("SET @x = 1"));
+        assert_eq!(p.mask(now), Reason::UserVariable.bit());
+    }
+
+    #[test]
+    fn transaction_and_savepoint_follow_status() {
+        use crate::protocol::constants::status;
+        let now = Instant::now();
+        let mut p = Pins::default();
+        p.follow_status(status::IN_TRANS | status::AUTOCOMMIT);
+        p.follow(&effects("SAVEPOINT a"));
+        assert_eq!(
+            p.mask(now),
+            Reason::Transaction.bit() | Reason::Savepoint.bit()
+        );
+        p.follow_status(status::AUTOCOMMIT);
+        assert_eq!(p.mask(now), 0);
+    }
+
+    #[test]
+    fn hostgroup_overrides_fall_back_to_globals() {
+        let mut c = MuxConfig::default();
+        c.global.auto_increment_delay = 5;
+        c.hostgroups.insert(
+            20,
+            HostgroupOverride {
+                auto_increment_delay: Some(0),
+                multiplex: Some(false),
+                ..Default::default()
+            },
+        );
+        assert_eq!(c.for_hostgroup(10).auto_increment_delay, 5);
+        assert_eq!(c.for_hostgroup(20).auto_increment_delay, 0);
+        assert!(!c.for_hostgroup(20).multiplex);
+        assert!(c.for_hostgroup(10).multiplex);
+    }
+}

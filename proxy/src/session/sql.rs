@@ -1,0 +1,760 @@
+//! Just enough SQL reading to keep multiplexing safe: a lexer that skips strings and comments,
+//! and a classifier that says what a statement does to session state (SET assignments, USE,
+//! locks, temporary tables, user variables, text PREPARE, …).
+//!
+//! It never has to understand everything: a statement it cannot read is forwarded unchanged,
+//! and what it did to the session is learned from the server's session tracking instead.
+
+/// One lexical token; spans index the statement text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    /// A bare word (keyword or identifier).
+    Word(usize, usize),
+    /// A `quoted` identifier, span inside the back-ticks.
+    Ident(usize, usize),
+    /// A 'string' or "string", span including the quotes.
+    Str(usize, usize),
+    /// `@name`: a user variable.
+    UserVar,
+    /// `@@[scope.]name`; span of what follows the `@@`.
+    SysVar(usize, usize),
+    Punct(usize, u8),
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// Tokenises `sql`, dropping comments (the contents of `/*! … */` count as code).
+fn lex(sql: &str) -> Vec<Tok> {
+    let s = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut in_exec_comment = false;
+    while i < s.len() {
+        let b = s[i];
+        let next = s.get(i + 1).copied();
+        match b {
+            b if b.is_ascii_whitespace() => i += 1,
+            b'#' => i = skip_line(s, i),
+            b'-' if next == Some(b'-')
+                && s.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                i = skip_line(s, i)
+            }
+            b'/' if next == Some(b'*') => {
+                if s.get(i + 2) == Some(&b'!') || s.get(i + 2) == Some(&b'M') {
+                    // Executable comment: `/*!50003 …` or `/*M!100301 …`.
+                    i += 3;
+                    if s.get(i - 1) == Some(&b'M') {
+                        i += 1;
+                    }
+                    while s.get(i).is_some_and(u8::is_ascii_digit) {
+                        i += 1;
+                    }
+                    in_exec_comment = true;
+                } else {
+                    i = find(s, i + 2, b"*/").map_or(s.len(), |p| p + 2);
+                }
+            }
+            b'*' if next == Some(b'/') && in_exec_comment => {
+                in_exec_comment = false;
+                i += 2;
+            }
+            b'\'' | b'"' => {
+                let end = skip_quoted(s, i, b);
+                out.push(Tok::Str(i, end));
+                i = end;
+            }
+            b'`' => {
+                let end = skip_quoted(s, i, b);
+                out.push(Tok::Ident(i + 1, end.saturating_sub(1).max(i + 1)));
+                i = end;
+            }
+            b'@' if next == Some(b'@') => {
+                let start = i + 2;
+                let mut j = start;
+                while j < s.len() && (is_word(s[j]) || s[j] == b'.') {
+                    j += 1;
+                }
+                out.push(Tok::SysVar(start, j));
+                i = j;
+            }
+            b'@' => {
+                let mut j = i + 1;
+                match s.get(j) {
+                    Some(&q @ (b'\'' | b'"' | b'`')) => j = skip_quoted(s, j, q),
+                    _ => {
+                        while j < s.len() && (is_word(s[j]) || s[j] == b'.') {
+                            j += 1;
+                        }
+                    }
+                }
+                out.push(Tok::UserVar);
+                i = j.max(i + 1);
+            }
+            b if is_word(b) => {
+                let start = i;
+                while i < s.len() && is_word(s[i]) {
+                    i += 1;
+                }
+                out.push(Tok::Word(start, i));
+            }
+            _ => {
+                out.push(Tok::Punct(i, b));
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn skip_line(s: &[u8], i: usize) -> usize {
+    find(s, i, b"\n").map_or(s.len(), |p| p + 1)
+}
+
+fn find(s: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
+    s.get(from..)?
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .map(|p| p + from)
+}
+
+/// The index just past the closing quote (backslash escapes and doubled quotes honoured).
+fn skip_quoted(s: &[u8], start: usize, q: u8) -> usize {
+    let mut i = start + 1;
+    while i < s.len() {
+        if s[i] == b'\\' && q != b'`' {
+            i += 2;
+            continue;
+        }
+        if s[i] == q {
+            if s.get(i + 1) == Some(&q) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    s.len()
+}
+
+/// One session variable assignment a SET makes, name lowercased; `None` value means DEFAULT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assign {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+/// What a statement is, as far as session state and pinning care.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Session variable assignments of a SET the proxy could read (in order).
+    pub assigns: Vec<Assign>,
+    /// A SET the proxy could not read (its result is learned from session tracking).
+    pub unparsed_set: bool,
+    /// `SET TRANSACTION …` without SESSION: characteristics of the next transaction only.
+    pub next_transaction: bool,
+    /// `USE db`.
+    pub use_schema: Option<String>,
+    pub lock_tables: bool,
+    pub unlock_tables: bool,
+    pub get_lock: bool,
+    pub release_lock: bool,
+    pub release_all_locks: bool,
+    pub create_temporary: Vec<String>,
+    pub drop_temporary: Vec<String>,
+    /// Reads or writes a user variable (`@x`).
+    pub user_variable: bool,
+    /// Text-protocol `PREPARE name FROM …`.
+    pub prepare: Option<String>,
+    /// `DEALLOCATE|DROP PREPARE name`.
+    pub deallocate: Option<String>,
+    pub calc_found_rows: bool,
+    pub found_rows: bool,
+    pub savepoint: bool,
+    /// More than one statement in the packet (multi-statements).
+    pub multi_statement: bool,
+    pub load_data: bool,
+}
+
+/// Charset variables a `SET NAMES` sets, in the order they must be applied.
+pub const NAMES_VARS: [&str; 3] = [
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+];
+
+fn tok_text<'a>(sql: &'a str, t: &Tok) -> &'a str {
+    match *t {
+        Tok::Word(a, b) | Tok::Ident(a, b) | Tok::Str(a, b) | Tok::SysVar(a, b) => {
+            sql.get(a..b).unwrap_or("")
+        }
+        _ => "",
+    }
+}
+
+fn tok_upper(sql: &str, t: &Tok) -> String {
+    match t {
+        Tok::Word(..) => tok_text(sql, t).to_ascii_uppercase(),
+        _ => String::new(),
+    }
+}
+
+/// Reads what `sql` does to the session.
+pub fn effects(sql: &str) -> Effects {
+    let toks = lex(sql);
+    let text = |t: &Tok| tok_text(sql, t);
+    let upper = |t: &Tok| tok_upper(sql, t);
+    let mut e = Effects::default();
+    // Statements separated by `;` (a trailing one does not count).
+    let mut stmts: Vec<&[Tok]> = toks
+        .split(|t| matches!(t, Tok::Punct(_, b';')))
+        .filter(|s| !s.is_empty())
+        .collect();
+    e.multi_statement = stmts.len() > 1;
+    for (i, t) in toks.iter().enumerate() {
+        match t {
+            Tok::UserVar => e.user_variable = true,
+            Tok::Word(..) => {
+                let next_is_paren = matches!(toks.get(i + 1), Some(Tok::Punct(_, b'(')));
+                match upper(t).as_str() {
+                    "GET_LOCK" if next_is_paren => e.get_lock = true,
+                    "RELEASE_LOCK" if next_is_paren => e.release_lock = true,
+                    "RELEASE_ALL_LOCKS" if next_is_paren => e.release_all_locks = true,
+                    "FOUND_ROWS" if next_is_paren => e.found_rows = true,
+                    "SQL_CALC_FOUND_ROWS" => e.calc_found_rows = true,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    // Only single statements are classified in detail; a multi-statement packet pins while
+    // it runs and leaves what it did to tracking.
+    if e.multi_statement {
+        e.unparsed_set = stmts
+            .iter()
+            .any(|s| s.first().map(&upper).as_deref() == Some("SET"));
+        return e;
+    }
+    let Some(stmt) = stmts.pop() else {
+        return e;
+    };
+    let words: Vec<String> = stmt.iter().take(6).map(&upper).collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    match w(0) {
+        "SET" => parse_set(&stmt[1..], sql, &mut e),
+        "USE" => e.use_schema = stmt.get(1).map(|t| unquote(text(t))),
+        "LOCK" if w(1) == "TABLE" || w(1) == "TABLES" => e.lock_tables = true,
+        "FLUSH" if w(1) == "TABLES" && words.iter().any(|x| x == "WITH") => {
+            e.lock_tables = true
+        }
+        "UNLOCK" if w(1) == "TABLE" || w(1) == "TABLES" => e.unlock_tables = true,
+        "CREATE" if w(1) == "TEMPORARY" => {
+            let mut rest = stmt.iter().skip(3);
+            let mut name = rest.next();
+            if name.map(&upper).as_deref() == Some("IF") {
+                name = rest.nth(2);
+            }
+            if let Some(n) = name {
+                e.create_temporary.push(table_name(stmt, n, sql));
+            }
+        }
+        "DROP" if w(1) == "TEMPORARY" => {
+            let skip = if w(3) == "IF" { 5 } else { 3 };
+            let names = stmt.get(skip..).unwrap_or_default();
+            let mut last: Option<&Tok> = None;
+            for t in names {
+                match t {
+                    Tok::Punct(_, b',') => {
+                        if let Some(n) = last.take() {
+                            e.drop_temporary.push(unquote(text(n)).to_ascii_lowercase());
+                        }
+                    }
+                    Tok::Word(..) | Tok::Ident(..) => {
+                        if !matches!(upper(t).as_str(), "RESTRICT" | "CASCADE") {
+                            last = Some(t);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(n) = last {
+                e.drop_temporary.push(unquote(text(n)).to_ascii_lowercase());
+            }
+        }
+        "PREPARE" => e.prepare = stmt.get(1).map(|t| unquote(text(t)).to_ascii_lowercase()),
+        "DEALLOCATE" | "DROP" if w(1) == "PREPARE" => {
+            e.deallocate = stmt.get(2).map(|t| unquote(text(t)).to_ascii_lowercase())
+        }
+        "SAVEPOINT" => e.savepoint = true,
+        "LOAD" if w(1) == "DATA" || w(1) == "XML" => e.load_data = true,
+        _ => {}
+    }
+    e
+}
+
+/// The table name of `CREATE TEMPORARY TABLE [IF NOT EXISTS] name`, without its schema.
+fn table_name(stmt: &[Tok], first: &Tok, sql: &str) -> String {
+    let text = |t: &Tok| tok_text(sql, t);
+    let pos = stmt.iter().position(|t| t == first).unwrap_or(0);
+    let mut name = first;
+    if let (Some(Tok::Punct(_, b'.')), Some(t)) = (stmt.get(pos + 1), stmt.get(pos + 2)) {
+        name = t;
+    }
+    unquote(text(name)).to_ascii_lowercase()
+}
+
+fn unquote(s: &str) -> String {
+    let b = s.as_bytes();
+    if b.len() >= 2 && (b[0] == b'\'' || b[0] == b'"') && b[b.len() - 1] == b[0] {
+        return s[1..s.len() - 1].to_string();
+    }
+    s.to_string()
+}
+
+fn parse_set(toks: &[Tok], sql: &str, e: &mut Effects) {
+    let upper = |t: &Tok| tok_upper(sql, t);
+    let first = toks.first().map(upper).unwrap_or_default();
+    match first.as_str() {
+        "TRANSACTION" => {
+            e.next_transaction = true;
+            return;
+        }
+        "STATEMENT" | "PASSWORD" | "GLOBAL" => return,
+        "SESSION" | "LOCAL" if toks.get(1).map(upper).as_deref() == Some("TRANSACTION") => {
+            if let Some(a) = session_transaction(toks.get(2..).unwrap_or_default(), &upper) {
+                e.assigns.extend(a);
+            } else {
+                e.unparsed_set = true;
+            }
+            return;
+        }
+        _ => {}
+    }
+    // Split at top-level commas.
+    let mut items: Vec<&[Tok]> = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, t) in toks.iter().enumerate() {
+        match t {
+            Tok::Punct(_, b'(') => depth += 1,
+            Tok::Punct(_, b')') => depth -= 1,
+            Tok::Punct(_, b',') if depth == 0 => {
+                items.push(&toks[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&toks[start..]);
+    for item in items {
+        if !set_item(item, sql, e) {
+            e.unparsed_set = true;
+        }
+    }
+}
+
+/// `SESSION TRANSACTION ISOLATION LEVEL …, READ ONLY|WRITE` as the variables it sets.
+fn session_transaction(toks: &[Tok], upper: &impl Fn(&Tok) -> String) -> Option<Vec<Assign>> {
+    let words: Vec<String> = toks
+        .iter()
+        .filter(|t| !matches!(t, Tok::Punct(_, b',')))
+        .map(upper)
+        .collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        match (words[i].as_str(), words.get(i + 1).map(String::as_str)) {
+            ("ISOLATION", Some("LEVEL")) => {
+                let level = match (words.get(i + 2)?.as_str(), words.get(i + 3).map(String::as_str)) {
+                    ("READ", Some("UNCOMMITTED")) => "READ-UNCOMMITTED",
+                    ("READ", Some("COMMITTED")) => "READ-COMMITTED",
+                    ("REPEATABLE", Some("READ")) => "REPEATABLE-READ",
+                    ("SERIALIZABLE", _) => "SERIALIZABLE",
+                    _ => return None,
+                };
+                out.push(Assign {
+                    name: "tx_isolation".into(),
+                    value: Some(format!("'{level}'")),
+                });
+                i += if level == "SERIALIZABLE" { 3 } else { 4 };
+            }
+            ("READ", Some("ONLY")) | ("READ", Some("WRITE")) => {
+                let v = if words[i + 1] == "ONLY" { "1" } else { "0" };
+                out.push(Assign {
+                    name: "tx_read_only".into(),
+                    value: Some(v.into()),
+                });
+                i += 2;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// One item of a SET list; false when it is not something the proxy can follow.
+fn set_item(item: &[Tok], sql: &str, e: &mut Effects) -> bool {
+    let text = |t: &Tok| tok_text(sql, t);
+    let upper = |t: &Tok| tok_upper(sql, t);
+    let Some(first) = item.first() else {
+        return false;
+    };
+    let kw = upper(first);
+    // SET NAMES cs [COLLATE co] | SET NAMES DEFAULT
+    if kw == "NAMES" {
+        let Some(cs) = item.get(1) else { return false };
+        let cs_text = unquote(text(cs)).to_ascii_lowercase();
+        let value = (cs_text != "default").then(|| quote(&cs_text));
+        for name in NAMES_VARS {
+            e.assigns.push(Assign {
+                name: name.into(),
+                value: value.clone(),
+            });
+        }
+        let collate = match (item.get(2).map(upper).as_deref(), item.get(3)) {
+            (Some("COLLATE"), Some(co)) => Some(quote(&unquote(text(co)).to_ascii_lowercase())),
+            (None, _) => None,
+            _ => return false,
+        };
+        e.assigns.push(Assign {
+            name: "collation_connection".into(),
+            value: collate,
+        });
+        return true;
+    }
+    // SET CHARACTER SET cs | SET CHARSET cs
+    let cs_at = match (kw.as_str(), item.get(1).map(upper).as_deref()) {
+        ("CHARACTER", Some("SET")) => Some(2),
+        ("CHARSET", _) => Some(1),
+        _ => None,
+    };
+    if let Some(at) = cs_at {
+        let Some(cs) = item.get(at) else { return false };
+        let cs_text = unquote(text(cs)).to_ascii_lowercase();
+        let value = (cs_text != "default").then(|| quote(&cs_text));
+        for name in ["character_set_client", "character_set_results"] {
+            e.assigns.push(Assign {
+                name: name.into(),
+                value: value.clone(),
+            });
+        }
+        // The server takes the connection charset from the schema's.
+        e.assigns.push(Assign {
+            name: "collation_connection".into(),
+            value: Some("@@collation_database".into()),
+        });
+        return true;
+    }
+    let (name, rest) = match first {
+        Tok::UserVar => return true, // user variables pin the session instead
+        Tok::SysVar(..) => {
+            let full = text(first).to_ascii_lowercase();
+            let name = match full.split_once('.') {
+                Some(("global", _)) => return true, // not session state
+                Some(("session" | "local", n)) => n.to_string(),
+                Some(_) => return false,
+                None => full,
+            };
+            (name, &item[1..])
+        }
+        Tok::Word(..) => match kw.as_str() {
+            "GLOBAL" => return true,
+            "SESSION" | "LOCAL" => match item.get(1) {
+                Some(t @ (Tok::Word(..) | Tok::Ident(..))) => {
+                    (text(t).to_ascii_lowercase(), &item[2..])
+                }
+                _ => return false,
+            },
+            _ => (text(first).to_ascii_lowercase(), &item[1..]),
+        },
+        Tok::Ident(..) => (text(first).to_ascii_lowercase(), &item[1..]),
+        _ => return false,
+    };
+    // `=` or `:=`
+    let rest = match rest {
+        [Tok::Punct(_, b'='), r @ ..] => r,
+        [Tok::Punct(_, b':'), Tok::Punct(_, b'='), r @ ..] => r,
+        _ => return false,
+    };
+    let (Some(a), Some(b)) = (rest.first(), rest.last()) else {
+        return false;
+    };
+    let start = tok_start(a);
+    let end = tok_end(b);
+    let Some(value) = sql.get(start..end).map(|v| v.trim().to_string()) else {
+        return false;
+    };
+    let value = if rest.len() == 1 && upper(a) == "DEFAULT" {
+        None
+    } else {
+        Some(value)
+    };
+    e.assigns.push(Assign { name, value });
+    true
+}
+
+fn tok_start(t: &Tok) -> usize {
+    match *t {
+        Tok::Word(a, _) | Tok::Str(a, _) => a,
+        Tok::Ident(a, _) => a.saturating_sub(1),
+        Tok::SysVar(a, _) => a.saturating_sub(2),
+        Tok::Punct(a, _) => a,
+        Tok::UserVar => 0,
+    }
+}
+
+fn tok_end(t: &Tok) -> usize {
+    match *t {
+        Tok::Word(_, b) | Tok::Str(_, b) | Tok::SysVar(_, b) => b,
+        Tok::Ident(_, b) => b + 1,
+        Tok::Punct(a, _) => a + 1,
+        Tok::UserVar => 0,
+    }
+}
+
+/// A SQL string literal for `s`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A value learned from session tracking as SQL: numbers bare, everything else quoted.
+pub fn tracked_literal(v: &str) -> String {
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        v.to_string()
+    } else {
+        quote(v)
+    }
+}
+
+/// `SELECT LAST_INSERT_ID()` and its spellings: the column name the server would give it and
+/// whether it is the function (NOT NULL) rather than the variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastInsertIdQuery {
+    pub column: String,
+    pub function: bool,
+}
+
+/// Recognises the queries the proxy answers itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalQuery {
+    LastInsertId(LastInsertIdQuery),
+    /// `SELECT @@socket`: answered NULL so clients that prefer a unix socket cannot
+    /// reconnect around the proxy.
+    Socket(String),
+}
+
+pub fn local_query(sql: &str) -> Option<LocalQuery> {
+    let trimmed = sql.trim().trim_end_matches(';').trim_end();
+    let toks = lex(trimmed);
+    let text = |a: usize, b: usize| trimmed.get(a..b).unwrap_or("");
+    let up = |t: &Tok| match *t {
+        Tok::Word(a, b) => text(a, b).to_ascii_uppercase(),
+        _ => String::new(),
+    };
+    let (first, rest) = toks.split_first()?;
+    if up(first) != "SELECT" {
+        return None;
+    }
+    // The select expression and where its text ends.
+    let (expr_end, is_fn, is_socket, after) = match rest {
+        [Tok::Word(_, _), Tok::Punct(_, b'('), Tok::Punct(p, b')'), tail @ ..]
+            if up(&rest[0]) == "LAST_INSERT_ID" =>
+        {
+            (p + 1, true, false, tail)
+        }
+        [Tok::SysVar(a, b), tail @ ..] => {
+            let name = text(*a, *b).to_ascii_lowercase();
+            let bare = name
+                .strip_prefix("session.")
+                .or_else(|| name.strip_prefix("local."))
+                .unwrap_or(&name);
+            match bare {
+                "identity" | "last_insert_id" => (*b, false, false, tail),
+                "socket" if bare == name => (*b, false, true, tail),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    let expr_start = match rest.first()? {
+        Tok::Word(a, _) => *a,
+        Tok::SysVar(a, _) => a.saturating_sub(2),
+        _ => return None,
+    };
+    let mut column = text(expr_start, expr_end).to_string();
+    let mut tail = after;
+    // [AS] alias
+    if let Some(t) = tail.first() {
+        if up(t) == "AS" {
+            tail = &tail[1..];
+            match tail.first() {
+                Some(Tok::Word(..) | Tok::Ident(..) | Tok::Str(..)) => {}
+                _ => return None,
+            }
+        }
+    }
+    match tail.first() {
+        Some(t @ Tok::Word(a, b)) if up(t) != "FROM" => {
+            column = text(*a, *b).to_string();
+            tail = &tail[1..];
+        }
+        Some(Tok::Ident(a, b)) => {
+            column = text(*a, *b).replace("``", "`");
+            tail = &tail[1..];
+        }
+        Some(Tok::Str(a, b)) => {
+            column = unquote(text(*a, *b));
+            tail = &tail[1..];
+        }
+        _ => {}
+    }
+    match tail {
+        [] => {}
+        [f, d] if up(f) == "FROM" && up(d) == "DUAL" => {}
+        _ => return None,
+    }
+    Some(if is_socket {
+        LocalQuery::Socket(column)
+    } else {
+        LocalQuery::LastInsertId(LastInsertIdQuery {
+            column,
+            function: is_fn,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assigns(sql: &str) -> Vec<(String, Option<String>)> {
+        effects(sql)
+            .assigns
+            .into_iter()
+            .map(|a| (a.name, a.value))
+            .collect()
+    }
+
+    #[test]
+    fn set_statements_become_assignments() {
+        assert_eq!(
+            assigns("SET time_zone = '+05:00', SESSION sql_mode='ANSI', @@session.autocommit=0"),
+            vec![
+                ("time_zone".into(), Some("'+05:00'".into())),
+                ("sql_mode".into(), Some("'ANSI'".into())),
+                ("autocommit".into(), Some("0".into())),
+            ]
+        );
+        assert_eq!(
+            assigns("set @@wait_timeout := 10, max_join_size=DEFAULT"),
+            vec![
+                ("wait_timeout".into(), Some("10".into())),
+                ("max_join_size".into(), None)
+            ]
+        );
+        let names = assigns("SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci");
+        assert_eq!(names.len(), 4);
+        assert_eq!(
+            names[3],
+            (
+                "collation_connection".into(),
+                Some("'utf8mb4_unicode_ci'".into())
+            )
+        );
+        assert_eq!(
+            assigns("SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')"),
+            vec![(
+                "sql_mode".into(),
+                Some("CONCAT(@@sql_mode, ',ANSI_QUOTES')".into())
+            )]
+        );
+        assert_eq!(
+            assigns("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY"),
+            vec![
+                ("tx_isolation".into(), Some("'READ-COMMITTED'".into())),
+                ("tx_read_only".into(), Some("1".into()))
+            ]
+        );
+        assert!(effects("SET TRANSACTION READ ONLY").next_transaction);
+        assert!(effects("SET GLOBAL max_connections=10").assigns.is_empty());
+        assert!(effects("SET @a = 1").user_variable);
+        assert!(effects("SET ROLE admin").unparsed_set);
+    }
+
+    #[test]
+    fn pinning_statements_are_seen_and_strings_ignored() {
+        assert!(effects("SELECT GET_LOCK('a', 1)").get_lock);
+        assert!(effects("select release_lock('a')").release_lock);
+        assert!(!effects("SELECT 'GET_LOCK(' FROM t").get_lock);
+        assert!(!effects("INSERT INTO t VALUES ('me@example.com')").user_variable);
+        assert!(effects("SELECT @x").user_variable);
+        assert!(!effects("SELECT @@version").user_variable);
+        assert!(effects("LOCK TABLES t READ").lock_tables);
+        assert!(effects("FLUSH TABLES WITH READ LOCK").lock_tables);
+        assert!(effects("unlock tables").unlock_tables);
+        assert_eq!(
+            effects("CREATE TEMPORARY TABLE IF NOT EXISTS db.`Tmp` (a int)").create_temporary,
+            vec!["tmp".to_string()]
+        );
+        assert_eq!(
+            effects("DROP TEMPORARY TABLE IF EXISTS a, b").drop_temporary,
+            vec!["a".to_string(), "b".to_string()]
+        );
+        assert_eq!(effects("PREPARE s FROM 'SELECT 1'").prepare.as_deref(), Some("s"));
+        assert_eq!(effects("DEALLOCATE PREPARE s").deallocate.as_deref(), Some("s"));
+        assert!(effects("SELECT SQL_CALC_FOUND_ROWS * FROM t").calc_found_rows);
+        assert!(effects("SELECT FOUND_ROWS()").found_rows);
+        assert!(effects("SELECT 1; SELECT 2").multi_statement);
+        assert!(!effects("SELECT 1;").multi_statement);
+        assert_eq!(effects("USE `app`").use_schema.as_deref(), Some("app"));
+        assert!(effects("/* x */ SAVEPOINT a").savepoint);
+        assert!(effects("-- c\nSELECT @x").user_variable);
+    }
+
+    #[test]
+    fn last_insert_id_spellings() {
+        let lid = |sql: &str| match local_query(sql) {
+            Some(LocalQuery::LastInsertId(q)) => Some((q.column, q.function)),
+            _ => None,
+        };
+        assert_eq!(
+            lid("SELECT LAST_INSERT_ID()"),
+            Some(("LAST_INSERT_ID()".into(), true))
+        );
+        assert_eq!(
+            lid("select last_insert_id( ) ;"),
+            Some(("last_insert_id( )".into(), true))
+        );
+        assert_eq!(lid("SELECT @@identity"), Some(("@@identity".into(), false)));
+        assert_eq!(
+            lid("SELECT @@SESSION.last_insert_id FROM DUAL"),
+            Some(("@@SESSION.last_insert_id".into(), false))
+        );
+        assert_eq!(
+            lid("SELECT LAST_INSERT_ID() AS id FROM dual;"),
+            Some(("id".into(), true))
+        );
+        assert_eq!(lid("SELECT last_insert_id() `b c`"), Some(("b c".into(), true)));
+        assert_eq!(lid("SELECT last_insert_id() 'q'"), Some(("q".into(), true)));
+        assert_eq!(lid("SELECT LAST_INSERT_ID(5)"), None);
+        assert_eq!(lid("SELECT LAST_INSERT_ID() + 1"), None);
+        assert_eq!(lid("SELECT @@global.identity"), None);
+        assert_eq!(
+            local_query("SELECT @@socket"),
+            Some(LocalQuery::Socket("@@socket".into()))
+        );
+    }
+}

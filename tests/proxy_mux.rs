@@ -1,0 +1,611 @@
+//! Multiplexing through the proxy against real servers: the seed workload (600 clients, 3 reads
+//! to 2 auto-increment inserts, every insert id checked), session state that never leaks from
+//! one client to another on a shared backend connection, every pinning reason (pins, counted,
+//! unpins), LAST_INSERT_ID answered with the server's own column definition, and a drain under
+//! sysbench read load.
+
+mod proxy_support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts, OptsBuilder};
+
+use proxy_support::raw::RawClient;
+use proxy_support::{sysbench, Fixture};
+
+const WRITER: u32 = 10;
+const READER: u32 = 20;
+
+async fn admin(fx: &Fixture) -> Conn {
+    let l = &fx.sb.logins().admin;
+    let opts = OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(fx.proxy.admin_addr.port())
+        .user(Some(l.user.clone()))
+        .pass(Some(l.password.clone()));
+    Conn::new(opts).await.expect("admin login")
+}
+
+/// Rows as text, as the admin interface sends them.
+async fn rows(conn: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
+    let result: Vec<mysql_async::Row> = conn
+        .query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    result
+        .into_iter()
+        .map(|r| {
+            r.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    mysql_async::Value::NULL => None,
+                    mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                    other => Some(other.as_sql(true)),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+async fn admin_run(a: &mut Conn, statements: &[&str]) {
+    for s in statements {
+        a.query_drop(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
+/// The app user through the proxy with mysql_async's defaults (prefer_socket=true: the proxy
+/// must answer `SELECT @@socket` so the client stays on the proxy).
+fn app_url(fx: &Fixture) -> String {
+    let (u, p) = fx.app_user();
+    format!("mysql://{u}:{p}@127.0.0.1:{}/app", fx.proxy_addr().port())
+}
+
+async fn connect(url: &str) -> Conn {
+    Conn::new(Opts::from_url(url).expect("url"))
+        .await
+        .expect("connect")
+}
+
+/// (sessions pinned now, times pinned) for one reason in one hostgroup.
+async fn pins(a: &mut Conn, hostgroup: u32, reason: &str) -> (u64, u64) {
+    let r = rows(
+        a,
+        &format!("SELECT sessions, pins_total FROM stats_switchyard_pinned_sessions WHERE hostgroup={hostgroup} AND reason='{reason}'"),
+    )
+    .await;
+    let num = |v: &Option<String>| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
+    r.first().map_or((0, 0), |r| (num(&r[0]), num(&r[1])))
+}
+
+/// Polls `check` until it holds; panics with `what` after a generous deadline.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One seed run: `clients` connections, each doing `rounds` of insert (id from the OK packet
+/// and from SELECT LAST_INSERT_ID(), checked against the row), read, insert, read, read, with a
+/// think time between statements. Returns (average backend/frontend ratio, peak open backend
+/// connections, samples).
+async fn seed_run(fx: &Fixture, clients: usize, rounds: usize) -> (f64, u64, usize) {
+    let url = app_url(fx);
+    let mut conns = Vec::with_capacity(clients);
+    // Connect in waves so the login burst does not dominate.
+    for chunk in (0..clients).collect::<Vec<_>>().chunks(50) {
+        let batch = futures::future::join_all(chunk.iter().map(|_| connect(&url))).await;
+        conns.extend(batch);
+    }
+    let mut a = admin(fx).await;
+    let connected = rows(&mut a, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='Client_Connections_connected'").await;
+    assert!(
+        connected[0][0].as_deref().unwrap().parse::<usize>().unwrap() >= clients,
+        "every client is connected through the proxy (not around it): {connected:?}"
+    );
+    let running = Arc::new(AtomicBool::new(true));
+    let errors = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let running = Arc::clone(&running);
+        let mut a = admin(fx).await;
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut peak = 0u64;
+            while running.load(Ordering::Relaxed) {
+                let r = rows(&mut a, &format!("SELECT frontend_sessions, backend_connections_open FROM stats_switchyard_multiplexing WHERE hostgroup={WRITER}")).await;
+                if let Some(r) = r.first() {
+                    let fe: f64 = r[0].as_deref().unwrap().parse().unwrap();
+                    let be: u64 = r[1].as_deref().unwrap().parse().unwrap();
+                    peak = peak.max(be);
+                    if fe > 0.0 {
+                        samples.push(be as f64 / fe);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (samples, peak)
+        })
+    };
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut conn)| {
+            let errors = Arc::clone(&errors);
+            tokio::spawn(async move {
+                let think = |i: usize| Duration::from_millis(150 + ((c * 7919 + i * 104_729) % 300) as u64);
+                tokio::time::sleep(Duration::from_millis((c * 37 % 1500) as u64)).await;
+                let mut step = 0;
+                for round in 0..rounds {
+                    for k in 0..2 {
+                        let n = round * 2 + k;
+                        conn.query_drop(format!(
+                            "INSERT INTO seed (client, n) VALUES ({c}, {n})"
+                        ))
+                        .await
+                        .expect("insert");
+                        let from_ok = conn.last_insert_id().expect("insert id in OK packet");
+                        let lid: u64 = conn
+                            .query_first("SELECT LAST_INSERT_ID()")
+                            .await
+                            .expect("select last_insert_id")
+                            .expect("a row");
+                        if lid != from_ok {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        step += 1;
+                        tokio::time::sleep(think(step)).await;
+                        let row: Option<(u64, u64)> = conn
+                            .query_first(format!("SELECT client, n FROM seed WHERE id = {lid}"))
+                            .await
+                            .expect("read row");
+                        if row != Some((c as u64, n as u64)) {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        step += 1;
+                        tokio::time::sleep(think(step)).await;
+                    }
+                    let _: Option<u64> = conn
+                        .query_first(format!("SELECT COUNT(*) FROM seed WHERE client = {c}"))
+                        .await
+                        .expect("count");
+                    step += 1;
+                    tokio::time::sleep(think(step)).await;
+                }
+                conn.disconnect().await.expect("disconnect");
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("client task");
+    }
+    running.store(false, Ordering::Relaxed);
+    let (samples, peak) = sampler.await.expect("sampler");
+    assert_eq!(errors.load(Ordering::Relaxed), 0, "wrong insert ids");
+    assert!(!samples.is_empty());
+    let avg = samples.iter().sum::<f64>() / samples.len() as f64;
+    (avg, peak, samples.len())
+}
+
+async fn set_delay(a: &mut Conn, delay: u32) {
+    admin_run(
+        a,
+        &[
+            &format!("UPDATE global_variables SET variable_value='{delay}' WHERE variable_name='mysql-auto_increment_delay_multiplex'"),
+            "LOAD MYSQL VARIABLES TO RUNTIME",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_workload_multiplexes_and_keeps_insert_ids() {
+    let fx = Fixture::start(0).await;
+    let mut direct = connect(&fx.direct_url()).await;
+    direct
+        .query_drop("CREATE TABLE seed (id BIGINT AUTO_INCREMENT PRIMARY KEY, client INT NOT NULL, n INT NOT NULL, KEY (client))")
+        .await
+        .expect("table");
+    let clients: usize = std::env::var("SWITCHYARD_MUX_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let mut a = admin(&fx).await;
+    set_delay(&mut a, 0).await;
+    let (ratio0, peak0, n0) = seed_run(&fx, clients, 2).await;
+    println!(
+        "auto_increment_delay_multiplex=0: backend/frontend {:.2} % on average over {n0} samples, peak {peak0} backend connections for {clients} clients",
+        ratio0 * 100.0
+    );
+    set_delay(&mut a, 5).await;
+    let (ratio5, peak5, n5) = seed_run(&fx, clients, 2).await;
+    println!(
+        "auto_increment_delay_multiplex=5 (ProxySQL default): backend/frontend {:.2} % on average over {n5} samples, peak {peak5} backend connections for {clients} clients",
+        ratio5 * 100.0
+    );
+    assert!(
+        ratio0 <= 0.05,
+        "backend connections {:.2} % of client connections",
+        ratio0 * 100.0
+    );
+    // The emulation pins after every insert, so it needs more connections than multiplexing.
+    assert!(ratio5 > ratio0, "delay 5: {ratio5}, delay 0: {ratio0}");
+    let total: Option<u64> = direct
+        .query_first("SELECT COUNT(*) FROM seed")
+        .await
+        .expect("count");
+    assert_eq!(total, Some((clients * 2 * 4) as u64));
+}
+
+/// One backend connection for the writer hostgroup: every client must share it.
+async fn single_connection(fx: &Fixture) -> Conn {
+    let mut a = admin(fx).await;
+    admin_run(
+        &mut a,
+        &[
+            &format!("UPDATE mysql_servers SET max_connections=1 WHERE hostgroup_id={WRITER}"),
+            "LOAD MYSQL SERVERS TO RUNTIME",
+        ],
+    )
+    .await;
+    a
+}
+
+type State = (String, String, String, Option<String>, u64);
+
+async fn state(c: &mut Conn) -> State {
+    c.query_first("SELECT @@time_zone, @@sql_mode, @@collation_connection, DATABASE(), CONNECTION_ID()")
+        .await
+        .expect("state")
+        .expect("row")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_state_never_leaks_between_clients() {
+    let fx = Fixture::start(0).await;
+    let _a = single_connection(&fx).await;
+    let url = app_url(&fx);
+    let mut fresh = connect(&fx.direct_url()).await;
+    let defaults = state(&mut fresh).await;
+    let mut a = connect(&url).await;
+    let mut b = connect(&url).await;
+    for s in [
+        "SET time_zone = '+05:00'",
+        "SET SESSION sql_mode = 'ANSI_QUOTES,NO_ENGINE_SUBSTITUTION'",
+        "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci",
+        "USE sbtest",
+    ] {
+        a.query_drop(s).await.expect(s);
+    }
+    let sa = state(&mut a).await;
+    assert_eq!(
+        (sa.0.as_str(), sa.1.as_str(), sa.2.as_str(), sa.3.as_deref()),
+        (
+            "+05:00",
+            "ANSI_QUOTES,NO_ENGINE_SUBSTITUTION",
+            "utf8mb4_unicode_ci",
+            Some("sbtest")
+        )
+    );
+    let sb = state(&mut b).await;
+    assert_eq!(sb.4, sa.4, "both clients ran on the one backend connection");
+    assert_eq!(
+        (&sb.0, &sb.1, &sb.2, sb.3.as_deref()),
+        (&defaults.0, &defaults.1, &defaults.2, Some("app")),
+        "B sees only its own (default) state"
+    );
+    let again = state(&mut a).await;
+    assert_eq!((&again.0, &again.1, &again.2, &again.3), (&sa.0, &sa.1, &sa.2, &sa.3));
+    // A value computed from the connection's own state follows the client (the server's
+    // session tracking reports the result).
+    a.query_drop("SET @@session.sql_mode = CONCAT(@@sql_mode, ',PIPES_AS_CONCAT')")
+        .await
+        .expect("computed sql_mode");
+    let _ = state(&mut b).await;
+    let (mode,): (String,) = a
+        .query_first("SELECT @@sql_mode")
+        .await
+        .expect("mode")
+        .expect("row");
+    assert!(mode.contains("PIPES_AS_CONCAT"), "{mode}");
+    let sb = state(&mut b).await;
+    assert_eq!(sb.1, defaults.1);
+    // COM_RESET_CONNECTION puts A back to the defaults, as the server would.
+    a.reset().await.expect("reset");
+    let sa = state(&mut a).await;
+    assert_eq!((&sa.0, &sa.1), (&defaults.0, &defaults.1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pinning_reason_pins_counts_and_unpins() {
+    let fx = Fixture::start(0).await;
+    let mut a = single_connection(&fx).await;
+    let url = app_url(&fx);
+    let mut c = connect(&url).await;
+    let mut other = connect(&url).await;
+    c.query_drop("CREATE TABLE pin_t (a INT)").await.expect("table");
+    // (reason, statements that pin, statements that unpin)
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        ("transaction", &["BEGIN", "INSERT INTO pin_t VALUES (1)"], &["COMMIT"]),
+        ("savepoint", &["START TRANSACTION", "SAVEPOINT s1"], &["ROLLBACK"]),
+        ("lock_tables", &["LOCK TABLES pin_t READ"], &["UNLOCK TABLES"]),
+        ("get_lock", &["SELECT GET_LOCK('mux_test', 5)"], &["SELECT RELEASE_LOCK('mux_test')"]),
+        (
+            "temporary_table",
+            &["CREATE TEMPORARY TABLE tmp_pin (a INT)"],
+            &["DROP TEMPORARY TABLE tmp_pin"],
+        ),
+        ("text_prepare", &["PREPARE p1 FROM 'SELECT 1'"], &["DEALLOCATE PREPARE p1"]),
+        (
+            "sql_calc_found_rows",
+            &["SELECT SQL_CALC_FOUND_ROWS * FROM pin_t LIMIT 1"],
+            &["SELECT FOUND_ROWS()"],
+        ),
+        ("set_transaction", &["SET TRANSACTION READ ONLY"], &["SELECT 1"]),
+    ];
+    for (reason, on, off) in cases {
+        let (_, before) = pins(&mut a, WRITER, reason).await;
+        for s in *on {
+            c.query_drop(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        assert_eq!(pins(&mut a, WRITER, reason).await, (1, before + 1), "{reason} pins");
+        for s in *off {
+            c.query_drop(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        assert_eq!(pins(&mut a, WRITER, reason).await.0, 0, "{reason} unpins");
+        // The connection is free again for the other client.
+        other.query_drop("SELECT 1").await.expect("other client runs");
+    }
+    // Pinned state is really kept on the pinned connection.
+    c.query_drop("CREATE TEMPORARY TABLE tmp_keep (a INT)").await.expect("tmp");
+    c.query_drop("INSERT INTO tmp_keep VALUES (7)").await.expect("tmp insert");
+    let (v,): (i64,) = c.query_first("SELECT a FROM tmp_keep").await.expect("tmp read").expect("row");
+    assert_eq!(v, 7);
+    c.query_drop("DROP TEMPORARY TABLE tmp_keep").await.expect("drop tmp");
+    // User variables pin until COM_RESET_CONNECTION.
+    c.query_drop("SET @mine = 42").await.expect("user var");
+    assert_eq!(pins(&mut a, WRITER, "user_variable").await.0, 1);
+    let (v,): (i64,) = c.query_first("SELECT @mine").await.expect("read var").expect("row");
+    assert_eq!(v, 42);
+    c.reset().await.expect("reset");
+    assert_eq!(pins(&mut a, WRITER, "user_variable").await.0, 0);
+    // Binary prepared statements pin while open.
+    let stmt = c.prep("SELECT ? + 1").await.expect("prepare");
+    assert_eq!(pins(&mut a, WRITER, "prepared_statement").await.0, 1);
+    let (v,): (i64,) = c.exec_first(&stmt, (1,)).await.expect("exec").expect("row");
+    assert_eq!(v, 2);
+    c.close(stmt).await.expect("close");
+    c.query_drop("SELECT 1").await.expect("after close");
+    assert_eq!(pins(&mut a, WRITER, "prepared_statement").await.0, 0);
+    // Nothing pinned: the multiplexing table agrees.
+    let m = rows(&mut a, &format!("SELECT pinned_sessions, backend_connections FROM stats_switchyard_multiplexing WHERE hostgroup={WRITER}")).await;
+    assert_eq!(m[0], vec![Some("0".into()), Some("0".into())]);
+    // A hostgroup with multiplex=0 pins every session that uses it.
+    admin_run(
+        &mut a,
+        &[
+            &format!("INSERT INTO mysql_hostgroup_attributes (hostgroup_id, multiplex) VALUES ({WRITER}, 0)"),
+            "LOAD MYSQL SERVERS TO RUNTIME",
+        ],
+    )
+    .await;
+    c.query_drop("SELECT 1").await.expect("select");
+    assert_eq!(pins(&mut a, WRITER, "hostgroup_multiplex_0").await.0, 1);
+}
+
+/// The column definition packet of a one-column result.
+async fn column_def(c: &mut RawClient, sql: &str) -> Vec<u8> {
+    let mut payload = vec![0x03];
+    payload.extend_from_slice(sql.as_bytes());
+    c.command(&payload).await.expect("send");
+    let count = c.read().await.expect("column count");
+    assert_eq!(count.to_vec(), vec![1], "{sql}: one column");
+    let def = c.read().await.expect("column def").to_vec();
+    c.read_until_terminator().await.expect("rows");
+    def
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_insert_id_is_answered_like_the_server() {
+    let fx = Fixture::start(0).await;
+    let (u, p) = fx.app_user();
+    let primary: std::net::SocketAddr = format!("127.0.0.1:{}", fx.primary_port()).parse().unwrap();
+    let mut server = RawClient::connect(primary, &u, &p, Some("app")).await.expect("direct");
+    let mut proxy = RawClient::connect(fx.proxy_addr(), &u, &p, Some("app")).await.expect("proxy");
+    for sql in [
+        "SELECT LAST_INSERT_ID()",
+        "select last_insert_id( )",
+        "SELECT LAST_INSERT_ID() AS id",
+        "SELECT last_insert_id() `the id` FROM DUAL;",
+        "SELECT @@identity",
+        "SELECT @@last_insert_id",
+        "SELECT @@SESSION.last_insert_id lid FROM dual ;",
+    ] {
+        assert_eq!(
+            column_def(&mut proxy, sql).await,
+            column_def(&mut server, sql).await,
+            "{sql}"
+        );
+    }
+    let mut c = connect(&app_url(&fx)).await;
+    c.query_drop("CREATE TABLE lid_t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+        .await
+        .expect("table");
+    c.query_drop("INSERT INTO lid_t (v) VALUES (1), (2)").await.expect("insert");
+    let first = c.last_insert_id().expect("id");
+    c.query_drop("INSERT INTO lid_t (v) VALUES (3)").await.expect("insert");
+    let id = c.last_insert_id().expect("id");
+    assert!(id > first);
+    // Statements that insert nothing leave it alone.
+    c.query_drop("SELECT 1").await.expect("select");
+    for sql in ["SELECT @@identity", "SELECT LAST_INSERT_ID() AS x FROM DUAL;"] {
+        let v: Option<u64> = c.query_first(sql).await.expect(sql);
+        assert_eq!(v, Some(id), "{sql}");
+    }
+    // As a prepared statement too, without pinning.
+    let v: Option<u64> = c.exec_first("SELECT LAST_INSERT_ID()", ()).await.expect("prepared");
+    assert_eq!(v, Some(id));
+    let mut a = admin(&fx).await;
+    let local = rows(&mut a, &format!("SELECT local_answers FROM stats_switchyard_multiplexing WHERE hostgroup={WRITER}")).await;
+    assert!(local[0][0].as_deref().unwrap().parse::<u64>().unwrap() >= 3);
+    // @@socket is answered NULL so mysql_async's prefer_socket cannot leave the proxy.
+    let s: Option<Option<String>> = c.query_first("SELECT @@socket").await.expect("socket");
+    assert_eq!(s, Some(None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_moves_sessions_off_a_replica_under_sysbench() {
+    let fx = Fixture::start(2).await;
+    let (u, p) = fx.app_user();
+    let ro = fx.sb.logins().app_ro.clone();
+    let args = ["--tables=2", "--table-size=2000"];
+    tokio::task::block_in_place(|| {
+        sysbench(fx.primary_port(), &u, &p, &[args[0], args[1], "prepare"]);
+    });
+    let replicas: Vec<u16> = fx.sb.replicas().iter().map(|s| s.port).collect();
+    let drained = replicas[0];
+    let ro_url = |port: u16| {
+        format!(
+            "mysql://{}:{}@127.0.0.1:{port}/sbtest?prefer_socket=false",
+            ro.user, ro.password
+        )
+    };
+    // Replicas have the tables before the load starts.
+    tokio::task::block_in_place(|| fx.sb.sync_replicas()).expect("replicas catch up");
+    let port = fx.proxy_addr().port();
+    let (user, password) = (ro.user.clone(), ro.password.clone());
+    let load = std::thread::spawn(move || {
+        let out = std::process::Command::new("sysbench")
+            .args(["oltp_read_only", "--mysql-host=127.0.0.1", "--mysql-db=sbtest"])
+            .arg(format!("--mysql-port={port}"))
+            .arg(format!("--mysql-user={user}"))
+            .arg(format!("--mysql-password={password}"))
+            .args(["--tables=2", "--table-size=2000", "--threads=8", "--time=40", "--db-ps-mode=disable", "run"])
+            .output()
+            .expect("sysbench runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    });
+    let mut probe = Conn::from_url(ro_url(drained)).await.expect("probe");
+    let count_sql = format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER='{}' AND ID <> CONNECTION_ID()", ro.user);
+    // The load reaches the replica before it is drained.
+    eventually("load on the replica", || {
+        let probe = &mut probe;
+        let sql = count_sql.clone();
+        async move {
+            let n: Option<u64> = probe.query_first(sql).await.ok().flatten();
+            n.unwrap_or(0) > 0
+        }
+    })
+    .await;
+    let mut a = admin(&fx).await;
+    admin_run(
+        &mut a,
+        &[
+            &format!("UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE hostgroup_id={READER} AND port={drained}"),
+            "LOAD MYSQL SERVERS TO RUNTIME",
+        ],
+    )
+    .await;
+    eventually("no proxy connection left on the drained replica", || {
+        let probe = &mut probe;
+        let sql = count_sql.clone();
+        async move {
+            let n: Option<u64> = probe.query_first(sql).await.ok().flatten();
+            n == Some(0)
+        }
+    })
+    .await;
+    let (ok, report) = tokio::task::block_in_place(|| load.join().expect("sysbench thread"));
+    assert!(ok, "sysbench failed:\n{report}");
+    let ignored = report
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("ignored errors:"))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or("0");
+    assert_eq!(ignored, "0", "{report}");
+    // The other replica carried the load on its own afterwards.
+    let mut other = Conn::from_url(ro_url(replicas[1])).await.expect("other replica");
+    let n: Option<u64> = other.query_first("SELECT 1").await.expect("other");
+    assert_eq!(n, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statement_churn_stays_bounded() {
+    let fx = Fixture::start(0).await;
+    let mut a = admin(&fx).await;
+    admin_run(
+        &mut a,
+        &[
+            &format!("UPDATE mysql_servers SET max_connections=8 WHERE hostgroup_id={WRITER}"),
+            "LOAD MYSQL SERVERS TO RUNTIME",
+        ],
+    )
+    .await;
+    let secs: u64 = std::env::var("SWITCHYARD_PS_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let url = app_url(&fx);
+    let mut direct = connect(&fx.direct_url()).await;
+    let running = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let running = Arc::clone(&running);
+        tokio::spawn(async move {
+            let mut peak = 0u64;
+            while running.load(Ordering::Relaxed) {
+                let r: Option<(String, u64)> = direct
+                    .query_first("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'")
+                    .await
+                    .expect("status");
+                peak = peak.max(r.map_or(0, |r| r.1));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            peak
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut conns = Vec::new();
+    for chunk in (0..200).collect::<Vec<usize>>().chunks(50) {
+        conns.extend(futures::future::join_all(chunk.iter().map(|_| connect(&url))).await);
+    }
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut conn)| {
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let sql = format!("SELECT ? + {}", (c + n as usize) % 50);
+                    let stmt = conn.prep(sql).await.expect("prepare");
+                    let v: Option<i64> = conn.exec_first(&stmt, (1,)).await.expect("execute");
+                    assert_eq!(v, Some(1 + ((c + n as usize) % 50) as i64));
+                    conn.close(stmt).await.expect("close");
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                conn.disconnect().await.expect("disconnect");
+                n
+            })
+        })
+        .collect();
+    let mut executed = 0;
+    for t in tasks {
+        executed += t.await.expect("client");
+    }
+    running.store(false, Ordering::Relaxed);
+    let peak = sampler.await.expect("sampler");
+    println!("{executed} prepare/execute/close cycles by 200 clients over 8 backend connections; peak Prepared_stmt_count {peak}");
+    assert!(executed >= 200);
+    // Each of the 8 connections holds at most the statements of the one session pinned to it.
+    assert!(peak <= 8, "server prepared statements peaked at {peak}");
+}
