@@ -348,7 +348,11 @@ async fn every_pinning_reason_pins_counts_and_unpins() {
             &["SELECT SQL_CALC_FOUND_ROWS * FROM pin_t LIMIT 1"],
             &["SELECT FOUND_ROWS()"],
         ),
-        ("set_transaction", &["SET TRANSACTION READ ONLY"], &["SELECT 1"]),
+        (
+            "set_transaction",
+            &["SET TRANSACTION READ ONLY"],
+            &["START TRANSACTION", "COMMIT"],
+        ),
     ];
     for (reason, on, off) in cases {
         let (_, before) = pins(&mut a, WRITER, reason).await;
@@ -495,18 +499,20 @@ async fn drain_moves_sessions_off_a_replica_under_sysbench() {
             String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
         )
     });
-    let mut probe = Conn::from_url(ro_url(drained)).await.expect("probe");
+    let probe_url = ro_url(drained);
     let count_sql = format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER='{}' AND ID <> CONNECTION_ID()", ro.user);
-    // The load reaches the replica before it is drained.
-    eventually("load on the replica", || {
-        let probe = &mut probe;
-        let sql = count_sql.clone();
+    // Connections of the proxy's sessions on the drained replica (a fresh probe each time).
+    let on_replica = || {
+        let (url, sql) = (probe_url.clone(), count_sql.clone());
         async move {
-            let n: Option<u64> = probe.query_first(sql).await.ok().flatten();
-            n.unwrap_or(0) > 0
+            let mut c = Conn::from_url(url).await.expect("probe");
+            let n: Option<u64> = c.query_first(sql).await.expect("processlist");
+            let _ = c.disconnect().await;
+            n.unwrap_or(0)
         }
-    })
-    .await;
+    };
+    // The load reaches the replica before it is drained.
+    eventually("load on the replica", || async { on_replica().await > 0 }).await;
     let mut a = admin(&fx).await;
     admin_run(
         &mut a,
@@ -516,13 +522,8 @@ async fn drain_moves_sessions_off_a_replica_under_sysbench() {
         ],
     )
     .await;
-    eventually("no proxy connection left on the drained replica", || {
-        let probe = &mut probe;
-        let sql = count_sql.clone();
-        async move {
-            let n: Option<u64> = probe.query_first(sql).await.ok().flatten();
-            n == Some(0)
-        }
+    eventually("no proxy connection left on the drained replica", || async {
+        on_replica().await == 0
     })
     .await;
     let (ok, report) = tokio::task::block_in_place(|| load.join().expect("sysbench thread"));

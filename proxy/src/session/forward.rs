@@ -40,12 +40,23 @@ impl Session {
             Some(t) => sql::effects(t),
             None => Effects::default(),
         };
+        // Clients that prefer a unix socket must not learn the backend's.
+        let rewritten = text
+            .as_ref()
+            .filter(|_| command == com::QUERY && body.len() <= MAX_LOCAL_QUERY)
+            .and_then(|t| sql::without_socket(t))
+            .map(|t| {
+                let mut framed = bytes::BytesMut::new();
+                let mut payload = vec![com::QUERY];
+                payload.extend_from_slice(t.as_bytes());
+                put_packet(&mut framed, 0, &payload);
+                framed
+            });
+        let packet = rewritten.as_deref().unwrap_or(packet);
         let hostgroup = self.route(command, packet);
         if let Err(err) = self.ensure_backend(hostgroup).await {
             return self.send_error(1, &err).await;
         }
-        // SET TRANSACTION shapes only the statement that follows it.
-        self.pins.next_transaction = false;
         let Some(lent) = self.backend.as_mut() else {
             return Err(End::Close);
         };

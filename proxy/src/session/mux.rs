@@ -76,6 +76,7 @@ pub struct Pins {
     pub cursor: bool,
     /// Binary-protocol statements the client holds open on its backend connection.
     pub statements: u32,
+    /// `SET TRANSACTION …` waits for the next transaction on this connection.
     pub next_transaction: bool,
     pub unknown_set: bool,
     /// Statements left before the auto-increment delay lets go.
@@ -172,7 +173,8 @@ impl Pins {
         if !self.in_transaction {
             self.savepoint = false;
             if was {
-                // SET TRANSACTION applied to the transaction that just ended.
+                // SET TRANSACTION applied to the transaction that just ended (MariaDB keeps it
+                // through statements that open none, so nothing else clears it).
                 self.next_transaction = false;
             }
         }
@@ -302,6 +304,16 @@ mod tests {
         );
         p.follow_status(status::AUTOCOMMIT);
         assert_eq!(p.mask(now), 0);
+    }
+
+    #[test]
+    fn reason_bits_match_the_stats_names() {
+        use crate::stats::PIN_REASONS;
+        assert_eq!(PIN_REASONS[Reason::Transaction as usize], "transaction");
+        assert_eq!(PIN_REASONS[Reason::FoundRows as usize], "sql_calc_found_rows");
+        assert_eq!(PIN_REASONS[Reason::HostgroupNoMultiplex as usize], "hostgroup_multiplex_0");
+        assert_eq!(PIN_REASONS[Reason::LoadData as usize], "load_data");
+        assert_eq!(PIN_REASONS.len(), Reason::LoadData as usize + 1);
     }
 
     #[test]

@@ -532,7 +532,13 @@ pub fn quote(s: &str) -> String {
 
 /// A value learned from session tracking as SQL: numbers bare, everything else quoted.
 pub fn tracked_literal(v: &str) -> String {
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    let numeric = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().filter(|&b| b == b'.').count() <= 1
+        && !digits.starts_with('.')
+        && !digits.ends_with('.');
+    if numeric {
         v.to_string()
     } else {
         quote(v)
@@ -634,6 +640,37 @@ pub fn local_query(sql: &str) -> Option<LocalQuery> {
             function: is_fn,
         })
     })
+}
+
+/// `SELECT @@a, @@socket, …` (what mysql_async sends right after connecting) with `@@socket`
+/// replaced by `NULL AS `@@socket``, so the server answers the rest and no client learns the
+/// backend's socket path; `None` when the query is not such a list.
+pub fn without_socket(sql: &str) -> Option<String> {
+    let toks = lex(sql);
+    let (first, rest) = toks.split_first()?;
+    if tok_upper(sql, first) != "SELECT" {
+        return None;
+    }
+    let mut socket = None;
+    for (i, t) in rest.iter().enumerate() {
+        match (i % 2, t) {
+            (0, Tok::SysVar(a, b)) => {
+                if sql.get(*a..*b)?.eq_ignore_ascii_case("socket") {
+                    socket = Some((a.checked_sub(2)?, *b));
+                }
+            }
+            (1, Tok::Punct(_, b',')) => {}
+            (1, Tok::Punct(_, b';')) if i + 1 == rest.len() => {}
+            _ => return None,
+        }
+    }
+    let (a, b) = socket?;
+    Some(format!(
+        "{}NULL AS `{}`{}",
+        sql.get(..a)?,
+        sql.get(a..b)?,
+        sql.get(b..)?
+    ))
 }
 
 #[cfg(test)]
@@ -756,5 +793,11 @@ mod tests {
             local_query("SELECT @@socket"),
             Some(LocalQuery::Socket("@@socket".into()))
         );
+        assert_eq!(
+            without_socket("SELECT @@max_allowed_packet,@@wait_timeout,@@socket").as_deref(),
+            Some("SELECT @@max_allowed_packet,@@wait_timeout,NULL AS `@@socket`")
+        );
+        assert_eq!(without_socket("SELECT @@wait_timeout"), None);
+        assert_eq!(without_socket("SELECT @@socket FROM t"), None);
     }
 }
