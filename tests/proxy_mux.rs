@@ -100,8 +100,9 @@ where
 async fn seed_run(fx: &Fixture, clients: usize, rounds: usize) -> (f64, u64, usize) {
     let url = app_url(fx);
     let mut conns = Vec::with_capacity(clients);
-    // Connect in waves so the login burst does not dominate.
-    for chunk in (0..clients).collect::<Vec<_>>().chunks(50) {
+    // Connect in small waves, as an application's pool would: each login runs a query, and a
+    // burst of hundreds at once would open a connection for each.
+    for chunk in (0..clients).collect::<Vec<_>>().chunks(10) {
         let batch = futures::future::join_all(chunk.iter().map(|_| connect(&url))).await;
         conns.extend(batch);
     }
@@ -122,11 +123,12 @@ async fn seed_run(fx: &Fixture, clients: usize, rounds: usize) -> (f64, u64, usi
             while running.load(Ordering::Relaxed) {
                 let r = rows(&mut a, &format!("SELECT frontend_sessions, backend_connections_open FROM stats_switchyard_multiplexing WHERE hostgroup={WRITER}")).await;
                 if let Some(r) = r.first() {
-                    let fe: f64 = r[0].as_deref().unwrap().parse().unwrap();
+                    let fe: usize = r[0].as_deref().unwrap().parse().unwrap();
                     let be: u64 = r[1].as_deref().unwrap().parse().unwrap();
-                    peak = peak.max(be);
-                    if fe > 0.0 {
-                        samples.push(be as f64 / fe);
+                    // While every client is connected (not while they leave at the end).
+                    if fe >= clients {
+                        peak = peak.max(be);
+                        samples.push(be as f64 / fe as f64);
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
