@@ -97,5 +97,5 @@ pub use rows::{
     RuleHitsRow, ServerRow, ServerStateRow, ServerStatus, UserRow, VariableRow,
 };
 pub use snapshot::Snapshot;
-pub use sql::{quote, Action, Module, MAX_TIER, MAX_WEIGHT};
+pub use sql::{quote, Action, Module, RuleEdit, RuleSpec, MAX_TIER, MAX_WEIGHT};
 pub use target::ServerTarget;
