@@ -33,6 +33,11 @@ pub struct ConsoleArgs {
     #[arg(long, default_value_t = 2.0)]
     pub refresh: f64,
 
+    /// How long a drain started here may take before the console offers to fence the server
+    /// (OFFLINE_HARD, confirmed like any action), e.g. 60s, 5m.
+    #[arg(long, default_value = "60s", value_parser = super::servers::parse_duration)]
+    pub drain_deadline: Duration,
+
     /// Write logs (filtered by --log) to this file; nothing is logged on the terminal, where
     /// it would draw over the console.
     #[arg(long)]
@@ -92,6 +97,7 @@ pub fn run(args: ConsoleArgs, log_filter: &str) -> anyhow::Result<()> {
             read_only,
             theme,
             refresh: Duration::from_secs_f64(secs),
+            drain_deadline: args.drain_deadline,
         };
         let (control, embedded) = session.split();
         let result = run::run(control, options).await.context("console");

@@ -150,6 +150,7 @@ pub enum RowKey {
     Hostgroup(u32),
     Server(ServerTarget),
     Session(u64),
+    Rule(u32),
 }
 
 /// How a cell is drawn; the theme turns it into a style.
