@@ -142,7 +142,10 @@ async fn reads_match_the_admin_tables() {
         .collect();
     assert_eq!(from_cli, rows);
     assert_eq!(list[0]["tier"], 0, "switchyard has tiers");
-    assert_eq!(list[1]["name"], format!("20/127.0.0.1:{}", fx.sb.replicas()[0].port));
+    assert_eq!(
+        list[1]["name"],
+        format!("20/127.0.0.1:{}", fx.sb.replicas()[0].port)
+    );
 
     let status = ok_json(&fx, &["status", "-o", "json"]).await;
     assert_eq!(status["servers"]["total"], 2);
@@ -172,7 +175,10 @@ async fn reads_match_the_admin_tables() {
         .filter_map(|u| u["username"].as_str())
         .collect();
     assert_eq!(cli_names, names);
-    assert!(!run(&fx, &["users", "-o", "json"]).await.stdout.contains("password"));
+    assert!(!run(&fx, &["users", "-o", "json"])
+        .await
+        .stdout
+        .contains("password"));
 
     let pools = ok_json(&fx, &["pools", "-o", "json"]).await;
     let n: Option<u64> = conn
@@ -185,8 +191,18 @@ async fn reads_match_the_admin_tables() {
     let added = ok_json(
         &fx,
         &[
-            "rules", "add", "--match-pattern", "^SELECT .* FOR UPDATE", "--destination-hostgroup",
-            "10", "--apply", "--comment", "writes", "--yes", "-o", "json",
+            "rules",
+            "add",
+            "--match-pattern",
+            "^SELECT .* FOR UPDATE",
+            "--destination-hostgroup",
+            "10",
+            "--apply",
+            "--comment",
+            "writes",
+            "--yes",
+            "-o",
+            "json",
         ],
     )
     .await;
@@ -201,9 +217,16 @@ async fn reads_match_the_admin_tables() {
     assert_eq!(rules[0]["rule_id"], id);
     assert_eq!(rules[0]["match_pattern"], pattern.as_str());
     assert_eq!(pattern, "^SELECT .* FOR UPDATE");
-    assert_eq!((rules[0]["destination_hostgroup"].clone(), dest), (Value::from(10), 10));
+    assert_eq!(
+        (rules[0]["destination_hostgroup"].clone(), dest),
+        (Value::from(10), 10)
+    );
     assert_eq!((rules[0]["apply"].clone(), apply), (Value::Bool(true), 1));
-    ok_json(&fx, &["rules", "rm", &id.to_string(), "--yes", "-o", "json"]).await;
+    ok_json(
+        &fx,
+        &["rules", "rm", &id.to_string(), "--yes", "-o", "json"],
+    )
+    .await;
     let left: Option<u64> = conn
         .query_first("SELECT COUNT(*) FROM runtime_mysql_query_rules")
         .await
@@ -244,7 +267,18 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
     let no_yes = run(&fx, &["servers", "drain", &replica, "--force"]).await;
     assert_eq!(no_yes.code, 3, "{}", no_yes.stderr);
     assert!(no_yes.stderr.contains("--yes"), "{}", no_yes.stderr);
-    let ro = run(&fx, &["servers", "--read-only", "drain", &replica, "--force", "--yes"]).await;
+    let ro = run(
+        &fx,
+        &[
+            "servers",
+            "--read-only",
+            "drain",
+            &replica,
+            "--force",
+            "--yes",
+        ],
+    )
+    .await;
     assert_eq!(ro.code, 3, "{}", ro.stderr);
     let last = run(&fx, &["servers", "drain", &replica, "--yes"]).await;
     assert_eq!(last.code, 3, "{}", last.stderr);
@@ -252,13 +286,31 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
     assert_eq!(replica_status(&mut conn, port).await, "ONLINE");
 
     // Usage: a server that is not there, a bad name.
-    assert_eq!(run(&fx, &["servers", "fence", "20/127.0.0.1:1", "--yes"]).await.code, 2);
-    assert_eq!(run(&fx, &["servers", "fence", "db1", "--yes"]).await.code, 2);
+    assert_eq!(
+        run(&fx, &["servers", "fence", "20/127.0.0.1:1", "--yes"])
+            .await
+            .code,
+        2
+    );
+    assert_eq!(
+        run(&fx, &["servers", "fence", "db1", "--yes"]).await.code,
+        2
+    );
 
     // Dry run: the SQL, and nothing changes (also allowed in read-only mode).
     let dry = ok_json(
         &fx,
-        &["servers", "--read-only", "drain", &replica, "--then", "offline-hard", "--dry-run", "-o", "json"],
+        &[
+            "servers",
+            "--read-only",
+            "drain",
+            &replica,
+            "--then",
+            "offline-hard",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
     )
     .await;
     assert_eq!(dry["dry_run"], true);
@@ -273,7 +325,13 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
     assert_eq!(replica_status(&mut conn, port).await, "ONLINE");
 
     // set: weight and tier, read back from the admin tables.
-    ok_json(&fx, &["servers", "set", &replica, "--weight", "7", "--tier", "2", "--yes", "-o", "json"]).await;
+    ok_json(
+        &fx,
+        &[
+            "servers", "set", &replica, "--weight", "7", "--tier", "2", "--yes", "-o", "json",
+        ],
+    )
+    .await;
     let (weight, tier): (u32, u32) = conn
         .query_first(format!(
             "SELECT r.weight, s.tier FROM runtime_mysql_servers r JOIN stats_switchyard_servers s \
@@ -288,7 +346,17 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
     let mut reader = pinned_reader(&fx).await;
     let child = command(
         &fx,
-        &["servers", "drain", &replica, "--force", "--yes", "--deadline", "5m", "-o", "json"],
+        &[
+            "servers",
+            "drain",
+            &replica,
+            "--force",
+            "--yes",
+            "--deadline",
+            "5m",
+            "-o",
+            "json",
+        ],
     )
     .spawn()
     .expect("spawn drain");
@@ -321,11 +389,29 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
     assert_eq!(replica_status(&mut conn, port).await, "OFFLINE_SOFT");
 
     // Deadline, then fence: exit 0, OFFLINE_HARD.
-    ok_json(&fx, &["servers", "set", &replica, "--status", "ONLINE", "--yes", "-o", "json"]).await;
+    ok_json(
+        &fx,
+        &[
+            "servers", "set", &replica, "--status", "ONLINE", "--yes", "-o", "json",
+        ],
+    )
+    .await;
     let reader = pinned_reader(&fx).await;
     let fenced = ok_json(
         &fx,
-        &["servers", "drain", &replica, "--force", "--yes", "--deadline", "1s", "--then", "offline-hard", "-o", "json"],
+        &[
+            "servers",
+            "drain",
+            &replica,
+            "--force",
+            "--yes",
+            "--deadline",
+            "1s",
+            "--then",
+            "offline-hard",
+            "-o",
+            "json",
+        ],
     )
     .await;
     assert_eq!(fenced["outcome"], "deadline_fenced");
@@ -334,12 +420,26 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
     drop(reader);
 
     // Unfence; then a deadline that leaves it draining: failed, exit 1, still OFFLINE_SOFT.
-    ok_json(&fx, &["servers", "unfence", &replica, "--yes", "-o", "json"]).await;
+    ok_json(
+        &fx,
+        &["servers", "unfence", &replica, "--yes", "-o", "json"],
+    )
+    .await;
     assert_eq!(replica_status(&mut conn, port).await, "ONLINE");
     let reader = pinned_reader(&fx).await;
     let stayed = run(
         &fx,
-        &["servers", "drain", &replica, "--force", "--yes", "--deadline", "1s", "-o", "json"],
+        &[
+            "servers",
+            "drain",
+            &replica,
+            "--force",
+            "--yes",
+            "--deadline",
+            "1s",
+            "-o",
+            "json",
+        ],
     )
     .await;
     assert_eq!(stayed.code, 1, "{}{}", stayed.stdout, stayed.stderr);
@@ -409,13 +509,23 @@ async fn against_an_admin_without_switchyard_tables_the_cli_says_what_is_unavail
     assert_eq!(tier.code, 1, "{}", tier.stderr);
     assert!(tier.stderr.contains("unavailable"), "{}", tier.stderr);
     // What ProxySQL has still works.
-    ok_json(&fx, &["servers", "set", &primary, "--weight", "3", "--yes", "-o", "json"]).await;
+    ok_json(
+        &fx,
+        &[
+            "servers", "set", &primary, "--weight", "3", "--yes", "-o", "json",
+        ],
+    )
+    .await;
 }
 
 #[test]
 fn completions_and_the_man_page_come_from_the_same_definitions() {
     let bin = env!("CARGO_BIN_EXE_switchyard");
-    for (shell, needle) in [("bash", "complete"), ("zsh", "#compdef"), ("fish", "complete -c switchyard")] {
+    for (shell, needle) in [
+        ("bash", "complete"),
+        ("zsh", "#compdef"),
+        ("fish", "complete -c switchyard"),
+    ] {
         let out = std::process::Command::new(bin)
             .args(["completions", shell])
             .output()
@@ -427,10 +537,16 @@ fn completions_and_the_man_page_come_from_the_same_definitions() {
             assert!(text.contains(verb), "{shell} completes {verb}");
         }
     }
-    let man = std::process::Command::new(bin).arg("man").output().expect("runs");
+    let man = std::process::Command::new(bin)
+        .arg("man")
+        .output()
+        .expect("runs");
     assert!(man.status.success());
     let page = String::from_utf8_lossy(&man.stdout);
-    assert!(page.starts_with(".ie") || page.contains(".TH switchyard"), "roff");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH switchyard"),
+        "roff"
+    );
     assert!(page.contains("servers") && page.contains("Exit codes"));
     // Bad arguments are a usage error (2); --help is not an error.
     let bad = std::process::Command::new(bin)

@@ -56,7 +56,10 @@ async fn reads_detects_and_acts_through_the_proxy_admin() {
         .map(|s| (s.hostgroup_id, s.port))
         .collect();
     assert_eq!(hostgroups, [(10, fx.primary_port()), (20, replica)]);
-    assert!(snap.servers.iter().all(|s| s.status == ServerStatus::Online));
+    assert!(snap
+        .servers
+        .iter()
+        .all(|s| s.status == ServerStatus::Online));
     assert_eq!(snap.server_states.as_ref().map(Vec::len), Some(2));
     assert!(snap.events.is_some() && snap.multiplexing.is_some() && snap.pinned.is_some());
     assert!(snap
@@ -97,11 +100,10 @@ async fn reads_detects_and_acts_through_the_proxy_admin() {
         .expect("back online");
 
     // KILL CONNECTION ends a real client session on the proxy.
-    let mut victim = mysql_async::Conn::new(
-        mysql_async::Opts::from_url(&fx.proxy_url()).expect("url"),
-    )
-    .await
-    .expect("client through the proxy");
+    let mut victim =
+        mysql_async::Conn::new(mysql_async::Opts::from_url(&fx.proxy_url()).expect("url"))
+            .await
+            .expect("client through the proxy");
     victim.query_drop("SELECT 1").await.expect("query");
     let app = fx.sb.logins().app.user.clone();
     let id = until(&mut control, "the client in the processlist", async |c| {
@@ -133,9 +135,7 @@ async fn reads_detects_and_acts_through_the_proxy_admin() {
         .expect("hide");
     control.reconnect().await.expect("reconnect");
     assert_eq!(control.capabilities().missing_extras(), Extra::ALL.to_vec());
-    assert!(!control
-        .capabilities()
-        .has_table("switchyard_mysql_servers"));
+    assert!(!control.capabilities().has_table("switchyard_mysql_servers"));
     let snap = control.snapshot(2_000).await.expect("degraded snapshot");
     assert_eq!(snap.servers.len(), 2, "ProxySQL's tables still read");
     assert!(snap.server_states.is_none() && snap.events.is_none());

@@ -431,9 +431,21 @@ fn a_rule_is_edited_in_a_form_then_confirmed_with_its_sql() {
     );
     assert_eq!(form.focus, RuleField::MatchPattern);
     // Typed keys go to the field, never to the view ('q' does not quit, 'd' does not drain).
-    keys(&mut app, &[Key::Char(' '), Key::Char('q'), Key::Backspace, Key::Backspace]);
+    keys(
+        &mut app,
+        &[
+            Key::Char(' '),
+            Key::Char('q'),
+            Key::Backspace,
+            Key::Backspace,
+        ],
+    );
     keys(&mut app, &[Key::Char('d')]);
-    keys(&mut app, &[Key::Tab, Key::Char('2'), Key::Char('x'), Key::Char('0')]);
+    keys(
+        &mut app,
+        &[Key::Tab, Key::Backspace, Key::Backspace, Key::Backspace],
+    );
+    keys(&mut app, &[Key::Char('2'), Key::Char('x'), Key::Char('0')]);
     keys(&mut app, &[Key::Tab, Key::Char(' ')]);
     let Mode::EditRule(form) = &app.mode else {
         panic!("still editing: {:?}", app.mode)
@@ -456,7 +468,10 @@ fn a_rule_is_edited_in_a_form_then_confirmed_with_its_sql() {
         c.statements[0],
         "UPDATE mysql_query_rules SET match_pattern='^SELECTd', destination_hostgroup=20, active=1 WHERE rule_id=30"
     );
-    assert_eq!(keys(&mut app, &[Key::Char('Y')]), [Effect::Execute(expected)]);
+    assert_eq!(
+        keys(&mut app, &[Key::Char('Y')]),
+        [Effect::Execute(expected)]
+    );
 
     // Esc leaves the editor without a change; read-only never opens it.
     keys(&mut app, &[Key::Char('e'), Key::Esc]);
@@ -475,11 +490,22 @@ fn a_drain_started_here_is_followed_to_zero_or_to_its_deadline() {
     app.on_action_done(&Action::Drain(db5.clone()), Ok(vec![]), common::T0_MS);
     assert_eq!(app.drains.len(), 1);
     app.on_snapshot(common::snapshot(3));
-    let text = app.status.as_ref().map(|s| s.text.clone()).unwrap_or_default();
-    assert!(text.contains("draining 20/db5.prod:3306: 6 conn left"), "{text}");
+    let text = app
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(
+        text.contains("draining 20/db5.prod:3306: 6 conn left"),
+        "{text}"
+    );
     assert!(text.contains("c cancels"), "{text}");
     app.on_snapshot(common::snapshot(9));
-    let text = app.status.as_ref().map(|s| s.text.clone()).unwrap_or_default();
+    let text = app
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
     assert!(text.contains("drained 20/db5.prod:3306"), "{text}");
     assert!(app.drains.is_empty());
 
@@ -501,7 +527,10 @@ fn a_drain_started_here_is_followed_to_zero_or_to_its_deadline() {
     // not draining.
     let mut app = common::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('3')]);
-    keys(&mut app, &[Key::Down, Key::Down, Key::Down, Key::Down, Key::Char('c')]);
+    keys(
+        &mut app,
+        &[Key::Down, Key::Down, Key::Down, Key::Down, Key::Char('c')],
+    );
     let Mode::Confirm(c) = &app.mode else {
         panic!("cancel asks: {:?}", app.mode)
     };

@@ -81,5 +81,7 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
     };
     let actions: Vec<Action> = modules(&layer.modules).into_iter().map(make).collect();
     let act = layer.act;
-    with_session(&conn, async |s| perform(&mut s.control, &conn, act, actions).await)
+    with_session(&conn, async |s| {
+        perform(&mut s.control, &conn, act, actions).await
+    })
 }

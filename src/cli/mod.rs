@@ -80,9 +80,7 @@ pub enum Command {
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Config(config::ConfigArgs),
     /// Shell completions on stdout, e.g. `switchyard completions bash > /etc/bash_completion.d/switchyard`.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
     /// The man page (roff) on stdout, e.g. `switchyard man | man -l -`.
     Man,
 }

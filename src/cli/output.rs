@@ -52,7 +52,9 @@ impl Rendered {
         }
         match (format, compact) {
             (OutputFormat::Table, _) => println!("{}", self.table),
-            (OutputFormat::Json, false) => println!("{}", serde_json::to_string_pretty(&self.json)?),
+            (OutputFormat::Json, false) => {
+                println!("{}", serde_json::to_string_pretty(&self.json)?)
+            }
             (OutputFormat::Json, true) => println!("{}", serde_json::to_string(&self.json)?),
         }
         Ok(())
@@ -61,5 +63,6 @@ impl Rendered {
 
 /// `Option` cells in tables: the value, or `-`.
 pub fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string)
+    v.as_ref()
+        .map_or_else(|| "-".to_owned(), ToString::to_string)
 }

@@ -153,12 +153,15 @@ async fn status_report(control: &mut Control, label: &str) -> anyhow::Result<Sta
     }
     let mut hostgroups: Vec<HostgroupLine> = Vec::new();
     for s in &servers {
-        let pool = pools
-            .iter()
-            .find(|p| p.hostgroup == s.hostgroup_id && p.srv_host == s.hostname && p.srv_port == s.port);
+        let pool = pools.iter().find(|p| {
+            p.hostgroup == s.hostgroup_id && p.srv_host == s.hostname && p.srv_port == s.port
+        });
         let (used, free) = pool.map_or((0, 0), |p| (p.conn_used, p.conn_free));
         let online = usize::from(s.status == ServerStatus::Online);
-        match hostgroups.iter_mut().find(|h| h.hostgroup == s.hostgroup_id) {
+        match hostgroups
+            .iter_mut()
+            .find(|h| h.hostgroup == s.hostgroup_id)
+        {
             Some(h) => {
                 h.servers += 1;
                 h.online += online;
@@ -215,11 +218,22 @@ fn status_table(r: &StatusReport) -> String {
     if let Some(p) = &r.pinned_sessions {
         let pinned: Vec<String> = p
             .iter()
-            .map(|p| format!("{} in HG {}: {}", sanitize(&p.reason), p.hostgroup, p.sessions))
+            .map(|p| {
+                format!(
+                    "{} in HG {}: {}",
+                    sanitize(&p.reason),
+                    p.hostgroup,
+                    p.sessions
+                )
+            })
             .collect();
         out.push_str(&format!(
             "pinned      {}\n",
-            if pinned.is_empty() { "none".to_owned() } else { pinned.join(", ") }
+            if pinned.is_empty() {
+                "none".to_owned()
+            } else {
+                pinned.join(", ")
+            }
         ));
     }
     for u in &r.unavailable {
@@ -437,10 +451,15 @@ pub fn events(args: EventsArgs) -> anyhow::Result<()> {
             let rows: Vec<EventRow> = c.events().await?.unwrap_or_default();
             let rows: Vec<EventRow> = rows
                 .into_iter()
-                .filter(|e| args.kind.as_ref().is_none_or(|k| e.kind.eq_ignore_ascii_case(k)))
+                .filter(|e| {
+                    args.kind
+                        .as_ref()
+                        .is_none_or(|k| e.kind.eq_ignore_ascii_case(k))
+                })
                 .filter(|e| {
                     args.server.as_ref().is_none_or(|t| {
-                        e.server == t.address() && t.hostgroup.is_none_or(|hg| e.hostgroup == Some(hg))
+                        e.server == t.address()
+                            && t.hostgroup.is_none_or(|hg| e.hostgroup == Some(hg))
                     })
                 })
                 .collect();

@@ -139,7 +139,9 @@ pub fn run(args: RulesArgs) -> anyhow::Result<()> {
             .await
         }),
         RulesVerb::Add(a) => with_session(&conn, async |s| {
-            if a.match_pattern.is_none() && a.match_digest.is_none() && a.username.is_none()
+            if a.match_pattern.is_none()
+                && a.match_digest.is_none()
+                && a.username.is_none()
                 && a.schemaname.is_none()
             {
                 return Err(Failure::Usage(
@@ -180,7 +182,13 @@ pub fn run(args: RulesArgs) -> anyhow::Result<()> {
                 ))
                 .into());
             }
-            perform(&mut s.control, &conn, act, vec![Action::DeleteRule(rule_id)]).await
+            perform(
+                &mut s.control,
+                &conn,
+                act,
+                vec![Action::DeleteRule(rule_id)],
+            )
+            .await
         }),
     }
 }

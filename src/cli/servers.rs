@@ -261,7 +261,10 @@ async fn check_not_last(
             && s.port == target.port
             && target.hostgroup.is_none_or(|hg| hg == s.hostgroup_id)
     };
-    for s in all.iter().filter(|s| named(s) && s.status == ServerStatus::Online) {
+    for s in all
+        .iter()
+        .filter(|s| named(s) && s.status == ServerStatus::Online)
+    {
         let others = all
             .iter()
             .filter(|o| o.hostgroup_id == s.hostgroup_id && !named(o))
@@ -310,7 +313,11 @@ pub fn run(args: ServersArgs) -> anyhow::Result<()> {
                 if t > MAX_TIER {
                     return Err(Failure::Usage(format!("--tier {t}: 0 to {MAX_TIER}")).into());
                 }
-                if !s.control.capabilities().has_table("switchyard_mysql_servers") {
+                if !s
+                    .control
+                    .capabilities()
+                    .has_table("switchyard_mysql_servers")
+                {
                     anyhow::bail!(
                         "tiers are unavailable on this admin interface (needs table \
                          switchyard_mysql_servers; a ProxySQL has none)"
@@ -319,10 +326,10 @@ pub fn run(args: ServersArgs) -> anyhow::Result<()> {
                 actions.push(Action::SetTier(server.clone(), t));
             }
             if actions.is_empty() {
-                return Err(
-                    Failure::Usage("nothing to set: give --status, --weight or --tier".into())
-                        .into(),
-                );
+                return Err(Failure::Usage(
+                    "nothing to set: give --status, --weight or --tier".into(),
+                )
+                .into());
             }
             perform(&mut s.control, &conn, act, actions).await
         }),
@@ -335,7 +342,9 @@ pub fn run(args: ServersArgs) -> anyhow::Result<()> {
             resolve(&mut s.control, &server).await?;
             perform(&mut s.control, &conn, act, vec![Action::Unfence(server)]).await
         }),
-        ServersVerb::Drain(d) => with_session(&conn, async |s| drain(&mut s.control, &conn, d).await),
+        ServersVerb::Drain(d) => {
+            with_session(&conn, async |s| drain(&mut s.control, &conn, d).await)
+        }
     }
 }
 
@@ -469,7 +478,10 @@ async fn drain(control: &mut Control, conn: &AdminArgs, d: DrainArgs) -> anyhow:
         return ActionReport {
             actions: vec![
                 drain[0].to_string(),
-                format!("at the deadline ({:?}) if work is left: {}", d.deadline, fence[0]),
+                format!(
+                    "at the deadline ({:?}) if work is left: {}",
+                    d.deadline, fence[0]
+                ),
             ],
             dry_run: true,
             statements,

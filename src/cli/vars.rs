@@ -84,7 +84,13 @@ pub fn run(args: VarsArgs) -> anyhow::Result<()> {
                 ))
                 .into());
             }
-            perform(&mut s.control, &conn, act, vec![Action::SetVariable(name, value)]).await
+            perform(
+                &mut s.control,
+                &conn,
+                act,
+                vec![Action::SetVariable(name, value)],
+            )
+            .await
         }),
     }
 }

@@ -108,13 +108,19 @@ fn variable_module(name: &str) -> Result<Module, InputError> {
     } else {
         return Err(InputError::Refused(format!(
             "variable '{}': names start with mysql- or admin-",
-            name.chars().filter(|c| !c.is_control()).take(80).collect::<String>()
+            name.chars()
+                .filter(|c| !c.is_control())
+                .take(80)
+                .collect::<String>()
         )));
     };
     if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(InputError::Refused(format!(
             "variable '{}': letters, digits and _ after the prefix",
-            name.chars().filter(|c| !c.is_control()).take(80).collect::<String>()
+            name.chars()
+                .filter(|c| !c.is_control())
+                .take(80)
+                .collect::<String>()
         )));
     }
     Ok(module)
@@ -453,7 +459,9 @@ mod tests {
         );
         for bad in ["max_connections", "mysql-", "mysql-a b", "admin-x'--"] {
             assert!(
-                Action::SetVariable(bad.into(), "1".into()).statements().is_err(),
+                Action::SetVariable(bad.into(), "1".into())
+                    .statements()
+                    .is_err(),
                 "{bad}"
             );
         }

@@ -203,7 +203,10 @@ impl App {
             if left == 0 {
                 self.say(
                     Tone::Info,
-                    format!("drained {}: no connections left (stays OFFLINE_SOFT)", w.target),
+                    format!(
+                        "drained {}: no connections left (stays OFFLINE_SOFT)",
+                        w.target
+                    ),
                 );
             } else if now >= w.deadline_ms {
                 self.say(
@@ -259,7 +262,8 @@ impl App {
                 self.say(Tone::Info, reason.clone());
                 if let Action::Drain(t) = action {
                     self.drains.retain(|w| w.target != *t);
-                    let deadline = u64::try_from(self.drain_deadline.as_millis()).unwrap_or(u64::MAX);
+                    let deadline =
+                        u64::try_from(self.drain_deadline.as_millis()).unwrap_or(u64::MAX);
                     self.drains.push(DrainWatch {
                         target: t.clone(),
                         deadline_ms: now_ms.saturating_add(deadline),

@@ -315,7 +315,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Key::Char('c')],
         "c",
         UiAction::CancelDrain,
-        "cancel the drain (back ONLINE)",
+        "cancel drain (ONLINE)",
         &[View::Servers, View::Pools]
     ),
     bind!(

@@ -353,7 +353,10 @@ mod hide_tests {
                 .as_deref(),
             Some("stats_switchyard_events")
         );
-        assert_eq!(super::switchyard_table_in("SELECT * FROM mysql_servers"), None);
+        assert_eq!(
+            super::switchyard_table_in("SELECT * FROM mysql_servers"),
+            None
+        );
         assert_eq!(
             super::switchyard_table_in(
                 "UPDATE global_variables SET variable_value='0' WHERE variable_name='admin-hide_switchyard_tables'"

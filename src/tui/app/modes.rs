@@ -153,7 +153,10 @@ impl App {
         match key {
             Key::Esc => {
                 self.mode = Mode::Normal;
-                self.say(Tone::Info, format!("cancelled: edit query rule {}", form.rule_id));
+                self.say(
+                    Tone::Info,
+                    format!("cancelled: edit query rule {}", form.rule_id),
+                );
                 return None;
             }
             Key::Enter => {

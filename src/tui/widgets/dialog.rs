@@ -77,7 +77,10 @@ pub fn render_rule_form(frame: &mut Frame, area: Rect, form: &RuleForm, theme: &
         let marker = if focus { "> " } else { "  " };
         let cursor = if focus { "_" } else { "" };
         Line::from(vec![
-            Span::styled(format!("{marker}{label:<22}"), if focus { theme.title } else { theme.muted }),
+            Span::styled(
+                format!("{marker}{label:<22}"),
+                if focus { theme.title } else { theme.muted },
+            ),
             Span::styled(format!("{}{cursor}", super::sanitize(&value)), theme.text),
         ])
     };
@@ -94,7 +97,11 @@ pub fn render_rule_form(frame: &mut Frame, area: Rect, form: &RuleForm, theme: &
         ),
         field(
             "active",
-            if form.active { "yes".into() } else { "no".into() },
+            if form.active {
+                "yes".into()
+            } else {
+                "no".into()
+            },
             form.focus == RuleField::Active,
         ),
         Line::raw(""),
