@@ -57,6 +57,9 @@ pub enum ServersVerb {
         /// Priority tier, 0 (first) to 255: switchyard's, not in ProxySQL.
         #[arg(long)]
         tier: Option<u32>,
+        /// Take the server out even if a hostgroup is left without an ONLINE server.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         act: ActArgs,
     },
@@ -296,9 +299,13 @@ pub fn run(args: ServersArgs) -> anyhow::Result<()> {
             status,
             weight,
             tier,
+            force,
             act,
         } => with_session(&conn, async |s| {
             resolve(&mut s.control, &server).await?;
+            if status.is_some_and(|st| st != SettableStatus::Online) {
+                check_not_last(&mut s.control, &server, force || act.dry_run).await?;
+            }
             let mut actions = Vec::new();
             if let Some(st) = status {
                 actions.push(Action::SetStatus(server.clone(), st.status()));
