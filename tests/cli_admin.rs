@@ -234,6 +234,49 @@ async fn reads_match_the_admin_tables() {
     assert_eq!(left, Some(0));
     assert_eq!(run(&fx, &["rules", "rm", "999", "--yes"]).await.code, 2);
 
+    // vars set: MEMORY, then its module to runtime.
+    ok_json(
+        &fx,
+        &[
+            "vars",
+            "set",
+            "mysql-max_connections",
+            "4096",
+            "--yes",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    let value: Option<String> = conn
+        .query_first("SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-max_connections'")
+        .await
+        .expect("variable");
+    assert_eq!(value.as_deref(), Some("4096"));
+    assert_eq!(
+        run(&fx, &["vars", "set", "mysql-nope", "1", "--yes"])
+            .await
+            .code,
+        2
+    );
+
+    // --watch with JSON: one line per read, until stopped.
+    let mut child = command(&fx, &["pools", "--watch", "0.5", "-o", "json"])
+        .spawn()
+        .expect("spawn watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    for _ in 0..2 {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("a read within a minute")
+            .expect("read")
+            .expect("a line");
+        let read: Value = serde_json::from_str(&line).expect("each line is JSON");
+        assert_eq!(read.as_array().map(Vec::len), n.map(|n| n as usize));
+    }
+    child.kill().await.expect("stop the watch");
+
     // config save puts MEMORY on DISK.
     let saved = ok_json(&fx, &["config", "save", "servers", "--yes", "-o", "json"]).await;
     assert_eq!(saved["statements"][0], "SAVE MYSQL SERVERS TO DISK");

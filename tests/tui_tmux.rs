@@ -247,3 +247,39 @@ async fn against_an_admin_without_switchyard_tables_the_console_says_what_is_una
         .await;
     tmux.quit().await;
 }
+
+/// A write verb on a terminal asks; only a typed `Y` runs it, anything else is refused (3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subcommand_on_a_terminal_asks_before_it_acts() {
+    let sb = sandbox(0).await;
+    let primary = format!("10/127.0.0.1:{}", sb.primary().port);
+    let fence = |answer: &str| {
+        format!(
+            "SWITCHYARD_LOG=warn {} servers --embedded --config '{}' fence {primary} --force; \
+             echo \"exit=$?\"; sleep 600 # {answer}",
+            env!("CARGO_BIN_EXE_switchyard"),
+            sb.proxy_config().display()
+        )
+    };
+    let tmux = Tmux::start(120, 30, &fence("n"));
+    tmux.wait_for(&[
+        &format!("fence {primary} (OFFLINE_HARD)?"),
+        "UPDATE mysql_servers SET status='OFFLINE_HARD'",
+        "Type Y (capital) to run it",
+    ])
+    .await;
+    tmux.keys("y");
+    tmux.key("Enter");
+    tmux.wait_for(&["refused: not confirmed", "exit=3"]).await;
+    drop(tmux);
+
+    let tmux = Tmux::start(120, 30, &fence("Y"));
+    tmux.wait_for(&["Type Y (capital) to run it"]).await;
+    tmux.keys("Y");
+    tmux.key("Enter");
+    tmux.wait_for(&[
+        &format!("-- done: fence {primary} (OFFLINE_HARD)"),
+        "exit=0",
+    ])
+    .await;
+}
