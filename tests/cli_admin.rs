@@ -277,6 +277,33 @@ async fn reads_match_the_admin_tables() {
     }
     child.kill().await.expect("stop the watch");
 
+    // sessions: a real client through the proxy is listed, and kill closes it.
+    let mut client = Conn::new(mysql_async::Opts::from_url(&fx.proxy_url()).expect("url"))
+        .await
+        .expect("client through the proxy");
+    client.query_drop("SELECT 1").await.expect("query");
+    let sessions = ok_json(&fx, &["sessions", "list", "-o", "json"]).await;
+    let app = fx.sb.logins().app.user.clone();
+    let id = sessions
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|s| s["user"] == app.as_str())
+        .and_then(|s| s["session_id"].as_u64())
+        .expect("the client's session");
+    ok_json(
+        &fx,
+        &["sessions", "kill", &id.to_string(), "--yes", "-o", "json"],
+    )
+    .await;
+    assert!(client.query_drop("SELECT 1").await.is_err(), "killed");
+    assert_eq!(
+        run(&fx, &["sessions", "kill", "999999", "--yes"])
+            .await
+            .code,
+        2
+    );
+
     // config save puts MEMORY on DISK.
     let saved = ok_json(&fx, &["config", "save", "servers", "--yes", "-o", "json"]).await;
     assert_eq!(saved["statements"][0], "SAVE MYSQL SERVERS TO DISK");

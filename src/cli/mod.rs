@@ -16,6 +16,7 @@ pub mod read;
 pub mod rules;
 pub mod sandbox;
 pub mod servers;
+pub mod sessions;
 pub mod sstbench;
 pub mod vars;
 
@@ -61,6 +62,9 @@ pub enum Command {
     /// Connection pools per server (stats_mysql_connection_pool).
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Pools(read::PoolsArgs),
+    /// Client sessions: list, kill.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Sessions(sessions::SessionsArgs),
     /// Query digests by total time (stats_mysql_query_digest).
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Digests(read::DigestsArgs),
@@ -114,6 +118,7 @@ pub fn main() -> ExitCode {
         Command::Servers(args) => servers::run(args),
         Command::Pools(args) => read::pools(args),
         Command::Digests(args) => read::digests(args),
+        Command::Sessions(args) => sessions::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Users(args) => read::users(args),
         Command::Vars(args) => vars::run(args),
