@@ -1,57 +1,120 @@
-//! The control client against a real MySQL-protocol server (see `common::mariadb`). This checks
-//! the wire path — connect, capability detection, typed reads of text values,
-//! actions sent as shown — until the proxy's own admin interface exists.
+//! The control client against the real thing: a sandbox (primary + replica) behind an in-process
+//! switchyard proxy, driven through the proxy's own admin port. Connect, table detection, typed
+//! reads, actions sent as shown and their effect on the runtime, KILL CONNECTION of a real client
+//! session, and the degraded mode against an admin that hides switchyard's tables.
 
-mod common;
+mod proxy_support;
 
-use common::mariadb::fake_admin;
+use std::time::{Duration, Instant};
+
 use mysql_async::prelude::Queryable;
-use switchyard::control::{Action, Control, Extra, ServerStatus};
+use proxy_support::Fixture;
+use switchyard::control::{Action, Control, Extra, ServerStatus, ServerTarget};
+
+fn admin_url(fx: &Fixture) -> (String, String) {
+    let l = &fx.sb.logins().admin;
+    (
+        format!("mysql://{}@{}", l.user, fx.proxy.admin_addr),
+        l.password.clone(),
+    )
+}
+
+/// Polls until `check` holds on a fresh read (the runtime changes as the proxy applies things).
+async fn until<T>(
+    control: &mut Control,
+    what: &str,
+    mut read: impl AsyncFnMut(&mut Control) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = read(control).await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never saw {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_detects_and_acts_over_the_wire() {
-    let (admin, mut conn) = fake_admin().await;
-    let url = admin.url();
-    let password = Some(admin.password.as_str());
+async fn reads_detects_and_acts_through_the_proxy_admin() {
+    let fx = Fixture::start(1).await;
+    let (url, password) = admin_url(&fx);
+    let mut control = Control::connect(&url, Some(&password))
+        .await
+        .expect("connect");
+    assert!(
+        control.capabilities().missing_extras().is_empty(),
+        "switchyard has every extra table: {:?}",
+        control.capabilities()
+    );
 
-    let mut control = Control::connect(&url, password).await.expect("connect");
-    let caps = control.capabilities().clone();
-    assert!(caps.has_table("runtime_mysql_servers"));
-    assert!(!caps.has_table("stats_mysql_query_digest"));
-    assert_eq!(caps.missing_extras(), Extra::ALL.to_vec());
-
+    let replica = fx.sb.replicas()[0].port;
     let snap = control.snapshot(1_000).await.expect("snapshot");
-    assert_eq!(snap.servers.len(), 3);
-    assert_eq!(snap.servers[1].comment, "replica");
-    assert!(snap.servers[1].use_ssl);
-    assert_eq!(snap.servers[2].status, ServerStatus::Shunned);
-    assert_eq!(snap.pools[0].status, ServerStatus::ShunnedReplicationLag);
-    assert_eq!(snap.global_u64("Questions"), Some(1000));
-    assert_eq!(snap.users[0].default_schema.as_deref(), Some("shop"));
-    assert!(snap.digests.is_empty(), "a missing table reads as empty");
-    assert!(snap.events.is_none() && snap.server_states.is_none());
+    let hostgroups: Vec<(u32, u16)> = snap
+        .servers
+        .iter()
+        .map(|s| (s.hostgroup_id, s.port))
+        .collect();
+    assert_eq!(hostgroups, [(10, fx.primary_port()), (20, replica)]);
+    assert!(snap
+        .servers
+        .iter()
+        .all(|s| s.status == ServerStatus::Online));
+    assert_eq!(snap.server_states.as_ref().map(Vec::len), Some(2));
+    assert!(snap.events.is_some() && snap.multiplexing.is_some() && snap.pinned.is_some());
+    assert!(snap
+        .users
+        .iter()
+        .any(|u| u.username == fx.sb.logins().app.user));
 
-    // An action's statements go out as shown: the UPDATE lands, and the LOAD (not MariaDB
-    // syntax) comes back as an error instead of being swallowed.
-    let drain = Action::Drain("20/db2:3306".parse().expect("target"));
-    let err = control
-        .execute(&drain)
+    // A drain goes out as shown and lands in the runtime, with an event saying who did it.
+    let target = ServerTarget::new(Some(20), "127.0.0.1", replica);
+    let sent = control
+        .execute(&Action::Drain(target.clone()))
         .await
-        .expect_err("LOAD is not MariaDB SQL");
-    assert!(err.to_string().contains("admin interface"), "{err}");
-    let status: Option<String> = conn
-        .query_first("SELECT status FROM admin.mysql_servers WHERE hostname = 'db2'")
+        .expect("drain");
+    assert_eq!(
+        sent,
+        Action::Drain(target.clone()).statements().expect("sql")
+    );
+    let servers = control.servers().await.expect("servers");
+    let row = servers
+        .iter()
+        .find(|s| s.hostgroup_id == 20)
+        .expect("replica row");
+    assert_eq!(row.status, ServerStatus::OfflineSoft);
+    let events = control.events().await.expect("events").expect("available");
+    let drain = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "drain")
+        .expect("a drain event");
+    assert_eq!(drain.server, target.address());
+    assert!(
+        drain.actor.contains(&fx.sb.logins().admin.user),
+        "{drain:?}"
+    );
+    control
+        .execute(&Action::SetStatus(target, ServerStatus::Online))
         .await
-        .expect("read back");
-    assert_eq!(status.as_deref(), Some("OFFLINE_SOFT"));
+        .expect("back online");
 
-    // KILL CONNECTION is the same statement on both sides.
-    let mut victim = admin.connect().await;
-    let id: Option<u64> = victim
-        .query_first("SELECT CONNECTION_ID()")
-        .await
-        .expect("id");
-    let id = id.expect("a connection id");
+    // KILL CONNECTION ends a real client session on the proxy.
+    let mut victim =
+        mysql_async::Conn::new(mysql_async::Opts::from_url(&fx.proxy_url()).expect("url"))
+            .await
+            .expect("client through the proxy");
+    victim.query_drop("SELECT 1").await.expect("query");
+    let app = fx.sb.logins().app.user.clone();
+    let id = until(&mut control, "the client in the processlist", async |c| {
+        c.processlist()
+            .await
+            .ok()?
+            .into_iter()
+            .find(|p| p.user == app)
+            .map(|p| p.session_id)
+    })
+    .await;
     control
         .execute(&Action::KillConnection(id))
         .await
@@ -61,26 +124,37 @@ async fn reads_detects_and_acts_over_the_wire() {
         "the session was killed"
     );
 
-    // A switchyard table appears: the next connection detects it.
-    conn.query_drop(
-        "CREATE TABLE admin.stats_switchyard_events (event_id TEXT, time_ms TEXT, hostgroup TEXT,
-           server TEXT, kind TEXT, reason TEXT, actor TEXT);
-         INSERT INTO admin.stats_switchyard_events VALUES
-           ('1','1700000000000',NULL,'db3:3306','shun','5 connect errors in 1s','monitor'),
-           ('2','1700000001000','20','db2:3306','drain','kernel upgrade','admin:ops@10.0.0.1')",
-    )
-    .await
-    .expect("events table");
-    let _ = control.disconnect().await;
-    let mut control = Control::connect(&url, password).await.expect("reconnect");
-    assert!(control.capabilities().has(Extra::Events));
-    let events = control
-        .events()
+    // An admin that hides switchyard's tables (as a ProxySQL lacks them): the next connection
+    // detects that, and the snapshot says "unavailable" (None) instead of failing.
+    control
+        .execute(&Action::SetVariable(
+            "admin-hide_switchyard_tables".into(),
+            "true".into(),
+        ))
         .await
-        .expect("events")
-        .expect("table present");
-    assert_eq!(events.len(), 2);
-    assert_eq!(events[0].event_id, 1, "oldest first");
-    assert_eq!(events[0].hostgroup, None);
-    assert_eq!(events[1].actor, "admin:ops@10.0.0.1");
+        .expect("hide");
+    control.reconnect().await.expect("reconnect");
+    assert_eq!(control.capabilities().missing_extras(), Extra::ALL.to_vec());
+    assert!(!control.capabilities().has_table("switchyard_mysql_servers"));
+    let snap = control.snapshot(2_000).await.expect("degraded snapshot");
+    assert_eq!(snap.servers.len(), 2, "ProxySQL's tables still read");
+    assert!(snap.server_states.is_none() && snap.events.is_none());
+    assert!(snap.multiplexing.is_none() && snap.pinned.is_none());
+    let err = control
+        .rows("SELECT * FROM stats_switchyard_events")
+        .await
+        .expect_err("hidden");
+    assert!(err.to_string().contains("doesn't exist"), "{err}");
+
+    // The setting itself stays writable: unhide, and everything is back.
+    control
+        .execute(&Action::SetVariable(
+            "admin-hide_switchyard_tables".into(),
+            "false".into(),
+        ))
+        .await
+        .expect("unhide");
+    control.reconnect().await.expect("reconnect");
+    assert!(control.capabilities().missing_extras().is_empty());
+    let _ = control.disconnect().await;
 }

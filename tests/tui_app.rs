@@ -412,3 +412,130 @@ fn the_selection_follows_its_server_when_rows_re_sort() {
     };
     assert_eq!(c.action, Action::Drain(server(20, "db5.prod")));
 }
+
+#[test]
+fn a_rule_is_edited_in_a_form_then_confirmed_with_its_sql() {
+    use switchyard::control::RuleEdit;
+    use switchyard::tui::app::RuleField;
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('7')]);
+    assert_eq!(app.view(), View::Rules);
+    // Rules are listed by id: the third is rule 30 (match_pattern ^SELECT, no HG, inactive).
+    keys(&mut app, &[Key::Char('j'), Key::Char('j'), Key::Char('e')]);
+    let Mode::EditRule(form) = &app.mode else {
+        panic!("editor open: {:?}", app.mode)
+    };
+    assert_eq!(
+        (form.rule_id, form.match_pattern.as_str(), form.active),
+        (30, "^SELECT", false)
+    );
+    assert_eq!(form.focus, RuleField::MatchPattern);
+    // Typed keys go to the field, never to the view ('q' does not quit, 'd' does not drain).
+    keys(
+        &mut app,
+        &[
+            Key::Char(' '),
+            Key::Char('q'),
+            Key::Backspace,
+            Key::Backspace,
+        ],
+    );
+    keys(&mut app, &[Key::Char('d')]);
+    keys(
+        &mut app,
+        &[Key::Tab, Key::Backspace, Key::Backspace, Key::Backspace],
+    );
+    keys(&mut app, &[Key::Char('2'), Key::Char('x'), Key::Char('0')]);
+    keys(&mut app, &[Key::Tab, Key::Char(' ')]);
+    let Mode::EditRule(form) = &app.mode else {
+        panic!("still editing: {:?}", app.mode)
+    };
+    assert_eq!(form.match_pattern, "^SELECTd");
+    assert_eq!(form.destination_hostgroup, "20", "digits only");
+    assert!(form.active);
+    assert_eq!(keys(&mut app, &[Key::Enter]), []);
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("confirmation: {:?}", app.mode)
+    };
+    let expected = Action::EditRule(RuleEdit {
+        rule_id: 30,
+        match_pattern: Some("^SELECTd".into()),
+        destination_hostgroup: Some(20),
+        active: true,
+    });
+    assert_eq!(c.action, expected);
+    assert_eq!(
+        c.statements[0],
+        "UPDATE mysql_query_rules SET match_pattern='^SELECTd', destination_hostgroup=20, active=1 WHERE rule_id=30"
+    );
+    assert_eq!(
+        keys(&mut app, &[Key::Char('Y')]),
+        [Effect::Execute(expected)]
+    );
+
+    // Esc leaves the editor without a change; read-only never opens it.
+    keys(&mut app, &[Key::Char('e'), Key::Esc]);
+    assert_eq!(app.mode, Mode::Normal);
+    let mut ro = common::app_with_reads(2, true);
+    keys(&mut ro, &[Key::Char('7'), Key::Char('e')]);
+    assert_eq!(ro.mode, Mode::Normal);
+    assert_eq!(ro.status.as_ref().map(|s| s.tone), Some(Tone::Error));
+}
+
+#[test]
+fn a_drain_started_here_is_followed_to_zero_or_to_its_deadline() {
+    let db5 = server(20, "db5.prod");
+    // Reaches zero: the snapshots count db5's connections down (9 - i).
+    let mut app = common::app_with_reads(2, false);
+    app.on_action_done(&Action::Drain(db5.clone()), Ok(vec![]), common::T0_MS);
+    assert_eq!(app.drains.len(), 1);
+    app.on_snapshot(common::snapshot(3));
+    let text = app
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(
+        text.contains("draining 20/db5.prod:3306: 6 conn left"),
+        "{text}"
+    );
+    assert!(text.contains("c cancels"), "{text}");
+    app.on_snapshot(common::snapshot(9));
+    let text = app
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(text.contains("drained 20/db5.prod:3306"), "{text}");
+    assert!(app.drains.is_empty());
+
+    // Past the deadline with work left: the fence is offered, with its SQL, never run unasked.
+    let mut app = common::app_with_reads(2, false);
+    app.drain_deadline = Duration::from_secs(3);
+    app.on_action_done(&Action::Drain(db5.clone()), Ok(vec![]), common::T0_MS);
+    app.on_snapshot(common::snapshot(4)); // T0 + 8 s: past the deadline, 5 left
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("fence offered: {:?}", app.mode)
+    };
+    assert_eq!(c.action, Action::Fence(db5.clone()));
+    assert!(c.statements[0].contains("OFFLINE_HARD"));
+    assert_eq!(app.status.as_ref().map(|s| s.tone), Some(Tone::Error));
+    assert!(app.drains.is_empty(), "offered once");
+    assert_eq!(keys(&mut app, &[Key::Char('n')]), []);
+
+    // c cancels a drain: back ONLINE, confirmed like every action; not on a server that is
+    // not draining.
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('3')]);
+    keys(
+        &mut app,
+        &[Key::Down, Key::Down, Key::Down, Key::Down, Key::Char('c')],
+    );
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("cancel asks: {:?}", app.mode)
+    };
+    assert_eq!(c.action, Action::SetStatus(db5, ServerStatus::Online));
+    keys(&mut app, &[Key::Esc, Key::Char('g'), Key::Char('c')]);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.status.as_ref().map(|s| s.tone), Some(Tone::Error));
+}

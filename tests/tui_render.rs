@@ -316,3 +316,21 @@ fn paused_and_failing_reads_show_the_age_of_the_data() {
     assert!(line.contains("read failed: Connection refused"), "{line}");
     assert!(line.contains("data of 11-22 03:12:10"), "{line}");
 }
+
+#[test]
+fn the_rule_editor_shows_its_fields() {
+    let mut app = on(View::Rules);
+    app.handle_key(Key::Char('e'));
+    app.handle_key(Key::Tab);
+    let buf = render(&app, &default_theme(), 80, 24);
+    check_snapshot("rule_editor_80x24", &buf);
+    let screen = text(&buf);
+    assert!(screen.contains("Edit query rule 10"), "{screen}");
+    assert!(screen.contains("> destination_hostgroup 10_"), "{screen}");
+    app.handle_key(Key::Enter);
+    let screen = text(&render(&app, &default_theme(), 120, 30));
+    assert!(
+        screen.contains("UPDATE mysql_query_rules SET match_pattern=NULL, destination_hostgroup=10, active=1 WHERE rule_id=10"),
+        "{screen}"
+    );
+}

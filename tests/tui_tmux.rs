@@ -1,13 +1,16 @@
-//! The console for real: the `switchyard` binary in tmux against a MySQL-protocol server with
-//! admin-shaped tables (`common::mariadb`), driven by keys and read back with capture-pane.
-//! Polls the screen until the expected text appears (bounded), never sleeps to guess.
-
-mod common;
+//! The console for real: the `switchyard` binary in tmux, `console --embedded` on a sandbox's
+//! proxy config (primary + replica), driven by keys and read back with capture-pane, while the
+//! admin tables are read directly to check that the screen tells the truth. Polls the screen
+//! until the expected text appears (bounded), never sleeps to guess.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder};
+use switchyard::sandbox::SandboxGuard;
+use switchyard_proxy::config::Config;
 
 /// A private tmux server (its own socket, no user config); killed on drop.
 struct Tmux {
@@ -16,8 +19,13 @@ struct Tmux {
 
 impl Tmux {
     fn start(width: u16, height: u16, command: &str) -> Tmux {
+        static N: AtomicUsize = AtomicUsize::new(0);
         let tmux = Tmux {
-            socket: format!("switchyard-e2e-{}", std::process::id()),
+            socket: format!(
+                "switchyard-e2e-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ),
         };
         let ok = tmux
             .cmd(&[
@@ -66,8 +74,8 @@ impl Tmux {
     }
 
     /// Waits until every needle is on screen; returns the screen.
-    fn wait_for(&self, needles: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    async fn wait_for(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let screen = self.screen();
             if needles.iter().all(|n| screen.contains(n)) {
@@ -77,8 +85,24 @@ impl Tmux {
                 Instant::now() < deadline,
                 "never saw {needles:?}; screen:\n{screen}"
             );
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Quits with `q` and checks the terminal was given back.
+    async fn quit(&self) {
+        self.keys("q");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.display("#{pane_dead}") != "1" {
+            assert!(Instant::now() < deadline, "q did not quit");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(self.display("#{pane_dead_status}"), "0");
+        assert_eq!(
+            self.display("#{alternate_on}"),
+            "0",
+            "terminal left in the alternate screen"
+        );
     }
 }
 
@@ -88,58 +112,174 @@ impl Drop for Tmux {
     }
 }
 
-async fn status_of_db2(conn: &mut mysql_async::Conn) -> String {
-    let status: Option<String> = conn
-        .query_first("SELECT status FROM admin.mysql_servers WHERE hostname = 'db2'")
+async fn sandbox(replicas: usize) -> SandboxGuard {
+    tokio::task::spawn_blocking(move || SandboxGuard::temp(replicas, false))
         .await
-        .expect("read the fake admin table");
-    status.unwrap_or_default()
+        .expect("sandbox task")
+        .expect("sandbox up")
+}
+
+/// The embedded proxy's admin port, as the sandbox's config sets it, with the sandbox's admin.
+async fn admin(sb: &SandboxGuard, config: &Config) -> Conn {
+    let l = &sb.logins().admin;
+    let opts = OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(config.admin.listen.port())
+        .user(Some(l.user.clone()))
+        .pass(Some(l.password.clone()))
+        .prefer_socket(false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match Conn::new(opts.clone()).await {
+            Ok(c) => return c,
+            Err(e) => assert!(Instant::now() < deadline, "embedded admin never up: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn one(conn: &mut Conn, sql: &str) -> String {
+    let v: Option<String> = conn.query_first(sql).await.expect(sql);
+    v.unwrap_or_default()
+}
+
+fn console(config: &std::path::Path) -> String {
+    format!(
+        "SWITCHYARD_LOG=warn exec {} console --embedded --config '{}' --refresh 0.5",
+        env!("CARGO_BIN_EXE_switchyard"),
+        config.display()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn drain_from_the_console_with_confirmation() {
-    let (admin, mut conn) = common::mariadb::fake_admin().await;
-    // The password travels in the environment, as the console's help recommends.
-    let command = format!(
-        "SWITCHYARD_ADMIN_PASSWORD='{}' exec {} console --admin '{}' --refresh 0.5",
-        admin.password,
-        env!("CARGO_BIN_EXE_switchyard"),
-        admin.url()
-    );
-    let tmux = Tmux::start(100, 30, &command);
-    tmux.wait_for(&["Queries/s", "Pinned sessions by reason"]);
+async fn drain_a_replica_from_the_console_until_nothing_is_left() {
+    let sb = sandbox(1).await;
+    let config = Config::load(sb.proxy_config()).expect("config");
+    let port = sb.replicas()[0].port;
+    let tmux = Tmux::start(160, 40, &console(sb.proxy_config()));
+    tmux.wait_for(&["Queries/s", "Pinned sessions by reason"])
+        .await;
+    let mut admin = admin(&sb, &config).await;
 
+    // A reader in an open transaction: pinned to the replica, one session and one connection.
+    let ro = &sb.logins().app_ro;
+    let url = format!(
+        "mysql://{}:{}@{}/app?prefer_socket=false",
+        ro.user, ro.password, config.proxy.listen
+    );
+    let mut reader = Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("reader through the embedded proxy");
+    reader.query_drop("BEGIN").await.expect("begin");
+    reader.query_drop("SELECT 1").await.expect("select");
+
+    let replica = format!("127.0.0.1:{port}");
     tmux.keys("3");
-    tmux.wait_for(&["Servers (3)", "db3:3306", "SHUNNED"]);
-    tmux.keys("jd");
+    tmux.wait_for(&["Servers (2)", &replica]).await;
+    tmux.keys("j");
+    tmux.keys("d");
     tmux.wait_for(&[
-        "drain 20/db2:3306 (OFFLINE_SOFT)?",
-        "UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE hostgroup_id=20 AND hostname='db2'",
+        &format!("drain 20/{replica} (OFFLINE_SOFT)?"),
+        // The dialog wraps the statement; both halves are there.
+        "UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE hostgroup_id=20 AND",
+        &format!("port={port};"),
         "LOAD MYSQL SERVERS TO RUNTIME;",
-    ]);
+    ])
+    .await;
     tmux.key("Enter");
-    tmux.wait_for(&["press Y (capital) to run it"]);
+    tmux.wait_for(&["press Y (capital) to run it"]).await;
+    let status_sql =
+        format!("SELECT status FROM runtime_mysql_servers WHERE hostgroup_id=20 AND port={port}");
     assert_eq!(
-        status_of_db2(&mut conn).await,
+        one(&mut admin, &status_sql).await,
         "ONLINE",
         "Enter must not confirm"
     );
 
     tmux.keys("Y");
-    // MariaDB runs the UPDATE and rejects the ProxySQL LOAD: the console says so.
-    tmux.wait_for(&["failed: drain 20/db2:3306"]);
-    assert_eq!(status_of_db2(&mut conn).await, "OFFLINE_SOFT");
-
-    tmux.keys("q");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux.display("#{pane_dead}") != "1" {
-        assert!(Instant::now() < deadline, "q did not quit");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(tmux.display("#{pane_dead_status}"), "0");
-    assert_eq!(
-        tmux.display("#{alternate_on}"),
-        "0",
-        "terminal left in the alternate screen"
+    let screen = tmux
+        .wait_for(&["OFFLINE_SOFT", "1 conn left", "1 left", "c cancels"])
+        .await;
+    assert!(screen.contains(&replica), "{screen}");
+    let used_sql = format!(
+        "SELECT ConnUsed FROM stats_mysql_connection_pool WHERE hostgroup=20 AND srv_port={port}"
     );
+    assert_eq!(one(&mut admin, &status_sql).await, "OFFLINE_SOFT");
+    assert_eq!(one(&mut admin, &used_sql).await, "1");
+
+    // The session finishes (commits and leaves): the screen counts down to zero, and the admin
+    // tables agree.
+    reader.query_drop("COMMIT").await.expect("commit");
+    reader.disconnect().await.expect("disconnect");
+    tmux.wait_for(&[
+        "0 conn left",
+        "drained 1 of 1 connections, 0 left",
+        &format!("drained 20/{replica}: no connections left"),
+    ])
+    .await;
+    assert_eq!(one(&mut admin, &used_sql).await, "0");
+    assert_eq!(one(&mut admin, &status_sql).await, "OFFLINE_SOFT");
+
+    tmux.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_an_admin_without_switchyard_tables_the_console_says_what_is_unavailable() {
+    let sb = sandbox(0).await;
+    let mut config = Config::load(sb.proxy_config()).expect("config");
+    config
+        .admin_variables
+        .insert("hide_switchyard_tables".into(), toml::Value::Boolean(true));
+    let path = sb.dir().join("hidden.toml");
+    std::fs::write(&path, config.to_toml().expect("toml")).expect("write config");
+
+    let tmux = Tmux::start(120, 30, &console(&path));
+    tmux.wait_for(&["Queries/s", "unavailable"]).await;
+    tmux.keys("3");
+    tmux.wait_for(&[
+        "Servers (2)",
+        "unavailable on this admin interface: tiers",
+        "stats_switchyard_servers",
+    ])
+    .await;
+    tmux.keys("0");
+    tmux.wait_for(&["event history", "stats_switchyard_events"])
+        .await;
+    tmux.quit().await;
+}
+
+/// A write verb on a terminal asks; only a typed `Y` runs it, anything else is refused (3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subcommand_on_a_terminal_asks_before_it_acts() {
+    let sb = sandbox(0).await;
+    let primary = format!("10/127.0.0.1:{}", sb.primary().port);
+    let fence = |answer: &str| {
+        format!(
+            "SWITCHYARD_LOG=warn {} servers --embedded --config '{}' fence {primary} --force; \
+             echo \"exit=$?\"; sleep 600 # {answer}",
+            env!("CARGO_BIN_EXE_switchyard"),
+            sb.proxy_config().display()
+        )
+    };
+    let tmux = Tmux::start(120, 30, &fence("n"));
+    tmux.wait_for(&[
+        &format!("fence {primary} (OFFLINE_HARD)?"),
+        "UPDATE mysql_servers SET status='OFFLINE_HARD'",
+        "Type Y (capital) to run it",
+    ])
+    .await;
+    tmux.keys("y");
+    tmux.key("Enter");
+    tmux.wait_for(&["refused: not confirmed", "exit=3"]).await;
+    drop(tmux);
+
+    let tmux = Tmux::start(120, 30, &fence("Y"));
+    tmux.wait_for(&["Type Y (capital) to run it"]).await;
+    tmux.keys("Y");
+    tmux.key("Enter");
+    tmux.wait_for(&[
+        &format!("-- done: fence {primary} (OFFLINE_HARD)"),
+        "exit=0",
+    ])
+    .await;
 }

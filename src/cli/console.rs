@@ -12,35 +12,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use serde::Serialize;
-use tabled::Tabled;
 
-use crate::control::{Control, ServerTarget};
 use crate::tui::app::{fmt_interval, MAX_REFRESH, MIN_REFRESH};
-use crate::tui::run::{self, now_ms, Options};
+use crate::tui::run::{self, Options};
 use crate::tui::theme::{self, ColourEnv};
 
-use super::output::{print_rows, OutputFormat};
+use super::admin::{with_session, AdminArgs, Session};
 
 #[derive(Debug, Args)]
 pub struct ConsoleArgs {
-    /// Admin interface, mysql://USER@HOST:PORT (a :PASSWORD after USER works too). Prefer giving the password with
-    /// SWITCHYARD_ADMIN_PASSWORD or --admin-password-file.
-    #[arg(
-        long,
-        env = "SWITCHYARD_ADMIN",
-        default_value = "mysql://admin@127.0.0.1:6032",
-        hide_env_values = true
-    )]
-    pub admin: String,
-
-    /// File whose first line is the admin password.
-    #[arg(long, env = "SWITCHYARD_ADMIN_PASSWORD_FILE")]
-    pub admin_password_file: Option<PathBuf>,
-
-    /// Refuse every action that changes the proxy (drain, fence, weights, load, save).
-    #[arg(long)]
-    pub read_only: bool,
+    #[command(flatten)]
+    pub conn: AdminArgs,
 
     /// Theme name (default, light, high-contrast, monochrome, nord-truecolor) or a TOML file.
     /// NO_COLOR strips colour from any theme.
@@ -51,64 +33,15 @@ pub struct ConsoleArgs {
     #[arg(long, default_value_t = 2.0)]
     pub refresh: f64,
 
+    /// How long a drain started here may take before the console offers to fence the server
+    /// (OFFLINE_HARD, confirmed like any action), e.g. 60s, 5m.
+    #[arg(long, default_value = "60s", value_parser = super::servers::parse_duration)]
+    pub drain_deadline: Duration,
+
     /// Write logs (filtered by --log) to this file; nothing is logged on the terminal, where
     /// it would draw over the console.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
-
-    /// Output of the non-interactive fallback.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
-
-    /// Start the proxy in this process (with --config) and drive it instead of a remote one.
-    #[arg(long, requires = "config", conflicts_with_all = ["admin", "admin_password_file"])]
-    pub embedded: bool,
-
-    /// Proxy configuration for --embedded (TOML, as for `switchyard proxy`).
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
-}
-
-/// An in-process proxy and the admin login the console uses on it.
-struct Embedded {
-    handle: switchyard_proxy::ProxyHandle,
-    url: String,
-    password: String,
-}
-
-/// Starts the proxy from `path` with one extra admin user that exists only in this process:
-/// config files hold hashed admin passwords, which the console could not log in with.
-async fn start_embedded(path: &std::path::Path) -> anyhow::Result<Embedded> {
-    use rand::distr::{Alphanumeric, SampleString};
-    let mut config = switchyard_proxy::config::Config::load(path)
-        .context("refusing to start with this configuration")?;
-    let user = "switchyard-console".to_string();
-    let password = Alphanumeric.sample_string(&mut rand::rng(), 24);
-    config.admin.users.push(toml::Spanned::new(
-        0..0,
-        switchyard_proxy::config::AdminUser {
-            username: user.clone(),
-            password: password.clone(),
-        },
-    ));
-    let handle = switchyard_proxy::start(config)
-        .await
-        .context("cannot start the embedded proxy")?;
-    let url = format!("mysql://{user}@{}", handle.admin_addr);
-    Ok(Embedded {
-        handle,
-        url,
-        password,
-    })
-}
-
-fn password(args: &ConsoleArgs) -> anyhow::Result<Option<String>> {
-    if let Some(path) = &args.admin_password_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the admin password from {}", path.display()))?;
-        return Ok(Some(text.lines().next().unwrap_or("").to_owned()));
-    }
-    Ok(std::env::var("SWITCHYARD_ADMIN_PASSWORD").ok())
 }
 
 fn interactive() -> bool {
@@ -147,73 +80,28 @@ pub fn run(args: ConsoleArgs, log_filter: &str) -> anyhow::Result<()> {
         .into());
     }
     let theme = theme::select(args.theme.as_deref(), &ColourEnv::from_env())?;
+    let interactive = interactive();
+    let output = args.conn.output;
+    let read_only = args.conn.read_only;
+    if !interactive {
+        return with_session(&args.conn, async |session| {
+            eprintln!("switchyard: stdout is not a terminal; printing the servers once");
+            super::servers::print_list(&mut session.control, output, None).await
+        });
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let embedded = match (&args.config, args.embedded) {
-            (Some(path), true) => Some(start_embedded(path).await?),
-            _ => None,
+        let session = Session::open(&args.conn).await?;
+        let options = Options {
+            admin_label: session.label.clone(),
+            read_only,
+            theme,
+            refresh: Duration::from_secs_f64(secs),
+            drain_deadline: args.drain_deadline,
         };
-        let (url, password) = match &embedded {
-            Some(e) => (e.url.clone(), Some(e.password.clone())),
-            None => (args.admin.clone(), password(&args)?),
-        };
-        let label = Control::label(&url)?;
-        let control = Control::connect(&url, password.as_deref())
-            .await
-            .with_context(|| format!("connecting to the admin interface {label}"))?;
-        let result = if !interactive() {
-            print_servers(control, args.output).await
-        } else {
-            let options = Options {
-                admin_label: label,
-                read_only: args.read_only,
-                theme,
-                refresh: Duration::from_secs_f64(secs),
-            };
-            run::run(control, options).await.context("console")
-        };
-        if let Some(e) = embedded {
-            e.handle.shutdown(Duration::from_secs(5)).await;
-        }
+        let (control, embedded) = session.split();
+        let result = run::run(control, options).await.context("console");
+        embedded.stop().await;
         result
     })
-}
-
-#[derive(Debug, Serialize, Tabled)]
-struct ServerLine {
-    #[tabled(rename = "HG")]
-    hostgroup: u32,
-    server: String,
-    status: String,
-    weight: u32,
-    #[tabled(rename = "used")]
-    conn_used: u64,
-    #[tabled(rename = "free")]
-    conn_free: u64,
-}
-
-/// The fallback without a terminal: one read, the servers table.
-async fn print_servers(mut control: Control, format: OutputFormat) -> anyhow::Result<()> {
-    eprintln!("switchyard: stdout is not a terminal; printing the servers once");
-    let snap = control.snapshot(now_ms()).await?;
-    let rows: Vec<ServerLine> = snap
-        .servers
-        .iter()
-        .map(|s| {
-            let pool = snap.pool(s.hostgroup_id, &s.hostname, s.port);
-            ServerLine {
-                hostgroup: s.hostgroup_id,
-                server: crate::tui::widgets::sanitize(
-                    &ServerTarget::new(None, &s.hostname, s.port).address(),
-                ),
-                status: s.status.to_string(),
-                weight: s.weight,
-                conn_used: pool.map_or(0, |p| p.conn_used),
-                conn_free: pool.map_or(0, |p| p.conn_free),
-            }
-        })
-        .collect();
-    print_rows(format, &rows, &rows)?;
-    let _ = control.disconnect().await;
-    Ok(())
 }

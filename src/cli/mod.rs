@@ -3,18 +3,26 @@
 //! Each family owns its arguments and its `run` function in its own file, so that the families
 //! grow independently. Output goes through [`output`]; exit codes through [`exit`].
 
+pub mod act;
+pub mod admin;
 pub mod backup;
 pub mod codec;
+pub mod config;
 pub mod console;
 pub mod exit;
 pub mod output;
 pub mod proxy;
+pub mod read;
+pub mod rules;
 pub mod sandbox;
+pub mod servers;
+pub mod sessions;
 pub mod sstbench;
+pub mod vars;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use exit::Failure;
 
@@ -43,7 +51,42 @@ pub enum Command {
     /// Local MariaDB topologies (primary + replicas) for demos and tests.
     Sandbox(sandbox::SandboxArgs),
     /// The interactive console against a proxy's admin interface.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
     Console(console::ConsoleArgs),
+    /// Servers, connections and what this admin interface lacks, at a glance.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Status(read::StatusArgs),
+    /// Backend servers: list, set status/weight/tier, drain, fence, unfence.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Servers(servers::ServersArgs),
+    /// Connection pools per server (stats_mysql_connection_pool).
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Pools(read::PoolsArgs),
+    /// Client sessions: list, kill.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Sessions(sessions::SessionsArgs),
+    /// Query digests by total time (stats_mysql_query_digest).
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Digests(read::DigestsArgs),
+    /// Query rules: list, add, rm.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Rules(rules::RulesArgs),
+    /// Frontend/backend users (runtime_mysql_users; never the passwords).
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Users(read::UsersArgs),
+    /// Global variables: get, set.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Vars(vars::VarsArgs),
+    /// Routing events: shun, fence, drain, failover steps (stats_switchyard_events).
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Events(read::EventsArgs),
+    /// Move configuration between layers: load (to RUNTIME), save (to DISK).
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Config(config::ConfigArgs),
+    /// Shell completions on stdout, e.g. `switchyard completions bash > /etc/bash_completion.d/switchyard`.
+    Completions { shell: clap_complete::Shell },
+    /// The man page (roff) on stdout, e.g. `switchyard man | man -l -`.
+    Man,
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -71,6 +114,28 @@ pub fn main() -> ExitCode {
         Command::Backup(args) => backup::run(*args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Console(args) => console::run(args, &cli.log),
+        Command::Status(args) => read::status(args),
+        Command::Servers(args) => servers::run(args),
+        Command::Pools(args) => read::pools(args),
+        Command::Digests(args) => read::digests(args),
+        Command::Sessions(args) => sessions::run(args),
+        Command::Rules(args) => rules::run(args),
+        Command::Users(args) => read::users(args),
+        Command::Vars(args) => vars::run(args),
+        Command::Events(args) => read::events(args),
+        Command::Config(args) => config::run(args),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "switchyard", &mut out);
+            write_stdout(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| write_stdout(&out))
+        }
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
@@ -81,6 +146,16 @@ pub fn main() -> ExitCode {
             eprintln!("switchyard: {e:#}");
             ExitCode::from(code)
         }
+    }
+}
+
+/// Generated text on stdout; a reader that stops early (`| head`) is not a failure.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 

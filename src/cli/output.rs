@@ -23,3 +23,46 @@ pub fn print_rows<R: Tabled, J: Serialize>(
     }
     Ok(())
 }
+
+/// A read rendered both ways, plus notes for stderr (what the admin interface lacks).
+pub struct Rendered {
+    pub table: String,
+    pub json: serde_json::Value,
+    pub notes: Vec<String>,
+}
+
+impl Rendered {
+    pub fn rows<R: Tabled, J: Serialize>(rows: &[R], json: &J) -> anyhow::Result<Rendered> {
+        Ok(Rendered {
+            table: Table::new(rows).to_string(),
+            json: serde_json::to_value(json)?,
+            notes: Vec::new(),
+        })
+    }
+
+    pub fn note(mut self, note: Option<String>) -> Rendered {
+        self.notes.extend(note);
+        self
+    }
+
+    /// Prints once: pretty JSON, or the table. Notes go to stderr so stdout stays parseable.
+    pub fn print(&self, format: OutputFormat, compact: bool) -> anyhow::Result<()> {
+        for n in &self.notes {
+            eprintln!("switchyard: {n}");
+        }
+        match (format, compact) {
+            (OutputFormat::Table, _) => println!("{}", self.table),
+            (OutputFormat::Json, false) => {
+                println!("{}", serde_json::to_string_pretty(&self.json)?)
+            }
+            (OutputFormat::Json, true) => println!("{}", serde_json::to_string(&self.json)?),
+        }
+        Ok(())
+    }
+}
+
+/// `Option` cells in tables: the value, or `-`.
+pub fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "-".to_owned(), ToString::to_string)
+}

@@ -114,6 +114,16 @@ const USERS_SQL: &str = "SELECT username, active, use_ssl, default_hostgroup, de
 const DIGESTS_SQL: &str = "SELECT * FROM stats_mysql_query_digest ORDER BY sum_time DESC LIMIT 500";
 const SERVERS_SQL: &str =
     "SELECT * FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname, port";
+const POOLS_SQL: &str =
+    "SELECT * FROM stats_mysql_connection_pool ORDER BY hostgroup, srv_host, srv_port";
+const PROCESSLIST_SQL: &str = "SELECT * FROM stats_mysql_processlist";
+const RULES_SQL: &str = "SELECT * FROM runtime_mysql_query_rules ORDER BY rule_id";
+const RULE_HITS_SQL: &str = "SELECT * FROM stats_mysql_query_rules";
+const VARIABLES_SQL: &str = "SELECT * FROM runtime_global_variables ORDER BY variable_name";
+const GLOBAL_SQL: &str = "SELECT * FROM stats_mysql_global";
+const SERVER_STATES_SQL: &str = "SELECT * FROM stats_switchyard_servers";
+const MULTIPLEXING_SQL: &str = "SELECT * FROM stats_switchyard_multiplexing";
+const PINNED_SQL: &str = "SELECT * FROM stats_switchyard_pinned_sessions";
 const EVENTS_SQL: &str = "SELECT * FROM stats_switchyard_events ORDER BY event_id DESC LIMIT 500";
 
 /// Values as text, the way ProxySQL sends them; numbers from other servers are formatted.
@@ -269,6 +279,60 @@ impl Control {
         self.read_sql(DIGESTS_SQL).await
     }
 
+    pub async fn pools(&mut self) -> Result<Vec<PoolRow>, ControlError> {
+        self.read_sql(POOLS_SQL).await
+    }
+
+    pub async fn processlist(&mut self) -> Result<Vec<ProcessRow>, ControlError> {
+        self.read_or_empty(PROCESSLIST_SQL).await
+    }
+
+    pub async fn rules(&mut self) -> Result<Vec<QueryRuleRow>, ControlError> {
+        self.read_sql(RULES_SQL).await
+    }
+
+    pub async fn rule_hits(&mut self) -> Result<Vec<RuleHitsRow>, ControlError> {
+        self.read_or_empty(RULE_HITS_SQL).await
+    }
+
+    pub async fn variables(&mut self) -> Result<Vec<VariableRow>, ControlError> {
+        self.read_sql(VARIABLES_SQL).await
+    }
+
+    pub async fn global_stats(&mut self) -> Result<Vec<GlobalStatRow>, ControlError> {
+        self.read_or_empty(GLOBAL_SQL).await
+    }
+
+    /// switchyard's server details; `None` when the admin interface lacks them.
+    pub async fn server_states(&mut self) -> Result<Option<Vec<ServerStateRow>>, ControlError> {
+        self.read_if(SERVER_STATES_SQL).await
+    }
+
+    pub async fn multiplexing(&mut self) -> Result<Option<Vec<MultiplexRow>>, ControlError> {
+        self.read_if(MULTIPLEXING_SQL).await
+    }
+
+    pub async fn pinned(&mut self) -> Result<Option<Vec<PinnedRow>>, ControlError> {
+        self.read_if(PINNED_SQL).await
+    }
+
+    /// The first free rule id in MEMORY (`mysql_query_rules`), so that a new rule's SQL can name
+    /// its id before it runs.
+    pub async fn next_rule_id(&mut self) -> Result<u32, ControlError> {
+        let rows = self
+            .rows("SELECT COALESCE(MAX(rule_id), 0) + 1 FROM mysql_query_rules")
+            .await?;
+        let text = rows.first().and_then(|r| r.text_at(0)).unwrap_or_default();
+        text.trim().parse().map_err(|_| {
+            ControlError::Row(super::error::RowError::bad(
+                "mysql_query_rules",
+                "rule_id",
+                &text,
+                "a number",
+            ))
+        })
+    }
+
     pub async fn events(&mut self) -> Result<Option<Vec<EventRow>>, ControlError> {
         let mut events: Option<Vec<EventRow>> = self.read_if(EVENTS_SQL).await?;
         if let Some(events) = events.as_mut() {
@@ -281,36 +345,18 @@ impl Control {
     /// admin interface lacks (a stats-user session has no `runtime_` tables) read as empty.
     pub async fn snapshot(&mut self, now_ms: u64) -> Result<Snapshot, ControlError> {
         let servers = self.read_or_empty(SERVERS_SQL).await?;
-        let pools = self
-            .read_or_empty("SELECT * FROM stats_mysql_connection_pool")
-            .await?;
-        let global = self
-            .read_or_empty("SELECT * FROM stats_mysql_global")
-            .await?;
+        let pools = self.read_or_empty(POOLS_SQL).await?;
+        let global = self.read_or_empty(GLOBAL_SQL).await?;
         let digests = self.read_or_empty(DIGESTS_SQL).await?;
-        let rules = self
-            .read_or_empty("SELECT * FROM runtime_mysql_query_rules ORDER BY rule_id")
-            .await?;
-        let rule_hits = self
-            .read_or_empty("SELECT * FROM stats_mysql_query_rules")
-            .await?;
+        let rules = self.read_or_empty(RULES_SQL).await?;
+        let rule_hits = self.read_or_empty(RULE_HITS_SQL).await?;
         let users = self.read_or_empty(USERS_SQL).await?;
-        let variables = self
-            .read_or_empty("SELECT * FROM runtime_global_variables ORDER BY variable_name")
-            .await?;
-        let processlist = self
-            .read_or_empty("SELECT * FROM stats_mysql_processlist")
-            .await?;
-        let server_states = self
-            .read_if("SELECT * FROM stats_switchyard_servers")
-            .await?;
+        let variables = self.read_or_empty(VARIABLES_SQL).await?;
+        let processlist = self.read_or_empty(PROCESSLIST_SQL).await?;
+        let server_states = self.read_if(SERVER_STATES_SQL).await?;
         let events = self.events().await?;
-        let multiplexing = self
-            .read_if("SELECT * FROM stats_switchyard_multiplexing")
-            .await?;
-        let pinned = self
-            .read_if("SELECT * FROM stats_switchyard_pinned_sessions")
-            .await?;
+        let multiplexing = self.read_if(MULTIPLEXING_SQL).await?;
+        let pinned = self.read_if(PINNED_SQL).await?;
         Ok(Snapshot {
             taken_at_ms: now_ms,
             capabilities: self.capabilities.clone(),

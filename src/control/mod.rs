@@ -81,6 +81,17 @@
 //! - tier: the `REPLACE INTO switchyard_mysql_servers … SELECT` above, then the `LOAD`
 //! - kill: `KILL CONNECTION <SessionID>`; load/save: `LOAD <MODULE> TO RUNTIME`,
 //!   `SAVE <MODULE> TO DISK`
+//! - rules: `INSERT INTO mysql_query_rules (rule_id, active, username, schemaname, match_digest,
+//!   match_pattern, replace_pattern, destination_hostgroup, apply, comment) VALUES (…)` (unset
+//!   fields NULL), `DELETE FROM mysql_query_rules WHERE rule_id=N`, `UPDATE mysql_query_rules SET
+//!   match_pattern=…, destination_hostgroup=…, active=… WHERE rule_id=N`, each followed by
+//!   `LOAD MYSQL QUERY RULES TO RUNTIME`
+//! - variables: `UPDATE global_variables SET variable_value='V' WHERE variable_name='N'`, then
+//!   `LOAD MYSQL VARIABLES TO RUNTIME` or `LOAD ADMIN VARIABLES TO RUNTIME` by the name's prefix
+//!
+//! The admin variable `admin-hide_switchyard_tables` (default false) makes a switchyard admin
+//! answer like a ProxySQL one: its own tables are neither listed nor readable. It exists so the
+//! degraded mode can be tested against the real thing.
 //!
 //! The admin plane records who did it: a status change to OFFLINE_HARD made through SQL fills
 //! `fenced_by` (`admin:USER@HOST` of the admin session) and `fenced_at`, and every routing
@@ -102,5 +113,5 @@ pub use rows::{
     RuleHitsRow, ServerRow, ServerStateRow, ServerStatus, UserRow, VariableRow,
 };
 pub use snapshot::Snapshot;
-pub use sql::{quote, Action, Module, MAX_TIER, MAX_WEIGHT};
+pub use sql::{quote, Action, Module, RuleEdit, RuleSpec, MAX_TIER, MAX_WEIGHT};
 pub use target::ServerTarget;

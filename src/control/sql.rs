@@ -64,6 +64,77 @@ pub enum Action {
     KillConnection(u64),
     LoadToRuntime(Module),
     SaveToDisk(Module),
+    /// A new query rule in MEMORY, then loaded to runtime.
+    AddRule(RuleSpec),
+    /// Deletes a query rule from MEMORY, then loads the rules to runtime.
+    DeleteRule(u32),
+    /// Changes the three fields operators edit most on an existing rule, then loads the rules.
+    EditRule(RuleEdit),
+    /// `global_variables` by name (`mysql-…` or `admin-…`), then that module is loaded.
+    SetVariable(String, String),
+}
+
+/// A query rule as `rules add` writes it; unset fields stay NULL (ProxySQL's "not matched on").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub rule_id: u32,
+    pub active: bool,
+    pub username: Option<String>,
+    pub schemaname: Option<String>,
+    pub match_digest: Option<String>,
+    pub match_pattern: Option<String>,
+    pub replace_pattern: Option<String>,
+    pub destination_hostgroup: Option<u32>,
+    pub apply: bool,
+    pub comment: Option<String>,
+}
+
+/// The fields the console edits on an existing rule; `None` sets the column to NULL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleEdit {
+    pub rule_id: u32,
+    pub match_pattern: Option<String>,
+    pub destination_hostgroup: Option<u32>,
+    pub active: bool,
+}
+
+/// Variable names the admin tables hold: a module prefix and a plain identifier, so a name
+/// never needs quoting beyond the literal.
+fn variable_module(name: &str) -> Result<Module, InputError> {
+    let (module, rest) = if let Some(rest) = name.strip_prefix("mysql-") {
+        (Module::MysqlVariables, rest)
+    } else if let Some(rest) = name.strip_prefix("admin-") {
+        (Module::AdminVariables, rest)
+    } else {
+        return Err(InputError::Refused(format!(
+            "variable '{}': names start with mysql- or admin-",
+            name.chars()
+                .filter(|c| !c.is_control())
+                .take(80)
+                .collect::<String>()
+        )));
+    };
+    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(InputError::Refused(format!(
+            "variable '{}': letters, digits and _ after the prefix",
+            name.chars()
+                .filter(|c| !c.is_control())
+                .take(80)
+                .collect::<String>()
+        )));
+    }
+    Ok(module)
+}
+
+fn opt_quoted(what: &'static str, v: &Option<String>) -> Result<String, InputError> {
+    match v {
+        Some(v) => quote(what, v),
+        None => Ok("NULL".to_owned()),
+    }
+}
+
+fn opt_number(v: Option<u32>) -> String {
+    v.map_or_else(|| "NULL".to_owned(), |n| n.to_string())
 }
 
 fn where_server(t: &ServerTarget) -> Result<String, InputError> {
@@ -154,6 +225,50 @@ impl Action {
             Action::KillConnection(id) => Ok(vec![format!("KILL CONNECTION {id}")]),
             Action::LoadToRuntime(m) => Ok(vec![load(*m)]),
             Action::SaveToDisk(m) => Ok(vec![format!("SAVE {} TO DISK", m.as_str())]),
+            Action::AddRule(r) => Ok(vec![
+                format!(
+                    "INSERT INTO mysql_query_rules (rule_id, active, username, schemaname, \
+                     match_digest, match_pattern, replace_pattern, destination_hostgroup, apply, \
+                     comment) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                    r.rule_id,
+                    u8::from(r.active),
+                    opt_quoted("username", &r.username)?,
+                    opt_quoted("schemaname", &r.schemaname)?,
+                    opt_quoted("match_digest", &r.match_digest)?,
+                    opt_quoted("match_pattern", &r.match_pattern)?,
+                    opt_quoted("replace_pattern", &r.replace_pattern)?,
+                    opt_number(r.destination_hostgroup),
+                    u8::from(r.apply),
+                    opt_quoted("comment", &r.comment)?,
+                ),
+                load(Module::MysqlQueryRules),
+            ]),
+            Action::DeleteRule(id) => Ok(vec![
+                format!("DELETE FROM mysql_query_rules WHERE rule_id={id}"),
+                load(Module::MysqlQueryRules),
+            ]),
+            Action::EditRule(e) => Ok(vec![
+                format!(
+                    "UPDATE mysql_query_rules SET match_pattern={}, destination_hostgroup={}, \
+                     active={} WHERE rule_id={}",
+                    opt_quoted("match_pattern", &e.match_pattern)?,
+                    opt_number(e.destination_hostgroup),
+                    u8::from(e.active),
+                    e.rule_id
+                ),
+                load(Module::MysqlQueryRules),
+            ]),
+            Action::SetVariable(name, value) => {
+                let module = variable_module(name)?;
+                Ok(vec![
+                    format!(
+                        "UPDATE global_variables SET variable_value={} WHERE variable_name={}",
+                        quote("value", value)?,
+                        quote("variable", name)?
+                    ),
+                    load(module),
+                ])
+            }
         }
     }
 
@@ -175,6 +290,10 @@ impl fmt::Display for Action {
             Action::KillConnection(id) => write!(f, "kill client connection {id}"),
             Action::LoadToRuntime(m) => write!(f, "load {} to runtime", m.as_str()),
             Action::SaveToDisk(m) => write!(f, "save {} to disk", m.as_str()),
+            Action::AddRule(r) => write!(f, "add query rule {}", r.rule_id),
+            Action::DeleteRule(id) => write!(f, "delete query rule {id}"),
+            Action::EditRule(e) => write!(f, "edit query rule {}", e.rule_id),
+            Action::SetVariable(n, v) => write!(f, "set {n} to '{v}'"),
         }
     }
 }
@@ -276,6 +395,76 @@ mod tests {
                 .unwrap(),
             ["SAVE MYSQL SERVERS TO DISK"]
         );
+    }
+
+    #[test]
+    fn rules_are_written_with_nulls_for_unset_fields_then_loaded() {
+        let spec = RuleSpec {
+            rule_id: 7,
+            active: true,
+            match_pattern: Some("^SELECT .* FOR UPDATE".into()),
+            destination_hostgroup: Some(10),
+            apply: true,
+            comment: Some("o'clock".into()),
+            ..RuleSpec::default()
+        };
+        assert_eq!(
+            Action::AddRule(spec).statements().unwrap(),
+            [
+                "INSERT INTO mysql_query_rules (rule_id, active, username, schemaname, \
+                 match_digest, match_pattern, replace_pattern, destination_hostgroup, apply, \
+                 comment) VALUES (7, 1, NULL, NULL, NULL, '^SELECT .* FOR UPDATE', NULL, 10, 1, \
+                 'o''clock')",
+                "LOAD MYSQL QUERY RULES TO RUNTIME",
+            ]
+        );
+        assert_eq!(
+            Action::DeleteRule(7).statements().unwrap()[0],
+            "DELETE FROM mysql_query_rules WHERE rule_id=7"
+        );
+        let edit = RuleEdit {
+            rule_id: 3,
+            match_pattern: None,
+            destination_hostgroup: Some(20),
+            active: false,
+        };
+        assert_eq!(
+            Action::EditRule(edit).statements().unwrap()[0],
+            "UPDATE mysql_query_rules SET match_pattern=NULL, destination_hostgroup=20, active=0 WHERE rule_id=3"
+        );
+        // Regex backslashes cannot be written: the dialects disagree on escaping them.
+        let spec = RuleSpec {
+            match_pattern: Some("\\d+".into()),
+            ..RuleSpec::default()
+        };
+        assert!(Action::AddRule(spec).statements().is_err());
+    }
+
+    #[test]
+    fn variables_load_their_own_module() {
+        assert_eq!(
+            Action::SetVariable("mysql-max_connections".into(), "4096".into())
+                .statements()
+                .unwrap(),
+            [
+                "UPDATE global_variables SET variable_value='4096' WHERE variable_name='mysql-max_connections'",
+                "LOAD MYSQL VARIABLES TO RUNTIME",
+            ]
+        );
+        assert_eq!(
+            Action::SetVariable("admin-hide_switchyard_tables".into(), "true".into())
+                .statements()
+                .unwrap()[1],
+            "LOAD ADMIN VARIABLES TO RUNTIME"
+        );
+        for bad in ["max_connections", "mysql-", "mysql-a b", "admin-x'--"] {
+            assert!(
+                Action::SetVariable(bad.into(), "1".into())
+                    .statements()
+                    .is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

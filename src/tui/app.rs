@@ -12,12 +12,14 @@ use super::views::{self, arrange, RowKey, Scope, View, ViewState};
 
 mod modes;
 
-pub use modes::{Confirm, Mode, NumberField};
+pub use modes::{Confirm, Mode, NumberField, RuleField, RuleForm};
 
 /// Refresh interval bounds: fast enough to watch a drain, slow enough not to load the proxy.
 pub const MIN_REFRESH: Duration = Duration::from_millis(500);
 pub const MAX_REFRESH: Duration = Duration::from_secs(60);
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
+/// How long a drain started here may take before the console offers to fence the server.
+pub const DEFAULT_DRAIN_DEADLINE: Duration = Duration::from_secs(60);
 const REFRESH_STEPS: [Duration; 8] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
@@ -53,6 +55,14 @@ pub struct Status {
     pub tone: Tone,
 }
 
+/// A drain this console started and follows until nothing is left on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrainWatch {
+    pub target: ServerTarget,
+    /// Unix ms; past it with work left, the console offers to fence (OFFLINE_HARD).
+    pub deadline_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Location {
     view: View,
@@ -70,6 +80,10 @@ pub struct App {
     pub status: Option<Status>,
     /// Set by every change that needs a redraw; the loop clears it after drawing.
     pub dirty: bool,
+    /// How long a drain may take before the console offers to fence.
+    pub drain_deadline: Duration,
+    /// Drains started here, followed to zero (or to the deadline).
+    pub drains: Vec<DrainWatch>,
     stack: Vec<Location>,
     states: HashMap<View, ViewState>,
 }
@@ -85,6 +99,8 @@ impl App {
             refresh: DEFAULT_REFRESH,
             status: None,
             dirty: true,
+            drain_deadline: DEFAULT_DRAIN_DEADLINE,
+            drains: Vec::new(),
             stack: vec![Location {
                 view: View::Overview,
                 scope: Scope::All,
@@ -145,7 +161,83 @@ impl App {
             Some(i) => self.state_mut().selected = i,
             None => self.clamp_selection(),
         }
+        self.follow_drains();
         self.dirty = true;
+    }
+
+    /// Connections still in use on a server (all its hostgroups, or one), and whether it is
+    /// still OFFLINE_SOFT anywhere it is named.
+    fn drain_state(&self, t: &ServerTarget) -> Option<(u64, bool)> {
+        let snap = self.model.current()?;
+        let named = |hg: u32, host: &str, port: u16| {
+            host == t.host && port == t.port && t.hostgroup.is_none_or(|h| h == hg)
+        };
+        let left = snap
+            .pools
+            .iter()
+            .filter(|p| named(p.hostgroup, &p.srv_host, p.srv_port))
+            .map(|p| p.conn_used)
+            .sum();
+        let draining = snap.servers.iter().any(|s| {
+            named(s.hostgroup_id, &s.hostname, s.port) && s.status == ServerStatus::OfflineSoft
+        });
+        Some((left, draining))
+    }
+
+    /// After each read: a followed drain that reached zero is reported done; one whose server
+    /// is no longer draining (cancelled, fenced) is dropped; one past its deadline with work
+    /// left asks whether to fence, with the SQL shown like any other action.
+    fn follow_drains(&mut self) {
+        let Some(now) = self.model.current().map(|s| s.taken_at_ms) else {
+            return;
+        };
+        let mut keep = Vec::new();
+        for w in std::mem::take(&mut self.drains) {
+            let Some((left, draining)) = self.drain_state(&w.target) else {
+                keep.push(w);
+                continue;
+            };
+            if !draining {
+                continue;
+            }
+            if left == 0 {
+                self.say(
+                    Tone::Info,
+                    format!(
+                        "drained {}: no connections left (stays OFFLINE_SOFT)",
+                        w.target
+                    ),
+                );
+            } else if now >= w.deadline_ms {
+                self.say(
+                    Tone::Error,
+                    format!(
+                        "drain deadline passed for {} with {left} connections left: fence it? \
+                         (n leaves it draining)",
+                        w.target
+                    ),
+                );
+                if self.mode == Mode::Normal && !self.read_only {
+                    if let Ok(statements) = Action::Fence(w.target.clone()).statements() {
+                        self.mode = Mode::Confirm(Confirm {
+                            action: Action::Fence(w.target.clone()),
+                            statements,
+                        });
+                    }
+                }
+            } else {
+                self.say(
+                    Tone::Info,
+                    format!(
+                        "draining {}: {left} conn left, deadline in {}s (c cancels)",
+                        w.target,
+                        (w.deadline_ms - now).div_ceil(1000)
+                    ),
+                );
+                keep.push(w);
+            }
+        }
+        self.drains = keep;
     }
 
     /// A read that failed: keep the last data on screen and say why.
@@ -166,7 +258,18 @@ impl App {
             Err(e) => ("console_error", format!("failed: {action}: {e}")),
         };
         match result {
-            Ok(_) => self.say(Tone::Info, reason.clone()),
+            Ok(_) => {
+                self.say(Tone::Info, reason.clone());
+                if let Action::Drain(t) = action {
+                    self.drains.retain(|w| w.target != *t);
+                    let deadline =
+                        u64::try_from(self.drain_deadline.as_millis()).unwrap_or(u64::MAX);
+                    self.drains.push(DrainWatch {
+                        target: t.clone(),
+                        deadline_ms: now_ms.saturating_add(deadline),
+                    });
+                }
+            }
             Err(_) => self.say(Tone::Error, reason.clone()),
         }
         self.model.local_events.push(EventRow {
@@ -239,6 +342,7 @@ impl App {
                 target,
                 input,
             } => self.number_key(key, field, target, input),
+            Mode::EditRule(form) => self.rule_key(key, form),
             Mode::Normal => {
                 let action = action_for(self.view(), key)?;
                 self.normal(action)
@@ -382,6 +486,24 @@ impl App {
                     };
                 }
             }
+            UiAction::EditRule => self.edit_rule(),
+            UiAction::CancelDrain => {
+                if let Some(t) = self.selected_server() {
+                    let draining = self.model.current().is_some_and(|s| {
+                        s.servers.iter().any(|r| {
+                            Some(r.hostgroup_id) == t.hostgroup
+                                && r.hostname == t.host
+                                && r.port == t.port
+                                && r.status == ServerStatus::OfflineSoft
+                        })
+                    });
+                    if draining {
+                        self.ask(Action::SetStatus(t, ServerStatus::Online));
+                    } else {
+                        self.say(Tone::Error, format!("{t} is not draining"));
+                    }
+                }
+            }
             UiAction::Kill => match self.selected_key() {
                 Some(RowKey::Session(id)) => self.ask(Action::KillConnection(id)),
                 _ => self.say(Tone::Error, "select a session first"),
@@ -397,6 +519,38 @@ impl App {
             }
         }
         None
+    }
+
+    /// Opens the editor on the selected rule, filled from the runtime.
+    fn edit_rule(&mut self) {
+        if self.read_only {
+            self.say(
+                Tone::Error,
+                "read-only: refused to edit a query rule (started with --read-only)",
+            );
+            return;
+        }
+        let Some(RowKey::Rule(id)) = self.selected_key() else {
+            self.say(Tone::Error, "select a rule first");
+            return;
+        };
+        let Some(rule) = self
+            .model
+            .current()
+            .and_then(|s| s.rules.iter().find(|r| r.rule_id == id))
+        else {
+            return;
+        };
+        self.mode = Mode::EditRule(RuleForm {
+            rule_id: id,
+            match_pattern: rule.match_pattern.clone().unwrap_or_default(),
+            destination_hostgroup: rule
+                .destination_hostgroup
+                .map(|hg| hg.to_string())
+                .unwrap_or_default(),
+            active: rule.active,
+            focus: RuleField::MatchPattern,
+        });
     }
 
     fn sort(&mut self, action: UiAction) {

@@ -87,6 +87,8 @@ pub enum UiAction {
     LoadToRuntime,
     SaveToDisk,
     Kill,
+    EditRule,
+    CancelDrain,
 }
 
 /// One line of the keymap.
@@ -300,6 +302,20 @@ pub const BINDINGS: &[Binding] = &[
         "t",
         UiAction::SetTier,
         "set the server's tier",
+        &[View::Servers, View::Pools]
+    ),
+    bind!(
+        &[Key::Char('e')],
+        "e",
+        UiAction::EditRule,
+        "edit the rule (pattern, HG, active)",
+        &[View::Rules]
+    ),
+    bind!(
+        &[Key::Char('c')],
+        "c",
+        UiAction::CancelDrain,
+        "cancel drain (ONLINE)",
         &[View::Servers, View::Pools]
     ),
     bind!(

@@ -39,6 +39,8 @@ pub struct Options {
     pub read_only: bool,
     pub theme: Theme,
     pub refresh: Duration,
+    /// How long a drain started in the console may take before it offers to fence.
+    pub drain_deadline: Duration,
 }
 
 /// Messages from the admin worker to the loop.
@@ -68,6 +70,7 @@ impl Drop for TerminalGuard {
 pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
     let mut app = App::new(&opts.admin_label, opts.read_only);
     app.refresh = opts.refresh;
+    app.drain_deadline = opts.drain_deadline;
 
     let (to_loop, mut from_worker) = mpsc::channel::<FromWorker>(16);
     let (actions_tx, actions_rx) = mpsc::channel::<Action>(4);

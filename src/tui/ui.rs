@@ -44,6 +44,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
             input,
             theme,
         ),
+        Mode::EditRule(form) => widgets::render_rule_form(frame, body, form, theme),
         Mode::Normal | Mode::Filter => {}
     }
 }

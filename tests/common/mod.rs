@@ -4,8 +4,6 @@
 
 #![allow(dead_code)] // each test binary uses part of this
 
-pub mod mariadb;
-
 use switchyard::control::{
     Capabilities, DigestRow, EventRow, GlobalStatRow, MultiplexRow, PinnedRow, PoolRow, ProcessRow,
     QueryRuleRow, RuleHitsRow, ServerRow, ServerStateRow, ServerStatus, Snapshot, UserRow,

@@ -125,7 +125,9 @@ pub fn swap_servers(shared: &Shared, rows: Vec<ServerRow>, actor: &str, events: 
             Some(s) => {
                 new_events.extend(Event::for_change(Some(&s.row), &row, actor));
                 s.pool.clear();
-                Arc::new(Server::new(row.clone()))
+                let mut next = Server::new(row.clone());
+                next.stats = Arc::clone(&s.stats);
+                Arc::new(next)
             }
             None => {
                 new_events.extend(Event::for_change(None, &row, actor));

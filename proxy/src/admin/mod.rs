@@ -149,9 +149,23 @@ impl Admin {
         let store = self.lock();
         match commands::parse(statement) {
             Command::Sql(sql, params) => {
+                let hidden = hides_switchyard_tables(&store)?;
+                if hidden {
+                    if let Some(name) = switchyard_table_in(&sql) {
+                        return Err(AdminError::NoTable(name));
+                    }
+                }
                 stats::refresh(self, &store, &sql)?;
                 match store.run(&sql, &params)? {
-                    Outcome::Rows(rs) => Ok(Reply::Rows(rs)),
+                    Outcome::Rows(mut rs) => {
+                        // SHOW TABLES is a sqlite_master query: hidden tables are not listed.
+                        if hidden && sql.contains("sqlite_master") {
+                            rs.rows.retain(|row| {
+                                !row.iter().flatten().any(|v| is_switchyard_table(v))
+                            });
+                        }
+                        Ok(Reply::Rows(rs))
+                    }
                     Outcome::Affected(n) => Ok(Reply::Ok { affected: n }),
                 }
             }
@@ -285,6 +299,36 @@ impl Admin {
     }
 }
 
+/// Whether a name is one of switchyard's own tables (`switchyard_mysql_servers` and its
+/// `runtime_` twin, `stats_switchyard_*`).
+fn is_switchyard_table(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["switchyard_", "runtime_switchyard_", "stats_switchyard_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// `admin-hide_switchyard_tables` at runtime: the admin then answers as a ProxySQL would, without
+/// switchyard's own tables (for testing consoles against a plain ProxySQL-shaped admin).
+fn hides_switchyard_tables(store: &Store) -> Result<bool, AdminError> {
+    let mut stmt = store.db().prepare_cached(
+        "SELECT variable_value FROM main.runtime_global_variables WHERE variable_name = 'admin-hide_switchyard_tables'",
+    )?;
+    let mut rows = stmt.query([])?;
+    let value: Option<String> = match rows.next()? {
+        Some(r) => r.get(0)?,
+        None => None,
+    };
+    Ok(value.is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1")))
+}
+
+/// The first switchyard table a statement names, if any.
+fn switchyard_table_in(sql: &str) -> Option<String> {
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|word| is_switchyard_table(word))
+        .map(str::to_ascii_lowercase)
+}
+
 /// A `@@name` as ProxySQL resolves it: `global_variables` by name, then stats by name; plain
 /// MySQL names (`@@max_allowed_packet`, which drivers ask for on connect) as their `mysql-` twin.
 fn lookup_variable(store: &Store, name: &str) -> Result<Option<String>, AdminError> {
@@ -303,6 +347,29 @@ fn lookup_variable(store: &Store, name: &str) -> Result<Option<String>, AdminErr
     match rows.next()? {
         Some(r) => Ok(r.get(0)?),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod hide_tests {
+    #[test]
+    fn the_hidden_table_named_is_the_whole_identifier() {
+        assert_eq!(
+            super::switchyard_table_in("SELECT * FROM stats.stats_switchyard_events LIMIT 1")
+                .as_deref(),
+            Some("stats_switchyard_events")
+        );
+        assert_eq!(
+            super::switchyard_table_in("SELECT * FROM mysql_servers"),
+            None
+        );
+        assert_eq!(
+            super::switchyard_table_in(
+                "UPDATE global_variables SET variable_value='0' WHERE variable_name='admin-hide_switchyard_tables'"
+            ),
+            None,
+            "the setting itself stays writable"
+        );
     }
 }
 

@@ -15,7 +15,10 @@ use crate::stats::PoolStats;
 pub struct Server {
     pub row: ServerRow,
     pub pool: Pool,
-    pub stats: PoolStats,
+    /// Shared with the server's next incarnation when an admin change rebuilds it (a status or
+    /// weight change), so connections lent before the change stay counted: a drain must see
+    /// them in `ConnUsed` until they come back.
+    pub stats: Arc<PoolStats>,
     /// One permit per allowed backend connection (`max_connections`).
     pub permits: Arc<Semaphore>,
 }
@@ -26,7 +29,7 @@ impl Server {
         Server {
             row,
             pool: Pool::default(),
-            stats: PoolStats::default(),
+            stats: Arc::default(),
             permits,
         }
     }

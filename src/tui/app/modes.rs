@@ -1,7 +1,7 @@
 //! The overlays that take the keys from the view: the filter line, the confirmation dialog
 //! and the number prompt. Each handler says what its keys do and nothing else.
 
-use crate::control::{Action, ServerTarget, MAX_TIER, MAX_WEIGHT};
+use crate::control::{Action, RuleEdit, ServerTarget, MAX_TIER, MAX_WEIGHT};
 
 use super::{App, Effect, Tone};
 use crate::tui::event::Key;
@@ -26,6 +26,57 @@ pub enum Mode {
         target: ServerTarget,
         input: String,
     },
+    /// Editing a query rule; Enter shows the SQL for confirmation.
+    EditRule(RuleForm),
+}
+
+/// The fields of the rule editor, in Tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleField {
+    MatchPattern,
+    DestinationHostgroup,
+    Active,
+}
+
+/// A query rule being edited: the operator's text, checked only when Enter asks for the SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleForm {
+    pub rule_id: u32,
+    pub match_pattern: String,
+    pub destination_hostgroup: String,
+    pub active: bool,
+    pub focus: RuleField,
+}
+
+impl RuleForm {
+    /// The longest pattern the editor takes (rules are short; this only stops runaway pastes).
+    const MAX_PATTERN: usize = 1024;
+
+    fn step(&mut self, forward: bool) {
+        use RuleField::*;
+        self.focus = match (self.focus, forward) {
+            (MatchPattern, true) | (Active, false) => DestinationHostgroup,
+            (DestinationHostgroup, true) | (MatchPattern, false) => Active,
+            (Active, true) | (DestinationHostgroup, false) => MatchPattern,
+        };
+    }
+
+    /// The edit, or what is wrong with the form.
+    pub fn edit(&self) -> Result<RuleEdit, String> {
+        let destination_hostgroup = match self.destination_hostgroup.trim() {
+            "" => None,
+            hg => Some(
+                hg.parse::<u32>()
+                    .map_err(|_| format!("destination hostgroup '{hg}' is not a number"))?,
+            ),
+        };
+        Ok(RuleEdit {
+            rule_id: self.rule_id,
+            match_pattern: Some(self.match_pattern.clone()).filter(|p| !p.is_empty()),
+            destination_hostgroup,
+            active: self.active,
+        })
+    }
 }
 
 /// A server setting typed as a number.
@@ -96,6 +147,55 @@ impl App {
             }
             _ => None,
         }
+    }
+
+    pub(super) fn rule_key(&mut self, key: Key, mut form: RuleForm) -> Option<Effect> {
+        match key {
+            Key::Esc => {
+                self.mode = Mode::Normal;
+                self.say(
+                    Tone::Info,
+                    format!("cancelled: edit query rule {}", form.rule_id),
+                );
+                return None;
+            }
+            Key::Enter => {
+                match form.edit() {
+                    Ok(edit) => {
+                        self.mode = Mode::Normal;
+                        self.ask(Action::EditRule(edit));
+                    }
+                    Err(e) => self.say(Tone::Error, e),
+                }
+                return None;
+            }
+            Key::Tab | Key::Down => form.step(true),
+            Key::BackTab | Key::Up => form.step(false),
+            Key::Backspace => match form.focus {
+                RuleField::MatchPattern => {
+                    form.match_pattern.pop();
+                }
+                RuleField::DestinationHostgroup => {
+                    form.destination_hostgroup.pop();
+                }
+                RuleField::Active => {}
+            },
+            Key::Char(c) if !c.is_control() => match form.focus {
+                RuleField::MatchPattern if form.match_pattern.len() < RuleForm::MAX_PATTERN => {
+                    form.match_pattern.push(c)
+                }
+                RuleField::DestinationHostgroup
+                    if c.is_ascii_digit() && form.destination_hostgroup.len() < 10 =>
+                {
+                    form.destination_hostgroup.push(c)
+                }
+                RuleField::Active if c == ' ' => form.active = !form.active,
+                _ => {}
+            },
+            _ => {}
+        }
+        self.mode = Mode::EditRule(form);
+        None
     }
 
     pub(super) fn number_key(

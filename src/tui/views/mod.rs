@@ -23,6 +23,7 @@ use super::model::Model;
 
 pub use overview::render as render_overview;
 pub use servers::detail as server_detail;
+pub use servers::note as server_note;
 
 /// Every screen of the console, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -149,6 +150,7 @@ pub enum RowKey {
     Hostgroup(u32),
     Server(ServerTarget),
     Session(u64),
+    Rule(u32),
 }
 
 /// How a cell is drawn; the theme turns it into a style.

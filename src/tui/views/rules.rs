@@ -53,7 +53,7 @@ pub fn table(model: &Model, snap: &Snapshot) -> TableData {
                     opt(&pattern),
                     opt(&r.comment),
                 ],
-                key: RowKey::None,
+                key: RowKey::Rule(r.rule_id),
             }
         })
         .collect();

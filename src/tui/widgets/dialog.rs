@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::tui::app::Confirm;
+use crate::tui::app::{Confirm, RuleField, RuleForm};
 use crate::tui::theme::Theme;
 
 fn centred(area: Rect, width: u16, height: u16) -> Rect {
@@ -65,6 +65,62 @@ pub fn render_prompt(frame: &mut Frame, area: Rect, title: &str, input: &str, th
                 .borders(Borders::ALL)
                 .border_style(theme.border)
                 .title(Span::styled(format!(" {title} "), theme.title)),
+        ),
+        area,
+    );
+}
+
+/// The query-rule editor: the three fields operators change most, the focused one marked.
+pub fn render_rule_form(frame: &mut Frame, area: Rect, form: &RuleForm, theme: &Theme) {
+    let width = area.width.saturating_sub(4).min(100);
+    let field = |label: &str, value: String, focus: bool| {
+        let marker = if focus { "> " } else { "  " };
+        let cursor = if focus { "_" } else { "" };
+        Line::from(vec![
+            Span::styled(
+                format!("{marker}{label:<22}"),
+                if focus { theme.title } else { theme.muted },
+            ),
+            Span::styled(format!("{}{cursor}", super::sanitize(&value)), theme.text),
+        ])
+    };
+    let lines = vec![
+        field(
+            "match_pattern",
+            form.match_pattern.clone(),
+            form.focus == RuleField::MatchPattern,
+        ),
+        field(
+            "destination_hostgroup",
+            form.destination_hostgroup.clone(),
+            form.focus == RuleField::DestinationHostgroup,
+        ),
+        field(
+            "active",
+            if form.active {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+            form.focus == RuleField::Active,
+        ),
+        Line::raw(""),
+        Line::styled(
+            "Tab next field, Space toggles active, Enter shows the SQL, Esc cancels",
+            theme.muted,
+        ),
+    ];
+    let area = centred(area, width, lines.len() as u16 + 2);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.dialog_border)
+                .title(Span::styled(
+                    format!(" Edit query rule {} ", form.rule_id),
+                    theme.dialog_border,
+                )),
         ),
         area,
     );

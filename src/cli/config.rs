@@ -1,0 +1,87 @@
+//! `switchyard config load|save`: move configuration between the admin layers, as
+//! `LOAD … TO RUNTIME` (MEMORY → RUNTIME) and `SAVE … TO DISK` (MEMORY → DISK).
+//!
+//! The `config` noun is shared: other verbs (e.g. `convert`) live in their own files and join
+//! [`ConfigVerb`].
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::control::{Action, Module};
+
+use super::act::{perform, ActArgs};
+use super::admin::{with_session, AdminArgs};
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub conn: AdminArgs,
+    #[command(subcommand)]
+    pub verb: ConfigVerb,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigVerb {
+    /// MEMORY → RUNTIME (LOAD … TO RUNTIME) for the modules given.
+    Load(LayerArgs),
+    /// MEMORY → DISK (SAVE … TO DISK) for the modules given.
+    Save(LayerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LayerArgs {
+    /// Modules to move (`all` for every one).
+    #[arg(required = true, value_enum)]
+    pub modules: Vec<ModuleArg>,
+    #[command(flatten)]
+    pub act: ActArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModuleArg {
+    Servers,
+    Users,
+    Rules,
+    MysqlVariables,
+    AdminVariables,
+    All,
+}
+
+fn modules(args: &[ModuleArg]) -> Vec<Module> {
+    const ALL: [Module; 5] = [
+        Module::MysqlServers,
+        Module::MysqlUsers,
+        Module::MysqlQueryRules,
+        Module::MysqlVariables,
+        Module::AdminVariables,
+    ];
+    let mut out: Vec<Module> = Vec::new();
+    for a in args {
+        let add: &[Module] = match a {
+            ModuleArg::Servers => &[Module::MysqlServers],
+            ModuleArg::Users => &[Module::MysqlUsers],
+            ModuleArg::Rules => &[Module::MysqlQueryRules],
+            ModuleArg::MysqlVariables => &[Module::MysqlVariables],
+            ModuleArg::AdminVariables => &[Module::AdminVariables],
+            ModuleArg::All => &ALL,
+        };
+        for m in add {
+            if !out.contains(m) {
+                out.push(*m);
+            }
+        }
+    }
+    out
+}
+
+pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
+    let conn = args.conn.clone();
+    let (layer, make): (&LayerArgs, fn(Module) -> Action) = match &args.verb {
+        ConfigVerb::Load(l) => (l, Action::LoadToRuntime),
+        ConfigVerb::Save(l) => (l, Action::SaveToDisk),
+    };
+    let actions: Vec<Action> = modules(&layer.modules).into_iter().map(make).collect();
+    let act = layer.act;
+    with_session(&conn, async |s| {
+        perform(&mut s.control, &conn, act, actions).await
+    })
+}
