@@ -68,6 +68,8 @@ pub struct Shared {
     pub stats: GlobalStats,
     /// Live client sessions (processlist, KILL).
     pub sessions: Arc<Registry>,
+    /// Shunning policy, per-hostgroup settings and the routing events (see `hostgroups::health`).
+    pub health: crate::hostgroups::Health,
     announce: RwLock<Announce>,
     next_id: AtomicU32,
     shutdown: watch::Receiver<bool>,
@@ -177,11 +179,13 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         tls,
         stats: GlobalStats::default(),
         sessions: Arc::new(Registry::default()),
+        health: crate::hostgroups::Health::default(),
         announce: RwLock::new(announce),
         next_id: AtomicU32::new(1),
         shutdown: rx,
     });
     let admin = Arc::new(crate::admin::Admin::new(&config, Arc::clone(&shared))?);
+    crate::monitor::start(Arc::clone(&admin));
     let admin_addr = crate::admin::AdminListener::start(admin, config.admin.listen)
         .await?
         .addr;

@@ -35,6 +35,8 @@ const CANT_CONNECT: u16 = 2003;
 struct Lent {
     conn: BackendConn,
     server: Arc<Server>,
+    /// The server's OFFLINE_HARD generation when lent (see `ServerState::lent_usable`).
+    generation: u64,
 }
 
 pub struct Session {
@@ -236,22 +238,33 @@ impl Session {
     /// Borrows a backend connection for this session if it has none: from the pool when one
     /// fits, else a new one, retrying other servers until `connect_timeout_server_max`.
     async fn ensure_backend(&mut self) -> Result<(), ErrPacket> {
-        if self.backend.is_some() {
-            return Ok(());
+        if let Some(lent) = &self.backend {
+            if lent.server.state.lent_usable(lent.generation) {
+                return Ok(());
+            }
+            let addr = lent.server.address();
+            self.drop_backend();
+            return Err(ErrPacket::new(
+                errors::BACKEND_LOST,
+                format!("Lost connection to backend {addr}: the server went OFFLINE_HARD (fenced or removed)"),
+            ));
         }
-        let timeout = Duration::from_millis(self.shared.settings.connect_timeout_server_max_ms);
-        let deadline = Instant::now() + timeout;
         let hostgroup = self.user.0.row.default_hostgroup;
+        let timeout = self.shared.health.connect_timeout(
+            hostgroup,
+            self.shared.settings.connect_timeout_server_max_ms,
+        );
+        let deadline = Instant::now() + timeout;
         let mut last_error = String::from("no ONLINE server");
         loop {
-            let picked = self
-                .shared
-                .runtime()
+            let runtime = self.shared.runtime();
+            let picked = runtime
                 .hostgroups
                 .get(hostgroup)
                 .and_then(|hg| hg.pick())
                 .cloned();
             if let Some(server) = picked {
+                let generation = server.state.generation();
                 match self.borrow_from(&server, deadline).await {
                     Ok(conn) => {
                         server.stats.conn_used.incr();
@@ -260,7 +273,11 @@ impl Session {
                         self.registration
                             .entry
                             .set_backend(Some((server.row.hostname.clone(), server.row.port)));
-                        self.backend = Some(Lent { conn, server });
+                        self.backend = Some(Lent {
+                            conn,
+                            server,
+                            generation,
+                        });
                         return self.sync_schema().await;
                     }
                     Err(BackendError::Refused { err, .. }) => {
@@ -269,6 +286,9 @@ impl Session {
                     }
                     Err(e) => {
                         self.record_error(&server, CANT_CONNECT, &e.to_string());
+                        if let Some(hg) = runtime.hostgroups.get(hostgroup) {
+                            self.shared.health.connect_failed(hg, &server, &e.to_string());
+                        }
                         warn!(server = %server.address(), hostgroup, error = %e, "backend connection failed");
                         last_error = e.to_string();
                     }
@@ -301,8 +321,21 @@ impl Session {
         if let Some(conn) = server.pool.take(want) {
             return Ok(conn);
         }
-        let remaining = deadline.saturating_duration_since(Instant::now());
         let addr = server.address();
+        // Throttle and backoff: a blip must not become a reconnect avalanche.
+        if let Some(hg) = self.shared.runtime().hostgroups.get(server.row.hostgroup_id) {
+            while let Err(wait) = self.shared.health.admit_connect(hg, server) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(BackendError::Handshake {
+                        addr,
+                        reason: "no connect slot before the deadline (throttle, or backoff after connect errors)".into(),
+                    });
+                }
+                tokio::time::sleep(wait.min(left).min(Duration::from_millis(100))).await;
+            }
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
         let permit = tokio::time::timeout(remaining, Arc::clone(&server.permits).acquire_owned())
             .await
             .map_err(|_| BackendError::Timeout {
@@ -327,6 +360,9 @@ impl Session {
         match BackendConn::connect(&params, permit).await {
             Ok(conn) => {
                 server.stats.conn_ok.incr();
+                self.shared
+                    .health
+                    .connect_ok(server.row.hostgroup_id, server);
                 self.shared.note_backend_version(&conn.server_version);
                 Ok(conn)
             }
@@ -380,7 +416,11 @@ impl Session {
         let reset =
             backend_round_trip(&mut lent.conn, &[com::RESET_CONNECTION], Expect::Simple).await;
         match reset {
-            Ok(outcome) if outcome.error.is_none() && lent.server.is_online() => {
+            Ok(outcome)
+                if outcome.error.is_none()
+                    && lent.server.is_online()
+                    && lent.server.state.lent_usable(lent.generation) =>
+            {
                 lent.conn.conn.trim();
                 lent.conn.idle_since = Instant::now();
                 lent.server.pool.put(lent.conn);
