@@ -282,13 +282,30 @@ impl Admin {
                     Ok(())
                 })?;
                 apply::swap_servers(&self.shared, rows, &extra, actor, self.events());
+                self.push_health_settings(store);
                 Ok(())
             }
             Module::MysqlUsers => {
                 let rows = apply::read_users(store)?;
                 apply::swap_users(&self.shared, rows)
             }
-            _ => store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_")),
+            _ => {
+                store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_"))?;
+                self.push_health_settings(store);
+                Ok(())
+            }
+        }
+    }
+
+    /// Shunning policy and per-hostgroup settings take effect with the `LOAD` itself (the
+    /// monitor re-reads them too, for everything else it does).
+    fn push_health_settings(&self, store: &Store) {
+        match monitor::config(self, store) {
+            Ok(cfg) => {
+                self.shared.health.set_policy(cfg.policy);
+                self.shared.health.set_hostgroups(cfg.hostgroups);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the shunning and hostgroup settings"),
         }
     }
 

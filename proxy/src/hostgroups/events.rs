@@ -129,6 +129,28 @@ impl Events {
         }
     }
 
+    /// Records the events that do not repeat the newest event about the same server and
+    /// hostgroup (a decision re-taken on every monitor pass is one event, not one per pass).
+    pub fn extend_new(&self, events: Vec<Event>) {
+        let fresh: Vec<Event> = {
+            let Ok(inner) = self.inner.lock() else {
+                return;
+            };
+            events
+                .into_iter()
+                .filter(|e| {
+                    let last = inner
+                        .1
+                        .iter()
+                        .rev()
+                        .find(|o| o.server == e.server && o.hostgroup == e.hostgroup);
+                    !last.is_some_and(|o| o.kind == e.kind && o.reason == e.reason)
+                })
+                .collect()
+        };
+        self.extend(fresh);
+    }
+
     pub fn push(&self, event: Event) {
         self.extend(vec![event]);
     }

@@ -369,10 +369,12 @@ impl ServerState {
             i.next_connect = Some(now + i.backoff.max(FIRST_BACKOFF));
         }
         let rate = f64::from(per_sec.max(1));
+        // A burst of a tenth of a second at most: any one-second window sees at most 1.1 × rate.
+        let burst = (rate / 10.0).max(1.0);
         let elapsed = i
             .refilled
             .map_or(1.0, |t| now.duration_since(t).as_secs_f64());
-        i.tokens = (i.tokens + elapsed * rate).min(rate);
+        i.tokens = (i.tokens + elapsed * rate).min(burst);
         i.refilled = Some(now);
         if i.tokens < 1.0 {
             let wait = Duration::from_secs_f64((1.0 - i.tokens) / rate);
@@ -442,9 +444,9 @@ mod tests {
     #[test]
     fn connects_back_off_after_errors_and_respect_the_throttle() {
         let s = ServerState::new(ServerStatus::Online);
-        assert!(s.admit_connect(2).is_ok());
-        assert!(s.admit_connect(2).is_ok());
-        assert!(s.admit_connect(2).is_err(), "bucket of 2 per second is empty");
+        assert!(s.admit_connect(20).is_ok());
+        assert!(s.admit_connect(20).is_ok());
+        assert!(s.admit_connect(20).is_err(), "burst of 2 for 20 per second is spent");
         let s = ServerState::new(ServerStatus::Online);
         s.note_error(100, Duration::from_secs(1), Duration::from_secs(1), true, "e");
         assert!(s.admit_connect(1000).is_err(), "backoff after an error");

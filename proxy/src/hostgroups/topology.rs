@@ -209,7 +209,16 @@ pub fn galera(
         }
         if writers.is_empty() && readers.is_empty() {
             // The last node stays in rotation even as a donor or desynced: better slow than none.
-            if let Some(pos) = offline.iter().position(|(_, _, usable)| *usable) {
+            // Prefer the node that is in rotation now.
+            let in_rotation = |e: &Endpoint| {
+                let now = current(hgs, e, &scope);
+                now.contains(&w) || now.contains(&r)
+            };
+            let pos = offline
+                .iter()
+                .position(|(e, _, usable)| *usable && in_rotation(e))
+                .or_else(|| offline.iter().position(|(_, _, usable)| *usable));
+            if let Some(pos) = pos {
                 let (e, why, _) = offline.remove(pos);
                 plan.events.push(Event::about(
                     Some(w),

@@ -141,7 +141,7 @@ fn apply_topology(admin: &Admin, cfg: &MonitorConfig) {
                     hostgroups: new,
                 });
             }
-            shared.health.events.extend(plan.events);
+            shared.health.events.extend_new(plan.events);
         }
     });
 }
