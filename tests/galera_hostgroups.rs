@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monitor_support::{exec, rows, wait_for};
+use monitor_support::{exec, rows, wait_count, wait_rows};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 use switchyard_proxy::config::{AdminUser, Config, GaleraHostgroupRow, ServerRow, UserRow};
@@ -251,13 +251,18 @@ async fn members(admin: &mut Conn, hostgroup: u32) -> Vec<u16> {
 async fn wait_members(admin: &mut Conn, hostgroup: u32, want: &[u16]) {
     let mut want = want.to_vec();
     want.sort();
-    let what = format!("hostgroup {hostgroup} to hold {want:?}");
-    wait_for(&what, Duration::from_secs(90), || {
-        let admin = &mut *admin;
-        let want = want.clone();
-        async move { (members(admin, hostgroup).await == want).then_some(()) }
-    })
-    .await;
+    let end = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now = members(admin, hostgroup).await;
+        if now == want {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for hostgroup {hostgroup} to hold {want:?}: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,7 +271,7 @@ async fn donors_and_desynced_nodes_leave_rotation_unless_last() {
         std::path::Path::new(PROVIDER).exists(),
         "galera-4 is not installed: apt-get install $(grep -v '^#' scripts/deps/sst.apt)"
     );
-    let mut cluster = tokio::task::spawn_blocking(|| {
+    let cluster = tokio::task::spawn_blocking(|| {
         let mut c = Cluster::new();
         c.install_first();
         c.start(0);
@@ -301,10 +306,12 @@ async fn donors_and_desynced_nodes_leave_rotation_unless_last() {
     .expect("admin login");
 
     // Healthy: one writer, the other two backup writers, all three readers.
-    wait_for("one writer", Duration::from_secs(90), || {
-        let admin = &mut admin;
-        async move { (members(admin, WRITER).await.len() == 1).then_some(()) }
-    })
+    wait_rows(
+        &mut admin,
+        "one writer",
+        &format!("SELECT COUNT(*) FROM runtime_mysql_servers WHERE hostgroup_id={WRITER}"),
+        |r| r.first().and_then(|row| row[0].as_deref()) == Some("1"),
+    )
     .await;
     wait_members(&mut admin, READER, &ports).await;
     assert_eq!(members(&mut admin, BACKUP).await.len(), 2);
@@ -364,17 +371,11 @@ async fn donors_and_desynced_nodes_leave_rotation_unless_last() {
     cluster
         .sql(0, "SET GLOBAL wsrep_desync=ON")
         .expect("desync 0");
-    wait_for("last_node event", Duration::from_secs(90), || {
-        let admin = &mut admin;
-        async move {
-            let n = monitor_support::one(
-                admin,
-                "SELECT COUNT(*) FROM stats_switchyard_events WHERE kind='last_node'",
-            )
-            .await;
-            (n.as_deref() != Some("0")).then_some(())
-        }
-    })
+    wait_count(
+        &mut admin,
+        "a last_node event",
+        "SELECT COUNT(*) FROM stats_switchyard_events WHERE kind='last_node'",
+    )
     .await;
     let in_rotation = members(&mut admin, WRITER).await.len() + members(&mut admin, READER).await.len();
     assert!(in_rotation > 0, "the last node must stay in rotation");

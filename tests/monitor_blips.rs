@@ -98,7 +98,11 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
                             c.ok_after.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    Err(e) => note(&c, &e),
+                    Err(e) => {
+                        note(&c, &e);
+                        // The proxy closes a session whose backend died mid-query.
+                        conn = None;
+                    }
                 }
                 // Reconnect now and then: new sessions want backends during the blips too.
                 if n % 5 == 0 {

@@ -190,3 +190,41 @@ pub async fn events(admin: &mut Conn, port: u16, kind: &str) -> Rows {
     )
     .await
 }
+
+/// Polls an admin query until `ok` accepts its rows, or panics with `what` after a minute and a
+/// half (generous: the machine may be busy).
+pub async fn wait_rows(admin: &mut Conn, what: &str, sql: &str, ok: impl Fn(&Rows) -> bool) -> Rows {
+    let deadline = Duration::from_secs(90);
+    let end = Instant::now() + deadline;
+    loop {
+        let r = rows(admin, sql).await;
+        if ok(&r) {
+            return r;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {deadline:?} waiting for: {what}; last: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the first value of `sql` is other than `"0"` (a `COUNT(*)` that became positive).
+pub async fn wait_count(admin: &mut Conn, what: &str, sql: &str) {
+    wait_rows(admin, what, sql, |r| {
+        r.first()
+            .and_then(|row| row.first().cloned().flatten())
+            .is_some_and(|v| v != "0")
+    })
+    .await;
+}
+
+/// Waits until there is a `kind` event about `127.0.0.1:port`.
+pub async fn wait_event(admin: &mut Conn, port: u16, kind: &str) {
+    wait_count(
+        admin,
+        &format!("a {kind} event about port {port}"),
+        &format!("SELECT COUNT(*) FROM stats_switchyard_events WHERE server='127.0.0.1:{port}' AND kind='{kind}'"),
+    )
+    .await;
+}
