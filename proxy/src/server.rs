@@ -70,6 +70,8 @@ pub struct Shared {
     pub sessions: Arc<Registry>,
     /// Multiplexing settings (delay variables, per hostgroup), set by the admin plane.
     pub mux: crate::session::mux::MuxSettings,
+    /// Shunning policy, per-hostgroup settings and the routing events (see `hostgroups::health`).
+    pub health: crate::hostgroups::Health,
     announce: RwLock<Announce>,
     next_id: AtomicU32,
     shutdown: watch::Receiver<bool>,
@@ -180,11 +182,13 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         stats: GlobalStats::default(),
         sessions: Arc::new(Registry::default()),
         mux: Default::default(),
+        health: crate::hostgroups::Health::default(),
         announce: RwLock::new(announce),
         next_id: AtomicU32::new(1),
         shutdown: rx,
     });
     let admin = Arc::new(crate::admin::Admin::new(&config, Arc::clone(&shared))?);
+    crate::monitor::start(Arc::clone(&admin));
     let admin_addr = crate::admin::AdminListener::start(admin, config.admin.listen)
         .await?
         .addr;

@@ -188,9 +188,30 @@ impl Action {
     pub fn statements(&self) -> Result<Vec<String>, InputError> {
         match self {
             Action::Drain(t) => set_status(t, ServerStatus::OfflineSoft, None),
-            Action::Fence(t) => set_status(t, ServerStatus::OfflineHard, None),
+            // The fence row is what no monitor result clears (per host:port, in every
+            // hostgroup); the status keeps ProxySQL-only tools seeing OFFLINE_HARD too.
+            Action::Fence(t) => {
+                let mut sql = vec![format!(
+                    "REPLACE INTO switchyard_fences (hostname, port, reason, actor, fenced_at) \
+                     VALUES ({}, {}, 'console', 'console', CAST(strftime('%s','now') AS INTEGER))",
+                    quote("host", &t.host)?,
+                    t.port
+                )];
+                sql.extend(set_status(t, ServerStatus::OfflineHard, None)?);
+                Ok(sql)
+            }
             Action::Unfence(t) => {
-                set_status(t, ServerStatus::Online, Some(ServerStatus::OfflineHard))
+                let mut sql = vec![format!(
+                    "DELETE FROM switchyard_fences WHERE hostname={} AND port={}",
+                    quote("host", &t.host)?,
+                    t.port
+                )];
+                sql.extend(set_status(
+                    t,
+                    ServerStatus::Online,
+                    Some(ServerStatus::OfflineHard),
+                )?);
+                Ok(sql)
             }
             Action::SetStatus(t, s) => {
                 if !ServerStatus::SETTABLE.contains(s) {
@@ -322,8 +343,12 @@ mod tests {
     fn a_server_without_hostgroup_matches_all_its_rows() {
         let sql = Action::Fence(target("db2:3307")).statements().unwrap();
         assert_eq!(
-            sql[0],
-            "UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE hostname='db2' AND port=3307"
+            sql,
+            [
+                "REPLACE INTO switchyard_fences (hostname, port, reason, actor, fenced_at) VALUES ('db2', 3307, 'console', 'console', CAST(strftime('%s','now') AS INTEGER))",
+                "UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE hostname='db2' AND port=3307",
+                "LOAD MYSQL SERVERS TO RUNTIME",
+            ]
         );
     }
 
@@ -331,10 +356,13 @@ mod tests {
     fn unfence_only_touches_fenced_rows() {
         let sql = Action::Unfence(target("20/db3:3306")).statements().unwrap();
         assert_eq!(
-            sql[0],
-            "UPDATE mysql_servers SET status='ONLINE' WHERE hostgroup_id=20 AND hostname='db3' AND port=3306 AND status='OFFLINE_HARD'"
+            sql,
+            [
+                "DELETE FROM switchyard_fences WHERE hostname='db3' AND port=3306",
+                "UPDATE mysql_servers SET status='ONLINE' WHERE hostgroup_id=20 AND hostname='db3' AND port=3306 AND status='OFFLINE_HARD'",
+                "LOAD MYSQL SERVERS TO RUNTIME",
+            ]
         );
-        assert_eq!(sql[1], "LOAD MYSQL SERVERS TO RUNTIME");
     }
 
     #[test]

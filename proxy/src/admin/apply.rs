@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{ServerRow, UserRow};
-use crate::hostgroups::{Hostgroup, Hostgroups, Server};
+use crate::config::{ServerRow, ServerStatus, UserRow};
+use crate::hostgroups::events::{Event, Events};
+use crate::hostgroups::{Fence, Hostgroup, Hostgroups, Server};
 use crate::protocol::auth::PasswordHash;
 use crate::server::{Runtime, Shared};
 use crate::users::{User, Users};
 
-use super::events::{Event, Events};
 use super::store::Store;
 use super::AdminError;
 
@@ -107,9 +107,59 @@ pub fn read_users(store: &Store) -> Result<Vec<UserRow>, AdminError> {
     Ok(out)
 }
 
-/// Builds hostgroups from `rows`, reusing the live `Server` (pool, stats, permits) of every row
-/// that is unchanged, and records the routing events the change amounts to.
-pub fn swap_servers(shared: &Shared, rows: Vec<ServerRow>, actor: &str, events: &Events) {
+/// What `mysql_servers` alone does not say: tiers (`switchyard_mysql_servers`) and fences
+/// (`switchyard_fences`, per `host:port` across hostgroups).
+#[derive(Debug, Default)]
+pub struct Extras {
+    pub tiers: HashMap<Key, u8>,
+    pub fences: HashMap<(String, u16), Fence>,
+}
+
+pub fn read_extras(store: &Store) -> Result<Extras, AdminError> {
+    let mut extras = Extras::default();
+    let mut stmt = store
+        .db()
+        .prepare("SELECT hostgroup_id, hostname, port, tier FROM main.switchyard_mysql_servers")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let host: String = r.get(1)?;
+        let k = (
+            int(r.get(0)?, "hostgroup_id", &host)?,
+            host.clone(),
+            int(r.get(2)?, "port", &host)?,
+        );
+        extras.tiers.insert(k, int(r.get(3)?, "tier", &host)?);
+    }
+    let mut stmt = store
+        .db()
+        .prepare("SELECT hostname, port, reason, actor, fenced_at FROM main.switchyard_fences")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let host: String = r.get(0)?;
+        let port = int(r.get(1)?, "port", &host)?;
+        extras.fences.insert(
+            (host, port),
+            Fence {
+                reason: r.get(2)?,
+                actor: r.get(3)?,
+                fenced_at: r.get(4)?,
+            },
+        );
+    }
+    Ok(extras)
+}
+
+/// Builds hostgroups from `rows`, reusing the live `Server` (pool, stats, permits, runtime
+/// state) of every row that is unchanged, applies tiers and fences, and records the routing
+/// events the change amounts to. A server that goes OFFLINE_HARD (by status, fence or removal)
+/// loses its idle connections now and its lent ones at their next use.
+pub fn swap_servers(
+    shared: &Shared,
+    rows: Vec<ServerRow>,
+    extras: &Extras,
+    actor: &str,
+    events: &Events,
+) {
     let old = shared.runtime();
     let mut live: HashMap<Key, Arc<Server>> = old
         .hostgroups
@@ -118,6 +168,11 @@ pub fn swap_servers(shared: &Shared, rows: Vec<ServerRow>, actor: &str, events: 
         .collect();
     let mut by_id = std::collections::BTreeMap::new();
     let mut new_events = Vec::new();
+    let mut fence_seen: HashMap<(String, u16), Option<Fence>> = old
+        .hostgroups
+        .servers()
+        .map(|s| ((s.row.hostname.clone(), s.row.port), s.state.view().fence))
+        .collect();
     for row in rows {
         let k = key(&row);
         let server = match live.remove(&k) {
@@ -127,6 +182,10 @@ pub fn swap_servers(shared: &Shared, rows: Vec<ServerRow>, actor: &str, events: 
                 s.pool.clear();
                 let mut next = Server::new(row.clone());
                 next.stats = Arc::clone(&s.stats);
+                next.state.inherit(&s.state);
+                if row.status == ServerStatus::OfflineHard {
+                    s.state.close_all();
+                }
                 Arc::new(next)
             }
             None => {
@@ -134,6 +193,20 @@ pub fn swap_servers(shared: &Shared, rows: Vec<ServerRow>, actor: &str, events: 
                 Arc::new(Server::new(row.clone()))
             }
         };
+        server.set_tier(extras.tiers.get(&k).copied().unwrap_or(0));
+        let endpoint = (row.hostname.clone(), row.port);
+        let fence = extras.fences.get(&endpoint).cloned();
+        if server.state.set_fence(fence.clone()) {
+            server.pool.clear();
+        }
+        if let Some(before) = fence_seen.remove(&endpoint) {
+            if before.is_some() != fence.is_some() {
+                new_events.push(fence_event(&endpoint, fence.as_ref(), actor));
+            }
+        } else if fence.is_some() {
+            new_events.push(fence_event(&endpoint, fence.as_ref(), actor));
+        }
+        fence_seen.insert(endpoint, fence);
         by_id
             .entry(row.hostgroup_id)
             .or_insert_with(|| Hostgroup {
@@ -145,6 +218,7 @@ pub fn swap_servers(shared: &Shared, rows: Vec<ServerRow>, actor: &str, events: 
     }
     for (_, gone) in live {
         gone.pool.clear();
+        gone.state.close_all();
         new_events.push(Event::removed(&gone.row, actor));
     }
     shared.set_runtime(Runtime {
@@ -152,6 +226,30 @@ pub fn swap_servers(shared: &Shared, rows: Vec<ServerRow>, actor: &str, events: 
         hostgroups: Hostgroups { by_id },
     });
     events.extend(new_events);
+}
+
+fn fence_event(endpoint: &(String, u16), fence: Option<&Fence>, actor: &str) -> Event {
+    let server = format!("{}:{}", endpoint.0, endpoint.1);
+    match fence {
+        Some(f) => Event::about(
+            None,
+            server,
+            "fence",
+            format!(
+                "fenced by {}: {} (OFFLINE_HARD in every hostgroup until unfenced)",
+                if f.actor.is_empty() { actor } else { &f.actor },
+                f.reason
+            ),
+            actor,
+        ),
+        None => Event::about(
+            None,
+            server,
+            "unfence",
+            "fence row deleted: the monitor and the configured status decide again".into(),
+            actor,
+        ),
+    }
 }
 
 /// Builds the user table from `rows`, keeping the live `User` (connection count, learned

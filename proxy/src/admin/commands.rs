@@ -35,6 +35,7 @@ impl Module {
             Module::MysqlServers => &[
                 "mysql_servers",
                 "switchyard_mysql_servers",
+                "switchyard_fences",
                 "mysql_replication_hostgroups",
                 "mysql_galera_hostgroups",
                 "mysql_hostgroup_attributes",
@@ -178,7 +179,7 @@ pub fn parse(statement: &str) -> Command {
     static SHOW_TABLES: OnceLock<Regex> = OnceLock::new();
     let show_tables = re(
         &SHOW_TABLES,
-        r"(?i)^SHOW TABLES(?: (?:FROM|IN) (main|stats|disk))?(?: LIKE '([^']*)')?$",
+        r"(?i)^SHOW TABLES(?: (?:FROM|IN) (main|stats|monitor|disk))?(?: LIKE '([^']*)')?$",
     );
     if let Some(c) = show_tables.captures(&norm) {
         let schema = c.get(1).map_or("main", |m| m.as_str()).to_ascii_lowercase();
@@ -194,7 +195,7 @@ pub fn parse(statement: &str) -> Command {
     static SHOW_CREATE: OnceLock<Regex> = OnceLock::new();
     let show_create = re(
         &SHOW_CREATE,
-        r"(?i)^SHOW CREATE TABLE (?:(?:main|stats|disk)\.)?`?([A-Za-z0-9_]+)`?$",
+        r"(?i)^SHOW CREATE TABLE (?:(?:main|stats|monitor|disk)\.)?`?([A-Za-z0-9_]+)`?$",
     );
     if let Some(c) = show_create.captures(&norm) {
         return Command::ShowCreateTable(c[1].to_string());

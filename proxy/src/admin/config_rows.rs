@@ -138,6 +138,14 @@ fn variables(admin: &Admin, module: Module) -> Vec<(String, String)> {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+    if module == Module::MysqlVariables {
+        // The monitor's and the shunning variables with ProxySQL's defaults, so `SET` finds them.
+        vars.extend(
+            crate::monitor::settings::DEFAULTS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+    }
     for (key, value) in explicit {
         let value = match value {
             toml::Value::String(s) => s.clone(),

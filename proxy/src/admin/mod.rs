@@ -5,8 +5,8 @@
 mod apply;
 mod commands;
 mod config_rows;
-mod events;
 mod listener;
+mod monitor;
 mod mux;
 mod resultset;
 mod rows_sql;
@@ -92,8 +92,9 @@ pub struct Admin {
     store: Mutex<Store>,
     config: Config,
     users: Users,
-    events: events::Events,
     started: Instant,
+    /// What the monitor saw (its logs and latest results), shared with its tasks.
+    pub monitor: Arc<crate::monitor::MonitorState>,
     /// Cumulative pool counters at the last read of `stats_mysql_connection_pool_reset`.
     pool_baseline: Mutex<HashMap<(u32, String, u16), [u64; 5]>>,
 }
@@ -113,8 +114,8 @@ impl Admin {
             store: Mutex::new(store),
             config: config.clone(),
             users,
-            events: events::Events::default(),
             started: Instant::now(),
+            monitor: Arc::default(),
             pool_baseline: Mutex::new(HashMap::new()),
         };
         {
@@ -136,6 +137,23 @@ impl Admin {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The routing events (`stats_switchyard_events`).
+    pub fn events(&self) -> &crate::hostgroups::events::Events {
+        &self.shared.health.events
+    }
+
+    /// Runs `f` while no admin statement runs, so a runtime change the monitor makes never
+    /// interleaves with a `LOAD … TO RUNTIME` (one would undo the other).
+    pub fn with_runtime_lock<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _store = self.lock();
+        f()
+    }
+
+    /// The monitor's settings and the topology rows it acts on, from the runtime tables.
+    pub fn monitor_config(&self) -> Result<crate::monitor::MonitorConfig, AdminError> {
+        monitor::config(self, &self.lock())
     }
 
     /// Runs one statement from an admin session of `actor` (`admin:USER@HOST`).
@@ -272,13 +290,15 @@ impl Admin {
         match module {
             Module::MysqlServers => {
                 let rows = apply::read_servers(store)?;
+                let extra = apply::read_extras(store)?;
                 store.atomically(|s| {
                     for table in &module.tables()[1..] {
                         s.copy(table, "main.", "main.runtime_", None)?;
                     }
                     Ok(())
                 })?;
-                apply::swap_servers(&self.shared, rows, actor, &self.events);
+                apply::swap_servers(&self.shared, rows, &extra, actor, self.events());
+                self.push_health_settings(store);
                 mux::apply(&self.shared, store)
             }
             Module::MysqlUsers => {
@@ -287,9 +307,26 @@ impl Admin {
             }
             Module::MysqlVariables => {
                 store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_"))?;
+                self.push_health_settings(store);
                 mux::apply(&self.shared, store)
             }
-            _ => store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_")),
+            _ => {
+                store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_"))?;
+                self.push_health_settings(store);
+                Ok(())
+            }
+        }
+    }
+
+    /// Shunning policy and per-hostgroup settings take effect with the `LOAD` itself (the
+    /// monitor re-reads them too, for everything else it does).
+    fn push_health_settings(&self, store: &Store) {
+        match monitor::config(self, store) {
+            Ok(cfg) => {
+                self.shared.health.set_policy(cfg.policy);
+                self.shared.health.set_hostgroups(cfg.hostgroups);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the shunning and hostgroup settings"),
         }
     }
 

@@ -19,6 +19,10 @@ pub const CONFIG_TABLES: &[ConfigTable] = &[
         body: "(hostgroup_id INT CHECK (hostgroup_id>=0) NOT NULL , hostname VARCHAR NOT NULL , port INT CHECK (port >= 0 AND port <= 65535) NOT NULL , tier INT CHECK (tier >= 0 AND tier <= 255) NOT NULL DEFAULT 0 , PRIMARY KEY (hostgroup_id, hostname, port) )",
     },
     ConfigTable {
+        name: "switchyard_fences",
+        body: "(hostname VARCHAR NOT NULL , port INT NOT NULL , reason VARCHAR NOT NULL DEFAULT '' , actor VARCHAR NOT NULL DEFAULT '' , fenced_at INT NOT NULL DEFAULT 0 , PRIMARY KEY (hostname, port))",
+    },
+    ConfigTable {
         name: "mysql_users",
         body: "(username VARCHAR NOT NULL , password VARCHAR , active INT CHECK (active IN (0,1)) NOT NULL DEFAULT 1 , use_ssl INT CHECK (use_ssl IN (0,1)) NOT NULL DEFAULT 0 , default_hostgroup INT NOT NULL DEFAULT 0 , default_schema VARCHAR , schema_locked INT CHECK (schema_locked IN (0,1)) NOT NULL DEFAULT 0 , transaction_persistent INT CHECK (transaction_persistent IN (0,1)) NOT NULL DEFAULT 1 , fast_forward INT CHECK (fast_forward IN (0,1)) NOT NULL DEFAULT 0 , backend INT CHECK (backend IN (0,1)) NOT NULL DEFAULT 1 , frontend INT CHECK (frontend IN (0,1)) NOT NULL DEFAULT 1 , max_connections INT CHECK (max_connections >=0) NOT NULL DEFAULT 10000 , attributes VARCHAR CHECK (JSON_VALID(attributes) OR attributes = '') NOT NULL DEFAULT '' , comment VARCHAR NOT NULL DEFAULT '' , PRIMARY KEY (username, backend) , UNIQUE (username, frontend))",
     },
@@ -78,7 +82,7 @@ pub const STATS_TABLES: &[(&str, &str)] = &[
     ),
     (
         "stats_switchyard_servers",
-        "(hostgroup_id INT NOT NULL , hostname VARCHAR NOT NULL , port INT NOT NULL , tier INT NOT NULL DEFAULT 0 , shun_reason VARCHAR NOT NULL DEFAULT '' , shunned_until INT , fenced_by VARCHAR NOT NULL DEFAULT '' , fenced_at INT , drain_started_at INT , replication_lag_ms INT , ping_latency_us INT , PRIMARY KEY (hostgroup_id, hostname, port))",
+        "(hostgroup_id INT NOT NULL , hostname VARCHAR NOT NULL , port INT NOT NULL , tier INT NOT NULL DEFAULT 0 , shun_reason VARCHAR NOT NULL DEFAULT '' , shunned_until INT , fenced_by VARCHAR NOT NULL DEFAULT '' , fenced_at INT , drain_started_at INT , replication_lag_ms INT , ping_latency_us INT , status VARCHAR NOT NULL DEFAULT 'ONLINE' , shunned_since INT , degraded VARCHAR NOT NULL DEFAULT '' , quarantine VARCHAR NOT NULL DEFAULT '' , fence_reason VARCHAR NOT NULL DEFAULT '' , PRIMARY KEY (hostgroup_id, hostname, port))",
     ),
     (
         "stats_switchyard_events",
@@ -91,6 +95,31 @@ pub const STATS_TABLES: &[(&str, &str)] = &[
     (
         "stats_switchyard_pinned_sessions",
         "(hostgroup INT NOT NULL , reason VARCHAR NOT NULL , sessions INT NOT NULL , pins_total INT NOT NULL DEFAULT 0 , PRIMARY KEY (hostgroup, reason))",
+    ),
+];
+
+/// The monitor's log tables (schema `monitor`), as ProxySQL names them; bounded and rebuilt from
+/// the monitor's memory before a statement that names them.
+pub const MONITOR_TABLES: &[(&str, &str)] = &[
+    (
+        "mysql_server_connect_log",
+        "(hostname VARCHAR NOT NULL , port INT NOT NULL DEFAULT 3306 , time_start_us INT NOT NULL DEFAULT 0 , connect_success_time_us INT DEFAULT 0 , connect_error VARCHAR)",
+    ),
+    (
+        "mysql_server_ping_log",
+        "(hostname VARCHAR NOT NULL , port INT NOT NULL DEFAULT 3306 , time_start_us INT NOT NULL DEFAULT 0 , ping_success_time_us INT DEFAULT 0 , ping_error VARCHAR)",
+    ),
+    (
+        "mysql_server_read_only_log",
+        "(hostname VARCHAR NOT NULL , port INT NOT NULL DEFAULT 3306 , time_start_us INT NOT NULL DEFAULT 0 , success_time_us INT DEFAULT 0 , read_only INT DEFAULT 1 , error VARCHAR)",
+    ),
+    (
+        "mysql_server_replication_lag_log",
+        "(hostname VARCHAR NOT NULL , port INT NOT NULL DEFAULT 3306 , time_start_us INT NOT NULL DEFAULT 0 , success_time_us INT DEFAULT 0 , repl_lag INT DEFAULT 0 , error VARCHAR)",
+    ),
+    (
+        "mysql_server_galera_log",
+        "(hostname VARCHAR NOT NULL , port INT NOT NULL DEFAULT 3306 , time_start_us INT NOT NULL DEFAULT 0 , success_time_us INT DEFAULT 0 , primary_partition VARCHAR NOT NULL DEFAULT 'NO' , read_only VARCHAR NOT NULL DEFAULT 'YES' , wsrep_local_recv_queue INT DEFAULT 0 , wsrep_local_state INT DEFAULT 0 , wsrep_desync VARCHAR NOT NULL DEFAULT 'NO' , wsrep_reject_queries VARCHAR NOT NULL DEFAULT 'NO' , wsrep_sst_donor_rejects_queries VARCHAR NOT NULL DEFAULT 'NO' , pxc_maint_mode VARCHAR NOT NULL DEFAULT 'NO' , error VARCHAR)",
     ),
 ];
 
@@ -114,6 +143,11 @@ pub fn create_all() -> String {
     for (name, body) in STATS_TABLES {
         sql.push_str(&format!(
             "CREATE TABLE IF NOT EXISTS stats.{name} {body};\n"
+        ));
+    }
+    for (name, body) in MONITOR_TABLES {
+        sql.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS monitor.{name} {body};\n"
         ));
     }
     sql

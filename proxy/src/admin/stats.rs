@@ -28,6 +28,21 @@ const LIVE: &[(&str, Build)] = &[
     ("stats_switchyard_events", events),
     ("stats_switchyard_multiplexing", multiplexing),
     ("stats_switchyard_pinned_sessions", pinned_sessions),
+    ("mysql_server_connect_log", |a, s| {
+        super::monitor::fill(a, s, crate::monitor::Check::Connect)
+    }),
+    ("mysql_server_ping_log", |a, s| {
+        super::monitor::fill(a, s, crate::monitor::Check::Ping)
+    }),
+    ("mysql_server_read_only_log", |a, s| {
+        super::monitor::fill(a, s, crate::monitor::Check::ReadOnly)
+    }),
+    ("mysql_server_replication_lag_log", |a, s| {
+        super::monitor::fill(a, s, crate::monitor::Check::Lag)
+    }),
+    ("mysql_server_galera_log", |a, s| {
+        super::monitor::fill(a, s, crate::monitor::Check::Galera)
+    }),
 ];
 
 /// Refreshes every live table whose name occurs in `sql`.
@@ -44,8 +59,11 @@ pub fn refresh(admin: &Admin, store: &Store, sql: &str) -> Result<(), AdminError
 pub fn runtime_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     let db = store.db();
     db.execute("DELETE FROM main.runtime_mysql_servers", [])?;
+    // The effective status, as ProxySQL shows SHUNNED there.
     for s in admin.shared.runtime().hostgroups.servers() {
-        rows_sql::insert_server(db, "main.runtime_mysql_servers", &s.row)?;
+        let mut row = s.row.clone();
+        row.status = s.status();
+        rows_sql::insert_server(db, "main.runtime_mysql_servers", &row)?;
     }
     Ok(())
 }
@@ -102,7 +120,7 @@ fn pool_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result<(
             s.row.hostgroup_id,
             s.row.hostname,
             s.row.port,
-            s.row.status.as_str(),
+            s.status().as_str(),
             st.conn_used.get(),
             s.pool.idle_count() as u64,
             d[0],
@@ -288,30 +306,53 @@ fn query_rules(_: &Admin, store: &Store) -> Result<(), AdminError> {
 fn switchyard_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     let db = store.db();
     db.execute("DELETE FROM stats.stats_switchyard_servers", [])?;
-    let mut tier = db.prepare("SELECT tier FROM main.runtime_switchyard_mysql_servers WHERE hostgroup_id=?1 AND hostname=?2 AND port=?3")?;
-    let mut ins = db.prepare("INSERT INTO stats.stats_switchyard_servers VALUES (?1, ?2, ?3, ?4, '', NULL, ?5, ?6, ?7, NULL, NULL)")?;
+    let mut ins = db.prepare("INSERT INTO stats.stats_switchyard_servers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)")?;
     for s in admin.shared.runtime().hostgroups.servers() {
         let r = &s.row;
-        let t: i64 = tier
-            .query_row(params![r.hostgroup_id, r.hostname, r.port], |row| {
-                row.get(0)
-            })
-            .unwrap_or(0);
+        let view = s.state.view();
         let address = s.address();
-        let fence = (r.status == crate::config::ServerStatus::OfflineHard)
-            .then(|| admin.events.last(r.hostgroup_id, &address, "fence"))
+        // A fence row names its actor; an OFFLINE_HARD status set through SQL has its event.
+        let status_fence = (r.status == crate::config::ServerStatus::OfflineHard)
+            .then(|| admin.events().last(r.hostgroup_id, &address, "fence"))
             .flatten();
+        let (fenced_by, fenced_at, fence_reason) = match (&view.fence, status_fence) {
+            (Some(f), _) => (
+                f.actor.clone(),
+                Some(f.fenced_at),
+                f.reason.clone(),
+            ),
+            (None, Some(e)) => (e.actor, Some((e.time_ms / 1000) as i64), e.reason),
+            (None, None) => (String::new(), None, String::new()),
+        };
         let drain = (r.status == crate::config::ServerStatus::OfflineSoft)
-            .then(|| admin.events.last(r.hostgroup_id, &address, "drain"))
+            .then(|| admin.events().last(r.hostgroup_id, &address, "drain"))
             .flatten();
+        let latest = admin
+            .monitor
+            .latest(&(r.hostname.clone(), r.port))
+            .unwrap_or_default();
+        let shun_reason = match (&view.shun, &view.quarantine) {
+            (Some(sh), _) => format!("{}: {}", sh.cause.as_str(), sh.reason),
+            (None, Some(q)) => format!("quarantine: {q}"),
+            (None, None) => String::new(),
+        };
         ins.execute(params![
             r.hostgroup_id,
             r.hostname,
             r.port,
-            t,
-            fence.as_ref().map(|e| e.actor.clone()).unwrap_or_default(),
-            fence.map(|e| e.time_ms / 1000),
-            drain.map(|e| e.time_ms / 1000)
+            s.tier(),
+            shun_reason,
+            view.shun.as_ref().and_then(|sh| sh.until_ms).map(|u| u / 1000),
+            fenced_by,
+            fenced_at,
+            drain.map(|e| e.time_ms / 1000),
+            latest.lag_secs.map(|l| l * 1000),
+            latest.ping_us,
+            view.status.as_str(),
+            view.shun.as_ref().map(|sh| sh.since_ms / 1000),
+            view.degraded.unwrap_or_default(),
+            view.quarantine.unwrap_or_default(),
+            fence_reason
         ])?;
     }
     Ok(())
@@ -322,7 +363,7 @@ fn events(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     db.execute("DELETE FROM stats.stats_switchyard_events", [])?;
     let mut ins = db
         .prepare("INSERT INTO stats.stats_switchyard_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
-    for e in admin.events.snapshot() {
+    for e in admin.events().snapshot() {
         ins.execute(params![
             e.id,
             e.time_ms,

@@ -35,9 +35,10 @@ impl Store {
         };
         db.execute("ATTACH DATABASE ?1 AS disk", [disk_name])?;
         db.execute_batch("ATTACH DATABASE ':memory:' AS stats")?;
+        db.execute_batch("ATTACH DATABASE ':memory:' AS monitor")?;
         db.execute_batch(&schema::create_all())?;
         // No further ATTACH: admin SQL must not open or create other files.
-        db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 2)?;
+        db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 3)?;
         Ok(Store { db })
     }
 
@@ -103,7 +104,7 @@ impl Store {
 
     /// The CREATE TABLE text of a table in any schema.
     pub fn create_statement(&self, table: &str) -> Result<Option<String>, rusqlite::Error> {
-        for schema in ["main", "stats", "disk"] {
+        for schema in ["main", "stats", "monitor", "disk"] {
             let sql =
                 format!("SELECT sql FROM {schema}.sqlite_master WHERE type='table' AND name=?1");
             let mut stmt = self.db.prepare(&sql)?;

@@ -1,6 +1,15 @@
-//! Hostgroups of servers and the choice of a server for a new backend connection.
+//! Hostgroups of servers and the choice of a server for a new backend connection: status,
+//! priority tier, weight. The runtime state of each server (shunned, quarantined, fenced,
+//! degraded) lives in [`state`]; the events every routing change produces in [`events`]; what
+//! sessions call when a connect fails or before one starts in [`health`].
+
+pub mod events;
+pub mod health;
+pub mod state;
+pub mod topology;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use rand::Rng;
@@ -9,6 +18,9 @@ use tokio::sync::Semaphore;
 use crate::config::{ServerRow, ServerStatus};
 use crate::pool::Pool;
 use crate::stats::PoolStats;
+
+pub use health::Health;
+pub use state::{Fence, ServerState, ShunCause};
 
 /// One server as a member of one hostgroup (a server in two hostgroups has two pools, as in ProxySQL).
 #[derive(Debug)]
@@ -21,16 +33,23 @@ pub struct Server {
     pub stats: Arc<PoolStats>,
     /// One permit per allowed backend connection (`max_connections`).
     pub permits: Arc<Semaphore>,
+    /// What the proxy does with the server now, on top of `row.status`.
+    pub state: ServerState,
+    /// Priority tier from `switchyard_mysql_servers` (0 first).
+    tier: AtomicU8,
 }
 
 impl Server {
     pub fn new(row: ServerRow) -> Server {
         let permits = Arc::new(Semaphore::new(row.max_connections as usize));
+        let state = ServerState::new(row.status);
         Server {
             row,
             pool: Pool::default(),
             stats: Arc::default(),
             permits,
+            state,
+            tier: AtomicU8::new(0),
         }
     }
 
@@ -38,8 +57,26 @@ impl Server {
         format!("{}:{}", self.row.hostname, self.row.port)
     }
 
+    /// Same host and port (the server may be a member of other hostgroups too).
+    pub fn is_at(&self, host: &str, port: u16) -> bool {
+        self.row.hostname == host && self.row.port == port
+    }
+
+    /// The effective status: the row's, unless the proxy shunned, quarantined or fenced it.
+    pub fn status(&self) -> ServerStatus {
+        self.state.status()
+    }
+
     pub fn is_online(&self) -> bool {
-        self.row.status == ServerStatus::Online
+        self.status() == ServerStatus::Online
+    }
+
+    pub fn tier(&self) -> u8 {
+        self.tier.load(Ordering::Relaxed)
+    }
+
+    pub fn set_tier(&self, tier: u8) {
+        self.tier.store(tier, Ordering::Relaxed);
     }
 }
 
@@ -50,14 +87,17 @@ pub struct Hostgroup {
 }
 
 impl Hostgroup {
-    /// A weighted random pick among ONLINE servers with weight above zero.
+    /// A weighted random pick among the ONLINE servers with weight above zero of the best
+    /// (lowest) tier that has one: traffic falls back tier by tier, weights split it within one.
     pub fn pick(&self) -> Option<&Arc<Server>> {
-        let total: u64 = self.online().map(|s| u64::from(s.row.weight)).sum();
+        let tier = self.online().map(|s| s.tier()).min()?;
+        let in_tier = || self.online().filter(move |s| s.tier() == tier);
+        let total: u64 = in_tier().map(|s| u64::from(s.row.weight)).sum();
         if total == 0 {
             return None;
         }
         let mut ticket = rand::thread_rng().gen_range(0..total);
-        for s in self.online() {
+        for s in in_tier() {
             let w = u64::from(s.row.weight);
             if ticket < w {
                 return Some(s);
@@ -71,6 +111,15 @@ impl Hostgroup {
         self.servers
             .iter()
             .filter(|s| s.is_online() && s.row.weight > 0)
+    }
+
+    /// Whether a server other than `but` is ONLINE with a weight (the last-server rule).
+    pub fn others_online(&self, but: &Server) -> bool {
+        self.online().any(|s| !std::ptr::eq(s.as_ref(), but))
+    }
+
+    pub fn contains(&self, host: &str, port: u16) -> bool {
+        self.servers.iter().any(|s| s.is_at(host, port))
     }
 }
 
@@ -99,6 +148,26 @@ impl Hostgroups {
 
     pub fn servers(&self) -> impl Iterator<Item = &Arc<Server>> {
         self.by_id.values().flat_map(|hg| hg.servers.iter())
+    }
+
+    /// Every membership of the server at `host:port`.
+    pub fn members<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> impl Iterator<Item = &'a Arc<Server>> + 'a {
+        self.servers().filter(move |s| s.is_at(host, port))
+    }
+
+    /// Each distinct `host:port`, once.
+    pub fn endpoints(&self) -> Vec<(String, u16)> {
+        let mut v: Vec<(String, u16)> = self
+            .servers()
+            .map(|s| (s.row.hostname.clone(), s.row.port))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 }
 
@@ -133,6 +202,29 @@ mod tests {
         assert_eq!(counts[3], 0);
         // Expect 1:3; allow wide slack so the test is about the rule, not the dice.
         assert!(counts[2] > 2 * counts[1], "{counts:?}");
+    }
+
+    #[test]
+    fn pick_uses_the_best_tier_then_falls_back() {
+        let g = hg(&[
+            (1, 1, ServerStatus::Online),
+            (2, 1000, ServerStatus::Online),
+            (3, 1, ServerStatus::Online),
+        ]);
+        g.servers[0].set_tier(0);
+        g.servers[1].set_tier(1);
+        g.servers[2].set_tier(2);
+        for _ in 0..200 {
+            assert_eq!(g.pick().unwrap().row.port, 1, "weight never beats tier");
+        }
+        g.servers[0].state.shun(ShunCause::Ping, "down".into(), None);
+        assert_eq!(g.pick().unwrap().row.port, 2);
+        g.servers[1].state.set_quarantine(Some("second writer".into()));
+        assert_eq!(g.pick().unwrap().row.port, 3);
+        assert!(!g.others_online(&g.servers[2]));
+        g.servers[0].state.unshun(&[ShunCause::Ping], u64::MAX);
+        assert_eq!(g.pick().unwrap().row.port, 1);
+        assert!(g.others_online(&g.servers[2]));
     }
 
     #[test]

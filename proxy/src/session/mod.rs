@@ -44,6 +44,8 @@ struct Lent {
     conn: BackendConn,
     server: Arc<Server>,
     hostgroup: u32,
+    /// The server's OFFLINE_HARD generation when lent (see `ServerState::lent_usable`).
+    generation: u64,
 }
 
 pub struct Session {
@@ -290,6 +292,17 @@ impl Session {
     /// hostgroup it belongs to), else one from the pool or a new one, retrying other servers
     /// until `connect_timeout_server_max`.
     async fn ensure_backend(&mut self, hostgroup: u32) -> Result<(), ErrPacket> {
+        if let Some(lent) = &self.backend {
+            // A pinned connection whose server was fenced or removed since it was lent.
+            if !lent.server.state.lent_usable(lent.generation) {
+                let addr = lent.server.address();
+                self.drop_backend();
+                return Err(ErrPacket::new(
+                    errors::BACKEND_LOST,
+                    format!("Lost connection to backend {addr}: the server went OFFLINE_HARD (fenced or removed)"),
+                ));
+            }
+        }
         if self.backend.is_none() {
             self.borrow(hostgroup).await?;
         }
@@ -298,19 +311,22 @@ impl Session {
     }
 
     async fn borrow(&mut self, hostgroup: u32) -> Result<(), ErrPacket> {
-        let timeout = Duration::from_millis(self.shared.settings.connect_timeout_server_max_ms);
+        let timeout = self.shared.health.connect_timeout(
+            hostgroup,
+            self.shared.settings.connect_timeout_server_max_ms,
+        );
         let deadline = Instant::now() + timeout;
         let want_vars = state::target(&self.vars, self.flavor & cap::SESSION_TRACK != 0);
         let mut last_error = String::from("no ONLINE server");
         loop {
-            let picked = self
-                .shared
-                .runtime()
+            let runtime = self.shared.runtime();
+            let picked = runtime
                 .hostgroups
                 .get(hostgroup)
                 .and_then(|hg| hg.pick())
                 .cloned();
             if let Some(server) = picked {
+                let generation = server.state.generation();
                 match self.borrow_from(&server, deadline, &want_vars).await {
                     Ok(conn) => {
                         server.stats.conn_used.incr();
@@ -326,6 +342,7 @@ impl Session {
                             conn,
                             server,
                             hostgroup,
+                            generation,
                         });
                         return Ok(());
                     }
@@ -335,6 +352,9 @@ impl Session {
                     }
                     Err(e) => {
                         self.record_error(&server, CANT_CONNECT, &e.to_string());
+                        if let Some(hg) = runtime.hostgroups.get(hostgroup) {
+                            self.shared.health.connect_failed(hg, &server, &e.to_string());
+                        }
                         warn!(server = %server.address(), hostgroup, error = %e, "backend connection failed");
                         last_error = e.to_string();
                     }
@@ -408,6 +428,19 @@ impl Session {
                 }
             }
         };
+        // Throttle and backoff: a blip must not become a reconnect avalanche.
+        if let Some(hg) = self.shared.runtime().hostgroups.get(server.row.hostgroup_id) {
+            while let Err(wait) = self.shared.health.admit_connect(hg, server) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(BackendError::Handshake {
+                        addr,
+                        reason: "no connect slot before the deadline (throttle, or backoff after connect errors)".into(),
+                    });
+                }
+                tokio::time::sleep(wait.min(left).min(Duration::from_millis(100))).await;
+            }
+        }
         let remaining = deadline.saturating_duration_since(Instant::now());
         let params = ConnectParams {
             addr,
@@ -423,6 +456,9 @@ impl Session {
         match BackendConn::connect(&params, permit).await {
             Ok(conn) => {
                 server.stats.conn_ok.incr();
+                self.shared
+                    .health
+                    .connect_ok(server.row.hostgroup_id, server);
                 self.shared.note_backend_version(&conn.server_version);
                 Ok(conn)
             }
@@ -549,7 +585,7 @@ impl Session {
         };
         self.registration.entry.set_backend(None);
         lent.server.stats.conn_used.decr();
-        if self.poolable(&lent.server) {
+        if self.poolable(&lent.server) && lent.server.state.lent_usable(lent.generation) {
             lent.conn.conn.trim();
             lent.conn.idle_since = Instant::now();
             lent.server.pool.put(lent.conn);

@@ -23,11 +23,28 @@ pub struct Event {
 
 impl Event {
     fn new(row: &ServerRow, kind: &'static str, reason: String, actor: &str) -> Event {
+        Event::about(
+            Some(row.hostgroup_id),
+            format!("{}:{}", row.hostname, row.port),
+            kind,
+            reason,
+            actor,
+        )
+    }
+
+    /// An event about `server` (`HOST:PORT`), in `hostgroup` when it concerns one membership.
+    pub fn about(
+        hostgroup: Option<u32>,
+        server: String,
+        kind: &'static str,
+        reason: String,
+        actor: &str,
+    ) -> Event {
         Event {
             id: 0,
             time_ms: now_ms(),
-            hostgroup: Some(row.hostgroup_id),
-            server: format!("{}:{}", row.hostname, row.port),
+            hostgroup,
+            server,
             kind,
             reason,
             actor: actor.to_string(),
@@ -89,11 +106,20 @@ pub struct Events {
 }
 
 impl Events {
+    /// Records `events`; each is also a log line, which is what operators grep for.
     pub fn extend(&self, events: Vec<Event>) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
         for mut e in events {
+            tracing::info!(
+                kind = e.kind,
+                server = %e.server,
+                hostgroup = ?e.hostgroup,
+                actor = %e.actor,
+                "{}",
+                e.reason
+            );
             inner.0 += 1;
             e.id = inner.0;
             if inner.1.len() == MAX_EVENTS {
@@ -103,11 +129,49 @@ impl Events {
         }
     }
 
+    /// Records the events that do not repeat the newest event about the same server and
+    /// hostgroup (a decision re-taken on every monitor pass is one event, not one per pass).
+    pub fn extend_new(&self, events: Vec<Event>) {
+        let fresh: Vec<Event> = {
+            let Ok(inner) = self.inner.lock() else {
+                return;
+            };
+            events
+                .into_iter()
+                .filter(|e| {
+                    let last = inner
+                        .1
+                        .iter()
+                        .rev()
+                        .find(|o| o.server == e.server && o.hostgroup == e.hostgroup);
+                    !last.is_some_and(|o| o.kind == e.kind && o.reason == e.reason)
+                })
+                .collect()
+        };
+        self.extend(fresh);
+    }
+
+    pub fn push(&self, event: Event) {
+        self.extend(vec![event]);
+    }
+
     pub fn snapshot(&self) -> Vec<Event> {
         self.inner
             .lock()
             .map(|i| i.1.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// How many events of `kind` about `server` there are (tests and the no-shun-loop check).
+    pub fn count(&self, server: &str, kind: &str) -> usize {
+        self.inner
+            .lock()
+            .map(|i| {
+                i.1.iter()
+                    .filter(|e| e.server == server && e.kind == kind)
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     /// The newest event of `kind` about `server` in `hostgroup`.

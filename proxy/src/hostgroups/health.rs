@@ -1,0 +1,196 @@
+//! What sessions ask and tell about server health, in one place so the session code stays a few
+//! calls: may a connect start now (throttle and backoff), a connect failed (count it, shun or
+//! mark degraded, never shun the last ONLINE server), a connect worked. Also the shunning policy
+//! and per-hostgroup settings the monitor refreshes from `global_variables` and
+//! `mysql_hostgroup_attributes`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::events::{Event, Events};
+use super::state::ErrorVerdict;
+use super::{Hostgroup, Server};
+
+/// Shunning policy, from `mysql-shun_on_failures`, `mysql-shun_recovery_time_sec` and
+/// `mysql-shun_failures_window_ms` (switchyard's: ProxySQL counts within one wall-clock second,
+/// which backoff makes unreachable on purpose).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub shun_on_failures: usize,
+    pub window: Duration,
+    pub recovery: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            shun_on_failures: 5,
+            window: Duration::from_secs(10),
+            recovery: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Per-hostgroup settings from `mysql_hostgroup_attributes` (and its JSON `hostgroup_settings`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostgroupSettings {
+    pub throttle_connections_per_sec: u32,
+    pub free_connections_pct: u32,
+    /// Total backend connections of the hostgroup (`hostgroup_settings.max_connections`).
+    pub max_connections: Option<u64>,
+    /// Overrides `connect_timeout_server_max` (`hostgroup_settings.connect_timeout_server_max`).
+    pub connect_timeout_ms: Option<u64>,
+}
+
+impl Default for HostgroupSettings {
+    fn default() -> HostgroupSettings {
+        HostgroupSettings {
+            throttle_connections_per_sec: 1_000_000,
+            free_connections_pct: 10,
+            max_connections: None,
+            connect_timeout_ms: None,
+        }
+    }
+}
+
+/// Shared by the sessions, the monitor and the admin plane of one proxy.
+#[derive(Debug, Default)]
+pub struct Health {
+    pub events: Events,
+    policy: RwLock<Policy>,
+    hostgroups: RwLock<Arc<HashMap<u32, HostgroupSettings>>>,
+}
+
+impl Health {
+    pub fn policy(&self) -> Policy {
+        self.policy.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    pub fn set_policy(&self, policy: Policy) {
+        if let Ok(mut p) = self.policy.write() {
+            if *p != policy {
+                info!(?policy, "shunning policy");
+                *p = policy;
+            }
+        }
+    }
+
+    pub fn hostgroup(&self, id: u32) -> HostgroupSettings {
+        self.hostgroups
+            .read()
+            .ok()
+            .and_then(|m| m.get(&id).cloned())
+            .unwrap_or_default()
+    }
+
+    pub fn set_hostgroups(&self, settings: HashMap<u32, HostgroupSettings>) {
+        if let Ok(mut m) = self.hostgroups.write() {
+            if **m != settings {
+                *m = Arc::new(settings);
+            }
+        }
+    }
+
+    /// The connect deadline for `hostgroup`: its own setting, else the proxy's.
+    pub fn connect_timeout(&self, hostgroup: u32, default_ms: u64) -> Duration {
+        Duration::from_millis(self.hostgroup(hostgroup).connect_timeout_ms.unwrap_or(default_ms))
+    }
+
+    /// May a new backend connection to `server` start now? `Err(wait)` when the hostgroup's
+    /// cap, throttle or the server's backoff says not yet.
+    pub fn admit_connect(&self, hg: &Hostgroup, server: &Server) -> Result<(), Duration> {
+        let settings = self.hostgroup(hg.id);
+        if let Some(cap) = settings.max_connections {
+            let open: u64 = hg
+                .servers
+                .iter()
+                .map(|s| s.stats.conn_used.get() + s.pool.idle_count() as u64)
+                .sum();
+            if open >= cap {
+                return Err(Duration::from_millis(20));
+            }
+        }
+        server
+            .state
+            .admit_connect(settings.throttle_connections_per_sec)
+    }
+
+    /// A backend connect to `server` (member of `hg`) failed with `error`.
+    pub fn connect_failed(&self, hg: &Hostgroup, server: &Server, error: &str) {
+        let policy = self.policy();
+        let verdict = server.state.note_error(
+            policy.shun_on_failures,
+            policy.window,
+            policy.recovery,
+            hg.others_online(server),
+            error,
+        );
+        let address = server.address();
+        match verdict {
+            ErrorVerdict::Shunned { errors, window } => {
+                let rate = errors as f64 / window.as_secs_f64().max(0.001);
+                warn!(
+                    server = %address,
+                    hostgroup = hg.id,
+                    errors,
+                    errors_per_sec = format!("{rate:.2}"),
+                    shun_secs = policy.recovery.as_secs(),
+                    "Shunning server {address} with {rate:.2} errors/sec ({errors} in {} ms). Shunning for {} seconds",
+                    window.as_millis(),
+                    policy.recovery.as_secs()
+                );
+                self.events.push(Event::about(
+                    Some(hg.id),
+                    address,
+                    "shun",
+                    format!(
+                        "{errors} connect errors in {} ms ({rate:.2}/s); shunned for at least {} s, back after a monitor probe; last error: {error}",
+                        window.as_millis(),
+                        policy.recovery.as_secs()
+                    ),
+                    "proxy",
+                ));
+            }
+            ErrorVerdict::Degraded { errors, window } => {
+                let rate = errors as f64 / window.as_secs_f64().max(0.001);
+                warn!(
+                    server = %address,
+                    hostgroup = hg.id,
+                    errors,
+                    errors_per_sec = format!("{rate:.2}"),
+                    "Not shunning server {address} with {rate:.2} errors/sec: last ONLINE server of hostgroup {}; marked degraded, new connects rate-limited",
+                    hg.id
+                );
+                self.events.push(Event::about(
+                    Some(hg.id),
+                    address,
+                    "degraded",
+                    format!(
+                        "{errors} connect errors in {} ms ({rate:.2}/s) but the last ONLINE server of hostgroup {}: kept ONLINE, connects rate-limited with backoff; last error: {error}",
+                        window.as_millis(),
+                        hg.id
+                    ),
+                    "proxy",
+                ));
+            }
+            ErrorVerdict::Counted | ErrorVerdict::Unchanged => {}
+        }
+    }
+
+    /// A backend connect to `server` worked: backoff ends, a degraded mark goes.
+    pub fn connect_ok(&self, hg_id: u32, server: &Server) {
+        server.state.note_connect_ok();
+        if server.state.clear_degraded() {
+            self.events.push(Event::about(
+                Some(hg_id),
+                server.address(),
+                "recover",
+                "connect succeeded; no longer degraded".into(),
+                "proxy",
+            ));
+        }
+    }
+}

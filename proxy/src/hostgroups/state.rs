@@ -1,0 +1,456 @@
+//! The runtime state of one server in one hostgroup, kept apart from its configured row: the row
+//! says what the operator asked for (ONLINE, OFFLINE_SOFT, OFFLINE_HARD), this says what the
+//! proxy does now (shunned by the monitor or by errors, quarantined as a second writer, fenced,
+//! degraded). The operator's OFFLINE_* always wins over anything automatic, and a fence wins over
+//! everything: nothing but deleting the fence row brings a fenced server back.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::ServerStatus;
+use crate::registry::now_ms;
+
+/// Why a server is shunned; lag and quarantine clear on their own condition, not on a ping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShunCause {
+    /// N connect errors within the window (`mysql-shun_on_failures`).
+    Errors,
+    /// The monitor's pings failed `mysql-monitor_ping_max_failures` times in a row.
+    Ping,
+    /// Replication lag above `max_replication_lag`.
+    Lag,
+    /// Galera: donor, desynced, rejecting queries or not synced.
+    Galera,
+}
+
+impl ShunCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShunCause::Errors => "errors",
+            ShunCause::Ping => "ping",
+            ShunCause::Lag => "replication_lag",
+            ShunCause::Galera => "galera",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shun {
+    pub cause: ShunCause,
+    pub reason: String,
+    pub since_ms: u64,
+    /// The earliest time a monitor probe may bring it back (errors and ping shuns).
+    pub until_ms: Option<u64>,
+}
+
+/// A persistent operator mark from `switchyard_fences`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub reason: String,
+    pub actor: String,
+    pub fenced_at: i64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    configured: ServerStatus,
+    shun: Option<Shun>,
+    /// A second writable server in a single-writer hostgroup: not routed to.
+    quarantine: Option<String>,
+    /// The last ONLINE server that errors would have shunned: kept, connects rate-limited.
+    degraded: Option<String>,
+    fence: Option<Fence>,
+    /// Times of recent connect errors, within the shun window.
+    errors: VecDeque<Instant>,
+    /// No new backend connect before this (backoff after failures).
+    next_connect: Option<Instant>,
+    backoff: Duration,
+    /// Token bucket for `throttle_connections_per_sec`.
+    tokens: f64,
+    refilled: Option<Instant>,
+}
+
+/// What the state of a server looks like from outside, for stats and tests.
+#[derive(Debug, Clone, Default)]
+pub struct StateView {
+    pub status: ServerStatus,
+    pub shun: Option<Shun>,
+    pub quarantine: Option<String>,
+    pub degraded: Option<String>,
+    pub fence: Option<Fence>,
+}
+
+#[derive(Debug)]
+pub struct ServerState {
+    inner: Mutex<Inner>,
+    /// The effective status, for the routing hot path.
+    status: AtomicU8,
+    /// Bumped whenever the server goes OFFLINE_HARD: a connection lent before that must close.
+    generation: AtomicU64,
+    /// Backend connects started (attempts), for the connect-rate guarantees.
+    pub connect_attempts: AtomicU64,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+fn code(s: ServerStatus) -> u8 {
+    match s {
+        ServerStatus::Online => 0,
+        ServerStatus::Shunned => 1,
+        ServerStatus::OfflineSoft => 2,
+        ServerStatus::OfflineHard => 3,
+    }
+}
+
+fn status_of(c: u8) -> ServerStatus {
+    match c {
+        0 => ServerStatus::Online,
+        1 => ServerStatus::Shunned,
+        2 => ServerStatus::OfflineSoft,
+        _ => ServerStatus::OfflineHard,
+    }
+}
+
+impl Inner {
+    fn effective(&self) -> ServerStatus {
+        if self.fence.is_some() {
+            return ServerStatus::OfflineHard;
+        }
+        match self.configured {
+            ServerStatus::Online if self.shun.is_some() || self.quarantine.is_some() => {
+                ServerStatus::Shunned
+            }
+            other => other,
+        }
+    }
+}
+
+/// What an error report did to the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ErrorVerdict {
+    /// Below the threshold.
+    Counted,
+    /// Shunned now: errors within the window.
+    Shunned { errors: usize, window: Duration },
+    /// Would be shunned but is the last ONLINE server of its hostgroup (first time only).
+    Degraded { errors: usize, window: Duration },
+    /// Already shunned or degraded; nothing new.
+    Unchanged,
+}
+
+impl ServerState {
+    pub fn new(configured: ServerStatus) -> ServerState {
+        let inner = Inner {
+            configured,
+            ..Inner::default()
+        };
+        let status = AtomicU8::new(code(inner.effective()));
+        ServerState {
+            inner: Mutex::new(inner),
+            status,
+            generation: AtomicU64::new(0),
+            connect_attempts: AtomicU64::new(0),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let before = inner.effective();
+        let out = f(&mut inner);
+        let after = inner.effective();
+        self.status.store(code(after), Ordering::Release);
+        if after == ServerStatus::OfflineHard && before != ServerStatus::OfflineHard {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        out
+    }
+
+    pub fn status(&self) -> ServerStatus {
+        status_of(self.status.load(Ordering::Acquire))
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// True when a connection lent at `generation` may still be used: the server has not gone
+    /// OFFLINE_HARD since.
+    pub fn lent_usable(&self, generation: u64) -> bool {
+        self.generation() == generation && self.status() != ServerStatus::OfflineHard
+    }
+
+    pub fn view(&self) -> StateView {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        StateView {
+            status: inner.effective(),
+            shun: inner.shun.clone(),
+            quarantine: inner.quarantine.clone(),
+            degraded: inner.degraded.clone(),
+            fence: inner.fence.clone(),
+        }
+    }
+
+    /// Takes over the automatic state of the object this one replaces (a row edit must not
+    /// unshun a server the monitor shunned).
+    pub fn inherit(&self, old: &ServerState) {
+        let view = old.view();
+        self.with(|i| {
+            i.shun = view.shun;
+            i.quarantine = view.quarantine;
+            i.degraded = view.degraded;
+        });
+    }
+
+    /// Makes every connection lent from this object unusable (server removed or replaced while
+    /// going OFFLINE_HARD).
+    pub fn close_all(&self) {
+        self.with(|i| i.configured = ServerStatus::OfflineHard);
+    }
+
+    /// Sets or clears the fence; true when it changed.
+    pub fn set_fence(&self, fence: Option<Fence>) -> bool {
+        self.with(|i| {
+            let changed = i.fence != fence;
+            i.fence = fence;
+            changed
+        })
+    }
+
+    /// Shuns for `cause`; false when it was shunned already (the first reason stays).
+    pub fn shun(&self, cause: ShunCause, reason: String, until_ms: Option<u64>) -> bool {
+        self.with(|i| {
+            if i.shun.is_some() {
+                return false;
+            }
+            i.shun = Some(Shun {
+                cause,
+                reason,
+                since_ms: now_ms(),
+                until_ms,
+            });
+            i.degraded = None;
+            true
+        })
+    }
+
+    /// Lifts a shun of one of `causes` whose until-time has passed; returns the shun lifted.
+    pub fn unshun(&self, causes: &[ShunCause], now_ms: u64) -> Option<Shun> {
+        self.with(|i| {
+            let s = i.shun.as_ref()?;
+            if !causes.contains(&s.cause) || s.until_ms.is_some_and(|u| now_ms < u) {
+                return None;
+            }
+            i.errors.clear();
+            i.backoff = Duration::ZERO;
+            i.next_connect = None;
+            i.shun.take()
+        })
+    }
+
+    pub fn shun_cause(&self) -> Option<ShunCause> {
+        self.inner
+            .lock()
+            .map(|i| i.shun.as_ref().map(|s| s.cause))
+            .unwrap_or(None)
+    }
+
+    /// Sets or clears the quarantine; true when it changed.
+    pub fn set_quarantine(&self, reason: Option<String>) -> bool {
+        self.with(|i| {
+            let changed = i.quarantine.is_some() != reason.is_some();
+            i.quarantine = reason;
+            changed
+        })
+    }
+
+    pub fn is_quarantined(&self) -> bool {
+        self.inner
+            .lock()
+            .map(|i| i.quarantine.is_some())
+            .unwrap_or(false)
+    }
+
+    /// Marks the server degraded (kept ONLINE as the last of its hostgroup); true when new.
+    pub fn set_degraded(&self, reason: String) -> bool {
+        self.with(|i| {
+            if i.degraded.is_some() || i.shun.is_some() {
+                return false;
+            }
+            i.degraded = Some(reason);
+            true
+        })
+    }
+
+    /// Clears the degraded mark (a probe or a connect succeeded); true when it was set.
+    pub fn clear_degraded(&self) -> bool {
+        self.with(|i| i.degraded.take().is_some())
+    }
+
+    /// Counts one connect error. `threshold` errors within `window` shun the server, unless
+    /// `others_online` is false: then it is only marked degraded.
+    pub fn note_error(
+        &self,
+        threshold: usize,
+        window: Duration,
+        recovery: Duration,
+        others_online: bool,
+        reason: &str,
+    ) -> ErrorVerdict {
+        let now = Instant::now();
+        self.with(|i| {
+            i.backoff = if i.backoff.is_zero() {
+                FIRST_BACKOFF
+            } else {
+                (i.backoff * 2).min(MAX_BACKOFF)
+            };
+            i.next_connect = Some(now + i.backoff);
+            i.errors.push_back(now);
+            while i
+                .errors
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > window)
+            {
+                i.errors.pop_front();
+            }
+            let errors = i.errors.len();
+            if i.shun.is_some() || threshold == 0 || errors < threshold {
+                return if i.shun.is_some() {
+                    ErrorVerdict::Unchanged
+                } else {
+                    ErrorVerdict::Counted
+                };
+            }
+            if others_online {
+                i.shun = Some(Shun {
+                    cause: ShunCause::Errors,
+                    reason: format!(
+                        "{errors} connect errors in {} ms, last: {reason}",
+                        window.as_millis()
+                    ),
+                    since_ms: now_ms(),
+                    until_ms: Some(now_ms() + recovery.as_millis() as u64),
+                });
+                i.degraded = None;
+                ErrorVerdict::Shunned { errors, window }
+            } else if i.degraded.is_none() {
+                i.degraded = Some(format!(
+                    "{errors} connect errors in {} ms but the last ONLINE server of its hostgroup, last: {reason}",
+                    window.as_millis()
+                ));
+                ErrorVerdict::Degraded { errors, window }
+            } else {
+                ErrorVerdict::Unchanged
+            }
+        })
+    }
+
+    /// A connect succeeded: backoff ends.
+    pub fn note_connect_ok(&self) {
+        self.with(|i| {
+            i.backoff = Duration::ZERO;
+            i.next_connect = None;
+        });
+    }
+
+    /// May a new backend connect start now? `Err(wait)` says how long until one may. `per_sec`
+    /// is the hostgroup's `throttle_connections_per_sec`; after failures the backoff spaces
+    /// attempts further, so a blip never turns into a reconnect avalanche.
+    pub fn admit_connect(&self, per_sec: u32) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut i = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(next) = i.next_connect {
+            if now < next {
+                return Err(next - now);
+            }
+            // One attempt per backoff slot: the next waits for this one's outcome.
+            i.next_connect = Some(now + i.backoff.max(FIRST_BACKOFF));
+        }
+        let rate = f64::from(per_sec.max(1));
+        // A burst of a tenth of a second at most: any one-second window sees at most 1.1 × rate.
+        let burst = (rate / 10.0).max(1.0);
+        let elapsed = i
+            .refilled
+            .map_or(1.0, |t| now.duration_since(t).as_secs_f64());
+        i.tokens = (i.tokens + elapsed * rate).min(burst);
+        i.refilled = Some(now);
+        if i.tokens < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - i.tokens) / rate);
+            return Err(wait.max(Duration::from_millis(1)));
+        }
+        i.tokens -= 1.0;
+        drop(i);
+        self.connect_attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_status_and_fence_win() {
+        let s = ServerState::new(ServerStatus::OfflineSoft);
+        assert!(s.shun(ShunCause::Ping, "x".into(), None));
+        assert_eq!(s.status(), ServerStatus::OfflineSoft);
+        let s = ServerState::new(ServerStatus::Online);
+        let g = s.generation();
+        assert!(s.set_fence(Some(Fence {
+            reason: "r".into(),
+            actor: "a".into(),
+            fenced_at: 1
+        })));
+        assert_eq!(s.status(), ServerStatus::OfflineHard);
+        assert!(!s.lent_usable(g));
+        // Nothing automatic clears a fence.
+        s.set_quarantine(None);
+        assert_eq!(s.unshun(&[ShunCause::Ping, ShunCause::Errors], u64::MAX), None);
+        assert_eq!(s.status(), ServerStatus::OfflineHard);
+        s.set_fence(None);
+        assert_eq!(s.status(), ServerStatus::Online);
+        // A connection lent before the fence stays unusable after the unfence.
+        assert!(!s.lent_usable(g));
+        assert!(s.lent_usable(s.generation()));
+    }
+
+    #[test]
+    fn errors_shun_only_when_others_are_online() {
+        let s = ServerState::new(ServerStatus::Online);
+        let w = Duration::from_secs(10);
+        let r = Duration::from_secs(1);
+        assert_eq!(s.note_error(3, w, r, false, "e"), ErrorVerdict::Counted);
+        assert_eq!(s.note_error(3, w, r, false, "e"), ErrorVerdict::Counted);
+        assert!(matches!(
+            s.note_error(3, w, r, false, "e"),
+            ErrorVerdict::Degraded { errors: 3, .. }
+        ));
+        assert_eq!(s.status(), ServerStatus::Online);
+        assert_eq!(s.note_error(3, w, r, false, "e"), ErrorVerdict::Unchanged);
+        assert!(matches!(
+            s.note_error(3, w, r, true, "e"),
+            ErrorVerdict::Shunned { .. }
+        ));
+        assert_eq!(s.status(), ServerStatus::Shunned);
+        // Not before the until-time, and not for a cause that is not asked for.
+        assert_eq!(s.unshun(&[ShunCause::Errors], now_ms()), None);
+        assert_eq!(s.unshun(&[ShunCause::Lag], u64::MAX), None);
+        assert!(s.unshun(&[ShunCause::Errors], u64::MAX).is_some());
+        assert_eq!(s.status(), ServerStatus::Online);
+    }
+
+    #[test]
+    fn connects_back_off_after_errors_and_respect_the_throttle() {
+        let s = ServerState::new(ServerStatus::Online);
+        assert!(s.admit_connect(20).is_ok());
+        assert!(s.admit_connect(20).is_ok());
+        assert!(s.admit_connect(20).is_err(), "burst of 2 for 20 per second is spent");
+        let s = ServerState::new(ServerStatus::Online);
+        s.note_error(100, Duration::from_secs(1), Duration::from_secs(1), true, "e");
+        assert!(s.admit_connect(1000).is_err(), "backoff after an error");
+        s.note_connect_ok();
+        assert!(s.admit_connect(1000).is_ok());
+    }
+}
