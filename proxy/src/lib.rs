@@ -9,6 +9,7 @@ pub mod config;
 pub mod hostgroups;
 pub mod pool;
 pub mod protocol;
+pub mod query;
 pub mod registry;
 pub mod server;
 pub mod session;

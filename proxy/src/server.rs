@@ -68,6 +68,8 @@ pub struct Shared {
     pub stats: GlobalStats,
     /// Live client sessions (processlist, KILL).
     pub sessions: Arc<Registry>,
+    /// Query rules, digests and the result cache.
+    pub query: crate::query::QueryProcessor,
     announce: RwLock<Announce>,
     next_id: AtomicU32,
     shutdown: watch::Receiver<bool>,
@@ -177,6 +179,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         tls,
         stats: GlobalStats::default(),
         sessions: Arc::new(Registry::default()),
+        query: crate::query::QueryProcessor::default(),
         announce: RwLock::new(announce),
         next_id: AtomicU32::new(1),
         shutdown: rx,

@@ -166,7 +166,10 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             ("mysql-monitor_username", c.monitor.username.clone()),
             // ProxySQL's default; the proxy does not cap client connections globally yet.
             ("mysql-max_connections", "2048".into()),
-        ],
+        ]
+        .into_iter()
+        .chain(admin.shared.query.variables())
+        .collect(),
         Module::AdminVariables => vec![
             ("admin-version", admin_version()),
             ("admin-mysql_ifaces", c.admin.listen.to_string()),

@@ -83,6 +83,10 @@ pub struct Outcome {
     pub prepared: Option<(u32, u16, u16)>,
     /// The last schema change reported by session tracking.
     pub schema: Option<String>,
+    /// Rows of the result sets (counted from packet headers, never decoded).
+    pub rows: u64,
+    /// Affected rows summed over the response's OK packets.
+    pub affected_rows: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -237,6 +241,8 @@ impl Tracker {
                 };
             }
             State::Statistics => self.state = State::Done,
+            // One logical row per packet that does not continue a previous one.
+            State::Rows { field_list: false } => self.outcome.rows += 1,
             _ => {}
         }
     }
@@ -362,6 +368,7 @@ impl Tracker {
     fn read_ok(&mut self, payload: &[u8]) -> Result<Ok, ResponseError> {
         let ok = Ok::parse(payload, self.session_track).ok_or(ResponseError::Malformed("OK"))?;
         self.outcome.status = Some(ok.status);
+        self.outcome.affected_rows = self.outcome.affected_rows.saturating_add(ok.affected_rows);
         if ok.schema.is_some() {
             self.outcome.schema.clone_from(&ok.schema);
         }

@@ -8,7 +8,8 @@ use crate::pool::Schema;
 use crate::protocol::constants::{cap, com, errors, MAX_PAYLOAD};
 use crate::protocol::messages::Err as ErrPacket;
 use crate::protocol::packet::{put_packet, HEADER_LEN};
-use crate::protocol::response::{expect_for, Progress, Tracker};
+use crate::protocol::response::{expect_for, Outcome, Progress, Tracker};
+use crate::query::Capture;
 
 /// How a forwarded command ended, when it did not end normally.
 enum Broken {
@@ -20,8 +21,24 @@ enum Broken {
 
 impl Session {
     pub(super) async fn forward(&mut self, command: u8, packet: &[u8]) -> Result<(), End> {
-        if let Err(err) = self.ensure_backend().await {
-            return self.send_error(1, &err).await;
+        let hostgroup = self.user.0.row.default_hostgroup;
+        self.exchange(command, packet, hostgroup, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends one command on the session's backend (borrowed from `hostgroup` if it has none) and
+    /// streams the response to the client, copying it into `capture` when given. Returns the
+    /// response's outcome, or `None` when the client got a proxy error or no response is due.
+    pub(super) async fn exchange(
+        &mut self,
+        command: u8,
+        packet: &[u8],
+        hostgroup: u32,
+        capture: Option<&mut Capture>,
+    ) -> Result<Option<Outcome>, End> {
+        if let Err(err) = self.ensure_backend(hostgroup).await {
+            return self.send_error(1, &err).await.map(|_| None);
         }
         let Some(lent) = self.backend.as_mut() else {
             return Err(End::Close);
@@ -29,17 +46,17 @@ impl Session {
         lent.server.stats.queries.incr();
         lent.server.stats.bytes_data_sent.add(packet.len() as u64);
         if let Err(e) = lent.conn.conn.write_raw(packet).await {
-            return self.backend_lost(1, &e.to_string()).await;
+            return self.backend_lost(1, &e.to_string()).await.map(|_| None);
         }
         let Some(expect) = expect_for(command) else {
-            return Ok(());
+            return Ok(None);
         };
         let mut tracker = Tracker::new(
             expect,
             self.flavor & cap::DEPRECATE_EOF != 0,
             self.flavor & cap::SESSION_TRACK != 0,
         );
-        match self.stream_response(&mut tracker).await {
+        match self.stream_response(&mut tracker, capture).await {
             Ok(()) => {}
             Err(Broken::ClientGone) => {
                 debug!("client left mid-response; closing its backend connection");
@@ -47,20 +64,32 @@ impl Session {
                 return Err(End::Close);
             }
             Err(Broken::BackendLost(reason)) => {
-                return self.backend_lost(tracker.next_seq(), &reason).await
+                return self
+                    .backend_lost(tracker.next_seq(), &reason)
+                    .await
+                    .map(|_| None)
             }
         }
         let outcome = tracker.into_outcome();
         if let Some(st) = outcome.status {
             self.status = st;
         }
-        self.follow_schema(command, packet, outcome.error.is_none(), outcome.schema);
-        Ok(())
+        self.follow_schema(
+            command,
+            packet,
+            outcome.error.is_none(),
+            outcome.schema.clone(),
+        );
+        Ok(Some(outcome))
     }
 
     /// Streams the response until the tracker says it is complete: one client write per backend
     /// read, and no next backend read until the client has taken the last one (backpressure).
-    async fn stream_response(&mut self, tracker: &mut Tracker) -> Result<(), Broken> {
+    async fn stream_response(
+        &mut self,
+        tracker: &mut Tracker,
+        mut capture: Option<&mut Capture>,
+    ) -> Result<(), Broken> {
         let Some(lent) = self.backend.as_mut() else {
             return Err(Broken::BackendLost("no backend".into()));
         };
@@ -75,11 +104,18 @@ impl Session {
                     .await
                     .map_err(|_| Broken::ClientGone)?;
                 lent.server.stats.bytes_data_recv.add(n as u64);
+                if let Some(c) = capture.as_deref_mut() {
+                    c.push(&buf[..n]);
+                }
                 buf.advance(n);
             }
             match progress {
                 Progress::Done => return Ok(()),
                 Progress::LocalInfile => {
+                    // A file upload is never a cacheable result.
+                    if let Some(c) = capture.as_deref_mut() {
+                        c.overflowed = true;
+                    }
                     relay_infile(&mut self.client, &mut lent.conn.conn).await?;
                     tracker.infile_sent();
                 }

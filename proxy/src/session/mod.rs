@@ -8,6 +8,7 @@
 mod change_user;
 mod forward;
 pub(crate) mod login;
+mod route;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct Session {
     nonce: [u8; 20],
     backend: Option<Lent>,
     status: u16,
+    /// What query rules carry from one statement to the next.
+    route: route::RouteState,
     /// This session's row in the processlist; dropping it unregisters the session.
     registration: Registration,
 }
@@ -101,6 +104,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             client: logged.conn,
             backend: None,
             status: status::AUTOCOMMIT,
+            route: route::RouteState::default(),
             shared: Arc::clone(&shared),
             registration,
         };
@@ -158,6 +162,7 @@ impl Session {
                     self.ok_locally(next_seq).await
                 }
                 com::STMT_CLOSE | com::STMT_SEND_LONG_DATA if self.backend.is_none() => Ok(()),
+                com::QUERY => self.query(&packet).await,
                 _ => self.forward(command, &packet).await,
             };
             if command == com::QUERY {
@@ -233,15 +238,15 @@ impl Session {
             .map_err(|_| End::Close)
     }
 
-    /// Borrows a backend connection for this session if it has none: from the pool when one
-    /// fits, else a new one, retrying other servers until `connect_timeout_server_max`.
-    async fn ensure_backend(&mut self) -> Result<(), ErrPacket> {
+    /// Borrows a backend connection of `hostgroup` for this session if it has none: from the
+    /// pool when one fits, else a new one, retrying other servers until
+    /// `connect_timeout_server_max`.
+    async fn ensure_backend(&mut self, hostgroup: u32) -> Result<(), ErrPacket> {
         if self.backend.is_some() {
             return Ok(());
         }
         let timeout = Duration::from_millis(self.shared.settings.connect_timeout_server_max_ms);
         let deadline = Instant::now() + timeout;
-        let hostgroup = self.user.0.row.default_hostgroup;
         let mut last_error = String::from("no ONLINE server");
         loop {
             let picked = self
