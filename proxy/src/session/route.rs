@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use super::{backend_round_trip, End, Session};
 use crate::hostgroups::Server;
 use crate::pool::{BackendConn, ConnectParams, Want};
-use crate::protocol::constants::{cap, com, status};
+use crate::protocol::constants::{com, status};
 use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
 use crate::protocol::packet::{put_packet, HEADER_LEN};
 use crate::protocol::response::Expect;
@@ -215,13 +215,9 @@ impl Session {
             status: self.status,
             ..OkPacket::default()
         };
-        let track = self.flavor & cap::SESSION_TRACK != 0;
+        // The info text is length-encoded with or without session tracking, as servers send it.
         let mut payload = encode_ok(&ok, false);
-        if track {
-            put_lenenc_bytes(&mut payload, msg.as_bytes());
-        } else {
-            payload.extend_from_slice(msg.as_bytes());
-        }
+        put_lenenc_bytes(&mut payload, msg.as_bytes());
         self.client
             .send(1, &payload)
             .await
