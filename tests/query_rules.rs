@@ -536,3 +536,37 @@ async fn cache_timeout_mirror_and_delay() {
     assert_eq!(hits(&mut a).await, vec![(1, 3), (2, 1), (3, 1), (4, 1)]);
     c.disconnect().await.expect("disconnect");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_replace_a_backend_lost_before_it_answered() {
+    let fx = Fixture::start(0).await;
+    let mut a = admin(&fx).await;
+    load_rules(
+        &mut a,
+        &["(rule_id, active, match_pattern, retries, apply) VALUES (1, 1, '^SELECT ''retry me''', 2, 1)"],
+    )
+    .await;
+    let mut r = root(&fx).await;
+    let mut with_rule = client(&fx).await;
+    let mut without = client(&fx).await;
+    // Each session holds its backend; kill both backend connections on the server.
+    for c in [&mut with_rule, &mut without] {
+        let id: Option<u64> = c.query_first("SELECT CONNECTION_ID()").await.expect("id");
+        exec(&mut r, &format!("KILL CONNECTION {}", id.expect("id"))).await;
+    }
+    let v: Option<String> = with_rule
+        .query_first("SELECT 'retry me'")
+        .await
+        .expect("retried on a new backend connection");
+    assert_eq!(v.as_deref(), Some("retry me"));
+    match without.query_drop("SELECT 'no rule'").await {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 2013, "{}", e.message),
+        other => panic!("without retries the loss reaches the client: {other:?}"),
+    }
+    let retried = rows(
+        &mut a,
+        "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'Query_Retries'",
+    )
+    .await;
+    assert_eq!(retried[0][0].as_deref(), Some("1"));
+}

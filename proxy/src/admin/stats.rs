@@ -219,6 +219,7 @@ fn global(admin: &Admin, store: &Store) -> Result<(), AdminError> {
         ("Query_Digests_Dropped", shared.query.digests.dropped()),
         ("Mirror_Queries", shared.query.mirrored.get()),
         ("Mirror_Skipped", shared.query.mirror_skipped.get()),
+        ("Query_Retries", shared.query.retried.get()),
     ];
     let db = store.db();
     db.execute("DELETE FROM stats.stats_mysql_global", [])?;

@@ -67,6 +67,8 @@ pub struct QueryProcessor {
     /// Statements copied to a `mirror_hostgroup`, and those skipped (no server, no free slot).
     pub mirrored: Counter,
     pub mirror_skipped: Counter,
+    /// Statements sent again after their backend was lost before answering (rule `retries`).
+    pub retried: Counter,
 }
 
 impl QueryProcessor {

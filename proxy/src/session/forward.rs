@@ -17,12 +17,14 @@ enum Broken {
     ClientGone,
     /// The backend failed mid-response; the client gets an error.
     BackendLost(String),
+    /// The backend failed before any of its response reached the client.
+    Unanswered(String),
 }
 
 impl Session {
     pub(super) async fn forward(&mut self, command: u8, packet: &[u8]) -> Result<(), End> {
         let hostgroup = self.user.0.row.default_hostgroup;
-        self.exchange(command, packet, hostgroup, None)
+        self.exchange(command, packet, hostgroup, None, false)
             .await
             .map(|_| ())
     }
@@ -30,12 +32,15 @@ impl Session {
     /// Sends one command on the session's backend (borrowed from `hostgroup` if it has none) and
     /// streams the response to the client, copying it into `capture` when given. Returns the
     /// response's outcome, or `None` when the client got a proxy error or no response is due.
+    /// With `retryable`, a backend that fails before any of its response reached the client
+    /// is dropped and `End::Retry` returned, with nothing sent to the client.
     pub(super) async fn exchange(
         &mut self,
         command: u8,
         packet: &[u8],
         hostgroup: u32,
         capture: Option<&mut Capture>,
+        retryable: bool,
     ) -> Result<Option<Outcome>, End> {
         if let Err(err) = self.ensure_backend(hostgroup).await {
             return self.send_error(1, &err).await.map(|_| None);
@@ -46,6 +51,9 @@ impl Session {
         lent.server.stats.queries.incr();
         lent.server.stats.bytes_data_sent.add(packet.len() as u64);
         if let Err(e) = lent.conn.conn.write_raw(packet).await {
+            if retryable {
+                return self.unanswered(&e.to_string());
+            }
             return self.backend_lost(1, &e.to_string()).await.map(|_| None);
         }
         let Some(expect) = expect_for(command) else {
@@ -63,7 +71,8 @@ impl Session {
                 self.drop_backend();
                 return Err(End::Close);
             }
-            Err(Broken::BackendLost(reason)) => {
+            Err(Broken::Unanswered(reason)) if retryable => return self.unanswered(&reason),
+            Err(Broken::BackendLost(reason) | Broken::Unanswered(reason)) => {
                 return self
                     .backend_lost(tracker.next_seq(), &reason)
                     .await
@@ -93,12 +102,21 @@ impl Session {
         let Some(lent) = self.backend.as_mut() else {
             return Err(Broken::BackendLost("no backend".into()));
         };
+        let mut answered = false;
+        let lost = |answered: bool, reason: String| {
+            if answered {
+                Broken::BackendLost(reason)
+            } else {
+                Broken::Unanswered(reason)
+            }
+        };
         loop {
             let buf = lent.conn.conn.read_buffer();
             let (n, progress) = tracker
                 .advance(buf)
                 .map_err(|e| Broken::BackendLost(e.to_string()))?;
             if n > 0 {
+                answered = true;
                 self.client
                     .write_raw(&buf[..n])
                     .await
@@ -120,11 +138,9 @@ impl Session {
                     tracker.infile_sent();
                 }
                 Progress::More => match lent.conn.conn.fill().await {
-                    Ok(0) => {
-                        return Err(Broken::BackendLost("backend closed the connection".into()))
-                    }
+                    Ok(0) => return Err(lost(answered, "backend closed the connection".into())),
                     Ok(_) => {}
-                    Err(e) => return Err(Broken::BackendLost(e.to_string())),
+                    Err(e) => return Err(lost(answered, e.to_string())),
                 },
             }
         }
@@ -146,6 +162,16 @@ impl Session {
         );
         let _ = self.send_error(seq, &err).await;
         Err(End::Close)
+    }
+
+    /// A retryable failure: the backend goes, the client has seen nothing.
+    fn unanswered(&mut self, reason: &str) -> Result<Option<Outcome>, End> {
+        warn!(
+            reason,
+            "backend connection lost before answering; the statement will be retried"
+        );
+        self.drop_backend();
+        Err(End::Retry)
     }
 
     /// Keeps the session's and the backend connection's idea of the default schema current.

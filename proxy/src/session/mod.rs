@@ -61,6 +61,9 @@ pub struct Session {
 enum End {
     /// The client left or must be disconnected; nothing more to send.
     Close,
+    /// The backend failed before any byte of a response reached the client and the caller asked
+    /// to retry such failures (rule `retries`); nothing was sent, the backend was dropped.
+    Retry,
 }
 
 /// Serves one accepted client connection to its end.

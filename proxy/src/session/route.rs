@@ -143,9 +143,31 @@ impl Session {
         let mut capture = cache_key
             .as_ref()
             .map(|_| Capture::new(self.shared.query.cache.max_entry()));
-        let outcome = self
-            .exchange(com::QUERY, &rewritten, hostgroup, capture.as_mut())
-            .await;
+        // Rule `retries`: a backend lost before it answered is replaced and the statement sent
+        // again, outside transactions only (a new connection would not have the transaction).
+        let mut retries_left = a.retries.unwrap_or(0);
+        let outcome = loop {
+            let retryable = retries_left > 0 && self.status & status::IN_TRANS == 0;
+            let result = self
+                .exchange(
+                    com::QUERY,
+                    &rewritten,
+                    hostgroup,
+                    capture.as_mut(),
+                    retryable,
+                )
+                .await;
+            match result {
+                Err(End::Retry) => {
+                    retries_left -= 1;
+                    self.shared.query.retried.incr();
+                    if let Some(c) = capture.as_mut() {
+                        *c = Capture::new(self.shared.query.cache.max_entry());
+                    }
+                }
+                other => break other,
+            }
+        };
         if let Some(k) = killer {
             k.abort();
         }
