@@ -52,7 +52,7 @@ async fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
                 .map(|v| match v {
                     mysql_async::Value::NULL => None,
                     mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                    other => Some(format!("{}", other.as_sql(true).trim_matches('\''))),
+                    other => Some(other.as_sql(true).trim_matches('\'').to_string()),
                 })
                 .collect()
         })

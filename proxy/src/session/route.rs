@@ -84,7 +84,10 @@ impl Session {
             self.record(&decision, -1, started, 0, 0);
             return sent;
         }
-        let cache_key = a.cache_ttl_ms.map(|_| CacheKey {
+        // A result read inside a transaction may hold its uncommitted writes: never cached, and
+        // a transaction reads its own data rather than a cached copy.
+        let cacheable = self.status & status::IN_TRANS == 0;
+        let cache_key = a.cache_ttl_ms.filter(|_| cacheable).map(|_| CacheKey {
             username: self.user.0.row.username.clone(),
             schema: self.schema.clone(),
             flavor: self.flavor,
@@ -121,7 +124,13 @@ impl Session {
         if let Some(ms) = a.delay_ms.filter(|ms| *ms > 0) {
             tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
         }
+        let lossless = matches!(text, Cow::Borrowed(_));
         let rewritten: Cow<'_, [u8]> = match &a.rewritten {
+            Some(_) if !lossless => {
+                // Rewriting would turn the bytes that are not UTF-8 into U+FFFD.
+                warn!(rules = ?a.matched, "query is not valid UTF-8: sent as received, not rewritten");
+                Cow::Borrowed(packet)
+            }
             Some(new) => {
                 let mut payload = Vec::with_capacity(new.len() + 1);
                 payload.push(com::QUERY);
@@ -178,7 +187,8 @@ impl Session {
         self.record(&decision, i64::from(hostgroup), started, affected, rows);
         if let (Some(key), Some(capture), Some(outcome)) = (cache_key, capture, outcome) {
             let empty_ok = a.cache_empty_result != Some(false) || rows > 0;
-            if outcome.error.is_none() && !capture.overflowed && empty_ok {
+            let still_outside = self.status & status::IN_TRANS == 0;
+            if outcome.error.is_none() && !capture.overflowed && empty_ok && still_outside {
                 let ttl = Duration::from_millis(u64::from(a.cache_ttl_ms.unwrap_or(0)));
                 self.shared
                     .query
@@ -316,10 +326,16 @@ impl Session {
                 collation: params.collation,
                 schema: params.schema.as_deref(),
             };
-            let pooled = server
-                .pool
-                .take(want)
-                .filter(|c| c.schema == crate::pool::Schema::Known(params.schema.clone()));
+            // Only a connection already in the session's schema: no state to set up first.
+            let wanted = crate::pool::Schema::Known(params.schema.clone());
+            let pooled = match server.pool.take(want) {
+                Some(c) if c.schema == wanted => Some(c),
+                Some(other) => {
+                    server.pool.put(other);
+                    None
+                }
+                None => None,
+            };
             let mut conn = match pooled {
                 Some(c) => c,
                 None => {
