@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-for target in response_tracker handshake; do
+for target in response_tracker handshake query_rules; do
   echo "== fuzzing $target for ${secs}s"
   RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$secs"
 done

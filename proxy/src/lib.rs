@@ -10,6 +10,7 @@ pub mod hostgroups;
 pub mod monitor;
 pub mod pool;
 pub mod protocol;
+pub mod query;
 pub mod registry;
 pub mod server;
 pub mod session;

@@ -72,6 +72,8 @@ pub struct Shared {
     pub mux: crate::session::mux::MuxSettings,
     /// Shunning policy, per-hostgroup settings and the routing events (see `hostgroups::health`).
     pub health: crate::hostgroups::Health,
+    /// Query rules, digests and the result cache.
+    pub query: crate::query::QueryProcessor,
     announce: RwLock<Announce>,
     next_id: AtomicU32,
     shutdown: watch::Receiver<bool>,
@@ -183,6 +185,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         sessions: Arc::new(Registry::default()),
         mux: Default::default(),
         health: crate::hostgroups::Health::default(),
+        query: crate::query::QueryProcessor::default(),
         announce: RwLock::new(announce),
         next_id: AtomicU32::new(1),
         shutdown: rx,

@@ -179,7 +179,10 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             ("mysql-multiplexing", "true".into()),
             ("mysql-auto_increment_delay_multiplex", "0".into()),
             ("mysql-connection_delay_multiplex_ms", "0".into()),
-        ],
+        ]
+        .into_iter()
+        .chain(admin.shared.query.variables())
+        .collect(),
         Module::AdminVariables => vec![
             ("admin-version", admin_version()),
             ("admin-mysql_ifaces", c.admin.listen.to_string()),

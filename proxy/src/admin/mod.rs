@@ -8,6 +8,7 @@ mod config_rows;
 mod listener;
 mod monitor;
 mod mux;
+mod query_rules;
 mod resultset;
 mod rows_sql;
 mod schema;
@@ -131,6 +132,9 @@ impl Admin {
                 }
             }
             mux::apply(&admin.shared, &store)?;
+            let rules = query_rules::read(&store, "main.runtime_mysql_query_rules")?;
+            admin.shared.query.set_rules(query_rules::compile(&rules)?);
+            query_rules::apply_variables(&admin.shared, &store, "main.runtime_global_variables")?;
         }
         Ok(admin)
     }
@@ -305,9 +309,23 @@ impl Admin {
                 let rows = apply::read_users(store)?;
                 apply::swap_users(&self.shared, rows)
             }
+            Module::MysqlQueryRules => {
+                // Every regex compiles before anything changes: a bad rule leaves the runtime
+                // (rules and `runtime_mysql_query_rules`) as it was.
+                let rows = query_rules::read(store, "main.mysql_query_rules")?;
+                let set = query_rules::compile(&rows)?;
+                store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_"))?;
+                self.shared.query.set_rules(set);
+                info!(
+                    rules = rows.iter().filter(|r| r.active).count(),
+                    "query rules loaded"
+                );
+                Ok(())
+            }
             Module::MysqlVariables => {
                 store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_"))?;
                 self.push_health_settings(store);
+                query_rules::apply_variables(&self.shared, store, "main.runtime_global_variables")?;
                 mux::apply(&self.shared, store)
             }
             _ => {

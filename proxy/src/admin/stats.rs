@@ -24,6 +24,8 @@ const LIVE: &[(&str, Build)] = &[
     ("stats_mysql_users", users),
     ("stats_mysql_commands_counters", commands),
     ("stats_mysql_query_rules", query_rules),
+    ("stats_mysql_query_digest_reset", digest_reset),
+    ("stats_mysql_query_digest", digest),
     ("stats_switchyard_servers", switchyard_servers),
     ("stats_switchyard_events", events),
     ("stats_switchyard_multiplexing", multiplexing),
@@ -214,6 +216,29 @@ fn global(admin: &Admin, store: &Store) -> Result<(), AdminError> {
         ("Queries_backends_bytes_sent", sent),
         ("Queries_backends_bytes_recv", recv),
         ("MySQL_Thread_Workers", workers),
+        (
+            "mysql_killed_backend_queries",
+            shared.query.killed_queries.get(),
+        ),
+        (
+            "Query_Cache_Memory_bytes",
+            shared.query.cache.memory_bytes() as u64,
+        ),
+        ("Query_Cache_count_GET", shared.query.cache.count_get.get()),
+        (
+            "Query_Cache_count_GET_OK",
+            shared.query.cache.count_get_ok.get(),
+        ),
+        ("Query_Cache_count_SET", shared.query.cache.count_set.get()),
+        ("Query_Cache_bytes_IN", shared.query.cache.bytes_in.get()),
+        ("Query_Cache_bytes_OUT", shared.query.cache.bytes_out.get()),
+        ("Query_Cache_Purged", shared.query.cache.purged.get()),
+        ("Query_Cache_Entries", shared.query.cache.entries() as u64),
+        ("Query_Digests_Entries", shared.query.digests.len() as u64),
+        ("Query_Digests_Dropped", shared.query.digests.dropped()),
+        ("Mirror_Queries", shared.query.mirrored.get()),
+        ("Mirror_Skipped", shared.query.mirror_skipped.get()),
+        ("Query_Retries", shared.query.retried.get()),
     ];
     let db = store.db();
     db.execute("DELETE FROM stats.stats_mysql_global", [])?;
@@ -295,11 +320,52 @@ fn commands(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// The rule engine comes with query processing; until then no rule has a hit.
-fn query_rules(_: &Admin, store: &Store) -> Result<(), AdminError> {
-    store.db().execute_batch(
-        "DELETE FROM stats.stats_mysql_query_rules; INSERT INTO stats.stats_mysql_query_rules SELECT rule_id, 0 FROM main.runtime_mysql_query_rules;",
-    )?;
+/// Hits of every rule the runtime runs (the active ones), as ProxySQL shows them.
+fn query_rules(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_mysql_query_rules", [])?;
+    let mut ins =
+        db.prepare("INSERT OR REPLACE INTO stats.stats_mysql_query_rules VALUES (?1, ?2)")?;
+    for rule in admin.shared.query.rules().rules() {
+        ins.execute(params![rule.row.rule_id, rule.hits()])?;
+    }
+    Ok(())
+}
+
+fn digest(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    digest_into(admin, store, "stats_mysql_query_digest", false)
+}
+
+/// Reading the `_reset` table returns the digests and empties them, as on ProxySQL.
+fn digest_reset(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    digest_into(admin, store, "stats_mysql_query_digest_reset", true)
+}
+
+fn digest_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute(&format!("DELETE FROM stats.{table}"), [])?;
+    let mut ins = db.prepare(&format!(
+        "INSERT OR REPLACE INTO stats.{table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))?;
+    let big = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    for (k, v) in admin.shared.query.digests.rows(reset) {
+        ins.execute(params![
+            k.hostgroup,
+            k.schemaname,
+            k.username,
+            k.client_address,
+            crate::query::digest::format(k.digest),
+            v.digest_text,
+            big(v.count_star),
+            big(v.first_seen),
+            big(v.last_seen),
+            big(v.sum_time),
+            big(v.min_time),
+            big(v.max_time),
+            big(v.sum_rows_affected),
+            big(v.sum_rows_sent)
+        ])?;
+    }
     Ok(())
 }
 

@@ -87,6 +87,10 @@ pub struct Outcome {
     pub last_insert_id: u64,
     /// System variable changes reported by session tracking, in order.
     pub vars: Vec<(String, String)>,
+    /// Rows of the result sets (counted from packet headers, never decoded).
+    pub rows: u64,
+    /// Affected rows summed over the response's OK packets.
+    pub affected_rows: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -241,6 +245,8 @@ impl Tracker {
                 };
             }
             State::Statistics => self.state = State::Done,
+            // One logical row per packet that does not continue a previous one.
+            State::Rows { field_list: false } => self.outcome.rows += 1,
             _ => {}
         }
     }
@@ -366,6 +372,7 @@ impl Tracker {
     fn read_ok(&mut self, payload: &[u8]) -> Result<Ok, ResponseError> {
         let ok = Ok::parse(payload, self.session_track).ok_or(ResponseError::Malformed("OK"))?;
         self.outcome.status = Some(ok.status);
+        self.outcome.affected_rows = self.outcome.affected_rows.saturating_add(ok.affected_rows);
         if ok.schema.is_some() {
             self.outcome.schema.clone_from(&ok.schema);
         }

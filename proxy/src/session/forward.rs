@@ -11,7 +11,8 @@ use crate::pool::Schema;
 use crate::protocol::constants::{cap, com, errors, MAX_PAYLOAD};
 use crate::protocol::messages::Err as ErrPacket;
 use crate::protocol::packet::{put_packet, HEADER_LEN};
-use crate::protocol::response::{expect_for, Progress, Tracker};
+use crate::protocol::response::{expect_for, Outcome, Progress, Tracker};
+use crate::query::Capture;
 
 /// How a forwarded command ended, when it did not end normally.
 enum Broken {
@@ -19,6 +20,8 @@ enum Broken {
     ClientGone,
     /// The backend failed mid-response; the client gets an error.
     BackendLost(String),
+    /// The backend failed before any of its response reached the client.
+    Unanswered(String),
 }
 
 /// Queries longer than this are never one of the statements answered locally.
@@ -26,16 +29,45 @@ const MAX_LOCAL_QUERY: usize = 256;
 
 impl Session {
     pub(super) async fn forward(&mut self, command: u8, packet: &[u8]) -> Result<(), End> {
+        if let Some(answered) = self.try_local(command, packet).await {
+            return answered;
+        }
+        let hostgroup = self.route(command, packet);
+        self.exchange(command, packet, hostgroup, None, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// Answers the statements the proxy knows the result of (LAST_INSERT_ID, `@@socket`), or
+    /// `None` when the statement must go to a server.
+    pub(super) async fn try_local(&mut self, command: u8, packet: &[u8]) -> Option<Result<(), End>> {
+        if !matches!(command, com::QUERY | com::STMT_PREPARE) {
+            return None;
+        }
+        let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
+        if body.len() > MAX_LOCAL_QUERY {
+            return None;
+        }
+        let q = sql::local_query(&String::from_utf8_lossy(body))?;
+        Some(self.answer_locally(command, q).await)
+    }
+
+    /// Sends one command on the session's backend (the pinned one, else one borrowed from
+    /// `hostgroup`) and streams the response to the client, copying it into `capture` when
+    /// given. Returns the response's outcome, or `None` when the client got a proxy error or no
+    /// response is due. With `retryable`, a backend that fails before any of its response
+    /// reached the client is dropped and `End::Retry` returned, with nothing sent to the client.
+    pub(super) async fn exchange(
+        &mut self,
+        command: u8,
+        packet: &[u8],
+        hostgroup: u32,
+        capture: Option<&mut Capture>,
+        retryable: bool,
+    ) -> Result<Option<Outcome>, End> {
         let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
         let text = matches!(command, com::QUERY | com::STMT_PREPARE)
             .then(|| String::from_utf8_lossy(body));
-        if let Some(text) = &text {
-            if body.len() <= MAX_LOCAL_QUERY {
-                if let Some(q) = sql::local_query(text) {
-                    return self.answer_locally(command, q).await;
-                }
-            }
-        }
         let effects = match &text {
             Some(t) => sql::effects(t),
             None => Effects::default(),
@@ -53,9 +85,8 @@ impl Session {
                 framed
             });
         let packet = rewritten.as_deref().unwrap_or(packet);
-        let hostgroup = self.route(command, packet);
         if let Err(err) = self.ensure_backend(hostgroup).await {
-            return self.send_error(1, &err).await;
+            return self.send_error(1, &err).await.map(|_| None);
         }
         let Some(lent) = self.backend.as_mut() else {
             return Err(End::Close);
@@ -76,7 +107,10 @@ impl Session {
         lent.server.stats.queries.incr();
         lent.server.stats.bytes_data_sent.add(packet.len() as u64);
         if let Err(e) = lent.conn.conn.write_raw(packet).await {
-            return self.backend_lost(1, &e.to_string()).await;
+            if retryable {
+                return self.unanswered(&e.to_string());
+            }
+            return self.backend_lost(1, &e.to_string()).await.map(|_| None);
         }
         let Some(expect) = expect_for(command) else {
             if command == com::STMT_CLOSE {
@@ -84,27 +118,31 @@ impl Session {
                 self.pins.cursor = false;
             }
             self.count_statement();
-            return Ok(());
+            return Ok(None);
         };
         let mut tracker = Tracker::new(
             expect,
             self.flavor & cap::DEPRECATE_EOF != 0,
             self.flavor & cap::SESSION_TRACK != 0,
         );
-        match self.stream_response(&mut tracker).await {
+        match self.stream_response(&mut tracker, capture).await {
             Ok(()) => {}
             Err(Broken::ClientGone) => {
                 debug!("client left mid-response; closing its backend connection");
                 self.drop_backend();
                 return Err(End::Close);
             }
-            Err(Broken::BackendLost(reason)) => {
-                return self.backend_lost(tracker.next_seq(), &reason).await
+            Err(Broken::Unanswered(reason)) if retryable => return self.unanswered(&reason),
+            Err(Broken::BackendLost(reason) | Broken::Unanswered(reason)) => {
+                return self
+                    .backend_lost(tracker.next_seq(), &reason)
+                    .await
+                    .map(|_| None)
             }
         }
         let outcome = tracker.into_outcome();
-        self.follow(command, packet, &effects, outcome);
-        Ok(())
+        self.follow(command, packet, &effects, &outcome);
+        Ok(Some(outcome))
     }
 
     /// Learns from a completed response: status flags, schema, LAST_INSERT_ID, session
@@ -114,7 +152,7 @@ impl Session {
         command: u8,
         packet: &[u8],
         effects: &Effects,
-        outcome: crate::protocol::response::Outcome,
+        outcome: &Outcome,
     ) {
         use crate::protocol::constants::status;
         let ok = outcome.error.is_none();
@@ -173,7 +211,13 @@ impl Session {
             if let Some(lent) = self.backend.as_mut() {
                 state::apply(&mut lent.conn.vars, &effects.assigns);
             }
-            self.pins.follow(effects);
+            // A rule with `multiplex = 2`: this statement pins nothing by what it does.
+            if !(command == com::QUERY && self.route.multiplex == Some(2)) {
+                self.pins.follow(effects);
+            }
+            if effects.assigns.iter().any(|a| state::is_one_shot(&a.name)) {
+                self.pins.unknown_set = true;
+            }
             if effects.next_transaction {
                 self.pins.next_transaction = true;
             }
@@ -182,14 +226,26 @@ impl Session {
                 self.pins.unknown_set = true;
             }
         }
-        if !outcome.vars.is_empty() {
+        // Only statements that can set variables teach state; others report what the server
+        // changed on its own (`last_gtid` after a commit), which is no client's state.
+        let may_set = !effects.assigns.is_empty()
+            || effects.unparsed_set
+            || effects.multi_statement
+            || effects.call
+            || command == com::STMT_EXECUTE;
+        if may_set && !outcome.vars.is_empty() {
             state::apply_tracked(&mut self.vars, &outcome.vars);
             if let Some(lent) = self.backend.as_mut() {
                 state::apply_tracked(&mut lent.conn.vars, &outcome.vars);
             }
         }
         let hostgroup = self.backend.as_ref().map_or(0, |l| l.hostgroup);
-        let delay_ms = self.shared.mux.get().for_hostgroup(hostgroup).connection_delay_ms;
+        let delay_ms = self
+            .shared
+            .mux
+            .get()
+            .for_hostgroup(hostgroup)
+            .connection_delay_ms;
         let others = self.pins.mask(std::time::Instant::now()) & !Reason::ConnectionDelay.bit();
         if delay_ms > 0 && others == 0 {
             self.pins.delay_until =
@@ -259,9 +315,21 @@ impl Session {
 
     /// Streams the response until the tracker says it is complete: one client write per backend
     /// read, and no next backend read until the client has taken the last one (backpressure).
-    async fn stream_response(&mut self, tracker: &mut Tracker) -> Result<(), Broken> {
+    async fn stream_response(
+        &mut self,
+        tracker: &mut Tracker,
+        mut capture: Option<&mut Capture>,
+    ) -> Result<(), Broken> {
         let Some(lent) = self.backend.as_mut() else {
             return Err(Broken::BackendLost("no backend".into()));
+        };
+        let mut answered = false;
+        let lost = |answered: bool, reason: String| {
+            if answered {
+                Broken::BackendLost(reason)
+            } else {
+                Broken::Unanswered(reason)
+            }
         };
         loop {
             let buf = lent.conn.conn.read_buffer();
@@ -269,25 +337,31 @@ impl Session {
                 .advance(buf)
                 .map_err(|e| Broken::BackendLost(e.to_string()))?;
             if n > 0 {
+                answered = true;
                 self.client
                     .write_raw(&buf[..n])
                     .await
                     .map_err(|_| Broken::ClientGone)?;
                 lent.server.stats.bytes_data_recv.add(n as u64);
+                if let Some(c) = capture.as_deref_mut() {
+                    c.push(&buf[..n]);
+                }
                 buf.advance(n);
             }
             match progress {
                 Progress::Done => return Ok(()),
                 Progress::LocalInfile => {
+                    // A file upload is never a cacheable result.
+                    if let Some(c) = capture.as_deref_mut() {
+                        c.overflowed = true;
+                    }
                     relay_infile(&mut self.client, &mut lent.conn.conn).await?;
                     tracker.infile_sent();
                 }
                 Progress::More => match lent.conn.conn.fill().await {
-                    Ok(0) => {
-                        return Err(Broken::BackendLost("backend closed the connection".into()))
-                    }
+                    Ok(0) => return Err(lost(answered, "backend closed the connection".into())),
                     Ok(_) => {}
-                    Err(e) => return Err(Broken::BackendLost(e.to_string())),
+                    Err(e) => return Err(lost(answered, e.to_string())),
                 },
             }
         }
@@ -309,6 +383,16 @@ impl Session {
         );
         let _ = self.send_error(seq, &err).await;
         Err(End::Close)
+    }
+
+    /// A retryable failure: the backend goes, the client has seen nothing.
+    fn unanswered(&mut self, reason: &str) -> Result<Option<Outcome>, End> {
+        warn!(
+            reason,
+            "backend connection lost before answering; the statement will be retried"
+        );
+        self.drop_backend();
+        Err(End::Retry)
     }
 
     /// Keeps the session's and the backend connection's idea of the default schema current.

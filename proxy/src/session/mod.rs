@@ -15,6 +15,7 @@ pub(crate) mod login;
 pub mod mux;
 pub mod sql;
 pub mod state;
+mod route;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,6 +61,8 @@ pub struct Session {
     nonce: [u8; 20],
     backend: Option<Lent>,
     status: u16,
+    /// What query rules carry from one statement to the next.
+    route: route::RouteState,
     /// This session's row in the processlist; dropping it unregisters the session.
     registration: Registration,
     /// Session variables the client set, replayed on every connection it borrows.
@@ -79,6 +82,9 @@ pub struct Session {
 enum End {
     /// The client left or must be disconnected; nothing more to send.
     Close,
+    /// The backend failed before any byte of a response reached the client and the caller asked
+    /// to retry such failures (rule `retries`); nothing was sent, the backend was dropped.
+    Retry,
 }
 
 /// Serves one accepted client connection to its end.
@@ -122,6 +128,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             client: logged.conn,
             backend: None,
             status: status::AUTOCOMMIT,
+            route: route::RouteState::default(),
             shared: Arc::clone(&shared),
             registration,
             vars: state::Vars::new(),
@@ -206,6 +213,7 @@ impl Session {
                     self.execute_local(local_stmt.unwrap_or_default()).await
                 }
                 com::STMT_CLOSE | com::STMT_SEND_LONG_DATA if self.backend.is_none() => Ok(()),
+                com::QUERY => self.query(&packet).await,
                 _ => self.forward(command, &packet).await,
             };
             if command == com::QUERY {

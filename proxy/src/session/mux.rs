@@ -32,6 +32,8 @@ pub enum Reason {
     HostgroupNoMultiplex,
     MultiStatement,
     LoadData,
+    /// A query rule with `multiplex = 0` matched a statement of the session.
+    QueryRule,
 }
 
 impl Reason {
@@ -84,6 +86,8 @@ pub struct Pins {
     /// Until when the connection delay holds the connection.
     pub delay_until: Option<Instant>,
     pub hostgroup_no_multiplex: bool,
+    /// A query rule said `multiplex = 0`: this session keeps its connection from then on.
+    pub rule_no_multiplex: bool,
 }
 
 impl Pins {
@@ -108,6 +112,7 @@ impl Pins {
                 Reason::ConnectionDelay,
             ),
             (self.hostgroup_no_multiplex, Reason::HostgroupNoMultiplex),
+            (self.rule_no_multiplex, Reason::QueryRule),
         ];
         reasons
             .iter()

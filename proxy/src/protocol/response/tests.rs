@@ -92,6 +92,7 @@ fn text_result_set_with_eof_packets() {
     ]);
     let o = every_step(Expect::Results, false, &bytes);
     assert_eq!(o.status, Some(status::AUTOCOMMIT));
+    assert_eq!(o.rows, 2, "rows are counted from headers");
 }
 
 #[test]
@@ -107,6 +108,11 @@ fn result_set_with_deprecate_eof_and_row_starting_with_0xfe_like_bytes() {
     ]);
     let o = every_step(Expect::Results, true, &bytes);
     assert_eq!(o.status, Some(status::AUTOCOMMIT));
+    assert_eq!(
+        (o.rows, o.affected_rows),
+        (2, 1),
+        "the terminator is no row"
+    );
 }
 
 #[test]
