@@ -174,6 +174,9 @@ impl Session {
                 state::apply(&mut lent.conn.vars, &effects.assigns);
             }
             self.pins.follow(effects);
+            if effects.assigns.iter().any(|a| state::is_one_shot(&a.name)) {
+                self.pins.unknown_set = true;
+            }
             if effects.next_transaction {
                 self.pins.next_transaction = true;
             }
@@ -182,14 +185,26 @@ impl Session {
                 self.pins.unknown_set = true;
             }
         }
-        if !outcome.vars.is_empty() {
+        // Only statements that can set variables teach state; others report what the server
+        // changed on its own (`last_gtid` after a commit), which is no client's state.
+        let may_set = !effects.assigns.is_empty()
+            || effects.unparsed_set
+            || effects.multi_statement
+            || effects.call
+            || command == com::STMT_EXECUTE;
+        if may_set && !outcome.vars.is_empty() {
             state::apply_tracked(&mut self.vars, &outcome.vars);
             if let Some(lent) = self.backend.as_mut() {
                 state::apply_tracked(&mut lent.conn.vars, &outcome.vars);
             }
         }
         let hostgroup = self.backend.as_ref().map_or(0, |l| l.hostgroup);
-        let delay_ms = self.shared.mux.get().for_hostgroup(hostgroup).connection_delay_ms;
+        let delay_ms = self
+            .shared
+            .mux
+            .get()
+            .for_hostgroup(hostgroup)
+            .connection_delay_ms;
         let others = self.pins.mask(std::time::Instant::now()) & !Reason::ConnectionDelay.bit();
         if delay_ms > 0 && others == 0 {
             self.pins.delay_until =
