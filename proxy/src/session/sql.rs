@@ -271,10 +271,10 @@ pub fn effects(sql: &str) -> Effects {
                             e.drop_temporary.push(unquote(text(n)).to_ascii_lowercase());
                         }
                     }
-                    Tok::Word(..) | Tok::Ident(..) => {
-                        if !matches!(upper(t).as_str(), "RESTRICT" | "CASCADE") {
-                            last = Some(t);
-                        }
+                    Tok::Word(..) | Tok::Ident(..)
+                        if !matches!(upper(t).as_str(), "RESTRICT" | "CASCADE") =>
+                    {
+                        last = Some(t);
                     }
                     _ => {}
                 }
