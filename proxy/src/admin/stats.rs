@@ -492,8 +492,8 @@ fn pinned_sessions(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     let mux = admin.shared.stats.mux.snapshot();
     let db = store.db();
     db.execute("DELETE FROM stats.stats_switchyard_pinned_sessions", [])?;
-    let mut ins = db
-        .prepare("INSERT INTO stats.stats_switchyard_pinned_sessions VALUES (?1, ?2, ?3, ?4)")?;
+    let mut ins =
+        db.prepare("INSERT INTO stats.stats_switchyard_pinned_sessions VALUES (?1, ?2, ?3, ?4)")?;
     for (hg, m) in mux {
         for (i, reason) in crate::stats::PIN_REASONS.iter().enumerate() {
             if m.pinned_now[i] == 0 && m.pins_total[i] == 0 {

@@ -177,7 +177,10 @@ mod tests {
         tz.push(state.len() as u8);
         tz.extend_from_slice(&state);
         let ok = Ok::parse(&tz, true).unwrap();
-        assert_eq!(ok.vars, vec![("time_zone".to_string(), "+01:00".to_string())]);
+        assert_eq!(
+            ok.vars,
+            vec![("time_zone".to_string(), "+01:00".to_string())]
+        );
         assert_eq!(
             ok.status & status::SESSION_STATE_CHANGED,
             status::SESSION_STATE_CHANGED

@@ -24,7 +24,14 @@ const COLLATION_UTF8MB3: u16 = 33;
 const NOT_FIXED_DEC: u8 = 39;
 
 /// A column definition (protocol 4.1).
-fn column_def(name: &str, collation: u16, length: u32, kind: u8, flags: u16, decimals: u8) -> BytesMut {
+fn column_def(
+    name: &str,
+    collation: u16,
+    length: u32,
+    kind: u8,
+    flags: u16,
+    decimals: u8,
+) -> BytesMut {
     let mut out = BytesMut::with_capacity(32 + name.len());
     put_lenenc_bytes(&mut out, b"def");
     put_lenenc_bytes(&mut out, b"");

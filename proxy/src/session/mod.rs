@@ -192,7 +192,10 @@ impl Session {
             entry.set_busy(true);
             let started = Instant::now();
             let stmt_id = packet
-                .get(crate::protocol::packet::HEADER_LEN + 1..crate::protocol::packet::HEADER_LEN + 5)
+                .get(
+                    crate::protocol::packet::HEADER_LEN + 1
+                        ..crate::protocol::packet::HEADER_LEN + 5,
+                )
                 .and_then(|b| <[u8; 4]>::try_from(b).ok())
                 .map(u32::from_le_bytes);
             let local_stmt = stmt_id.filter(|id| self.local_stmts.contains_key(id));

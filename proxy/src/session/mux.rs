@@ -159,10 +159,12 @@ impl Pins {
         }
         for a in &e.assigns {
             if a.name == "sql_log_bin" {
-                self.sql_log_bin_off = a
-                    .value
-                    .as_deref()
-                    .is_some_and(|v| matches!(v.trim_matches('\'').to_ascii_lowercase().as_str(), "0" | "off"));
+                self.sql_log_bin_off = a.value.as_deref().is_some_and(|v| {
+                    matches!(
+                        v.trim_matches('\'').to_ascii_lowercase().as_str(),
+                        "0" | "off"
+                    )
+                });
             }
         }
         if e.savepoint && self.in_transaction {
@@ -272,13 +274,21 @@ mod tests {
         let mut p = Pins::default();
         let steps: &[(&str, Reason, &str)] = &[
             ("LOCK TABLES t WRITE", Reason::LockTables, "UNLOCK TABLES"),
-            ("SELECT GET_LOCK('a', 0)", Reason::GetLock, "SELECT RELEASE_LOCK('a')"),
+            (
+                "SELECT GET_LOCK('a', 0)",
+                Reason::GetLock,
+                "SELECT RELEASE_LOCK('a')",
+            ),
             (
                 "CREATE TEMPORARY TABLE tt (a int)",
                 Reason::TemporaryTable,
                 "DROP TEMPORARY TABLE tt",
             ),
-            ("PREPARE s FROM 'SELECT 1'", Reason::TextPrepare, "DEALLOCATE PREPARE s"),
+            (
+                "PREPARE s FROM 'SELECT 1'",
+                Reason::TextPrepare,
+                "DEALLOCATE PREPARE s",
+            ),
             (
                 "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1",
                 Reason::FoundRows,
@@ -315,8 +325,14 @@ mod tests {
     fn reason_bits_match_the_stats_names() {
         use crate::stats::PIN_REASONS;
         assert_eq!(PIN_REASONS[Reason::Transaction as usize], "transaction");
-        assert_eq!(PIN_REASONS[Reason::FoundRows as usize], "sql_calc_found_rows");
-        assert_eq!(PIN_REASONS[Reason::HostgroupNoMultiplex as usize], "hostgroup_multiplex_0");
+        assert_eq!(
+            PIN_REASONS[Reason::FoundRows as usize],
+            "sql_calc_found_rows"
+        );
+        assert_eq!(
+            PIN_REASONS[Reason::HostgroupNoMultiplex as usize],
+            "hostgroup_multiplex_0"
+        );
         assert_eq!(PIN_REASONS[Reason::LoadData as usize], "load_data");
         assert_eq!(PIN_REASONS.len(), Reason::LoadData as usize + 1);
     }

@@ -37,9 +37,7 @@ fn lex(sql: &str) -> Vec<Tok> {
         match b {
             b if b.is_ascii_whitespace() => i += 1,
             b'#' => i = skip_line(s, i),
-            b'-' if next == Some(b'-')
-                && s.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
-            {
+            b'-' if next == Some(b'-') && s.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) => {
                 i = skip_line(s, i)
             }
             b'/' if next == Some(b'*') => {
@@ -177,6 +175,8 @@ pub struct Effects {
     /// More than one statement in the packet (multi-statements).
     pub multi_statement: bool,
     pub load_data: bool,
+    /// `CALL proc(…)`: a procedure may set session variables.
+    pub call: bool,
 }
 
 /// Charset variables a `SET NAMES` sets, in the order they must be applied.
@@ -248,9 +248,7 @@ pub fn effects(sql: &str) -> Effects {
         "SET" => parse_set(&stmt[1..], sql, &mut e),
         "USE" => e.use_schema = stmt.get(1).map(|t| unquote(text(t))),
         "LOCK" if w(1) == "TABLE" || w(1) == "TABLES" => e.lock_tables = true,
-        "FLUSH" if w(1) == "TABLES" && words.iter().any(|x| x == "WITH") => {
-            e.lock_tables = true
-        }
+        "FLUSH" if w(1) == "TABLES" && words.iter().any(|x| x == "WITH") => e.lock_tables = true,
         "UNLOCK" if w(1) == "TABLE" || w(1) == "TABLES" => e.unlock_tables = true,
         "CREATE" if w(1) == "TEMPORARY" => {
             let mut rest = stmt.iter().skip(3);
@@ -273,10 +271,10 @@ pub fn effects(sql: &str) -> Effects {
                             e.drop_temporary.push(unquote(text(n)).to_ascii_lowercase());
                         }
                     }
-                    Tok::Word(..) | Tok::Ident(..) => {
-                        if !matches!(upper(t).as_str(), "RESTRICT" | "CASCADE") {
-                            last = Some(t);
-                        }
+                    Tok::Word(..) | Tok::Ident(..)
+                        if !matches!(upper(t).as_str(), "RESTRICT" | "CASCADE") =>
+                    {
+                        last = Some(t);
                     }
                     _ => {}
                 }
@@ -290,6 +288,7 @@ pub fn effects(sql: &str) -> Effects {
             e.deallocate = stmt.get(2).map(|t| unquote(text(t)).to_ascii_lowercase())
         }
         "SAVEPOINT" => e.savepoint = true,
+        "CALL" => e.call = true,
         "LOAD" if w(1) == "DATA" || w(1) == "XML" => e.load_data = true,
         _ => {}
     }
@@ -368,7 +367,10 @@ fn session_transaction(toks: &[Tok], upper: &impl Fn(&Tok) -> String) -> Option<
     while i < words.len() {
         match (words[i].as_str(), words.get(i + 1).map(String::as_str)) {
             ("ISOLATION", Some("LEVEL")) => {
-                let level = match (words.get(i + 2)?.as_str(), words.get(i + 3).map(String::as_str)) {
+                let level = match (
+                    words.get(i + 2)?.as_str(),
+                    words.get(i + 3).map(String::as_str),
+                ) {
                     ("READ", Some("UNCOMMITTED")) => "READ-UNCOMMITTED",
                     ("READ", Some("COMMITTED")) => "READ-COMMITTED",
                     ("REPEATABLE", Some("READ")) => "REPEATABLE-READ",
@@ -750,8 +752,14 @@ mod tests {
             effects("DROP TEMPORARY TABLE IF EXISTS a, b").drop_temporary,
             vec!["a".to_string(), "b".to_string()]
         );
-        assert_eq!(effects("PREPARE s FROM 'SELECT 1'").prepare.as_deref(), Some("s"));
-        assert_eq!(effects("DEALLOCATE PREPARE s").deallocate.as_deref(), Some("s"));
+        assert_eq!(
+            effects("PREPARE s FROM 'SELECT 1'").prepare.as_deref(),
+            Some("s")
+        );
+        assert_eq!(
+            effects("DEALLOCATE PREPARE s").deallocate.as_deref(),
+            Some("s")
+        );
         assert!(effects("SELECT SQL_CALC_FOUND_ROWS * FROM t").calc_found_rows);
         assert!(effects("SELECT FOUND_ROWS()").found_rows);
         assert!(effects("SELECT 1; SELECT 2").multi_statement);
@@ -784,7 +792,10 @@ mod tests {
             lid("SELECT LAST_INSERT_ID() AS id FROM dual;"),
             Some(("id".into(), true))
         );
-        assert_eq!(lid("SELECT last_insert_id() `b c`"), Some(("b c".into(), true)));
+        assert_eq!(
+            lid("SELECT last_insert_id() `b c`"),
+            Some(("b c".into(), true))
+        );
         assert_eq!(lid("SELECT last_insert_id() 'q'"), Some(("q".into(), true)));
         assert_eq!(lid("SELECT LAST_INSERT_ID(5)"), None);
         assert_eq!(lid("SELECT LAST_INSERT_ID() + 1"), None);

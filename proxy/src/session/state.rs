@@ -9,9 +9,36 @@ use super::sql::{Assign, NAMES_VARS};
 /// is absent has its default (the server's global value, or the handshake's for charsets).
 pub type Vars = BTreeMap<String, String>;
 
+/// Variables that are not lasting session state: read-only ones the server reports through
+/// tracking (`last_gtid` after a commit) and one-shot ones a statement consumes (`insert_id`).
+/// The one-shot ones pin the session instead (see `is_one_shot`).
+const NOT_STATE: &[&str] = &[
+    "last_gtid",
+    "session_track_system_variables",
+    "warning_count",
+    "error_count",
+    "identity",
+    "last_insert_id",
+    "insert_id",
+    "rand_seed1",
+    "rand_seed2",
+    "in_transaction",
+];
+
+/// Set for the next statement only: replaying it elsewhere would be wrong, so it pins.
+pub fn is_one_shot(name: &str) -> bool {
+    matches!(
+        name,
+        "insert_id" | "last_insert_id" | "identity" | "rand_seed1" | "rand_seed2"
+    )
+}
+
 /// Applies parsed assignments (DEFAULT removes the variable).
 pub fn apply(vars: &mut Vars, assigns: &[Assign]) {
-    for a in assigns {
+    for a in assigns
+        .iter()
+        .filter(|a| !NOT_STATE.contains(&a.name.as_str()))
+    {
         match &a.value {
             Some(v) => {
                 vars.insert(a.name.clone(), v.clone());
@@ -27,7 +54,7 @@ pub fn apply(vars: &mut Vars, assigns: &[Assign]) {
 pub fn apply_tracked(vars: &mut Vars, tracked: &[(String, String)]) {
     for (name, value) in tracked {
         let name = name.to_ascii_lowercase();
-        if name == "session_track_system_variables" {
+        if NOT_STATE.contains(&name.as_str()) {
             continue;
         }
         vars.insert(name, super::sql::tracked_literal(value));
@@ -117,7 +144,10 @@ mod tests {
             ("time_zone", "'+05:00'"),
             ("sql_mode", "'ANSI'"),
         ]);
-        let want = vars(&[("sql_mode", "'ANSI'"), ("character_set_connection", "'latin1'")]);
+        let want = vars(&[
+            ("sql_mode", "'ANSI'"),
+            ("character_set_connection", "'latin1'"),
+        ]);
         assert_eq!(
             reconcile(&have, &want, 45).unwrap(),
             "SET collation_connection=45, time_zone=DEFAULT, character_set_connection='latin1'"
@@ -139,11 +169,17 @@ mod tests {
                 ("autocommit".into(), "OFF".into()),
                 ("sql_select_limit".into(), "10".into()),
                 ("session_track_system_variables".into(), "*".into()),
+                ("last_gtid".into(), "0-1-5".into()),
             ],
         );
-        assert_eq!(v, vars(&[("autocommit", "'OFF'"), ("sql_select_limit", "10")]));
         assert_eq!(
-            target(&v, true).get("session_track_system_variables").map(String::as_str),
+            v,
+            vars(&[("autocommit", "'OFF'"), ("sql_select_limit", "10")])
+        );
+        assert_eq!(
+            target(&v, true)
+                .get("session_track_system_variables")
+                .map(String::as_str),
             Some("'*'")
         );
     }
