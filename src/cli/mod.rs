@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod codec;
+pub mod config_convert;
 pub mod console;
 pub mod exit;
 pub mod output;
@@ -44,6 +45,8 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// The interactive console against a proxy's admin interface.
     Console(console::ConsoleArgs),
+    /// Configuration files: convert a proxysql.cnf to TOML.
+    Config(config_convert::ConfigArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Backup(args) => backup::run(*args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Console(args) => console::run(args, &cli.log),
+        Command::Config(args) => config_convert::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -172,6 +172,10 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             ("admin-mysql_ifaces", c.admin.listen.to_string()),
             ("admin-restapi_port", c.admin.http_listen.port().to_string()),
             ("admin-hash_passwords", "true".into()),
+            (
+                "admin-scheduler_timeout_ms",
+                super::scheduler::DEFAULT_TIMEOUT_MS.to_string(),
+            ),
         ],
         _ => vec![],
     }

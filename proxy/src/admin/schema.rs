@@ -92,6 +92,14 @@ pub const STATS_TABLES: &[(&str, &str)] = &[
         "stats_switchyard_pinned_sessions",
         "(hostgroup INT NOT NULL , reason VARCHAR NOT NULL , sessions INT NOT NULL , PRIMARY KEY (hostgroup, reason))",
     ),
+    (
+        "stats_switchyard_scheduler",
+        "(id INTEGER PRIMARY KEY , active INT NOT NULL , interval_ms INT NOT NULL , filename VARCHAR NOT NULL , runs INT NOT NULL , failures INT NOT NULL , timeouts INT NOT NULL , consecutive_failures INT NOT NULL , last_exit INT , last_duration_ms INT , last_run_at INT , last_error VARCHAR NOT NULL DEFAULT '')",
+    ),
+    (
+        "stats_switchyard_variables",
+        "(variable_name VARCHAR NOT NULL PRIMARY KEY , memory_value VARCHAR , runtime_value VARCHAR , applies VARCHAR NOT NULL , pending_restart INT NOT NULL)",
+    ),
 ];
 
 const POOL_COLUMNS: &str = "(hostgroup INT , srv_host VARCHAR , srv_port INT , status VARCHAR , ConnUsed INT , ConnFree INT , ConnOK INT , ConnERR INT , MaxConnUsed INT , Queries INT , Queries_GTID_sync INT , Bytes_data_sent INT , Bytes_data_recv INT , Latency_us INT)";

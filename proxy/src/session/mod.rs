@@ -116,7 +116,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
 
 impl Session {
     async fn serve(&mut self) {
-        let max = self.shared.settings.max_allowed_packet as usize;
+        let max = self.shared.variables.max_allowed_packet() as usize;
         let mut shutdown = self.shared.shutdown_signal();
         let entry = Arc::clone(&self.registration.entry);
         loop {
@@ -239,7 +239,7 @@ impl Session {
         if self.backend.is_some() {
             return Ok(());
         }
-        let timeout = Duration::from_millis(self.shared.settings.connect_timeout_server_max_ms);
+        let timeout = Duration::from_millis(self.shared.variables.connect_timeout_server_max_ms());
         let deadline = Instant::now() + timeout;
         let hostgroup = self.user.0.row.default_hostgroup;
         let mut last_error = String::from("no ONLINE server");
