@@ -37,7 +37,10 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
     )
     .await;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -103,8 +106,15 @@ async fn health_readiness_and_metrics() {
     // In use or idle in the pool, depending on whether the session keeps its backend.
     let pooled = sample(&metrics, &used).unwrap_or(0.0) + sample(&metrics, &free).unwrap_or(0.0);
     assert!(pooled >= 1.0, "{metrics}");
-    assert!(sample(&metrics, "proxysql_questions_total").unwrap_or(0.0) >= 5.0, "{metrics}");
-    assert_eq!(sample(&metrics, "proxysql_client_connections_connected"), Some(1.0), "{metrics}");
+    assert!(
+        sample(&metrics, "proxysql_questions_total").unwrap_or(0.0) >= 5.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "proxysql_client_connections_connected"),
+        Some(1.0),
+        "{metrics}"
+    );
     let ok = format!(
         "proxysql_connpool_conns_total{{hostgroup=\"10\",endpoint=\"{endpoint}\",status=\"ok\"}}"
     );
@@ -112,14 +122,23 @@ async fn health_readiness_and_metrics() {
     let queries = format!(
         "proxysql_connpool_conns_queries_total{{hostgroup=\"10\",endpoint=\"{endpoint}\"}}"
     );
-    assert!(sample(&metrics, &queries).unwrap_or(0.0) >= 5.0, "{metrics}");
-    let state = format!("proxysql_connpool_conns_status{{hostgroup=\"10\",endpoint=\"{endpoint}\"}}");
+    assert!(
+        sample(&metrics, &queries).unwrap_or(0.0) >= 5.0,
+        "{metrics}"
+    );
+    let state =
+        format!("proxysql_connpool_conns_status{{hostgroup=\"10\",endpoint=\"{endpoint}\"}}");
     assert_eq!(sample(&metrics, &state), Some(1.0));
-    assert!(metrics.contains("# TYPE proxysql_questions_total counter"), "{metrics}");
+    assert!(
+        metrics.contains("# TYPE proxysql_questions_total counter"),
+        "{metrics}"
+    );
     assert_eq!(sample(&metrics, "switchyard_ready"), Some(1.0));
     // Every sample line is `name{labels} number` (what Prometheus parses).
     for line in metrics.lines().filter(|l| !l.starts_with('#')) {
-        let (_, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));
+        let (_, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
         assert!(value.parse::<f64>().is_ok(), "bad value in {line:?}");
     }
 
@@ -129,14 +148,20 @@ async fn health_readiness_and_metrics() {
     a.query_drop("UPDATE mysql_servers SET status = 'OFFLINE_HARD' WHERE hostgroup_id = 10")
         .await
         .expect("update");
-    a.query_drop("LOAD MYSQL SERVERS TO RUNTIME").await.expect("load");
+    a.query_drop("LOAD MYSQL SERVERS TO RUNTIME")
+        .await
+        .expect("load");
     let why = ready_becomes(http, 503).await;
     assert!(
         why.contains("hostgroup 10") && why.contains("'app'") && !why.contains("hostgroup 20"),
         "{why}"
     );
     let (_, metrics) = get(http, "/metrics").await;
-    assert_eq!(sample(&metrics, &state), Some(4.0), "OFFLINE_HARD is 4: {metrics}");
+    assert_eq!(
+        sample(&metrics, &state),
+        Some(4.0),
+        "OFFLINE_HARD is 4: {metrics}"
+    );
     assert_eq!(sample(&metrics, "switchyard_ready"), Some(0.0));
     // curl, as a load balancer's health check would use it: a failing exit code.
     let curl = tokio::process::Command::new("curl")
@@ -152,7 +177,9 @@ async fn health_readiness_and_metrics() {
     a.query_drop("UPDATE mysql_servers SET status = 'ONLINE' WHERE hostgroup_id = 10")
         .await
         .expect("update");
-    a.query_drop("LOAD MYSQL SERVERS TO RUNTIME").await.expect("load");
+    a.query_drop("LOAD MYSQL SERVERS TO RUNTIME")
+        .await
+        .expect("load");
     ready_becomes(http, 200).await;
     let curl = tokio::process::Command::new("curl")
         .args(["-s", "-f"])
@@ -174,7 +201,10 @@ async fn bad_requests_get_clear_errors_and_never_hurt_the_proxy() {
     assert_eq!(raw(http, b"DELETE /readyz HTTP/1.0\r\n\r\n").await.0, 405);
     assert_eq!(raw(http, b"garbage\r\n\r\n").await.0, 400);
     assert_eq!(raw(http, b"GET /healthz\r\n\r\n").await.0, 400);
-    assert_eq!(raw(http, b"\xff\xfe\x00\x01 / HTTP/1.1\r\n\r\n").await.0, 400);
+    assert_eq!(
+        raw(http, b"\xff\xfe\x00\x01 / HTTP/1.1\r\n\r\n").await.0,
+        400
+    );
     // A head larger than the limit is refused without reading it all.
     let mut huge = b"GET /metrics HTTP/1.1\r\n".to_vec();
     huge.extend(std::iter::repeat_n(b'a', 64 * 1024));
@@ -183,9 +213,15 @@ async fn bad_requests_get_clear_errors_and_never_hurt_the_proxy() {
     // HEAD: headers only.
     let (status, text) = raw(http, b"HEAD /healthz HTTP/1.1\r\n\r\n").await;
     assert_eq!(status, 200);
-    assert!(text.ends_with("\r\n\r\n") && text.contains("Content-Length: 3"), "{text:?}");
+    assert!(
+        text.ends_with("\r\n\r\n") && text.contains("Content-Length: 3"),
+        "{text:?}"
+    );
     // A query string is ignored; a newline-only head is accepted.
-    assert_eq!(raw(http, b"GET /healthz?probe=lb HTTP/1.1\n\n").await.0, 200);
+    assert_eq!(
+        raw(http, b"GET /healthz?probe=lb HTTP/1.1\n\n").await.0,
+        200
+    );
     // A client that connects and says nothing is answered 408 and closed.
     assert_eq!(raw(http, b"").await.0, 408);
     // Clients that vanish mid-request.
