@@ -108,6 +108,15 @@ const BOOL_COLUMNS: &[(&str, &[&str])] = &[
     ("scheduler", &["active"]),
 ];
 
+/// `mysql_replication_hostgroups.check_type` values ProxySQL accepts.
+const CHECK_TYPES: &[&str] = &[
+    "read_only",
+    "innodb_read_only",
+    "super_read_only",
+    "read_only|innodb_read_only",
+    "read_only&innodb_read_only",
+];
+
 pub struct Converted {
     pub config: Config,
     pub warnings: Vec<Warning>,
@@ -389,6 +398,25 @@ impl Converter {
                     _ => toml_value(f)?,
                 };
                 row.insert(column.to_string(), value);
+            }
+            if table == "mysql_servers" {
+                // ProxySQL compares statuses without regard to case.
+                if let Some(toml::Value::String(st)) = row.get_mut("status") {
+                    *st = st.to_ascii_uppercase();
+                }
+            }
+            if table == "mysql_replication_hostgroups" {
+                if let Some(toml::Value::String(ct)) = row.get("check_type") {
+                    if !CHECK_TYPES.contains(&ct.to_ascii_lowercase().as_str()) {
+                        return Err(error(
+                            &item.at,
+                            format!(
+                                "{table}: check_type '{ct}' is not one of {}",
+                                CHECK_TYPES.join(", ")
+                            ),
+                        ));
+                    }
+                }
             }
             if table == "scheduler" && !row.contains_key("id") {
                 row.insert("id".into(), toml::Value::Integer(i as i64 + 1));
