@@ -445,3 +445,56 @@ async fn variables_apply_live_or_are_refused_by_name() {
     assert!(e.contains("admin-version is read-only"), "{e}");
     drop((before, after, small, restored));
 }
+
+/// The seed's sidecar file runs as the proxy's configuration (on ephemeral ports here): its rows
+/// are what the admin interface shows at runtime, and the default admin logs in locally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_sidecar_cnf_runs() {
+    let mut config = Config::load(Path::new(SIDECAR)).expect("the sidecar cnf loads");
+    assert!(config.admin.listen.ip().is_loopback());
+    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
+    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
+    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
+    let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
+    let mut a = admin(&proxy, "admin", "admin").await;
+    let servers = rows(&mut a, "SELECT hostgroup_id, hostname, port, status FROM runtime_mysql_servers ORDER BY hostgroup_id").await;
+    assert_eq!(servers.len(), 2);
+    assert_eq!(servers[0][0].as_deref(), Some("1"));
+    assert!(servers[1][1]
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("my-aurora-instance-endpoint-2."));
+    let users = rows(
+        &mut a,
+        "SELECT username, password, default_hostgroup FROM runtime_mysql_users",
+    )
+    .await;
+    assert_eq!(users[0][0].as_deref(), Some("wordpress"));
+    assert_ne!(
+        users[0][1].as_deref(),
+        Some("WPPass123^"),
+        "the runtime shows the hash"
+    );
+    assert_eq!(users[0][2].as_deref(), Some("1"));
+    let rh = rows(&mut a, "SELECT writer_hostgroup, reader_hostgroup, check_type, comment FROM runtime_mysql_replication_hostgroups").await;
+    assert_eq!(
+        rh[0],
+        vec![
+            Some("1".into()),
+            Some("2".into()),
+            Some("innodb_read_only".into()),
+            Some("Aurora Wordpress".into())
+        ]
+    );
+    let vars = rows(&mut a, "SELECT variable_name, variable_value FROM runtime_global_variables WHERE variable_name LIKE 'mysql-monitor_%timeout' OR variable_name = 'mysql-mysql_ping_timeout_server' ORDER BY 1").await;
+    assert_eq!(vars.len(), 4, "{vars:?}");
+    assert_eq!(
+        vars[3],
+        vec![
+            Some("mysql-mysql_ping_timeout_server".into()),
+            Some("500".into())
+        ]
+    );
+    drop(a);
+    proxy.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -213,8 +213,15 @@ fn row_errors_are_refused_with_the_line() {
     assert!(e.to_string().contains("70000"), "{e}");
     let e = parse("mysql_replication_hostgroups = ({ writer_hostgroup = 1, reader_hostgroup = 2, check_type = \"readonly\" })", None).unwrap_err();
     assert!(e.to_string().contains("check_type 'readonly'"), "{e}");
-    let (c, _) = parse("mysql_servers = ({ hostname = \"h\", status = \"offline_hard\" })", None).unwrap();
-    assert_eq!(c.servers().next().unwrap().status, ServerStatus::OfflineHard);
+    let (c, _) = parse(
+        "mysql_servers = ({ hostname = \"h\", status = \"offline_hard\" })",
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        c.servers().next().unwrap().status,
+        ServerStatus::OfflineHard
+    );
     let e = parse("mysql_servers = 3", None).unwrap_err();
     assert!(e.to_string().contains("list of groups"), "{e}");
     // Validation after conversion: duplicates, with the line of the second entry.
