@@ -498,3 +498,18 @@ async fn the_seed_sidecar_cnf_runs() {
     drop(a);
     proxy.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+/// The proxysql.cnf example in the README is a file the proxy accepts, without warnings.
+#[test]
+fn readme_cnf_example_loads() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let start = readme.find("```cnf\n").expect("README has a cnf example") + "```cnf\n".len();
+    let len = readme[start..].find("```").expect("closed");
+    let (config, warnings) =
+        switchyard_proxy::config::cnf::parse(&readme[start..start + len], None).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.servers().count(), 2);
+    assert_eq!(config.scheduler.len(), 1);
+    assert_eq!(config.admin.http_listen.to_string(), "127.0.0.1:6070");
+}
