@@ -171,7 +171,10 @@ struct Runner {
 
 impl Runner {
     async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(Duration::from_millis(self.row.interval_ms.max(1)));
+        // The first run is one interval after the row starts (at proxy start, the admin port a
+        // script talks to is then listening), as the following ones are.
+        let period = Duration::from_millis(self.row.interval_ms.max(1));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
