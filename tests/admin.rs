@@ -26,6 +26,7 @@ fn config_for(sb: &SandboxGuard) -> Config {
     let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
     config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
     config.admin.listen = "127.0.0.1:0".parse().expect("addr");
+    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
     // Errors against a dead server come back quickly.
     config.proxy.connect_timeout_server_max_ms = 1500;
     config

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod config;
 pub mod hostgroups;
+pub mod http;
 pub mod monitor;
 pub mod pool;
 pub mod protocol;

@@ -32,6 +32,11 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error("admin interface: {0}")]
     Admin(#[from] crate::admin::AdminError),
+    #[error("HTTP endpoints: cannot listen on {addr}: {source}")]
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// What the proxy routes with; replaced whole when the configuration changes.
@@ -64,6 +69,9 @@ struct Announce {
 pub struct Shared {
     runtime: RwLock<Arc<Runtime>>,
     pub settings: ProxySettings,
+    /// Variables applied by `LOAD … VARIABLES TO RUNTIME` (and their start values): what may
+    /// change while running is read from here, not from `settings`.
+    pub variables: crate::admin::variables::LiveVariables,
     pub tls: Arc<rustls::ServerConfig>,
     pub stats: GlobalStats,
     /// Live client sessions (processlist, KILL).
@@ -141,6 +149,8 @@ impl Shared {
 pub struct ProxyHandle {
     pub mysql_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub http_addr: SocketAddr,
     pub shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     accept: JoinHandle<()>,
@@ -180,6 +190,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
     let shared = Arc::new(Shared {
         runtime: RwLock::new(Arc::new(runtime)),
         settings: config.proxy.clone(),
+        variables: crate::admin::variables::LiveVariables::new(&config),
         tls,
         stats: GlobalStats::default(),
         sessions: Arc::new(Registry::default()),
@@ -192,6 +203,12 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
     });
     let admin = Arc::new(crate::admin::Admin::new(&config, Arc::clone(&shared))?);
     crate::monitor::start(Arc::clone(&admin));
+    let http_addr = crate::http::start(Arc::clone(&admin), config.admin.http_listen)
+        .await
+        .map_err(|source| StartError::Http {
+            addr: config.admin.http_listen,
+            source,
+        })?;
     let admin_addr = crate::admin::AdminListener::start(admin, config.admin.listen)
         .await?
         .addr;
@@ -200,6 +217,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
     Ok(ProxyHandle {
         mysql_addr,
         admin_addr,
+        http_addr,
         shared,
         shutdown: tx,
         accept,

@@ -25,6 +25,9 @@ pub enum ConfigVerb {
     Load(LayerArgs),
     /// MEMORY → DISK (SAVE … TO DISK) for the modules given.
     Save(LayerArgs),
+    /// Write the TOML equivalent of a proxysql.cnf (or of any config file switchyard reads);
+    /// needs no admin interface.
+    Convert(super::config_convert::ConvertArgs),
 }
 
 #[derive(Debug, Args)]
@@ -75,9 +78,10 @@ fn modules(args: &[ModuleArg]) -> Vec<Module> {
 
 pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
     let conn = args.conn.clone();
-    let (layer, make): (&LayerArgs, fn(Module) -> Action) = match &args.verb {
-        ConfigVerb::Load(l) => (l, Action::LoadToRuntime),
-        ConfigVerb::Save(l) => (l, Action::SaveToDisk),
+    let (layer, make): (&LayerArgs, fn(Module) -> Action) = match args.verb {
+        ConfigVerb::Load(ref l) => (l, Action::LoadToRuntime),
+        ConfigVerb::Save(ref l) => (l, Action::SaveToDisk),
+        ConfigVerb::Convert(a) => return super::config_convert::convert(a),
     };
     let actions: Vec<Action> = modules(&layer.modules).into_iter().map(make).collect();
     let act = layer.act;

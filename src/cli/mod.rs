@@ -8,6 +8,7 @@ pub mod admin;
 pub mod backup;
 pub mod codec;
 pub mod config;
+pub mod config_convert;
 pub mod console;
 pub mod exit;
 pub mod output;

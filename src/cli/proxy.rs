@@ -10,7 +10,7 @@ use switchyard_proxy::config::Config;
 
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
-    /// Proxy configuration file (TOML; see the README for the format).
+    /// Proxy configuration file: TOML, or a proxysql.cnf (see the README).
     #[arg(long, short)]
     pub config: PathBuf,
 
@@ -33,7 +33,10 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         let handle = switchyard_proxy::start(config)
             .await
             .context("cannot start the proxy")?;
-        eprintln!("switchyard proxy: MySQL clients on {}", handle.mysql_addr);
+        eprintln!(
+            "switchyard proxy: MySQL clients on {}, admin on {}, HTTP (/metrics /healthz /readyz) on {}",
+            handle.mysql_addr, handle.admin_addr, handle.http_addr
+        );
         wait_for_stop_signal().await?;
         eprintln!("switchyard proxy: shutting down");
         handle.shutdown(Duration::from_secs(args.grace)).await;

@@ -31,6 +31,7 @@ impl Fixture {
         config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
         // The sandbox's own admin port stays free for a proxy process on the same config.
         config.admin.listen = "127.0.0.1:0".parse().expect("addr");
+        config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
         let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
         Fixture { sb, proxy }
     }

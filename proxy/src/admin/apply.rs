@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{ServerRow, ServerStatus, UserRow};
+use crate::config::{SchedulerRow, ServerRow, ServerStatus, UserRow};
 use crate::hostgroups::events::{Event, Events};
 use crate::hostgroups::{Fence, Hostgroup, Hostgroups, Server};
 use crate::protocol::auth::PasswordHash;
@@ -289,4 +289,51 @@ fn same_user(live: &UserRow, row: &UserRow) -> bool {
         b.password.clear();
     }
     a == b
+}
+
+/// Reads `main.scheduler`; rows the runtime cannot run are refused with their id.
+pub fn read_scheduler(store: &Store) -> Result<Vec<SchedulerRow>, AdminError> {
+    let mut stmt = store.db().prepare(
+        "SELECT id, active, interval_ms, filename, arg1, arg2, arg3, arg4, arg5, comment FROM main.scheduler ORDER BY id",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let bad = |what: &str| AdminError::Invalid(format!("scheduler: id {id}: {what}"));
+        let row = SchedulerRow {
+            id: u32::try_from(id).map_err(|_| bad("id is out of range"))?,
+            active: r.get::<_, i64>(1)? != 0,
+            interval_ms: u64::try_from(r.get::<_, i64>(2)?)
+                .map_err(|_| bad("interval_ms is out of range"))?,
+            filename: r.get(3)?,
+            arg1: r.get(4)?,
+            arg2: r.get(5)?,
+            arg3: r.get(6)?,
+            arg4: r.get(7)?,
+            arg5: r.get(8)?,
+            comment: r.get(9)?,
+        };
+        if row.filename.trim().is_empty() {
+            return Err(bad("filename is empty"));
+        }
+        if !(100..=100_000_000).contains(&row.interval_ms) {
+            return Err(bad("interval_ms must be 100..=100000000"));
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
+/// `(variable_name, variable_value)` of `table` whose name starts with `prefix`.
+pub fn read_variables(
+    store: &Store,
+    table: &str,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, AdminError> {
+    let mut stmt = store.db().prepare(&format!(
+        "SELECT variable_name, variable_value FROM {table} WHERE variable_name LIKE ?1 ORDER BY variable_name"
+    ))?;
+    let rows = stmt.query_map([format!("{prefix}%")], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -191,6 +191,10 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             // Makes this admin look like a plain ProxySQL's (no switchyard tables), so the
             // console's degraded mode can be tested for real.
             ("admin-hide_switchyard_tables", "false".into()),
+            (
+                "admin-scheduler_timeout_ms",
+                super::scheduler::DEFAULT_TIMEOUT_MS.to_string(),
+            ),
         ],
         _ => vec![],
     }

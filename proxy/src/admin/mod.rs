@@ -11,9 +11,11 @@ mod mux;
 mod query_rules;
 mod resultset;
 mod rows_sql;
+pub mod scheduler;
 mod schema;
 mod stats;
 mod store;
+pub mod variables;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -93,6 +95,7 @@ pub struct Admin {
     store: Mutex<Store>,
     config: Config,
     users: Users,
+    pub(crate) scheduler: scheduler::Scheduler,
     started: Instant,
     /// What the monitor saw (its logs and latest results), shared with its tasks.
     pub monitor: Arc<crate::monitor::MonitorState>,
@@ -110,11 +113,16 @@ impl Admin {
         let rows: Vec<_> = rows.collect();
         let users = Users::from_rows(rows.iter()).map_err(|(n, e)| AdminError::User(n, e))?;
         let store = Store::open(config.admin.data_file.as_deref())?;
+        let scheduler = scheduler::Scheduler::new(
+            Arc::clone(&shared.health.events),
+            shared.shutdown_signal(),
+        );
         let admin = Admin {
             shared,
             store: Mutex::new(store),
             config: config.clone(),
             users,
+            scheduler,
             started: Instant::now(),
             monitor: Arc::default(),
             pool_baseline: Mutex::new(HashMap::new()),
@@ -123,12 +131,17 @@ impl Admin {
             let store = admin.lock();
             for module in Module::ALL {
                 config_rows::to_memory(&admin, &store, module)?;
-                if !matches!(module, Module::MysqlServers | Module::MysqlUsers) {
-                    admin.copy_module(&store, module, "main.", "main.runtime_")?;
-                } else {
-                    for table in &module.tables()[1..] {
-                        store.copy(table, "main.", "main.runtime_", None)?;
+                match module {
+                    Module::MysqlServers | Module::MysqlUsers => {
+                        for table in &module.tables()[1..] {
+                            store.copy(table, "main.", "main.runtime_", None)?;
+                        }
                     }
+                    // Checked and applied as a LOAD would: a bad value refuses the start.
+                    Module::MysqlVariables | Module::AdminVariables | Module::Scheduler => {
+                        admin.load_to_runtime(&store, module, "config")?
+                    }
+                    _ => admin.copy_module(&store, module, "main.", "main.runtime_")?,
                 }
             }
             mux::apply(&admin.shared, &store)?;
@@ -322,17 +335,22 @@ impl Admin {
                 );
                 Ok(())
             }
-            Module::MysqlVariables => {
+            Module::Scheduler => {
+                let rows = apply::read_scheduler(store)?;
                 store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_"))?;
+                self.scheduler
+                    .apply(rows.into_iter().filter(|r| r.active).collect());
+                Ok(())
+            }
+            Module::MysqlVariables => {
+                // Checked and applied whole (refused with every bad name) before the others
+                // read the runtime values.
+                self.load_variables(store, module)?;
                 self.push_health_settings(store);
                 query_rules::apply_variables(&self.shared, store, "main.runtime_global_variables")?;
                 mux::apply(&self.shared, store)
             }
-            _ => {
-                store.atomically(|s| self.copy_module(s, module, "main.", "main.runtime_"))?;
-                self.push_health_settings(store);
-                Ok(())
-            }
+            Module::AdminVariables => self.load_variables(store, module),
         }
     }
 
@@ -346,6 +364,68 @@ impl Admin {
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the shunning and hostgroup settings"),
         }
+    }
+
+    /// Checks every variable of `module` in MEMORY, then applies them; on any bad value the load
+    /// is refused with every problem named and nothing changes.
+    fn load_variables(&self, store: &Store, module: Module) -> Result<(), AdminError> {
+        use variables::Applies;
+        let prefix = module.variable_prefix().unwrap_or_default();
+        let memory = apply::read_variables(store, "main.global_variables", prefix)?;
+        let runtime: HashMap<String, String> =
+            apply::read_variables(store, "main.runtime_global_variables", prefix)?
+                .into_iter()
+                .collect();
+        let mut problems = Vec::new();
+        let mut effective = Vec::with_capacity(memory.len());
+        for (name, value) in memory {
+            if let Err(e) = variables::check(&name, &value) {
+                problems.push(e);
+                continue;
+            }
+            let in_use = runtime.get(&name).cloned();
+            match (variables::applies(&name), in_use) {
+                (Applies::ReadOnly, Some(r)) if r != value => {
+                    problems.push(format!("{name} is read-only (it stays '{r}')"));
+                }
+                (Applies::Restart, Some(r)) => effective.push((name, r)),
+                _ => effective.push((name, value)),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(AdminError::Invalid(format!(
+                "LOAD {} TO RUNTIME refused, nothing changed: {}",
+                module.name(),
+                problems.join("; ")
+            )));
+        }
+        store.atomically(|s| {
+            s.db().execute(
+                "DELETE FROM main.runtime_global_variables WHERE variable_name LIKE ?1",
+                [format!("{prefix}%")],
+            )?;
+            let mut ins = s
+                .db()
+                .prepare("INSERT INTO main.runtime_global_variables VALUES (?1, ?2)")?;
+            for (name, value) in &effective {
+                ins.execute([name, value])?;
+            }
+            Ok(())
+        })?;
+        self.shared.variables.apply(prefix, &effective);
+        if let Some((_, ms)) = effective
+            .iter()
+            .find(|(n, _)| n == "admin-scheduler_timeout_ms")
+        {
+            if let Ok(ms) = ms.trim().parse() {
+                self.scheduler.set_timeout_ms(ms);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
     }
 
     /// The admin users, for logins on the admin listener.

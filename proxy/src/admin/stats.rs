@@ -45,6 +45,8 @@ const LIVE: &[(&str, Build)] = &[
     ("mysql_server_galera_log", |a, s| {
         super::monitor::fill(a, s, crate::monitor::Check::Galera)
     }),
+    ("stats_switchyard_scheduler", scheduler),
+    ("stats_switchyard_variables", variables),
 ];
 
 /// Refreshes every live table whose name occurs in `sql`.
@@ -501,6 +503,56 @@ fn pinned_sessions(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             }
             ins.execute(params![hg, reason, m.pinned_now[i], m.pins_total[i]])?;
         }
+    }
+    Ok(())
+}
+
+fn scheduler(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_switchyard_scheduler", [])?;
+    let mut ins = db.prepare(
+        "INSERT INTO stats.stats_switchyard_scheduler VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for job in admin.scheduler.snapshot() {
+        let last = job.stats.last.lock().map(|l| l.clone()).unwrap_or_default();
+        ins.execute(params![
+            job.row.id,
+            job.row.active,
+            job.row.interval_ms,
+            job.row.filename,
+            job.stats.runs.get(),
+            job.stats.failures.get(),
+            job.stats.timeouts.get(),
+            last.consecutive_failures,
+            last.exit,
+            last.at.map(|_| last.duration_ms),
+            last.at,
+            last.error
+        ])?;
+    }
+    Ok(())
+}
+
+/// Each variable with its MEMORY and RUNTIME values and how it applies; `pending_restart` when
+/// a restart-only variable was changed and loaded but the proxy still runs with the old value.
+fn variables(_: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_switchyard_variables", [])?;
+    let mut rows = db.prepare(
+        "SELECT m.variable_name, m.variable_value, r.variable_value FROM main.global_variables m LEFT JOIN main.runtime_global_variables r USING (variable_name) UNION SELECT r.variable_name, NULL, r.variable_value FROM main.runtime_global_variables r WHERE r.variable_name NOT IN (SELECT variable_name FROM main.global_variables)",
+    )?;
+    let all: Vec<(String, Option<String>, Option<String>)> = rows
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut ins =
+        db.prepare("INSERT INTO stats.stats_switchyard_variables VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for (name, memory, runtime) in all {
+        let applies = super::variables::applies(&name);
+        let pending = applies == super::variables::Applies::Restart
+            && memory.is_some()
+            && runtime.is_some()
+            && memory != runtime;
+        ins.execute(params![name, memory, runtime, applies.as_str(), pending])?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! runtime. Everything is validated on load: a bad file is refused with its path, line and reason,
 //! and nothing half-loaded ever reaches the runtime.
 
+pub mod cnf;
 mod error;
 mod rows;
 
@@ -161,12 +162,37 @@ impl Default for AdminSettings {
 
 impl Config {
     /// Reads and validates a file; errors carry the path and, where the file has one, the line.
+    /// A `proxysql.cnf` (by its `.cnf` extension, or by its content when the extension is not
+    /// `.toml`) loads too; what it holds that is not used is logged as warnings.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let (config, warnings) = Config::load_with_warnings(path)?;
+        for w in &warnings {
+            tracing::warn!(config = %path.display(), "{w}");
+        }
+        Ok(config)
+    }
+
+    /// [`Config::load`], returning the warnings (always empty for TOML) instead of logging them.
+    pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<cnf::Warning>), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text).map_err(|e| e.in_file(path))
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let as_cnf = match ext.as_deref() {
+            Some("cnf") => true,
+            Some("toml") => false,
+            _ => toml::from_str::<toml::Table>(&text).is_err() && cnf::looks_like_cnf(&text),
+        };
+        if as_cnf {
+            return cnf::parse(&text, Some(path));
+        }
+        Config::parse(&text)
+            .map(|c| (c, Vec::new()))
+            .map_err(|e| e.in_file(path))
     }
 
     /// Parses and validates TOML text.

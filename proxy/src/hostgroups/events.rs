@@ -95,6 +95,20 @@ impl Event {
         out
     }
 
+    /// An event about something other than a server (a scheduler job, …): `subject` goes in the
+    /// `server` column.
+    pub fn other(kind: &'static str, subject: String, reason: String, actor: &str) -> Event {
+        Event {
+            id: 0,
+            time_ms: now_ms(),
+            hostgroup: None,
+            server: subject,
+            kind,
+            reason,
+            actor: actor.to_string(),
+        }
+    }
+
     pub fn removed(row: &ServerRow, actor: &str) -> Event {
         Event::new(row, "remove", "removed from mysql_servers".into(), actor)
     }

@@ -59,7 +59,7 @@ impl Default for HostgroupSettings {
 /// Shared by the sessions, the monitor and the admin plane of one proxy.
 #[derive(Debug, Default)]
 pub struct Health {
-    pub events: Events,
+    pub events: std::sync::Arc<Events>,
     policy: RwLock<Policy>,
     hostgroups: RwLock<Arc<HashMap<u32, HostgroupSettings>>>,
 }

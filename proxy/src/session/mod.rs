@@ -149,7 +149,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
 
 impl Session {
     async fn serve(&mut self) {
-        let max = self.shared.settings.max_allowed_packet as usize;
+        let max = self.shared.variables.max_allowed_packet() as usize;
         let mut shutdown = self.shared.shutdown_signal();
         let entry = Arc::clone(&self.registration.entry);
         loop {
@@ -324,7 +324,7 @@ impl Session {
     async fn borrow(&mut self, hostgroup: u32) -> Result<(), ErrPacket> {
         let timeout = self.shared.health.connect_timeout(
             hostgroup,
-            self.shared.settings.connect_timeout_server_max_ms,
+            self.shared.variables.connect_timeout_server_max_ms(),
         );
         let deadline = Instant::now() + timeout;
         let want_vars = state::target(&self.vars, self.flavor & cap::SESSION_TRACK != 0);

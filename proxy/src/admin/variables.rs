@@ -1,0 +1,181 @@
+//! `LOAD MYSQL VARIABLES TO RUNTIME` / `LOAD ADMIN VARIABLES TO RUNTIME`: every value is checked
+//! first (a bad one refuses the whole load, naming the variable and why, and nothing changes),
+//! then the ones that can change live do, and `runtime_global_variables` shows what the proxy
+//! really runs with: for a variable that needs a restart, the value in use until then.
+//!
+//! How each variable applies is in [`applies`], and visible per variable in
+//! `stats_switchyard_variables` (`applies`: live, restart, read-only, stored).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// How a variable takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// Now, on `LOAD … TO RUNTIME`.
+    Live,
+    /// At the next start; the runtime keeps the value in use.
+    Restart,
+    /// Set by the proxy; a different value is refused.
+    ReadOnly,
+    /// Kept and shown (ProxySQL has it), no effect in switchyard.
+    Stored,
+}
+
+impl Applies {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applies::Live => "live",
+            Applies::Restart => "restart",
+            Applies::ReadOnly => "read-only",
+            Applies::Stored => "stored",
+        }
+    }
+}
+
+/// What kind of value a variable takes.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Int { min: u64, max: u64 },
+    Bool,
+    Text,
+    Address,
+}
+
+fn spec(name: &str) -> (Applies, Kind) {
+    let int = |min, max| Kind::Int { min, max };
+    match name {
+        "mysql-max_allowed_packet" => (Applies::Live, int(1024, 1 << 30)),
+        "mysql-connect_timeout_server_max" => (Applies::Live, int(100, 3_600_000)),
+        "admin-scheduler_timeout_ms" => (Applies::Live, int(100, 86_400_000)),
+        "mysql-interfaces" | "admin-mysql_ifaces" => (Applies::Restart, Kind::Address),
+        "mysql-threads" => (Applies::Restart, int(0, 1024)),
+        "mysql-server_version" => (Applies::Restart, Kind::Text),
+        "admin-restapi_port" => (Applies::Restart, int(0, 65535)),
+        "admin-version" | "admin-hash_passwords" => (Applies::ReadOnly, Kind::Text),
+        "mysql-monitor_username" | "mysql-monitor_password" => (Applies::Live, Kind::Text),
+        "mysql-monitor_enabled" | "mysql-monitor_writer_is_also_reader" => {
+            (Applies::Live, Kind::Bool)
+        }
+        // The monitor's intervals, timeouts and counts: applied for the monitor to read.
+        n if n.starts_with("mysql-monitor_") => (Applies::Live, int(0, u64::from(u32::MAX))),
+        _ => (Applies::Stored, Kind::Text),
+    }
+}
+
+/// How `name` applies (for `stats_switchyard_variables` and the docs).
+pub fn applies(name: &str) -> Applies {
+    spec(name).0
+}
+
+/// Checks one value; the error names the variable and the reason.
+pub fn check(name: &str, value: &str) -> Result<(), String> {
+    let (_, kind) = spec(name);
+    let v = value.trim();
+    match kind {
+        Kind::Int { min, max } => match v.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(()),
+            Ok(n) => Err(format!("{name}: {n} is outside {min}..={max}")),
+            Err(_) => Err(format!("{name}: '{value}' is not a non-negative integer")),
+        },
+        Kind::Bool => match v.to_ascii_lowercase().as_str() {
+            "true" | "false" | "0" | "1" => Ok(()),
+            _ => Err(format!("{name}: '{value}' is not true, false, 0 or 1")),
+        },
+        Kind::Address => {
+            let first = v.split(';').next().unwrap_or("").trim();
+            first
+                .parse::<std::net::SocketAddr>()
+                .map(|_| ())
+                .map_err(|_| format!("{name}: '{value}' is not an IP:port address"))
+        }
+        Kind::Text => Ok(()),
+    }
+}
+
+/// The variables the proxy runs with, readable from anywhere through `Shared::variables`.
+///
+/// For other parts of the proxy (the monitor): [`LiveVariables::get`] and
+/// [`LiveVariables::get_u64`] read the applied value of any `mysql-…`/`admin-…` variable,
+/// [`LiveVariables::subscribe`] wakes on every applied load.
+pub struct LiveVariables {
+    max_allowed_packet: AtomicU32,
+    connect_timeout_server_max_ms: AtomicU64,
+    values: RwLock<Arc<BTreeMap<String, String>>>,
+    version: watch::Sender<u64>,
+}
+
+impl LiveVariables {
+    pub fn new(config: &Config) -> LiveVariables {
+        LiveVariables {
+            max_allowed_packet: AtomicU32::new(config.proxy.max_allowed_packet),
+            connect_timeout_server_max_ms: AtomicU64::new(
+                config.proxy.connect_timeout_server_max_ms,
+            ),
+            values: RwLock::new(Arc::new(BTreeMap::new())),
+            version: watch::channel(0).0,
+        }
+    }
+
+    /// Largest client packet, for sessions that start from now on.
+    pub fn max_allowed_packet(&self) -> u32 {
+        self.max_allowed_packet.load(Ordering::Relaxed)
+    }
+
+    /// How long a client waits for a backend connection (ms).
+    pub fn connect_timeout_server_max_ms(&self) -> u64 {
+        self.connect_timeout_server_max_ms.load(Ordering::Relaxed)
+    }
+
+    /// The applied value of a variable (`mysql-monitor_ping_interval`, …).
+    pub fn get(&self, name: &str) -> Option<String> {
+        let values = self.values.read().ok()?;
+        values.get(name).cloned()
+    }
+
+    pub fn get_u64(&self, name: &str) -> Option<u64> {
+        self.get(name)?.trim().parse().ok()
+    }
+
+    /// Changes on every applied `LOAD … VARIABLES TO RUNTIME`.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Applies already-checked live values of one prefix; the others of that prefix are kept
+    /// for lookups too (stored ones have no effect but are readable).
+    pub(super) fn apply(&self, prefix: &str, rows: &[(String, String)]) {
+        for (name, value) in rows {
+            let v = value.trim();
+            match name.as_str() {
+                "mysql-max_allowed_packet" => {
+                    if let Ok(n) = v.parse() {
+                        self.max_allowed_packet.store(n, Ordering::Relaxed);
+                    }
+                }
+                "mysql-connect_timeout_server_max" => {
+                    if let Ok(n) = v.parse() {
+                        self.connect_timeout_server_max_ms
+                            .store(n, Ordering::Relaxed);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Ok(mut values) = self.values.write() {
+            let mut next: BTreeMap<String, String> = values
+                .iter()
+                .filter(|(k, _)| !k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            next.extend(rows.iter().cloned());
+            *values = Arc::new(next);
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+}

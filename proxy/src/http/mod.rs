@@ -1,0 +1,231 @@
+//! HTTP endpoints on `[admin] http_listen` (loopback by default): `/metrics` (Prometheus text
+//! format, with ProxySQL exporter names), `/healthz` (the process answers) and `/readyz` (it can
+//! route: every hostgroup a user defaults to has an ONLINE server), for load balancer health
+//! checks that otherwise have to match a byte of the MySQL handshake.
+//!
+//! A deliberately small HTTP/1.1 responder: one request per connection, `GET`/`HEAD` only, the
+//! request head bounded in size and time, a cap on concurrent connections. Nothing a client sends
+//! can make it panic or hold memory.
+
+mod metrics;
+mod ready;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use crate::admin::Admin;
+
+/// Largest request head (request line and headers) accepted.
+const MAX_HEAD: usize = 8 * 1024;
+/// A client has this long to send its request head and this long again to take the answer.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 64;
+
+pub use ready::readiness;
+
+/// Binds `addr` and serves until the proxy shuts down; returns the bound address.
+pub async fn start(admin: Arc<Admin>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(accept_loop(listener, admin));
+    info!(%bound, "HTTP endpoints listening (/metrics, /healthz, /readyz)");
+    Ok(bound)
+}
+
+async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
+    let mut shutdown = admin.shared.shutdown_signal();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        };
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let admin = Arc::clone(&admin);
+                    tokio::spawn(async move {
+                        serve(stream, &admin).await;
+                        debug!(%peer, "HTTP request served");
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// An answer: status, content type, body.
+struct Response {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+}
+
+impl Response {
+    fn text(status: u16, body: impl Into<String>) -> Response {
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+async fn serve(mut stream: TcpStream, admin: &Admin) {
+    let (response, head_only) = match tokio::time::timeout(IO_TIMEOUT, read_head(&mut stream)).await
+    {
+        Err(_) => (Response::text(408, "request timeout\n"), false),
+        Ok(Err(status)) => (
+            Response::text(status, format!("{}\n", reason(status))),
+            false,
+        ),
+        Ok(Ok(head)) => match parse_request_line(&head) {
+            None => (Response::text(400, "bad request\n"), false),
+            Some((method, path)) => {
+                let head_only = method == "HEAD";
+                (route(method, path, admin), head_only)
+            }
+        },
+    };
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
+        response.status,
+        reason(response.status),
+        response.content_type,
+        response.body.len()
+    );
+    if response.status == 405 {
+        out.push_str("Allow: GET, HEAD\r\n");
+    }
+    out.push_str("\r\n");
+    if !head_only {
+        out.push_str(&response.body);
+    }
+    let _ = tokio::time::timeout(IO_TIMEOUT, async {
+        let _ = stream.write_all(out.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// Reads up to the blank line that ends the request head; `Err(status)` when it cannot.
+async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, u16> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf).await.map_err(|_| 400u16)?;
+        if n == 0 {
+            return Err(400);
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = find(&head, b"\r\n\r\n").or_else(|| find(&head, b"\n\n")) {
+            head.truncate(end);
+            return Ok(head);
+        }
+        if head.len() > MAX_HEAD {
+            return Err(431);
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `METHOD /path?query HTTP/1.x` → (method, path without the query).
+fn parse_request_line(head: &[u8]) -> Option<(&str, &str)> {
+    let line_end = find(head, b"\n").unwrap_or(head.len());
+    let line = std::str::from_utf8(head.get(..line_end)?).ok()?.trim_end();
+    let mut parts = line.split(' ');
+    let method = parts.next()?;
+    let target = parts.next()?;
+    let version = parts.next()?;
+    if parts.next().is_some() || !version.starts_with("HTTP/1.") || !target.starts_with('/') {
+        return None;
+    }
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let path = target.split('?').next().unwrap_or(target);
+    Some((method, path))
+}
+
+fn route(method: &str, path: &str, admin: &Admin) -> Response {
+    let known = matches!(path, "/metrics" | "/healthz" | "/readyz");
+    if !known {
+        return Response::text(404, "not found: try /metrics, /healthz or /readyz\n");
+    }
+    if method != "GET" && method != "HEAD" {
+        return Response::text(405, "only GET and HEAD\n");
+    }
+    match path {
+        "/healthz" => Response::text(200, "ok\n"),
+        "/readyz" => match readiness(&admin.shared) {
+            Ok(()) => Response::text(200, "ready\n"),
+            Err(why) => Response::text(503, format!("not ready: {why}\n")),
+        },
+        _ => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: metrics::render(admin),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines() {
+        assert_eq!(
+            parse_request_line(b"GET /metrics HTTP/1.1\r\nHost: x"),
+            Some(("GET", "/metrics"))
+        );
+        assert_eq!(
+            parse_request_line(b"HEAD /readyz?x=1 HTTP/1.0"),
+            Some(("HEAD", "/readyz"))
+        );
+        for bad in [
+            &b""[..],
+            b"GET",
+            b"GET /x",
+            b"GET x HTTP/1.1",
+            b"GET /x SMTP/1",
+            b"get /x HTTP/1.1",
+            b"GET /x HTTP/1.1 extra",
+            b"\xff\xfe /x HTTP/1.1",
+        ] {
+            assert_eq!(parse_request_line(bad), None, "{bad:?}");
+        }
+    }
+}
