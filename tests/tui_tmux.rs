@@ -99,7 +99,13 @@ impl Tmux {
             assert!(Instant::now() < deadline, "q did not quit");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(self.display("#{pane_dead_status}"), "0");
+        assert_eq!(
+            self.display("#{pane_dead_status}"),
+            "0",
+            "exit status (signal '{}'); screen:\n{}",
+            self.display("#{pane_dead_signal}"),
+            self.screen()
+        );
         assert_eq!(
             self.display("#{alternate_on}"),
             "0",
