@@ -3,6 +3,8 @@
 //! admin tables are read directly to check that the screen tells the truth. Polls the screen
 //! until the expected text appears (bounded), never sleeps to guess.
 
+mod proxy_support;
+
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -97,7 +99,13 @@ impl Tmux {
             assert!(Instant::now() < deadline, "q did not quit");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(self.display("#{pane_dead_status}"), "0");
+        assert_eq!(
+            self.display("#{pane_dead_status}"),
+            "0",
+            "exit status (signal '{}'); screen:\n{}",
+            self.display("#{pane_dead_signal}"),
+            self.screen()
+        );
         assert_eq!(
             self.display("#{alternate_on}"),
             "0",
@@ -282,4 +290,57 @@ async fn a_subcommand_on_a_terminal_asks_before_it_acts() {
         "exit=0",
     ])
     .await;
+}
+
+/// `servers drain` on a terminal draws a progress bar on stderr (indicatif) with what is left,
+/// and fences at the deadline when asked: the real `switchyard proxy` process, driven by URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_on_a_terminal_shows_a_progress_bar_then_fences_at_the_deadline() {
+    let sb = sandbox(1).await;
+    let config = Config::load(sb.proxy_config()).expect("config");
+    let _proxy = proxy_support::ProxyProcess::spawn(sb.proxy_config());
+    let mut admin = admin(&sb, &config).await;
+    let port = sb.replicas()[0].port;
+
+    let ro = &sb.logins().app_ro;
+    let url = format!(
+        "mysql://{}:{}@{}/app?prefer_socket=false",
+        ro.user, ro.password, config.proxy.listen
+    );
+    let mut reader = Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("reader through the proxy");
+    reader.query_drop("BEGIN").await.expect("begin");
+    reader.query_drop("SELECT 1").await.expect("select");
+
+    let l = &sb.logins().admin;
+    let command = format!(
+        "SWITCHYARD_LOG=warn SWITCHYARD_ADMIN_PASSWORD='{}' {} servers drain 20/127.0.0.1:{port} \
+         --admin 'mysql://{}@{}' --force --yes --deadline 4s --then offline-hard; \
+         echo \"exit=$?\"; sleep 600",
+        l.password,
+        env!("CARGO_BIN_EXE_switchyard"),
+        l.user,
+        config.admin.listen
+    );
+    let tmux = Tmux::start(150, 20, &command);
+    let screen = tmux
+        .wait_for(&[
+            &format!("draining 20/127.0.0.1:{port} ["),
+            "1 sessions, 1 connections left",
+        ])
+        .await;
+    assert!(
+        !screen.contains("after 0."),
+        "a bar, not plain lines: {screen}"
+    );
+    tmux.wait_for(&["fenced (OFFLINE_HARD)", "exit=0"]).await;
+    let status: Option<String> = admin
+        .query_first(format!(
+            "SELECT status FROM runtime_mysql_servers WHERE hostgroup_id=20 AND port={port}"
+        ))
+        .await
+        .expect("status");
+    assert_eq!(status.as_deref(), Some("OFFLINE_HARD"));
+    drop(reader);
 }

@@ -22,8 +22,10 @@ pub struct ConfigArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigVerb {
     /// MEMORY → RUNTIME (LOAD … TO RUNTIME) for the modules given.
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Load(LayerArgs),
     /// MEMORY → DISK (SAVE … TO DISK) for the modules given.
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Save(LayerArgs),
     /// Write the TOML equivalent of a proxysql.cnf (or of any config file switchyard reads);
     /// needs no admin interface.

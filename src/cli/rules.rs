@@ -29,8 +29,10 @@ pub enum RulesVerb {
         watch: WatchArgs,
     },
     /// Add a rule (to MEMORY), then LOAD MYSQL QUERY RULES TO RUNTIME.
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Add(AddArgs),
     /// Delete a rule (from MEMORY), then LOAD MYSQL QUERY RULES TO RUNTIME.
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Rm {
         rule_id: u32,
         #[command(flatten)]

@@ -45,6 +45,7 @@ pub enum ServersVerb {
         hostgroup: Option<u32>,
     },
     /// Set status, weight or tier (any combination); then LOAD MYSQL SERVERS TO RUNTIME.
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Set {
         /// HOST:PORT (all its hostgroups) or HOSTGROUP/HOST:PORT.
         server: ServerTarget,
@@ -64,8 +65,10 @@ pub enum ServersVerb {
         act: ActArgs,
     },
     /// OFFLINE_SOFT, then wait until no session or connection is left on the server.
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Drain(DrainArgs),
     /// OFFLINE_HARD: connections closed now; stays so until unfenced.
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Fence {
         server: ServerTarget,
         /// Fence even if a hostgroup is left without an ONLINE server.
@@ -75,6 +78,7 @@ pub enum ServersVerb {
         act: ActArgs,
     },
     /// Back to ONLINE, only where the server is fenced (a drained server stays drained).
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Unfence {
         server: ServerTarget,
         #[command(flatten)]

@@ -32,6 +32,7 @@ pub enum SessionsVerb {
         hostgroup: Option<i64>,
     },
     /// Close a client session (KILL CONNECTION SessionID).
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Kill {
         session_id: u64,
         #[command(flatten)]

@@ -23,12 +23,14 @@ pub struct VarsArgs {
 #[derive(Debug, Subcommand)]
 pub enum VarsVerb {
     /// Runtime variables: all, or the NAMEs given (a trailing * matches a prefix, e.g. mysql-*).
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Get {
         names: Vec<String>,
         #[command(flatten)]
         watch: WatchArgs,
     },
     /// Set a variable (in MEMORY), then load its module (MYSQL or ADMIN VARIABLES) to runtime.
+    #[command(after_help = super::exit::EXIT_CODES_HELP)]
     Set {
         name: String,
         value: String,
