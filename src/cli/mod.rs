@@ -7,6 +7,7 @@ pub mod backup;
 pub mod codec;
 pub mod console;
 pub mod exit;
+pub mod failover;
 pub mod output;
 pub mod proxy;
 pub mod sandbox;
@@ -44,6 +45,13 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// The interactive console against a proxy's admin interface.
     Console(console::ConsoleArgs),
+    /// Unplanned failover of a GTID replication cluster behind the proxies: plan, run, status,
+    /// resume, abort.
+    Failover(failover::FailoverArgs),
+    /// Planned change of primary to a replica, with the old primary re-attached as a replica.
+    Switchover(Box<failover::SwitchoverArgs>),
+    /// Re-attach a former (fenced) primary as a replica after checking for errant transactions.
+    Rejoin(Box<failover::RejoinArgs>),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -71,6 +79,9 @@ pub fn main() -> ExitCode {
         Command::Backup(args) => backup::run(*args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Console(args) => console::run(args, &cli.log),
+        Command::Failover(args) => failover::run_failover(args),
+        Command::Switchover(args) => failover::run_switchover(*args),
+        Command::Rejoin(args) => failover::run_rejoin(*args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
