@@ -18,8 +18,8 @@ use tabled::Tabled;
 
 use crate::control::{Control, ServerTarget};
 use crate::ops::{
-    self, Endpoint, Journal, OpsError, Plan, ProxyTarget, Scope, ServerLogin, Settings,
-    StepRecord, StepState,
+    self, Endpoint, Journal, OpsError, Plan, ProxyTarget, Scope, ServerLogin, Settings, StepRecord,
+    StepState,
 };
 
 use super::exit::Failure;
@@ -323,27 +323,25 @@ fn state_word(plan: &Plan) -> String {
     format!("{:?}", plan.state).to_lowercase()
 }
 
-fn progress(total: usize) -> impl FnMut(&StepRecord) {
-    let mut n = 0;
-    move |rec: &StepRecord| match rec.state {
-        StepState::Running => {
-            n += 1;
-            eprintln!("[{n}/{total}] {}: {} …", rec.step.name(), rec.description);
+fn progress(total: usize) -> impl FnMut(usize, &StepRecord) {
+    move |i: usize, rec: &StepRecord| {
+        let n = i + 1;
+        match rec.state {
+            StepState::Running => {
+                eprintln!("[{n}/{total}] {}: {} …", rec.step.name(), rec.description)
+            }
+            StepState::Done => eprintln!(
+                "[{n}/{total}] {}: done ({})",
+                rec.step.name(),
+                rec.detail.join("; ")
+            ),
+            StepState::Failed => eprintln!(
+                "[{n}/{total}] {}: FAILED: {}",
+                rec.step.name(),
+                rec.detail.join("; ")
+            ),
+            StepState::Pending => {}
         }
-        StepState::Done => eprintln!(
-            "[{n}/{total}] {}: done{}",
-            rec.step.name(),
-            rec.detail
-                .last()
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
-        ),
-        StepState::Failed => eprintln!(
-            "[{n}/{total}] {}: FAILED: {}",
-            rec.step.name(),
-            rec.detail.join("; ")
-        ),
-        StepState::Pending => {}
     }
 }
 
@@ -416,12 +414,22 @@ pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
                         topology: &'a ops::Topology,
                         plan: &'a Plan,
                     }
-                    println!("{}", serde_json::to_string_pretty(&Out { topology: &topo, plan: &plan })?);
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&Out {
+                            topology: &topo,
+                            plan: &plan
+                        })?
+                    );
                     return Ok(());
                 }
                 print_plan(&plan, a.output, true)
             }
-            FailoverCommand::Run { ops: a, dry_run, force } => {
+            FailoverCommand::Run {
+                ops: a,
+                dry_run,
+                force,
+            } => {
                 refuse_if_open(&a)?;
                 let s = settings(&a, force).await?;
                 let (plan, _) = ops::exec::plan_failover(&s).await.map_err(exit_error)?;
@@ -431,7 +439,10 @@ pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
                 if a.output == OutputFormat::Table {
                     print_plan(&plan, a.output, true)?;
                 }
-                confirm(&a, &format!("fail over from {} to {}", plan.old_primary, plan.candidate))?;
+                confirm(
+                    &a,
+                    &format!("fail over from {} to {}", plan.old_primary, plan.candidate),
+                )?;
                 execute(plan, &a, &s).await
             }
             FailoverCommand::Status { ops: a } => match journal(&a).load()? {
@@ -447,12 +458,27 @@ pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
             },
             FailoverCommand::Resume { ops: a } => {
                 let j = journal(&a);
-                let plan = j.load()?.ok_or_else(|| Failure::Usage("no plan to resume".into()))?;
+                let plan = j
+                    .load()?
+                    .ok_or_else(|| Failure::Usage("no plan to resume".into()))?;
                 if !plan.is_open() && plan.state != ops::PlanState::Planned {
-                    return Err(Failure::Usage(format!("plan {} is {}", plan.id, state_word(&plan))).into());
+                    return Err(Failure::Usage(format!(
+                        "plan {} is {}",
+                        plan.id,
+                        state_word(&plan)
+                    ))
+                    .into());
                 }
                 let s = settings(&a, false).await?;
-                confirm(&a, &format!("resume {} {} at step {}", plan.kind, plan.id, plan.next_step().map_or(0, |i| i + 1)))?;
+                confirm(
+                    &a,
+                    &format!(
+                        "resume {} {} at step {}",
+                        plan.kind,
+                        plan.id,
+                        plan.next_step().map_or(0, |i| i + 1)
+                    ),
+                )?;
                 execute(plan, &a, &s).await
             }
             FailoverCommand::Abort { ops: a } => {
@@ -470,14 +496,22 @@ pub fn run_switchover(args: SwitchoverArgs) -> anyhow::Result<()> {
         let a = &args.ops;
         refuse_if_open(a)?;
         let s = settings(a, false).await?;
-        let (plan, _) = ops::exec::plan_switchover(&s, &to).await.map_err(exit_error)?;
+        let (plan, _) = ops::exec::plan_switchover(&s, &to)
+            .await
+            .map_err(exit_error)?;
         if args.dry_run {
             return print_plan(&plan, a.output, true);
         }
         if a.output == OutputFormat::Table {
             print_plan(&plan, a.output, true)?;
         }
-        confirm(a, &format!("switch over from {} to {}", plan.old_primary, plan.candidate))?;
+        confirm(
+            a,
+            &format!(
+                "switch over from {} to {}",
+                plan.old_primary, plan.candidate
+            ),
+        )?;
         execute(plan, a, &s).await
     })
 }
@@ -488,14 +522,19 @@ pub fn run_rejoin(args: RejoinArgs) -> anyhow::Result<()> {
         let a = &args.ops;
         refuse_if_open(a)?;
         let s = settings(a, args.force).await?;
-        let (plan, _) = ops::exec::plan_rejoin(&s, &server).await.map_err(exit_error)?;
+        let (plan, _) = ops::exec::plan_rejoin(&s, &server)
+            .await
+            .map_err(exit_error)?;
         if args.dry_run {
             return print_plan(&plan, a.output, true);
         }
         if a.output == OutputFormat::Table {
             print_plan(&plan, a.output, true)?;
         }
-        confirm(a, &format!("rejoin {} under {}", plan.old_primary, plan.candidate))?;
+        confirm(
+            a,
+            &format!("rejoin {} under {}", plan.old_primary, plan.candidate),
+        )?;
         execute(plan, a, &s).await
     })
 }

@@ -97,10 +97,7 @@ impl Db {
                 })
             }
         };
-        Ok(rows
-            .first()
-            .and_then(|r| r.as_ref(0))
-            .and_then(value_text))
+        Ok(rows.first().and_then(|r| r.as_ref(0)).and_then(value_text))
     }
 
     /// The first row as column → text (empty when there is none: e.g. not a replica).

@@ -69,7 +69,13 @@ impl Settings {
 pub async fn discover(settings: &Settings) -> Result<Topology, OpsError> {
     let first = settings.first_proxy()?;
     let mut control = first.connect().await?;
-    let topo = topology::discover(&mut control, &first.label(), &settings.scope, &settings.login).await;
+    let topo = topology::discover(
+        &mut control,
+        &first.label(),
+        &settings.scope,
+        &settings.login,
+    )
+    .await;
     let _ = control.disconnect().await;
     topo
 }
@@ -116,16 +122,22 @@ fn replication_placeholder(settings: &Settings) -> (String, String) {
 }
 
 /// The SQL each step sends, for the plan's preview and `--dry-run`.
-fn statements(step: &Step, flavor: Flavor, plan: &PlanFrame, settings: &Settings) -> Result<Vec<String>, OpsError> {
+fn statements(
+    step: &Step,
+    flavor: Flavor,
+    plan: &PlanFrame,
+    settings: &Settings,
+) -> Result<Vec<String>, OpsError> {
     let input = |e: crate::control::InputError| OpsError::Input(e.to_string());
     Ok(match step {
         Step::ConfirmPrimaryDown { primary } => vec![
             format!("{primary}: connect (3 tries)"),
             format!("each replica: {}", sql::replication_status(flavor)),
         ],
-        Step::Fence { server, reason } => {
-            proxy_sql_lines(settings, &proxy_sql::fence(server, reason, true).map_err(input)?)
-        }
+        Step::Fence { server, reason } => proxy_sql_lines(
+            settings,
+            &proxy_sql::fence(server, reason, true).map_err(input)?,
+        ),
         Step::HoldWrites { primary } => proxy_sql_lines(
             settings,
             &proxy_sql::hold_writes(primary, plan.writer).map_err(input)?,
@@ -143,8 +155,12 @@ fn statements(step: &Step, flavor: Flavor, plan: &PlanFrame, settings: &Settings
             }
             out.push(format!(
                 "{candidate}: {}",
-                sql::wait_for_position(flavor, &Position::empty(flavor), settings.catch_up_timeout.as_secs())?
-                    .replace("''", "'<position>'")
+                sql::wait_for_position(
+                    flavor,
+                    &Position::empty(flavor),
+                    settings.catch_up_timeout.as_secs()
+                )?
+                .replace("''", "'<position>'")
             ));
             out
         }
@@ -181,7 +197,10 @@ fn statements(step: &Step, flavor: Flavor, plan: &PlanFrame, settings: &Settings
             new_primary,
         } => {
             let (u, p) = replication_placeholder(settings);
-            let mut lines: Vec<String> = sql::set_read_only(flavor).into_iter().map(String::from).collect();
+            let mut lines: Vec<String> = sql::set_read_only(flavor)
+                .into_iter()
+                .map(String::from)
+                .collect();
             lines.extend(sql::replicate_from(
                 flavor,
                 &Source {
@@ -294,13 +313,24 @@ pub async fn plan_failover(settings: &Settings) -> Result<(Plan, Topology), OpsE
         old_primary: old.clone(),
         old_to_reader: None,
     });
-    let plan = assemble(Kind::Failover, &topo, flavor, &old, &candidate, steps, settings)?;
+    let plan = assemble(
+        Kind::Failover,
+        &topo,
+        flavor,
+        &old,
+        &candidate,
+        steps,
+        settings,
+    )?;
     Ok((plan, topo))
 }
 
 /// A planned switchover to `to`: hold writes, old primary read-only, exact catch-up, promote,
 /// repoint, and the old primary back as a replica.
-pub async fn plan_switchover(settings: &Settings, to: &Endpoint) -> Result<(Plan, Topology), OpsError> {
+pub async fn plan_switchover(
+    settings: &Settings,
+    to: &Endpoint,
+) -> Result<(Plan, Topology), OpsError> {
     let topo = discover(settings).await?;
     let primary = topo.primary().ok_or_else(|| {
         OpsError::Refused(format!(
@@ -319,12 +349,19 @@ pub async fn plan_switchover(settings: &Settings, to: &Endpoint) -> Result<(Plan
     if &old == to {
         return Err(OpsError::Refused(format!("{to} is already the primary")));
     }
-    let cand = topo
-        .server(to)
-        .ok_or_else(|| OpsError::Input(format!("{to} is not a server of hostgroup {} or its readers", topo.writer_hostgroup)))?;
-    let rs = cand.replica.as_ref().filter(|r| r.source == old).ok_or_else(|| {
-        OpsError::Refused(format!("{to} does not replicate from the primary {old}"))
+    let cand = topo.server(to).ok_or_else(|| {
+        OpsError::Input(format!(
+            "{to} is not a server of hostgroup {} or its readers",
+            topo.writer_hostgroup
+        ))
     })?;
+    let rs = cand
+        .replica
+        .as_ref()
+        .filter(|r| r.source == old)
+        .ok_or_else(|| {
+            OpsError::Refused(format!("{to} does not replicate from the primary {old}"))
+        })?;
     if rs.io_running != "Yes" || !rs.sql_running {
         return Err(OpsError::Refused(format!(
             "{to}'s replication is not running (IO {}, SQL {}): {}{}",
@@ -350,7 +387,9 @@ pub async fn plan_switchover(settings: &Settings, to: &Endpoint) -> Result<(Plan
         Step::HoldWrites {
             primary: old.clone(),
         },
-        Step::SetReadOnly { server: old.clone() },
+        Step::SetReadOnly {
+            server: old.clone(),
+        },
         Step::CatchUp {
             candidate: to.clone(),
             from: Some(old.clone()),
@@ -384,21 +423,31 @@ pub async fn plan_switchover(settings: &Settings, to: &Endpoint) -> Result<(Plan
 
 /// A former primary (fenced by a failover) becomes a replica of the current primary, after a
 /// check for transactions only it has.
-pub async fn plan_rejoin(settings: &Settings, server: &Endpoint) -> Result<(Plan, Topology), OpsError> {
+pub async fn plan_rejoin(
+    settings: &Settings,
+    server: &Endpoint,
+) -> Result<(Plan, Topology), OpsError> {
     let topo = discover(settings).await?;
     let primary = topo
         .servers
         .iter()
         .find(|s| {
             &s.endpoint != server
-                && s.proxy_rows.iter().any(|(hg, st)| {
-                    *hg == topo.writer_hostgroup && st == "ONLINE"
-                })
+                && s.proxy_rows
+                    .iter()
+                    .any(|(hg, st)| *hg == topo.writer_hostgroup && st == "ONLINE")
         })
-        .ok_or_else(|| OpsError::Refused(format!("hostgroup {} has no ONLINE primary to rejoin", topo.writer_hostgroup)))?;
-    let me = topo
-        .server(server)
-        .ok_or_else(|| OpsError::Input(format!("{server} is not a server of the proxy's hostgroups")))?;
+        .ok_or_else(|| {
+            OpsError::Refused(format!(
+                "hostgroup {} has no ONLINE primary to rejoin",
+                topo.writer_hostgroup
+            ))
+        })?;
+    let me = topo.server(server).ok_or_else(|| {
+        OpsError::Input(format!(
+            "{server} is not a server of the proxy's hostgroups"
+        ))
+    })?;
     if !me.reachable {
         return Err(OpsError::Refused(format!(
             "{server} is unreachable: {}",
@@ -410,9 +459,10 @@ pub async fn plan_rejoin(settings: &Settings, server: &Endpoint) -> Result<(Plan
             "give the replication login with --repl-user and --repl-password-file (or SWITCHYARD_REPL_PASSWORD)".into(),
         ));
     }
-    let reader = topo.reader_hostgroups.first().copied().ok_or_else(|| {
-        OpsError::Refused("no reader hostgroup to return the server to".into())
-    })?;
+    let reader =
+        topo.reader_hostgroups.first().copied().ok_or_else(|| {
+            OpsError::Refused("no reader hostgroup to return the server to".into())
+        })?;
     let errant = errant(me.executed.as_ref(), primary.executed.as_ref());
     if !errant.is_empty() && !settings.force {
         return Err(OpsError::Refused(format!(
@@ -433,7 +483,15 @@ pub async fn plan_rejoin(settings: &Settings, server: &Endpoint) -> Result<(Plan
             reader,
         },
     ];
-    let plan = assemble(Kind::Rejoin, &topo, flavor, server, &new_primary, steps, settings)?;
+    let plan = assemble(
+        Kind::Rejoin,
+        &topo,
+        flavor,
+        server,
+        &new_primary,
+        steps,
+        settings,
+    )?;
     Ok((plan, topo))
 }
 
@@ -445,12 +503,12 @@ fn errant(mine: Option<&Position>, primary: Option<&Position>) -> Vec<String> {
 }
 
 /// Runs a plan from its first unfinished step to the end or to the first failure, saving the
-/// journal after every change. `observe` sees each step as it starts and ends.
+/// journal after every change. `observe` sees each step (with its index) as it starts and ends.
 pub async fn run(
     plan: &mut Plan,
     journal: &Journal,
     settings: &Settings,
-    observe: &mut dyn FnMut(&StepRecord),
+    observe: &mut dyn FnMut(usize, &StepRecord),
 ) -> Result<(), OpsError> {
     plan.state = PlanState::Running;
     plan.error = None;
@@ -462,7 +520,7 @@ pub async fn run(
             rec.state = StepState::Running;
             rec.started_ms = Some(now_ms());
             rec.detail.clear();
-            observe(rec);
+            observe(i, rec);
         }
         journal.save(plan)?;
         let step = plan.steps[i].step.clone();
@@ -480,14 +538,14 @@ pub async fn run(
             Ok(()) => {
                 rec.state = StepState::Done;
                 info!(plan = %plan.id, step = rec.step.name(), ms = started.elapsed().as_millis() as u64, "step done");
-                observe(rec);
+                observe(i, rec);
                 journal.save(plan)?;
             }
             Err(e) => {
                 rec.state = StepState::Failed;
                 rec.detail.push(format!("error: {e}"));
                 warn!(plan = %plan.id, step = rec.step.name(), error = %e, "step failed; plan stopped");
-                observe(rec);
+                observe(i, rec);
                 plan.state = PlanState::Failed;
                 plan.error = Some(format!("step {} ({}) failed: {e}", i + 1, rec.step.name()));
                 journal.save(plan)?;
@@ -533,11 +591,15 @@ async fn run_step(
             let ro = db.value("SELECT @@GLOBAL.read_only").await?;
             db.close().await;
             if ro.as_deref() != Some("1") {
-                return Err(OpsError::StepFailed(format!("{server} still has read_only={ro:?}")));
+                return Err(OpsError::StepFailed(format!(
+                    "{server} still has read_only={ro:?}"
+                )));
             }
             Ok(())
         }
-        Step::CatchUp { candidate, from } => catch_up(candidate, from.as_ref(), flavor, settings, detail).await,
+        Step::CatchUp { candidate, from } => {
+            catch_up(candidate, from.as_ref(), flavor, settings, detail).await
+        }
         Step::Regroup {
             replica,
             new_primary,
@@ -573,7 +635,10 @@ async fn run_step(
                 }
             } else {
                 // Promoted before (a resumed plan): make sure it is writable.
-                for s in sql::promote(db.flavor).into_iter().filter(|s| s.starts_with("SET")) {
+                for s in sql::promote(db.flavor)
+                    .into_iter()
+                    .filter(|s| s.starts_with("SET"))
+                {
                     db.exec(s).await?;
                 }
             }
@@ -593,7 +658,12 @@ async fn run_step(
             old_to_reader,
         } => {
             each_proxy(settings, detail, |_| {
-                proxy_sql::repoint(new_primary, old_primary, plan.writer_hostgroup, *old_to_reader)
+                proxy_sql::repoint(
+                    new_primary,
+                    old_primary,
+                    plan.writer_hostgroup,
+                    *old_to_reader,
+                )
             })
             .await
         }
@@ -626,10 +696,13 @@ async fn each_proxy(
             let fence_table = control.capabilities().has_table("switchyard_fences");
             let statements = build(fence_table).map_err(|e| OpsError::Input(e.to_string()))?;
             for s in &statements {
-                control.rows(s).await.map_err(|source: ControlError| OpsError::Proxy {
-                    proxy: label.clone(),
-                    source,
-                })?;
+                control
+                    .rows(s)
+                    .await
+                    .map_err(|source: ControlError| OpsError::Proxy {
+                        proxy: label.clone(),
+                        source,
+                    })?;
             }
             let _ = control.disconnect().await;
             Ok(())
@@ -666,7 +739,9 @@ async fn confirm_down(
             Ok(db) => {
                 db.close().await;
                 if settings.force {
-                    detail.push(format!("{primary} answered (attempt {attempt}); --force given"));
+                    detail.push(format!(
+                        "{primary} answered (attempt {attempt}); --force given"
+                    ));
                     return Ok(());
                 }
                 return Err(OpsError::Refused(format!(
@@ -767,7 +842,10 @@ async fn catch_up(
     let target = match from {
         Some(old) => {
             let mut db = Db::connect(&old.host, old.port, login).await?;
-            let text = db.value(sql::binlog_position(flavor)).await?.unwrap_or_default();
+            let text = db
+                .value(sql::binlog_position(flavor))
+                .await?
+                .unwrap_or_default();
             db.close().await;
             Position::parse(flavor, &text)?
         }
@@ -778,7 +856,9 @@ async fn catch_up(
             match rs {
                 Some(r) => r.received,
                 None => {
-                    detail.push(format!("{candidate} no longer replicates (promoted before)"));
+                    detail.push(format!(
+                        "{candidate} no longer replicates (promoted before)"
+                    ));
                     return Ok(());
                 }
             }
@@ -791,7 +871,10 @@ async fn catch_up(
     let result = db
         .value_within(&wait, Duration::from_secs(secs + 10))
         .await?;
-    let now = db.value(sql::executed_position(flavor)).await?.unwrap_or_default();
+    let now = db
+        .value(sql::executed_position(flavor))
+        .await?
+        .unwrap_or_default();
     db.close().await;
     detail.push(format!(
         "{candidate} applied up to {target} in {} ms (now at {now})",
@@ -813,10 +896,17 @@ async fn wait_replicating(db: &mut Db, source: &Endpoint, limit: Duration) -> Re
     loop {
         let st = replica_status(db).await?;
         match &st {
-            Some(r) if &r.source == source && r.io_running == "Yes" && r.sql_running => return Ok(()),
+            Some(r) if &r.source == source && r.io_running == "Yes" && r.sql_running => {
+                return Ok(())
+            }
             _ if Instant::now() > deadline => {
                 let why = st
-                    .map(|r| format!("IO {}, SQL running {}, {} {}", r.io_running, r.sql_running, r.last_io_error, r.last_sql_error))
+                    .map(|r| {
+                        format!(
+                            "IO {}, SQL running {}, {} {}",
+                            r.io_running, r.sql_running, r.last_io_error, r.last_sql_error
+                        )
+                    })
                     .unwrap_or_else(|| "not a replica".into());
                 return Err(OpsError::StepFailed(format!(
                     "{} does not replicate from {source} after {} s: {why}",
@@ -837,7 +927,9 @@ async fn reattach(
 ) -> Result<(), OpsError> {
     let login = &settings.login;
     let repl = settings.repl.as_ref().ok_or_else(|| {
-        OpsError::Input("the replication login is needed (--repl-user, --repl-password-file)".into())
+        OpsError::Input(
+            "the replication login is needed (--repl-user, --repl-password-file)".into(),
+        )
     })?;
     let mut db = Db::connect(&server.host, server.port, login).await?;
     let flavor = db.flavor;
@@ -848,7 +940,10 @@ async fn reattach(
             return Ok(());
         }
     }
-    let mine = db.value(sql::executed_position(flavor)).await?.unwrap_or_default();
+    let mine = db
+        .value(sql::executed_position(flavor))
+        .await?
+        .unwrap_or_default();
     let mut primary = Db::connect(&new_primary.host, new_primary.port, login).await?;
     let theirs = primary
         .value(sql::executed_position(flavor))
@@ -857,7 +952,10 @@ async fn reattach(
     primary.close().await;
     let errant = Position::parse(flavor, &mine)?.missing_from(&Position::parse(flavor, &theirs)?);
     if !errant.is_empty() {
-        detail.push(format!("errant transactions on {server}: {}", errant.join(", ")));
+        detail.push(format!(
+            "errant transactions on {server}: {}",
+            errant.join(", ")
+        ));
         if !settings.force {
             db.close().await;
             return Err(OpsError::Refused(format!(

@@ -163,10 +163,8 @@ impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Position::MariaDb(m) => {
-                let parts: Vec<String> = m
-                    .iter()
-                    .map(|(d, (s, n))| format!("{d}-{s}-{n}"))
-                    .collect();
+                let parts: Vec<String> =
+                    m.iter().map(|(d, (s, n))| format!("{d}-{s}-{n}")).collect();
                 f.write_str(&parts.join(","))
             }
             Position::MySql(m) => {
@@ -204,7 +202,11 @@ fn parse_mariadb(text: &str) -> Result<Position, OpsError> {
         let (Some(d), Some(s), Some(n), None) = (it.next(), it.next(), it.next(), it.next()) else {
             return Err(bad(text, "expected domain-server-seq"));
         };
-        let num = |v: &str| v.trim().parse::<u64>().map_err(|_| bad(text, "not a number"));
+        let num = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| bad(text, "not a number"))
+        };
         let domain = u32::try_from(num(d)?).map_err(|_| bad(text, "domain out of range"))?;
         let server = u32::try_from(num(s)?).map_err(|_| bad(text, "server id out of range"))?;
         if map.insert(domain, (server, num(n)?)).is_some() {
@@ -303,9 +305,15 @@ mod tests {
     #[test]
     fn mariadb_containment_is_per_domain() {
         assert!(m("0-1-100,1-2-5").contains(&m("0-1-99")));
-        assert!(m("0-3-100").contains(&m("0-1-100")), "server id may differ after a failover");
+        assert!(
+            m("0-3-100").contains(&m("0-1-100")),
+            "server id may differ after a failover"
+        );
         assert!(!m("0-1-99").contains(&m("0-1-100")));
-        assert!(!m("0-1-100").contains(&m("0-1-5,1-2-1")), "a domain missing");
+        assert!(
+            !m("0-1-100").contains(&m("0-1-5,1-2-1")),
+            "a domain missing"
+        );
         assert!(m("").contains(&m("")));
         assert!(m("0-1-1").contains(&m("")));
     }
@@ -331,7 +339,10 @@ mod tests {
 
     #[test]
     fn errant_transactions_are_named() {
-        assert_eq!(m("0-1-105").missing_from(&m("0-2-100")), vec!["0-1-101..105"]);
+        assert_eq!(
+            m("0-1-105").missing_from(&m("0-2-100")),
+            vec!["0-1-101..105"]
+        );
         assert_eq!(m("0-1-101").missing_from(&m("0-2-100")), vec!["0-1-101"]);
         assert!(m("0-1-100").missing_from(&m("0-2-120")).is_empty());
         let old = y(&format!("{U1}:1-100,{U2}:1-2"));
@@ -344,7 +355,10 @@ mod tests {
 
     #[test]
     fn union_takes_the_furthest_of_each() {
-        assert_eq!(m("0-1-5,1-1-9").union(&m("0-2-7")).to_string(), "0-2-7,1-1-9");
+        assert_eq!(
+            m("0-1-5,1-1-9").union(&m("0-2-7")).to_string(),
+            "0-2-7,1-1-9"
+        );
         let a = y(&format!("{U1}:1-5")).union(&y(&format!("{U1}:6-9,{U2}:1")));
         assert_eq!(a.to_string(), format!("{U1}:1-9,{U2}:1"));
     }
@@ -352,7 +366,10 @@ mod tests {
     #[test]
     fn flavours_do_not_mix() {
         assert!(!m("0-1-1").contains(&y(&format!("{U1}:1"))));
-        assert_eq!(Flavor::from_version("10.11.6-MariaDB-0+deb12u1-log"), Flavor::MariaDb);
+        assert_eq!(
+            Flavor::from_version("10.11.6-MariaDB-0+deb12u1-log"),
+            Flavor::MariaDb
+        );
         assert_eq!(Flavor::from_version("8.0.36"), Flavor::MySql);
     }
 }

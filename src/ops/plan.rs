@@ -252,7 +252,9 @@ impl Journal {
     /// half of one.
     pub fn save(&self, plan: &Plan) -> Result<(), OpsError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| self.err(e))?;
-        let tmp = self.dir.join(format!("current.json.{}", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!("current.json.{}", std::process::id()));
         let bytes = serde_json::to_vec_pretty(plan).map_err(|e| self.err(e))?;
         std::fs::write(&tmp, bytes).map_err(|e| self.err(e))?;
         std::fs::rename(&tmp, self.current_path()).map_err(|e| self.err(e))

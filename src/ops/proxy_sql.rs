@@ -139,9 +139,8 @@ mod tests {
         let sql = repoint(&new, &old, 10, Some(20)).unwrap();
         assert!(sql.iter().any(|s| s
             == "UPDATE mysql_servers SET status='ONLINE' WHERE hostgroup_id=10 AND hostname='h2' AND port=3307"));
-        assert!(sql
-            .iter()
-            .any(|s| s == "DELETE FROM mysql_servers WHERE hostgroup_id=10 AND hostname='h1' AND port=3306"));
+        assert!(sql.iter().any(|s| s
+            == "DELETE FROM mysql_servers WHERE hostgroup_id=10 AND hostname='h1' AND port=3306"));
         assert_eq!(sql.last().map(String::as_str), Some(LOAD));
         assert_eq!(repoint(&new, &old, 10, None).unwrap().len(), 4);
     }

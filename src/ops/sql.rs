@@ -214,8 +214,14 @@ mod tests {
             "CHANGE REPLICATION SOURCE TO SOURCE_HOST='10.0.0.5', SOURCE_PORT=3306, \
              SOURCE_AUTO_POSITION=1, SOURCE_USER='repl', SOURCE_PASSWORD='***'"
         );
-        assert_eq!(set_read_only(Flavor::MySql), vec!["SET GLOBAL super_read_only = 1"]);
-        assert_eq!(executed_position(Flavor::MySql), "SELECT @@GLOBAL.gtid_executed");
+        assert_eq!(
+            set_read_only(Flavor::MySql),
+            vec!["SET GLOBAL super_read_only = 1"]
+        );
+        assert_eq!(
+            executed_position(Flavor::MySql),
+            "SELECT @@GLOBAL.gtid_executed"
+        );
     }
 
     #[test]

@@ -173,7 +173,10 @@ pub async fn discover(
         .rows("SELECT hostgroup_id, hostname, port, status, comment FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname, port")
         .await
         .map_err(perr)?;
-    let tiers = if proxy.capabilities().has_table("runtime_switchyard_mysql_servers") {
+    let tiers = if proxy
+        .capabilities()
+        .has_table("runtime_switchyard_mysql_servers")
+    {
         proxy
             .rows("SELECT hostname, port, MIN(tier) FROM runtime_switchyard_mysql_servers GROUP BY hostname, port")
             .await
@@ -229,7 +232,10 @@ pub async fn discover(
         ) else {
             continue;
         };
-        if let Some(s) = servers.iter_mut().find(|s| s.endpoint == Endpoint::new(&host, port)) {
+        if let Some(s) = servers
+            .iter_mut()
+            .find(|s| s.endpoint == Endpoint::new(&host, port))
+        {
             s.tier = tier;
         }
     }
@@ -266,12 +272,7 @@ async fn hostgroups(
         .await?;
     let pairs: Vec<(u32, u32)> = rows
         .iter()
-        .filter_map(|r| {
-            Some((
-                r.text_at(0)?.parse().ok()?,
-                r.text_at(1)?.parse().ok()?,
-            ))
-        })
+        .filter_map(|r| Some((r.text_at(0)?.parse().ok()?, r.text_at(1)?.parse().ok()?)))
         .collect();
     let writer = match (given, pairs.as_slice()) {
         (Some(w), _) => w,
@@ -312,7 +313,10 @@ async fn probe(e: &Endpoint, login: &ServerLogin) -> Result<Probe, OpsError> {
         .value("SELECT @@server_id")
         .await?
         .and_then(|v| v.parse().ok());
-    let read_only = db.value("SELECT @@GLOBAL.read_only").await?.map(|v| v == "1");
+    let read_only = db
+        .value("SELECT @@GLOBAL.read_only")
+        .await?
+        .map(|v| v == "1");
     let executed = match db.value(sql::executed_position(flavor)).await? {
         Some(t) => Some(Position::parse(flavor, &t)?),
         None => None,
@@ -335,12 +339,7 @@ pub async fn replica_status(db: &mut Db) -> Result<Option<ReplicaStatus>, OpsErr
     if st.is_empty() {
         return Ok(None);
     }
-    let get = |a: &str, b: &str| {
-        st.get(a)
-            .or_else(|| st.get(b))
-            .cloned()
-            .unwrap_or_default()
-    };
+    let get = |a: &str, b: &str| st.get(a).or_else(|| st.get(b)).cloned().unwrap_or_default();
     let host = get("Master_Host", "Source_Host");
     if host.is_empty() {
         return Ok(None);
@@ -366,9 +365,7 @@ pub async fn replica_status(db: &mut Db) -> Result<Option<ReplicaStatus>, OpsErr
 
 /// The best replica to promote: it must hold everything any other candidate holds (no
 /// transaction lost), then the best tier wins. Delayed and never-promote replicas are out.
-pub fn choose_candidate<'a>(
-    replicas: &[&'a ServerView],
-) -> Result<&'a ServerView, OpsError> {
+pub fn choose_candidate<'a>(replicas: &[&'a ServerView]) -> Result<&'a ServerView, OpsError> {
     let eligible: Vec<&&ServerView> = replicas
         .iter()
         .filter(|s| {
@@ -383,7 +380,10 @@ pub fn choose_candidate<'a>(
                 .into(),
         ));
     }
-    let furthest = |s: &ServerView| s.furthest().unwrap_or_else(|| Position::empty(Flavor::MariaDb));
+    let furthest = |s: &ServerView| {
+        s.furthest()
+            .unwrap_or_else(|| Position::empty(Flavor::MariaDb))
+    };
     // Everything any replica received must be on the new primary, including the ones that may
     // not be promoted: they will replicate from it.
     let all: Vec<Position> = replicas.iter().map(|s| furthest(s)).collect();
@@ -460,6 +460,12 @@ mod tests {
         // The only servers with everything may not be promoted: refusing beats losing writes.
         assert!(choose_candidate(&[&a, &delayed, &never]).is_err());
         let c = replica(6, "0-1-130", 2, 0, false);
-        assert_eq!(choose_candidate(&[&a, &delayed, &never, &c]).unwrap().endpoint.port, 6);
+        assert_eq!(
+            choose_candidate(&[&a, &delayed, &never, &c])
+                .unwrap()
+                .endpoint
+                .port,
+            6
+        );
     }
 }
