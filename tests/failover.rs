@@ -37,7 +37,11 @@ async fn start_proxy(sb: &SandboxGuard, admin_port: u16) -> ProxyHandle {
 
 impl Layer {
     async fn start() -> Layer {
-        let sb = tokio::task::spawn_blocking(|| SandboxGuard::temp(2, true))
+        Layer::with(2, true).await
+    }
+
+    async fn with(replicas: usize, semi_sync: bool) -> Layer {
+        let sb = tokio::task::spawn_blocking(move || SandboxGuard::temp(replicas, semi_sync))
             .await
             .expect("sandbox task")
             .expect("sandbox up");
@@ -705,4 +709,92 @@ async fn a_failed_step_stops_the_plan_and_resume_completes_it() {
     }
     let status = layer.switchyard(&["failover", "status"]).await;
     assert!(String::from_utf8_lossy(&status.stdout).contains("no plan in progress"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orchestrator_hooks_fence_and_repoint_every_proxy() {
+    let mut layer = Layer::with(1, false).await;
+    let (p1, p2) = (layer.port("db1"), layer.port("db2"));
+    tokio::task::block_in_place(|| layer.sb.kill("db1")).expect("kill -9 the primary");
+    let (p1s, p2s) = (p1.to_string(), p2.to_string());
+    let out = layer
+        .switchyard(&[
+            "hook",
+            "pre-failover",
+            "--failed-host",
+            "127.0.0.1",
+            "--failed-port",
+            &p1s,
+            "--cluster",
+            "c1",
+        ])
+        .await;
+    assert!(out.status.success());
+    for i in 0..layer.proxies.len() {
+        let rows = layer.runtime_rows(i).await;
+        assert!(
+            rows.iter()
+                .filter(|r| r.1 == p1)
+                .all(|r| r.2 == "OFFLINE_HARD"),
+            "proxy {i}: {rows:?}"
+        );
+    }
+    // Orchestrator promotes the replica itself.
+    layer
+        .sb
+        .sql(
+            "db2",
+            "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0",
+        )
+        .expect("promote");
+    let out = layer
+        .switchyard(&[
+            "hook",
+            "post-failover",
+            "--failed-host",
+            "127.0.0.1",
+            "--failed-port",
+            &p1s,
+            "--successor-host",
+            "127.0.0.1",
+            "--successor-port",
+            &p2s,
+            "--cluster",
+            "c1",
+        ])
+        .await;
+    assert!(out.status.success());
+    for i in 0..layer.proxies.len() {
+        let rows = layer.runtime_rows(i).await;
+        assert!(
+            rows.contains(&(10, p2, "ONLINE".into())),
+            "proxy {i}: {rows:?}"
+        );
+        assert!(
+            rows.iter()
+                .filter(|r| r.1 == p1)
+                .all(|r| r.2 == "OFFLINE_HARD"),
+            "proxy {i}: {rows:?}"
+        );
+    }
+    let load = Load::start(&layer);
+    assert!(
+        load.wait_for(50, Duration::from_secs(60)).await,
+        "writes flow to the successor"
+    );
+    let (acks, _) = load.stop().await;
+    let ids = ids_on(&layer.sb, "db2");
+    assert!(acks.iter().all(|(id, _)| ids.contains(id)));
+    // A bad placeholder value is a usage error, not a half-applied hook.
+    let out = layer
+        .switchyard(&[
+            "hook",
+            "pre-failover",
+            "--failed-host",
+            "h'x",
+            "--failed-port",
+            "1",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
 }

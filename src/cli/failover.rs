@@ -157,6 +157,138 @@ pub struct RejoinArgs {
     pub force: bool,
 }
 
+/// Orchestrator hooks: its placeholders map to these flags, e.g.
+/// `switchyard hook pre-failover --failed-host {failedHost} --failed-port {failedPort}
+/// --cluster {failureCluster}` in `PreFailoverProcesses`.
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub command: HookCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Fence the failed primary in every proxy (PreFailoverProcesses).
+    PreFailover {
+        #[command(flatten)]
+        failed: FailedArgs,
+        #[command(flatten)]
+        ops: ProxyOnlyArgs,
+    },
+    /// Point every proxy's writer hostgroup at the successor; the failed primary stays fenced
+    /// (PostFailoverProcesses).
+    PostFailover {
+        #[command(flatten)]
+        failed: FailedArgs,
+        /// {successorHost}
+        #[arg(long)]
+        successor_host: String,
+        /// {successorPort}
+        #[arg(long)]
+        successor_port: u16,
+        #[command(flatten)]
+        ops: ProxyOnlyArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct FailedArgs {
+    /// {failedHost}
+    #[arg(long)]
+    pub failed_host: String,
+    /// {failedPort}
+    #[arg(long)]
+    pub failed_port: u16,
+    /// {failureCluster}, recorded in the fence reason.
+    #[arg(long, default_value = "")]
+    pub cluster: String,
+}
+
+/// The proxies a hook drives; hooks never log in to the database servers.
+#[derive(Debug, Args)]
+pub struct ProxyOnlyArgs {
+    /// Admin interface of the proxy, mysql://USER@HOST:PORT (password from
+    /// SWITCHYARD_ADMIN_PASSWORD or --admin-password-file).
+    #[arg(
+        long,
+        env = "SWITCHYARD_ADMIN",
+        default_value = "mysql://admin@127.0.0.1:6032",
+        hide_env_values = true
+    )]
+    pub admin: String,
+    /// Every proxy of the layer, comma-separated admin URLs (default: the one --admin names).
+    #[arg(long, value_delimiter = ',')]
+    pub proxies: Vec<String>,
+    /// File whose first line is the admin password.
+    #[arg(long, env = "SWITCHYARD_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+    /// Writer hostgroup (default: the only mysql_replication_hostgroups row).
+    #[arg(long)]
+    pub writer_hostgroup: Option<u32>,
+}
+
+fn checked_endpoint(host: &str, port: u16) -> anyhow::Result<Endpoint> {
+    endpoint(&format!("{host}:{port}"))
+}
+
+pub fn run_hook(args: HookArgs) -> anyhow::Result<()> {
+    let (failed, successor, p) = match &args.command {
+        HookCommand::PreFailover { failed, ops } => (failed, None, ops),
+        HookCommand::PostFailover {
+            failed,
+            successor_host,
+            successor_port,
+            ops,
+        } => (
+            failed,
+            Some(checked_endpoint(successor_host, *successor_port)?),
+            ops,
+        ),
+    };
+    let failed_at = checked_endpoint(&failed.failed_host, failed.failed_port)?;
+    let password = secret(&p.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
+    let urls = if p.proxies.is_empty() {
+        vec![p.admin.clone()]
+    } else {
+        p.proxies.clone()
+    };
+    let settings = Settings {
+        proxies: urls
+            .into_iter()
+            .map(|url| ProxyTarget {
+                url,
+                password: password.clone(),
+            })
+            .collect(),
+        // Hooks only talk to proxies; Orchestrator owns the servers.
+        login: ServerLogin {
+            user: String::new(),
+            password: String::new(),
+        },
+        repl: None,
+        scope: Scope {
+            writer_hostgroup: p.writer_hostgroup,
+            never_promote: vec![],
+        },
+        catch_up_timeout: Duration::from_secs(0),
+        hold_timeout: Duration::from_secs(0),
+        force: false,
+    };
+    runtime()?.block_on(async {
+        let detail = match &successor {
+            None => ops::exec::hook_pre_failover(&settings, &failed_at, &failed.cluster).await,
+            Some(s) => {
+                ops::exec::hook_post_failover(&settings, &failed_at, s, &failed.cluster).await
+            }
+        }
+        .map_err(exit_error)?;
+        for d in detail {
+            eprintln!("{d}");
+        }
+        Ok(())
+    })
+}
+
 fn endpoint(text: &str) -> anyhow::Result<Endpoint> {
     let t: ServerTarget = text.parse().map_err(|e| Failure::Usage(format!("{e}")))?;
     if t.hostgroup.is_some() {

@@ -52,6 +52,8 @@ pub enum Command {
     Switchover(Box<failover::SwitchoverArgs>),
     /// Re-attach a former (fenced) primary as a replica after checking for errant transactions.
     Rejoin(Box<failover::RejoinArgs>),
+    /// Hooks for an existing Orchestrator: fence and repoint the proxies on its failovers.
+    Hook(failover::HookArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -82,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Failover(args) => failover::run_failover(args),
         Command::Switchover(args) => failover::run_switchover(*args),
         Command::Rejoin(args) => failover::run_rejoin(*args),
+        Command::Hook(args) => failover::run_hook(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -981,6 +981,51 @@ async fn reattach(
     r
 }
 
+/// Orchestrator's `PreFailoverProcesses`: fence the failed primary in every proxy before
+/// Orchestrator touches the topology, so no proxy can route a write to it when it returns.
+pub async fn hook_pre_failover(
+    settings: &Settings,
+    failed: &Endpoint,
+    cluster: &str,
+) -> Result<Vec<String>, OpsError> {
+    let reason = format!("orchestrator pre-failover ({cluster})");
+    let mut detail = Vec::new();
+    each_proxy(settings, &mut detail, |fence_table| {
+        proxy_sql::fence(failed, &reason, fence_table)
+    })
+    .await?;
+    Ok(detail)
+}
+
+/// Orchestrator's `PostFailoverProcesses`: the successor becomes the writer in every proxy;
+/// the failed primary stays fenced.
+pub async fn hook_post_failover(
+    settings: &Settings,
+    failed: &Endpoint,
+    successor: &Endpoint,
+    cluster: &str,
+) -> Result<Vec<String>, OpsError> {
+    let first = settings.first_proxy()?;
+    let mut control = first.connect().await?;
+    let (writer, _) = topology::hostgroups(&mut control, settings.scope.writer_hostgroup)
+        .await
+        .map_err(|source| OpsError::Proxy {
+            proxy: first.label(),
+            source,
+        })?;
+    let _ = control.disconnect().await;
+    let reason = format!("orchestrator post-failover ({cluster})");
+    let mut detail = Vec::new();
+    each_proxy(settings, &mut detail, |fence_table| {
+        let mut sql = proxy_sql::fence(failed, &reason, fence_table)?;
+        sql.pop(); // one LOAD at the end of the repoint is enough
+        sql.extend(proxy_sql::repoint(successor, failed, writer, None)?);
+        Ok(sql)
+    })
+    .await?;
+    Ok(detail)
+}
+
 /// Marks an open plan aborted and archives it. Nothing is undone: the journal says which steps
 /// ran, and the operator takes it from there.
 pub fn abort(journal: &Journal) -> Result<Plan, OpsError> {

@@ -263,7 +263,7 @@ pub async fn discover(
 
 /// The writer hostgroup (given, or the only one in `runtime_mysql_replication_hostgroups`) and
 /// its readers.
-async fn hostgroups(
+pub async fn hostgroups(
     proxy: &mut Control,
     given: Option<u32>,
 ) -> Result<(u32, Vec<u32>), crate::control::ControlError> {
