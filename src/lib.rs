@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod cli;
 pub mod control;
+pub mod ops;
 pub mod sandbox;
 pub mod sstbench;
 pub mod tui;

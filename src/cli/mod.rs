@@ -11,6 +11,7 @@ pub mod config;
 pub mod config_convert;
 pub mod console;
 pub mod exit;
+pub mod failover;
 pub mod output;
 pub mod proxy;
 pub mod read;
@@ -88,6 +89,18 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// The man page (roff) on stdout, e.g. `switchyard man | man -l -`.
     Man,
+    /// Unplanned failover of a GTID replication cluster behind the proxies: plan, run, status,
+    /// resume, abort.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Failover(failover::FailoverArgs),
+    /// Planned change of primary to a replica, with the old primary re-attached as a replica.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Switchover(Box<failover::SwitchoverArgs>),
+    /// Re-attach a former (fenced) primary as a replica after checking for errant transactions.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Rejoin(Box<failover::RejoinArgs>),
+    /// Hooks for an existing Orchestrator: fence and repoint the proxies on its failovers.
+    Hook(failover::HookArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -137,6 +150,10 @@ pub fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
                 .and_then(|()| write_stdout(&out))
         }
+        Command::Failover(args) => failover::run_failover(args),
+        Command::Switchover(args) => failover::run_switchover(*args),
+        Command::Rejoin(args) => failover::run_rejoin(*args),
+        Command::Hook(args) => failover::run_hook(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -1,0 +1,672 @@
+//! `switchyard failover plan|run|status|resume|abort`, `switchyard switchover --to HOST:PORT`
+//! and `switchyard rejoin HOST:PORT`: the operations engine (`crate::ops`) from a script or a
+//! terminal.
+//!
+//! Plans are printed with every statement they send before anything runs; running needs `--yes`
+//! or a typed "yes" on a terminal. Progress goes to stderr, the result (table or JSON) to stdout.
+//! A plan that stops at a failed step exits 1 and stays in the journal for `status`, `resume`
+//! and `abort`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use tabled::Tabled;
+
+use crate::control::{Control, ServerTarget};
+use crate::ops::{
+    self, Endpoint, Journal, OpsError, Plan, ProxyTarget, Scope, ServerLogin, Settings, StepRecord,
+    StepState,
+};
+
+use super::exit::Failure;
+use super::output::{print_rows, OutputFormat};
+
+/// Where the proxies are and how to log in to them and to the servers.
+#[derive(Debug, Args, Clone)]
+pub struct OpsArgs {
+    /// Admin interface of the proxy, mysql://USER@HOST:PORT. The password comes from
+    /// SWITCHYARD_ADMIN_PASSWORD or --admin-password-file.
+    #[arg(
+        long,
+        env = "SWITCHYARD_ADMIN",
+        default_value = "mysql://admin@127.0.0.1:6032",
+        hide_env_values = true
+    )]
+    pub admin: String,
+
+    /// Every proxy of the layer, comma-separated admin URLs (default: the one --admin names).
+    /// Fencing and repointing go to all of them; topology is read from the first.
+    #[arg(long, value_delimiter = ',')]
+    pub proxies: Vec<String>,
+
+    /// File whose first line is the admin password (same for every proxy).
+    #[arg(long, env = "SWITCHYARD_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+
+    /// Writer hostgroup of the cluster (default: the only mysql_replication_hostgroups row).
+    #[arg(long)]
+    pub writer_hostgroup: Option<u32>,
+
+    /// Login on the database servers (default: the proxy's mysql-monitor_username).
+    #[arg(long)]
+    pub server_user: Option<String>,
+
+    /// File whose first line is the --server-user password (or SWITCHYARD_SERVER_PASSWORD).
+    #[arg(long)]
+    pub server_password_file: Option<PathBuf>,
+
+    /// Replication login a former primary uses to replicate (switchover, rejoin).
+    #[arg(long)]
+    pub repl_user: Option<String>,
+
+    /// File whose first line is the --repl-user password (or SWITCHYARD_REPL_PASSWORD).
+    #[arg(long)]
+    pub repl_password_file: Option<PathBuf>,
+
+    /// Never promote this server (repeatable); a `never-promote` in mysql_servers.comment too.
+    #[arg(long = "never-promote", value_name = "HOST:PORT")]
+    pub never_promote: Vec<String>,
+
+    /// How long the candidate may take to apply what it must, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub catch_up_timeout: u64,
+
+    /// Folder of the plan journal (default $SWITCHYARD_STATE_DIR or ~/.local/state/switchyard/ops).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Run without asking (scripts); without it and without a terminal the run is refused.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    #[command(subcommand)]
+    pub command: FailoverCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FailoverCommand {
+    /// Show the topology and the plan a failover would run now, with its SQL.
+    Plan {
+        #[command(flatten)]
+        ops: OpsArgs,
+        /// Plan even though the primary answers (it will be fenced).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Detect the failed primary, choose the candidate and run the failover.
+    Run {
+        #[command(flatten)]
+        ops: OpsArgs,
+        /// Print the plan and its SQL; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Fail over even if the primary answers or replicas still receive from it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The current plan (or the last one) and how far it got.
+    Status {
+        #[command(flatten)]
+        ops: OpsArgs,
+    },
+    /// Continue a stopped plan from its failed step.
+    Resume {
+        #[command(flatten)]
+        ops: OpsArgs,
+    },
+    /// Give up a stopped plan; nothing is undone, the journal keeps what ran.
+    Abort {
+        #[command(flatten)]
+        ops: OpsArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchoverArgs {
+    /// The replica to promote, HOST:PORT.
+    #[arg(long)]
+    pub to: String,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+    /// Print the plan and its SQL; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RejoinArgs {
+    /// The former primary, HOST:PORT.
+    pub server: String,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+    /// Print the plan and its SQL; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Re-attach even with errant transactions (they stay on it and may break replication).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Orchestrator hooks: its placeholders map to these flags, e.g.
+/// `switchyard hook pre-failover --failed-host {failedHost} --failed-port {failedPort}
+/// --cluster {failureCluster}` in `PreFailoverProcesses`.
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub command: HookCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Fence the failed primary in every proxy (PreFailoverProcesses).
+    PreFailover {
+        #[command(flatten)]
+        failed: FailedArgs,
+        #[command(flatten)]
+        ops: ProxyOnlyArgs,
+    },
+    /// Point every proxy's writer hostgroup at the successor; the failed primary stays fenced
+    /// (PostFailoverProcesses).
+    PostFailover {
+        #[command(flatten)]
+        failed: FailedArgs,
+        /// {successorHost}
+        #[arg(long)]
+        successor_host: String,
+        /// {successorPort}
+        #[arg(long)]
+        successor_port: u16,
+        #[command(flatten)]
+        ops: ProxyOnlyArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct FailedArgs {
+    /// {failedHost}
+    #[arg(long)]
+    pub failed_host: String,
+    /// {failedPort}
+    #[arg(long)]
+    pub failed_port: u16,
+    /// {failureCluster}, recorded in the fence reason.
+    #[arg(long, default_value = "")]
+    pub cluster: String,
+}
+
+/// The proxies a hook drives; hooks never log in to the database servers.
+#[derive(Debug, Args)]
+pub struct ProxyOnlyArgs {
+    /// Admin interface of the proxy, mysql://USER@HOST:PORT (password from
+    /// SWITCHYARD_ADMIN_PASSWORD or --admin-password-file).
+    #[arg(
+        long,
+        env = "SWITCHYARD_ADMIN",
+        default_value = "mysql://admin@127.0.0.1:6032",
+        hide_env_values = true
+    )]
+    pub admin: String,
+    /// Every proxy of the layer, comma-separated admin URLs (default: the one --admin names).
+    #[arg(long, value_delimiter = ',')]
+    pub proxies: Vec<String>,
+    /// File whose first line is the admin password.
+    #[arg(long, env = "SWITCHYARD_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+    /// Writer hostgroup (default: the only mysql_replication_hostgroups row).
+    #[arg(long)]
+    pub writer_hostgroup: Option<u32>,
+}
+
+fn checked_endpoint(host: &str, port: u16) -> anyhow::Result<Endpoint> {
+    endpoint(&format!("{host}:{port}"))
+}
+
+pub fn run_hook(args: HookArgs) -> anyhow::Result<()> {
+    let (failed, successor, p) = match &args.command {
+        HookCommand::PreFailover { failed, ops } => (failed, None, ops),
+        HookCommand::PostFailover {
+            failed,
+            successor_host,
+            successor_port,
+            ops,
+        } => (
+            failed,
+            Some(checked_endpoint(successor_host, *successor_port)?),
+            ops,
+        ),
+    };
+    let failed_at = checked_endpoint(&failed.failed_host, failed.failed_port)?;
+    let password = secret(&p.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
+    let urls = if p.proxies.is_empty() {
+        vec![p.admin.clone()]
+    } else {
+        p.proxies.clone()
+    };
+    let settings = Settings {
+        proxies: urls
+            .into_iter()
+            .map(|url| ProxyTarget {
+                url,
+                password: password.clone(),
+            })
+            .collect(),
+        // Hooks only talk to proxies; Orchestrator owns the servers.
+        login: ServerLogin {
+            user: String::new(),
+            password: String::new(),
+        },
+        repl: None,
+        scope: Scope {
+            writer_hostgroup: p.writer_hostgroup,
+            never_promote: vec![],
+        },
+        catch_up_timeout: Duration::from_secs(0),
+        hold_timeout: Duration::from_secs(0),
+        force: false,
+    };
+    runtime()?.block_on(async {
+        let detail = match &successor {
+            None => ops::exec::hook_pre_failover(&settings, &failed_at, &failed.cluster).await,
+            Some(s) => {
+                ops::exec::hook_post_failover(&settings, &failed_at, s, &failed.cluster).await
+            }
+        }
+        .map_err(exit_error)?;
+        for d in detail {
+            eprintln!("{d}");
+        }
+        Ok(())
+    })
+}
+
+fn endpoint(text: &str) -> anyhow::Result<Endpoint> {
+    let t: ServerTarget = text.parse().map_err(|e| Failure::Usage(format!("{e}")))?;
+    if t.hostgroup.is_some() {
+        return Err(Failure::Usage(format!("{text}: name the server as HOST:PORT")).into());
+    }
+    Ok(Endpoint::new(&t.host, t.port))
+}
+
+fn first_line(path: &PathBuf) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text.lines().next().unwrap_or_default().to_string())
+}
+
+fn secret(file: &Option<PathBuf>, env: &str) -> anyhow::Result<Option<String>> {
+    match file {
+        Some(f) => first_line(f).map(Some),
+        None => Ok(std::env::var(env).ok()),
+    }
+}
+
+/// The settings every operation uses, with the server login resolved (asking the proxy for
+/// its monitor user when none is given).
+async fn settings(a: &OpsArgs, force: bool) -> anyhow::Result<Settings> {
+    let admin_password = secret(&a.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
+    let urls = if a.proxies.is_empty() {
+        vec![a.admin.clone()]
+    } else {
+        a.proxies.clone()
+    };
+    let proxies: Vec<ProxyTarget> = urls
+        .into_iter()
+        .map(|url| ProxyTarget {
+            url,
+            password: admin_password.clone(),
+        })
+        .collect();
+    let user = match &a.server_user {
+        Some(u) => u.clone(),
+        None => monitor_user(&proxies[0]).await?,
+    };
+    let password = secret(&a.server_password_file, "SWITCHYARD_SERVER_PASSWORD")?.ok_or_else(|| {
+        Failure::Usage(format!(
+            "the password of server user '{user}' is needed: --server-password-file or SWITCHYARD_SERVER_PASSWORD"
+        ))
+    })?;
+    let repl = match (&a.repl_user, secret(&a.repl_password_file, "SWITCHYARD_REPL_PASSWORD")?) {
+        (Some(u), Some(p)) => Some(ServerLogin {
+            user: u.clone(),
+            password: p,
+        }),
+        (Some(u), None) => {
+            return Err(Failure::Usage(format!(
+                "the password of replication user '{u}' is needed: --repl-password-file or SWITCHYARD_REPL_PASSWORD"
+            ))
+            .into())
+        }
+        (None, _) => None,
+    };
+    let never_promote = a
+        .never_promote
+        .iter()
+        .map(|s| endpoint(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Settings {
+        proxies,
+        login: ServerLogin { user, password },
+        repl,
+        scope: Scope {
+            writer_hostgroup: a.writer_hostgroup,
+            never_promote,
+        },
+        catch_up_timeout: Duration::from_secs(a.catch_up_timeout),
+        hold_timeout: Duration::from_secs(2),
+        force,
+    })
+}
+
+async fn monitor_user(proxy: &ProxyTarget) -> anyhow::Result<String> {
+    let mut c = Control::connect(&proxy.url, proxy.password.as_deref())
+        .await
+        .with_context(|| format!("connecting to the admin interface {}", proxy.label()))?;
+    let rows = c
+        .rows("SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-monitor_username'")
+        .await?;
+    let _ = c.disconnect().await;
+    rows.first()
+        .and_then(|r| r.text_at(0))
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            Failure::Usage("the proxy has no mysql-monitor_username; give --server-user".into())
+                .into()
+        })
+}
+
+fn journal(a: &OpsArgs) -> Journal {
+    Journal::new(&a.state_dir.clone().unwrap_or_else(Journal::default_dir))
+}
+
+/// Maps the engine's errors to the documented exit codes.
+fn exit_error(e: OpsError) -> anyhow::Error {
+    match e {
+        OpsError::Refused(m) => Failure::Refused(m).into(),
+        OpsError::Input(m) => Failure::Usage(m).into(),
+        other => other.into(),
+    }
+}
+
+#[derive(Tabled)]
+struct StepLine {
+    #[tabled(rename = "#")]
+    n: usize,
+    step: &'static str,
+    state: String,
+    what: String,
+}
+
+fn print_plan(plan: &Plan, format: OutputFormat, with_sql: bool) -> anyhow::Result<()> {
+    if format == OutputFormat::Json {
+        return print_rows::<StepLine, _>(format, &[], plan);
+    }
+    println!(
+        "{} {} (plan {}): {} → {}, writer hostgroup {}, proxies {}",
+        plan.kind,
+        state_word(plan),
+        plan.id,
+        plan.old_primary,
+        plan.candidate,
+        plan.writer_hostgroup,
+        plan.proxies.join(", ")
+    );
+    let lines: Vec<StepLine> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepLine {
+            n: i + 1,
+            step: s.step.name(),
+            state: format!("{:?}", s.state).to_lowercase(),
+            what: if s.detail.is_empty() {
+                s.description.clone()
+            } else {
+                format!("{}\n{}", s.description, s.detail.join("\n"))
+            },
+        })
+        .collect();
+    print_rows(format, &lines, plan)?;
+    if with_sql {
+        println!("Statements:");
+        for (i, s) in plan.steps.iter().enumerate() {
+            for line in &s.statements {
+                println!("  {}. {line}", i + 1);
+            }
+        }
+    }
+    if let Some(e) = &plan.error {
+        println!("Stopped: {e}");
+        println!("Continue with `switchyard failover resume`, or give up with `switchyard failover abort`.");
+    }
+    Ok(())
+}
+
+fn state_word(plan: &Plan) -> String {
+    format!("{:?}", plan.state).to_lowercase()
+}
+
+fn progress(total: usize) -> impl FnMut(usize, &StepRecord) {
+    move |i: usize, rec: &StepRecord| {
+        let n = i + 1;
+        match rec.state {
+            StepState::Running => {
+                eprintln!("[{n}/{total}] {}: {} …", rec.step.name(), rec.description)
+            }
+            StepState::Done => eprintln!(
+                "[{n}/{total}] {}: done ({})",
+                rec.step.name(),
+                rec.detail.join("; ")
+            ),
+            StepState::Failed => eprintln!(
+                "[{n}/{total}] {}: FAILED: {}",
+                rec.step.name(),
+                rec.detail.join("; ")
+            ),
+            StepState::Pending => {}
+        }
+    }
+}
+
+/// `--yes`, or a typed "yes" on a terminal; anything else refuses.
+fn confirm(a: &OpsArgs, question: &str) -> anyhow::Result<()> {
+    if a.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Refused(format!("{question}: not confirmed (give --yes)")).into());
+    }
+    eprint!("{question}? Type yes to go on: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Failure::Refused(format!("{question}: not confirmed")).into())
+    }
+}
+
+async fn execute(mut plan: Plan, a: &OpsArgs, settings: &Settings) -> anyhow::Result<()> {
+    let j = journal(a);
+    let total = plan.steps.len();
+    let mut observe = progress(total);
+    let outcome = ops::exec::run(&mut plan, &j, settings, &mut observe).await;
+    print_plan(&plan, a.output, false)?;
+    match outcome {
+        Ok(()) => {
+            let archived = j.archive(&plan)?;
+            eprintln!("{} done; journal kept in {}", plan.kind, archived.display());
+            Ok(())
+        }
+        Err(e) => Err(exit_error(e)),
+    }
+}
+
+fn refuse_if_open(a: &OpsArgs) -> anyhow::Result<()> {
+    if let Some(open) = journal(a).load()? {
+        if open.is_open() || open.state == ops::PlanState::Planned {
+            return Err(Failure::Refused(format!(
+                "plan {} ({}) is {}: `switchyard failover status`, then `resume` or `abort` it first",
+                open.id,
+                open.kind,
+                state_word(&open)
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        match args.command {
+            FailoverCommand::Plan { ops: a, force } => {
+                let s = settings(&a, force).await?;
+                let (plan, topo) = ops::exec::plan_failover(&s).await.map_err(exit_error)?;
+                if a.output == OutputFormat::Json {
+                    #[derive(Serialize)]
+                    struct Out<'a> {
+                        topology: &'a ops::Topology,
+                        plan: &'a Plan,
+                    }
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&Out {
+                            topology: &topo,
+                            plan: &plan
+                        })?
+                    );
+                    return Ok(());
+                }
+                print_plan(&plan, a.output, true)
+            }
+            FailoverCommand::Run {
+                ops: a,
+                dry_run,
+                force,
+            } => {
+                refuse_if_open(&a)?;
+                let s = settings(&a, force).await?;
+                let (plan, _) = ops::exec::plan_failover(&s).await.map_err(exit_error)?;
+                if dry_run {
+                    return print_plan(&plan, a.output, true);
+                }
+                if a.output == OutputFormat::Table {
+                    print_plan(&plan, a.output, true)?;
+                }
+                confirm(
+                    &a,
+                    &format!("fail over from {} to {}", plan.old_primary, plan.candidate),
+                )?;
+                execute(plan, &a, &s).await
+            }
+            FailoverCommand::Status { ops: a } => match journal(&a).load()? {
+                Some(plan) => print_plan(&plan, a.output, false),
+                None => {
+                    if a.output == OutputFormat::Json {
+                        println!("null");
+                    } else {
+                        println!("no plan in progress");
+                    }
+                    Ok(())
+                }
+            },
+            FailoverCommand::Resume { ops: a } => {
+                let j = journal(&a);
+                let plan = j
+                    .load()?
+                    .ok_or_else(|| Failure::Usage("no plan to resume".into()))?;
+                if !plan.is_open() && plan.state != ops::PlanState::Planned {
+                    return Err(Failure::Usage(format!(
+                        "plan {} is {}",
+                        plan.id,
+                        state_word(&plan)
+                    ))
+                    .into());
+                }
+                let s = settings(&a, false).await?;
+                confirm(
+                    &a,
+                    &format!(
+                        "resume {} {} at step {}",
+                        plan.kind,
+                        plan.id,
+                        plan.next_step().map_or(0, |i| i + 1)
+                    ),
+                )?;
+                execute(plan, &a, &s).await
+            }
+            FailoverCommand::Abort { ops: a } => {
+                confirm(&a, "abort the current plan")?;
+                let plan = ops::exec::abort(&journal(&a)).map_err(exit_error)?;
+                print_plan(&plan, a.output, false)
+            }
+        }
+    })
+}
+
+pub fn run_switchover(args: SwitchoverArgs) -> anyhow::Result<()> {
+    let to = endpoint(&args.to)?;
+    runtime()?.block_on(async move {
+        let a = &args.ops;
+        refuse_if_open(a)?;
+        let s = settings(a, false).await?;
+        let (plan, _) = ops::exec::plan_switchover(&s, &to)
+            .await
+            .map_err(exit_error)?;
+        if args.dry_run {
+            return print_plan(&plan, a.output, true);
+        }
+        if a.output == OutputFormat::Table {
+            print_plan(&plan, a.output, true)?;
+        }
+        confirm(
+            a,
+            &format!(
+                "switch over from {} to {}",
+                plan.old_primary, plan.candidate
+            ),
+        )?;
+        execute(plan, a, &s).await
+    })
+}
+
+pub fn run_rejoin(args: RejoinArgs) -> anyhow::Result<()> {
+    let server = endpoint(&args.server)?;
+    runtime()?.block_on(async move {
+        let a = &args.ops;
+        refuse_if_open(a)?;
+        let s = settings(a, args.force).await?;
+        let (plan, _) = ops::exec::plan_rejoin(&s, &server)
+            .await
+            .map_err(exit_error)?;
+        if args.dry_run {
+            return print_plan(&plan, a.output, true);
+        }
+        if a.output == OutputFormat::Table {
+            print_plan(&plan, a.output, true)?;
+        }
+        confirm(
+            a,
+            &format!("rejoin {} under {}", plan.old_primary, plan.candidate),
+        )?;
+        execute(plan, a, &s).await
+    })
+}

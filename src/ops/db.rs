@@ -1,0 +1,147 @@
+//! A connection to one database server (not the proxy), for the reads and statements of an
+//! operation. Every call has a timeout: a hung server must stop a step, not the operator.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
+use tracing::debug;
+
+use super::error::OpsError;
+use super::gtid::Flavor;
+
+/// The login used on the database servers (the proxy's monitor user by default).
+#[derive(Debug, Clone)]
+pub struct ServerLogin {
+    pub user: String,
+    pub password: String,
+}
+
+pub struct Db {
+    pub name: String,
+    conn: Conn,
+    pub flavor: Flavor,
+}
+
+/// How long connecting may take before a server counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A statement that is not a wait; a wait carries its own server-side timeout plus this.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Db {
+    pub async fn connect(host: &str, port: u16, login: &ServerLogin) -> Result<Db, OpsError> {
+        let name = format!("{host}:{port}");
+        let opts: Opts = OptsBuilder::default()
+            .ip_or_hostname(host.to_string())
+            .tcp_port(port)
+            .user(Some(login.user.clone()))
+            .pass(Some(login.password.clone()))
+            .prefer_socket(false)
+            .stmt_cache_size(0)
+            .into();
+        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, Conn::new(opts)).await {
+            Ok(c) => c.map_err(OpsError::server(&name))?,
+            Err(_) => {
+                return Err(OpsError::Timeout {
+                    server: name,
+                    what: "connect".into(),
+                    secs: CONNECT_TIMEOUT.as_secs(),
+                })
+            }
+        };
+        let mut db = Db {
+            name,
+            conn,
+            flavor: Flavor::MariaDb,
+        };
+        let version = db.value("SELECT VERSION()").await?.unwrap_or_default();
+        db.flavor = Flavor::from_version(&version);
+        Ok(db)
+    }
+
+    /// Runs one statement; its text is logged redacted.
+    pub async fn exec(&mut self, sql: &str) -> Result<(), OpsError> {
+        debug!(server = %self.name, sql = %super::sql::redact(sql), "exec");
+        let name = self.name.clone();
+        let fut = self.conn.query_drop(sql.to_string());
+        match tokio::time::timeout(STATEMENT_TIMEOUT, fut).await {
+            Ok(r) => r.map_err(OpsError::server(&name)),
+            Err(_) => Err(OpsError::Timeout {
+                server: name,
+                what: super::sql::redact(sql).chars().take(80).collect(),
+                secs: STATEMENT_TIMEOUT.as_secs(),
+            }),
+        }
+    }
+
+    /// The first column of the first row, as text.
+    pub async fn value(&mut self, sql: &str) -> Result<Option<String>, OpsError> {
+        self.value_within(sql, STATEMENT_TIMEOUT).await
+    }
+
+    pub async fn value_within(
+        &mut self,
+        sql: &str,
+        limit: Duration,
+    ) -> Result<Option<String>, OpsError> {
+        let name = self.name.clone();
+        let fut = self.conn.query::<Row, _>(sql.to_string());
+        let rows = match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r.map_err(OpsError::server(&name))?,
+            Err(_) => {
+                return Err(OpsError::Timeout {
+                    server: name,
+                    what: sql.chars().take(80).collect(),
+                    secs: limit.as_secs(),
+                })
+            }
+        };
+        Ok(rows.first().and_then(|r| r.as_ref(0)).and_then(value_text))
+    }
+
+    /// The first row as column → text (empty when there is none: e.g. not a replica).
+    pub async fn row_map(&mut self, sql: &str) -> Result<HashMap<String, String>, OpsError> {
+        let sql = sql.to_string();
+        let rows: Vec<Row> = {
+            let fut = self.conn.query(sql.clone());
+            let name = self.name.clone();
+            match tokio::time::timeout(STATEMENT_TIMEOUT, fut).await {
+                Ok(r) => r.map_err(OpsError::server(&name))?,
+                Err(_) => {
+                    return Err(OpsError::Timeout {
+                        server: name,
+                        what: sql,
+                        secs: STATEMENT_TIMEOUT.as_secs(),
+                    })
+                }
+            }
+        };
+        let Some(row) = rows.first() else {
+            return Ok(HashMap::new());
+        };
+        let columns = row.columns_ref();
+        Ok(columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let v = row.as_ref(i).and_then(value_text).unwrap_or_default();
+                (c.name_str().into_owned(), v)
+            })
+            .collect())
+    }
+
+    pub async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.disconnect()).await;
+    }
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
