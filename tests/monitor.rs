@@ -39,7 +39,10 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
 
     // A client that holds a session through the outage.
     let mut steady = s.client(true).await.expect("steady client");
-    let _: Option<u16> = steady.query_first("SELECT @@port").await.expect("first read");
+    let _: Option<u16> = steady
+        .query_first("SELECT @@port")
+        .await
+        .expect("first read");
 
     // Stop replica 1: shunned by the monitor's missed pings.
     s.sb.stop(&r1_name).expect("stop replica 1");
@@ -57,7 +60,11 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
         &format!("SELECT COUNT(*) FROM monitor.mysql_server_ping_log WHERE port={r1} AND ping_error IS NOT NULL"),
     )
     .await;
-    assert_ne!(ping_errors.as_deref(), Some("0"), "ping log shows the failures");
+    assert_ne!(
+        ping_errors.as_deref(),
+        Some("0"),
+        "ping log shows the failures"
+    );
 
     // Reads continue on the other replica, every one of them.
     assert_eq!(reader_ports(&s, 20).await, BTreeSet::from([r2]));
@@ -81,13 +88,17 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
     wait_status(&mut admin, READER, r1, "ONLINE").await;
     let unshun = events(&mut admin, r1, "unshun").await;
     assert!(
-        unshun.iter().any(|e| e[2].as_deref().unwrap_or("").contains("probe")),
+        unshun
+            .iter()
+            .any(|e| e[2].as_deref().unwrap_or("").contains("probe")),
         "{unshun:?}"
     );
     let setup = &s;
-    wait_for("reads on both replicas", Duration::from_secs(60), || async move {
-        (reader_ports(setup, 20).await.len() == 2).then_some(())
-    })
+    wait_for(
+        "reads on both replicas",
+        Duration::from_secs(60),
+        || async move { (reader_ports(setup, 20).await.len() == 2).then_some(()) },
+    )
     .await;
 
     // Lag: replica 2's SQL thread stopped means NULL lag, counted as
@@ -98,7 +109,8 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
     )
     .await;
     exec(&mut admin, "LOAD MYSQL SERVERS TO RUNTIME").await;
-    s.sb.sql(&r2_name, "STOP SLAVE SQL_THREAD").expect("stop SQL thread");
+    s.sb.sql(&r2_name, "STOP SLAVE SQL_THREAD")
+        .expect("stop SQL thread");
     wait_status(&mut admin, READER, r2, "SHUNNED").await;
     let reason = one(
         &mut admin,
@@ -108,7 +120,8 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
     .unwrap_or_default();
     assert!(reason.contains("replication_lag"), "{reason}");
     assert_eq!(reader_ports(&s, 10).await, BTreeSet::from([r1]));
-    s.sb.sql(&r2_name, "START SLAVE SQL_THREAD").expect("start SQL thread");
+    s.sb.sql(&r2_name, "START SLAVE SQL_THREAD")
+        .expect("start SQL thread");
     wait_status(&mut admin, READER, r2, "ONLINE").await;
     assert!(!events(&mut admin, r2, "unshun").await.is_empty());
     let lag_rows = one(
@@ -144,7 +157,10 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
         &format!("SELECT port, tier FROM stats_switchyard_servers WHERE hostgroup_id={READER} ORDER BY port"),
     )
     .await;
-    assert!(tiers.contains(&vec![Some(r1.to_string()), Some("1".into())]), "{tiers:?}");
+    assert!(
+        tiers.contains(&vec![Some(r1.to_string()), Some("1".into())]),
+        "{tiers:?}"
+    );
     let _ = steady.disconnect().await;
     drop(admin);
     s.proxy.shutdown(Duration::from_secs(5)).await;
@@ -167,7 +183,8 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     .await;
 
     // read_only=0 on the replica while the primary is writable: quarantined, not a writer.
-    s.sb.sql(&r_name, "SET GLOBAL read_only=0").expect("replica writable");
+    s.sb.sql(&r_name, "SET GLOBAL read_only=0")
+        .expect("replica writable");
     wait_event(&mut admin, r, "quarantine").await;
     let q = one(
         &mut admin,
@@ -199,12 +216,12 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
             .expect("insert");
     }
     let _ = w.disconnect().await;
-    let on_primary = s
-        .sb
-        .query(&p_name, "SELECT COUNT(*) FROM app.monitor_t")
-        .expect("count");
+    let on_primary =
+        s.sb.query(&p_name, "SELECT COUNT(*) FROM app.monitor_t")
+            .expect("count");
     assert_eq!(on_primary[0][0], "10");
-    s.sb.sql(&r_name, "SET GLOBAL read_only=1").expect("replica read-only");
+    s.sb.sql(&r_name, "SET GLOBAL read_only=1")
+        .expect("replica read-only");
     wait_event(&mut admin, r, "unquarantine").await;
     wait_status(&mut admin, READER, r, "ONLINE").await;
 
@@ -213,7 +230,10 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     let mut held = s.client(false).await.expect("held writer session");
     let _: Option<u16> = held.query_first("SELECT @@port").await.expect("held read");
     let target: ServerTarget = format!("127.0.0.1:{p}").parse().expect("target");
-    for sql in Action::Fence(target.clone()).statements().expect("fence sql") {
+    for sql in Action::Fence(target.clone())
+        .statements()
+        .expect("fence sql")
+    {
         exec(&mut admin, &sql).await;
     }
     wait_status(&mut admin, WRITER, p, "OFFLINE_HARD").await;
@@ -237,7 +257,9 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_micros();
-    let ro = s.sb.query(&p_name, "SELECT @@global.read_only").expect("ro");
+    let ro =
+        s.sb.query(&p_name, "SELECT @@global.read_only")
+            .expect("ro");
     assert_eq!(ro[0][0], "0", "the old primary is back writable");
     exec(
         &mut admin,
@@ -252,7 +274,9 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     )
     .await;
     assert_eq!(
-        monitor_support::status(&mut admin, WRITER, p).await.as_deref(),
+        monitor_support::status(&mut admin, WRITER, p)
+            .await
+            .as_deref(),
         Some("OFFLINE_HARD")
     );
     match s.port_of_new_client(false).await {
@@ -267,7 +291,11 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
         &format!("SELECT SUM(Queries) FROM stats_mysql_connection_pool WHERE srv_port={p}"),
     )
     .await;
-    assert_eq!(queries_before_unfence.as_deref(), Some("0"), "no traffic while fenced");
+    assert_eq!(
+        queries_before_unfence.as_deref(),
+        Some("0"),
+        "no traffic while fenced"
+    );
 
     // Unfence: traffic returns.
     for sql in Action::Unfence(target).statements().expect("unfence sql") {
@@ -275,14 +303,20 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     }
     wait_status(&mut admin, WRITER, p, "ONLINE").await;
     assert!(!events(&mut admin, p, "unfence").await.is_empty());
-    let port = s.port_of_new_client(false).await.expect("write after unfence");
+    let port = s
+        .port_of_new_client(false)
+        .await
+        .expect("write after unfence");
     assert_eq!(port, p);
     let queries = one(
         &mut admin,
         &format!("SELECT SUM(Queries) FROM stats_mysql_connection_pool WHERE srv_port={p}"),
     )
     .await;
-    assert_ne!(queries, queries_before_unfence, "traffic only after the unfence");
+    assert_ne!(
+        queries, queries_before_unfence,
+        "traffic only after the unfence"
+    );
     drop(admin);
     s.proxy.shutdown(Duration::from_secs(5)).await;
 }

@@ -105,7 +105,7 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
                     }
                 }
                 // Reconnect now and then: new sessions want backends during the blips too.
-                if n % 5 == 0 {
+                if n.is_multiple_of(5) {
                     if let Some(old) = conn.take() {
                         let _ = old.disconnect().await;
                     }
@@ -152,15 +152,19 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
     }
     after.store(true, Ordering::Relaxed);
     // Every client succeeds again once the blips are over.
-    wait_for("every client to succeed after the blips", Duration::from_secs(120), || {
-        let stats = &stats;
-        async move {
-            stats
-                .iter()
-                .all(|c| c.ok_after.load(Ordering::Relaxed) > 0)
-                .then_some(())
-        }
-    })
+    wait_for(
+        "every client to succeed after the blips",
+        Duration::from_secs(120),
+        || {
+            let stats = &stats;
+            async move {
+                stats
+                    .iter()
+                    .all(|c| c.ok_after.load(Ordering::Relaxed) > 0)
+                    .then_some(())
+            }
+        },
+    )
     .await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
@@ -173,7 +177,10 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
         .iter()
         .flat_map(|c| c.unclear.lock().map(|v| v.clone()).unwrap_or_default())
         .collect();
-    assert!(unclear.is_empty(), "errors that say nothing clear: {unclear:?}");
+    assert!(
+        unclear.is_empty(),
+        "errors that say nothing clear: {unclear:?}"
+    );
     let samples = samples.lock().map(|v| v.clone()).unwrap_or_default();
     assert!(samples.len() > 4, "too few samples: {}", samples.len());
     // Connect rate: the token bucket allows a burst of a tenth of a second on top of the rate.
@@ -194,9 +201,15 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
         samples.iter().all(|(_, _, st)| st != "SHUNNED"),
         "the last ONLINE server was shunned"
     );
-    assert!(events(&mut admin, p, "shun").await.is_empty(), "no shun, so no shun loop");
+    assert!(
+        events(&mut admin, p, "shun").await.is_empty(),
+        "no shun, so no shun loop"
+    );
     let degraded = events(&mut admin, p, "degraded").await.len();
-    assert!(degraded <= blips + 1, "{degraded} degraded events for {blips} blips");
+    assert!(
+        degraded <= blips + 1,
+        "{degraded} degraded events for {blips} blips"
+    );
     let ok: u64 = stats.iter().map(|c| c.ok.load(Ordering::Relaxed)).sum();
     let clear: u64 = stats
         .iter()

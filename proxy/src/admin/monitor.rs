@@ -77,8 +77,9 @@ pub fn fill(admin: &Admin, store: &Store, check: Check) -> Result<(), AdminError
     let rows = admin.monitor.rows(check);
     match check {
         Check::Connect | Check::Ping => {
-            let mut ins =
-                db.prepare(&format!("INSERT INTO monitor.{table} VALUES (?1, ?2, ?3, ?4, ?5)"))?;
+            let mut ins = db.prepare(&format!(
+                "INSERT INTO monitor.{table} VALUES (?1, ?2, ?3, ?4, ?5)"
+            ))?;
             for r in rows {
                 ins.execute(params![
                     r.hostname,

@@ -96,7 +96,11 @@ impl Health {
 
     /// The connect deadline for `hostgroup`: its own setting, else the proxy's.
     pub fn connect_timeout(&self, hostgroup: u32, default_ms: u64) -> Duration {
-        Duration::from_millis(self.hostgroup(hostgroup).connect_timeout_ms.unwrap_or(default_ms))
+        Duration::from_millis(
+            self.hostgroup(hostgroup)
+                .connect_timeout_ms
+                .unwrap_or(default_ms),
+        )
     }
 
     /// May a new backend connection to `server` start now? `Err(wait)` when the hostgroup's

@@ -407,7 +407,10 @@ mod tests {
         assert!(!s.lent_usable(g));
         // Nothing automatic clears a fence.
         s.set_quarantine(None);
-        assert_eq!(s.unshun(&[ShunCause::Ping, ShunCause::Errors], u64::MAX), None);
+        assert_eq!(
+            s.unshun(&[ShunCause::Ping, ShunCause::Errors], u64::MAX),
+            None
+        );
         assert_eq!(s.status(), ServerStatus::OfflineHard);
         s.set_fence(None);
         assert_eq!(s.status(), ServerStatus::Online);
@@ -446,9 +449,18 @@ mod tests {
         let s = ServerState::new(ServerStatus::Online);
         assert!(s.admit_connect(20).is_ok());
         assert!(s.admit_connect(20).is_ok());
-        assert!(s.admit_connect(20).is_err(), "burst of 2 for 20 per second is spent");
+        assert!(
+            s.admit_connect(20).is_err(),
+            "burst of 2 for 20 per second is spent"
+        );
         let s = ServerState::new(ServerStatus::Online);
-        s.note_error(100, Duration::from_secs(1), Duration::from_secs(1), true, "e");
+        s.note_error(
+            100,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            true,
+            "e",
+        );
         assert!(s.admit_connect(1000).is_err(), "backoff after an error");
         s.note_connect_ok();
         assert!(s.admit_connect(1000).is_ok());

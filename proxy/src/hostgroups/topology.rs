@@ -128,24 +128,22 @@ pub fn replication(
                         ));
                     }
                 }
-                Some(false) => {
-                    // A second writable server: stays where it is, quarantined.
-                    if !quarantined(hgs, e) {
-                        let reason = format!(
-                            "read_only=0 while {} is the writer of hostgroup {w}: second writable server, not routed to",
-                            keep.as_ref().map(name).unwrap_or_default()
-                        );
-                        plan.events.push(Event::about(
-                            Some(w),
-                            name(e),
-                            "quarantine",
-                            reason.clone(),
-                            "monitor",
-                        ));
-                        plan.quarantine.push((e.clone(), Some(reason)));
-                    }
+                // A second writable server: stays where it is, quarantined.
+                Some(false) if !quarantined(hgs, e) => {
+                    let reason = format!(
+                        "read_only=0 while {} is the writer of hostgroup {w}: second writable server, not routed to",
+                        keep.as_ref().map(name).unwrap_or_default()
+                    );
+                    plan.events.push(Event::about(
+                        Some(w),
+                        name(e),
+                        "quarantine",
+                        reason.clone(),
+                        "monitor",
+                    ));
+                    plan.quarantine.push((e.clone(), Some(reason)));
                 }
-                None => {}
+                Some(false) | None => {}
             }
             if ro(e) == Some(true) && quarantined(hgs, e) {
                 plan.quarantine.push((e.clone(), None));
@@ -193,8 +191,7 @@ pub fn galera(
         for e in &endpoints {
             let Some(seen) = states.get(e) else {
                 // Not checked yet: leave it where it is.
-                plan.membership
-                    .insert(e.clone(), current(hgs, e, &scope));
+                plan.membership.insert(e.clone(), current(hgs, e, &scope));
                 continue;
             };
             let verdict = match seen {
@@ -300,7 +297,10 @@ fn classify(g: &GaleraState, max_behind: u32) -> Result<bool, (String, bool)> {
         return Err(("donor (wsrep_local_state=2)".into(), true));
     }
     if g.local_state != 4 {
-        return Err((format!("wsrep_local_state={} (not Synced)", g.local_state), false));
+        return Err((
+            format!("wsrep_local_state={} (not Synced)", g.local_state),
+            false,
+        ));
     }
     if g.read_only {
         if max_behind > 0 && g.recv_queue > u64::from(max_behind) {

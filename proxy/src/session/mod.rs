@@ -287,7 +287,9 @@ impl Session {
                     Err(e) => {
                         self.record_error(&server, CANT_CONNECT, &e.to_string());
                         if let Some(hg) = runtime.hostgroups.get(hostgroup) {
-                            self.shared.health.connect_failed(hg, &server, &e.to_string());
+                            self.shared
+                                .health
+                                .connect_failed(hg, &server, &e.to_string());
                         }
                         warn!(server = %server.address(), hostgroup, error = %e, "backend connection failed");
                         last_error = e.to_string();
@@ -323,7 +325,12 @@ impl Session {
         }
         let addr = server.address();
         // Throttle and backoff: a blip must not become a reconnect avalanche.
-        if let Some(hg) = self.shared.runtime().hostgroups.get(server.row.hostgroup_id) {
+        if let Some(hg) = self
+            .shared
+            .runtime()
+            .hostgroups
+            .get(server.row.hostgroup_id)
+        {
             while let Err(wait) = self.shared.health.admit_connect(hg, server) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
