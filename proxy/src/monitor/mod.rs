@@ -91,6 +91,8 @@ async fn supervise(admin: Arc<Admin>) {
         admin.monitor.retain(&endpoints);
         if cfg.enabled {
             apply_topology(&admin, &cfg);
+        } else {
+            release_without_monitor(&admin);
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
@@ -101,6 +103,32 @@ async fn supervise(admin: Arc<Admin>) {
         t.abort();
     }
     debug!("monitor stopped");
+}
+
+/// With the monitor off nothing probes: automatic shuns end at their until-time (ProxySQL's
+/// lazy unshun), lag and ping shuns at once since nothing measures them any more.
+fn release_without_monitor(admin: &Admin) {
+    let runtime = admin.shared.runtime();
+    for s in runtime.hostgroups.servers() {
+        let causes = [
+            ShunCause::Errors,
+            ShunCause::Ping,
+            ShunCause::Lag,
+            ShunCause::Galera,
+        ];
+        if let Some(shun) = s.state.unshun(&causes, now_ms()) {
+            admin.shared.health.events.push(Event::about(
+                Some(s.row.hostgroup_id),
+                s.address(),
+                "unshun",
+                format!(
+                    "monitor disabled: shun over without a probe ({})",
+                    shun.reason
+                ),
+                "proxy",
+            ));
+        }
+    }
 }
 
 /// Replication and Galera hostgroup decisions from the latest checks, applied atomically with
