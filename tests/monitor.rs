@@ -320,3 +320,98 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     drop(admin);
     s.proxy.shutdown(Duration::from_secs(5)).await;
 }
+
+/// One read as the read-only user; `Err` carries the client's error text.
+async fn try_read(s: &monitor_support::Setup) -> Result<u16, String> {
+    s.port_of_new_client(true).await.map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_errors_shun_a_server_but_never_the_last_online_one() {
+    // Pings never shun here: only the sessions' connect errors do.
+    let mut s = start(
+        2,
+        &[
+            ("monitor_ping_max_failures", "1000000"),
+            ("shun_on_failures", "2"),
+        ],
+    )
+    .await;
+    let mut admin = s.admin().await;
+    let (r1_name, r1) = s.replica(0);
+    let (r2_name, r2) = s.replica(1);
+    wait_status(&mut admin, READER, r1, "ONLINE").await;
+    wait_status(&mut admin, READER, r2, "ONLINE").await;
+
+    s.sb.stop(&r1_name).expect("stop replica 1");
+    // Reads keep working (a session whose pick fails picks again) and the errors shun r1.
+    let mut reads = 0;
+    loop {
+        let port = try_read(&s)
+            .await
+            .expect("reads go on while replica 1 is down");
+        assert_eq!(port, r2);
+        reads += 1;
+        if monitor_support::status(&mut admin, READER, r1)
+            .await
+            .as_deref()
+            == Some("SHUNNED")
+        {
+            break;
+        }
+        assert!(reads < 500, "replica 1 never shunned after {reads} reads");
+    }
+    let shuns = events(&mut admin, r1, "shun").await;
+    assert!(
+        shuns.iter().any(|e| e[3].as_deref() == Some("proxy")
+            && e[2].as_deref().unwrap_or("").contains("connect errors")),
+        "{shuns:?}"
+    );
+
+    // Replica 2 is the last ONLINE server of the reader hostgroup: errors mark it degraded,
+    // never shunned, and clients get a clear error meanwhile.
+    s.sb.stop(&r2_name).expect("stop replica 2");
+    let mut tries = 0;
+    loop {
+        if let Err(e) = try_read(&s).await {
+            assert!(
+                e.contains("Max connect timeout") || e.contains("Lost connection"),
+                "unclear error: {e}"
+            );
+        }
+        tries += 1;
+        let degraded = one(
+            &mut admin,
+            &format!("SELECT degraded FROM stats_switchyard_servers WHERE hostgroup_id={READER} AND port={r2}"),
+        )
+        .await
+        .unwrap_or_default();
+        if !degraded.is_empty() {
+            break;
+        }
+        assert!(tries < 100, "replica 2 never marked degraded");
+    }
+    assert_eq!(
+        monitor_support::status(&mut admin, READER, r2)
+            .await
+            .as_deref(),
+        Some("ONLINE")
+    );
+    assert!(events(&mut admin, r2, "shun").await.is_empty());
+    assert!(!events(&mut admin, r2, "degraded").await.is_empty());
+
+    // Both back: replica 1 after a probe, replica 2 no longer degraded; reads on both.
+    s.sb.start(&r1_name).expect("start replica 1");
+    s.sb.start(&r2_name).expect("start replica 2");
+    wait_status(&mut admin, READER, r1, "ONLINE").await;
+    wait_event(&mut admin, r2, "recover").await;
+    let setup = &s;
+    wait_for(
+        "reads on both replicas",
+        Duration::from_secs(60),
+        || async move { (reader_ports(setup, 20).await.len() == 2).then_some(()) },
+    )
+    .await;
+    drop(admin);
+    s.proxy.shutdown(Duration::from_secs(5)).await;
+}

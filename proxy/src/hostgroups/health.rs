@@ -14,6 +14,11 @@ use super::events::{Event, Events};
 use super::state::ErrorVerdict;
 use super::{Hostgroup, Server};
 
+/// The reason a backend connect did not start: the server's throttle or backoff said not yet.
+/// Sessions pick again instead of counting it as an error of the server.
+pub const THROTTLED: &str =
+    "new connects throttled (throttle_connections_per_sec, or backoff after connect errors)";
+
 /// Shunning policy, from `mysql-shun_on_failures`, `mysql-shun_recovery_time_sec` and
 /// `mysql-shun_failures_window_ms` (switchyard's: ProxySQL counts within one wall-clock second,
 /// which backoff makes unreachable on purpose).

@@ -284,6 +284,11 @@ impl Session {
                         self.record_error(&server, err.code, &err.message);
                         return Err(err);
                     }
+                    Err(BackendError::Handshake { reason, .. })
+                        if reason == crate::hostgroups::health::THROTTLED =>
+                    {
+                        last_error = format!("{}: {reason}", server.address());
+                    }
                     Err(e) => {
                         self.record_error(&server, CANT_CONNECT, &e.to_string());
                         if let Some(hg) = runtime.hostgroups.get(hostgroup) {
@@ -331,15 +336,16 @@ impl Session {
             .hostgroups
             .get(server.row.hostgroup_id)
         {
-            while let Err(wait) = self.shared.health.admit_connect(hg, server) {
+            if let Err(wait) = self.shared.health.admit_connect(hg, server) {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                tokio::time::sleep(wait.min(left).min(Duration::from_millis(50))).await;
+                if self.shared.health.admit_connect(hg, server).is_err() {
+                    // Not an error of the server: the caller picks again, maybe another one.
                     return Err(BackendError::Handshake {
                         addr,
-                        reason: "no connect slot before the deadline (throttle, or backoff after connect errors)".into(),
+                        reason: crate::hostgroups::health::THROTTLED.into(),
                     });
                 }
-                tokio::time::sleep(wait.min(left).min(Duration::from_millis(100))).await;
             }
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
