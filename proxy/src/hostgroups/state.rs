@@ -369,8 +369,9 @@ impl ServerState {
             i.next_connect = Some(now + i.backoff.max(FIRST_BACKOFF));
         }
         let rate = f64::from(per_sec.max(1));
-        // A burst of a tenth of a second at most: any one-second window sees at most 1.1 × rate.
-        let burst = (rate / 10.0).max(1.0);
+        // A burst of a hundredth of a second at most (one connect at low rates): any one-second
+        // window sees at most 1.01 × rate, plus one.
+        let burst = (rate / 100.0).max(1.0);
         let elapsed = i
             .refilled
             .map_or(1.0, |t| now.duration_since(t).as_secs_f64());
@@ -447,11 +448,11 @@ mod tests {
     #[test]
     fn connects_back_off_after_errors_and_respect_the_throttle() {
         let s = ServerState::new(ServerStatus::Online);
-        assert!(s.admit_connect(20).is_ok());
-        assert!(s.admit_connect(20).is_ok());
+        assert!(s.admit_connect(200).is_ok());
+        assert!(s.admit_connect(200).is_ok());
         assert!(
-            s.admit_connect(20).is_err(),
-            "burst of 2 for 20 per second is spent"
+            s.admit_connect(200).is_err(),
+            "burst of 2 for 200 per second is spent"
         );
         let s = ServerState::new(ServerStatus::Online);
         s.note_error(
