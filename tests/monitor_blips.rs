@@ -17,6 +17,11 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 
 const THROTTLE: u64 = 40;
+/// The token bucket's burst at that rate: a hundredth of a second, at least one connect.
+const BURST: u64 = 1;
+
+/// One sample: before the counter read, after it, the counter, the primary's status.
+type Sample = (Instant, Instant, u64, String);
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -120,8 +125,7 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
 
     // Samples of backend connects started (after admission) and of the primary's status.
     let sampling = Arc::new(AtomicBool::new(true));
-    // (before the counter read, after it, the counter, the status).
-    let samples: Arc<Mutex<Vec<(Instant, Instant, u64, String)>>> = Arc::default();
+    let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
     let sampler = {
         let (sampling, samples) = (Arc::clone(&sampling), Arc::clone(&samples));
         let mut admin = s.admin().await;
@@ -186,10 +190,9 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
     );
     let samples = samples.lock().map(|v| v.clone()).unwrap_or_default();
     assert!(samples.len() > 4, "too few samples: {}", samples.len());
-    // Connect rate: the token bucket allows a burst of a hundredth of a second (at least one
-    // connect) on top of the rate. Between two counter reads lies at most the time from the
-    // start of the first read to the end of the second: a bound that admin latency cannot fake.
-    let burst = (THROTTLE / 100).max(1);
+    // Connect rate: the token bucket allows BURST on top of the rate. Between two counter reads
+    // lies at most the time from the start of the first read to the end of the second: a bound
+    // that admin latency cannot fake.
     let mut worst = 0.0f64;
     for w in samples.windows(2) {
         let (b0, a0, c0, _) = &w[0];
@@ -199,7 +202,7 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
         let started = c1.saturating_sub(*c0);
         worst = worst.max(started as f64 / mid.max(0.001));
         assert!(
-            started as f64 <= THROTTLE as f64 * outer + burst as f64 + 1.0,
+            started as f64 <= THROTTLE as f64 * outer + BURST as f64 + 1.0,
             "{started} backend connects in at most {outer:.2} s with a throttle of {THROTTLE}/s"
         );
     }
