@@ -63,6 +63,8 @@ pub fn config(admin: &Admin, store: &Store) -> Result<MonitorConfig, AdminError>
                 free_connections_pct: num(r.get(2)?),
                 max_connections: json_number(&json, "max_connections"),
                 connect_timeout_ms: json_number(&json, "connect_timeout_server_max"),
+                max_waiting_clients: json_number(&json, "max_waiting_clients")
+                    .and_then(|n| usize::try_from(n).ok()),
             },
         );
     }

@@ -5,7 +5,7 @@
 //! `mysql_hostgroup_attributes`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -48,6 +48,8 @@ pub struct HostgroupSettings {
     pub max_connections: Option<u64>,
     /// Overrides `connect_timeout_server_max` (`hostgroup_settings.connect_timeout_server_max`).
     pub connect_timeout_ms: Option<u64>,
+    /// Bound of the queue of clients waiting for a backend (`hostgroup_settings.max_waiting_clients`).
+    pub max_waiting_clients: Option<usize>,
 }
 
 impl Default for HostgroupSettings {
@@ -57,9 +59,14 @@ impl Default for HostgroupSettings {
             free_connections_pct: 10,
             max_connections: None,
             connect_timeout_ms: None,
+            max_waiting_clients: None,
         }
     }
 }
+
+/// Clients that may wait for a backend of one hostgroup at once, unless its
+/// `hostgroup_settings` says `max_waiting_clients`.
+pub const MAX_WAITING: usize = 10_000;
 
 /// Shared by the sessions, the monitor and the admin plane of one proxy.
 #[derive(Debug, Default)]
@@ -67,6 +74,24 @@ pub struct Health {
     pub events: Events,
     policy: RwLock<Policy>,
     hostgroups: RwLock<Arc<HashMap<u32, HostgroupSettings>>>,
+    /// Sessions waiting for a backend, per hostgroup (only those that could not get one at once).
+    waiting: Arc<Mutex<HashMap<u32, usize>>>,
+}
+
+/// A place in a hostgroup's queue of clients waiting for a backend; leaves it on drop.
+#[derive(Debug)]
+pub struct Queued {
+    waiting: Arc<Mutex<HashMap<u32, usize>>>,
+    hostgroup: u32,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = w.get_mut(&self.hostgroup) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 impl Health {
@@ -97,6 +122,25 @@ impl Health {
                 *m = Arc::new(settings);
             }
         }
+    }
+
+    /// Joins the queue of clients waiting for a backend of `hostgroup`; `Err(max)` when it is
+    /// full, so a storm of clients gets a clear error instead of an ever longer wait.
+    pub fn enter_queue(&self, hostgroup: u32) -> Result<Queued, usize> {
+        let max = self
+            .hostgroup(hostgroup)
+            .max_waiting_clients
+            .unwrap_or(MAX_WAITING);
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let n = w.entry(hostgroup).or_default();
+        if *n >= max {
+            return Err(max);
+        }
+        *n += 1;
+        Ok(Queued {
+            waiting: Arc::clone(&self.waiting),
+            hostgroup,
+        })
     }
 
     /// The connect deadline for `hostgroup`: its own setting, else the proxy's.
@@ -201,5 +245,31 @@ impl Health {
                 "proxy",
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waiting_queue_is_bounded_and_places_are_given_back() {
+        let h = Health::default();
+        h.set_hostgroups(HashMap::from([(
+            7,
+            HostgroupSettings {
+                max_waiting_clients: Some(2),
+                ..HostgroupSettings::default()
+            },
+        )]));
+        let a = h.enter_queue(7).expect("first");
+        let _b = h.enter_queue(7).expect("second");
+        assert_eq!(h.enter_queue(7).err(), Some(2));
+        assert!(
+            h.enter_queue(8).is_ok(),
+            "other hostgroups have their own queue"
+        );
+        drop(a);
+        assert!(h.enter_queue(7).is_ok());
     }
 }

@@ -256,6 +256,7 @@ impl Session {
         );
         let deadline = Instant::now() + timeout;
         let mut last_error = String::from("no ONLINE server");
+        let mut queued = None;
         loop {
             let runtime = self.shared.runtime();
             let picked = runtime
@@ -309,6 +310,15 @@ impl Session {
                         timeout.as_millis()
                     ),
                 ));
+            }
+            // Waiting for a backend: a place in the hostgroup's bounded queue, or a clear error.
+            if queued.is_none() {
+                queued = Some(self.shared.health.enter_queue(hostgroup).map_err(|max| {
+                    ErrPacket::new(
+                        errors::NO_BACKEND,
+                        format!("Too many clients ({max}) already waiting for a backend of hostgroup {hostgroup}: {last_error}"),
+                    )
+                })?);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
