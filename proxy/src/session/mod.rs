@@ -286,7 +286,7 @@ impl Session {
                         return Err(err);
                     }
                     Err(BackendError::Handshake { reason, .. })
-                        if reason == crate::hostgroups::health::THROTTLED =>
+                        if crate::hostgroups::health::is_not_a_server_error(&reason) =>
                     {
                         last_error = format!("{}: {reason}", server.address());
                     }
@@ -361,9 +361,10 @@ impl Session {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let permit = tokio::time::timeout(remaining, Arc::clone(&server.permits).acquire_owned())
             .await
-            .map_err(|_| BackendError::Timeout {
+            // At max_connections: busy, not broken, so it must not count towards a shun.
+            .map_err(|_| BackendError::Handshake {
                 addr: addr.clone(),
-                ms: remaining.as_millis(),
+                reason: crate::hostgroups::health::AT_CAPACITY.into(),
             })?
             .map_err(|_| BackendError::Handshake {
                 addr: addr.clone(),
