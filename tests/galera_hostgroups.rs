@@ -164,9 +164,13 @@ impl Cluster {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten());
             if exited.is_some() || start.elapsed() > Duration::from_secs(300) {
-                let log = fs::read_to_string(self.nodes[i].dir.join("error.log")).unwrap_or_default();
+                let log =
+                    fs::read_to_string(self.nodes[i].dir.join("error.log")).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                panic!("node{i} not synced ({exited:?}, {state:?}); log (newest first):\n{}", tail.join("\n"));
+                panic!(
+                    "node{i} not synced ({exited:?}, {state:?}); log (newest first):\n{}",
+                    tail.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(250));
         }
@@ -206,8 +210,10 @@ fn config(cluster: &Cluster) -> Config {
     c.mysql_users
         .push(Spanned::new(0..0, UserRow::new(USER, &hash, READER)));
     for n in &cluster.nodes {
-        c.mysql_servers
-            .push(Spanned::new(0..0, ServerRow::new(WRITER, "127.0.0.1", n.port)));
+        c.mysql_servers.push(Spanned::new(
+            0..0,
+            ServerRow::new(WRITER, "127.0.0.1", n.port),
+        ));
     }
     c.mysql_galera_hostgroups.push(Spanned::new(
         0..0,
@@ -349,7 +355,11 @@ async fn donors_and_desynced_nodes_leave_rotation_unless_last() {
         &format!("SELECT COUNT(*) FROM monitor.mysql_server_galera_log WHERE port={} AND wsrep_local_state=2 AND wsrep_desync='NO'", ports[2]),
     )
     .await;
-    assert_ne!(donor_log.as_deref(), Some("0"), "the galera log shows the donor");
+    assert_ne!(
+        donor_log.as_deref(),
+        Some("0"),
+        "the galera log shows the donor"
+    );
     // Reads go to the one node in rotation.
     for _ in 0..5 {
         let mut c = Conn::new(
@@ -377,7 +387,8 @@ async fn donors_and_desynced_nodes_leave_rotation_unless_last() {
         "SELECT COUNT(*) FROM stats_switchyard_events WHERE kind='last_node'",
     )
     .await;
-    let in_rotation = members(&mut admin, WRITER).await.len() + members(&mut admin, READER).await.len();
+    let in_rotation =
+        members(&mut admin, WRITER).await.len() + members(&mut admin, READER).await.len();
     assert!(in_rotation > 0, "the last node must stay in rotation");
     let last = monitor_support::one(
         &mut admin,
@@ -388,8 +399,12 @@ async fn donors_and_desynced_nodes_leave_rotation_unless_last() {
     assert!(last.contains("last node"), "{last}");
 
     // Everything back: all three in rotation again.
-    cluster.sql(0, "SET GLOBAL wsrep_desync=OFF").expect("resync 0");
-    cluster.sql(1, "SET GLOBAL wsrep_desync=OFF").expect("resync 1");
+    cluster
+        .sql(0, "SET GLOBAL wsrep_desync=OFF")
+        .expect("resync 0");
+    cluster
+        .sql(1, "SET GLOBAL wsrep_desync=OFF")
+        .expect("resync 1");
     locker.query_drop("UNLOCK TABLES").await.expect("unlock");
     wait_members(&mut admin, READER, &ports).await;
     wait_members(&mut admin, OFFLINE, &[]).await;

@@ -39,7 +39,10 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
 
     // A client that holds a session through the outage.
     let mut steady = s.client(true).await.expect("steady client");
-    let _: Option<u16> = steady.query_first("SELECT @@port").await.expect("first read");
+    let _: Option<u16> = steady
+        .query_first("SELECT @@port")
+        .await
+        .expect("first read");
 
     // Stop replica 1: shunned by the monitor's missed pings.
     s.sb.stop(&r1_name).expect("stop replica 1");
@@ -57,7 +60,11 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
         &format!("SELECT COUNT(*) FROM monitor.mysql_server_ping_log WHERE port={r1} AND ping_error IS NOT NULL"),
     )
     .await;
-    assert_ne!(ping_errors.as_deref(), Some("0"), "ping log shows the failures");
+    assert_ne!(
+        ping_errors.as_deref(),
+        Some("0"),
+        "ping log shows the failures"
+    );
 
     // Reads continue on the other replica, every one of them.
     assert_eq!(reader_ports(&s, 20).await, BTreeSet::from([r2]));
@@ -81,13 +88,17 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
     wait_status(&mut admin, READER, r1, "ONLINE").await;
     let unshun = events(&mut admin, r1, "unshun").await;
     assert!(
-        unshun.iter().any(|e| e[2].as_deref().unwrap_or("").contains("probe")),
+        unshun
+            .iter()
+            .any(|e| e[2].as_deref().unwrap_or("").contains("probe")),
         "{unshun:?}"
     );
     let setup = &s;
-    wait_for("reads on both replicas", Duration::from_secs(60), || async move {
-        (reader_ports(setup, 20).await.len() == 2).then_some(())
-    })
+    wait_for(
+        "reads on both replicas",
+        Duration::from_secs(60),
+        || async move { (reader_ports(setup, 20).await.len() == 2).then_some(()) },
+    )
     .await;
 
     // Lag: replica 2's SQL thread stopped means NULL lag, counted as
@@ -98,7 +109,8 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
     )
     .await;
     exec(&mut admin, "LOAD MYSQL SERVERS TO RUNTIME").await;
-    s.sb.sql(&r2_name, "STOP SLAVE SQL_THREAD").expect("stop SQL thread");
+    s.sb.sql(&r2_name, "STOP SLAVE SQL_THREAD")
+        .expect("stop SQL thread");
     wait_status(&mut admin, READER, r2, "SHUNNED").await;
     let reason = one(
         &mut admin,
@@ -108,7 +120,8 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
     .unwrap_or_default();
     assert!(reason.contains("replication_lag"), "{reason}");
     assert_eq!(reader_ports(&s, 10).await, BTreeSet::from([r1]));
-    s.sb.sql(&r2_name, "START SLAVE SQL_THREAD").expect("start SQL thread");
+    s.sb.sql(&r2_name, "START SLAVE SQL_THREAD")
+        .expect("start SQL thread");
     wait_status(&mut admin, READER, r2, "ONLINE").await;
     assert!(!events(&mut admin, r2, "unshun").await.is_empty());
     let lag_rows = one(
@@ -144,7 +157,10 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
         &format!("SELECT port, tier FROM stats_switchyard_servers WHERE hostgroup_id={READER} ORDER BY port"),
     )
     .await;
-    assert!(tiers.contains(&vec![Some(r1.to_string()), Some("1".into())]), "{tiers:?}");
+    assert!(
+        tiers.contains(&vec![Some(r1.to_string()), Some("1".into())]),
+        "{tiers:?}"
+    );
     let _ = steady.disconnect().await;
     drop(admin);
     s.proxy.shutdown(Duration::from_secs(5)).await;
@@ -167,7 +183,8 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     .await;
 
     // read_only=0 on the replica while the primary is writable: quarantined, not a writer.
-    s.sb.sql(&r_name, "SET GLOBAL read_only=0").expect("replica writable");
+    s.sb.sql(&r_name, "SET GLOBAL read_only=0")
+        .expect("replica writable");
     wait_event(&mut admin, r, "quarantine").await;
     let q = one(
         &mut admin,
@@ -199,12 +216,12 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
             .expect("insert");
     }
     let _ = w.disconnect().await;
-    let on_primary = s
-        .sb
-        .query(&p_name, "SELECT COUNT(*) FROM app.monitor_t")
-        .expect("count");
+    let on_primary =
+        s.sb.query(&p_name, "SELECT COUNT(*) FROM app.monitor_t")
+            .expect("count");
     assert_eq!(on_primary[0][0], "10");
-    s.sb.sql(&r_name, "SET GLOBAL read_only=1").expect("replica read-only");
+    s.sb.sql(&r_name, "SET GLOBAL read_only=1")
+        .expect("replica read-only");
     wait_event(&mut admin, r, "unquarantine").await;
     wait_status(&mut admin, READER, r, "ONLINE").await;
 
@@ -213,7 +230,10 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     let mut held = s.client(false).await.expect("held writer session");
     let _: Option<u16> = held.query_first("SELECT @@port").await.expect("held read");
     let target: ServerTarget = format!("127.0.0.1:{p}").parse().expect("target");
-    for sql in Action::Fence(target.clone()).statements().expect("fence sql") {
+    for sql in Action::Fence(target.clone())
+        .statements()
+        .expect("fence sql")
+    {
         exec(&mut admin, &sql).await;
     }
     wait_status(&mut admin, WRITER, p, "OFFLINE_HARD").await;
@@ -237,7 +257,9 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_micros();
-    let ro = s.sb.query(&p_name, "SELECT @@global.read_only").expect("ro");
+    let ro =
+        s.sb.query(&p_name, "SELECT @@global.read_only")
+            .expect("ro");
     assert_eq!(ro[0][0], "0", "the old primary is back writable");
     exec(
         &mut admin,
@@ -252,7 +274,9 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     )
     .await;
     assert_eq!(
-        monitor_support::status(&mut admin, WRITER, p).await.as_deref(),
+        monitor_support::status(&mut admin, WRITER, p)
+            .await
+            .as_deref(),
         Some("OFFLINE_HARD")
     );
     match s.port_of_new_client(false).await {
@@ -267,7 +291,11 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
         &format!("SELECT SUM(Queries) FROM stats_mysql_connection_pool WHERE srv_port={p}"),
     )
     .await;
-    assert_eq!(queries_before_unfence.as_deref(), Some("0"), "no traffic while fenced");
+    assert_eq!(
+        queries_before_unfence.as_deref(),
+        Some("0"),
+        "no traffic while fenced"
+    );
 
     // Unfence: traffic returns.
     for sql in Action::Unfence(target).statements().expect("unfence sql") {
@@ -275,14 +303,115 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     }
     wait_status(&mut admin, WRITER, p, "ONLINE").await;
     assert!(!events(&mut admin, p, "unfence").await.is_empty());
-    let port = s.port_of_new_client(false).await.expect("write after unfence");
+    let port = s
+        .port_of_new_client(false)
+        .await
+        .expect("write after unfence");
     assert_eq!(port, p);
     let queries = one(
         &mut admin,
         &format!("SELECT SUM(Queries) FROM stats_mysql_connection_pool WHERE srv_port={p}"),
     )
     .await;
-    assert_ne!(queries, queries_before_unfence, "traffic only after the unfence");
+    assert_ne!(
+        queries, queries_before_unfence,
+        "traffic only after the unfence"
+    );
+    drop(admin);
+    s.proxy.shutdown(Duration::from_secs(5)).await;
+}
+
+/// One read as the read-only user; `Err` carries the client's error text.
+async fn try_read(s: &monitor_support::Setup) -> Result<u16, String> {
+    s.port_of_new_client(true).await.map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_errors_shun_a_server_but_never_the_last_online_one() {
+    // Pings never shun here: only the sessions' connect errors do.
+    let mut s = start(
+        2,
+        &[
+            ("monitor_ping_max_failures", "1000000"),
+            ("shun_on_failures", "2"),
+        ],
+    )
+    .await;
+    let mut admin = s.admin().await;
+    let (r1_name, r1) = s.replica(0);
+    let (r2_name, r2) = s.replica(1);
+    wait_status(&mut admin, READER, r1, "ONLINE").await;
+    wait_status(&mut admin, READER, r2, "ONLINE").await;
+
+    s.sb.stop(&r1_name).expect("stop replica 1");
+    // Reads keep working (a session whose pick fails picks again) and the errors shun r1.
+    let mut reads = 0;
+    loop {
+        let port = try_read(&s)
+            .await
+            .expect("reads go on while replica 1 is down");
+        assert_eq!(port, r2);
+        reads += 1;
+        if monitor_support::status(&mut admin, READER, r1)
+            .await
+            .as_deref()
+            == Some("SHUNNED")
+        {
+            break;
+        }
+        assert!(reads < 500, "replica 1 never shunned after {reads} reads");
+    }
+    let shuns = events(&mut admin, r1, "shun").await;
+    assert!(
+        shuns.iter().any(|e| e[3].as_deref() == Some("proxy")
+            && e[2].as_deref().unwrap_or("").contains("connect errors")),
+        "{shuns:?}"
+    );
+
+    // Replica 2 is the last ONLINE server of the reader hostgroup: errors mark it degraded,
+    // never shunned, and clients get a clear error meanwhile.
+    s.sb.stop(&r2_name).expect("stop replica 2");
+    let mut tries = 0;
+    loop {
+        if let Err(e) = try_read(&s).await {
+            assert!(
+                e.contains("Max connect timeout") || e.contains("Lost connection"),
+                "unclear error: {e}"
+            );
+        }
+        tries += 1;
+        let degraded = one(
+            &mut admin,
+            &format!("SELECT degraded FROM stats_switchyard_servers WHERE hostgroup_id={READER} AND port={r2}"),
+        )
+        .await
+        .unwrap_or_default();
+        if !degraded.is_empty() {
+            break;
+        }
+        assert!(tries < 100, "replica 2 never marked degraded");
+    }
+    assert_eq!(
+        monitor_support::status(&mut admin, READER, r2)
+            .await
+            .as_deref(),
+        Some("ONLINE")
+    );
+    assert!(events(&mut admin, r2, "shun").await.is_empty());
+    assert!(!events(&mut admin, r2, "degraded").await.is_empty());
+
+    // Both back: replica 1 after a probe, replica 2 no longer degraded; reads on both.
+    s.sb.start(&r1_name).expect("start replica 1");
+    s.sb.start(&r2_name).expect("start replica 2");
+    wait_status(&mut admin, READER, r1, "ONLINE").await;
+    wait_event(&mut admin, r2, "recover").await;
+    let setup = &s;
+    wait_for(
+        "reads on both replicas",
+        Duration::from_secs(60),
+        || async move { (reader_ports(setup, 20).await.len() == 2).then_some(()) },
+    )
+    .await;
     drop(admin);
     s.proxy.shutdown(Duration::from_secs(5)).await;
 }

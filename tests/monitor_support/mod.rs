@@ -41,9 +41,7 @@ pub async fn start(replicas: usize, vars: &[(&str, &str)]) -> Setup {
             .mysql_variables
             .insert((*k).to_string(), toml::Value::String((*v).to_string()));
     }
-    let proxy = switchyard_proxy::start(config)
-        .await
-        .expect("proxy starts");
+    let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
     Setup { sb, proxy }
 }
 
@@ -175,7 +173,10 @@ pub async fn wait_status(admin: &mut Conn, hostgroup: u32, port: u16, want: &str
         if now.as_deref() == Some(want) {
             return;
         }
-        assert!(Instant::now() < end, "timed out waiting for {what}: {now:?}");
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for {what}: {now:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -193,7 +194,12 @@ pub async fn events(admin: &mut Conn, port: u16, kind: &str) -> Rows {
 
 /// Polls an admin query until `ok` accepts its rows, or panics with `what` after a minute and a
 /// half (generous: the machine may be busy).
-pub async fn wait_rows(admin: &mut Conn, what: &str, sql: &str, ok: impl Fn(&Rows) -> bool) -> Rows {
+pub async fn wait_rows(
+    admin: &mut Conn,
+    what: &str,
+    sql: &str,
+    ok: impl Fn(&Rows) -> bool,
+) -> Rows {
     let deadline = Duration::from_secs(90);
     let end = Instant::now() + deadline;
     loop {

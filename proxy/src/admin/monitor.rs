@@ -63,6 +63,8 @@ pub fn config(admin: &Admin, store: &Store) -> Result<MonitorConfig, AdminError>
                 free_connections_pct: num(r.get(2)?),
                 max_connections: json_number(&json, "max_connections"),
                 connect_timeout_ms: json_number(&json, "connect_timeout_server_max"),
+                max_waiting_clients: json_number(&json, "max_waiting_clients")
+                    .and_then(|n| usize::try_from(n).ok()),
             },
         );
     }
@@ -77,8 +79,9 @@ pub fn fill(admin: &Admin, store: &Store, check: Check) -> Result<(), AdminError
     let rows = admin.monitor.rows(check);
     match check {
         Check::Connect | Check::Ping => {
-            let mut ins =
-                db.prepare(&format!("INSERT INTO monitor.{table} VALUES (?1, ?2, ?3, ?4, ?5)"))?;
+            let mut ins = db.prepare(&format!(
+                "INSERT INTO monitor.{table} VALUES (?1, ?2, ?3, ?4, ?5)"
+            ))?;
             for r in rows {
                 ins.execute(params![
                     r.hostname,

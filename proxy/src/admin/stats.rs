@@ -384,11 +384,7 @@ fn switchyard_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             .then(|| admin.events().last(r.hostgroup_id, &address, "fence"))
             .flatten();
         let (fenced_by, fenced_at, fence_reason) = match (&view.fence, status_fence) {
-            (Some(f), _) => (
-                f.actor.clone(),
-                Some(f.fenced_at),
-                f.reason.clone(),
-            ),
+            (Some(f), _) => (f.actor.clone(), Some(f.fenced_at), f.reason.clone()),
             (None, Some(e)) => (e.actor, Some((e.time_ms / 1000) as i64), e.reason),
             (None, None) => (String::new(), None, String::new()),
         };
@@ -410,7 +406,10 @@ fn switchyard_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             r.port,
             s.tier(),
             shun_reason,
-            view.shun.as_ref().and_then(|sh| sh.until_ms).map(|u| u / 1000),
+            view.shun
+                .as_ref()
+                .and_then(|sh| sh.until_ms)
+                .map(|u| u / 1000),
             fenced_by,
             fenced_at,
             drain.map(|e| e.time_ms / 1000),

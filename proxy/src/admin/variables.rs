@@ -58,7 +58,10 @@ fn spec(name: &str) -> (Applies, Kind) {
         "mysql-server_version" => (Applies::Restart, Kind::Text),
         "admin-restapi_port" => (Applies::Restart, int(0, 65535)),
         "admin-version" | "admin-hash_passwords" => (Applies::ReadOnly, Kind::Text),
-        "mysql-monitor_username" | "mysql-monitor_password" => (Applies::Live, Kind::Text),
+        // The heartbeat table is a name ('' = lag from the replica status).
+        "mysql-monitor_username"
+        | "mysql-monitor_password"
+        | "mysql-monitor_replication_lag_use_percona_heartbeat" => (Applies::Live, Kind::Text),
         "mysql-monitor_enabled" | "mysql-monitor_writer_is_also_reader" => {
             (Applies::Live, Kind::Bool)
         }

@@ -199,3 +199,24 @@ impl Events {
             .cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: &'static str, reason: &str) -> Event {
+        Event::about(Some(1), "h:1".into(), kind, reason.into(), "monitor")
+    }
+
+    #[test]
+    fn a_decision_repeated_every_pass_is_one_event() {
+        let events = Events::default();
+        events.extend_new(vec![ev("last_node", "donor")]);
+        events.extend_new(vec![ev("last_node", "donor")]);
+        assert_eq!(events.count("h:1", "last_node"), 1);
+        events.extend_new(vec![ev("move", "joins 2")]);
+        events.extend_new(vec![ev("last_node", "donor")]);
+        assert_eq!(events.count("h:1", "last_node"), 2);
+        assert_eq!(events.snapshot().len(), 3);
+    }
+}

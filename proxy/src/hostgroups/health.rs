@@ -5,7 +5,7 @@
 //! `mysql_hostgroup_attributes`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -13,6 +13,21 @@ use tracing::{info, warn};
 use super::events::{Event, Events};
 use super::state::ErrorVerdict;
 use super::{Hostgroup, Server};
+
+/// The reason a backend connect did not start: the server's throttle or backoff said not yet.
+/// Sessions pick again instead of counting it as an error of the server.
+pub const THROTTLED: &str =
+    "new connects throttled (throttle_connections_per_sec, or backoff after connect errors)";
+
+/// The reason a backend connect did not start: the server has `max_connections` open and none
+/// came free before the deadline.
+pub const AT_CAPACITY: &str = "max_connections reached; no connection came free in time";
+
+/// Throttled or at capacity: the server is busy or protected, not failing, so these never count
+/// towards shunning it.
+pub fn is_not_a_server_error(reason: &str) -> bool {
+    reason == THROTTLED || reason == AT_CAPACITY
+}
 
 /// Shunning policy, from `mysql-shun_on_failures`, `mysql-shun_recovery_time_sec` and
 /// `mysql-shun_failures_window_ms` (switchyard's: ProxySQL counts within one wall-clock second,
@@ -43,6 +58,8 @@ pub struct HostgroupSettings {
     pub max_connections: Option<u64>,
     /// Overrides `connect_timeout_server_max` (`hostgroup_settings.connect_timeout_server_max`).
     pub connect_timeout_ms: Option<u64>,
+    /// Bound of the queue of clients waiting for a backend (`hostgroup_settings.max_waiting_clients`).
+    pub max_waiting_clients: Option<usize>,
 }
 
 impl Default for HostgroupSettings {
@@ -52,9 +69,14 @@ impl Default for HostgroupSettings {
             free_connections_pct: 10,
             max_connections: None,
             connect_timeout_ms: None,
+            max_waiting_clients: None,
         }
     }
 }
+
+/// Clients that may wait for a backend of one hostgroup at once, unless its
+/// `hostgroup_settings` says `max_waiting_clients`.
+pub const MAX_WAITING: usize = 10_000;
 
 /// Shared by the sessions, the monitor and the admin plane of one proxy.
 #[derive(Debug, Default)]
@@ -62,6 +84,24 @@ pub struct Health {
     pub events: std::sync::Arc<Events>,
     policy: RwLock<Policy>,
     hostgroups: RwLock<Arc<HashMap<u32, HostgroupSettings>>>,
+    /// Sessions waiting for a backend, per hostgroup (only those that could not get one at once).
+    waiting: Arc<Mutex<HashMap<u32, usize>>>,
+}
+
+/// A place in a hostgroup's queue of clients waiting for a backend; leaves it on drop.
+#[derive(Debug)]
+pub struct Queued {
+    waiting: Arc<Mutex<HashMap<u32, usize>>>,
+    hostgroup: u32,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = w.get_mut(&self.hostgroup) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 impl Health {
@@ -94,9 +134,32 @@ impl Health {
         }
     }
 
+    /// Joins the queue of clients waiting for a backend of `hostgroup`; `Err(max)` when it is
+    /// full, so a storm of clients gets a clear error instead of an ever longer wait.
+    pub fn enter_queue(&self, hostgroup: u32) -> Result<Queued, usize> {
+        let max = self
+            .hostgroup(hostgroup)
+            .max_waiting_clients
+            .unwrap_or(MAX_WAITING);
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let n = w.entry(hostgroup).or_default();
+        if *n >= max {
+            return Err(max);
+        }
+        *n += 1;
+        Ok(Queued {
+            waiting: Arc::clone(&self.waiting),
+            hostgroup,
+        })
+    }
+
     /// The connect deadline for `hostgroup`: its own setting, else the proxy's.
     pub fn connect_timeout(&self, hostgroup: u32, default_ms: u64) -> Duration {
-        Duration::from_millis(self.hostgroup(hostgroup).connect_timeout_ms.unwrap_or(default_ms))
+        Duration::from_millis(
+            self.hostgroup(hostgroup)
+                .connect_timeout_ms
+                .unwrap_or(default_ms),
+        )
     }
 
     /// May a new backend connection to `server` start now? `Err(wait)` when the hostgroup's
@@ -192,5 +255,31 @@ impl Health {
                 "proxy",
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waiting_queue_is_bounded_and_places_are_given_back() {
+        let h = Health::default();
+        h.set_hostgroups(HashMap::from([(
+            7,
+            HostgroupSettings {
+                max_waiting_clients: Some(2),
+                ..HostgroupSettings::default()
+            },
+        )]));
+        let a = h.enter_queue(7).expect("first");
+        let _b = h.enter_queue(7).expect("second");
+        assert_eq!(h.enter_queue(7).err(), Some(2));
+        assert!(
+            h.enter_queue(8).is_ok(),
+            "other hostgroups have their own queue"
+        );
+        drop(a);
+        assert!(h.enter_queue(7).is_ok());
     }
 }

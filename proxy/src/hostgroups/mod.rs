@@ -217,9 +217,13 @@ mod tests {
         for _ in 0..200 {
             assert_eq!(g.pick().unwrap().row.port, 1, "weight never beats tier");
         }
-        g.servers[0].state.shun(ShunCause::Ping, "down".into(), None);
+        g.servers[0]
+            .state
+            .shun(ShunCause::Ping, "down".into(), None);
         assert_eq!(g.pick().unwrap().row.port, 2);
-        g.servers[1].state.set_quarantine(Some("second writer".into()));
+        g.servers[1]
+            .state
+            .set_quarantine(Some("second writer".into()));
         assert_eq!(g.pick().unwrap().row.port, 3);
         assert!(!g.others_online(&g.servers[2]));
         g.servers[0].state.unshun(&[ShunCause::Ping], u64::MAX);

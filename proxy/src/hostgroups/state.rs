@@ -369,8 +369,9 @@ impl ServerState {
             i.next_connect = Some(now + i.backoff.max(FIRST_BACKOFF));
         }
         let rate = f64::from(per_sec.max(1));
-        // A burst of a tenth of a second at most: any one-second window sees at most 1.1 × rate.
-        let burst = (rate / 10.0).max(1.0);
+        // A burst of a hundredth of a second at most (one connect at low rates): any one-second
+        // window sees at most 1.01 × rate, plus one.
+        let burst = (rate / 100.0).max(1.0);
         let elapsed = i
             .refilled
             .map_or(1.0, |t| now.duration_since(t).as_secs_f64());
@@ -407,7 +408,10 @@ mod tests {
         assert!(!s.lent_usable(g));
         // Nothing automatic clears a fence.
         s.set_quarantine(None);
-        assert_eq!(s.unshun(&[ShunCause::Ping, ShunCause::Errors], u64::MAX), None);
+        assert_eq!(
+            s.unshun(&[ShunCause::Ping, ShunCause::Errors], u64::MAX),
+            None
+        );
         assert_eq!(s.status(), ServerStatus::OfflineHard);
         s.set_fence(None);
         assert_eq!(s.status(), ServerStatus::Online);
@@ -444,11 +448,20 @@ mod tests {
     #[test]
     fn connects_back_off_after_errors_and_respect_the_throttle() {
         let s = ServerState::new(ServerStatus::Online);
-        assert!(s.admit_connect(20).is_ok());
-        assert!(s.admit_connect(20).is_ok());
-        assert!(s.admit_connect(20).is_err(), "burst of 2 for 20 per second is spent");
+        assert!(s.admit_connect(200).is_ok());
+        assert!(s.admit_connect(200).is_ok());
+        assert!(
+            s.admit_connect(200).is_err(),
+            "burst of 2 for 200 per second is spent"
+        );
         let s = ServerState::new(ServerStatus::Online);
-        s.note_error(100, Duration::from_secs(1), Duration::from_secs(1), true, "e");
+        s.note_error(
+            100,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            true,
+            "e",
+        );
         assert!(s.admit_connect(1000).is_err(), "backoff after an error");
         s.note_connect_ok();
         assert!(s.admit_connect(1000).is_ok());

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::config::{GaleraHostgroupRow, ReplicationHostgroupRow};
+use crate::config::{GaleraHostgroupRow, ReplicationHostgroupRow, ServerStatus};
 
 use super::events::Event;
 use super::{Hostgroup, Hostgroups, Server};
@@ -42,6 +42,18 @@ pub struct Plan {
 fn fenced(hgs: &Hostgroups, e: &Endpoint) -> bool {
     hgs.members(&e.0, e.1)
         .any(|s| s.state.view().fence.is_some())
+}
+
+/// Fenced, or set OFFLINE_SOFT/OFFLINE_HARD by the operator everywhere: the monitor leaves such a
+/// server where it is (as ProxySQL does not monitor OFFLINE servers' read_only).
+fn hands_off(hgs: &Hostgroups, e: &Endpoint) -> bool {
+    fenced(hgs, e)
+        || hgs.members(&e.0, e.1).all(|s| {
+            matches!(
+                s.row.status,
+                ServerStatus::OfflineSoft | ServerStatus::OfflineHard
+            )
+        })
 }
 
 fn quarantined(hgs: &Hostgroups, e: &Endpoint) -> bool {
@@ -87,7 +99,7 @@ pub fn replication(
         let ro = |e: &Endpoint| read_only.get(e).copied().flatten();
         let writable: Vec<&Endpoint> = endpoints
             .iter()
-            .filter(|e| ro(e) == Some(false) && !fenced(hgs, e))
+            .filter(|e| ro(e) == Some(false) && !hands_off(hgs, e))
             .collect();
         // The one writer kept: already in the writer hostgroup and not quarantined, else the
         // first writable one (so a quarantined server is promoted only once it is alone).
@@ -102,8 +114,8 @@ pub fn replication(
             let now = current(hgs, e, &scope);
             let mut want = now.clone();
             match ro(e) {
-                // A fenced server stays where it is, OFFLINE_HARD in each hostgroup.
-                _ if fenced(hgs, e) => {}
+                // A fenced or operator-offline server stays where it is.
+                _ if hands_off(hgs, e) => {}
                 Some(true) => {
                     want.remove(&w);
                     want.insert(r);
@@ -128,24 +140,22 @@ pub fn replication(
                         ));
                     }
                 }
-                Some(false) => {
-                    // A second writable server: stays where it is, quarantined.
-                    if !quarantined(hgs, e) {
-                        let reason = format!(
-                            "read_only=0 while {} is the writer of hostgroup {w}: second writable server, not routed to",
-                            keep.as_ref().map(name).unwrap_or_default()
-                        );
-                        plan.events.push(Event::about(
-                            Some(w),
-                            name(e),
-                            "quarantine",
-                            reason.clone(),
-                            "monitor",
-                        ));
-                        plan.quarantine.push((e.clone(), Some(reason)));
-                    }
+                // A second writable server: stays where it is, quarantined.
+                Some(false) if !quarantined(hgs, e) => {
+                    let reason = format!(
+                        "read_only=0 while {} is the writer of hostgroup {w}: second writable server, not routed to",
+                        keep.as_ref().map(name).unwrap_or_default()
+                    );
+                    plan.events.push(Event::about(
+                        Some(w),
+                        name(e),
+                        "quarantine",
+                        reason.clone(),
+                        "monitor",
+                    ));
+                    plan.quarantine.push((e.clone(), Some(reason)));
                 }
-                None => {}
+                Some(false) | None => {}
             }
             if ro(e) == Some(true) && quarantined(hgs, e) {
                 plan.quarantine.push((e.clone(), None));
@@ -191,11 +201,13 @@ pub fn galera(
         let mut readers = Vec::new();
         let mut offline: Vec<(Endpoint, String, bool)> = Vec::new();
         for e in &endpoints {
-            let Some(seen) = states.get(e) else {
-                // Not checked yet: leave it where it is.
-                plan.membership
-                    .insert(e.clone(), current(hgs, e, &scope));
-                continue;
+            let seen = match states.get(e) {
+                Some(seen) if !hands_off(hgs, e) => seen,
+                // Not checked yet, fenced or taken offline by the operator: left where it is.
+                _ => {
+                    plan.membership.insert(e.clone(), current(hgs, e, &scope));
+                    continue;
+                }
             };
             let verdict = match seen {
                 Err(err) => Err((format!("check failed: {err}"), false)),
@@ -300,7 +312,10 @@ fn classify(g: &GaleraState, max_behind: u32) -> Result<bool, (String, bool)> {
         return Err(("donor (wsrep_local_state=2)".into(), true));
     }
     if g.local_state != 4 {
-        return Err((format!("wsrep_local_state={} (not Synced)", g.local_state), false));
+        return Err((
+            format!("wsrep_local_state={} (not Synced)", g.local_state),
+            false,
+        ));
     }
     if g.read_only {
         if max_behind > 0 && g.recv_queue > u64::from(max_behind) {
@@ -476,6 +491,21 @@ mod tests {
         let plan = replication(&h, &rep(), &ro, true);
         assert!(rebuild(&h, &plan).is_none());
         assert!(plan.quarantine.is_empty());
+    }
+
+    #[test]
+    fn an_operator_offline_server_is_left_alone() {
+        let mut row = ServerRow::new(20, "h", 2);
+        row.status = ServerStatus::OfflineSoft;
+        let rows = [ServerRow::new(10, "h", 1), row];
+        let h = Hostgroups::from_rows(rows.iter());
+        let ro = HashMap::from([(ep(1), Some(false)), (ep(2), Some(false))]);
+        let plan = replication(&h, &rep(), &ro, true);
+        assert!(
+            plan.quarantine.is_empty(),
+            "a drained server is not a second writer"
+        );
+        assert!(rebuild(&h, &plan).is_none());
     }
 
     fn gal() -> Vec<GaleraHostgroupRow> {

@@ -91,6 +91,8 @@ async fn supervise(admin: Arc<Admin>) {
         admin.monitor.retain(&endpoints);
         if cfg.enabled {
             apply_topology(&admin, &cfg);
+        } else {
+            release_without_monitor(&admin);
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
@@ -101,6 +103,32 @@ async fn supervise(admin: Arc<Admin>) {
         t.abort();
     }
     debug!("monitor stopped");
+}
+
+/// With the monitor off nothing probes: automatic shuns end at their until-time (ProxySQL's
+/// lazy unshun), lag and ping shuns at once since nothing measures them any more.
+fn release_without_monitor(admin: &Admin) {
+    let runtime = admin.shared.runtime();
+    for s in runtime.hostgroups.servers() {
+        let causes = [
+            ShunCause::Errors,
+            ShunCause::Ping,
+            ShunCause::Lag,
+            ShunCause::Galera,
+        ];
+        if let Some(shun) = s.state.unshun(&causes, now_ms()) {
+            admin.shared.health.events.push(Event::about(
+                Some(s.row.hostgroup_id),
+                s.address(),
+                "unshun",
+                format!(
+                    "monitor disabled: shun over without a probe ({})",
+                    shun.reason
+                ),
+                "proxy",
+            ));
+        }
+    }
 }
 
 /// Replication and Galera hostgroup decisions from the latest checks, applied atomically with
@@ -237,9 +265,7 @@ impl Roles {
         let read_only = cfg
             .replication
             .iter()
-            .find(|r| {
-                groups.contains(&r.writer_hostgroup) || groups.contains(&r.reader_hostgroup)
-            })
+            .find(|r| groups.contains(&r.writer_hostgroup) || groups.contains(&r.reader_hostgroup))
             .map(|r| r.check_type.clone());
         let lag = runtime
             .hostgroups
@@ -269,12 +295,9 @@ fn now_us() -> u64 {
 }
 
 fn record(admin: &Admin, cfg: &MonitorConfig, check: Check, row: LogRow) {
-    admin.monitor.log(
-        check,
-        row,
-        cfg.history_rows,
-        cfg.history.as_micros() as u64,
-    );
+    admin
+        .monitor
+        .log(check, row, cfg.history_rows, cfg.history.as_micros() as u64);
 }
 
 fn row(e: &Endpoint, start_us: u64, result: Result<u64, &CheckError>) -> LogRow {
@@ -296,8 +319,8 @@ async fn ensure_conn<'a>(
     conn: &'a mut Option<Conn>,
 ) -> Result<&'a mut Conn, CheckError> {
     if conn.is_none() {
-        let c = checks::connect(&e.0, e.1, &cfg.username, &cfg.password, cfg.connect_timeout)
-            .await?;
+        let c =
+            checks::connect(&e.0, e.1, &cfg.username, &cfg.password, cfg.connect_timeout).await?;
         *conn = Some(c);
     }
     conn.as_mut()
@@ -308,7 +331,12 @@ async fn connect(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint) {
     let start = now_us();
     let r =
         checks::connect_check(&e.0, e.1, &cfg.username, &cfg.password, cfg.connect_timeout).await;
-    record(admin, cfg, Check::Connect, row(e, start, r.as_ref().copied()));
+    record(
+        admin,
+        cfg,
+        Check::Connect,
+        row(e, start, r.as_ref().copied()),
+    );
 }
 
 /// Ping over the monitor connection (or, without monitor credentials, a read of the server's
@@ -326,7 +354,12 @@ async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
     if result.is_err() {
         *conn = None;
     }
-    record(admin, cfg, Check::Ping, row(e, start, result.as_ref().copied()));
+    record(
+        admin,
+        cfg,
+        Check::Ping,
+        row(e, start, result.as_ref().copied()),
+    );
     let latest = admin.monitor.update(e, |l| match &result {
         Ok(us) => {
             l.ping_us = Some(*us);
@@ -369,11 +402,16 @@ async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
         }
         Err(err) if latest.ping_failures >= cfg.ping_max_failures => {
             for s in runtime.hostgroups.members(&e.0, e.1) {
-                shun_unless_last(admin, s, ShunCause::Ping, &format!(
-                    "missed {} heartbeats (ping every {} ms), last: {err}",
-                    latest.ping_failures,
-                    cfg.ping_interval.as_millis()
-                ));
+                shun_unless_last(
+                    admin,
+                    s,
+                    ShunCause::Ping,
+                    &format!(
+                        "missed {} heartbeats (ping every {} ms), last: {err}",
+                        latest.ping_failures,
+                        cfg.ping_interval.as_millis()
+                    ),
+                );
             }
         }
         Err(err) => debug!(error = %err, failures = latest.ping_failures, "ping failed"),
@@ -393,9 +431,8 @@ fn shun_unless_last(admin: &Admin, s: &Arc<Server>, cause: ShunCause, reason: &s
         return;
     }
     if others {
-        let until = (cause == ShunCause::Errors).then(|| {
-            now_ms() + admin.shared.health.policy().recovery.as_millis() as u64
-        });
+        let until = (cause == ShunCause::Errors)
+            .then(|| now_ms() + admin.shared.health.policy().recovery.as_millis() as u64);
         if s.state.shun(cause, reason.to_string(), until) {
             warn!(server = %s.address(), hostgroup = s.row.hostgroup_id, "Shunning server {}: {reason}", s.address());
             events.push(Event::about(
@@ -508,12 +545,7 @@ async fn lag(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option
             .as_ref()
             .map(|_| started.elapsed().as_micros() as u64),
     );
-    r.value = result
-        .as_ref()
-        .ok()
-        .copied()
-        .flatten()
-        .map(|v| v as i64);
+    r.value = result.as_ref().ok().copied().flatten().map(|v| v as i64);
     record(admin, cfg, Check::Lag, r);
     let Ok(lag) = result else {
         return;

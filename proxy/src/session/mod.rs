@@ -329,6 +329,7 @@ impl Session {
         let deadline = Instant::now() + timeout;
         let want_vars = state::target(&self.vars, self.flavor & cap::SESSION_TRACK != 0);
         let mut last_error = String::from("no ONLINE server");
+        let mut queued = None;
         loop {
             let runtime = self.shared.runtime();
             let picked = runtime
@@ -361,10 +362,17 @@ impl Session {
                         self.record_error(&server, err.code, &err.message);
                         return Err(err);
                     }
+                    Err(BackendError::Handshake { reason, .. })
+                        if crate::hostgroups::health::is_not_a_server_error(&reason) =>
+                    {
+                        last_error = format!("{}: {reason}", server.address());
+                    }
                     Err(e) => {
                         self.record_error(&server, CANT_CONNECT, &e.to_string());
                         if let Some(hg) = runtime.hostgroups.get(hostgroup) {
-                            self.shared.health.connect_failed(hg, &server, &e.to_string());
+                            self.shared
+                                .health
+                                .connect_failed(hg, &server, &e.to_string());
                         }
                         warn!(server = %server.address(), hostgroup, error = %e, "backend connection failed");
                         last_error = e.to_string();
@@ -379,6 +387,15 @@ impl Session {
                         timeout.as_millis()
                     ),
                 ));
+            }
+            // Waiting for a backend: a place in the hostgroup's bounded queue, or a clear error.
+            if queued.is_none() {
+                queued = Some(self.shared.health.enter_queue(hostgroup).map_err(|max| {
+                    ErrPacket::new(
+                        errors::NO_BACKEND,
+                        format!("Too many clients ({max}) already waiting for a backend of hostgroup {hostgroup}: {last_error}"),
+                    )
+                })?);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -431,25 +448,33 @@ impl Session {
                         reason: "server removed".into(),
                     }),
                 },
+                // At max_connections until the deadline: busy, not broken, so it must not
+                // count towards a shun.
                 _ = tokio::time::sleep(remaining) => {
-                    return Err(BackendError::Timeout {
+                    return Err(BackendError::Handshake {
                         addr,
-                        ms: remaining.as_millis(),
+                        reason: crate::hostgroups::health::AT_CAPACITY.into(),
                     })
                 }
             }
         };
         // Throttle and backoff: a blip must not become a reconnect avalanche.
-        if let Some(hg) = self.shared.runtime().hostgroups.get(server.row.hostgroup_id) {
-            while let Err(wait) = self.shared.health.admit_connect(hg, server) {
+        if let Some(hg) = self
+            .shared
+            .runtime()
+            .hostgroups
+            .get(server.row.hostgroup_id)
+        {
+            if let Err(wait) = self.shared.health.admit_connect(hg, server) {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                tokio::time::sleep(wait.min(left).min(Duration::from_millis(50))).await;
+                if self.shared.health.admit_connect(hg, server).is_err() {
+                    // Not an error of the server: the caller picks again, maybe another one.
                     return Err(BackendError::Handshake {
                         addr,
-                        reason: "no connect slot before the deadline (throttle, or backoff after connect errors)".into(),
+                        reason: crate::hostgroups::health::THROTTLED.into(),
                     });
                 }
-                tokio::time::sleep(wait.min(left).min(Duration::from_millis(100))).await;
             }
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
