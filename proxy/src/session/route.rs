@@ -145,10 +145,10 @@ impl Session {
         if let Some(mirror) = a.mirror_hostgroup {
             self.mirror(mirror, decision.text(&text).to_string());
         }
-        let killer = a
+        let deadline = a
             .timeout_ms
             .filter(|ms| *ms > 0)
-            .and_then(|ms| self.arm_timeout(Duration::from_millis(u64::from(ms))));
+            .map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));
         let mut capture = cache_key
             .as_ref()
             .map(|_| Capture::new(self.shared.query.cache.max_entry()));
@@ -156,6 +156,13 @@ impl Session {
         // again, outside transactions only (a new connection would not have the transaction).
         let mut retries_left = a.retries.unwrap_or(0);
         let outcome = loop {
+            if let Err(err) = self.ensure_backend(hostgroup).await {
+                self.record(&decision, i64::from(hostgroup), started, 0, 0);
+                return self.send_error(1, &err).await;
+            }
+            // The timeout covers every attempt; each attempt's kill targets its own backend.
+            let killer = deadline
+                .and_then(|d| self.arm_timeout(d.saturating_duration_since(Instant::now())));
             let retryable = retries_left > 0 && self.status & status::IN_TRANS == 0;
             let result = self
                 .exchange(
@@ -166,6 +173,9 @@ impl Session {
                     retryable,
                 )
                 .await;
+            if let Some(k) = killer {
+                k.abort();
+            }
             match result {
                 Err(End::Retry) => {
                     retries_left -= 1;
@@ -177,9 +187,6 @@ impl Session {
                 other => break other,
             }
         };
-        if let Some(k) = killer {
-            k.abort();
-        }
         let outcome = outcome?;
         let (affected, rows) = outcome
             .as_ref()
