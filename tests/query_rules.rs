@@ -228,6 +228,7 @@ async fn conditions_chains_and_local_replies() {
             "(rule_id, active, match_pattern, re_modifiers, error_msg, log, apply) VALUES (63, 1, '^DROP TABLE', 'CASELESS', 'no drops here', 1, 1)",
             "(rule_id, active, match_pattern, next_query_flagIN, apply) VALUES (70, 1, '^SELECT ''arm''', 9, 1)",
             "(rule_id, active, flagIN, error_msg, apply) VALUES (71, 1, 9, 'armed by the previous query', 1)",
+            r"(rule_id, active, match_pattern, replace_pattern, apply) VALUES (80, 1, '^SELECT LENGTH\((.*)\) AS n$', 'SELECT LENGTH(\1) AS n', 1)",
         ],
     )
     .await;
@@ -276,6 +277,19 @@ async fn conditions_chains_and_local_replies() {
     );
     exec(&mut c, "SELECT 1").await;
 
+    // A query that is not UTF-8 (binary literal) matches, but is sent as received: a rewrite of
+    // its lossy text would change the bytes (2 bytes would become 6).
+    let n: Option<i64> = c
+        .query_first(&b"SELECT LENGTH(_binary'\xff\xfe') AS n"[..])
+        .await
+        .expect("binary query");
+    assert_eq!(n, Some(2));
+    let n: Option<i64> = c
+        .query_first("SELECT LENGTH('ab') AS n")
+        .await
+        .expect("query");
+    assert_eq!(n, Some(2));
+
     let h = hits(&mut a).await;
     let of = |id: u32| h.iter().find(|(r, _)| *r == id).map_or(0, |(_, n)| *n);
     assert_eq!((of(1), of(2), of(3)), (2, 1, 1), "{h:?}");
@@ -289,7 +303,7 @@ async fn conditions_chains_and_local_replies() {
         (1, 1, 1, 0, 2),
         "{h:?}"
     );
-    assert_eq!((of(70), of(71)), (1, 1), "{h:?}");
+    assert_eq!((of(70), of(71), of(80)), (1, 1, 2), "{h:?}");
     assert!(
         h.iter().all(|(id, _)| *id != 61),
         "inactive rules are not in the runtime"

@@ -26,6 +26,9 @@ use crate::protocol::response::Expect;
 use crate::protocol::wire::put_lenenc_bytes;
 use crate::query::{CacheKey, Capture, Context, Decision, DigestKey, Execution};
 
+/// How much of a query that is not valid UTF-8 the rules and the digest look at.
+const MAX_LOSSY: usize = 64 * 1024;
+
 /// ProxySQL answers `error_msg` rules with ER_NOT_ALLOWED_COMMAND.
 const RULE_ERROR: (u16, &str) = (1148, "42000");
 
@@ -46,7 +49,14 @@ impl Session {
     pub(super) async fn query(&mut self, packet: &[u8]) -> Result<(), End> {
         let started = Instant::now();
         let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
-        let text = String::from_utf8_lossy(body);
+        // Valid UTF-8 is used in place. Otherwise (binary literals) a lossy copy of at most
+        // MAX_LOSSY bytes is what rules and digest see, and the query is never rewritten.
+        let lossless = std::str::from_utf8(body).is_ok();
+        let text = if lossless {
+            String::from_utf8_lossy(body)
+        } else {
+            Cow::Owned(String::from_utf8_lossy(&body[..body.len().min(MAX_LOSSY)]).into_owned())
+        };
         let cx = Context {
             text: &text,
             username: &self.user.0.row.username,
@@ -86,7 +96,8 @@ impl Session {
         }
         // A result read inside a transaction may hold its uncommitted writes: never cached, and
         // a transaction reads its own data rather than a cached copy.
-        let cacheable = self.status & status::IN_TRANS == 0;
+        // A lossy text could stand for many queries: not a cache key.
+        let cacheable = self.status & status::IN_TRANS == 0 && lossless;
         let cache_key = a.cache_ttl_ms.filter(|_| cacheable).map(|_| CacheKey {
             username: self.user.0.row.username.clone(),
             schema: self.schema.clone(),
@@ -124,7 +135,6 @@ impl Session {
         if let Some(ms) = a.delay_ms.filter(|ms| *ms > 0) {
             tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
         }
-        let lossless = matches!(text, Cow::Borrowed(_));
         let rewritten: Cow<'_, [u8]> = match &a.rewritten {
             Some(_) if !lossless => {
                 // Rewriting would turn the bytes that are not UTF-8 into U+FFFD.
