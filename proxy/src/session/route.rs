@@ -123,10 +123,6 @@ impl Session {
         {
             self.release_backend().await;
         }
-        if let Err(err) = self.ensure_backend(hostgroup).await {
-            self.record(&decision, i64::from(hostgroup), started, 0, 0);
-            return self.send_error(1, &err).await;
-        }
         self.registration
             .entry
             .hostgroup
@@ -300,23 +296,9 @@ impl Session {
         Some(tokio::spawn(async move {
             tokio::time::sleep(after).await;
             warn!(server = %server.address(), thread_id, ms = after.as_millis() as u64, "query timeout from a rule: killing the query");
-            // Outside the server's connection cap: a kill must get through when the cap is full.
-            let Ok(permit) = Arc::new(tokio::sync::Semaphore::new(1)).try_acquire_owned() else {
-                return;
-            };
-            shared.stats.server_connections_created.incr();
-            match BackendConn::connect(&params, permit).await {
-                Ok(mut conn) => {
-                    let mut payload = vec![com::QUERY];
-                    payload.extend_from_slice(format!("KILL QUERY {thread_id}").as_bytes());
-                    match backend_round_trip(&mut conn, &payload, Expect::Results).await {
-                        Ok(o) if o.error.is_none() => shared.query.killed_queries.incr(),
-                        Ok(o) => warn!(error = ?o.error, "KILL QUERY refused"),
-                        Err(e) => warn!(error = %e, "KILL QUERY failed"),
-                    }
-                }
-                Err(e) => warn!(error = %e, "no connection for KILL QUERY"),
-            }
+            // Once fired, the kill runs to its end on its own task: aborting the timer when the
+            // statement ends must not cut a KILL in half.
+            tokio::spawn(kill_query(shared, params, thread_id));
         }))
     }
 
@@ -390,5 +372,26 @@ impl Session {
                 Err(e) => debug!(error = %e, "mirrored query failed"),
             }
         });
+    }
+}
+
+/// `KILL QUERY thread_id` from a separate connection outside the server's connection cap (a kill
+/// must get through when the cap is full).
+async fn kill_query(shared: Arc<crate::server::Shared>, params: ConnectParams, thread_id: u32) {
+    let Ok(permit) = Arc::new(tokio::sync::Semaphore::new(1)).try_acquire_owned() else {
+        return;
+    };
+    shared.stats.server_connections_created.incr();
+    match BackendConn::connect(&params, permit).await {
+        Ok(mut conn) => {
+            let mut payload = vec![com::QUERY];
+            payload.extend_from_slice(format!("KILL QUERY {thread_id}").as_bytes());
+            match backend_round_trip(&mut conn, &payload, Expect::Results).await {
+                Ok(o) if o.error.is_none() => shared.query.killed_queries.incr(),
+                Ok(o) => warn!(error = ?o.error, "KILL QUERY refused"),
+                Err(e) => warn!(error = %e, "KILL QUERY failed"),
+            }
+        }
+        Err(e) => warn!(error = %e, "no connection for KILL QUERY"),
     }
 }
