@@ -610,3 +610,68 @@ async fn retries_replace_a_backend_lost_before_it_answered() {
     .await;
     assert_eq!(retried[0][0].as_deref(), Some("1"));
 }
+
+/// Tracing output of this test binary, for the `log` column.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_column_writes_the_query_log() {
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "switchyard::query_log=info",
+        ))
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber here");
+    let fx = Fixture::start(0).await;
+    let mut a = admin(&fx).await;
+    load_rules(
+        &mut a,
+        &[
+            "(rule_id, active, match_pattern, log, apply) VALUES (1, 1, 'logged_marker', 1, 1)",
+            "(rule_id, active, match_pattern, log, apply) VALUES (2, 1, 'quiet_marker', 0, 1)",
+        ],
+    )
+    .await;
+    let mut c = client(&fx).await;
+    exec(&mut c, "SELECT 'logged_marker'").await;
+    exec(&mut c, "SELECT 'quiet_marker'").await;
+    let text = log.text();
+    assert!(
+        text.contains("query=SELECT 'logged_marker'") && text.contains("rules=[1]"),
+        "{text}"
+    );
+    assert!(!text.contains("quiet_marker"), "{text}");
+    c.disconnect().await.expect("disconnect");
+}
