@@ -100,7 +100,7 @@ async fn hits(a: &mut Conn) -> Vec<(u32, u64)> {
     .collect()
 }
 
-/// Polls `check` until it holds (background work such as a mirror finishes on its own time).
+/// Polls `check` until it holds (replication catches up on its own time).
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -110,6 +110,23 @@ where
     while !check().await {
         assert!(Instant::now() < deadline, "never happened: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `sql` until it returns `expected` (digests are recorded right after the reply, so an
+/// admin read may come a moment early).
+async fn converges(a: &mut Conn, sql: &str, expected: Vec<Vec<Option<String>>>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = rows(a, sql).await;
+        if got == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sql}: {got:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -228,6 +245,7 @@ async fn conditions_chains_and_local_replies() {
             "(rule_id, active, match_pattern, re_modifiers, error_msg, log, apply) VALUES (63, 1, '^DROP TABLE', 'CASELESS', 'no drops here', 1, 1)",
             "(rule_id, active, match_pattern, next_query_flagIN, apply) VALUES (70, 1, '^SELECT ''arm''', 9, 1)",
             "(rule_id, active, flagIN, error_msg, apply) VALUES (71, 1, 9, 'armed by the previous query', 1)",
+            r"(rule_id, active, match_pattern, replace_pattern, apply) VALUES (80, 1, '^SELECT LENGTH\((.*)\) AS n$', 'SELECT LENGTH(\1) AS n', 1)",
         ],
     )
     .await;
@@ -276,6 +294,19 @@ async fn conditions_chains_and_local_replies() {
     );
     exec(&mut c, "SELECT 1").await;
 
+    // A query that is not UTF-8 (binary literal) matches, but is sent as received: a rewrite of
+    // its lossy text would change the bytes (2 bytes would become 6).
+    let n: Option<i64> = c
+        .query_first(&b"SELECT LENGTH(_binary'\xff\xfe') AS n"[..])
+        .await
+        .expect("binary query");
+    assert_eq!(n, Some(2));
+    let n: Option<i64> = c
+        .query_first("SELECT LENGTH('ab') AS n")
+        .await
+        .expect("query");
+    assert_eq!(n, Some(2));
+
     let h = hits(&mut a).await;
     let of = |id: u32| h.iter().find(|(r, _)| *r == id).map_or(0, |(_, n)| *n);
     assert_eq!((of(1), of(2), of(3)), (2, 1, 1), "{h:?}");
@@ -289,7 +320,7 @@ async fn conditions_chains_and_local_replies() {
         (1, 1, 1, 0, 2),
         "{h:?}"
     );
-    assert_eq!((of(70), of(71)), (1, 1), "{h:?}");
+    assert_eq!((of(70), of(71), of(80)), (1, 1, 2), "{h:?}");
     assert!(
         h.iter().all(|(id, _)| *id != 61),
         "inactive rules are not in the runtime"
@@ -485,15 +516,16 @@ async fn cache_timeout_mirror_and_delay() {
         .await
         .expect("other text");
     assert_eq!(other, vec![1, 2, 3], "another query text is its own entry");
-    let cached = rows(&mut a, "SELECT hostgroup, count_star, sum_rows_sent FROM stats_mysql_query_digest WHERE digest_text = 'SELECT id FROM cached_t ORDER BY id' ORDER BY hostgroup").await;
-    assert_eq!(
-        cached,
+    // The cached run counts under hostgroup -1, as ProxySQL's (recorded right after the reply).
+    converges(
+        &mut a,
+        "SELECT hostgroup, count_star, sum_rows_sent FROM stats_mysql_query_digest WHERE digest_text = 'SELECT id FROM cached_t ORDER BY id' ORDER BY hostgroup",
         vec![
             vec![Some("-1".into()), Some("1".into()), Some("2".into())],
             vec![Some("10".into()), Some("1".into()), Some("2".into())],
         ],
-        "the cached run counts under hostgroup -1, as ProxySQL's"
-    );
+    )
+    .await;
     let gets = rows(&mut a, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'Query_Cache_count_GET_OK'").await;
     assert_eq!(gets[0][0].as_deref(), Some("1"));
 
@@ -505,8 +537,16 @@ async fn cache_timeout_mirror_and_delay() {
         .await
         .expect("session still usable");
     assert_eq!(v, Some(1));
-    let killed = rows(&mut a, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'mysql_killed_backend_queries'").await;
-    assert_eq!(killed[0][0].as_deref(), Some("1"));
+    // The kill is counted once its KILL QUERY is answered, which may follow the client's error.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let killed = rows(&mut a, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'mysql_killed_backend_queries'").await;
+        if killed[0][0].as_deref() == Some("1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "kill never counted: {killed:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // mirror_hostgroup: the statement also runs on hostgroup 30; its result is discarded.
     c.query_drop("INSERT INTO mirrored (v) VALUES (7)")
@@ -569,4 +609,69 @@ async fn retries_replace_a_backend_lost_before_it_answered() {
     )
     .await;
     assert_eq!(retried[0][0].as_deref(), Some("1"));
+}
+
+/// Tracing output of this test binary, for the `log` column.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_column_writes_the_query_log() {
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "switchyard::query_log=info",
+        ))
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber here");
+    let fx = Fixture::start(0).await;
+    let mut a = admin(&fx).await;
+    load_rules(
+        &mut a,
+        &[
+            "(rule_id, active, match_pattern, log, apply) VALUES (1, 1, 'logged_marker', 1, 1)",
+            "(rule_id, active, match_pattern, log, apply) VALUES (2, 1, 'quiet_marker', 0, 1)",
+        ],
+    )
+    .await;
+    let mut c = client(&fx).await;
+    exec(&mut c, "SELECT 'logged_marker'").await;
+    exec(&mut c, "SELECT 'quiet_marker'").await;
+    let text = log.text();
+    assert!(
+        text.contains("query=SELECT 'logged_marker'") && text.contains("rules=[1]"),
+        "{text}"
+    );
+    assert!(!text.contains("quiet_marker"), "{text}");
+    c.disconnect().await.expect("disconnect");
 }

@@ -334,7 +334,8 @@ pub struct DigestsArgs {
 #[derive(Tabled)]
 struct DigestLine {
     #[tabled(rename = "HG")]
-    hostgroup: u32,
+    /// -1 when the proxy answered itself (cache hit, a rule's message), as in ProxySQL.
+    hostgroup: i64,
     count: u64,
     #[tabled(rename = "sum_time_us")]
     sum_time: u64,

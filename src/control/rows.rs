@@ -180,7 +180,9 @@ impl FromAdminRow for GlobalStatRow {
 /// `stats_mysql_query_digest`; times in microseconds, first/last seen in Unix seconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DigestRow {
-    pub hostgroup: u32,
+    /// -1 for statements the proxy answered itself (query cache, rule `OK_msg`/`error_msg`), as
+    /// ProxySQL shows them.
+    pub hostgroup: i64,
     pub schemaname: String,
     pub username: String,
     pub client_address: String,

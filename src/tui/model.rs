@@ -44,7 +44,7 @@ pub struct DigestRate {
     pub rows_per_s: f64,
 }
 
-type DigestKey = (u32, String, String, String, String);
+type DigestKey = (i64, String, String, String, String);
 
 fn digest_key(d: &DigestRow) -> DigestKey {
     (

@@ -84,7 +84,7 @@ fn digest(
     i: u64,
 ) -> DigestRow {
     DigestRow {
-        hostgroup: hg,
+        hostgroup: i64::from(hg),
         schemaname: "shop".into(),
         username: user.into(),
         client_address: String::new(),

@@ -113,10 +113,8 @@ impl Admin {
         let rows: Vec<_> = rows.collect();
         let users = Users::from_rows(rows.iter()).map_err(|(n, e)| AdminError::User(n, e))?;
         let store = Store::open(config.admin.data_file.as_deref())?;
-        let scheduler = scheduler::Scheduler::new(
-            Arc::clone(&shared.health.events),
-            shared.shutdown_signal(),
-        );
+        let scheduler =
+            scheduler::Scheduler::new(Arc::clone(&shared.health.events), shared.shutdown_signal());
         let admin = Admin {
             shared,
             store: Mutex::new(store),

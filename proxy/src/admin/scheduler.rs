@@ -19,8 +19,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::hostgroups::events::{Event, Events};
 use crate::config::SchedulerRow;
+use crate::hostgroups::events::{Event, Events};
 use crate::registry::now_ms;
 use crate::stats::Counter;
 

@@ -40,7 +40,11 @@ impl Session {
 
     /// Answers the statements the proxy knows the result of (LAST_INSERT_ID, `@@socket`), or
     /// `None` when the statement must go to a server.
-    pub(super) async fn try_local(&mut self, command: u8, packet: &[u8]) -> Option<Result<(), End>> {
+    pub(super) async fn try_local(
+        &mut self,
+        command: u8,
+        packet: &[u8],
+    ) -> Option<Result<(), End>> {
         if !matches!(command, com::QUERY | com::STMT_PREPARE) {
             return None;
         }
@@ -147,13 +151,7 @@ impl Session {
 
     /// Learns from a completed response: status flags, schema, LAST_INSERT_ID, session
     /// variables (parsed and tracked), and what pins the session now.
-    fn follow(
-        &mut self,
-        command: u8,
-        packet: &[u8],
-        effects: &Effects,
-        outcome: &Outcome,
-    ) {
+    fn follow(&mut self, command: u8, packet: &[u8], effects: &Effects, outcome: &Outcome) {
         use crate::protocol::constants::status;
         let ok = outcome.error.is_none();
         if let Some(st) = outcome.status {

@@ -13,9 +13,9 @@ mod forward;
 mod local;
 pub(crate) mod login;
 pub mod mux;
+mod route;
 pub mod sql;
 pub mod state;
-mod route;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

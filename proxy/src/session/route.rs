@@ -26,6 +26,9 @@ use crate::protocol::response::Expect;
 use crate::protocol::wire::put_lenenc_bytes;
 use crate::query::{CacheKey, Capture, Context, Decision, DigestKey, Execution};
 
+/// How much of a query that is not valid UTF-8 the rules and the digest look at.
+const MAX_LOSSY: usize = 64 * 1024;
+
 /// ProxySQL answers `error_msg` rules with ER_NOT_ALLOWED_COMMAND.
 const RULE_ERROR: (u16, &str) = (1148, "42000");
 
@@ -50,7 +53,14 @@ impl Session {
         }
         let started = Instant::now();
         let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
-        let text = String::from_utf8_lossy(body);
+        // Valid UTF-8 is used in place. Otherwise (binary literals) a lossy copy of at most
+        // MAX_LOSSY bytes is what rules and digest see, and the query is never rewritten.
+        let lossless = std::str::from_utf8(body).is_ok();
+        let text = if lossless {
+            String::from_utf8_lossy(body)
+        } else {
+            Cow::Owned(String::from_utf8_lossy(&body[..body.len().min(MAX_LOSSY)]).into_owned())
+        };
         let cx = Context {
             text: &text,
             username: &self.user.0.row.username,
@@ -91,7 +101,8 @@ impl Session {
         }
         // A result read inside a transaction may hold its uncommitted writes: never cached, and
         // a transaction reads its own data rather than a cached copy.
-        let cacheable = self.status & status::IN_TRANS == 0;
+        // A lossy text could stand for many queries: not a cache key.
+        let cacheable = self.status & status::IN_TRANS == 0 && lossless;
         let cache_key = a.cache_ttl_ms.filter(|_| cacheable).map(|_| CacheKey {
             username: self.user.0.row.username.clone(),
             schema: self.schema.clone(),
@@ -110,10 +121,6 @@ impl Session {
         }
 
         let hostgroup = self.choose_hostgroup(&decision);
-        if let Err(err) = self.ensure_backend(hostgroup).await {
-            self.record(&decision, i64::from(hostgroup), started, 0, 0);
-            return self.send_error(1, &err).await;
-        }
         self.registration
             .entry
             .hostgroup
@@ -122,7 +129,6 @@ impl Session {
         if let Some(ms) = a.delay_ms.filter(|ms| *ms > 0) {
             tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
         }
-        let lossless = matches!(text, Cow::Borrowed(_));
         let rewritten: Cow<'_, [u8]> = match &a.rewritten {
             Some(_) if !lossless => {
                 // Rewriting would turn the bytes that are not UTF-8 into U+FFFD.
@@ -143,10 +149,10 @@ impl Session {
         if let Some(mirror) = a.mirror_hostgroup {
             self.mirror(mirror, decision.text(&text).to_string());
         }
-        let killer = a
+        let deadline = a
             .timeout_ms
             .filter(|ms| *ms > 0)
-            .and_then(|ms| self.arm_timeout(Duration::from_millis(u64::from(ms))));
+            .map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));
         let mut capture = cache_key
             .as_ref()
             .map(|_| Capture::new(self.shared.query.cache.max_entry()));
@@ -154,6 +160,13 @@ impl Session {
         // again, outside transactions only (a new connection would not have the transaction).
         let mut retries_left = a.retries.unwrap_or(0);
         let outcome = loop {
+            if let Err(err) = self.ensure_backend(hostgroup).await {
+                self.record(&decision, i64::from(hostgroup), started, 0, 0);
+                return self.send_error(1, &err).await;
+            }
+            // The timeout covers every attempt; each attempt's kill targets its own backend.
+            let killer = deadline
+                .and_then(|d| self.arm_timeout(d.saturating_duration_since(Instant::now())));
             let retryable = retries_left > 0 && self.status & status::IN_TRANS == 0;
             let result = self
                 .exchange(
@@ -164,6 +177,9 @@ impl Session {
                     retryable,
                 )
                 .await;
+            if let Some(k) = killer {
+                k.abort();
+            }
             match result {
                 Err(End::Retry) => {
                     retries_left -= 1;
@@ -175,9 +191,6 @@ impl Session {
                 other => break other,
             }
         };
-        if let Some(k) = killer {
-            k.abort();
-        }
         let outcome = outcome?;
         let (affected, rows) = outcome
             .as_ref()
@@ -282,23 +295,9 @@ impl Session {
         Some(tokio::spawn(async move {
             tokio::time::sleep(after).await;
             warn!(server = %server.address(), thread_id, ms = after.as_millis() as u64, "query timeout from a rule: killing the query");
-            // Outside the server's connection cap: a kill must get through when the cap is full.
-            let Ok(permit) = Arc::new(tokio::sync::Semaphore::new(1)).try_acquire_owned() else {
-                return;
-            };
-            shared.stats.server_connections_created.incr();
-            match BackendConn::connect(&params, permit).await {
-                Ok(mut conn) => {
-                    let mut payload = vec![com::QUERY];
-                    payload.extend_from_slice(format!("KILL QUERY {thread_id}").as_bytes());
-                    match backend_round_trip(&mut conn, &payload, Expect::Results).await {
-                        Ok(o) if o.error.is_none() => shared.query.killed_queries.incr(),
-                        Ok(o) => warn!(error = ?o.error, "KILL QUERY refused"),
-                        Err(e) => warn!(error = %e, "KILL QUERY failed"),
-                    }
-                }
-                Err(e) => warn!(error = %e, "no connection for KILL QUERY"),
-            }
+            // Once fired, the kill runs to its end on its own task: aborting the timer when the
+            // statement ends must not cut a KILL in half.
+            tokio::spawn(kill_query(shared, params, thread_id));
         }))
     }
 
@@ -342,5 +341,26 @@ impl Session {
                 Err(e) => debug!(error = %e, "mirrored query failed"),
             }
         });
+    }
+}
+
+/// `KILL QUERY thread_id` from a separate connection outside the server's connection cap (a kill
+/// must get through when the cap is full).
+async fn kill_query(shared: Arc<crate::server::Shared>, params: ConnectParams, thread_id: u32) {
+    let Ok(permit) = Arc::new(tokio::sync::Semaphore::new(1)).try_acquire_owned() else {
+        return;
+    };
+    shared.stats.server_connections_created.incr();
+    match BackendConn::connect(&params, permit).await {
+        Ok(mut conn) => {
+            let mut payload = vec![com::QUERY];
+            payload.extend_from_slice(format!("KILL QUERY {thread_id}").as_bytes());
+            match backend_round_trip(&mut conn, &payload, Expect::Results).await {
+                Ok(o) if o.error.is_none() => shared.query.killed_queries.incr(),
+                Ok(o) => warn!(error = ?o.error, "KILL QUERY refused"),
+                Err(e) => warn!(error = %e, "KILL QUERY failed"),
+            }
+        }
+        Err(e) => warn!(error = %e, "no connection for KILL QUERY"),
     }
 }

@@ -14,8 +14,8 @@ pub fn table(model: &Model, snap: &Snapshot, scope: &Scope) -> TableData {
         .iter()
         .filter(|d| match scope {
             super::Scope::All => true,
-            super::Scope::Hostgroup(hg) => d.hostgroup == *hg,
-            super::Scope::Server(t) => t.hostgroup.is_none_or(|hg| hg == d.hostgroup),
+            super::Scope::Hostgroup(hg) => d.hostgroup == i64::from(*hg),
+            super::Scope::Server(t) => t.hostgroup.is_none_or(|hg| i64::from(hg) == d.hostgroup),
         })
         .map(|d| {
             let rate = Model::digest_rate(&rates, d);
@@ -28,7 +28,7 @@ pub fn table(model: &Model, snap: &Snapshot, scope: &Scope) -> TableData {
             };
             RowData {
                 cells: vec![
-                    Cell::num(u64::from(d.hostgroup)),
+                    Cell::shown(d.hostgroup.to_string(), d.hostgroup as f64),
                     Cell::text(&d.username),
                     Cell::text(&d.schemaname),
                     Cell::shown(human(d.count_star as f64), d.count_star as f64),
