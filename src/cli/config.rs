@@ -13,8 +13,6 @@ use super::admin::{with_session, AdminArgs};
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
-    #[command(flatten)]
-    pub conn: AdminArgs,
     #[command(subcommand)]
     pub verb: ConfigVerb,
 }
@@ -39,6 +37,10 @@ pub struct LayerArgs {
     pub modules: Vec<ModuleArg>,
     #[command(flatten)]
     pub act: ActArgs,
+    /// Connection options belong to the verbs that connect (`convert` reads a file and has an
+    /// `-o` of its own).
+    #[command(flatten)]
+    pub conn: AdminArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,12 +81,12 @@ fn modules(args: &[ModuleArg]) -> Vec<Module> {
 }
 
 pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
-    let conn = args.conn.clone();
     let (layer, make): (&LayerArgs, fn(Module) -> Action) = match args.verb {
         ConfigVerb::Load(ref l) => (l, Action::LoadToRuntime),
         ConfigVerb::Save(ref l) => (l, Action::SaveToDisk),
         ConfigVerb::Convert(a) => return super::config_convert::convert(a),
     };
+    let conn = layer.conn.clone();
     let actions: Vec<Action> = modules(&layer.modules).into_iter().map(make).collect();
     let act = layer.act;
     with_session(&conn, async |s| {

@@ -84,6 +84,18 @@ impl Capabilities {
         self.tables.contains(&table.to_ascii_lowercase())
     }
 
+    /// The statements this admin can run: a fence's `switchyard_fences` row is switchyard's
+    /// own, so against a ProxySQL (which lacks the table) a fence is its OFFLINE_HARD alone.
+    pub fn applicable(&self, statements: Vec<String>) -> Vec<String> {
+        if self.has_table("switchyard_fences") {
+            return statements;
+        }
+        statements
+            .into_iter()
+            .filter(|s| !s.contains("switchyard_fences"))
+            .collect()
+    }
+
     pub fn has(&self, extra: Extra) -> bool {
         self.has_table(extra.table())
     }
@@ -378,7 +390,7 @@ impl Control {
 
     /// Runs the action's statements in order; returns them as sent.
     pub async fn execute(&mut self, action: &Action) -> Result<Vec<String>, ControlError> {
-        let statements = action.statements()?;
+        let statements = self.capabilities.applicable(action.statements()?);
         for sql in &statements {
             self.conn.query_drop(sql).await?;
         }
@@ -400,6 +412,18 @@ mod tests {
         assert_eq!(caps.missing_extras(), Extra::ALL.to_vec());
         assert!(caps.has_table("STATS_MYSQL_GLOBAL"));
         assert!(Capabilities::all().missing_extras().is_empty());
+    }
+
+    #[test]
+    fn a_proxysql_admin_fences_with_offline_hard_alone() {
+        let fence = Action::Fence("127.0.0.1:3306".parse().unwrap())
+            .statements()
+            .unwrap();
+        let proxysql = Capabilities::from_tables(PROXYSQL_TABLES).applicable(fence.clone());
+        assert_eq!(proxysql.len(), fence.len() - 1);
+        assert!(proxysql.iter().all(|s| !s.contains("switchyard_fences")));
+        let ours = Capabilities::from_tables(["switchyard_fences"]).applicable(fence.clone());
+        assert_eq!(ours, fence);
     }
 
     #[test]

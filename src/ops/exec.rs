@@ -665,7 +665,8 @@ async fn run_step(
                     *old_to_reader,
                 )
             })
-            .await
+            .await?;
+            wait_writer_online(new_primary, plan.writer_hostgroup, settings, detail).await
         }
         Step::Reattach {
             server,
@@ -829,6 +830,52 @@ async fn wait_writer_idle(
     for c in controls {
         let _ = c.disconnect().await;
     }
+}
+
+/// Waits until every proxy routes the writer hostgroup to `new_primary`. A proxy's monitor
+/// may still hold a read_only result from before the promotion and move the server out for a
+/// moment; the step is done only when every runtime agrees.
+async fn wait_writer_online(
+    new_primary: &Endpoint,
+    writer: u32,
+    settings: &Settings,
+    detail: &mut Vec<String>,
+) -> Result<(), OpsError> {
+    let host = crate::control::quote("host", &new_primary.host)
+        .map_err(|e| OpsError::Input(e.to_string()))?;
+    let sql = format!(
+        "SELECT COUNT(*) FROM runtime_mysql_servers WHERE hostgroup_id={writer} AND hostname={host} AND port={} AND status='ONLINE'",
+        new_primary.port
+    );
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(15);
+    for p in &settings.proxies {
+        let label = p.label();
+        let mut control = p.connect().await?;
+        loop {
+            let rows = control.rows(&sql).await.map_err(|source| OpsError::Proxy {
+                proxy: label.clone(),
+                source,
+            })?;
+            if rows.first().and_then(|r| r.text_at(0)).as_deref() == Some("1") {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = control.disconnect().await;
+                return Err(OpsError::StepFailed(format!(
+                    "proxy {label}: {new_primary} is not ONLINE in writer hostgroup {writer} after {} s",
+                    deadline.duration_since(started).as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = control.disconnect().await;
+    }
+    detail.push(format!(
+        "every proxy routes writes to {new_primary} ({} ms to agree)",
+        started.elapsed().as_millis()
+    ));
+    Ok(())
 }
 
 async fn catch_up(

@@ -96,6 +96,14 @@ pub const STATS_TABLES: &[(&str, &str)] = &[
         "stats_switchyard_pinned_sessions",
         "(hostgroup INT NOT NULL , reason VARCHAR NOT NULL , sessions INT NOT NULL , pins_total INT NOT NULL DEFAULT 0 , PRIMARY KEY (hostgroup, reason))",
     ),
+    (
+        "stats_switchyard_scheduler",
+        "(id INTEGER PRIMARY KEY , active INT NOT NULL , interval_ms INT NOT NULL , filename VARCHAR NOT NULL , runs INT NOT NULL , failures INT NOT NULL , timeouts INT NOT NULL , consecutive_failures INT NOT NULL , last_exit INT , last_duration_ms INT , last_run_at INT , last_error VARCHAR NOT NULL DEFAULT '')",
+    ),
+    (
+        "stats_switchyard_variables",
+        "(variable_name VARCHAR NOT NULL PRIMARY KEY , memory_value VARCHAR , runtime_value VARCHAR , applies VARCHAR NOT NULL , pending_restart INT NOT NULL)",
+    ),
 ];
 
 /// The monitor's log tables (schema `monitor`), as ProxySQL names them; bounded and rebuilt from
@@ -120,14 +128,6 @@ pub const MONITOR_TABLES: &[(&str, &str)] = &[
     (
         "mysql_server_galera_log",
         "(hostname VARCHAR NOT NULL , port INT NOT NULL DEFAULT 3306 , time_start_us INT NOT NULL DEFAULT 0 , success_time_us INT DEFAULT 0 , primary_partition VARCHAR NOT NULL DEFAULT 'NO' , read_only VARCHAR NOT NULL DEFAULT 'YES' , wsrep_local_recv_queue INT DEFAULT 0 , wsrep_local_state INT DEFAULT 0 , wsrep_desync VARCHAR NOT NULL DEFAULT 'NO' , wsrep_reject_queries VARCHAR NOT NULL DEFAULT 'NO' , wsrep_sst_donor_rejects_queries VARCHAR NOT NULL DEFAULT 'NO' , pxc_maint_mode VARCHAR NOT NULL DEFAULT 'NO' , error VARCHAR)",
-    ),
-    (
-        "stats_switchyard_scheduler",
-        "(id INTEGER PRIMARY KEY , active INT NOT NULL , interval_ms INT NOT NULL , filename VARCHAR NOT NULL , runs INT NOT NULL , failures INT NOT NULL , timeouts INT NOT NULL , consecutive_failures INT NOT NULL , last_exit INT , last_duration_ms INT , last_run_at INT , last_error VARCHAR NOT NULL DEFAULT '')",
-    ),
-    (
-        "stats_switchyard_variables",
-        "(variable_name VARCHAR NOT NULL PRIMARY KEY , memory_value VARCHAR , runtime_value VARCHAR , applies VARCHAR NOT NULL , pending_restart INT NOT NULL)",
     ),
 ];
 

@@ -374,6 +374,7 @@ impl Session {
             .map(|l| l.server.address())
             .unwrap_or_default();
         warn!(%server, reason, "backend connection lost during a command");
+        self.note_query_failure(reason);
         self.drop_backend();
         let err = ErrPacket::new(
             errors::BACKEND_LOST,
@@ -389,8 +390,23 @@ impl Session {
             reason,
             "backend connection lost before answering; the statement will be retried"
         );
+        self.note_query_failure(reason);
         self.drop_backend();
         Err(End::Retry)
+    }
+
+    /// A connection lost mid-command counts towards shunning its server like a failed connect
+    /// (`mysql-shun_on_failures` in the window); the last ONLINE server is only marked degraded.
+    fn note_query_failure(&self, reason: &str) {
+        let Some(lent) = self.backend.as_ref() else {
+            return;
+        };
+        let runtime = self.shared.runtime();
+        if let Some(hg) = runtime.hostgroups.get(lent.server.row.hostgroup_id) {
+            self.shared
+                .health
+                .connect_failed(hg, &lent.server, &format!("query failed: {reason}"));
+        }
     }
 
     /// Keeps the session's and the backend connection's idea of the default schema current.

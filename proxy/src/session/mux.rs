@@ -334,7 +334,11 @@ mod tests {
             "hostgroup_multiplex_0"
         );
         assert_eq!(PIN_REASONS[Reason::LoadData as usize], "load_data");
-        assert_eq!(PIN_REASONS.len(), Reason::LoadData as usize + 1);
+        assert_eq!(
+            PIN_REASONS[Reason::QueryRule as usize],
+            "query_rule_multiplex_0"
+        );
+        assert_eq!(PIN_REASONS.len(), Reason::QueryRule as usize + 1);
     }
 
     #[test]

@@ -161,6 +161,14 @@ impl Session {
         let mut retries_left = a.retries.unwrap_or(0);
         let outcome = loop {
             if let Err(err) = self.ensure_backend(hostgroup).await {
+                // A pinned backend found dead while its state was being replayed: the client
+                // has seen nothing yet, so `retries` may replace it like a loss mid-statement.
+                let lost = err.code == crate::protocol::constants::errors::BACKEND_LOST.0;
+                if lost && retries_left > 0 && self.status & status::IN_TRANS == 0 {
+                    retries_left -= 1;
+                    self.shared.query.retried.incr();
+                    continue;
+                }
                 self.record(&decision, i64::from(hostgroup), started, 0, 0);
                 return self.send_error(1, &err).await;
             }
