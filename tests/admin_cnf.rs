@@ -486,7 +486,7 @@ async fn the_seed_sidecar_cnf_runs() {
             Some("Aurora Wordpress".into())
         ]
     );
-    let vars = rows(&mut a, "SELECT variable_name, variable_value FROM runtime_global_variables WHERE variable_name LIKE 'mysql-monitor_%timeout' OR variable_name = 'mysql-mysql_ping_timeout_server' ORDER BY 1").await;
+    let vars = rows(&mut a, "SELECT variable_name, variable_value FROM runtime_global_variables WHERE variable_name IN ('mysql-monitor_connect_timeout', 'mysql-monitor_ping_timeout', 'mysql-monitor_read_only_timeout', 'mysql-mysql_ping_timeout_server') ORDER BY 1").await;
     assert_eq!(vars.len(), 4, "{vars:?}");
     assert_eq!(
         vars[3],

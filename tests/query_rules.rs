@@ -589,8 +589,10 @@ async fn retries_replace_a_backend_lost_before_it_answered() {
     let mut r = root(&fx).await;
     let mut with_rule = client(&fx).await;
     let mut without = client(&fx).await;
-    // Each session holds its backend; kill both backend connections on the server.
+    // A user variable pins each session to its backend (a multiplexed session would simply
+    // borrow a live one); kill both backend connections on the server.
     for c in [&mut with_rule, &mut without] {
+        exec(c, "SET @pinned = 1").await;
         let id: Option<u64> = c.query_first("SELECT CONNECTION_ID()").await.expect("id");
         exec(&mut r, &format!("KILL CONNECTION {}", id.expect("id"))).await;
     }
