@@ -28,28 +28,8 @@ use super::output::{print_rows, OutputFormat};
 /// Where the proxies are and how to log in to them and to the servers.
 #[derive(Debug, Args, Clone)]
 pub struct OpsArgs {
-    /// Admin interface of the proxy, mysql://USER@HOST:PORT. The password comes from
-    /// SWITCHYARD_ADMIN_PASSWORD or --admin-password-file.
-    #[arg(
-        long,
-        env = "SWITCHYARD_ADMIN",
-        default_value = "mysql://admin@127.0.0.1:6032",
-        hide_env_values = true
-    )]
-    pub admin: String,
-
-    /// Every proxy of the layer, comma-separated admin URLs (default: the one --admin names).
-    /// Fencing and repointing go to all of them; topology is read from the first.
-    #[arg(long, value_delimiter = ',')]
-    pub proxies: Vec<String>,
-
-    /// File whose first line is the admin password (same for every proxy).
-    #[arg(long, env = "SWITCHYARD_ADMIN_PASSWORD_FILE")]
-    pub admin_password_file: Option<PathBuf>,
-
-    /// Writer hostgroup of the cluster (default: the only mysql_replication_hostgroups row).
-    #[arg(long)]
-    pub writer_hostgroup: Option<u32>,
+    #[command(flatten)]
+    pub layer: ProxyOnlyArgs,
 
     /// Login on the database servers (default: the proxy's mysql-monitor_username).
     #[arg(long)]
@@ -204,11 +184,12 @@ pub struct FailedArgs {
     pub cluster: String,
 }
 
-/// The proxies a hook drives; hooks never log in to the database servers.
-#[derive(Debug, Args)]
+/// The proxies of the layer: what hooks use alone (they never log in to the database servers)
+/// and every operation uses to reach the proxies.
+#[derive(Debug, Args, Clone)]
 pub struct ProxyOnlyArgs {
-    /// Admin interface of the proxy, mysql://USER@HOST:PORT (password from
-    /// SWITCHYARD_ADMIN_PASSWORD or --admin-password-file).
+    /// Admin interface of the proxy, mysql://USER@HOST:PORT. The password comes from
+    /// SWITCHYARD_ADMIN_PASSWORD or --admin-password-file.
     #[arg(
         long,
         env = "SWITCHYARD_ADMIN",
@@ -217,14 +198,34 @@ pub struct ProxyOnlyArgs {
     )]
     pub admin: String,
     /// Every proxy of the layer, comma-separated admin URLs (default: the one --admin names).
+    /// Fencing and repointing go to all of them; topology is read from the first.
     #[arg(long, value_delimiter = ',')]
     pub proxies: Vec<String>,
-    /// File whose first line is the admin password.
+    /// File whose first line is the admin password (same for every proxy).
     #[arg(long, env = "SWITCHYARD_ADMIN_PASSWORD_FILE")]
     pub admin_password_file: Option<PathBuf>,
     /// Writer hostgroup (default: the only mysql_replication_hostgroups row).
     #[arg(long)]
     pub writer_hostgroup: Option<u32>,
+}
+
+impl ProxyOnlyArgs {
+    /// Every proxy with the admin password (from the file or the environment).
+    fn targets(&self) -> anyhow::Result<Vec<ProxyTarget>> {
+        let password = secret(&self.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
+        let urls = if self.proxies.is_empty() {
+            vec![self.admin.clone()]
+        } else {
+            self.proxies.clone()
+        };
+        Ok(urls
+            .into_iter()
+            .map(|url| ProxyTarget {
+                url,
+                password: password.clone(),
+            })
+            .collect())
+    }
 }
 
 fn checked_endpoint(host: &str, port: u16) -> anyhow::Result<Endpoint> {
@@ -246,20 +247,8 @@ pub fn run_hook(args: HookArgs) -> anyhow::Result<()> {
         ),
     };
     let failed_at = checked_endpoint(&failed.failed_host, failed.failed_port)?;
-    let password = secret(&p.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
-    let urls = if p.proxies.is_empty() {
-        vec![p.admin.clone()]
-    } else {
-        p.proxies.clone()
-    };
     let settings = Settings {
-        proxies: urls
-            .into_iter()
-            .map(|url| ProxyTarget {
-                url,
-                password: password.clone(),
-            })
-            .collect(),
+        proxies: p.targets()?,
         // Hooks only talk to proxies; Orchestrator owns the servers.
         login: ServerLogin {
             user: String::new(),
@@ -313,19 +302,7 @@ fn secret(file: &Option<PathBuf>, env: &str) -> anyhow::Result<Option<String>> {
 /// The settings every operation uses, with the server login resolved (asking the proxy for
 /// its monitor user when none is given).
 async fn settings(a: &OpsArgs, force: bool) -> anyhow::Result<Settings> {
-    let admin_password = secret(&a.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
-    let urls = if a.proxies.is_empty() {
-        vec![a.admin.clone()]
-    } else {
-        a.proxies.clone()
-    };
-    let proxies: Vec<ProxyTarget> = urls
-        .into_iter()
-        .map(|url| ProxyTarget {
-            url,
-            password: admin_password.clone(),
-        })
-        .collect();
+    let proxies = a.layer.targets()?;
     let user = match &a.server_user {
         Some(u) => u.clone(),
         None => monitor_user(&proxies[0]).await?,
@@ -358,7 +335,7 @@ async fn settings(a: &OpsArgs, force: bool) -> anyhow::Result<Settings> {
         login: ServerLogin { user, password },
         repl,
         scope: Scope {
-            writer_hostgroup: a.writer_hostgroup,
+            writer_hostgroup: a.layer.writer_hostgroup,
             never_promote,
         },
         catch_up_timeout: Duration::from_secs(a.catch_up_timeout),

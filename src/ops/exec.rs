@@ -1070,6 +1070,7 @@ pub async fn hook_post_failover(
         Ok(sql)
     })
     .await?;
+    wait_writer_online(successor, writer, settings, &mut detail).await?;
     Ok(detail)
 }
 
