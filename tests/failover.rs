@@ -146,6 +146,23 @@ impl Layer {
     }
 
     /// `(hostgroup, port, status)` of every runtime server row in proxy `i`.
+    /// The runtime rows of proxy `i` once `ok` holds for them, or after 15 s (the caller
+    /// asserts).
+    async fn settled_rows(
+        &self,
+        i: usize,
+        ok: impl Fn(&[(u32, u16, String)]) -> bool,
+    ) -> Vec<(u32, u16, String)> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let rows = self.runtime_rows(i).await;
+            if ok(&rows) || Instant::now() > deadline {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn runtime_rows(&self, i: usize) -> Vec<(u32, u16, String)> {
         let logins = self.sb.logins();
         let url = format!(
@@ -695,7 +712,13 @@ async fn a_failed_step_stops_the_plan_and_resume_completes_it() {
         "every committed row is on the new primary"
     );
     for i in 0..layer.proxies.len() {
-        let rows = layer.runtime_rows(i).await;
+        // A proxy whose monitor last saw the candidate read-only may move it out of the
+        // writer hostgroup until its next read_only check; it must come back by itself.
+        let rows = layer
+            .settled_rows(i, |rows| {
+                rows.contains(&(10, candidate.port, "ONLINE".into()))
+            })
+            .await;
         assert!(
             rows.contains(&(10, candidate.port, "ONLINE".into())),
             "proxy {i}: {rows:?}"
