@@ -313,6 +313,7 @@ impl Admin {
                     Ok(())
                 })?;
                 apply::swap_servers(&self.shared, rows, &extra, actor, self.events());
+                self.monitor.note_servers_loaded();
                 self.push_health_settings(store);
                 mux::apply(&self.shared, store)
             }

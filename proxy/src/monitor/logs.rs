@@ -57,6 +57,9 @@ pub struct Latest {
     pub ping_failures: u32,
     /// `None` until checked, or after a failed check.
     pub read_only: Option<bool>,
+    /// When the check behind `read_only` started: a result older than the last
+    /// `LOAD MYSQL SERVERS` must not move servers (see [`MonitorState::servers_loaded`]).
+    pub read_only_at: Option<std::time::Instant>,
     pub read_only_timeouts: u32,
     pub lag_secs: Option<u64>,
     pub galera: Option<Result<GaleraState, String>>,
@@ -67,6 +70,8 @@ pub struct Latest {
 pub struct MonitorState {
     logs: Mutex<HashMap<Check, VecDeque<LogRow>>>,
     latest: Mutex<HashMap<Endpoint, Latest>>,
+    /// The last `LOAD MYSQL SERVERS TO RUNTIME`.
+    servers_loaded: Mutex<Option<std::time::Instant>>,
 }
 
 impl MonitorState {
@@ -97,6 +102,23 @@ impl MonitorState {
         let l = latest.entry(e.clone()).or_default();
         f(l);
         l.clone()
+    }
+
+    /// Records a `LOAD MYSQL SERVERS TO RUNTIME`: read_only results measured before it describe
+    /// a topology an operator (or a failover) has just replaced, so they stop driving moves
+    /// until each server is checked again.
+    pub fn note_servers_loaded(&self) {
+        *self
+            .servers_loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+    }
+
+    pub fn servers_loaded(&self) -> Option<std::time::Instant> {
+        *self
+            .servers_loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn latest(&self, e: &Endpoint) -> Option<Latest> {

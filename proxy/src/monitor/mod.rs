@@ -138,9 +138,18 @@ fn apply_topology(admin: &Admin, cfg: &MonitorConfig) {
         return;
     }
     let latest = admin.monitor.all_latest();
+    let loaded = admin.monitor.servers_loaded();
+    // A result from before the last LOAD counts as unknown (the server keeps its place): after
+    // a failover's repoint, a read_only=1 seen before the promotion must not undo it.
     let read_only: HashMap<Endpoint, Option<bool>> = latest
         .iter()
-        .map(|(e, l)| (e.clone(), l.read_only))
+        .map(|(e, l)| {
+            let fresh = match (l.read_only_at, loaded) {
+                (Some(at), Some(load)) => at >= load,
+                _ => true,
+            };
+            (e.clone(), l.read_only.filter(|_| fresh))
+        })
         .collect();
     let galera: HashMap<Endpoint, Result<_, String>> = latest
         .iter()
@@ -507,6 +516,7 @@ async fn read_only(
     admin.monitor.update(e, |l| match &result {
         Ok(ro) => {
             l.read_only = Some(*ro);
+            l.read_only_at = Some(started);
             l.read_only_timeouts = 0;
         }
         Err(CheckError::Timeout(_)) => {
@@ -519,6 +529,7 @@ async fn read_only(
                     );
                 }
                 l.read_only = Some(true);
+                l.read_only_at = Some(started);
             }
         }
         Err(CheckError::Failed(_)) => l.read_only = None,
