@@ -281,6 +281,39 @@ async fn admin_sql_tables_commands_and_stats() {
     .await;
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert!(ev[0][2].as_deref().unwrap().starts_with("admin:"), "{ev:?}");
+    // An operation records its steps in the same history; the proxy sets id, time and actor,
+    // and refuses kinds it decides itself.
+    exec(
+        &mut a,
+        "INSERT INTO stats_switchyard_events (hostgroup, server, kind, reason) VALUES \
+         (10, '127.0.0.1:1', 'failover', 'plan p1 step 2/7 fence: done'), \
+         (NULL, '', 'note', 'it''s quoted')",
+    )
+    .await;
+    let ev = rows(
+        &mut a,
+        "SELECT hostgroup, server, kind, reason, actor FROM stats_switchyard_events \
+         WHERE kind IN ('failover', 'note') ORDER BY event_id",
+    )
+    .await;
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[0][0].as_deref(), Some("10"));
+    assert_eq!(ev[0][3].as_deref(), Some("plan p1 step 2/7 fence: done"));
+    assert_eq!(ev[1][0], None);
+    assert_eq!(ev[1][3].as_deref(), Some("it's quoted"));
+    assert!(ev[1][4].as_deref().unwrap().starts_with("admin:"), "{ev:?}");
+    let (_, msg) = error(
+        &mut a,
+        "INSERT INTO stats_switchyard_events (server, kind) VALUES ('127.0.0.1:1', 'shun')",
+    )
+    .await;
+    assert!(msg.contains("cannot be recorded"), "{msg}");
+    let (_, msg) = error(
+        &mut a,
+        "INSERT INTO stats_switchyard_events (actor, kind) VALUES ('me', 'note')",
+    )
+    .await;
+    assert!(msg.contains("the proxy sets"), "{msg}");
     assert!(one(
         &mut a,
         "SELECT drain_started_at FROM stats_switchyard_servers WHERE hostgroup_id = 7"

@@ -5,7 +5,8 @@ mod common;
 use std::time::Duration;
 
 use switchyard::control::{Action, ServerStatus, ServerTarget};
-use switchyard::tui::app::{Effect, Mode, Tone, MAX_REFRESH, MIN_REFRESH};
+use switchyard::ops::{PlanState, StepState};
+use switchyard::tui::app::{Effect, Mode, OpsRequest, OpsUpdate, Tone, MAX_REFRESH, MIN_REFRESH};
 use switchyard::tui::event::Key;
 use switchyard::tui::views::{self, arrange, RowKey, Scope, View};
 
@@ -36,7 +37,7 @@ fn views_switch_by_digit_and_tab() {
     keys(&mut app, &[Key::BackTab]);
     assert_eq!(app.view(), View::Pools);
     keys(&mut app, &[Key::Char('1'), Key::BackTab]);
-    assert_eq!(app.view(), View::Events, "shift-tab wraps around");
+    assert_eq!(app.view(), View::Failover, "shift-tab wraps around");
     keys(&mut app, &[Key::Char('l'), Key::Char('l'), Key::Char('h')]);
     assert_eq!(app.view(), View::Overview, "vim keys too");
 }
@@ -538,4 +539,127 @@ fn a_drain_started_here_is_followed_to_zero_or_to_its_deadline() {
     keys(&mut app, &[Key::Esc, Key::Char('g'), Key::Char('c')]);
     assert_eq!(app.mode, Mode::Normal);
     assert_eq!(app.status.as_ref().map(|s| s.tone), Some(Tone::Error));
+}
+
+fn failover_app(read_only: bool) -> switchyard::tui::app::App {
+    let mut app = common::app_with_reads(2, read_only);
+    let effects = keys(&mut app, &[Key::Char('F')]);
+    assert_eq!(app.view(), View::Failover);
+    assert_eq!(
+        effects,
+        vec![Effect::Ops(OpsRequest::ReadTopology)],
+        "arriving at the view reads the topology"
+    );
+    app.on_ops_update(
+        OpsUpdate::Topology(Box::new(common::failover::topology()), common::T0_MS),
+        common::T0_MS,
+    );
+    app
+}
+
+#[test]
+fn failover_steps_run_one_at_a_time_and_only_after_a_capital_y() {
+    let mut app = failover_app(false);
+    assert!(keys(&mut app, &[Key::Char('n')]).is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("no plan"));
+
+    assert_eq!(
+        keys(&mut app, &[Key::Char('F')]),
+        vec![Effect::Ops(OpsRequest::PlanFailover)],
+        "in the failover view F plans a failover"
+    );
+    app.on_ops_update(OpsUpdate::Busy("plan a failover…".into()), common::T0_MS);
+    assert!(
+        keys(&mut app, &[Key::Char('F')]).is_empty(),
+        "one request at a time"
+    );
+    app.on_ops_update(OpsUpdate::Finished(Ok("planned".into())), common::T0_MS);
+    let plan = common::failover::stopped_plan();
+    app.on_ops_update(OpsUpdate::Plan(Some(Box::new(plan.clone()))), common::T0_MS);
+    assert!(
+        keys(&mut app, &[Key::Char('S')]).is_empty(),
+        "no new plan while one is open"
+    );
+
+    assert!(keys(&mut app, &[Key::Char('n')]).is_empty());
+    let Mode::ConfirmOps(c) = app.mode.clone() else {
+        panic!("n asks first: {:?}", app.mode)
+    };
+    assert_eq!(c.request, OpsRequest::Run { one_step: true });
+    assert_eq!(
+        c.statements, plan.steps[2].statements,
+        "the step that stopped"
+    );
+    assert!(c.question.contains("Run step 3 of 6"), "{}", c.question);
+    assert!(keys(&mut app, &[Key::Enter, Key::Char('y')]).is_empty());
+    assert_eq!(
+        keys(&mut app, &[Key::Char('Y')]),
+        vec![Effect::Ops(OpsRequest::Run { one_step: true })]
+    );
+
+    // Progress patches the plan on screen while the step runs.
+    let mut rec = plan.steps[2].clone();
+    rec.state = StepState::Running;
+    app.on_ops_update(OpsUpdate::Step(2, Box::new(rec.clone())), common::T0_MS);
+    let shown = app.model.ops.plan.as_ref().unwrap();
+    assert_eq!(shown.state, PlanState::Running);
+    assert_eq!(shown.steps[2].state, StepState::Running);
+    assert!(app.model.ops.busy.as_ref().unwrap().contains("catch_up"));
+
+    // Quitting mid-step warns once.
+    assert!(keys(&mut app, &[Key::Char('q')]).is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("q again quits"));
+    assert_eq!(keys(&mut app, &[Key::Char('q')]), vec![Effect::Quit]);
+}
+
+#[test]
+fn run_all_lists_every_step_left_and_read_only_refuses() {
+    let mut app = failover_app(false);
+    app.on_ops_update(
+        OpsUpdate::Plan(Some(Box::new(common::failover::stopped_plan()))),
+        common::T0_MS,
+    );
+    keys(&mut app, &[Key::Char('A')]);
+    let Mode::ConfirmOps(c) = app.mode.clone() else {
+        panic!("A asks first")
+    };
+    assert_eq!(c.request, OpsRequest::Run { one_step: false });
+    assert_eq!(
+        c.statements.iter().filter(|s| s.starts_with("-- ")).count(),
+        4,
+        "steps 3 to 6: {:?}",
+        c.statements
+    );
+    keys(&mut app, &[Key::Esc]);
+    assert_eq!(app.mode, Mode::Normal);
+
+    let mut ro = failover_app(true);
+    ro.on_ops_update(
+        OpsUpdate::Plan(Some(Box::new(common::failover::stopped_plan()))),
+        common::T0_MS,
+    );
+    for k in ['n', 'A', 'X'] {
+        assert!(keys(&mut ro, &[Key::Char(k)]).is_empty());
+        assert_eq!(ro.mode, Mode::Normal, "{k}");
+        assert!(ro.status.as_ref().unwrap().text.starts_with("read-only"));
+    }
+}
+
+#[test]
+fn switchover_and_rejoin_act_on_the_selected_server() {
+    let mut app = failover_app(false);
+    // Rows: the primary first, then the replicas in topology order.
+    assert_eq!(
+        keys(&mut app, &[Key::Down, Key::Char('S')]),
+        vec![Effect::Ops(OpsRequest::PlanSwitchover(
+            common::failover::ep(3307)
+        ))]
+    );
+    app.on_ops_update(OpsUpdate::Finished(Ok("planned".into())), common::T0_MS);
+    assert_eq!(
+        keys(&mut app, &[Key::Char('g'), Key::Char('J')]),
+        vec![Effect::Ops(OpsRequest::PlanRejoin(common::failover::ep(
+            3306
+        )))]
+    );
 }

@@ -10,7 +10,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
-use switchyard::tui::app::App;
+use switchyard::tui::app::{App, OpsUpdate};
 use switchyard::tui::event::Key;
 use switchyard::tui::theme::{self, ColourEnv, Theme};
 use switchyard::tui::ui::draw;
@@ -88,10 +88,19 @@ fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
 
 fn on(view: View) -> App {
     let mut app = common::app_with_reads(6, false);
-    app.handle_key(Key::Char(
-        char::from_digit(view.number() as u32, 10).expect("digit"),
-    ));
+    app.handle_key(Key::Char(view.key()));
     assert_eq!(app.view(), view);
+    if view == View::Failover {
+        let t0 = common::T0_MS;
+        app.on_ops_update(
+            OpsUpdate::Topology(Box::new(common::failover::topology()), t0),
+            t0,
+        );
+        app.on_ops_update(
+            OpsUpdate::Plan(Some(Box::new(common::failover::stopped_plan()))),
+            t0,
+        );
+    }
     app
 }
 
@@ -331,6 +340,23 @@ fn the_rule_editor_shows_its_fields() {
     let screen = text(&render(&app, &default_theme(), 120, 30));
     assert!(
         screen.contains("UPDATE mysql_query_rules SET match_pattern=NULL, destination_hostgroup=10, active=1 WHERE rule_id=10"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn failover_step_confirmation_shows_where_each_statement_goes() {
+    let mut app = on(View::Failover);
+    app.handle_key(Key::Char('n'));
+    let buf = render(&app, &default_theme(), 120, 30);
+    check_snapshot("confirm_failover_step_120x30", &buf);
+    let screen = text(&buf);
+    assert!(
+        screen.contains("Run step 3 of 6 of the failover"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("127.0.0.1:3307: SELECT MASTER_GTID_WAIT('0-1-1204', 60)"),
         "{screen}"
     );
 }

@@ -84,7 +84,7 @@ async fn start_embedded(path: &Path) -> anyhow::Result<Embedded> {
 }
 
 /// The admin password from --admin-password-file or SWITCHYARD_ADMIN_PASSWORD, if given.
-fn password(args: &AdminArgs) -> anyhow::Result<Option<String>> {
+pub(super) fn password(args: &AdminArgs) -> anyhow::Result<Option<String>> {
     if let Some(path) = &args.admin_password_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the admin password from {}", path.display()))?;
@@ -98,6 +98,10 @@ pub struct Session {
     pub control: Control,
     /// `user@host:port`, never the password.
     pub label: String,
+    /// The admin URL and password connected with, for the operations that open their own
+    /// connections (the failover view).
+    url: String,
+    password: Option<String>,
     embedded: Option<Embedded>,
 }
 
@@ -118,8 +122,18 @@ impl Session {
         Ok(Session {
             control,
             label,
+            url,
+            password,
             embedded,
         })
+    }
+
+    /// This admin interface as an operation's proxy.
+    pub fn proxy_target(&self) -> crate::ops::ProxyTarget {
+        crate::ops::ProxyTarget {
+            url: self.url.clone(),
+            password: self.password.clone(),
+        }
     }
 
     /// Disconnects, and stops the embedded proxy (its sessions get a few seconds to finish).

@@ -17,7 +17,10 @@ use crate::tui::app::{fmt_interval, MAX_REFRESH, MIN_REFRESH};
 use crate::tui::run::{self, Options};
 use crate::tui::theme::{self, ColourEnv};
 
-use super::admin::{with_session, AdminArgs, Session};
+use super::admin::{password, with_session, AdminArgs, Session};
+use super::failover::OperationArgs;
+use crate::ops::ProxyTarget;
+use crate::tui::ops_worker::OpsContext;
 
 #[derive(Debug, Args)]
 pub struct ConsoleArgs {
@@ -42,6 +45,18 @@ pub struct ConsoleArgs {
     /// it would draw over the console.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
+
+    /// Every proxy of the layer, for the failover view (F): comma-separated admin URLs, the
+    /// admin password as for --admin (default: the proxy this console drives).
+    #[arg(long, value_delimiter = ',')]
+    pub proxies: Vec<String>,
+
+    /// Writer hostgroup of the failover view (default: the only mysql_replication_hostgroups row).
+    #[arg(long)]
+    pub writer_hostgroup: Option<u32>,
+
+    #[command(flatten)]
+    pub op: OperationArgs,
 }
 
 fn interactive() -> bool {
@@ -92,7 +107,24 @@ pub fn run(args: ConsoleArgs, log_filter: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let session = Session::open(&args.conn).await?;
+        let proxies = if args.proxies.is_empty() {
+            vec![session.proxy_target()]
+        } else {
+            let password = password(&args.conn)?;
+            args.proxies
+                .iter()
+                .map(|url| ProxyTarget {
+                    url: url.clone(),
+                    password: password.clone(),
+                })
+                .collect()
+        };
+        let ops = OpsContext {
+            setup: args.op.setup(proxies, args.writer_hostgroup)?,
+            journal: args.op.journal(),
+        };
         let options = Options {
+            ops,
             admin_label: session.label.clone(),
             read_only,
             theme,

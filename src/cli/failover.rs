@@ -16,10 +16,10 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use tabled::Tabled;
 
-use crate::control::{Control, ServerTarget};
+use crate::control::ServerTarget;
 use crate::ops::{
-    self, Endpoint, Journal, OpsError, Plan, ProxyTarget, Scope, ServerLogin, Settings, StepRecord,
-    StepState,
+    self, Endpoint, Journal, OpsError, Plan, ProxyTarget, Scope, ServerLogin, Settings, Setup,
+    StepRecord, StepState,
 };
 
 use super::exit::Failure;
@@ -31,6 +31,25 @@ pub struct OpsArgs {
     #[command(flatten)]
     pub layer: ProxyOnlyArgs,
 
+    #[command(flatten)]
+    pub op: OperationArgs,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Run without asking (scripts); without it and without a terminal the run is refused.
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Run only the next step, then stop (the plan is paused; `failover resume` goes on).
+    #[arg(long)]
+    pub step: bool,
+}
+
+/// How an operation logs in to the database servers, what it may promote, and where it keeps
+/// its journal: shared by the failover commands and the console's failover view.
+#[derive(Debug, Args, Clone)]
+pub struct OperationArgs {
     /// Login on the database servers (default: the proxy's mysql-monitor_username).
     #[arg(long)]
     pub server_user: Option<String>,
@@ -58,13 +77,52 @@ pub struct OpsArgs {
     /// Folder of the plan journal (default $SWITCHYARD_STATE_DIR or ~/.local/state/switchyard/ops).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+}
 
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
+impl OperationArgs {
+    /// Everything an operation needs but the network: secrets read, names checked.
+    pub fn setup(
+        &self,
+        proxies: Vec<ProxyTarget>,
+        writer_hostgroup: Option<u32>,
+    ) -> anyhow::Result<Setup> {
+        let repl = match (
+            &self.repl_user,
+            secret(&self.repl_password_file, "SWITCHYARD_REPL_PASSWORD")?,
+        ) {
+            (Some(u), Some(p)) => Some(ServerLogin {
+                user: u.clone(),
+                password: p,
+            }),
+            (Some(u), None) => {
+                return Err(Failure::Usage(format!(
+                    "the password of replication user '{u}' is needed: --repl-password-file or SWITCHYARD_REPL_PASSWORD"
+                ))
+                .into())
+            }
+            (None, _) => None,
+        };
+        let never_promote = self
+            .never_promote
+            .iter()
+            .map(|s| endpoint(s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Setup {
+            proxies,
+            server_user: self.server_user.clone(),
+            server_password: secret(&self.server_password_file, "SWITCHYARD_SERVER_PASSWORD")?,
+            repl,
+            scope: Scope {
+                writer_hostgroup,
+                never_promote,
+            },
+            catch_up_timeout: Duration::from_secs(self.catch_up_timeout),
+        })
+    }
 
-    /// Run without asking (scripts); without it and without a terminal the run is refused.
-    #[arg(long)]
-    pub yes: bool,
+    pub fn journal(&self) -> Journal {
+        Journal::new(&self.state_dir.clone().unwrap_or_else(Journal::default_dir))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -99,7 +157,7 @@ pub enum FailoverCommand {
         #[command(flatten)]
         ops: OpsArgs,
     },
-    /// Continue a stopped plan from its failed step.
+    /// Continue a stopped or paused plan from its next step.
     Resume {
         #[command(flatten)]
         ops: OpsArgs,
@@ -211,7 +269,7 @@ pub struct ProxyOnlyArgs {
 
 impl ProxyOnlyArgs {
     /// Every proxy with the admin password (from the file or the environment).
-    fn targets(&self) -> anyhow::Result<Vec<ProxyTarget>> {
+    pub fn targets(&self) -> anyhow::Result<Vec<ProxyTarget>> {
         let password = secret(&self.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
         let urls = if self.proxies.is_empty() {
             vec![self.admin.clone()]
@@ -302,67 +360,12 @@ fn secret(file: &Option<PathBuf>, env: &str) -> anyhow::Result<Option<String>> {
 /// The settings every operation uses, with the server login resolved (asking the proxy for
 /// its monitor user when none is given).
 async fn settings(a: &OpsArgs, force: bool) -> anyhow::Result<Settings> {
-    let proxies = a.layer.targets()?;
-    let user = match &a.server_user {
-        Some(u) => u.clone(),
-        None => monitor_user(&proxies[0]).await?,
-    };
-    let password = secret(&a.server_password_file, "SWITCHYARD_SERVER_PASSWORD")?.ok_or_else(|| {
-        Failure::Usage(format!(
-            "the password of server user '{user}' is needed: --server-password-file or SWITCHYARD_SERVER_PASSWORD"
-        ))
-    })?;
-    let repl = match (&a.repl_user, secret(&a.repl_password_file, "SWITCHYARD_REPL_PASSWORD")?) {
-        (Some(u), Some(p)) => Some(ServerLogin {
-            user: u.clone(),
-            password: p,
-        }),
-        (Some(u), None) => {
-            return Err(Failure::Usage(format!(
-                "the password of replication user '{u}' is needed: --repl-password-file or SWITCHYARD_REPL_PASSWORD"
-            ))
-            .into())
-        }
-        (None, _) => None,
-    };
-    let never_promote = a
-        .never_promote
-        .iter()
-        .map(|s| endpoint(s))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Settings {
-        proxies,
-        login: ServerLogin { user, password },
-        repl,
-        scope: Scope {
-            writer_hostgroup: a.layer.writer_hostgroup,
-            never_promote,
-        },
-        catch_up_timeout: Duration::from_secs(a.catch_up_timeout),
-        hold_timeout: Duration::from_secs(2),
-        force,
-    })
-}
-
-async fn monitor_user(proxy: &ProxyTarget) -> anyhow::Result<String> {
-    let mut c = Control::connect(&proxy.url, proxy.password.as_deref())
-        .await
-        .with_context(|| format!("connecting to the admin interface {}", proxy.label()))?;
-    let rows = c
-        .rows("SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-monitor_username'")
-        .await?;
-    let _ = c.disconnect().await;
-    rows.first()
-        .and_then(|r| r.text_at(0))
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| {
-            Failure::Usage("the proxy has no mysql-monitor_username; give --server-user".into())
-                .into()
-        })
+    let setup = a.op.setup(a.layer.targets()?, a.layer.writer_hostgroup)?;
+    setup.resolve(force).await.map_err(exit_error)
 }
 
 fn journal(a: &OpsArgs) -> Journal {
-    Journal::new(&a.state_dir.clone().unwrap_or_else(Journal::default_dir))
+    a.op.journal()
 }
 
 /// Maps the engine's errors to the documented exit codes.
@@ -477,9 +480,18 @@ async fn execute(mut plan: Plan, a: &OpsArgs, settings: &Settings) -> anyhow::Re
     let j = journal(a);
     let total = plan.steps.len();
     let mut observe = progress(total);
-    let outcome = ops::exec::run(&mut plan, &j, settings, &mut observe).await;
+    let limit = a.step.then_some(1);
+    let outcome = ops::exec::run_steps(&mut plan, &j, settings, limit, &mut observe).await;
     print_plan(&plan, a.output, false)?;
     match outcome {
+        Ok(()) if plan.state == ops::PlanState::Paused => {
+            eprintln!(
+                "{} paused before step {}; `switchyard failover resume` goes on",
+                plan.kind,
+                plan.next_step().map_or(0, |i| i + 1)
+            );
+            Ok(())
+        }
         Ok(()) => {
             let archived = j.archive(&plan)?;
             eprintln!("{} done; journal kept in {}", plan.kind, archived.display());
@@ -490,18 +502,7 @@ async fn execute(mut plan: Plan, a: &OpsArgs, settings: &Settings) -> anyhow::Re
 }
 
 fn refuse_if_open(a: &OpsArgs) -> anyhow::Result<()> {
-    if let Some(open) = journal(a).load()? {
-        if open.is_open() || open.state == ops::PlanState::Planned {
-            return Err(Failure::Refused(format!(
-                "plan {} ({}) is {}: `switchyard failover status`, then `resume` or `abort` it first",
-                open.id,
-                open.kind,
-                state_word(&open)
-            ))
-            .into());
-        }
-    }
-    Ok(())
+    journal(a).refuse_if_open().map_err(exit_error)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -592,7 +593,9 @@ pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
             }
             FailoverCommand::Abort { ops: a } => {
                 confirm(&a, "abort the current plan")?;
-                let plan = ops::exec::abort(&journal(&a)).map_err(exit_error)?;
+                let plan = ops::exec::abort(&journal(&a), &a.layer.targets()?)
+                    .await
+                    .map_err(exit_error)?;
                 print_plan(&plan, a.output, false)
             }
         }

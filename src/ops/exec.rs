@@ -14,6 +14,7 @@ use super::error::OpsError;
 use super::gtid::{Flavor, Position};
 use super::plan::{now_ms, Journal, Kind, Plan, PlanState, Step, StepRecord, StepState};
 use super::proxy_sql;
+use super::record::Recorder;
 use super::sql::{self, Source};
 use super::topology::{self, choose_candidate, replica_status, Endpoint, Scope, Topology};
 use crate::control::{Control, ControlError};
@@ -508,12 +509,58 @@ pub async fn run(
     plan: &mut Plan,
     journal: &Journal,
     settings: &Settings,
-    observe: &mut dyn FnMut(usize, &StepRecord),
+    observe: &mut (dyn FnMut(usize, &StepRecord) + Send),
 ) -> Result<(), OpsError> {
+    run_steps(plan, journal, settings, None, observe).await
+}
+
+/// Like [`run`], but stops after `limit` steps (when given) with the plan [`PlanState::Paused`]:
+/// the console's "one step at a time", and `--step` on the command line. Every step that ends
+/// is also recorded as an event in each proxy (see [`super::record`]).
+pub async fn run_steps(
+    plan: &mut Plan,
+    journal: &Journal,
+    settings: &Settings,
+    limit: Option<usize>,
+    observe: &mut (dyn FnMut(usize, &StepRecord) + Send),
+) -> Result<(), OpsError> {
+    let recorder = Recorder::start(&settings.proxies);
+    let outcome = run_recorded(plan, journal, settings, limit, observe, &recorder).await;
+    for line in recorder.finish().await {
+        warn!(plan = %plan.id, "{line}");
+    }
+    outcome
+}
+
+async fn run_recorded(
+    plan: &mut Plan,
+    journal: &Journal,
+    settings: &Settings,
+    limit: Option<usize>,
+    observe: &mut (dyn FnMut(usize, &StepRecord) + Send),
+    recorder: &Recorder,
+) -> Result<(), OpsError> {
+    let first = plan.next_step().unwrap_or(0);
+    recorder.plan(
+        plan,
+        &if first == 0 {
+            format!("started ({} steps)", plan.steps.len())
+        } else {
+            format!("resumed at step {}", first + 1)
+        },
+    );
     plan.state = PlanState::Running;
     plan.error = None;
     journal.save(plan)?;
+    let mut ran = 0;
     while let Some(i) = plan.next_step() {
+        if limit.is_some_and(|n| ran >= n) {
+            plan.state = PlanState::Paused;
+            journal.save(plan)?;
+            recorder.plan(plan, &format!("paused before step {}", i + 1));
+            return Ok(());
+        }
+        ran += 1;
         let started = Instant::now();
         {
             let rec = &mut plan.steps[i];
@@ -539,6 +586,7 @@ pub async fn run(
                 rec.state = StepState::Done;
                 info!(plan = %plan.id, step = rec.step.name(), ms = started.elapsed().as_millis() as u64, "step done");
                 observe(i, rec);
+                recorder.step(plan, i, &plan.steps[i]);
                 journal.save(plan)?;
             }
             Err(e) => {
@@ -548,6 +596,11 @@ pub async fn run(
                 observe(i, rec);
                 plan.state = PlanState::Failed;
                 plan.error = Some(format!("step {} ({}) failed: {e}", i + 1, rec.step.name()));
+                recorder.step(plan, i, &plan.steps[i]);
+                recorder.plan(
+                    plan,
+                    "stopped; `failover resume` continues, `failover abort` gives up",
+                );
                 journal.save(plan)?;
                 return Err(e);
             }
@@ -555,6 +608,15 @@ pub async fn run(
     }
     plan.state = PlanState::Done;
     plan.finished_ms = Some(now_ms());
+    recorder.plan(
+        plan,
+        &format!(
+            "done, {} ms after it was planned",
+            plan.finished_ms
+                .unwrap_or_default()
+                .saturating_sub(plan.created_ms)
+        ),
+    );
     journal.save(plan)?;
     Ok(())
 }
@@ -1074,9 +1136,9 @@ pub async fn hook_post_failover(
     Ok(detail)
 }
 
-/// Marks an open plan aborted and archives it. Nothing is undone: the journal says which steps
-/// ran, and the operator takes it from there.
-pub fn abort(journal: &Journal) -> Result<Plan, OpsError> {
+/// Marks an open plan aborted, archives it and records that in every proxy's events. Nothing
+/// is undone: the journal says which steps ran, and the operator takes it from there.
+pub async fn abort(journal: &Journal, proxies: &[ProxyTarget]) -> Result<Plan, OpsError> {
     let mut plan = journal
         .load()?
         .ok_or_else(|| OpsError::Input("no plan to abort".into()))?;
@@ -1084,5 +1146,10 @@ pub fn abort(journal: &Journal) -> Result<Plan, OpsError> {
     plan.finished_ms = Some(now_ms());
     journal.save(&plan)?;
     journal.archive(&plan)?;
+    let recorder = Recorder::start(proxies);
+    recorder.plan(&plan, "aborted; steps that ran are not undone");
+    for line in recorder.finish().await {
+        warn!(plan = %plan.id, "{line}");
+    }
     Ok(plan)
 }

@@ -12,6 +12,8 @@
 //! - [`proxy_sql`]: what each step sends to a proxy
 //! - [`topology`]: the proxies' hostgroups plus each server's own view; candidate choice
 //! - [`plan`]: steps, plans and the journal
+//! - [`record`]: each step as an event in every proxy's `stats_switchyard_events`
+//! - [`setup`]: from the operator's flags to the settings an operation runs with
 //! - [`exec`]: making plans from the live topology, and running them
 //!
 //! [`Control`]: crate::control::Control
@@ -22,6 +24,8 @@ pub mod exec;
 pub mod gtid;
 pub mod plan;
 pub mod proxy_sql;
+pub mod record;
+pub mod setup;
 pub mod sql;
 pub mod topology;
 
@@ -29,4 +33,5 @@ pub use db::ServerLogin;
 pub use error::OpsError;
 pub use exec::{ProxyTarget, Settings};
 pub use plan::{Journal, Kind, Plan, PlanState, Step, StepRecord, StepState};
-pub use topology::{Endpoint, Scope, Topology};
+pub use setup::Setup;
+pub use topology::{Endpoint, Scope, ServerView, Topology};

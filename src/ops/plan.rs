@@ -86,6 +86,31 @@ impl Step {
         }
     }
 
+    /// The server the step is about, for events and the console.
+    pub fn server(&self) -> &Endpoint {
+        match self {
+            Step::ConfirmPrimaryDown { primary } | Step::HoldWrites { primary } => primary,
+            Step::Fence { server, .. }
+            | Step::SetReadOnly { server }
+            | Step::Reattach { server, .. }
+            | Step::ReturnAsReader { server, .. } => server,
+            Step::CatchUp { candidate, .. } | Step::Promote { candidate } => candidate,
+            Step::Regroup { replica, .. } => replica,
+            Step::Repoint { new_primary, .. } => new_primary,
+        }
+    }
+
+    /// Whether the step changes the proxies' routing (rather than a database server).
+    pub fn on_proxies(&self) -> bool {
+        matches!(
+            self,
+            Step::Fence { .. }
+                | Step::HoldWrites { .. }
+                | Step::Repoint { .. }
+                | Step::ReturnAsReader { .. }
+        )
+    }
+
     /// One line for an operator.
     pub fn describe(&self) -> String {
         match self {
@@ -157,6 +182,8 @@ pub enum PlanState {
     /// Made, not started (a dry run, or waiting for confirmation).
     Planned,
     Running,
+    /// Stopped between steps by the operator (one step at a time); `resume` goes on.
+    Paused,
     /// Stopped at a failed step; `resume` retries it, `abort` gives up.
     Failed,
     Done,
@@ -189,7 +216,10 @@ impl Plan {
     }
 
     pub fn is_open(&self) -> bool {
-        matches!(self.state, PlanState::Running | PlanState::Failed)
+        matches!(
+            self.state,
+            PlanState::Running | PlanState::Paused | PlanState::Failed
+        )
     }
 }
 
@@ -258,6 +288,23 @@ impl Journal {
         let bytes = serde_json::to_vec_pretty(plan).map_err(|e| self.err(e))?;
         std::fs::write(&tmp, bytes).map_err(|e| self.err(e))?;
         std::fs::rename(&tmp, self.current_path()).map_err(|e| self.err(e))
+    }
+
+    /// Refuses to start another operation while one is open (planned and saved, running,
+    /// paused or stopped at a failed step): two plans on one layer would fight.
+    pub fn refuse_if_open(&self) -> Result<(), OpsError> {
+        match self.load()? {
+            Some(open) if open.is_open() || open.state == PlanState::Planned => {
+                Err(OpsError::Refused(format!(
+                    "plan {} ({}) is {}: `switchyard failover status`, then `resume` or `abort` \
+                     it first",
+                    open.id,
+                    open.kind,
+                    format!("{:?}", open.state).to_lowercase()
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Moves a finished or aborted plan out of the way, keeping it for the record.

@@ -10,8 +10,10 @@ use super::event::{action_for, Key, UiAction};
 use super::model::Model;
 use super::views::{self, arrange, RowKey, Scope, View, ViewState};
 
+mod failover;
 mod modes;
 
+pub use failover::{OpsConfirm, OpsRequest, OpsUpdate};
 pub use modes::{Confirm, Mode, NumberField, RuleField, RuleForm};
 
 /// Refresh interval bounds: fast enough to watch a drain, slow enough not to load the proxy.
@@ -40,6 +42,8 @@ pub enum Effect {
     Execute(Action),
     /// The refresh interval or pause changed.
     Reschedule,
+    /// Ask the operations worker (failover view).
+    Ops(OpsRequest),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +90,8 @@ pub struct App {
     pub drains: Vec<DrainWatch>,
     stack: Vec<Location>,
     states: HashMap<View, ViewState>,
+    /// `q` was pressed once while an operation ran; the next `q` quits.
+    quit_armed: bool,
 }
 
 impl App {
@@ -106,6 +112,7 @@ impl App {
                 scope: Scope::All,
             }],
             states: HashMap::new(),
+            quit_armed: false,
         }
     }
 
@@ -337,6 +344,7 @@ impl App {
                 None
             }
             Mode::Confirm(c) => self.confirm_key(key, c),
+            Mode::ConfirmOps(c) => self.confirm_ops_key(key, c),
             Mode::Number {
                 field,
                 target,
@@ -385,13 +393,18 @@ impl App {
         }
     }
 
-    fn go(&mut self, view: View) {
+    /// Switches to a top view. Arriving at the failover view with no topology read yet asks
+    /// for one (it is read from every server, so only when someone looks).
+    fn go(&mut self, view: View) -> Option<Effect> {
         self.stack = vec![Location {
             view,
             scope: Scope::All,
         }];
         self.mode = Mode::Normal;
         self.clamp_selection();
+        let ops = &self.model.ops;
+        (view == View::Failover && ops.topology.is_none() && ops.busy.is_none())
+            .then_some(Effect::Ops(OpsRequest::ReadTopology))
     }
 
     fn push(&mut self, view: View, scope: Scope) {
@@ -405,6 +418,22 @@ impl App {
             let n = View::ALL.len() as isize;
             View::ALL[(i + delta).rem_euclid(n) as usize]
         };
+        let quitting =
+            action == UiAction::Quit || (action == UiAction::BackOrQuit && self.stack.len() == 1);
+        if quitting && !self.quit_armed {
+            if let Some(busy) = self.model.ops.busy.clone() {
+                self.quit_armed = true;
+                self.say(
+                    Tone::Error,
+                    format!(
+                        "{busy} is running: q again quits and cuts it off \
+                         (`switchyard failover resume` retries the step)"
+                    ),
+                );
+                return None;
+            }
+        }
+        self.quit_armed = false;
         match action {
             UiAction::Quit => return Some(Effect::Quit),
             UiAction::Back | UiAction::BackOrQuit => {
@@ -415,9 +444,9 @@ impl App {
                     return Some(Effect::Quit);
                 }
             }
-            UiAction::NextView => self.go(step(self.view(), 1)),
-            UiAction::PrevView => self.go(step(self.view(), -1)),
-            UiAction::GoTo(v) => self.go(v),
+            UiAction::NextView => return self.go(step(self.view(), 1)),
+            UiAction::PrevView => return self.go(step(self.view(), -1)),
+            UiAction::GoTo(v) => return self.go(v),
             UiAction::Up => self.move_selection(|s, _| s.saturating_sub(1)),
             UiAction::Down => self.move_selection(|s, _| s + 1),
             UiAction::PageUp => self.move_selection(|s, _| s.saturating_sub(PAGE)),
@@ -508,6 +537,13 @@ impl App {
                 Some(RowKey::Session(id)) => self.ask(Action::KillConnection(id)),
                 _ => self.say(Tone::Error, "select a session first"),
             },
+            UiAction::ReadTopology
+            | UiAction::PlanFailover
+            | UiAction::PlanSwitchover
+            | UiAction::PlanRejoin
+            | UiAction::RunStep
+            | UiAction::RunAll
+            | UiAction::AbortPlan => return self.failover_key(action),
             UiAction::LoadToRuntime | UiAction::SaveToDisk => {
                 if let Some(m) = self.module() {
                     self.ask(if action == UiAction::LoadToRuntime {

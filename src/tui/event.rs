@@ -89,6 +89,16 @@ pub enum UiAction {
     Kill,
     EditRule,
     CancelDrain,
+    /// Failover view: read the topology again.
+    ReadTopology,
+    PlanFailover,
+    PlanSwitchover,
+    PlanRejoin,
+    /// Run the next step of the plan shown.
+    RunStep,
+    /// Run every step that is left.
+    RunAll,
+    AbortPlan,
 }
 
 /// One line of the keymap.
@@ -111,8 +121,11 @@ const CONFIG_VIEWS: &[View] = &[
     View::Users,
     View::Variables,
 ];
-/// Every view but the overview is a table.
+/// Every view but the overview is a table (the failover view's is its topology).
 const TABLE_VIEWS: &[View] = View::ALL.as_slice().split_at(1).1;
+const FAILOVER: &[View] = &[View::Failover];
+/// Where `F` jumps to the failover view (in it, `F` plans a failover).
+const NOT_FAILOVER: &[View] = View::ALL.as_slice().split_at(View::ALL.len() - 1).0;
 
 macro_rules! bind {
     ($keys:expr, $label:expr, $action:expr, $help:expr, $views:expr) => {
@@ -338,6 +351,62 @@ pub const BINDINGS: &[Binding] = &[
         UiAction::SaveToDisk,
         "save config to disk",
         CONFIG_VIEWS
+    ),
+    bind!(
+        &[Key::Char('F')],
+        "F",
+        UiAction::GoTo(View::Failover),
+        "failover view",
+        NOT_FAILOVER
+    ),
+    bind!(
+        &[Key::Char('R')],
+        "R",
+        UiAction::ReadTopology,
+        "read the topology again",
+        FAILOVER
+    ),
+    bind!(
+        &[Key::Char('F')],
+        "F",
+        UiAction::PlanFailover,
+        "plan a failover (primary down)",
+        FAILOVER
+    ),
+    bind!(
+        &[Key::Char('S')],
+        "S",
+        UiAction::PlanSwitchover,
+        "plan a switchover to the selected",
+        FAILOVER
+    ),
+    bind!(
+        &[Key::Char('J')],
+        "J",
+        UiAction::PlanRejoin,
+        "plan a rejoin of the selected",
+        FAILOVER
+    ),
+    bind!(
+        &[Key::Char('n')],
+        "n",
+        UiAction::RunStep,
+        "run the next step (confirmed)",
+        FAILOVER
+    ),
+    bind!(
+        &[Key::Char('A')],
+        "A",
+        UiAction::RunAll,
+        "run all steps left (confirmed)",
+        FAILOVER
+    ),
+    bind!(
+        &[Key::Char('X')],
+        "X",
+        UiAction::AbortPlan,
+        "abandon the plan (undoes nothing)",
+        FAILOVER
     ),
 ];
 

@@ -4,11 +4,13 @@
 //! [`views`], [`widgets`]) only reads state; the terminal loop and the admin reads live apart
 //! (the loop owns the terminal, a task owns the [`crate::control::Control`]) and talk by
 //! messages ([`run`]), so a slow admin interface never freezes the keys. [`model`] derives rates
-//! and histories from successive snapshots; [`theme`] loads the colour themes.
+//! and histories from successive snapshots; [`theme`] loads the colour themes. Failover,
+//! switchover and rejoin run on their own task too ([`ops_worker`]): a step may wait a minute.
 
 pub mod app;
 pub mod event;
 pub mod model;
+pub mod ops_worker;
 pub mod run;
 pub mod theme;
 pub mod ui;

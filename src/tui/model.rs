@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::control::{DigestRow, EventRow, ServerStatus, Snapshot};
+use crate::ops::{Plan, StepRecord, Topology};
 
 /// How many samples a sparkline keeps (wider than any terminal needs).
 pub const HISTORY: usize = 240;
@@ -83,6 +84,31 @@ pub struct Model {
     /// Most connections in use seen on each draining server (hostgroup, host, port) since it
     /// went OFFLINE_SOFT: the "100 %" of its drain progress.
     drain_peaks: HashMap<(u32, String, u16), u64>,
+    /// What the failover view shows.
+    pub ops: Operations,
+}
+
+/// The operations worker's latest reports: the replication topology, the plan shown (made
+/// here, or the open one found in the journal) and what the worker is doing now.
+#[derive(Debug, Clone, Default)]
+pub struct Operations {
+    pub topology: Option<Topology>,
+    /// Unix ms of the topology read.
+    pub topology_at_ms: u64,
+    pub plan: Option<Plan>,
+    /// What the worker is doing now ("running step 3 of 7"); `None` when idle.
+    pub busy: Option<String>,
+    /// Why the last request failed, until the next one succeeds.
+    pub error: Option<String>,
+}
+
+impl Operations {
+    /// A step started or ended: patch the plan shown, so progress appears while it runs.
+    pub fn step(&mut self, i: usize, rec: StepRecord) {
+        if let Some(slot) = self.plan.as_mut().and_then(|p| p.steps.get_mut(i)) {
+            *slot = rec;
+        }
+    }
 }
 
 /// How far a drain has got.

@@ -19,8 +19,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control::{Action, Control, ControlError, Snapshot};
 
-use super::app::{App, Effect};
+use super::app::{App, Effect, OpsRequest, OpsUpdate};
 use super::event::Key;
+use super::ops_worker::{self, OpsContext};
 use super::theme::Theme;
 use super::ui::draw;
 
@@ -41,6 +42,8 @@ pub struct Options {
     pub refresh: Duration,
     /// How long a drain started in the console may take before it offers to fence.
     pub drain_deadline: Duration,
+    /// The proxies, logins and journal of the failover view.
+    pub ops: OpsContext,
 }
 
 /// Messages from the admin worker to the loop.
@@ -76,6 +79,10 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
     let (actions_tx, actions_rx) = mpsc::channel::<Action>(4);
     let (schedule_tx, schedule_rx) = watch::channel((app.refresh, app.paused));
     let worker = tokio::spawn(worker(control, to_loop, actions_rx, schedule_rx));
+    let (ops_tx, ops_rx) = mpsc::channel::<OpsRequest>(1);
+    let (updates_tx, mut ops_updates) = mpsc::unbounded_channel::<OpsUpdate>();
+    let ops_task = tokio::spawn(ops_worker::worker(opts.ops.clone(), ops_rx, updates_tx));
+    let mut ops_open = true;
 
     let mut terminal = ratatui::try_init()?;
     let _guard = TerminalGuard;
@@ -114,6 +121,15 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
                         Some(Effect::Reschedule) => {
                             let _ = schedule_tx.send((app.refresh, app.paused));
                         }
+                        Some(Effect::Ops(request)) => {
+                            if let Err(e) = ops_tx.try_send(request) {
+                                let why = match e {
+                                    mpsc::error::TrySendError::Full(_) => "an operation is still running",
+                                    mpsc::error::TrySendError::Closed(_) => "the operations worker stopped",
+                                };
+                                app.on_ops_update(OpsUpdate::Finished(Err(why.into())), now_ms());
+                            }
+                        }
                         None => {}
                     }
                 }
@@ -130,6 +146,10 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
                 Some(FromWorker::ActionDone(a, r)) => app.on_action_done(&a, r, now_ms()),
                 None => break,
             },
+            update = ops_updates.recv(), if ops_open => match update {
+                Some(u) => app.on_ops_update(u, now_ms()),
+                None => ops_open = false,
+            },
             _ = sigterm.recv() => break,
             _ = sighup.recv() => break,
             _ = sigint.recv() => break,
@@ -137,6 +157,9 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
     }
     stop.store(true, Ordering::Relaxed);
     worker.abort();
+    // A step cut off here stays "running" in the journal; `failover resume` retries it (every
+    // step is idempotent).
+    ops_task.abort();
     Ok(())
 }
 

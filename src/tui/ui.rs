@@ -29,6 +29,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     match &app.mode {
         Mode::Help => widgets::render_help(frame, body, app.view(), theme),
         Mode::Confirm(c) => widgets::render_confirm(frame, body, c, theme),
+        Mode::ConfirmOps(c) => widgets::render_confirm_ops(frame, body, c, theme),
         Mode::Number {
             field,
             target,
@@ -53,6 +54,11 @@ fn draw_body(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let view = app.view();
     if view == View::Overview {
         views::render_overview(frame, area, &app.model, theme);
+        return;
+    }
+    if view == View::Failover {
+        let state = app.view_state(view);
+        views::failover::render(frame, area, &app.model, &state, theme);
         return;
     }
     let Some(data) = views::table(view, &app.model, app.scope()) else {

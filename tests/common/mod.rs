@@ -518,3 +518,163 @@ pub fn proxysql_snapshot(i: u64) -> Snapshot {
     s.pinned = None;
     s
 }
+
+/// The failover view's data: a primary that went down (fenced in the proxy), two replicas, one
+/// of them delayed and never to be promoted.
+pub mod failover {
+    use switchyard::ops::gtid::{Flavor, Position};
+    use switchyard::ops::topology::ReplicaStatus;
+    use switchyard::ops::{
+        Endpoint, Kind, Plan, PlanState, ServerView, Step, StepRecord, StepState, Topology,
+    };
+
+    pub fn ep(port: u16) -> Endpoint {
+        Endpoint::new("127.0.0.1", port)
+    }
+
+    fn pos(text: &str) -> Position {
+        Position::parse(Flavor::MariaDb, text).expect("GTID position")
+    }
+
+    fn replica(port: u16, from: u16, executed: &str, received: &str, lag: u64) -> ServerView {
+        ServerView {
+            endpoint: ep(port),
+            proxy_rows: vec![(20, "ONLINE".into())],
+            tier: 0,
+            never_promote: false,
+            reachable: true,
+            error: None,
+            flavor: Some(Flavor::MariaDb),
+            server_id: Some(u32::from(port)),
+            read_only: Some(true),
+            executed: Some(pos(executed)),
+            replica: Some(ReplicaStatus {
+                source: ep(from),
+                io_running: "Connecting".into(),
+                sql_running: true,
+                received: pos(received),
+                sql_delay_secs: 0,
+                seconds_behind: Some(lag),
+                last_io_error: String::new(),
+                last_sql_error: String::new(),
+            }),
+        }
+    }
+
+    pub fn topology() -> Topology {
+        let primary = ServerView {
+            endpoint: ep(3306),
+            proxy_rows: vec![(10, "OFFLINE_HARD".into()), (20, "OFFLINE_HARD".into())],
+            tier: 0,
+            never_promote: false,
+            reachable: false,
+            error: Some("connect timed out after 3 s".into()),
+            flavor: None,
+            server_id: None,
+            read_only: None,
+            executed: None,
+            replica: None,
+        };
+        let mut delayed = replica(3308, 3306, "0-1-1180", "0-1-1204", 3600);
+        delayed.never_promote = true;
+        if let Some(r) = delayed.replica.as_mut() {
+            r.sql_delay_secs = 3600;
+        }
+        Topology {
+            writer_hostgroup: 10,
+            reader_hostgroups: vec![20],
+            servers: vec![
+                primary,
+                replica(3307, 3306, "0-1-1203", "0-1-1204", 0),
+                delayed,
+            ],
+        }
+    }
+
+    fn rec(step: Step, statements: &[&str], state: StepState, detail: &[&str]) -> StepRecord {
+        StepRecord {
+            description: step.describe(),
+            step,
+            statements: statements.iter().map(|s| s.to_string()).collect(),
+            state,
+            started_ms: (state != StepState::Pending).then_some(super::T0_MS),
+            finished_ms: matches!(state, StepState::Done | StepState::Failed)
+                .then_some(super::T0_MS + 42),
+            detail: detail.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A failover stopped at its catch-up step.
+    pub fn stopped_plan() -> Plan {
+        let (old, cand, other) = (ep(3306), ep(3307), ep(3308));
+        Plan {
+            id: "20251122T031200.000Z".into(),
+            kind: Kind::Failover,
+            state: PlanState::Failed,
+            flavor: Flavor::MariaDb,
+            writer_hostgroup: 10,
+            reader_hostgroup: Some(20),
+            old_primary: old.clone(),
+            candidate: cand.clone(),
+            proxies: vec!["admin@127.0.0.1:6032".into()],
+            created_ms: super::T0_MS,
+            finished_ms: None,
+            steps: vec![
+                rec(
+                    Step::ConfirmPrimaryDown {
+                        primary: old.clone(),
+                    },
+                    &[],
+                    StepState::Done,
+                    &["took 3004 ms"],
+                ),
+                rec(
+                    Step::Fence {
+                        server: old.clone(),
+                        reason: "failover".into(),
+                    },
+                    &["proxy admin@127.0.0.1:6032: UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE hostname='127.0.0.1' AND port=3306"],
+                    StepState::Done,
+                    &["proxy admin@127.0.0.1:6032: done"],
+                ),
+                rec(
+                    Step::CatchUp {
+                        candidate: cand.clone(),
+                        from: None,
+                    },
+                    &["127.0.0.1:3307: SELECT MASTER_GTID_WAIT('0-1-1204', 60)"],
+                    StepState::Failed,
+                    &["error: 127.0.0.1:3307: MASTER_GTID_WAIT timed out after 60 s"],
+                ),
+                rec(
+                    Step::Regroup {
+                        replica: other,
+                        new_primary: cand.clone(),
+                    },
+                    &["127.0.0.1:3308: CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=3307, MASTER_USE_GTID=slave_pos"],
+                    StepState::Pending,
+                    &[],
+                ),
+                rec(
+                    Step::Promote {
+                        candidate: cand.clone(),
+                    },
+                    &["127.0.0.1:3307: STOP SLAVE", "127.0.0.1:3307: SET GLOBAL read_only=0"],
+                    StepState::Pending,
+                    &[],
+                ),
+                rec(
+                    Step::Repoint {
+                        new_primary: cand,
+                        old_primary: old,
+                        old_to_reader: None,
+                    },
+                    &["proxy admin@127.0.0.1:6032: LOAD MYSQL SERVERS TO RUNTIME"],
+                    StepState::Pending,
+                    &[],
+                ),
+            ],
+            error: Some("step 3 (catch_up) failed: 127.0.0.1:3307: MASTER_GTID_WAIT timed out after 60 s".into()),
+        }
+    }
+}

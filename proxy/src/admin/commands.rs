@@ -94,6 +94,8 @@ pub enum Command {
     FlushLogs,
     /// `PROXYSQL RESTART`/`PROXYSQL RELOAD`: every module from MEMORY to RUNTIME.
     Reload,
+    /// `INSERT INTO stats_switchyard_events …`: what follows the table name (`(cols) VALUES …`).
+    RecordEvents(String),
     Refused(String),
 }
 
@@ -130,6 +132,15 @@ pub fn parse(statement: &str) -> Command {
             _ => return Command::Refused(format!("unsupported command: {norm}")),
         };
         return Command::LoadSave(module, mv);
+    }
+
+    static RECORD: OnceLock<Regex> = OnceLock::new();
+    let record = re(
+        &RECORD,
+        r"(?is)^INSERT\s+INTO\s+(?:stats\.)?`?stats_switchyard_events`?\s*(\(.*)$",
+    );
+    if let Some(c) = record.captures(sql) {
+        return Command::RecordEvents(c[1].to_string());
     }
 
     static KILL: OnceLock<Regex> = OnceLock::new();
@@ -328,6 +339,18 @@ mod tests {
         for (text, module, mv) in cases {
             assert_eq!(parse(text), Command::LoadSave(module, mv), "{text}");
         }
+    }
+
+    #[test]
+    fn inserted_events_keep_their_values_text() {
+        assert_eq!(
+            parse("insert into stats.stats_switchyard_events\n(server, kind, reason) VALUES ('a:1', 'failover', 'x;y');"),
+            Command::RecordEvents("(server, kind, reason) VALUES ('a:1', 'failover', 'x;y')".into())
+        );
+        assert!(matches!(
+            parse("INSERT INTO stats_switchyard_eventsx (a) VALUES (1)"),
+            Command::Sql(..)
+        ));
         assert!(matches!(
             parse("SAVE MYSQL SERVERS TO RUNTIME"),
             Command::Refused(_)

@@ -9,6 +9,7 @@ mod listener;
 mod monitor;
 mod mux;
 mod query_rules;
+mod record_event;
 mod resultset;
 mod rows_sql;
 pub mod scheduler;
@@ -250,6 +251,15 @@ impl Admin {
                     columns: names,
                     rows: vec![row],
                 }))
+            }
+            Command::RecordEvents(rest) => {
+                if hides_switchyard_tables(&store)? {
+                    return Err(AdminError::NoTable("stats_switchyard_events".into()));
+                }
+                let events = record_event::record(&store, &rest, actor)?;
+                let affected = events.len() as u64;
+                self.events().extend(events);
+                Ok(Reply::Ok { affected })
             }
             Command::Refused(reason) => Err(AdminError::Refused(reason)),
         }

@@ -3,7 +3,7 @@
 
 use crate::control::{Action, RuleEdit, ServerTarget, MAX_TIER, MAX_WEIGHT};
 
-use super::{App, Effect, Tone};
+use super::{App, Effect, OpsConfirm, Tone};
 use crate::tui::event::Key;
 
 /// An action waiting for a deliberate `Y`.
@@ -20,6 +20,8 @@ pub enum Mode {
     /// Typing a filter; the view's filter follows the buffer live.
     Filter,
     Confirm(Confirm),
+    /// An operation step (or the rest of a plan) waiting for `Y`.
+    ConfirmOps(OpsConfirm),
     /// Typing a number for a server setting.
     Number {
         field: NumberField,
@@ -136,6 +138,29 @@ impl App {
             Key::Char('n') | Key::Char('N') | Key::Char('q') | Key::Esc => {
                 self.mode = Mode::Normal;
                 self.say(Tone::Info, format!("cancelled: {}", c.action));
+                None
+            }
+            Key::Enter | Key::Char('y') => {
+                self.say(
+                    Tone::Info,
+                    "press Y (capital) to run it, n or Esc to cancel",
+                );
+                None
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn confirm_ops_key(&mut self, key: Key, c: OpsConfirm) -> Option<Effect> {
+        match key {
+            Key::Char('Y') => {
+                self.mode = Mode::Normal;
+                self.say(Tone::Info, format!("{}…", c.request));
+                Some(Effect::Ops(c.request))
+            }
+            Key::Char('n') | Key::Char('N') | Key::Char('q') | Key::Esc => {
+                self.mode = Mode::Normal;
+                self.say(Tone::Info, format!("cancelled: {}", c.request));
                 None
             }
             Key::Enter | Key::Char('y') => {

@@ -8,8 +8,8 @@ use crate::tui::model::Model;
 
 fn role_of(kind: &str) -> Role {
     match kind {
-        "shun" | "fence" | "quarantine" | "failover_step" => Role::Error,
-        "drain" | "weight" => Role::Warning,
+        "shun" | "fence" | "quarantine" | "failover" => Role::Error,
+        "switchover" | "rejoin" | "drain" | "weight" => Role::Warning,
         _ => Role::Text,
     }
 }

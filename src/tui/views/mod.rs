@@ -4,6 +4,7 @@
 
 mod digests;
 mod events;
+pub mod failover;
 mod hostgroups;
 mod overview;
 mod pools;
@@ -38,14 +39,14 @@ pub enum View {
     Users,
     Variables,
     Events,
-    // Later issues add their views here, after Events, and to `ALL`: Backups (backup jobs),
-    // SstBench (the SST compression benchmark) and Failover (guided failover/switchover plans
-    // and their steps). The digits are used up by then; give them letters in `event::BINDINGS`
-    // (e.g. `B`, `C`, `F`) and keep Tab/Shift-Tab cycling through `ALL`.
+    /// Guided failover, switchover and rejoin. The digits are used up by the ten views before
+    /// it: `F` jumps here (see `event::BINDINGS`); later views (backups, SST benchmarks) get
+    /// letters too, and Tab/Shift-Tab cycle through `ALL`.
+    Failover,
 }
 
 impl View {
-    pub const ALL: [View; 10] = [
+    pub const ALL: [View; 11] = [
         View::Overview,
         View::Hostgroups,
         View::Servers,
@@ -56,6 +57,7 @@ impl View {
         View::Users,
         View::Variables,
         View::Events,
+        View::Failover,
     ];
 
     pub fn title(self) -> &'static str {
@@ -70,6 +72,7 @@ impl View {
             View::Users => "Users",
             View::Variables => "Variables",
             View::Events => "Events",
+            View::Failover => "Failover",
         }
     }
 
@@ -86,15 +89,16 @@ impl View {
             View::Users => "User",
             View::Variables => "Var",
             View::Events => "Evt",
+            View::Failover => "Fail",
         }
     }
 
-    /// The digit that jumps to this view: 1 to 9, then 0 for the tenth.
-    pub fn number(self) -> usize {
-        View::ALL
-            .iter()
-            .position(|v| *v == self)
-            .map_or(0, |i| (i + 1) % 10)
+    /// The key that jumps to this view: 1 to 9, then 0 for the tenth, then letters.
+    pub fn key(self) -> char {
+        match View::ALL.iter().position(|v| *v == self) {
+            Some(i) if i < 10 => char::from_digit(((i + 1) % 10) as u32, 10).unwrap_or('?'),
+            _ => 'F',
+        }
     }
 
     /// One line for the help screen: what the view shows.
@@ -110,6 +114,7 @@ impl View {
             View::Users => "frontend users",
             View::Variables => "global variables; changes since start highlighted",
             View::Events => "routing decisions: shun, fence, drain, failover steps",
+            View::Failover => "topology, GTIDs, lag; plan and run failover, switchover, rejoin",
         }
     }
 }
@@ -296,7 +301,10 @@ pub struct TableData {
 
 /// The table of a view, or `None` for the overview (drawn on its own).
 pub fn table(view: View, model: &Model, scope: &Scope) -> Option<TableData> {
-    let snap = model.current()?;
+    let Some(snap) = model.current() else {
+        // The failover view's topology comes from the servers, not from the admin snapshot.
+        return (view == View::Failover).then(|| failover::table(&model.ops));
+    };
     Some(match view {
         View::Overview => return None,
         View::Hostgroups => hostgroups::table(snap),
@@ -308,6 +316,7 @@ pub fn table(view: View, model: &Model, scope: &Scope) -> Option<TableData> {
         View::Users => users::table(snap),
         View::Variables => variables::table(model, snap),
         View::Events => events::table(model, snap, scope),
+        View::Failover => failover::table(&model.ops),
     })
 }
 

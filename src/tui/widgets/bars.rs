@@ -15,7 +15,12 @@ pub const MIN_HEIGHT: u16 = 24;
 
 pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let wide = area.width >= 120;
-    let mut spans = vec![Span::styled(" switchyard ", theme.title)];
+    // At 80 columns every tab needs the room the product name would take.
+    let mut spans = if wide {
+        vec![Span::styled(" switchyard ", theme.title)]
+    } else {
+        vec![Span::raw("")]
+    };
     for view in View::ALL {
         let label = if wide { view.title() } else { view.short() };
         let style = if view == app.view() {
@@ -23,16 +28,17 @@ pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             theme.tab
         };
-        spans.push(Span::styled(format!(" {} {label}", view.number()), style));
+        spans.push(Span::styled(format!(" {} {label}", view.key()), style));
     }
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     let right = if app.read_only { " READ-ONLY " } else { "" };
     let target = super::sanitize(&app.admin_label);
     let room = usize::from(area.width).saturating_sub(used + right.len() + 1);
-    if room > 4 {
-        let shown: String = target.chars().take(room).collect();
+    // The target is shown right-aligned, cut to the room left, and always apart from the tabs.
+    if room > 8 {
+        let shown: String = target.chars().take(room - 1).collect();
         spans.push(Span::styled(
-            format!("{shown:>width$}", width = room),
+            format!(" {shown:>width$}", width = room - 1),
             theme.muted,
         ));
     }

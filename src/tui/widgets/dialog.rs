@@ -6,8 +6,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::tui::app::{Confirm, RuleField, RuleForm};
+use crate::tui::app::{Confirm, OpsConfirm, RuleField, RuleForm};
 use crate::tui::theme::Theme;
+use crate::tui::widgets::sanitize;
 
 fn centred(area: Rect, width: u16, height: u16) -> Rect {
     let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
@@ -20,14 +21,51 @@ fn centred(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 pub fn render_confirm(frame: &mut Frame, area: Rect, confirm: &Confirm, theme: &Theme) {
+    let sql: Vec<String> = confirm.statements.iter().map(|s| format!("{s};")).collect();
+    render_question(
+        frame,
+        area,
+        &format!("{}?", confirm.action),
+        "This runs on the admin interface:",
+        &sql,
+        theme,
+    );
+}
+
+/// An operation step or plan: its statements are already `server: SQL` / `proxy LABEL: SQL`.
+pub fn render_confirm_ops(frame: &mut Frame, area: Rect, confirm: &OpsConfirm, theme: &Theme) {
+    let sent = if confirm.statements.is_empty() {
+        "Nothing is sent: the journal records the plan as aborted."
+    } else {
+        "This sends (to a database server, or to a proxy's admin interface):"
+    };
+    render_question(
+        frame,
+        area,
+        &confirm.question,
+        sent,
+        &confirm.statements,
+        theme,
+    );
+}
+
+/// The dialog: the question, where the statements go, the statements, and the keys.
+fn render_question(
+    frame: &mut Frame,
+    area: Rect,
+    question: &str,
+    sent_to: &str,
+    statements: &[String],
+    theme: &Theme,
+) {
     let width = area.width.saturating_sub(4).min(110);
     let mut lines = vec![
-        Line::styled(format!("{}?", confirm.action), theme.text),
+        Line::styled(question.to_owned(), theme.text),
         Line::raw(""),
-        Line::styled("This runs on the admin interface:", theme.muted),
+        Line::styled(sent_to.to_owned(), theme.muted),
     ];
-    for sql in &confirm.statements {
-        lines.push(Line::styled(format!("  {sql};"), theme.sql));
+    for sql in statements {
+        lines.push(Line::styled(format!("  {}", sanitize(sql)), theme.sql));
     }
     lines.push(Line::raw(""));
     lines.push(Line::from(vec![

@@ -1,0 +1,169 @@
+//! The operations worker: reads the topology, makes plans and runs their steps for the failover
+//! view, on its own task, so a step that waits 60 s for a replica never freezes the keys or the
+//! admin reads. It drives the same engine and journal as `switchyard failover …`: a plan started
+//! here shows in `failover status`, and a plan left open by the command line shows here.
+
+use tokio::sync::mpsc;
+
+use crate::ops::{self, Journal, Plan, PlanState, Settings, Setup, StepRecord};
+
+use super::app::{OpsRequest, OpsUpdate};
+use super::run::now_ms;
+
+/// What the worker needs: how to reach the proxies and servers, and where the journal is.
+#[derive(Debug, Clone)]
+pub struct OpsContext {
+    pub setup: Setup,
+    pub journal: Journal,
+}
+
+type Updates = mpsc::UnboundedSender<OpsUpdate>;
+
+/// Serves requests one at a time until the console closes the channel.
+pub async fn worker(ctx: OpsContext, mut requests: mpsc::Receiver<OpsRequest>, updates: Updates) {
+    let mut plan = match ctx.journal.load() {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = updates.send(OpsUpdate::Finished(Err(e.to_string())));
+            None
+        }
+    };
+    if let Some(p) = &plan {
+        let _ = updates.send(OpsUpdate::Plan(Some(Box::new(p.clone()))));
+        let _ = updates.send(OpsUpdate::Finished(Ok(format!(
+            "the journal holds plan {} ({}, {:?}): the failover view (F) shows it",
+            p.id, p.kind, p.state
+        ))));
+    }
+    while let Some(request) = requests.recv().await {
+        let _ = updates.send(OpsUpdate::Busy(format!("{request}…")));
+        let span = tracing::info_span!("console_operation", %request);
+        let outcome = tracing::Instrument::instrument(
+            handle(&ctx, &mut plan, request.clone(), &updates),
+            span,
+        )
+        .await;
+        match &outcome {
+            Ok(text) => tracing::info!(%request, "{text}"),
+            Err(e) => tracing::warn!(%request, error = %e, "operation request failed"),
+        }
+        if updates.send(OpsUpdate::Finished(outcome)).is_err() {
+            return;
+        }
+    }
+}
+
+async fn settings(ctx: &OpsContext) -> Result<Settings, String> {
+    ctx.setup.resolve(false).await.map_err(|e| e.to_string())
+}
+
+fn send_plan(updates: &Updates, plan: &Option<Plan>) {
+    let _ = updates.send(OpsUpdate::Plan(plan.clone().map(Box::new)));
+}
+
+async fn read_topology(settings: &Settings, updates: &Updates) -> Result<String, String> {
+    let topo = ops::exec::discover(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let primary = topo.primary().map_or_else(
+        || "no primary".to_owned(),
+        |p| format!("primary {}", p.endpoint),
+    );
+    let text = format!("topology read: {} servers, {primary}", topo.servers.len());
+    let _ = updates.send(OpsUpdate::Topology(Box::new(topo), now_ms()));
+    Ok(text)
+}
+
+async fn handle(
+    ctx: &OpsContext,
+    plan: &mut Option<Plan>,
+    request: OpsRequest,
+    updates: &Updates,
+) -> Result<String, String> {
+    let refuse_if_open = || ctx.journal.refuse_if_open().map_err(|e| e.to_string());
+    match request {
+        OpsRequest::ReadTopology => read_topology(&settings(ctx).await?, updates).await,
+        OpsRequest::PlanFailover | OpsRequest::PlanSwitchover(_) | OpsRequest::PlanRejoin(_) => {
+            refuse_if_open()?;
+            let s = settings(ctx).await?;
+            let (made, topo) = match &request {
+                OpsRequest::PlanFailover => ops::exec::plan_failover(&s).await,
+                OpsRequest::PlanSwitchover(to) => ops::exec::plan_switchover(&s, to).await,
+                OpsRequest::PlanRejoin(server) => ops::exec::plan_rejoin(&s, server).await,
+                _ => return Err("not a plan".into()),
+            }
+            .map_err(|e| e.to_string())?;
+            let _ = updates.send(OpsUpdate::Topology(Box::new(topo), now_ms()));
+            let text = format!(
+                "{} planned: {} → {}, {} steps; n runs the first, A runs them all",
+                made.kind,
+                made.old_primary,
+                made.candidate,
+                made.steps.len()
+            );
+            *plan = Some(made);
+            send_plan(updates, plan);
+            Ok(text)
+        }
+        OpsRequest::Run { one_step } => {
+            let Some(p) = plan.as_mut() else {
+                return Err("no plan to run".into());
+            };
+            if p.state == PlanState::Planned {
+                refuse_if_open()?;
+            }
+            let s = settings(ctx).await?;
+            let tx = updates.clone();
+            let mut observe = move |i: usize, rec: &StepRecord| {
+                let _ = tx.send(OpsUpdate::Step(i, Box::new(rec.clone())));
+            };
+            let limit = one_step.then_some(1);
+            let outcome = ops::exec::run_steps(p, &ctx.journal, &s, limit, &mut observe).await;
+            let text = match (&outcome, p.state) {
+                (Err(e), _) => Err(format!(
+                    "{} stopped: {e}; n retries the step, X abandons the plan",
+                    p.kind
+                )),
+                (Ok(()), PlanState::Done) => {
+                    ctx.journal.archive(p).map_err(|e| e.to_string())?;
+                    Ok(format!(
+                        "{} done: {} is the primary behind every proxy",
+                        p.kind, p.candidate
+                    ))
+                }
+                (Ok(()), _) => Ok(format!(
+                    "step done; n runs step {} of {}",
+                    p.next_step().map_or(0, |i| i + 1),
+                    p.steps.len()
+                )),
+            };
+            send_plan(updates, plan);
+            // The topology changed (or did not): show it as it is now.
+            if let Err(e) = read_topology(&s, updates).await {
+                tracing::warn!(error = %e, "reading the topology after a step failed");
+            }
+            text
+        }
+        OpsRequest::Abort => {
+            let Some(p) = plan.as_ref() else {
+                return Err("no plan to abandon".into());
+            };
+            if p.state == PlanState::Planned {
+                *plan = None;
+                send_plan(updates, plan);
+                return Ok("plan discarded; nothing had run".into());
+            }
+            let aborted = ops::exec::abort(&ctx.journal, &ctx.setup.proxies)
+                .await
+                .map_err(|e| e.to_string())?;
+            let text = format!(
+                "plan {} aborted at step {}; nothing was undone",
+                aborted.id,
+                aborted.next_step().map_or(0, |i| i + 1)
+            );
+            *plan = Some(aborted);
+            send_plan(updates, plan);
+            Ok(text)
+        }
+    }
+}
