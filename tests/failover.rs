@@ -163,7 +163,18 @@ impl Layer {
         }
     }
 
-    async fn runtime_rows(&self, i: usize) -> Vec<(u32, u16, String)> {
+    /// The reasons of proxy `i`'s events of `kind`, oldest first.
+    async fn events(&self, i: usize, kind: &str) -> Vec<String> {
+        let mut c = self.admin(i).await;
+        // The admin interface speaks the text protocol only (as ProxySQL's).
+        c.query(format!(
+            "SELECT reason FROM stats_switchyard_events WHERE kind = '{kind}' ORDER BY event_id"
+        ))
+        .await
+        .expect("events")
+    }
+
+    async fn admin(&self, i: usize) -> mysql_async::Conn {
         let logins = self.sb.logins();
         let url = format!(
             "mysql://{}:{}@127.0.0.1:{}",
@@ -171,9 +182,13 @@ impl Layer {
             logins.admin.password,
             self.proxies[i].admin_addr.port()
         );
-        let mut c = mysql_async::Conn::from_url(url)
+        mysql_async::Conn::from_url(url)
             .await
-            .expect("admin connects");
+            .expect("admin connects")
+    }
+
+    async fn runtime_rows(&self, i: usize) -> Vec<(u32, u16, String)> {
+        let mut c = self.admin(i).await;
         let rows: Vec<(String, String, String)> = c
             .query("SELECT hostgroup_id, port, status FROM runtime_mysql_servers")
             .await
@@ -455,6 +470,29 @@ async fn unplanned_failover_keeps_every_acknowledged_write_and_fences_the_old_pr
             rows.contains(&(10, new_port, "ONLINE".into())),
             "proxy {i}: {rows:?}"
         );
+        // Every step is an event in every proxy, in order, after the plan's start.
+        let events = layer.events(i, "failover").await;
+        let steps: Vec<&str> = plan["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(|s| s["step"].as_str())
+            .collect();
+        let done: Vec<&str> = events
+            .iter()
+            .filter_map(|e| {
+                steps
+                    .iter()
+                    .find(|name| e.contains(&format!(" {name}: done: ")))
+                    .copied()
+            })
+            .collect();
+        assert_eq!(done, steps, "proxy {i}: {events:#?}");
+        assert!(events[0].contains("started"), "proxy {i}: {events:#?}");
+        assert!(
+            events.last().is_some_and(|e| e.contains(": done, ")),
+            "proxy {i}: {events:#?}"
+        );
     }
 
     // The old primary comes back writable: no proxy may send it a single write.
@@ -694,12 +732,46 @@ async fn a_failed_step_stops_the_plan_and_resume_completes_it() {
         .take_while(|s| s.step.name() != "catch_up")
         .all(|s| s.state == StepState::Done));
 
-    // Fixed: resume through the binary completes the plan from where it stopped.
+    // Failure 3: the SQL thread runs again, but the candidate stops answering (a hung host:
+    // connections are accepted and never greeted). The step fails on the connect timeout and
+    // says which server.
     let cand_name = name_of(&layer.sb, u64::from(candidate.port));
     layer
         .sb
         .sql(&cand_name, "START SLAVE SQL_THREAD")
         .expect("start sql thread");
+    tokio::task::block_in_place(|| layer.sb.pause(&cand_name)).expect("SIGSTOP the candidate");
+    let out = layer.switchyard(&["failover", "resume", "--yes"]).await;
+    tokio::task::block_in_place(|| layer.sb.resume(&cand_name)).expect("SIGCONT the candidate");
+    assert_eq!(out.status.code(), Some(1), "a failed step exits 1");
+    let status = layer
+        .switchyard(&["failover", "status", "--output", "json"])
+        .await;
+    let saved: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(saved["state"], "failed");
+    let error = saved["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("catch_up")
+            && error.contains(&format!("127.0.0.1:{}", candidate.port))
+            && error.contains("connect timed out"),
+        "{error}"
+    );
+
+    // The candidate is back: one step at a time first (the plan pauses), then the rest.
+    let out = layer
+        .switchyard(&["failover", "resume", "--yes", "--step", "--output", "json"])
+        .await;
+    assert!(out.status.success(), "resume --step failed");
+    let paused: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan JSON");
+    assert_eq!(paused["state"], "paused");
+    let caught_up = paused["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .position(|s| s["step"] == "catch_up")
+        .expect("catch_up step");
+    assert_eq!(paused["steps"][caught_up]["state"], "done");
+    assert_eq!(paused["steps"][caught_up + 1]["state"], "pending");
     let out = layer
         .switchyard(&["failover", "resume", "--yes", "--output", "json"])
         .await;
@@ -732,6 +804,22 @@ async fn a_failed_step_stops_the_plan_and_resume_completes_it() {
     }
     let status = layer.switchyard(&["failover", "status"]).await;
     assert!(String::from_utf8_lossy(&status.stdout).contains("no plan in progress"));
+
+    // The proxy that never went away holds the whole story: each failure, the pause, the end.
+    let events = layer.events(0, "failover").await;
+    for needle in [
+        " fence: FAILED: ",
+        " catch_up: FAILED: ",
+        "connect timed out",
+        "paused before step",
+        " repoint: done: ",
+        ": done, ",
+    ] {
+        assert!(
+            events.iter().any(|e| e.contains(needle)),
+            "no event with {needle:?}: {events:#?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

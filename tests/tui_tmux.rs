@@ -369,3 +369,107 @@ async fn drain_on_a_terminal_shows_a_progress_bar_then_fences_at_the_deadline() 
     assert_eq!(status.as_deref(), Some("OFFLINE_HARD"));
     drop(reader);
 }
+
+/// A planned switchover from the failover view (F), one step confirmed alone and then the rest
+/// at once, on the sandbox behind the embedded proxy: the replica becomes the primary the proxy
+/// writes to, the old primary replicates from it, the command line sees the same plan in the
+/// journal while it is paused, and every step is an event in the proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switchover_from_the_failover_view_one_step_then_the_rest() {
+    let sb = sandbox(1).await;
+    let config = Config::load(sb.proxy_config()).expect("config");
+    let (old, new) = (sb.primary().port, sb.replicas()[0].port);
+    let new_name = sb.replicas()[0].name.clone();
+    let old_name = sb.primary().name.clone();
+    let state_dir = tempfile::tempdir().expect("tempdir");
+    let l = sb.logins();
+    let command = format!(
+        "SWITCHYARD_SERVER_PASSWORD='{}' SWITCHYARD_REPL_PASSWORD='{}' SWITCHYARD_STATE_DIR='{}' \
+         SWITCHYARD_LOG=warn exec {} console --embedded --config '{}' --refresh 0.5 \
+         --repl-user '{}' 2>>\"${{TMUX%%,*}}.stderr\"",
+        l.monitor.password,
+        l.repl.password,
+        state_dir.path().display(),
+        env!("CARGO_BIN_EXE_switchyard"),
+        sb.proxy_config().display(),
+        l.repl.user,
+    );
+    let tmux = Tmux::start(160, 45, &command);
+    tmux.wait_for(&["Queries/s"]).await;
+    let mut admin = admin(&sb, &config).await;
+
+    tmux.keys("F");
+    let (old_at, new_at) = (format!("127.0.0.1:{old}"), format!("127.0.0.1:{new}"));
+    tmux.wait_for(&[
+        "Topology: writer hostgroup 10",
+        "primary",
+        &new_at,
+        "topology read",
+    ])
+    .await;
+    // The primary is the first row; the replica below it.
+    tmux.keys("j");
+    tmux.keys("S");
+    tmux.wait_for(&[
+        &format!("switchover {old_at} → {new_at}, planned, nothing ran yet"),
+        "hold_writes",
+        "return_as_reader",
+    ])
+    .await;
+
+    tmux.keys("n");
+    tmux.wait_for(&["Run step 1 of", "Y (capital) run it"])
+        .await;
+    tmux.keys("Y");
+    tmux.wait_for(&["paused before step 2", "n runs step 2"])
+        .await;
+    let status = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["failover", "status", "--output", "json"])
+        .env("SWITCHYARD_STATE_DIR", state_dir.path())
+        .output()
+        .expect("failover status");
+    let saved: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(saved["state"], "paused", "{saved}");
+    assert_eq!(saved["steps"][0]["state"], "done");
+    assert_eq!(saved["steps"][1]["state"], "pending");
+
+    tmux.keys("A");
+    tmux.wait_for(&["without stopping", "Y (capital) run it"])
+        .await;
+    tmux.keys("Y");
+    tmux.wait_for(&[&format!("switchover done: {new_at} is the primary")])
+        .await;
+
+    assert_eq!(
+        one(
+            &mut admin,
+            "SELECT GROUP_CONCAT(port) FROM runtime_mysql_servers WHERE hostgroup_id=10 AND status='ONLINE'"
+        )
+        .await,
+        new.to_string(),
+        "the proxy writes to the new primary"
+    );
+    let ro = |name: &str| {
+        sb.sql(name, "SELECT @@GLOBAL.read_only")
+            .expect("read_only")
+    };
+    assert_eq!(ro(&new_name).trim(), "0");
+    assert_eq!(ro(&old_name).trim(), "1");
+    let source = sb
+        .query(&old_name, "SHOW SLAVE STATUS")
+        .expect("slave status");
+    assert!(
+        source
+            .first()
+            .is_some_and(|row| row.iter().any(|c| c == &new.to_string())),
+        "the old primary replicates from the new one: {source:?}"
+    );
+    let steps: usize = saved["steps"].as_array().map_or(0, Vec::len);
+    let done = one(
+        &mut admin,
+        "SELECT COUNT(*) FROM stats_switchyard_events WHERE kind='switchover' AND reason LIKE '%: done: %'",
+    )
+    .await;
+    assert_eq!(done, steps.to_string(), "one event per step");
+    tmux.quit().await;
+}

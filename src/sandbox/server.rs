@@ -33,6 +33,9 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct ServerPaths {
     pub dir: PathBuf,
     pub datadir: PathBuf,
+    /// The server's own temporary folder: never the shared /tmp, where other servers' (and
+    /// other programs') clean-ups could take its files.
+    pub tmpdir: PathBuf,
     pub cnf: PathBuf,
     pub client_cnf: PathBuf,
     pub socket: PathBuf,
@@ -46,6 +49,7 @@ impl ServerPaths {
         let dir = sandbox_dir.join(name);
         ServerPaths {
             datadir: dir.join("data"),
+            tmpdir: dir.join("tmp"),
             cnf: dir.join("my.cnf"),
             client_cnf: dir.join("client.cnf"),
             socket: dir.join("mysqld.sock"),
@@ -69,9 +73,11 @@ pub struct ServerSettings {
 /// Writes `my.cnf`: loopback only, GTID binlog on every server (so any replica can be promoted),
 /// and a packet limit big enough for the proxy's big-packet tests.
 pub fn write_cnf(paths: &ServerPaths, s: &ServerSettings) -> Result<()> {
+    fs::create_dir_all(&paths.tmpdir)
+        .io_context(|| format!("create {}", paths.tmpdir.display()))?;
     let mut cnf = format!(
         "# written by switchyard sandbox\n[mariadbd]\n\
-         datadir={datadir}\nsocket={socket}\npid-file={pid}\nlog-error={err}\n\
+         datadir={datadir}\ntmpdir={tmpdir}\nsocket={socket}\npid-file={pid}\nlog-error={err}\n\
          port={port}\nbind-address=127.0.0.1\nskip-name-resolve\nskip-external-locking\n\
          server_id={id}\nreport_host=127.0.0.1\nreport_port={port}\n\
          log_bin=binlog\nlog_bin_index=binlog.index\nrelay_log=relay\nrelay_log_index=relay.index\n\
@@ -79,6 +85,7 @@ pub fn write_cnf(paths: &ServerPaths, s: &ServerSettings) -> Result<()> {
          max_allowed_packet=1G\nmax_connections=1000\nperformance_schema=OFF\n\
          slave_net_timeout=10\n",
         datadir = paths.datadir.display(),
+        tmpdir = paths.tmpdir.display(),
         socket = paths.socket.display(),
         pid = paths.pid_file.display(),
         err = paths.error_log.display(),

@@ -220,6 +220,16 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, state: &ViewState, t
     render_events(frame, bottom, model, theme);
 }
 
+/// A switchover stopped between holding writes and repointing: clients are waiting.
+fn writes_held(plan: &Plan) -> bool {
+    let done = |name: &str| {
+        plan.steps
+            .iter()
+            .any(|s| s.step.name() == name && s.state == StepState::Done)
+    };
+    plan.state != PlanState::Done && done("hold_writes") && !done("repoint")
+}
+
 fn mark(state: StepState) -> &'static str {
     match state {
         StepState::Done => "✓",
@@ -307,6 +317,12 @@ fn plan_lines<'a>(ops: &Operations, wide: bool, theme: &Theme) -> (Vec<Line<'a>>
     }
     if let Some(e) = &plan.error {
         lines.push(Line::styled(sanitize(e), theme.error));
+    }
+    if writes_held(plan) {
+        lines.push(Line::styled(
+            "Writes are held in the proxies (old primary OFFLINE_SOFT) until the plan goes on.",
+            theme.warning,
+        ));
     }
     let keys = match plan.state {
         PlanState::Planned | PlanState::Paused | PlanState::Failed => {

@@ -64,22 +64,39 @@ fn render_question(
         Line::raw(""),
         Line::styled(sent_to.to_owned(), theme.muted),
     ];
-    for sql in statements {
-        lines.push(Line::styled(format!("  {}", sanitize(sql)), theme.sql));
-    }
-    lines.push(Line::raw(""));
-    lines.push(Line::from(vec![
-        Span::styled("Y", theme.error),
-        Span::styled(" (capital) run it    ", theme.text),
-        Span::styled("n / Esc", theme.title),
-        Span::styled(" cancel", theme.text),
-    ]));
-    // Wrapped SQL can take more lines than it has statements.
+    let keys = [
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled("Y", theme.error),
+            Span::styled(" (capital) run it    ", theme.text),
+            Span::styled("n / Esc", theme.title),
+            Span::styled(" cancel", theme.text),
+        ]),
+    ];
+    // Wrapped SQL can take more lines than it has statements; what does not fit is counted,
+    // so the question and the keys always stay on screen.
     let inner_width = usize::from(width.saturating_sub(2)).max(1);
-    let text_height: usize = lines
-        .iter()
-        .map(|l| l.width().div_ceil(inner_width).max(1))
-        .sum();
+    let rows = |l: &Line| l.width().div_ceil(inner_width).max(1);
+    let room = usize::from(area.height.saturating_sub(2));
+    let mut used: usize = lines.iter().chain(keys.iter()).map(rows).sum();
+    for (i, sql) in statements.iter().enumerate() {
+        let line = Line::styled(format!("  {}", sanitize(sql)), theme.sql);
+        let left = statements.len() - i;
+        // Keep a row for the "more" line unless this is the last statement.
+        let reserve = usize::from(left > 1);
+        if used + rows(&line) + reserve > room {
+            lines.push(Line::styled(
+                format!("  … {left} more not shown (the plan's journal holds them all)"),
+                theme.muted,
+            ));
+            used += 1;
+            break;
+        }
+        used += rows(&line);
+        lines.push(line);
+    }
+    lines.extend(keys);
+    let text_height = used;
     let area = centred(area, width, text_height as u16 + 2);
     frame.render_widget(Clear, area);
     frame.render_widget(
