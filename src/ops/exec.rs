@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, info_span, warn, Instrument};
 
+use super::confirm;
 use super::db::{Db, ServerLogin};
 use super::error::OpsError;
 use super::gtid::{Flavor, Position};
@@ -630,7 +631,9 @@ async fn run_step(
     let login = &settings.login;
     let flavor = plan.flavor;
     match step {
-        Step::ConfirmPrimaryDown { primary } => confirm_down(primary, plan, settings, detail).await,
+        Step::ConfirmPrimaryDown { primary } => {
+            confirm::confirm_down(primary, plan, settings, detail).await
+        }
         Step::Fence { server, reason } => {
             each_proxy(settings, detail, |caps_fence| {
                 proxy_sql::fence(server, reason, caps_fence)
@@ -788,62 +791,6 @@ async fn each_proxy(
             settings.proxies.len(),
             failed.join(", ")
         )))
-    }
-}
-
-async fn confirm_down(
-    primary: &Endpoint,
-    plan: &Plan,
-    settings: &Settings,
-    detail: &mut Vec<String>,
-) -> Result<(), OpsError> {
-    for attempt in 1..=3 {
-        match Db::connect(&primary.host, primary.port, &settings.login).await {
-            Ok(db) => {
-                db.close().await;
-                if settings.force {
-                    detail.push(format!(
-                        "{primary} answered (attempt {attempt}); --force given"
-                    ));
-                    return Ok(());
-                }
-                return Err(OpsError::Refused(format!(
-                    "{primary} answers (attempt {attempt}): not down"
-                )));
-            }
-            Err(e) => detail.push(format!("{primary}: attempt {attempt}: {e}")),
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    if settings.force {
-        return Ok(());
-    }
-    // The replicas' view: a replica whose IO thread still runs is receiving from the primary,
-    // so it is up and only unreachable from here (a partition). Give them a few seconds to
-    // notice a crash.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let topo = discover(settings).await?;
-        let still: Vec<String> = topo
-            .replicas_of(primary)
-            .iter()
-            .filter(|r| r.replica.as_ref().is_some_and(|s| s.io_running == "Yes"))
-            .map(|r| r.endpoint.to_string())
-            .collect();
-        if still.is_empty() {
-            detail.push(format!(
-                "no replica receives from {primary}; candidate {}",
-                plan.candidate
-            ));
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(OpsError::Refused(format!(
-                "{} still receive from {primary}: it is up for them (a network partition?); not failing over (--force overrides)",
-                still.join(", ")
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -14,10 +14,12 @@
 //! - [`plan`]: steps, plans and the journal
 //! - [`record`]: each step as an event in every proxy's `stats_switchyard_events`
 //! - [`setup`]: from the operator's flags to the settings an operation runs with
+//! - `confirm`: is the primary really down (here, the proxies' monitors, the replicas)
 //! - [`exec`]: making plans from the live topology, and running them
 //!
 //! [`Control`]: crate::control::Control
 
+mod confirm;
 pub mod db;
 mod error;
 pub mod exec;
