@@ -49,9 +49,15 @@ json="$("$bin" sandbox up --dir "$dir" --replicas "$replicas" --output json)"
     read -r ro_pw
     read -r admin_pw
     read -r config
+    read -r monitor_pw
+    read -r repl_user
+    read -r repl_pw
 } < <(printf '%s' "$json" | python3 scripts/sandbox-fields.py servers.0.port proxy.mysql_port \
     proxy.admin_port proxy.user proxy.password proxy.ro_user proxy.ro_password \
-    proxy.admin_password proxy.config)
+    proxy.admin_password proxy.config monitor_password repl_user repl_password)
+# The console's failover view (F) logs in to the servers as the proxy's monitor user and
+# re-attaches former primaries with the replication login: passwords by environment only.
+export SWITCHYARD_SERVER_PASSWORD="$monitor_pw" SWITCHYARD_REPL_PASSWORD="$repl_pw"
 
 say "loading sysbench data (4 tables x 10000 rows) into sbtest"
 sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$primary_port" \
@@ -68,12 +74,15 @@ cat >&2 <<MSG
       $bin sandbox kill|start|pause|resume --dir $dir db2
     Admin interface (ProxySQL-compatible SQL): mariadb -h127.0.0.1 -P$admin_port -uadmin -p$admin_pw
     On a terminal the console runs on the embedded proxy: ? for help, q to quit.
+    F opens the failover view: S switches over to the selected replica, step by step (n) or
+    all at once (A); after \`sandbox kill --dir $dir db1\`, F plans an unplanned failover.
     Quitting (or Ctrl-C) stops switchyard and removes the sandbox.
 
 MSG
 # The console on an embedded proxy when there is a terminal to draw on; the proxy alone otherwise.
 if [ -t 0 ] && [ -t 1 ]; then
-    "$bin" console --embedded --config "$config" --log-file "$dir/switchyard.log"
+    "$bin" console --embedded --config "$config" --log-file "$dir/switchyard.log" \
+        --repl-user "$repl_user" --state-dir "$dir/ops"
 else
     "$bin" proxy --config "$config"
 fi

@@ -205,6 +205,8 @@ impl Sandbox {
             semi_sync: s.semi_sync,
             monitor_user: l.monitor.user.clone(),
             monitor_password: l.monitor.password.clone(),
+            repl_user: l.repl.user.clone(),
+            repl_password: l.repl.password.clone(),
         }
     }
 

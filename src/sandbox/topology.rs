@@ -17,6 +17,11 @@ pub struct Topology {
     pub semi_sync: bool,
     pub monitor_user: String,
     pub monitor_password: String,
+    /// The replication login (what a switchover or rejoin re-attaches a former primary with).
+    #[serde(default)]
+    pub repl_user: String,
+    #[serde(default)]
+    pub repl_password: String,
 }
 
 /// One server. `pid` is null while the server is stopped; `state` is running, paused or stopped.
