@@ -525,6 +525,7 @@ pub async fn run_steps(
     limit: Option<usize>,
     observe: &mut (dyn FnMut(usize, &StepRecord) + Send),
 ) -> Result<(), OpsError> {
+    let _running = journal.lock()?;
     let recorder = Recorder::start(&settings.proxies);
     let outcome = run_recorded(plan, journal, settings, limit, observe, &recorder).await;
     for line in recorder.finish().await {
@@ -1086,6 +1087,7 @@ pub async fn hook_post_failover(
 /// Marks an open plan aborted, archives it and records that in every proxy's events. Nothing
 /// is undone: the journal says which steps ran, and the operator takes it from there.
 pub async fn abort(journal: &Journal, proxies: &[ProxyTarget]) -> Result<Plan, OpsError> {
+    let _running = journal.lock()?;
     let mut plan = journal
         .load()?
         .ok_or_else(|| OpsError::Input("no plan to abort".into()))?;

@@ -230,6 +230,12 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Held while a plan runs (see [`Journal::lock`]); dropping it lets the next runner in.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
 /// Where plans are kept: one file for the current plan of a layer, the finished ones beside it.
 #[derive(Debug, Clone)]
 pub struct Journal {
@@ -288,6 +294,29 @@ impl Journal {
         let bytes = serde_json::to_vec_pretty(plan).map_err(|e| self.err(e))?;
         std::fs::write(&tmp, bytes).map_err(|e| self.err(e))?;
         std::fs::rename(&tmp, self.current_path()).map_err(|e| self.err(e))
+    }
+
+    /// Taken for as long as a plan runs: a second runner on the same journal (another console,
+    /// a script, an Orchestrator hook) is refused instead of running the same steps at the same
+    /// time. The operating system releases it when the process ends, however it ends.
+    pub fn lock(&self) -> Result<RunLock, OpsError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.err(e))?;
+        let path = self.dir.join("run.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| self.err(e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(OpsError::Refused(format!(
+                "another process is running a plan of the journal in {}; \
+                 `switchyard failover status` shows how far it got",
+                self.dir.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(self.err(e)),
+        }
     }
 
     /// Refuses to start another operation while one is open (planned and saved, running,
@@ -377,6 +406,16 @@ mod tests {
         let archived = j.archive(&back).unwrap();
         assert!(archived.exists());
         assert!(j.load().unwrap().is_none());
+    }
+
+    #[test]
+    fn one_runner_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path());
+        let held = j.lock().unwrap();
+        assert!(matches!(j.lock(), Err(OpsError::Refused(_))));
+        drop(held);
+        assert!(j.lock().is_ok());
     }
 
     #[test]

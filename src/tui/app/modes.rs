@@ -128,17 +128,18 @@ impl App {
         self.state_mut().selected = 0;
     }
 
-    pub(super) fn confirm_key(&mut self, key: Key, c: Confirm) -> Option<Effect> {
+    /// A key in a confirmation dialog: `Some(true)` runs (capital `Y` only), `Some(false)`
+    /// cancels, `None` keeps the dialog open (Enter and `y` say how to confirm).
+    fn answer(&mut self, key: Key, what: &dyn std::fmt::Display) -> Option<bool> {
         match key {
             Key::Char('Y') => {
                 self.mode = Mode::Normal;
-                self.say(Tone::Info, format!("running: {}", c.action));
-                Some(Effect::Execute(c.action))
+                Some(true)
             }
             Key::Char('n') | Key::Char('N') | Key::Char('q') | Key::Esc => {
                 self.mode = Mode::Normal;
-                self.say(Tone::Info, format!("cancelled: {}", c.action));
-                None
+                self.say(Tone::Info, format!("cancelled: {what}"));
+                Some(false)
             }
             Key::Enter | Key::Char('y') => {
                 self.say(
@@ -151,27 +152,20 @@ impl App {
         }
     }
 
-    pub(super) fn confirm_ops_key(&mut self, key: Key, c: OpsConfirm) -> Option<Effect> {
-        match key {
-            Key::Char('Y') => {
-                self.mode = Mode::Normal;
-                self.say(Tone::Info, format!("{}…", c.request));
-                Some(Effect::Ops(c.request))
-            }
-            Key::Char('n') | Key::Char('N') | Key::Char('q') | Key::Esc => {
-                self.mode = Mode::Normal;
-                self.say(Tone::Info, format!("cancelled: {}", c.request));
-                None
-            }
-            Key::Enter | Key::Char('y') => {
-                self.say(
-                    Tone::Info,
-                    "press Y (capital) to run it, n or Esc to cancel",
-                );
-                None
-            }
-            _ => None,
+    pub(super) fn confirm_key(&mut self, key: Key, c: Confirm) -> Option<Effect> {
+        if self.answer(key, &c.action)? {
+            self.say(Tone::Info, format!("running: {}", c.action));
+            return Some(Effect::Execute(c.action));
         }
+        None
+    }
+
+    pub(super) fn confirm_ops_key(&mut self, key: Key, c: OpsConfirm) -> Option<Effect> {
+        if self.answer(key, &c.request)? {
+            self.say(Tone::Info, format!("{}…", c.request));
+            return Some(Effect::Ops(c.request));
+        }
+        None
     }
 
     pub(super) fn rule_key(&mut self, key: Key, mut form: RuleForm) -> Option<Effect> {
