@@ -909,3 +909,59 @@ async fn orchestrator_hooks_fence_and_repoint_every_proxy() {
         .await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A login without the privileges the steps need is refused when the plan is made, before any
+/// step runs, and told the GRANTs that fix it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_without_privileges_is_refused_with_the_grants_before_any_step() {
+    let layer = Layer::with(1, false).await;
+    // Same password as the monitor login, which the helper passes in the environment.
+    let password = layer.sb.logins().monitor.password.clone();
+    layer
+        .sb
+        .sql(
+            "db1",
+            &format!(
+                "CREATE USER 'weak'@'%' IDENTIFIED BY '{password}'; \
+                 GRANT SELECT, REPLICATION CLIENT ON *.* TO 'weak'@'%'"
+            ),
+        )
+        .expect("create a weak login");
+    layer
+        .sb
+        .sync_replicas()
+        .expect("the login reaches the replica");
+    let to = format!("127.0.0.1:{}", layer.port("db2"));
+    let out = layer
+        .switchyard(&["switchover", "--to", &to, "--yes", "--server-user", "weak"])
+        .await;
+    assert_eq!(out.status.code(), Some(3), "refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for grant in [
+        "GRANT REPLICATION SLAVE ADMIN ON *.* TO 'weak'@'%'",
+        "GRANT SLAVE MONITOR ON *.* TO 'weak'@'%'",
+        "GRANT READ_ONLY ADMIN ON *.* TO 'weak'@'%'",
+    ] {
+        assert!(err.contains(grant), "{grant} missing from: {err}");
+    }
+    let status = layer.switchyard(&["failover", "status"]).await;
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("no plan in progress"),
+        "nothing was started"
+    );
+    for i in 0..layer.proxies.len() {
+        assert!(
+            layer.events(i, "switchover").await.is_empty(),
+            "no step ran"
+        );
+    }
+    assert_eq!(
+        layer
+            .sb
+            .sql("db1", "SELECT @@GLOBAL.read_only")
+            .expect("read_only")
+            .trim(),
+        "0",
+        "the primary was not touched"
+    );
+}

@@ -22,6 +22,8 @@ pub struct Db {
     pub name: String,
     conn: Conn,
     pub flavor: Flavor,
+    /// `SELECT VERSION()`, e.g. `10.11.6-MariaDB-0+deb12u1`.
+    pub version: String,
 }
 
 /// How long connecting may take before a server counts as unreachable.
@@ -54,9 +56,10 @@ impl Db {
             name,
             conn,
             flavor: Flavor::MariaDb,
+            version: String::new(),
         };
-        let version = db.value("SELECT VERSION()").await?.unwrap_or_default();
-        db.flavor = Flavor::from_version(&version);
+        db.version = db.value("SELECT VERSION()").await?.unwrap_or_default();
+        db.flavor = Flavor::from_version(&db.version);
         Ok(db)
     }
 
@@ -85,38 +88,22 @@ impl Db {
         sql: &str,
         limit: Duration,
     ) -> Result<Option<String>, OpsError> {
-        let name = self.name.clone();
-        let fut = self.conn.query::<Row, _>(sql.to_string());
-        let rows = match tokio::time::timeout(limit, fut).await {
-            Ok(r) => r.map_err(OpsError::server(&name))?,
-            Err(_) => {
-                return Err(OpsError::Timeout {
-                    server: name,
-                    what: sql.chars().take(80).collect(),
-                    secs: limit.as_secs(),
-                })
-            }
-        };
+        let rows = self.rows_within(sql, limit).await?;
         Ok(rows.first().and_then(|r| r.as_ref(0)).and_then(value_text))
+    }
+
+    /// The first column of every row, as text.
+    pub async fn column(&mut self, sql: &str) -> Result<Vec<String>, OpsError> {
+        let rows = self.rows_within(sql, STATEMENT_TIMEOUT).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.as_ref(0).and_then(value_text))
+            .collect())
     }
 
     /// The first row as column → text (empty when there is none: e.g. not a replica).
     pub async fn row_map(&mut self, sql: &str) -> Result<HashMap<String, String>, OpsError> {
-        let sql = sql.to_string();
-        let rows: Vec<Row> = {
-            let fut = self.conn.query(sql.clone());
-            let name = self.name.clone();
-            match tokio::time::timeout(STATEMENT_TIMEOUT, fut).await {
-                Ok(r) => r.map_err(OpsError::server(&name))?,
-                Err(_) => {
-                    return Err(OpsError::Timeout {
-                        server: name,
-                        what: sql,
-                        secs: STATEMENT_TIMEOUT.as_secs(),
-                    })
-                }
-            }
-        };
+        let rows = self.rows_within(sql, STATEMENT_TIMEOUT).await?;
         let Some(row) = rows.first() else {
             return Ok(HashMap::new());
         };
@@ -129,6 +116,19 @@ impl Db {
                 (c.name_str().into_owned(), v)
             })
             .collect())
+    }
+
+    async fn rows_within(&mut self, sql: &str, limit: Duration) -> Result<Vec<Row>, OpsError> {
+        let name = self.name.clone();
+        let fut = self.conn.query::<Row, _>(sql.to_string());
+        match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r.map_err(OpsError::server(&name)),
+            Err(_) => Err(OpsError::Timeout {
+                server: name,
+                what: sql.chars().take(80).collect(),
+                secs: limit.as_secs(),
+            }),
+        }
     }
 
     pub async fn close(self) {

@@ -260,6 +260,37 @@ fn assemble(
     })
 }
 
+/// The topology a plan is made from. A plan whose login lacks a privilege on a server it can
+/// reach would stop halfway (perhaps with the primary fenced): it is refused now, with the
+/// GRANTs that fix it.
+async fn discover_for_plan(settings: &Settings) -> Result<Topology, OpsError> {
+    let topo = discover(settings).await?;
+    refuse_missing_grants(&topo, settings)?;
+    Ok(topo)
+}
+
+fn refuse_missing_grants(topo: &Topology, settings: &Settings) -> Result<(), OpsError> {
+    let lacking: Vec<String> = topo
+        .servers
+        .iter()
+        .filter(|s| s.reachable)
+        .flat_map(|s| {
+            s.missing_grants
+                .iter()
+                .map(move |g| format!("{}: {g}", s.endpoint))
+        })
+        .collect();
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    Err(OpsError::Refused(format!(
+        "server user '{}' lacks privileges the steps need; nothing was changed. As an \
+         administrator, run:\n  {}",
+        settings.login.user,
+        lacking.join("\n  ")
+    )))
+}
+
 fn flavor_of(topo: &Topology) -> Flavor {
     topo.servers
         .iter()
@@ -270,7 +301,7 @@ fn flavor_of(topo: &Topology) -> Flavor {
 /// An unplanned failover: the primary the writer hostgroup routes to is down; fence it, promote
 /// the most advanced replica, regroup the others, repoint every proxy.
 pub async fn plan_failover(settings: &Settings) -> Result<(Plan, Topology), OpsError> {
-    let topo = discover(settings).await?;
+    let topo = discover_for_plan(settings).await?;
     let primary = topo.primary().ok_or_else(|| {
         OpsError::Refused(format!(
             "cannot tell the primary: hostgroup {} has no single server that is not fenced",
@@ -333,7 +364,7 @@ pub async fn plan_switchover(
     settings: &Settings,
     to: &Endpoint,
 ) -> Result<(Plan, Topology), OpsError> {
-    let topo = discover(settings).await?;
+    let topo = discover_for_plan(settings).await?;
     let primary = topo.primary().ok_or_else(|| {
         OpsError::Refused(format!(
             "cannot tell the primary of hostgroup {}",
@@ -429,7 +460,7 @@ pub async fn plan_rejoin(
     settings: &Settings,
     server: &Endpoint,
 ) -> Result<(Plan, Topology), OpsError> {
-    let topo = discover(settings).await?;
+    let topo = discover_for_plan(settings).await?;
     let primary = topo
         .servers
         .iter()

@@ -10,6 +10,7 @@
 //! - [`gtid`]: positions of both flavours and "does A have everything B has"
 //! - [`sql`]: what each step sends to a database server, per flavour
 //! - [`proxy_sql`]: what each step sends to a proxy
+//! - [`grants`]: does the login hold the privileges the steps need (with the GRANT if not)
 //! - [`topology`]: the proxies' hostgroups plus each server's own view; candidate choice
 //! - [`plan`]: steps, plans and the journal
 //! - [`record`]: each step as an event in every proxy's `stats_switchyard_events`
@@ -23,6 +24,7 @@ mod confirm;
 pub mod db;
 mod error;
 pub mod exec;
+pub mod grants;
 pub mod gtid;
 pub mod plan;
 pub mod proxy_sql;

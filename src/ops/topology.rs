@@ -69,6 +69,8 @@ pub struct ServerView {
     #[serde(serialize_with = "as_opt_text")]
     pub executed: Option<Position>,
     pub replica: Option<ReplicaStatus>,
+    /// GRANT statements the operation's login lacks here (see [`super::grants`]).
+    pub missing_grants: Vec<String>,
 }
 
 fn as_text<S: serde::Serializer>(p: &Position, s: S) -> Result<S::Ok, S::Error> {
@@ -214,6 +216,7 @@ pub async fn discover(
                     read_only: None,
                     executed: None,
                     replica: None,
+                    missing_grants: vec![],
                 });
                 servers.len() - 1
             }
@@ -250,6 +253,7 @@ pub async fn discover(
                 s.read_only = p.read_only;
                 s.executed = p.executed;
                 s.replica = p.replica;
+                s.missing_grants = p.missing_grants;
             }
             Err(e) => s.error = Some(e.to_string()),
         }
@@ -304,11 +308,26 @@ struct Probe {
     read_only: Option<bool>,
     executed: Option<Position>,
     replica: Option<ReplicaStatus>,
+    missing_grants: Vec<String>,
 }
 
 async fn probe(e: &Endpoint, login: &ServerLogin) -> Result<Probe, OpsError> {
     let mut db = Db::connect(&e.host, e.port, login).await?;
     let flavor = db.flavor;
+    // A login that may not read its own grants is not judged here; the steps will tell.
+    let missing_grants = super::grants::check(&mut db).await.unwrap_or_default();
+    if !missing_grants.is_empty() {
+        // The reads below would be refused too; what matters is what to grant.
+        db.close().await;
+        return Ok(Probe {
+            flavor,
+            server_id: None,
+            read_only: None,
+            executed: None,
+            replica: None,
+            missing_grants,
+        });
+    }
     let server_id = db
         .value("SELECT @@server_id")
         .await?
@@ -329,6 +348,7 @@ async fn probe(e: &Endpoint, login: &ServerLogin) -> Result<Probe, OpsError> {
         read_only,
         executed,
         replica,
+        missing_grants,
     })
 }
 
@@ -440,6 +460,7 @@ mod tests {
                 last_io_error: String::new(),
                 last_sql_error: String::new(),
             }),
+            missing_grants: vec![],
         }
     }
 

@@ -558,6 +558,7 @@ pub mod failover {
                 last_io_error: String::new(),
                 last_sql_error: String::new(),
             }),
+            missing_grants: vec![],
         }
     }
 
@@ -574,6 +575,7 @@ pub mod failover {
             read_only: None,
             executed: None,
             replica: None,
+            missing_grants: vec![],
         };
         let mut delayed = replica(3308, 3306, "0-1-1180", "0-1-1204", 3600);
         delayed.never_promote = true;

@@ -58,8 +58,15 @@ fn note(s: &ServerView) -> Cell {
     if let Some(e) = &s.error {
         parts.push(e.clone());
     }
+    if !s.missing_grants.is_empty() {
+        parts.push(format!(
+            "the login lacks {} privilege(s): see the plan's refusal",
+            s.missing_grants.len()
+        ));
+    }
     let text = parts.join("; ");
     let role = if s.error.is_some()
+        || !s.missing_grants.is_empty()
         || s.replica
             .as_ref()
             .is_some_and(|r| !r.last_io_error.is_empty() || !r.last_sql_error.is_empty())
