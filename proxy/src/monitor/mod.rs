@@ -321,6 +321,41 @@ fn row(e: &Endpoint, start_us: u64, result: Result<u64, &CheckError>) -> LogRow 
     }
 }
 
+/// One check over the monitor connection, timed and logged: opens the connection when needed,
+/// drops it after a failure (the next check reconnects), and writes the log row, which `fill`
+/// completes with the check's value. Returns the result and when the check started.
+async fn timed<T>(
+    admin: &Admin,
+    cfg: &MonitorConfig,
+    e: &Endpoint,
+    conn: &mut Option<Conn>,
+    check: Check,
+    run: impl AsyncFnOnce(&mut Conn) -> Result<T, CheckError>,
+    fill: impl FnOnce(&mut LogRow, &T),
+) -> (Result<T, CheckError>, Instant) {
+    let start = now_us();
+    let started = Instant::now();
+    let result = match ensure_conn(cfg, e, conn).await {
+        Ok(c) => run(c).await,
+        Err(err) => Err(err),
+    };
+    if result.is_err() {
+        *conn = None;
+    }
+    let mut r = row(
+        e,
+        start,
+        result
+            .as_ref()
+            .map(|_| started.elapsed().as_micros() as u64),
+    );
+    if let Ok(v) = &result {
+        fill(&mut r, v);
+    }
+    record(admin, cfg, check, r);
+    (result, started)
+}
+
 /// A monitor connection, opened on demand; `None` without monitor credentials.
 async fn ensure_conn<'a>(
     cfg: &MonitorConfig,
@@ -495,24 +530,16 @@ async fn read_only(
     if cfg.username.is_empty() {
         return;
     }
-    let start = now_us();
-    let started = Instant::now();
-    let result = match ensure_conn(cfg, e, conn).await {
-        Ok(c) => checks::read_only(c, check_type, cfg.read_only_timeout).await,
-        Err(err) => Err(err),
-    };
-    if result.is_err() {
-        *conn = None;
-    }
-    let mut r = row(
+    let (result, started) = timed(
+        admin,
+        cfg,
         e,
-        start,
-        result
-            .as_ref()
-            .map(|_| started.elapsed().as_micros() as u64),
-    );
-    r.value = result.as_ref().ok().map(|ro| i64::from(*ro));
-    record(admin, cfg, Check::ReadOnly, r);
+        conn,
+        Check::ReadOnly,
+        async |c| checks::read_only(c, check_type, cfg.read_only_timeout).await,
+        |r, ro| r.value = Some(i64::from(*ro)),
+    )
+    .await;
     admin.monitor.update(e, |l| match &result {
         Ok(ro) => {
             l.read_only = Some(*ro);
@@ -540,24 +567,16 @@ async fn lag(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option
     if cfg.username.is_empty() {
         return;
     }
-    let start = now_us();
-    let started = Instant::now();
-    let result = match ensure_conn(cfg, e, conn).await {
-        Ok(c) => checks::lag(c, &cfg.heartbeat_table, cfg.lag_when_null, cfg.lag_timeout).await,
-        Err(err) => Err(err),
-    };
-    if result.is_err() {
-        *conn = None;
-    }
-    let mut r = row(
+    let (result, _) = timed(
+        admin,
+        cfg,
         e,
-        start,
-        result
-            .as_ref()
-            .map(|_| started.elapsed().as_micros() as u64),
-    );
-    r.value = result.as_ref().ok().copied().flatten().map(|v| v as i64);
-    record(admin, cfg, Check::Lag, r);
+        conn,
+        Check::Lag,
+        async |c| checks::lag(c, &cfg.heartbeat_table, cfg.lag_when_null, cfg.lag_timeout).await,
+        |r, lag| r.value = lag.map(|v| v as i64),
+    )
+    .await;
     let Ok(lag) = result else {
         return;
     };
@@ -612,24 +631,16 @@ async fn galera(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Opt
     if cfg.username.is_empty() {
         return;
     }
-    let start = now_us();
-    let started = Instant::now();
-    let result = match ensure_conn(cfg, e, conn).await {
-        Ok(c) => checks::galera(c, cfg.galera_timeout).await,
-        Err(err) => Err(err),
-    };
-    if result.is_err() {
-        *conn = None;
-    }
-    let mut r = row(
+    let (result, _) = timed(
+        admin,
+        cfg,
         e,
-        start,
-        result
-            .as_ref()
-            .map(|_| started.elapsed().as_micros() as u64),
-    );
-    r.galera = result.as_ref().ok().cloned();
-    record(admin, cfg, Check::Galera, r);
+        conn,
+        Check::Galera,
+        async |c| checks::galera(c, cfg.galera_timeout).await,
+        |r, g| r.galera = Some(g.clone()),
+    )
+    .await;
     admin.monitor.update(e, |l| match &result {
         Ok(g) => {
             l.galera = Some(Ok(g.clone()));
