@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Value};
+use proxy_support::sql::{converges, error, exec, login, one, rows, Rows};
 use proxy_support::{mariadb_cli, sysbench, Fixture};
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::Config;
 use switchyard_proxy::ProxyHandle;
-
-type Rows = Vec<Vec<Option<String>>>;
 
 async fn start_proxy(config: Config) -> ProxyHandle {
     switchyard_proxy::start(config).await.expect("proxy starts")
@@ -46,74 +45,14 @@ fn admin_login(fx: &Fixture) -> (String, String) {
     (l.user.clone(), l.password.clone())
 }
 
+/// The admin interface on `port` (the proxy's, or a restarted one's) as the sandbox's admin.
 async fn admin_conn(fx: &Fixture, port: u16) -> Conn {
     let (user, password) = admin_login(fx);
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .user(Some(user))
-        .pass(Some(password));
-    Conn::new(opts).await.expect("admin login")
-}
-
-/// Runs a statement and returns its rows, checking every value comes back as a string (or NULL),
-/// as ProxySQL sends them.
-async fn rows(conn: &mut Conn, sql: &str) -> Rows {
-    let result: Vec<mysql_async::Row> = conn
-        .query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    result
-        .into_iter()
-        .map(|row| {
-            row.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    Value::NULL => None,
-                    Value::Bytes(b) => Some(String::from_utf8(b).expect("utf8")),
-                    other => panic!("{sql}: non-string value {other:?}"),
-                })
-                .collect()
-        })
-        .collect()
-}
-
-async fn one(conn: &mut Conn, sql: &str) -> Option<String> {
-    let r = rows(conn, sql).await;
-    assert_eq!(r.len(), 1, "{sql}: {r:?}");
-    r[0][0].clone()
-}
-
-/// Polls `sql` until it returns `expected`: sessions that just disconnected finish tearing down
-/// in the background, so counters converge rather than change at once.
-async fn converges(conn: &mut Conn, sql: &str, expected: Rows) {
-    let mut last = Rows::new();
-    for _ in 0..200 {
-        last = rows(conn, sql).await;
-        if last == expected {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{sql}: {last:?}, expected {expected:?}");
+    login(port, &user, &password).await
 }
 
 fn cells(values: &[&str]) -> Rows {
     vec![values.iter().map(|v| Some(v.to_string())).collect()]
-}
-
-async fn exec(conn: &mut Conn, sql: &str) {
-    conn.query_drop(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-/// The server error a statement gets: (code, message).
-async fn error(conn: &mut Conn, sql: &str) -> (u16, String) {
-    match conn.query_drop(sql).await {
-        Err(mysql_async::Error::Server(e)) => (e.code, e.message),
-        other => panic!("{sql}: expected a server error, got {other:?}"),
-    }
 }
 
 fn cli_admin(fx: &Fixture, sql: &str) -> String {

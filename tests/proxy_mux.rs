@@ -11,44 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, OptsBuilder};
+use mysql_async::{Conn, Opts};
 
 use proxy_support::raw::RawClient;
+use proxy_support::sql::{eventually, rows};
 use proxy_support::{sysbench, Fixture};
 
 const WRITER: u32 = 10;
 const READER: u32 = 20;
-
-async fn admin(fx: &Fixture) -> Conn {
-    let l = &fx.sb.logins().admin;
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(fx.proxy.admin_addr.port())
-        .user(Some(l.user.clone()))
-        .pass(Some(l.password.clone()));
-    Conn::new(opts).await.expect("admin login")
-}
-
-/// Rows as text, as the admin interface sends them.
-async fn rows(conn: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
-    let result: Vec<mysql_async::Row> = conn
-        .query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    result
-        .into_iter()
-        .map(|r| {
-            r.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    mysql_async::Value::NULL => None,
-                    mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                    other => Some(other.as_sql(true)),
-                })
-                .collect()
-        })
-        .collect()
-}
 
 async fn admin_run(a: &mut Conn, statements: &[&str]) {
     for s in statements {
@@ -82,19 +52,6 @@ async fn pins(a: &mut Conn, hostgroup: u32, reason: &str) -> (u64, u64) {
     r.first().map_or((0, 0), |r| (num(&r[0]), num(&r[1])))
 }
 
-/// Polls `check` until it holds; panics with `what` after a generous deadline.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// One seed run: `clients` connections, each doing `rounds` of insert (id from the OK packet
 /// and from SELECT LAST_INSERT_ID(), checked against the row), read, insert, read, read, with a
 /// think time between statements. Returns (average backend/frontend ratio, peak open backend
@@ -115,7 +72,7 @@ async fn seed_run(
         let batch = futures::future::join_all(chunk.iter().map(|_| connect(&url))).await;
         conns.extend(batch);
     }
-    let mut a = admin(fx).await;
+    let mut a = fx.admin().await;
     let connected = rows(&mut a, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='Client_Connections_connected'").await;
     assert!(
         connected[0][0]
@@ -131,7 +88,7 @@ async fn seed_run(
     let inserted = Arc::clone(inserted);
     let sampler = {
         let running = Arc::clone(&running);
-        let mut a = admin(fx).await;
+        let mut a = fx.admin().await;
         tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut peak = 0u64;
@@ -244,7 +201,7 @@ async fn seed_workload_multiplexes_and_keeps_insert_ids() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(600);
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     let inserted = Arc::new(AtomicU64::new(0));
     set_delay(&mut a, 0).await;
     let (ratio0, peak0, n0, _) = seed_run(&fx, clients, 2, true, &inserted).await;
@@ -276,7 +233,7 @@ async fn seed_workload_multiplexes_and_keeps_insert_ids() {
 
 /// One backend connection for the writer hostgroup: every client must share it.
 async fn single_connection(fx: &Fixture) -> Conn {
-    let mut a = admin(fx).await;
+    let mut a = fx.admin().await;
     admin_run(
         &mut a,
         &[
@@ -602,7 +559,7 @@ async fn last_insert_id_is_answered_like_the_server() {
         .await
         .expect("prepared");
     assert_eq!(v, Some(id));
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     let local = rows(
         &mut a,
         &format!(
@@ -677,7 +634,7 @@ async fn drain_moves_sessions_off_a_replica_under_sysbench() {
     };
     // The load reaches the replica before it is drained.
     eventually("load on the replica", || async { on_replica().await > 0 }).await;
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     admin_run(
         &mut a,
         &[
@@ -710,7 +667,7 @@ async fn drain_moves_sessions_off_a_replica_under_sysbench() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_statement_churn_stays_bounded() {
     let fx = Fixture::start(0).await;
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     admin_run(
         &mut a,
         &[

@@ -4,72 +4,20 @@
 
 mod proxy_support;
 
-use std::time::{Duration, Instant};
-
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::Conn;
+use proxy_support::sql::{converges, exec, rows};
 use proxy_support::Fixture;
 use switchyard_proxy::query::digest;
-
-type Rows = Vec<Vec<Option<String>>>;
-
-async fn admin(fx: &Fixture) -> Conn {
-    let l = &fx.sb.logins().admin;
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(fx.proxy.admin_addr.port())
-        .user(Some(l.user.clone()))
-        .pass(Some(l.password.clone()));
-    Conn::new(opts).await.expect("admin login")
-}
-
-async fn rows(c: &mut Conn, sql: &str) -> Rows {
-    let r: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    r.into_iter()
-        .map(|row| {
-            row.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    mysql_async::Value::NULL => None,
-                    mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                    other => panic!("{sql}: non-string value {other:?}"),
-                })
-                .collect()
-        })
-        .collect()
-}
-
-async fn exec(c: &mut Conn, sql: &str) {
-    c.query_drop(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
 
 fn s(v: &str) -> Option<String> {
     Some(v.to_string())
 }
 
-/// Polls until `sql` returns `expected`: a statement's digest is recorded right after its
-/// response reaches the client, so the admin may look a moment early.
-async fn converges(a: &mut Conn, sql: &str, expected: Rows) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = rows(a, sql).await;
-        if got == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{sql}: {got:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digests_of_a_known_workload_reset_and_cap() {
     let fx = Fixture::start(0).await;
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     let mut c = Conn::from_url(fx.proxy_url()).await.expect("client login");
     exec(
         &mut c,

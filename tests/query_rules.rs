@@ -9,17 +9,8 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
+use proxy_support::sql::{converges, error, eventually, exec, rows};
 use proxy_support::Fixture;
-
-async fn admin(fx: &Fixture) -> Conn {
-    let l = &fx.sb.logins().admin;
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(fx.proxy.admin_addr.port())
-        .user(Some(l.user.clone()))
-        .pass(Some(l.password.clone()));
-    Conn::new(opts).await.expect("admin login")
-}
 
 async fn client(fx: &Fixture) -> Conn {
     Conn::from_url(fx.proxy_url()).await.expect("client login")
@@ -35,36 +26,6 @@ async fn root(fx: &Fixture) -> Conn {
         .pass(Some(l.password.clone()))
         .db_name(Some("app"));
     Conn::new(opts).await.expect("root login")
-}
-
-async fn exec(c: &mut Conn, sql: &str) {
-    c.query_drop(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-async fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
-    let r: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    r.into_iter()
-        .map(|row| {
-            row.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    mysql_async::Value::NULL => None,
-                    mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                    other => Some(other.as_sql(true).trim_matches('\'').to_string()),
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// The server error a statement gets: (code, message).
-async fn error(c: &mut Conn, sql: &str) -> (u16, String) {
-    match c.query_drop(sql).await {
-        Err(mysql_async::Error::Server(e)) => (e.code, e.message),
-        other => panic!("{sql}: expected a server error, got {other:?}"),
-    }
 }
 
 /// The port of the server that ran `sql` (which must return `@@port` first).
@@ -100,36 +61,6 @@ async fn hits(a: &mut Conn) -> Vec<(u32, u64)> {
     .collect()
 }
 
-/// Polls `check` until it holds (replication catches up on its own time).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Polls `sql` until it returns `expected` (digests are recorded right after the reply, so an
-/// admin read may come a moment early).
-async fn converges(a: &mut Conn, sql: &str, expected: Vec<Vec<Option<String>>>) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = rows(a, sql).await;
-        if got == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{sql}: {got:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_write_split_and_transaction_persistence() {
     let fx = Fixture::start(1).await;
@@ -138,7 +69,7 @@ async fn read_write_split_and_transaction_persistence() {
     let mut r = root(&fx).await;
     exec(&mut r, "CREATE TABLE rw (id INT PRIMARY KEY, v INT)").await;
     exec(&mut r, "INSERT INTO rw VALUES (1, 1)").await;
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     let mut c = client(&fx).await;
     // ProxySQL's documented read/write split.
     load_rules(
@@ -207,7 +138,7 @@ async fn read_write_split_and_transaction_persistence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_chains_and_local_replies() {
     let fx = Fixture::start(0).await;
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     let app = fx.app_user().0;
     let proxy_port = fx.proxy_addr().port();
     let mut c = client(&fx).await;
@@ -397,7 +328,7 @@ async fn seed_rewrites_work_as_written() {
     )
     .await;
 
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     // The blog's ProxySQL routes to hostgroup 0: give it one, as its setup has.
     exec(&mut a, &format!("INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', {primary})")).await;
     exec(&mut a, "LOAD MYSQL SERVERS TO RUNTIME").await;
@@ -472,7 +403,7 @@ async fn cache_timeout_mirror_and_delay() {
     .await;
     exec(&mut r, "CREATE TABLE slow (id INT)").await;
     exec(&mut r, "INSERT INTO slow VALUES (1)").await;
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     // Mirror target: hostgroup 30 on the same primary, so a mirrored INSERT shows as a 2nd row.
     exec(&mut a, &format!("INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (30, '127.0.0.1', {primary})")).await;
     exec(&mut a, "LOAD MYSQL SERVERS TO RUNTIME").await;
@@ -580,7 +511,7 @@ async fn cache_timeout_mirror_and_delay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_replace_a_backend_lost_before_it_answered() {
     let fx = Fixture::start(0).await;
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     load_rules(
         &mut a,
         &["(rule_id, active, match_pattern, retries, apply) VALUES (1, 1, '^SELECT ''retry me''', 2, 1)"],
@@ -657,7 +588,7 @@ async fn log_column_writes_the_query_log() {
         .finish();
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber here");
     let fx = Fixture::start(0).await;
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     load_rules(
         &mut a,
         &[

@@ -3,12 +3,15 @@
 //! are counted in `stats_switchyard_scheduler`, raise events, and follow `LOAD SCHEDULER TO
 //! RUNTIME` live. No backend is needed: the proxy runs with no servers.
 
+mod proxy_support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::Conn;
+use proxy_support::sql::{exec, login, rows};
 use switchyard_proxy::config::{AdminUser, Config};
 use switchyard_proxy::ProxyHandle;
 use toml::Spanned;
@@ -31,38 +34,10 @@ async fn start() -> ProxyHandle {
 }
 
 async fn admin(proxy: &ProxyHandle) -> Conn {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(proxy.admin_addr.port())
-        .user(Some("admin"))
-        .pass(Some(ADMIN_PASSWORD))
-        .prefer_socket(false);
-    Conn::new(opts).await.expect("admin login")
-}
-
-async fn exec(c: &mut Conn, sql: &str) {
-    c.query_drop(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    login(proxy.admin_addr.port(), "admin", ADMIN_PASSWORD).await
 }
 
 type Row = Vec<Option<String>>;
-
-async fn rows(c: &mut Conn, sql: &str) -> Vec<Row> {
-    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.into_iter()
-        .map(|r| {
-            r.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    mysql_async::Value::NULL => None,
-                    mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                    other => Some(format!("{other:?}")),
-                })
-                .collect()
-        })
-        .collect()
-}
 
 /// Polls `sql` until `done` holds for its rows, with a generous deadline for a loaded machine.
 async fn wait_for(c: &mut Conn, sql: &str, what: &str, done: impl Fn(&[Row]) -> bool) -> Vec<Row> {

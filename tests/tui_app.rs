@@ -550,10 +550,16 @@ fn failover_app(read_only: bool) -> switchyard::tui::app::App {
         vec![Effect::Ops(OpsRequest::ReadTopology)],
         "arriving at the view reads the topology"
     );
+    assert!(app.model.ops.busy.is_some(), "busy from the request on");
     app.on_ops_update(
         OpsUpdate::Topology(Box::new(common::failover::topology()), common::T0_MS),
         common::T0_MS,
     );
+    app.on_ops_update(
+        OpsUpdate::Finished(Ok("topology read".into())),
+        common::T0_MS,
+    );
+    assert!(app.model.ops.busy.is_none());
     app
 }
 
@@ -585,7 +591,12 @@ fn failover_steps_run_one_at_a_time_and_only_after_a_capital_y() {
     let Mode::ConfirmOps(c) = app.mode.clone() else {
         panic!("n asks first: {:?}", app.mode)
     };
-    assert_eq!(c.request, OpsRequest::Run { one_step: true });
+    let run_step_3 = OpsRequest::Run {
+        plan_id: plan.id.clone(),
+        from_step: 2,
+        one_step: true,
+    };
+    assert_eq!(c.request, run_step_3);
     assert_eq!(
         c.statements, plan.steps[2].statements,
         "the step that stopped"
@@ -594,8 +605,13 @@ fn failover_steps_run_one_at_a_time_and_only_after_a_capital_y() {
     assert!(keys(&mut app, &[Key::Enter, Key::Char('y')]).is_empty());
     assert_eq!(
         keys(&mut app, &[Key::Char('Y')]),
-        vec![Effect::Ops(OpsRequest::Run { one_step: true })]
+        vec![Effect::Ops(run_step_3)]
     );
+
+    // Keys typed ahead cannot queue a second run behind the first.
+    assert!(keys(&mut app, &[Key::Char('n')]).is_empty());
+    assert!(app.status.as_ref().unwrap().text.starts_with("busy"));
+    assert_eq!(app.mode, Mode::Normal);
 
     // Progress patches the plan on screen while the step runs.
     let mut rec = plan.steps[2].clone();
@@ -623,7 +639,14 @@ fn run_all_lists_every_step_left_and_read_only_refuses() {
     let Mode::ConfirmOps(c) = app.mode.clone() else {
         panic!("A asks first")
     };
-    assert_eq!(c.request, OpsRequest::Run { one_step: false });
+    assert_eq!(
+        c.request,
+        OpsRequest::Run {
+            plan_id: common::failover::stopped_plan().id,
+            from_step: 2,
+            one_step: false
+        }
+    );
     assert_eq!(
         c.statements.iter().filter(|s| s.starts_with("-- ")).count(),
         4,

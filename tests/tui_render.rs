@@ -100,6 +100,7 @@ fn on(view: View) -> App {
             OpsUpdate::Plan(Some(Box::new(common::failover::stopped_plan()))),
             t0,
         );
+        app.on_ops_update(OpsUpdate::Finished(Ok("topology read".into())), t0);
     }
     app
 }

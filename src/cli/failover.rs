@@ -480,8 +480,11 @@ async fn execute(mut plan: Plan, a: &OpsArgs, settings: &Settings) -> anyhow::Re
     let j = journal(a);
     let total = plan.steps.len();
     let mut observe = progress(total);
-    let limit = a.step.then_some(1);
-    let outcome = ops::exec::run_steps(&mut plan, &j, settings, limit, &mut observe).await;
+    let limits = ops::exec::Limits {
+        steps: a.step.then_some(1),
+        from_step: None,
+    };
+    let outcome = ops::exec::run_steps(&mut plan, &j, settings, limits, &mut observe).await;
     print_plan(&plan, a.output, false)?;
     match outcome {
         Ok(()) if plan.state == ops::PlanState::Paused => {
@@ -493,8 +496,11 @@ async fn execute(mut plan: Plan, a: &OpsArgs, settings: &Settings) -> anyhow::Re
             Ok(())
         }
         Ok(()) => {
-            let archived = j.archive(&plan)?;
-            eprintln!("{} done; journal kept in {}", plan.kind, archived.display());
+            eprintln!(
+                "{} done; journal kept in {}",
+                plan.kind,
+                j.archive_path(&plan).display()
+            );
             Ok(())
         }
         Err(e) => Err(exit_error(e)),
@@ -593,7 +599,7 @@ pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
             }
             FailoverCommand::Abort { ops: a } => {
                 confirm(&a, "abort the current plan")?;
-                let plan = ops::exec::abort(&journal(&a), &a.layer.targets()?)
+                let plan = ops::exec::abort(&journal(&a), &a.layer.targets()?, None)
                     .await
                     .map_err(exit_error)?;
                 print_plan(&plan, a.output, false)

@@ -7,7 +7,9 @@
 //!    attempt, read from `monitor.mysql_server_{ping,read_only,connect}_log` (ProxySQL's tables
 //!    too), with the proxy's own clock so skew between hosts does not matter;
 //! 3. from the replicas: none may still have a running IO thread from it (a partition between
-//!    here and the primary looks like a crash from here only).
+//!    here and the primary looks like a crash from here only), and at least one replica's status
+//!    must have been read (an unreadable replica is no evidence). A replica notices a dead host
+//!    only after its `slave_net_timeout`, so that is how long they are given.
 //!
 //! Views 1 and 2 run at the same time, so asking the monitors costs no extra outage when its
 //! checks are frequent. A monitor that has no fresh check in time (disabled, long intervals) is
@@ -15,22 +17,27 @@
 
 use std::time::Duration;
 
+use futures::future::join_all;
 use tracing::info;
 
 use super::db::Db;
 use super::error::OpsError;
 use super::exec::{discover, ProxyTarget, Settings};
 use super::plan::Plan;
-use super::topology::Endpoint;
+use super::topology::{Endpoint, ServerView};
 use crate::control::{quote, Control};
 
 /// Our own connection attempts, this far apart (none after the last).
 const ATTEMPTS: u32 = 3;
 const ATTEMPT_GAP: Duration = Duration::from_millis(250);
-/// How long to wait for a monitor check newer than our first attempt.
+/// How long to wait for a monitor check newer than our first attempt (all proxies at once).
 const MONITOR_WAIT: Duration = Duration::from_secs(5);
-/// How long replicas get to notice a crash (their IO thread stops).
-const REPLICA_WAIT: Duration = Duration::from_secs(10);
+/// Reading a proxy's clock or logs; a proxy that accepts and then hangs is not waited for.
+const PROXY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Replicas get their `slave_net_timeout` (plus this) to notice a crash, within these bounds.
+const REPLICA_SLACK: Duration = Duration::from_secs(2);
+const REPLICA_WAIT_MIN: Duration = Duration::from_secs(10);
+const REPLICA_WAIT_MAX: Duration = Duration::from_secs(120);
 
 pub async fn confirm_down(
     primary: &Endpoint,
@@ -38,13 +45,16 @@ pub async fn confirm_down(
     settings: &Settings,
     detail: &mut Vec<String>,
 ) -> Result<(), OpsError> {
-    let mut clocks = Vec::new();
-    for p in &settings.proxies {
-        clocks.push(proxy_clock_us(p).await);
-    }
+    let clocks = join_all(settings.proxies.iter().map(proxy_clock_us)).await;
     let (own, monitors) = tokio::join!(
         own_attempts(primary, settings),
-        monitor_views(primary, &settings.proxies, &clocks)
+        join_all(
+            settings
+                .proxies
+                .iter()
+                .zip(&clocks)
+                .map(|(p, clock)| monitor_view(primary, p, clock.clone()))
+        )
     );
     let (answered, own_detail) = own;
     detail.extend(own_detail);
@@ -138,38 +148,45 @@ enum MonitorView {
 
 /// The proxy's clock now, in µs (its admin store is SQLite, ProxySQL's too).
 async fn proxy_clock_us(proxy: &ProxyTarget) -> Result<u64, String> {
-    let mut c = Control::connect(&proxy.url, proxy.password.as_deref())
+    let read = async {
+        let mut c = Control::connect(&proxy.url, proxy.password.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows = c
+            .rows("SELECT CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)")
+            .await
+            .map_err(|e| e.to_string());
+        let _ = c.disconnect().await;
+        rows?
+            .first()
+            .and_then(|r| r.text_at(0))
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| "no clock reading".to_string())
+    };
+    tokio::time::timeout(PROXY_TIMEOUT, read)
         .await
-        .map_err(|e| e.to_string())?;
-    let rows = c
-        .rows("SELECT CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)")
-        .await
-        .map_err(|e| e.to_string());
-    let _ = c.disconnect().await;
-    rows?
-        .first()
-        .and_then(|r| r.text_at(0))
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| "no clock reading".to_string())
+        .unwrap_or_else(|_| Err("timed out".into()))
 }
 
-async fn monitor_views(
+/// The proxy monitor's checks of `primary` since our first attempt (bounded wait for one).
+async fn monitor_view(
     primary: &Endpoint,
-    proxies: &[ProxyTarget],
-    clocks: &[Result<u64, String>],
-) -> Vec<MonitorView> {
-    let mut out = Vec::new();
-    for (p, clock) in proxies.iter().zip(clocks) {
-        out.push(match clock {
-            Ok(since) => monitor_view(primary, p, *since).await,
-            Err(e) => MonitorView::Unknown(format!("unreachable: {e}")),
-        });
-    }
-    out
+    proxy: &ProxyTarget,
+    since: Result<u64, String>,
+) -> MonitorView {
+    let since_us = match since {
+        Ok(us) => us,
+        Err(e) => return MonitorView::Unknown(format!("unreachable: {e}")),
+    };
+    let limit = MONITOR_WAIT + PROXY_TIMEOUT;
+    tokio::time::timeout(limit, fresh_check(primary, proxy, since_us))
+        .await
+        .unwrap_or_else(|_| MonitorView::Unknown(format!("no answer in {} s", limit.as_secs())))
 }
 
-/// Waits (bounded) for the proxy's monitor to check `primary` at or after `since_us`.
-async fn monitor_view(primary: &Endpoint, proxy: &ProxyTarget, since_us: u64) -> MonitorView {
+/// Polls the monitor logs until a check that started at or after `since_us` is there. Any
+/// success among the fresh checks wins: a monitor that reached the primary saw it up.
+async fn fresh_check(primary: &Endpoint, proxy: &ProxyTarget, since_us: u64) -> MonitorView {
     let Ok(host) = quote("host", &primary.host) else {
         return MonitorView::Unknown("host name cannot be quoted".into());
     };
@@ -179,7 +196,8 @@ async fn monitor_view(primary: &Endpoint, proxy: &ProxyTarget, since_us: u64) ->
            SELECT time_start_us, ping_error AS error FROM monitor.mysql_server_ping_log WHERE {server} \
            UNION ALL SELECT time_start_us, error FROM monitor.mysql_server_read_only_log WHERE {server} \
            UNION ALL SELECT time_start_us, connect_error FROM monitor.mysql_server_connect_log WHERE {server} \
-         ) WHERE time_start_us >= {since_us} ORDER BY time_start_us DESC LIMIT 1"
+         ) WHERE time_start_us >= {since_us} \
+         ORDER BY (error IS NULL OR error = '') DESC, time_start_us DESC LIMIT 1"
     );
     let mut c = match Control::connect(&proxy.url, proxy.password.as_deref()).await {
         Ok(c) => c,
@@ -187,7 +205,14 @@ async fn monitor_view(primary: &Endpoint, proxy: &ProxyTarget, since_us: u64) ->
     };
     let deadline = tokio::time::Instant::now() + MONITOR_WAIT;
     let view = loop {
-        match c.rows(&sql).await {
+        match tokio::time::timeout(PROXY_TIMEOUT, c.rows(&sql))
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::control::ControlError::Timeout(
+                    "the monitor logs",
+                    PROXY_TIMEOUT,
+                ))
+            }) {
             Ok(rows) => {
                 if let Some(r) = rows.first() {
                     let at = r.text_at(0).and_then(|t| t.parse().ok()).unwrap_or(0);
@@ -211,35 +236,77 @@ async fn monitor_view(primary: &Endpoint, proxy: &ProxyTarget, since_us: u64) ->
     view
 }
 
-/// No replica may still receive from the primary; they get a few seconds to notice a crash.
+/// No replica may still receive from the primary, and at least one must say so; they get
+/// their `slave_net_timeout` to notice a crash.
 async fn replicas_agree(
     primary: &Endpoint,
     plan: &Plan,
     settings: &Settings,
     detail: &mut Vec<String>,
 ) -> Result<(), OpsError> {
-    let deadline = tokio::time::Instant::now() + REPLICA_WAIT;
+    let started = tokio::time::Instant::now();
+    let mut wait = REPLICA_WAIT_MIN;
     loop {
         let topo = discover(settings).await?;
-        let still: Vec<String> = topo
-            .replicas_of(primary)
+        let others: Vec<&ServerView> = topo
+            .servers
             .iter()
-            .filter(|r| r.replica.as_ref().is_some_and(|s| s.io_running == "Yes"))
-            .map(|r| r.endpoint.to_string())
+            .filter(|s| &s.endpoint != primary)
             .collect();
+        let read: Vec<&&ServerView> = others
+            .iter()
+            .filter(|s| s.reachable && s.missing_grants.is_empty())
+            .collect();
+        let unknown: Vec<String> = others
+            .iter()
+            .filter(|s| !s.reachable || !s.missing_grants.is_empty())
+            .map(|s| s.endpoint.to_string())
+            .collect();
+        let still: Vec<String> = read
+            .iter()
+            .filter(|s| {
+                s.replica
+                    .as_ref()
+                    .is_some_and(|r| &r.source == primary && r.io_running == "Yes")
+            })
+            .map(|s| s.endpoint.to_string())
+            .collect();
+        let net_timeout = read
+            .iter()
+            .filter_map(|s| s.replica.as_ref().map(|r| r.net_timeout_secs))
+            .max()
+            .map_or(REPLICA_WAIT_MIN, |secs| {
+                (Duration::from_secs(secs) + REPLICA_SLACK)
+                    .clamp(REPLICA_WAIT_MIN, REPLICA_WAIT_MAX)
+            });
+        wait = wait.max(net_timeout);
+        if read.is_empty() {
+            return Err(OpsError::Refused(format!(
+                "no replica's status could be read ({}): nothing says {primary} is down for \
+                 them too; not failing over (--force overrides)",
+                unknown.join(", ")
+            )));
+        }
         if still.is_empty() {
             info!(%primary, "down for us, the monitors and the replicas");
             detail.push(format!(
-                "no replica receives from {primary}; candidate {}",
+                "no replica receives from {primary} ({} read{}); candidate {}",
+                read.len(),
+                if unknown.is_empty() {
+                    String::new()
+                } else {
+                    format!(", not readable: {}", unknown.join(", "))
+                },
                 plan.candidate
             ));
             return Ok(());
         }
-        if tokio::time::Instant::now() > deadline {
+        if started.elapsed() > wait {
             return Err(OpsError::Refused(format!(
-                "{} still receive from {primary}: it is up for them (a network partition?); \
-                 not failing over (--force overrides)",
-                still.join(", ")
+                "{} still receive from {primary} after {} s (their slave_net_timeout): it is up \
+                 for them (a network partition?); not failing over (--force overrides)",
+                still.join(", "),
+                wait.as_secs()
             )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -47,13 +47,14 @@ fn needs(flavor: Flavor, server_version: &str) -> Vec<Need> {
                 },
                 Need {
                     what: "read replica status",
-                    any_of: vec![
-                        "SLAVE MONITOR",
-                        "REPLICA MONITOR",
-                        "REPLICATION SLAVE ADMIN",
-                        "SUPER",
-                    ],
+                    // Since 10.5.8 REPLICATION SLAVE ADMIN no longer shows replica status.
+                    any_of: vec!["SLAVE MONITOR", "REPLICA MONITOR", "SUPER"],
                     grant: "SLAVE MONITOR",
+                },
+                Need {
+                    what: "reset replication on the promoted server (RESET SLAVE ALL)",
+                    any_of: vec!["RELOAD"],
+                    grant: "RELOAD",
                 },
                 Need {
                     what: "set read_only",
@@ -72,6 +73,11 @@ fn needs(flavor: Flavor, server_version: &str) -> Vec<Need> {
                 what: "read replica status",
                 any_of: vec!["REPLICATION CLIENT", "SUPER"],
                 grant: "REPLICATION CLIENT",
+            },
+            Need {
+                what: "reset replication on the promoted server (RESET REPLICA ALL)",
+                any_of: vec!["RELOAD"],
+                grant: "RELOAD",
             },
             Need {
                 what: "set read_only",
@@ -142,8 +148,21 @@ mod tests {
 
     #[test]
     fn the_sandbox_monitor_has_what_a_failover_needs() {
-        let grants = lines(&["GRANT RELOAD, PROCESS, SUPER, REPLICATION SLAVE ADMIN, SLAVE MONITOR, READ_ONLY ADMIN ON *.* TO `monitor`@`%` IDENTIFIED BY PASSWORD '*AB'"]);
-        assert!(missing(Flavor::MariaDb, "10.11.6-MariaDB", &grants, "'monitor'@'%'").is_empty());
+        // SHOW GRANTS FOR monitor@'%' on the sandbox's MariaDB 10.11.
+        let grants = lines(&["GRANT RELOAD, PROCESS, SUPER, REPLICATION SLAVE, BINLOG MONITOR, CONNECTION ADMIN, READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, BINLOG ADMIN, SLAVE MONITOR ON *.* TO `monitor`@`%` IDENTIFIED BY PASSWORD '*C8'"]);
+        assert!(missing(
+            Flavor::MariaDb,
+            "10.11.14-MariaDB-0+deb12u2-log",
+            &grants,
+            "'monitor'@'%'"
+        )
+        .is_empty());
+        // REPLICATION SLAVE ADMIN alone does not show replica status since 10.5.8.
+        let admin_only =
+            lines(&["GRANT RELOAD, READ_ONLY ADMIN, REPLICATION SLAVE ADMIN ON *.* TO `a`@`%`"]);
+        let m = missing(Flavor::MariaDb, "10.11.14-MariaDB", &admin_only, "'a'@'%'");
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(m[0].starts_with("GRANT SLAVE MONITOR"), "{m:?}");
     }
 
     #[test]
@@ -158,6 +177,7 @@ mod tests {
             vec![
                 "GRANT REPLICATION SLAVE ADMIN ON *.* TO 'weak'@'%'; -- to stop, change and start replication",
                 "GRANT SLAVE MONITOR ON *.* TO 'weak'@'%'; -- to read replica status",
+                "GRANT RELOAD ON *.* TO 'weak'@'%'; -- to reset replication on the promoted server (RESET SLAVE ALL)",
                 "GRANT READ_ONLY ADMIN ON *.* TO 'weak'@'%'; -- to set read_only",
             ]
         );
@@ -165,7 +185,7 @@ mod tests {
 
     #[test]
     fn super_sets_read_only_only_before_mariadb_10_11() {
-        let grants = lines(&["GRANT SUPER ON *.* TO `old`@`%`"]);
+        let grants = lines(&["GRANT RELOAD, SUPER ON *.* TO `old`@`%`"]);
         assert!(missing(Flavor::MariaDb, "10.6.18-MariaDB", &grants, "'old'@'%'").is_empty());
         let m = missing(Flavor::MariaDb, "10.11.6-MariaDB", &grants, "'old'@'%'");
         assert_eq!(m.len(), 1);
@@ -175,7 +195,7 @@ mod tests {
     #[test]
     fn mysql_dynamic_privileges_and_all_and_roles() {
         let grants = lines(&[
-            "GRANT REPLICATION CLIENT ON *.* TO `orc`@`%`",
+            "GRANT RELOAD, REPLICATION CLIENT ON *.* TO `orc`@`%`",
             "GRANT REPLICATION_SLAVE_ADMIN,SYSTEM_VARIABLES_ADMIN ON *.* TO `orc`@`%`",
         ]);
         assert!(missing(Flavor::MySql, "8.0.36", &grants, "'orc'@'%'").is_empty());

@@ -207,6 +207,9 @@ pub struct Plan {
     pub steps: Vec<StepRecord>,
     /// Why the plan stopped, in one line.
     pub error: Option<String>,
+    /// Made with `--force`: a resumed run keeps overriding the same checks.
+    #[serde(default)]
+    pub force: bool,
 }
 
 impl Plan {
@@ -336,9 +339,25 @@ impl Journal {
         }
     }
 
+    /// Where a finished or aborted plan is kept.
+    pub fn archive_path(&self, plan: &Plan) -> PathBuf {
+        self.dir.join(format!("{}-{}.json", plan.kind, plan.id))
+    }
+
+    /// A plan as it was archived (finished or aborted), if it was.
+    pub fn load_archived(&self, plan: &Plan) -> Result<Option<Plan>, OpsError> {
+        match std::fs::read(self.archive_path(plan)) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| self.err(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     /// Moves a finished or aborted plan out of the way, keeping it for the record.
     pub fn archive(&self, plan: &Plan) -> Result<PathBuf, OpsError> {
-        let to = self.dir.join(format!("{}-{}.json", plan.kind, plan.id));
+        let to = self.archive_path(plan);
         std::fs::rename(self.current_path(), &to).map_err(|e| self.err(e))?;
         Ok(to)
     }
@@ -387,6 +406,7 @@ mod tests {
                 },
             ],
             error: Some("boom".into()),
+            force: false,
         }
     }
 

@@ -87,20 +87,30 @@ impl Recorder {
         }
     }
 
-    /// Waits (bounded) until every queued event is sent; returns one line per proxy that missed
-    /// some, for the operator.
+    /// Waits (5 s in all, whatever the number of proxies) until every queued event is sent;
+    /// returns one line per proxy that missed some, for the operator. Writers still busy then
+    /// are stopped and their queued events counted as lost.
     pub async fn finish(self) -> Vec<String> {
         drop(self.queues);
-        let mut missed = Vec::new();
-        for t in self.tasks {
-            match tokio::time::timeout(FINISH_TIMEOUT, t).await {
-                Ok(Ok(Some(line))) => missed.push(line),
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => missed.push(format!("event writer failed: {e}")),
-                Err(_) => missed.push("events still queued after 5 s were dropped".into()),
+        let aborts: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
+        match tokio::time::timeout(FINISH_TIMEOUT, futures::future::join_all(self.tasks)).await {
+            Ok(done) => done
+                .into_iter()
+                .filter_map(|r| match r {
+                    Ok(line) => line,
+                    Err(e) => Some(format!("event writer failed: {e}")),
+                })
+                .collect(),
+            Err(_) => {
+                for a in aborts {
+                    a.abort();
+                }
+                vec![format!(
+                    "events not sent within {} s were dropped (a proxy is slow or hung)",
+                    FINISH_TIMEOUT.as_secs()
+                )]
             }
         }
-        missed
     }
 }
 
@@ -197,6 +207,7 @@ mod tests {
             finished_ms: None,
             steps: vec![],
             error: None,
+            force: false,
         };
         let sql = statement(&plan, Some(10), "127.0.0.1:1", "it's\na C:\\path");
         assert_eq!(

@@ -49,6 +49,15 @@ pub fn replication_status(flavor: Flavor) -> &'static str {
     }
 }
 
+/// How long a replica waits for data (or a heartbeat) before it calls its source dead: a
+/// primary whose host died looks alive to its replicas for up to this long.
+pub fn net_timeout(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::MariaDb => "SELECT @@GLOBAL.slave_net_timeout",
+        Flavor::MySql => "SELECT @@GLOBAL.replica_net_timeout",
+    }
+}
+
 /// What a server has executed (its own writes and what it applied).
 pub fn executed_position(flavor: Flavor) -> &'static str {
     match flavor {

@@ -47,6 +47,8 @@ pub struct ReplicaStatus {
     pub received: Position,
     pub sql_delay_secs: u64,
     pub seconds_behind: Option<u64>,
+    /// `slave_net_timeout` / `replica_net_timeout`: how long it takes to notice a dead source.
+    pub net_timeout_secs: u64,
     pub last_io_error: String,
     pub last_sql_error: String,
 }
@@ -380,6 +382,11 @@ pub async fn replica_status(db: &mut Db) -> Result<Option<ReplicaStatus>, OpsErr
             .ok(),
         last_io_error: get("Last_IO_Error", "Last_IO_Error"),
         last_sql_error: get("Last_SQL_Error", "Last_SQL_Error"),
+        net_timeout_secs: db
+            .value(sql::net_timeout(flavor))
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60),
     }))
 }
 
@@ -457,6 +464,7 @@ mod tests {
                 received,
                 sql_delay_secs: delay,
                 seconds_behind: None,
+                net_timeout_secs: 60,
                 last_io_error: String::new(),
                 last_sql_error: String::new(),
             }),

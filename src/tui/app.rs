@@ -403,8 +403,10 @@ impl App {
         self.mode = Mode::Normal;
         self.clamp_selection();
         let ops = &self.model.ops;
-        (view == View::Failover && ops.topology.is_none() && ops.busy.is_none())
-            .then_some(Effect::Ops(OpsRequest::ReadTopology))
+        if view == View::Failover && ops.topology.is_none() && ops.busy.is_none() {
+            return Some(self.send_ops(OpsRequest::ReadTopology));
+        }
+        None
     }
 
     fn push(&mut self, view: View, scope: Scope) {

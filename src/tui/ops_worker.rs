@@ -5,7 +5,7 @@
 
 use tokio::sync::mpsc;
 
-use crate::ops::{self, Journal, Plan, PlanState, Settings, Setup, StepRecord};
+use crate::ops::{self, Journal, OpsError, Plan, PlanState, Settings, Setup, StepRecord};
 
 use super::app::{OpsRequest, OpsUpdate};
 use super::run::now_ms;
@@ -61,6 +61,32 @@ fn send_plan(updates: &Updates, plan: &Option<Plan>) {
     let _ = updates.send(OpsUpdate::Plan(plan.clone().map(Box::new)));
 }
 
+/// The plan shown, as the journal has it now: another console or a script may have run,
+/// finished or aborted it. A plan made here and not started yet is not in the journal and stays.
+fn refresh_plan(ctx: &OpsContext, plan: &mut Option<Plan>, updates: &Updates) {
+    let latest = match ctx.journal.load() {
+        Ok(Some(current)) => {
+            let keep_local = plan
+                .as_ref()
+                .is_some_and(|p| p.state == PlanState::Planned && p.id != current.id);
+            (!keep_local).then_some(current)
+        }
+        // Not current any more: finished or aborted, and archived.
+        Ok(None) => plan
+            .as_ref()
+            .filter(|p| p.state != PlanState::Planned)
+            .and_then(|p| ctx.journal.load_archived(p).ok().flatten()),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the journal");
+            None
+        }
+    };
+    if let Some(p) = latest {
+        *plan = Some(p);
+    }
+    send_plan(updates, plan);
+}
+
 async fn read_topology(settings: &Settings, updates: &Updates) -> Result<String, String> {
     let topo = ops::exec::discover(settings)
         .await
@@ -82,7 +108,10 @@ async fn handle(
 ) -> Result<String, String> {
     let refuse_if_open = || ctx.journal.refuse_if_open().map_err(|e| e.to_string());
     match request {
-        OpsRequest::ReadTopology => read_topology(&settings(ctx).await?, updates).await,
+        OpsRequest::ReadTopology => {
+            refresh_plan(ctx, plan, updates);
+            read_topology(&settings(ctx).await?, updates).await
+        }
         OpsRequest::PlanFailover | OpsRequest::PlanSwitchover(_) | OpsRequest::PlanRejoin(_) => {
             refuse_if_open()?;
             let s = settings(ctx).await?;
@@ -105,55 +134,57 @@ async fn handle(
             send_plan(updates, plan);
             Ok(text)
         }
-        OpsRequest::Run { one_step } => {
-            let Some(p) = plan.as_mut() else {
-                return Err("no plan to run".into());
+        OpsRequest::Run {
+            plan_id,
+            from_step,
+            one_step,
+        } => {
+            let Some(p) = plan.as_mut().filter(|p| p.id == plan_id) else {
+                return Err(format!("plan {plan_id} is not the plan shown any more"));
             };
-            if p.state == PlanState::Planned {
-                refuse_if_open()?;
-            }
             let s = settings(ctx).await?;
             let tx = updates.clone();
             let mut observe = move |i: usize, rec: &StepRecord| {
                 let _ = tx.send(OpsUpdate::Step(i, Box::new(rec.clone())));
             };
-            let limit = one_step.then_some(1);
-            let outcome = ops::exec::run_steps(p, &ctx.journal, &s, limit, &mut observe).await;
+            let limits = ops::exec::Limits {
+                steps: one_step.then_some(1),
+                from_step: Some(from_step),
+            };
+            let outcome = ops::exec::run_steps(p, &ctx.journal, &s, limits, &mut observe).await;
             let text = match (&outcome, p.state) {
+                (Err(OpsError::Refused(why)), _) => Err(why.clone()),
                 (Err(e), _) => Err(format!(
                     "{} stopped: {e}; n retries the step, X abandons the plan",
                     p.kind
                 )),
-                (Ok(()), PlanState::Done) => {
-                    ctx.journal.archive(p).map_err(|e| e.to_string())?;
-                    Ok(format!(
-                        "{} done: {} is the primary behind every proxy",
-                        p.kind, p.candidate
-                    ))
-                }
+                (Ok(()), PlanState::Done) => Ok(format!(
+                    "{} done: {} is the primary behind every proxy",
+                    p.kind, p.candidate
+                )),
                 (Ok(()), _) => Ok(format!(
                     "step done; n runs step {} of {}",
                     p.next_step().map_or(0, |i| i + 1),
                     p.steps.len()
                 )),
             };
-            send_plan(updates, plan);
+            refresh_plan(ctx, plan, updates);
             // The topology changed (or did not): show it as it is now.
             if let Err(e) = read_topology(&s, updates).await {
                 tracing::warn!(error = %e, "reading the topology after a step failed");
             }
             text
         }
-        OpsRequest::Abort => {
-            let Some(p) = plan.as_ref() else {
-                return Err("no plan to abandon".into());
+        OpsRequest::Abort { plan_id } => {
+            let Some(p) = plan.as_ref().filter(|p| p.id == plan_id) else {
+                return Err(format!("plan {plan_id} is not the plan shown any more"));
             };
             if p.state == PlanState::Planned {
                 *plan = None;
                 send_plan(updates, plan);
                 return Ok("plan discarded; nothing had run".into());
             }
-            let aborted = ops::exec::abort(&ctx.journal, &ctx.setup.proxies)
+            let aborted = ops::exec::abort(&ctx.journal, &ctx.setup.proxies, Some(&plan_id))
                 .await
                 .map_err(|e| e.to_string())?;
             let text = format!(

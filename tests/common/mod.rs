@@ -555,6 +555,7 @@ pub mod failover {
                 received: pos(received),
                 sql_delay_secs: 0,
                 seconds_behind: Some(lag),
+                net_timeout_secs: 60,
                 last_io_error: String::new(),
                 last_sql_error: String::new(),
             }),
@@ -677,6 +678,7 @@ pub mod failover {
                 ),
             ],
             error: Some("step 3 (catch_up) failed: 127.0.0.1:3307: MASTER_GTID_WAIT timed out after 60 s".into()),
+            force: false,
         }
     }
 }

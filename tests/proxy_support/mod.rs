@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod raw;
+pub mod sql;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -34,6 +35,12 @@ impl Fixture {
         config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
         let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
         Fixture { sb, proxy }
+    }
+
+    /// The proxy's admin interface, as the sandbox's admin.
+    pub async fn admin(&self) -> mysql_async::Conn {
+        let l = &self.sb.logins().admin;
+        sql::login(self.proxy.admin_addr.port(), &l.user, &l.password).await
     }
 
     pub fn proxy_addr(&self) -> SocketAddr {

@@ -137,10 +137,24 @@ pub fn parse(statement: &str) -> Command {
     static RECORD: OnceLock<Regex> = OnceLock::new();
     let record = re(
         &RECORD,
-        r"(?is)^INSERT\s+INTO\s+(?:stats\.)?`?stats_switchyard_events`?\s*(\(.*)$",
+        r"(?is)^INSERT\s+INTO\s+(?:`?stats`?\.)?`?stats_switchyard_events`?\s*(\(.*)$",
     );
     if let Some(c) = record.captures(sql) {
         return Command::RecordEvents(c[1].to_string());
+    }
+    // Any other write would land in the table's mirror, be wiped at the next read, and look
+    // like it worked: refuse it.
+    static EVENTS_WRITE: OnceLock<Regex> = OnceLock::new();
+    let events_write = re(
+        &EVENTS_WRITE,
+        r"(?is)^(?:(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+(?:`?stats`?\.)?`?stats_switchyard_events\b",
+    );
+    if events_write.is_match(sql) {
+        return Command::Refused(
+            "stats_switchyard_events takes only INSERT INTO stats_switchyard_events \
+             (hostgroup, server, kind, reason) VALUES (…); the proxy keeps the rest"
+                .into(),
+        );
     }
 
     static KILL: OnceLock<Regex> = OnceLock::new();
@@ -349,6 +363,23 @@ mod tests {
         );
         assert!(matches!(
             parse("INSERT INTO stats_switchyard_eventsx (a) VALUES (1)"),
+            Command::Sql(..)
+        ));
+        assert_eq!(
+            parse("insert into `stats`.`stats_switchyard_events` (kind) values ('note')"),
+            Command::RecordEvents("(kind) values ('note')".into())
+        );
+        for other in [
+            "REPLACE INTO stats_switchyard_events (kind) VALUES ('note')",
+            "INSERT OR IGNORE INTO stats_switchyard_events (kind) VALUES ('note')",
+            "INSERT INTO stats_switchyard_events VALUES (1, 2, 3, 'a', 'note', 'b', 'c')",
+            "DELETE FROM stats.stats_switchyard_events",
+            "UPDATE stats_switchyard_events SET kind='shun'",
+        ] {
+            assert!(matches!(parse(other), Command::Refused(_)), "{other}");
+        }
+        assert!(matches!(
+            parse("INSERT INTO scratch SELECT * FROM stats_switchyard_events"),
             Command::Sql(..)
         ));
         assert!(matches!(

@@ -12,17 +12,22 @@ use crate::tui::views::RowKey;
 /// What the console asks the operations worker for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpsRequest {
-    /// Read the topology again (proxies and every server).
+    /// Read the topology (proxies and every server) and the journal again.
     ReadTopology,
     PlanFailover,
     PlanSwitchover(Endpoint),
     PlanRejoin(Endpoint),
-    /// Run the plan shown from its next step: one step, or everything that is left.
+    /// Run plan `plan_id` from step `from_step` (the one the operator saw and confirmed; the
+    /// worker refuses when another is next by then): one step, or everything that is left.
     Run {
+        plan_id: String,
+        from_step: usize,
         one_step: bool,
     },
-    /// Give up the plan shown; nothing is undone.
-    Abort,
+    /// Give up plan `plan_id`; nothing is undone.
+    Abort {
+        plan_id: String,
+    },
 }
 
 impl std::fmt::Display for OpsRequest {
@@ -32,9 +37,15 @@ impl std::fmt::Display for OpsRequest {
             OpsRequest::PlanFailover => f.write_str("plan a failover"),
             OpsRequest::PlanSwitchover(to) => write!(f, "plan a switchover to {to}"),
             OpsRequest::PlanRejoin(s) => write!(f, "plan a rejoin of {s}"),
-            OpsRequest::Run { one_step: true } => f.write_str("run the next step"),
-            OpsRequest::Run { one_step: false } => f.write_str("run every step left"),
-            OpsRequest::Abort => f.write_str("abandon the plan"),
+            OpsRequest::Run {
+                from_step,
+                one_step: true,
+                ..
+            } => write!(f, "run step {}", from_step + 1),
+            OpsRequest::Run { from_step, .. } => {
+                write!(f, "run the steps from {} on", from_step + 1)
+            }
+            OpsRequest::Abort { plan_id } => write!(f, "abandon plan {plan_id}"),
         }
     }
 }
@@ -155,8 +166,16 @@ impl App {
             );
             return None;
         }
-        self.say(Tone::Info, format!("{request}…"));
-        Some(Effect::Ops(request))
+        Some(self.send_ops(request))
+    }
+
+    /// Hands a request to the worker. The view is busy from this moment, not from the worker's
+    /// first report, so keys typed ahead cannot queue a second request behind it.
+    pub(super) fn send_ops(&mut self, request: OpsRequest) -> Effect {
+        let text = format!("{request}…");
+        self.model.ops.busy = Some(text.clone());
+        self.say(Tone::Info, text);
+        Effect::Ops(request)
     }
 
     /// Puts a run or abandon of the plan shown in front of the operator.
@@ -181,11 +200,16 @@ impl App {
         }
         let next = plan.next_step()?;
         let total = plan.steps.len();
+        let run = |one_step| OpsRequest::Run {
+            plan_id: plan.id.clone(),
+            from_step: next,
+            one_step,
+        };
         let (request, question, statements) = match action {
             UiAction::RunStep => {
                 let s = &plan.steps[next];
                 (
-                    OpsRequest::Run { one_step: true },
+                    run(true),
                     format!(
                         "Run step {} of {total} of the {}: {}",
                         next + 1,
@@ -196,7 +220,7 @@ impl App {
                 )
             }
             UiAction::RunAll => (
-                OpsRequest::Run { one_step: false },
+                run(false),
                 format!(
                     "Run steps {} to {total} of the {} {} → {} without stopping",
                     next + 1,
@@ -215,7 +239,9 @@ impl App {
                     .collect(),
             ),
             _ => (
-                OpsRequest::Abort,
+                OpsRequest::Abort {
+                    plan_id: plan.id.clone(),
+                },
                 format!(
                     "Abandon the {} plan {} at step {}? Steps that ran are not undone",
                     plan.kind,

@@ -162,8 +162,7 @@ impl App {
 
     pub(super) fn confirm_ops_key(&mut self, key: Key, c: OpsConfirm) -> Option<Effect> {
         if self.answer(key, &c.request)? {
-            self.say(Tone::Info, format!("{}…", c.request));
-            return Some(Effect::Ops(c.request));
+            return Some(self.send_ops(c.request));
         }
         None
     }

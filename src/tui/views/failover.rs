@@ -176,12 +176,22 @@ fn columns() -> Vec<super::Column> {
         col("RO", Length(3)),
         wide("Proxy HG:status", Length(30)),
         col("Executed GTID", Min(14)),
-        wide("Received GTID", Min(14)),
+        widest("Received GTID", Min(14)),
         col("Lag", Length(5)),
         wide("IO/SQL", Length(10)),
-        wide("Source", Length(17)),
-        wide("Note", Min(10)),
+        widest("Source", Length(17)),
+        widest("Note", Min(10)),
     ]
+}
+
+/// A column for terminals of 160 columns and more: below that the server addresses and the
+/// states keep their full width.
+fn widest(title: &'static str, width: Constraint) -> super::Column {
+    super::Column {
+        title,
+        width,
+        hide_below: 160,
+    }
 }
 
 /// The whole view: topology table, plan, events.
@@ -336,7 +346,8 @@ fn plan_lines<'a>(ops: &Operations, wide: bool, theme: &Theme) -> (Vec<Line<'a>>
             "n runs the next step (confirmed), A runs all that are left, X abandons the plan"
         }
         PlanState::Running if ops.busy.is_none() => {
-            "interrupted while running: n retries the step, X abandons the plan"
+            "running elsewhere, or cut off: R reads the journal again; if nothing runs it, n \
+             retries the step (refused while another process holds the plan), X abandons it"
         }
         PlanState::Done | PlanState::Aborted => "F, S or J makes a new plan",
         PlanState::Running => "",

@@ -14,9 +14,12 @@ pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
 pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let wide = area.width >= 120;
+    // Full titles when they all fit with the product name, the short ones otherwise.
+    let full: usize =
+        " switchyard ".len() + View::ALL.iter().map(|v| v.title().len() + 3).sum::<usize>();
+    let wide = usize::from(area.width) > full;
     // At 80 columns every tab needs the room the product name would take.
-    let mut spans = if wide {
+    let mut spans = if area.width >= 100 {
         vec![Span::styled(" switchyard ", theme.title)]
     } else {
         vec![Span::raw("")]

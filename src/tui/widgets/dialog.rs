@@ -79,21 +79,40 @@ fn render_question(
     let rows = |l: &Line| l.width().div_ceil(inner_width).max(1);
     let room = usize::from(area.height.saturating_sub(2));
     let mut used: usize = lines.iter().chain(keys.iter()).map(rows).sum();
-    for (i, sql) in statements.iter().enumerate() {
-        let line = Line::styled(format!("  {}", sanitize(sql)), theme.sql);
-        let left = statements.len() - i;
-        // Keep a row for the "more" line unless this is the last statement.
-        let reserve = usize::from(left > 1);
-        if used + rows(&line) + reserve > room {
-            lines.push(Line::styled(
-                format!("  … {left} more not shown (the plan's journal holds them all)"),
-                theme.muted,
-            ));
-            used += 1;
-            break;
+    let shown: Vec<Line> = statements
+        .iter()
+        .map(|sql| Line::styled(format!("  {}", sanitize(sql)), theme.sql))
+        .collect();
+    let all: usize = shown.iter().map(rows).sum();
+    if used + all <= room {
+        used += all;
+        lines.extend(shown);
+    } else {
+        // Too many to show: the step headers (`-- N. …`) first, so the operator sees every step
+        // that will run, and as many statements as fit; one step at a time shows them all.
+        let mut headers_left = statements.iter().filter(|s| s.starts_with("-- ")).count();
+        let steps = headers_left > 0;
+        let mut hidden = 0;
+        for (sql, line) in statements.iter().zip(shown) {
+            let header = sql.starts_with("-- ");
+            headers_left -= usize::from(header);
+            if header || used + rows(&line) + 1 + headers_left <= room {
+                used += rows(&line);
+                lines.push(line);
+            } else {
+                hidden += 1;
+            }
         }
-        used += rows(&line);
-        lines.push(line);
+        let how = if steps {
+            "n runs one step at a time, each shown whole"
+        } else {
+            "a taller terminal shows them"
+        };
+        lines.push(Line::styled(
+            format!("  … {hidden} statements not shown: {how}"),
+            theme.muted,
+        ));
+        used += 1;
     }
     lines.extend(keys);
     let text_height = used;
