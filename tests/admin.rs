@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Value};
+use mysql_async::{Conn, OptsBuilder};
 use proxy_support::sql::{converges, error, exec, login, one, rows, Rows};
 use proxy_support::{mariadb_cli, sysbench, Fixture};
 use switchyard::sandbox::SandboxGuard;
