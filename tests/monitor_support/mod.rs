@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Value};
+use mysql_async::{Conn, OptsBuilder};
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::Config;
 use switchyard_proxy::ProxyHandle;
@@ -95,34 +95,10 @@ impl Setup {
     }
 }
 
-pub type Rows = Vec<Vec<Option<String>>>;
-
-/// Rows of an admin statement, every value as text (or NULL).
-pub async fn rows(conn: &mut Conn, sql: &str) -> Rows {
-    let result: Vec<mysql_async::Row> = conn
-        .query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    result
-        .into_iter()
-        .map(|row| {
-            row.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    Value::NULL => None,
-                    Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                    other => Some(format!("{other:?}")),
-                })
-                .collect()
-        })
-        .collect()
-}
-
-pub async fn exec(conn: &mut Conn, sql: &str) {
-    conn.query_drop(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
+// The statement helpers every admin-plane test shares.
+#[path = "../proxy_support/sql.rs"]
+mod sql;
+pub use sql::{exec, rows, Rows};
 
 /// The first column of the first row, if any.
 pub async fn one(conn: &mut Conn, sql: &str) -> Option<String> {
