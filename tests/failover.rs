@@ -966,3 +966,55 @@ async fn a_login_without_privileges_is_refused_with_the_grants_before_any_step()
         "the primary was not touched"
     );
 }
+
+/// A former primary that kept a write no replica received (its last transaction, then a crash)
+/// is refused by `rejoin`, naming that GTID, even after the new primary wrote past its sequence
+/// number: the check reads the new primary's binlog state, not just the positions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rejoin_refuses_a_former_primary_with_a_write_nobody_received() {
+    let mut layer = Layer::with(1, false).await;
+    layer
+        .sb
+        .sql("db1", "INSERT INTO app.acked (writer) VALUES (1)")
+        .expect("insert");
+    layer.sb.sync_replicas().expect("replica caught up");
+    layer
+        .sb
+        .sql("db2", "STOP SLAVE IO_THREAD")
+        .expect("stop the IO thread");
+    layer
+        .sb
+        .sql("db1", "INSERT INTO app.acked (writer) VALUES (2)")
+        .expect("the write only db1 has");
+    let lost = layer
+        .sb
+        .sql("db1", "SELECT @@GLOBAL.gtid_binlog_pos")
+        .expect("gtid")
+        .trim()
+        .to_string();
+    tokio::task::block_in_place(|| layer.sb.kill("db1")).expect("kill -9 the primary");
+    let out = layer
+        .switchyard(&["failover", "run", "--yes", "--output", "json"])
+        .await;
+    assert!(out.status.success(), "failover");
+    for n in 0..5 {
+        layer
+            .sb
+            .sql(
+                "db2",
+                &format!("INSERT INTO app.acked (writer) VALUES ({n})"),
+            )
+            .expect("the new primary writes past the lost sequence number");
+    }
+    tokio::task::block_in_place(|| layer.sb.start("db1")).expect("restart the old primary");
+    let target = format!("127.0.0.1:{}", layer.port("db1"));
+    let out = layer
+        .switchyard(&["rejoin", &target, "--yes", "--repl-user", "repl"])
+        .await;
+    assert_eq!(out.status.code(), Some(3), "refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("errant") && err.contains(&lost),
+        "{lost}: {err}"
+    );
+}

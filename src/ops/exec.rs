@@ -497,7 +497,11 @@ pub async fn plan_rejoin(
         topo.reader_hostgroups.first().copied().ok_or_else(|| {
             OpsError::Refused("no reader hostgroup to return the server to".into())
         })?;
-    let errant = errant(me.executed.as_ref(), primary.executed.as_ref());
+    let errant = errant(
+        me.executed.as_ref(),
+        primary.executed.as_ref(),
+        primary.binlog_state.as_deref(),
+    )?;
     if !errant.is_empty() && !settings.force {
         return Err(OpsError::Refused(format!(
             "{server} has transactions the primary {} lacks (errant): {}; they would be lost or break replication. Inspect them (mysqlbinlog), then rejoin with --force or rebuild the server",
@@ -529,11 +533,26 @@ pub async fn plan_rejoin(
     Ok((plan, topo))
 }
 
-fn errant(mine: Option<&Position>, primary: Option<&Position>) -> Vec<String> {
-    match (mine, primary) {
-        (Some(m), Some(p)) => m.missing_from(p),
-        _ => vec![],
+/// The transactions of `mine` the primary does not have: by position, and for MariaDB also by
+/// the primary's binlog state (a crashed primary's unacknowledged last write has a sequence
+/// number the promoted replica wrote past with its own server id).
+fn errant(
+    mine: Option<&Position>,
+    primary: Option<&Position>,
+    primary_binlog_state: Option<&str>,
+) -> Result<Vec<String>, OpsError> {
+    let (Some(m), Some(p)) = (mine, primary) else {
+        return Ok(vec![]);
+    };
+    let mut out = m.missing_from(p);
+    if let Some(state) = primary_binlog_state {
+        for gtid in super::gtid::mariadb_not_logged(m, state)? {
+            if !out.contains(&gtid) {
+                out.push(gtid);
+            }
+        }
     }
+    Ok(out)
 }
 
 /// Runs a plan from its first unfinished step to the end or to the first failure, saving the
@@ -1074,6 +1093,14 @@ async fn wait_replicating(db: &mut Db, source: &Endpoint, limit: Duration) -> Re
             Some(r) if &r.source == source && r.io_running == "Yes" && r.sql_running => {
                 return Ok(())
             }
+            // The source refused what the replica asked for (1236: a GTID it never logged):
+            // waiting does not help, and the message names the diverged transactions.
+            Some(r) if r.last_io_error.contains("1236") => {
+                return Err(OpsError::StepFailed(format!(
+                    "{} cannot replicate from {source}, it has diverged: {}",
+                    db.name, r.last_io_error
+                )));
+            }
             _ if Instant::now() > deadline => {
                 let why = st
                     .map(|r| {
@@ -1124,8 +1151,16 @@ async fn reattach(
         .value(sql::executed_position(flavor))
         .await?
         .unwrap_or_default();
+    let their_state = match flavor {
+        Flavor::MariaDb => primary.value("SELECT @@GLOBAL.gtid_binlog_state").await?,
+        Flavor::MySql => None,
+    };
     primary.close().await;
-    let errant = Position::parse(flavor, &mine)?.missing_from(&Position::parse(flavor, &theirs)?);
+    let errant = errant(
+        Some(&Position::parse(flavor, &mine)?),
+        Some(&Position::parse(flavor, &theirs)?),
+        their_state.as_deref(),
+    )?;
     if !errant.is_empty() {
         detail.push(format!(
             "errant transactions on {server}: {}",

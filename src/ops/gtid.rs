@@ -195,6 +195,36 @@ fn bad(text: &str, why: &str) -> OpsError {
     }
 }
 
+/// MariaDB: the last GTIDs of `mine` (one per domain) that a server whose
+/// `@@gtid_binlog_state` is `their_state` never logged. That state holds the last GTID of every
+/// (domain, server id) pair in the binary log, which is what tells a crashed primary's
+/// unacknowledged last write (`0-1-314`) from the promoted replica's own later writes
+/// (`0-2-400`): comparing sequence numbers alone would call 314 < 400 "contained".
+pub fn mariadb_not_logged(mine: &Position, their_state: &str) -> Result<Vec<String>, OpsError> {
+    let Position::MariaDb(mine) = mine else {
+        return Ok(vec![]);
+    };
+    let mut logged: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+    for part in their_state
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let one = parse_mariadb(part)?;
+        if let Position::MariaDb(m) = one {
+            for (domain, (server, seq)) in m {
+                let e = logged.entry((domain, server)).or_insert(0);
+                *e = (*e).max(seq);
+            }
+        }
+    }
+    Ok(mine
+        .iter()
+        .filter(|(domain, (server, seq))| logged.get(&(**domain, *server)).is_none_or(|s| s < seq))
+        .map(|(domain, (server, seq))| format!("{domain}-{server}-{seq}"))
+        .collect())
+}
+
 fn parse_mariadb(text: &str) -> Result<Position, OpsError> {
     let mut map = BTreeMap::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -291,6 +321,28 @@ fn subtract((lo, hi): (u64, u64), ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unacknowledged_last_write_is_errant_even_after_the_new_primary_wrote_past_it() {
+        let old = Position::parse(Flavor::MariaDb, "0-1-314").unwrap();
+        let new = Position::parse(Flavor::MariaDb, "0-2-400").unwrap();
+        assert!(
+            old.missing_from(&new).is_empty(),
+            "sequence numbers alone cannot see it"
+        );
+        assert_eq!(
+            mariadb_not_logged(&old, "0-1-313,0-2-400").unwrap(),
+            vec!["0-1-314".to_string()]
+        );
+        assert!(mariadb_not_logged(&old, "0-1-314,0-2-400")
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            mariadb_not_logged(&old, "").unwrap(),
+            vec!["0-1-314".to_string()],
+            "a binary log without it (reset) is no proof"
+        );
+    }
+
     use super::*;
 
     fn m(s: &str) -> Position {

@@ -73,6 +73,9 @@ pub struct ServerView {
     pub replica: Option<ReplicaStatus>,
     /// GRANT statements the operation's login lacks here (see [`super::grants`]).
     pub missing_grants: Vec<String>,
+    /// MariaDB's `@@gtid_binlog_state`: the last GTID of each (domain, server id) in its binary
+    /// log, which tells whether it ever logged another server's last transaction.
+    pub binlog_state: Option<String>,
 }
 
 fn as_text<S: serde::Serializer>(p: &Position, s: S) -> Result<S::Ok, S::Error> {
@@ -219,6 +222,7 @@ pub async fn discover(
                     executed: None,
                     replica: None,
                     missing_grants: vec![],
+                    binlog_state: None,
                 });
                 servers.len() - 1
             }
@@ -256,6 +260,7 @@ pub async fn discover(
                 s.executed = p.executed;
                 s.replica = p.replica;
                 s.missing_grants = p.missing_grants;
+                s.binlog_state = p.binlog_state;
             }
             Err(e) => s.error = Some(e.to_string()),
         }
@@ -311,6 +316,7 @@ struct Probe {
     executed: Option<Position>,
     replica: Option<ReplicaStatus>,
     missing_grants: Vec<String>,
+    binlog_state: Option<String>,
 }
 
 async fn probe(e: &Endpoint, login: &ServerLogin) -> Result<Probe, OpsError> {
@@ -328,6 +334,7 @@ async fn probe(e: &Endpoint, login: &ServerLogin) -> Result<Probe, OpsError> {
             executed: None,
             replica: None,
             missing_grants,
+            binlog_state: None,
         });
     }
     let server_id = db
@@ -343,6 +350,10 @@ async fn probe(e: &Endpoint, login: &ServerLogin) -> Result<Probe, OpsError> {
         None => None,
     };
     let replica = replica_status(&mut db).await?;
+    let binlog_state = match flavor {
+        Flavor::MariaDb => db.value("SELECT @@GLOBAL.gtid_binlog_state").await?,
+        Flavor::MySql => None,
+    };
     db.close().await;
     Ok(Probe {
         flavor,
@@ -351,6 +362,7 @@ async fn probe(e: &Endpoint, login: &ServerLogin) -> Result<Probe, OpsError> {
         executed,
         replica,
         missing_grants,
+        binlog_state,
     })
 }
 

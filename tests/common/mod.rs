@@ -560,6 +560,7 @@ pub mod failover {
                 last_sql_error: String::new(),
             }),
             missing_grants: vec![],
+            binlog_state: None,
         }
     }
 
@@ -577,6 +578,7 @@ pub mod failover {
             executed: None,
             replica: None,
             missing_grants: vec![],
+            binlog_state: None,
         };
         let mut delayed = replica(3308, 3306, "0-1-1180", "0-1-1204", 3600);
         delayed.never_promote = true;
