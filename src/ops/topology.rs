@@ -481,6 +481,7 @@ mod tests {
                 last_sql_error: String::new(),
             }),
             missing_grants: vec![],
+            binlog_state: None,
         }
     }
 
