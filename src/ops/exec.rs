@@ -602,10 +602,13 @@ pub async fn run_steps(
         }
     }
     same_proxies(plan, settings)?;
-    let mut forced;
+    // A plan made with --force keeps overriding the same checks when it is resumed.
+    let forced;
     let settings = if plan.force && !settings.force {
-        forced = settings.clone();
-        forced.force = true;
+        forced = Settings {
+            force: true,
+            ..settings.clone()
+        };
         &forced
     } else {
         settings
