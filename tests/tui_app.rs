@@ -686,3 +686,24 @@ fn switchover_and_rejoin_act_on_the_selected_server() {
         )))]
     );
 }
+
+#[test]
+fn taking_out_the_last_online_server_of_a_hostgroup_is_said_loudly() {
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('3'), Key::Char('f')]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!("f asks first")
+    };
+    assert_eq!(c.action, Action::Fence(server(10, "db1.prod")));
+    let warning = c.warning.expect("db1 is hostgroup 10's only ONLINE server");
+    assert!(
+        warning.contains("last ONLINE server of hostgroup 10"),
+        "{warning}"
+    );
+    keys(&mut app, &[Key::Esc, Key::Char('j'), Key::Char('f')]);
+    let Mode::Confirm(c) = app.mode.clone() else {
+        panic!("f asks first")
+    };
+    assert_eq!(c.action, Action::Fence(server(20, "db2.prod")));
+    assert_eq!(c.warning, None, "hostgroup 20 has other ONLINE servers");
+}

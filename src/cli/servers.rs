@@ -263,30 +263,14 @@ async fn check_not_last(
     force: bool,
 ) -> anyhow::Result<()> {
     let all = control.servers().await?;
-    let named = |s: &ServerRow| {
-        s.hostname == target.host
-            && s.port == target.port
-            && target.hostgroup.is_none_or(|hg| hg == s.hostgroup_id)
-    };
-    for s in all
-        .iter()
-        .filter(|s| named(s) && s.status == ServerStatus::Online)
-    {
-        let others = all
-            .iter()
-            .filter(|o| o.hostgroup_id == s.hostgroup_id && !named(o))
-            .filter(|o| o.status == ServerStatus::Online)
-            .count();
-        if others == 0 && !force {
-            return Err(Failure::Refused(format!(
-                "{target} is the last ONLINE server of hostgroup {}: taking it out stops that \
-                 hostgroup's traffic (pass --force to do it anyway)",
-                s.hostgroup_id
-            ))
-            .into());
-        }
+    match target.last_online_in(&all).first() {
+        Some(hg) if !force => Err(Failure::Refused(format!(
+            "{target} is the last ONLINE server of hostgroup {hg}: taking it out stops that \
+             hostgroup's traffic (pass --force to do it anyway)"
+        ))
+        .into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 pub fn run(args: ServersArgs) -> anyhow::Result<()> {

@@ -23,6 +23,31 @@ impl ServerTarget {
         }
     }
 
+    /// Whether a `mysql_servers` row is this server (in the hostgroup named, or any).
+    pub fn names(&self, hostgroup: u32, host: &str, port: u16) -> bool {
+        self.host == host && self.port == port && self.hostgroup.is_none_or(|hg| hg == hostgroup)
+    }
+
+    /// The hostgroups where this server is ONLINE and no other server is: taking it out would
+    /// stop their traffic.
+    pub fn last_online_in(&self, servers: &[super::ServerRow]) -> Vec<u32> {
+        use super::ServerStatus;
+        servers
+            .iter()
+            .filter(|s| {
+                self.names(s.hostgroup_id, &s.hostname, s.port) && s.status == ServerStatus::Online
+            })
+            .filter(|s| {
+                !servers.iter().any(|o| {
+                    o.hostgroup_id == s.hostgroup_id
+                        && !self.names(o.hostgroup_id, &o.hostname, o.port)
+                        && o.status == ServerStatus::Online
+                })
+            })
+            .map(|s| s.hostgroup_id)
+            .collect()
+    }
+
     /// `HOST:PORT`, with brackets around an IPv6 host.
     pub fn address(&self) -> String {
         if self.host.contains(':') {

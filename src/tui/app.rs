@@ -229,6 +229,7 @@ impl App {
                         self.mode = Mode::Confirm(Confirm {
                             action: Action::Fence(w.target.clone()),
                             statements,
+                            warning: None,
                         });
                     }
                 }
@@ -368,9 +369,37 @@ impl App {
             return;
         }
         match action.statements() {
-            Ok(statements) => self.mode = Mode::Confirm(Confirm { action, statements }),
+            Ok(statements) => {
+                let warning = self.last_online_warning(&action);
+                self.mode = Mode::Confirm(Confirm {
+                    action,
+                    statements,
+                    warning,
+                })
+            }
             Err(e) => self.say(Tone::Error, format!("{action}: {e}")),
         }
+    }
+
+    /// The warning for an action that takes the last ONLINE server of a hostgroup out (the
+    /// command line refuses it without --force; here the dialog says it loudly).
+    fn last_online_warning(&self, action: &Action) -> Option<String> {
+        let target = match action {
+            Action::Drain(t) | Action::Fence(t) => t,
+            Action::SetStatus(t, s) if *s != ServerStatus::Online => t,
+            _ => return None,
+        };
+        let hostgroups = target.last_online_in(&self.model.current()?.servers);
+        let list = hostgroups
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        (!hostgroups.is_empty()).then(|| {
+            format!(
+                "{target} is the last ONLINE server of hostgroup {list}: this stops its traffic"
+            )
+        })
     }
 
     fn selected_server(&mut self) -> Option<ServerTarget> {

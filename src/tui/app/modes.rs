@@ -11,6 +11,8 @@ use crate::tui::event::Key;
 pub struct Confirm {
     pub action: Action,
     pub statements: Vec<String>,
+    /// What the operator must know before saying yes (the last ONLINE server of a hostgroup).
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

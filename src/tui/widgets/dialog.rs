@@ -26,6 +26,7 @@ pub fn render_confirm(frame: &mut Frame, area: Rect, confirm: &Confirm, theme: &
         frame,
         area,
         &format!("{}?", confirm.action),
+        confirm.warning.as_deref(),
         "This runs on the admin interface:",
         &sql,
         theme,
@@ -43,6 +44,7 @@ pub fn render_confirm_ops(frame: &mut Frame, area: Rect, confirm: &OpsConfirm, t
         frame,
         area,
         &confirm.question,
+        None,
         sent,
         &confirm.statements,
         theme,
@@ -54,16 +56,18 @@ fn render_question(
     frame: &mut Frame,
     area: Rect,
     question: &str,
+    warning: Option<&str>,
     sent_to: &str,
     statements: &[String],
     theme: &Theme,
 ) {
     let width = area.width.saturating_sub(4).min(110);
-    let mut lines = vec![
-        Line::styled(question.to_owned(), theme.text),
-        Line::raw(""),
-        Line::styled(sent_to.to_owned(), theme.muted),
-    ];
+    let mut lines = vec![Line::styled(question.to_owned(), theme.text)];
+    if let Some(w) = warning {
+        lines.push(Line::styled(format!("WARNING: {w}"), theme.error));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(sent_to.to_owned(), theme.muted));
     let keys = [
         Line::raw(""),
         Line::from(vec![
