@@ -9,8 +9,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
-use proxy_support::Fixture;
+use mysql_async::Conn;
+use proxy_support::{pinned_reader, Fixture};
 use serde_json::Value;
 use switchyard_proxy::config::Config;
 
@@ -69,17 +69,6 @@ async fn ok_json(fx: &Fixture, args: &[&str]) -> Value {
     out.json()
 }
 
-async fn admin(fx: &Fixture) -> Conn {
-    let l = &fx.sb.logins().admin;
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(fx.proxy.admin_addr.port())
-        .user(Some(l.user.clone()))
-        .pass(Some(l.password.clone()))
-        .prefer_socket(false);
-    Conn::new(opts).await.expect("admin login")
-}
-
 async fn replica_status(conn: &mut Conn, port: u16) -> String {
     let s: Option<String> = conn
         .query_first(format!(
@@ -88,22 +77,6 @@ async fn replica_status(conn: &mut Conn, port: u16) -> String {
         .await
         .expect("runtime status");
     s.unwrap_or_default()
-}
-
-/// A client of the reader hostgroup holding an open transaction: pinned to the replica, so the
-/// replica has one session and one backend connection in use until it ends.
-async fn pinned_reader(fx: &Fixture) -> Conn {
-    let l = &fx.sb.logins().app_ro;
-    let url = format!(
-        "mysql://{}:{}@{}/app?prefer_socket=false",
-        l.user, l.password, fx.proxy.mysql_addr
-    );
-    let mut conn = Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
-        .await
-        .expect("reader through the proxy");
-    conn.query_drop("BEGIN").await.expect("begin");
-    conn.query_drop("SELECT 1").await.expect("select");
-    conn
 }
 
 async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -117,7 +90,7 @@ async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_match_the_admin_tables() {
     let fx = Fixture::start(1).await;
-    let mut conn = admin(&fx).await;
+    let mut conn = fx.admin().await;
 
     let list = ok_json(&fx, &["servers", "list", "-o", "json"]).await;
     let rows: Vec<(u32, String, u16, String, u32)> = conn
@@ -329,7 +302,7 @@ async fn reads_match_the_admin_tables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actions_are_refused_confirmed_dry_run_and_drained() {
     let fx = Fixture::start(1).await;
-    let mut conn = admin(&fx).await;
+    let mut conn = fx.admin().await;
     let port = fx.sb.replicas()[0].port;
     let replica = format!("20/127.0.0.1:{port}");
 
@@ -413,7 +386,7 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
     assert_eq!((weight, tier), (7, 2));
 
     // Drain that waits: a pinned session holds the replica until it commits.
-    let mut reader = pinned_reader(&fx).await;
+    let mut reader = pinned_reader(&fx.sb, fx.proxy.mysql_addr).await;
     let child = command(
         &fx,
         &[
@@ -466,7 +439,7 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
         ],
     )
     .await;
-    let reader = pinned_reader(&fx).await;
+    let reader = pinned_reader(&fx.sb, fx.proxy.mysql_addr).await;
     let fenced = ok_json(
         &fx,
         &[
@@ -496,7 +469,7 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
     )
     .await;
     assert_eq!(replica_status(&mut conn, port).await, "ONLINE");
-    let reader = pinned_reader(&fx).await;
+    let reader = pinned_reader(&fx.sb, fx.proxy.mysql_addr).await;
     let stayed = run(
         &fx,
         &[

@@ -44,17 +44,6 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
-async fn admin(fx: &Fixture) -> Conn {
-    let l = &fx.sb.logins().admin;
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(fx.proxy.admin_addr.port())
-        .user(Some(l.user.clone()))
-        .pass(Some(l.password.clone()))
-        .prefer_socket(false);
-    Conn::new(opts).await.expect("admin login")
-}
-
 /// Polls /readyz until it answers `want`.
 async fn ready_becomes(addr: SocketAddr, want: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -144,7 +133,7 @@ async fn health_readiness_and_metrics() {
 
     // Fence the writer hostgroup's only server: not ready, with the reason; the reader hostgroup
     // (the same server in hostgroup 20) still counts as ONLINE.
-    let mut a = admin(&fx).await;
+    let mut a = fx.admin().await;
     a.query_drop("UPDATE mysql_servers SET status = 'OFFLINE_HARD' WHERE hostgroup_id = 10")
         .await
         .expect("update");

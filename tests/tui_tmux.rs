@@ -195,16 +195,7 @@ async fn drain_a_replica_from_the_console_until_nothing_is_left() {
     let mut admin = admin(&sb, &config).await;
 
     // A reader in an open transaction: pinned to the replica, one session and one connection.
-    let ro = &sb.logins().app_ro;
-    let url = format!(
-        "mysql://{}:{}@{}/app?prefer_socket=false",
-        ro.user, ro.password, config.proxy.listen
-    );
-    let mut reader = Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
-        .await
-        .expect("reader through the embedded proxy");
-    reader.query_drop("BEGIN").await.expect("begin");
-    reader.query_drop("SELECT 1").await.expect("select");
+    let mut reader = proxy_support::pinned_reader(&sb, config.proxy.listen).await;
 
     let replica = format!("127.0.0.1:{port}");
     tmux.keys("3");
@@ -327,16 +318,7 @@ async fn drain_on_a_terminal_shows_a_progress_bar_then_fences_at_the_deadline() 
     let mut admin = admin(&sb, &config).await;
     let port = sb.replicas()[0].port;
 
-    let ro = &sb.logins().app_ro;
-    let url = format!(
-        "mysql://{}:{}@{}/app?prefer_socket=false",
-        ro.user, ro.password, config.proxy.listen
-    );
-    let mut reader = Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
-        .await
-        .expect("reader through the proxy");
-    reader.query_drop("BEGIN").await.expect("begin");
-    reader.query_drop("SELECT 1").await.expect("select");
+    let reader = proxy_support::pinned_reader(&sb, config.proxy.listen).await;
 
     let l = &sb.logins().admin;
     let command = format!(

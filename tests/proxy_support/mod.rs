@@ -83,6 +83,24 @@ impl Fixture {
     }
 }
 
+/// A client of the reader hostgroup (the sandbox's read-only login) through the proxy at
+/// `proxy`, holding an open transaction: pinned to a replica, which keeps one session and one
+/// backend connection in use until the client commits or leaves (what a drain waits for).
+pub async fn pinned_reader(sb: &SandboxGuard, proxy: SocketAddr) -> mysql_async::Conn {
+    use mysql_async::prelude::Queryable;
+    let l = &sb.logins().app_ro;
+    let url = format!(
+        "mysql://{}:{}@{proxy}/app?prefer_socket=false",
+        l.user, l.password
+    );
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("reader through the proxy");
+    conn.query_drop("BEGIN").await.expect("begin");
+    conn.query_drop("SELECT 1").await.expect("select");
+    conn
+}
+
 /// Runs the `mariadb` CLI (password through the environment, never argv).
 pub fn mariadb_cli(port: u16, user: &str, password: &str, args: &[&str], stdin: &str) -> Output {
     use std::io::Write;

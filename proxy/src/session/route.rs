@@ -55,11 +55,13 @@ impl Session {
         let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
         // Valid UTF-8 is used in place. Otherwise (binary literals) a lossy copy of at most
         // MAX_LOSSY bytes is what rules and digest see, and the query is never rewritten.
-        let lossless = std::str::from_utf8(body).is_ok();
-        let text = if lossless {
-            String::from_utf8_lossy(body)
-        } else {
-            Cow::Owned(String::from_utf8_lossy(&body[..body.len().min(MAX_LOSSY)]).into_owned())
+        // One validation: the text is borrowed when it is valid.
+        let (text, lossless) = match std::str::from_utf8(body) {
+            Ok(t) => (Cow::Borrowed(t), true),
+            Err(_) => (
+                String::from_utf8_lossy(&body[..body.len().min(MAX_LOSSY)]),
+                false,
+            ),
         };
         let cx = Context {
             text: &text,
