@@ -22,6 +22,8 @@ pub struct SessionEntry {
     pub hostgroup: AtomicU32,
     /// `HOST:PORT` of the backend the session holds, if any.
     pub backend: Mutex<Option<(String, u16)>>,
+    /// The server's thread id of that backend connection (0: none).
+    backend_thread: AtomicU32,
     busy: AtomicBool,
     /// Unix ms when the current command (or idle period) started.
     since_ms: AtomicU64,
@@ -44,10 +46,19 @@ impl SessionEntry {
         now_ms().saturating_sub(self.since_ms.load(Ordering::Relaxed))
     }
 
-    pub fn set_backend(&self, backend: Option<(String, u16)>) {
+    pub fn set_backend(&self, backend: Option<(String, u16, u32)>) {
+        let thread = backend.as_ref().map_or(0, |b| b.2);
+        self.backend_thread.store(thread, Ordering::Relaxed);
         if let Ok(mut b) = self.backend.lock() {
-            *b = backend;
+            *b = backend.map(|(host, port, _)| (host, port));
         }
+    }
+
+    /// The backend the session holds: address and the server's thread id.
+    pub fn backend_thread(&self) -> Option<(String, u16, u32)> {
+        let thread = self.backend_thread.load(Ordering::Relaxed);
+        let addr = self.backend.lock().ok()?.clone()?;
+        (thread != 0).then_some((addr.0, addr.1, thread))
     }
 
     /// Resolves once the session has been killed; the permit is kept if it is not waiting yet.
@@ -103,6 +114,7 @@ impl Registry {
             db: Mutex::new(s.db),
             hostgroup: AtomicU32::new(s.hostgroup),
             backend: Mutex::new(None),
+            backend_thread: AtomicU32::new(0),
             busy: AtomicBool::new(false),
             since_ms: AtomicU64::new(now_ms()),
             killed: Notify::new(),
@@ -125,6 +137,11 @@ impl Registry {
             .unwrap_or_default();
         v.sort_by_key(|e| e.id);
         v
+    }
+
+    /// The session with `id`, if it is alive.
+    pub fn get(&self, id: u32) -> Option<Arc<SessionEntry>> {
+        self.sessions.lock().ok()?.get(&id).cloned()
     }
 
     /// Asks a session to end; false when no session has that id.

@@ -67,6 +67,26 @@ pub enum Schema {
     Unknown,
 }
 
+/// What a connection's server session holds that answers depend on (see
+/// `session::dependent`), as far as the proxy knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dependent {
+    /// Its `LAST_INSERT_ID()`, when known.
+    pub last_insert_id: Option<u64>,
+    /// Its diagnostics area may hold conditions (warnings or an error).
+    pub diagnostics: bool,
+}
+
+impl Default for Dependent {
+    /// A fresh (or reset) connection: nothing inserted, nothing to report.
+    fn default() -> Self {
+        Dependent {
+            last_insert_id: Some(0),
+            diagnostics: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct BackendConn {
     pub conn: PacketConn,
@@ -76,6 +96,7 @@ pub struct BackendConn {
     pub schema: Schema,
     /// Session variables set on this connection (see `session::state`); empty when fresh.
     pub vars: std::collections::BTreeMap<String, String>,
+    pub dependent: Dependent,
     pub server_version: String,
     pub thread_id: u32,
     pub idle_since: Instant,
@@ -250,6 +271,7 @@ impl BackendConn {
             collation: params.collation,
             schema: Schema::Known(params.schema.clone()),
             vars: std::collections::BTreeMap::new(),
+            dependent: Dependent::default(),
             server_version: greeting.server_version,
             thread_id: greeting.connection_id,
             idle_since: Instant::now(),

@@ -66,6 +66,13 @@ impl Ok {
     }
 }
 
+/// The warning count of a classic EOF packet.
+pub fn parse_eof_warnings(payload: &[u8]) -> Option<u16> {
+    let mut r = Reader::new(payload);
+    (r.u8()? == 0xfe).then_some(())?;
+    r.u16()
+}
+
 /// The classic EOF packet: 0xfe, warnings, status.
 pub fn parse_eof_status(payload: &[u8]) -> Option<u16> {
     let mut r = Reader::new(payload);

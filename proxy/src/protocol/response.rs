@@ -6,7 +6,7 @@
 //! payloads, however large, are skipped as they pass, so memory stays bounded by the read buffer.
 
 use super::constants::{status, MAX_PAYLOAD};
-use super::messages::{parse_eof_status, Err, Ok};
+use super::messages::{parse_eof_status, parse_eof_warnings, Err, Ok};
 use super::packet::{Header, HEADER_LEN};
 use super::wire::Reader;
 
@@ -91,6 +91,25 @@ pub struct Outcome {
     pub rows: u64,
     /// Affected rows summed over the response's OK packets.
     pub affected_rows: u64,
+    /// How the last statement of the response ended: what `ROW_COUNT()` and the diagnostics
+    /// area of the server session reflect afterwards.
+    pub last: Last,
+    /// The warning count of the response's last OK or EOF packet.
+    pub warnings: u16,
+}
+
+/// The kind of the last result of a response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Last {
+    /// No status packet seen (yet).
+    #[default]
+    Nothing,
+    /// An OK packet with its affected rows.
+    Ok { affected_rows: u64 },
+    /// A result set (rows up to a terminator).
+    Rows,
+    /// An ERR packet.
+    Error,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -275,6 +294,7 @@ impl Tracker {
         if first == 0xff && self.state != State::Statistics {
             let err = Err::parse(payload).ok_or(ResponseError::Malformed("ERR"))?;
             self.outcome.error = Some(err);
+            self.outcome.last = Last::Error;
             self.state = State::Done;
             return Ok(());
         }
@@ -282,6 +302,9 @@ impl Tracker {
             State::ResultStart => match first {
                 0x00 => {
                     let ok = self.read_ok(payload)?;
+                    self.outcome.last = Last::Ok {
+                        affected_rows: ok.affected_rows,
+                    };
                     self.state = self.after_status(ok.status, false);
                 }
                 0xfb => self.state = State::LocalInfile,
@@ -304,6 +327,8 @@ impl Tracker {
                 }
                 let st = parse_eof_status(payload).ok_or(ResponseError::Malformed("EOF"))?;
                 self.outcome.status = Some(st);
+                self.outcome.warnings = parse_eof_warnings(payload).unwrap_or(0);
+                self.outcome.last = Last::Rows;
                 // An opened cursor ends the response here: rows come later with COM_STMT_FETCH.
                 self.state = if next == AfterDefs::Rows && st & status::CURSOR_EXISTS != 0 {
                     State::Done
@@ -318,8 +343,12 @@ impl Tracker {
                 } else {
                     let st = parse_eof_status(payload).ok_or(ResponseError::Malformed("EOF"))?;
                     self.outcome.status = Some(st);
+                    self.outcome.warnings = parse_eof_warnings(payload).unwrap_or(0);
                     st
                 };
+                if !field_list {
+                    self.outcome.last = Last::Rows;
+                }
                 self.state = self.after_status(st, field_list);
             }
             State::PrepareStart => {
@@ -354,6 +383,7 @@ impl Tracker {
                         let st = if self.deprecate_eof && payload.len() > 5 {
                             self.read_ok(payload)?.status
                         } else {
+                            self.outcome.warnings = parse_eof_warnings(payload).unwrap_or(0);
                             parse_eof_status(payload).ok_or(ResponseError::Malformed("EOF"))?
                         };
                         self.outcome.status = Some(st);
@@ -372,6 +402,7 @@ impl Tracker {
     fn read_ok(&mut self, payload: &[u8]) -> Result<Ok, ResponseError> {
         let ok = Ok::parse(payload, self.session_track).ok_or(ResponseError::Malformed("OK"))?;
         self.outcome.status = Some(ok.status);
+        self.outcome.warnings = ok.warnings;
         self.outcome.affected_rows = self.outcome.affected_rows.saturating_add(ok.affected_rows);
         if ok.schema.is_some() {
             self.outcome.schema.clone_from(&ok.schema);

@@ -23,6 +23,11 @@ impl<'a> Reader<'a> {
         self.remaining() == 0
     }
 
+    /// The next byte, left unread.
+    pub fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
     pub fn u8(&mut self) -> Option<u8> {
         let b = *self.buf.get(self.pos)?;
         self.pos += 1;

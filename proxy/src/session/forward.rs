@@ -33,7 +33,27 @@ impl Session {
             return answered;
         }
         let hostgroup = self.route(command, packet);
-        self.exchange(command, packet, hostgroup, None, false)
+        if command == com::PROCESS_KILL {
+            // COM_PROCESS_KILL names a thread like `KILL CONNECTION n`.
+            let id = packet
+                .get(HEADER_LEN + 1..HEADER_LEN + 5)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_le_bytes);
+            let target = id.map_or(sql::KillTarget::Unreadable, |id| {
+                sql::KillTarget::Id(u64::from(id))
+            });
+            let kill = sql::Kill {
+                query_only: false,
+                target,
+            };
+            return self.kill(&kill, hostgroup).await;
+        }
+        let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
+        let effects = match command {
+            com::STMT_PREPARE => sql::effects(&String::from_utf8_lossy(body)),
+            _ => Effects::default(),
+        };
+        self.exchange(command, packet, hostgroup, &effects, None, false)
             .await
             .map(|_| ())
     }
@@ -56,6 +76,17 @@ impl Session {
         Some(self.answer_locally(command, q).await)
     }
 
+    /// The value of a locally answered query, learning it from the held connection first when
+    /// only that connection knows it.
+    async fn local_value(&mut self, q: &LocalQuery) -> Result<local::Value, ErrPacket> {
+        let id = self.registration.entry.id;
+        if let Some(v) = self.dep.local_value(q, id) {
+            return Ok(v);
+        }
+        self.learn_dependent().await?;
+        Ok(self.dep.local_value(q, id).unwrap_or(local::Value::Null))
+    }
+
     /// Sends one command on the session's backend (the pinned one, else one borrowed from
     /// `hostgroup`) and streams the response to the client, copying it into `capture` when
     /// given. Returns the response's outcome, or `None` when the client got a proxy error or no
@@ -66,21 +97,15 @@ impl Session {
         command: u8,
         packet: &[u8],
         hostgroup: u32,
+        effects: &Effects,
         capture: Option<&mut Capture>,
         retryable: bool,
     ) -> Result<Option<Outcome>, End> {
         let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
-        let text = matches!(command, com::QUERY | com::STMT_PREPARE)
-            .then(|| String::from_utf8_lossy(body));
-        let effects = match &text {
-            Some(t) => sql::effects(t),
-            None => Effects::default(),
-        };
         // Clients that prefer a unix socket must not learn the backend's.
-        let rewritten = text
-            .as_ref()
-            .filter(|_| command == com::QUERY && body.len() <= MAX_LOCAL_QUERY)
-            .and_then(|t| sql::without_socket(t))
+        let rewritten = (command == com::QUERY && body.len() <= MAX_LOCAL_QUERY)
+            .then(|| String::from_utf8_lossy(body))
+            .and_then(|t| sql::without_socket(&t))
             .map(|t| {
                 let mut framed = bytes::BytesMut::new();
                 let mut payload = vec![com::QUERY];
@@ -90,6 +115,9 @@ impl Session {
             });
         let packet = rewritten.as_deref().unwrap_or(packet);
         if let Err(err) = self.ensure_backend(hostgroup).await {
+            return self.send_error(1, &err).await.map(|_| None);
+        }
+        if let Err(err) = self.sync_dependent(effects).await {
             return self.send_error(1, &err).await.map(|_| None);
         }
         let Some(lent) = self.backend.as_mut() else {
@@ -145,7 +173,7 @@ impl Session {
             }
         }
         let outcome = tracker.into_outcome();
-        self.follow(command, packet, &effects, &outcome);
+        self.follow(command, packet, effects, &outcome);
         Ok(Some(outcome))
     }
 
@@ -164,10 +192,13 @@ impl Session {
                 self.pins.cursor = false;
             }
         }
-        self.follow_schema(command, packet, ok, outcome.schema.clone());
+        self.follow_schema(command, packet, ok, outcome.schema.clone(), effects);
         self.count_statement();
+        self.follow_dependent(command, effects, outcome);
+        if ok && effects.sequence {
+            self.pins.sequence = true;
+        }
         if outcome.last_insert_id != 0 {
-            self.last_insert_id = outcome.last_insert_id;
             let hostgroup = self.backend.as_ref().map_or(0, |l| l.hostgroup);
             let delay = self.shared.mux.get().for_hostgroup(hostgroup);
             self.pins.delay_statements = delay.auto_increment_delay;
@@ -232,9 +263,20 @@ impl Session {
             || effects.call
             || command == com::STMT_EXECUTE;
         if may_set && !outcome.vars.is_empty() {
-            state::apply_tracked(&mut self.vars, &outcome.vars);
+            // A parsed `SET NAMES` is kept whole; the charset variables it reports one by one
+            // would lose its collation when replayed.
+            let names_parsed = effects.assigns.iter().any(|a| a.name == sql::NAMES);
+            let tracked: Vec<(String, String)> = outcome
+                .vars
+                .iter()
+                .filter(|(n, _)| {
+                    !(names_parsed && sql::NAMES_VARS.contains(&n.to_ascii_lowercase().as_str()))
+                })
+                .cloned()
+                .collect();
+            state::apply_tracked(&mut self.vars, &tracked);
             if let Some(lent) = self.backend.as_mut() {
-                state::apply_tracked(&mut lent.conn.vars, &outcome.vars);
+                state::apply_tracked(&mut lent.conn.vars, &tracked);
             }
         }
         let hostgroup = self.backend.as_ref().map_or(0, |l| l.hostgroup);
@@ -264,13 +306,6 @@ impl Session {
         }
     }
 
-    fn local_value(&self, q: &LocalQuery) -> Option<u64> {
-        match q {
-            LocalQuery::LastInsertId(_) => Some(self.last_insert_id),
-            LocalQuery::Socket(_) => None,
-        }
-    }
-
     /// Answers a statement the proxy knows the result of: a text query, or a PREPARE of one
     /// (executed later by [`Session::execute_local`]).
     async fn answer_locally(&mut self, command: u8, q: LocalQuery) -> Result<(), End> {
@@ -287,7 +322,12 @@ impl Session {
             p
         } else {
             self.count_statement();
-            local::text_result(&q, self.local_value(&q), self.shape())
+            let value = match self.local_value(&q).await {
+                Ok(v) => v,
+                Err(err) => return self.send_error(1, &err).await,
+            };
+            self.dep.answered_locally();
+            local::text_result(&q, value, self.shape())
         };
         self.send_packets(&packets).await
     }
@@ -299,7 +339,12 @@ impl Session {
         self.count_statement();
         let hostgroup = self.route(com::STMT_EXECUTE, &[]);
         self.shared.stats.mux.answered_locally(hostgroup);
-        let packets = local::binary_result(&q, self.local_value(&q), self.shape());
+        let value = match self.local_value(&q).await {
+            Ok(v) => v,
+            Err(err) => return self.send_error(1, &err).await,
+        };
+        self.dep.answered_locally();
+        let packets = local::binary_result(&q, value, self.shape());
         self.send_packets(&packets).await
     }
 
@@ -410,7 +455,14 @@ impl Session {
     }
 
     /// Keeps the session's and the backend connection's idea of the default schema current.
-    fn follow_schema(&mut self, command: u8, packet: &[u8], ok: bool, tracked: Option<String>) {
+    fn follow_schema(
+        &mut self,
+        command: u8,
+        packet: &[u8],
+        ok: bool,
+        tracked: Option<String>,
+        effects: &Effects,
+    ) {
         let Some(lent) = self.backend.as_mut() else {
             return;
         };
@@ -422,8 +474,22 @@ impl Session {
             self.schema = Some(name.clone());
             lent.conn.schema = Schema::Known(Some(name));
         } else if command == com::QUERY && self.flavor & cap::SESSION_TRACK == 0 {
-            // Without session tracking a `USE` inside a query cannot be seen.
-            lent.conn.schema = Schema::Unknown;
+            // Without session tracking, a `USE` the proxy cannot read (inside a multi-statement)
+            // or a dropped default schema leaves the connection's schema unknown; anything else
+            // leaves it as it was, so no `COM_INIT_DB` precedes the next statement.
+            if effects.multi_statement {
+                lent.conn.schema = Schema::Unknown;
+            }
+            let dropped_ours = effects
+                .drop_schema
+                .as_deref()
+                .zip(self.schema.as_deref())
+                .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b));
+            if ok && dropped_ours {
+                // The server leaves the session without a default schema.
+                self.schema = None;
+                lent.conn.schema = Schema::Known(None);
+            }
         }
     }
 }

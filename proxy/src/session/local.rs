@@ -1,18 +1,21 @@
-//! Statements the proxy answers itself: `SELECT LAST_INSERT_ID()` in all its spellings (from
-//! the id the session's last OK packets carried, so no connection has to stay pinned after an
-//! insert), and `SELECT @@socket` (NULL, so clients that prefer a unix socket on localhost do
-//! not reconnect to the backend's socket around the proxy).
+//! Statements the proxy answers itself: `SELECT LAST_INSERT_ID()`, `ROW_COUNT()`,
+//! `FOUND_ROWS()` and `CONNECTION_ID()` in all their spellings (from what the session's own
+//! responses carried, so no connection has to stay pinned after a statement), and
+//! `SELECT @@socket` (NULL, so clients that prefer a unix socket on localhost do not reconnect
+//! to the backend's socket around the proxy).
 //!
-//! Column definitions are the server's, byte for byte: MariaDB names the column after the
-//! expression as written (or its alias); the function is NOT NULL, the variables are not.
+//! Column definitions are the server's, byte for byte (captured from MariaDB 10.11): the column
+//! is named after the expression as written (or its alias); functions are NOT NULL, variables
+//! are not; `ROW_COUNT()` and `FOUND_ROWS()` are signed, `CONNECTION_ID()` is a 10-digit LONG.
 
 use bytes::{BufMut, BytesMut};
 
-use super::sql::{LastInsertIdQuery, LocalQuery};
+use super::sql::{LocalQuery, Reads};
 use crate::protocol::constants::status;
 use crate::protocol::messages::{encode_ok, Ok as OkPacket};
 use crate::protocol::wire::{put_lenenc_bytes, put_lenenc_int};
 
+const TYPE_LONG: u8 = 0x03;
 const TYPE_LONGLONG: u8 = 0x08;
 const TYPE_VAR_STRING: u8 = 0xfd;
 const FLAG_NOT_NULL: u16 = 1;
@@ -51,19 +54,65 @@ fn column_def(
 
 /// The column a local query returns.
 pub fn column_for(q: &LocalQuery) -> BytesMut {
-    match q {
-        LocalQuery::LastInsertId(LastInsertIdQuery { column, function }) => {
-            let flags = FLAG_UNSIGNED | FLAG_BINARY | if *function { FLAG_NOT_NULL } else { 0 };
-            column_def(column, COLLATION_BINARY, 21, TYPE_LONGLONG, flags, 0)
-        }
-        LocalQuery::Socket(column) => column_def(
-            column,
+    match q.reads {
+        Reads::LastInsertId => column_def(
+            &q.column,
+            COLLATION_BINARY,
+            21,
+            TYPE_LONGLONG,
+            FLAG_NOT_NULL | FLAG_UNSIGNED | FLAG_BINARY,
+            0,
+        ),
+        Reads::LastInsertIdVar => column_def(
+            &q.column,
+            COLLATION_BINARY,
+            21,
+            TYPE_LONGLONG,
+            FLAG_UNSIGNED | FLAG_BINARY,
+            0,
+        ),
+        Reads::RowCount | Reads::FoundRows => column_def(
+            &q.column,
+            COLLATION_BINARY,
+            21,
+            TYPE_LONGLONG,
+            FLAG_NOT_NULL | FLAG_BINARY,
+            0,
+        ),
+        Reads::ConnectionId => column_def(
+            &q.column,
+            COLLATION_BINARY,
+            10,
+            TYPE_LONG,
+            FLAG_NOT_NULL | FLAG_UNSIGNED | FLAG_BINARY,
+            0,
+        ),
+        Reads::Socket => column_def(
+            &q.column,
             COLLATION_UTF8MB3,
             0,
             TYPE_VAR_STRING,
             0,
             NOT_FIXED_DEC,
         ),
+    }
+}
+
+/// The value of a locally answered query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value {
+    Null,
+    Unsigned(u64),
+    Signed(i64),
+}
+
+impl Value {
+    fn text(self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Unsigned(v) => Some(v.to_string()),
+            Value::Signed(v) => Some(v.to_string()),
+        }
     }
 }
 
@@ -101,14 +150,14 @@ impl Shape {
 }
 
 /// The packets (payloads, sequence ids from 1) of a one-row text result set.
-pub fn text_result(q: &LocalQuery, value: Option<u64>, shape: Shape) -> Vec<Vec<u8>> {
+pub fn text_result(q: &LocalQuery, value: Value, shape: Shape) -> Vec<Vec<u8>> {
     let mut out = vec![vec![1u8], column_for(q).to_vec()];
     if !shape.deprecate_eof {
         out.push(shape.eof());
     }
     let mut row = BytesMut::new();
-    match value {
-        Some(v) => put_lenenc_bytes(&mut row, v.to_string().as_bytes()),
+    match value.text() {
+        Some(v) => put_lenenc_bytes(&mut row, v.as_bytes()),
         None => row.put_u8(0xfb),
     }
     out.push(row.to_vec());
@@ -132,20 +181,21 @@ pub fn prepare_ok(q: &LocalQuery, id: u32, shape: Shape) -> Vec<Vec<u8>> {
 }
 
 /// The binary result set of an executed local statement.
-pub fn binary_result(q: &LocalQuery, value: Option<u64>, shape: Shape) -> Vec<Vec<u8>> {
+pub fn binary_result(q: &LocalQuery, value: Value, shape: Shape) -> Vec<Vec<u8>> {
     let mut out = vec![vec![1u8], column_for(q).to_vec()];
     if !shape.deprecate_eof {
         out.push(shape.eof());
     }
     // Header, then a NULL bitmap of (columns + 7 + 2) / 8 bytes with an offset of 2 bits.
-    let row = match (q, value) {
-        (LocalQuery::LastInsertId(_), Some(v)) => {
-            let mut r = vec![0x00, 0x00];
-            r.extend_from_slice(&v.to_le_bytes());
-            r
+    let mut row = vec![0x00, 0x00];
+    match (q.reads, value) {
+        (_, Value::Null) => row[1] = 0x04,
+        (Reads::ConnectionId, Value::Unsigned(v)) => {
+            row.extend_from_slice(&u32::try_from(v).unwrap_or(u32::MAX).to_le_bytes())
         }
-        _ => vec![0x00, 0x04],
-    };
+        (_, Value::Unsigned(v)) => row.extend_from_slice(&v.to_le_bytes()),
+        (_, Value::Signed(v)) => row.extend_from_slice(&v.to_le_bytes()),
+    }
     out.push(row);
     out.push(shape.terminator());
     out
@@ -163,10 +213,10 @@ mod tests {
     #[test]
     fn last_insert_id_column_matches_mariadb() {
         // Captured from MariaDB 10.11 for `SELECT LAST_INSERT_ID()`.
-        let q = LocalQuery::LastInsertId(LastInsertIdQuery {
+        let q = LocalQuery {
             column: "LAST_INSERT_ID()".into(),
-            function: true,
-        });
+            reads: Reads::LastInsertId,
+        };
         let def = column_for(&q);
         let mut want = vec![3, b'd', b'e', b'f', 0, 0, 0, 16];
         want.extend_from_slice(b"LAST_INSERT_ID()");
@@ -177,11 +227,11 @@ mod tests {
             session_track: false,
             status: status::AUTOCOMMIT,
         };
-        let packets = text_result(&q, Some(42), shape);
+        let packets = text_result(&q, Value::Unsigned(42), shape);
         assert_eq!(packets.len(), 4);
         assert_eq!(packets[2], vec![2, b'4', b'2']);
         assert_eq!(packets[3][0], 0xfe);
-        let bin = binary_result(&q, Some(7), shape);
+        let bin = binary_result(&q, Value::Unsigned(7), shape);
         assert_eq!(bin[2], vec![0, 0, 7, 0, 0, 0, 0, 0, 0, 0]);
     }
 }

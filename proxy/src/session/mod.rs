@@ -9,7 +9,9 @@
 //! connection that carries such server state is reset when its session ends.
 
 mod change_user;
+mod dependent;
 mod forward;
+mod kill;
 mod local;
 pub(crate) mod login;
 pub mod mux;
@@ -71,8 +73,9 @@ pub struct Session {
     pins: mux::Pins,
     /// The pin mask and hostgroup last counted in the stats.
     published: (u32, u32),
-    /// The insert id of the last OK packet that carried one (`SELECT LAST_INSERT_ID()`).
-    last_insert_id: u64,
+    /// Values that depend on the session's earlier statements (`LAST_INSERT_ID()`,
+    /// `ROW_COUNT()`, `FOUND_ROWS()`).
+    dep: dependent::Dependent,
     /// Statements the proxy prepared itself, by the id the client got.
     local_stmts: HashMap<u32, sql::LocalQuery>,
 }
@@ -134,7 +137,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             vars: state::Vars::new(),
             pins: mux::Pins::default(),
             published: (0, 0),
-            last_insert_id: 0,
+            dep: dependent::Dependent::default(),
             local_stmts: HashMap::new(),
         };
         session.serve().await;
@@ -166,7 +169,7 @@ impl Session {
                 }
                 _ = sleep_until(hold) => {
                     self.pins.delay_until = None;
-                    self.settle();
+                    self.settle().await;
                     continue;
                 }
                 r = self.client.read_framed(0, max) => r,
@@ -228,7 +231,7 @@ impl Session {
             if let Err(End::Close) = handled {
                 return;
             }
-            self.settle();
+            self.settle().await;
             self.show_schema();
         }
     }
@@ -344,9 +347,11 @@ impl Session {
                         server.stats.conn_used.incr();
                         let used = server.stats.conn_used.get();
                         server.stats.max_conn_used.raise_to(used);
-                        self.registration
-                            .entry
-                            .set_backend(Some((server.row.hostname.clone(), server.row.port)));
+                        self.registration.entry.set_backend(Some((
+                            server.row.hostname.clone(),
+                            server.row.port,
+                            conn.thread_id,
+                        )));
                         self.shared.stats.mux.borrowed(hostgroup);
                         let settings = self.shared.mux.get().for_hostgroup(hostgroup);
                         self.pins.hostgroup_no_multiplex = !settings.multiplex;
@@ -572,8 +577,9 @@ impl Session {
         }
     }
 
-    /// Counts the session's pins and, when nothing pins it, gives its connection back.
-    fn settle(&mut self) {
+    /// Counts the session's pins and, when nothing pins it, gives its connection back, after
+    /// reading the session values only that connection knows (see `dependent`).
+    async fn settle(&mut self) {
         let mask = if self.backend.is_some() {
             self.pins.mask(Instant::now())
         } else {
@@ -585,6 +591,10 @@ impl Session {
             .map_or(self.published.1, |l| l.hostgroup);
         self.publish(mask, hostgroup);
         if mask == 0 {
+            if self.backend.is_some() && self.dep.unknown() {
+                // On failure the connection is gone and so are the values it held.
+                let _ = self.learn_dependent().await;
+            }
             self.release_to_pool();
         }
     }
@@ -642,13 +652,10 @@ impl Session {
                     backend_round_trip(&mut lent.conn, &[com::RESET_CONNECTION], Expect::Simple)
                         .await;
                 if matches!(done, Ok(ref o) if o.error.is_none()) {
+                    lent.conn.dependent = crate::pool::backend::Dependent::default();
                     // A reset puts variables back to the server's defaults, which for charsets
                     // need not be the handshake's: mark them unknown so they are set again.
-                    lent.conn.vars = sql::NAMES_VARS
-                        .iter()
-                        .chain(std::iter::once(&"collation_connection"))
-                        .map(|n| (n.to_string(), "?".to_string()))
-                        .collect();
+                    lent.conn.vars = [(sql::NAMES.to_string(), "?".to_string())].into();
                     lent.conn.schema = Schema::Unknown;
                 } else {
                     self.drop_backend();
@@ -672,7 +679,7 @@ impl Session {
     fn forget_session_state(&mut self) {
         self.vars.clear();
         self.pins = mux::Pins::default();
-        self.last_insert_id = 0;
+        self.dep = dependent::Dependent::default();
         self.local_stmts.clear();
         self.status = status::AUTOCOMMIT;
     }
@@ -682,6 +689,7 @@ impl Session {
         if let Some(lent) = self.backend.take() {
             // Whatever the server held for this session is gone with the connection.
             self.pins = mux::Pins::default();
+            self.dep.forget_backend();
             self.registration.entry.set_backend(None);
             lent.server.stats.conn_used.decr();
             self.shared.stats.server_connections_aborted.incr();

@@ -34,6 +34,10 @@ pub enum Reason {
     LoadData,
     /// A query rule with `multiplex = 0` matched a statement of the session.
     QueryRule,
+    /// The last statement left warnings or an error that `SHOW WARNINGS` may still ask for.
+    Diagnostics,
+    /// The session used a sequence: its `LASTVAL()` lives in the server session.
+    Sequence,
 }
 
 impl Reason {
@@ -56,7 +60,8 @@ const SERVER_STATE: u32 = (1 << Reason::Transaction as u32)
     | (1 << Reason::Cursor as u32)
     | (1 << Reason::PreparedStatement as u32)
     | (1 << Reason::SetTransaction as u32)
-    | (1 << Reason::UnknownSet as u32);
+    | (1 << Reason::UnknownSet as u32)
+    | (1 << Reason::Sequence as u32);
 
 /// True when a connection pinned with `mask` carries state only its session may see.
 pub fn holds_server_state(mask: u32) -> bool {
@@ -88,6 +93,10 @@ pub struct Pins {
     pub hostgroup_no_multiplex: bool,
     /// A query rule said `multiplex = 0`: this session keeps its connection from then on.
     pub rule_no_multiplex: bool,
+    /// The connection's diagnostics area holds this session's conditions.
+    pub diagnostics: bool,
+    /// `NEXTVAL()` ran on the connection: `LASTVAL()` is this session's there.
+    pub sequence: bool,
 }
 
 impl Pins {
@@ -113,6 +122,8 @@ impl Pins {
             ),
             (self.hostgroup_no_multiplex, Reason::HostgroupNoMultiplex),
             (self.rule_no_multiplex, Reason::QueryRule),
+            (self.diagnostics, Reason::Diagnostics),
+            (self.sequence, Reason::Sequence),
         ];
         reasons
             .iter()
@@ -338,7 +349,8 @@ mod tests {
             PIN_REASONS[Reason::QueryRule as usize],
             "query_rule_multiplex_0"
         );
-        assert_eq!(PIN_REASONS.len(), Reason::QueryRule as usize + 1);
+        assert_eq!(PIN_REASONS[Reason::Diagnostics as usize], "diagnostics");
+        assert_eq!(PIN_REASONS.len(), Reason::Sequence as usize + 1);
     }
 
     #[test]

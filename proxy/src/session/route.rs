@@ -63,6 +63,11 @@ impl Session {
                 false,
             ),
         };
+        let effects = super::sql::effects(&text);
+        if let Some(kill) = &effects.kill {
+            let hostgroup = self.user.0.row.default_hostgroup;
+            return self.kill(kill, hostgroup).await;
+        }
         let cx = Context {
             text: &text,
             username: &self.user.0.row.username,
@@ -131,19 +136,37 @@ impl Session {
         if let Some(ms) = a.delay_ms.filter(|ms| *ms > 0) {
             tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
         }
-        let rewritten: Cow<'_, [u8]> = match &a.rewritten {
+        // The statement that runs: the rules' rewrite, then the session functions the proxy
+        // knows (`ROW_COUNT()`, `CONNECTION_ID()`, …) replaced by their values.
+        let ruled = match &a.rewritten {
             Some(_) if !lossless => {
                 // Rewriting would turn the bytes that are not UTF-8 into U+FFFD.
                 warn!(rules = ?a.matched, "query is not valid UTF-8: sent as received, not rewritten");
-                Cow::Borrowed(packet)
+                None
             }
+            Some(new) => {
+                debug!(rules = ?a.matched, "query rewritten");
+                Some(new.clone())
+            }
+            None => None,
+        };
+        let effects = match &ruled {
+            Some(new) => super::sql::effects(new),
+            None => effects,
+        };
+        let session_id = self.registration.entry.id;
+        let substituted = match &ruled {
+            Some(new) => self.dep.substitute(new, &effects, session_id),
+            None if lossless => self.dep.substitute(&text, &effects, session_id),
+            None => None,
+        };
+        let rewritten: Cow<'_, [u8]> = match substituted.or(ruled) {
             Some(new) => {
                 let mut payload = Vec::with_capacity(new.len() + 1);
                 payload.push(com::QUERY);
                 payload.extend_from_slice(new.as_bytes());
                 let mut framed = BytesMut::with_capacity(payload.len() + HEADER_LEN);
                 put_packet(&mut framed, 0, &payload);
-                debug!(rules = ?a.matched, "query rewritten");
                 Cow::Owned(framed.to_vec())
             }
             None => Cow::Borrowed(packet),
@@ -183,6 +206,7 @@ impl Session {
                     com::QUERY,
                     &rewritten,
                     hostgroup,
+                    &effects,
                     capture.as_mut(),
                     retryable,
                 )
@@ -280,7 +304,7 @@ impl Session {
     }
 
     /// What a separate connection as this session's user to `server` needs.
-    fn side_params(&self, server: &Server, schema: Option<String>) -> ConnectParams {
+    pub(super) fn side_params(&self, server: &Server, schema: Option<String>) -> ConnectParams {
         ConnectParams {
             addr: server.address(),
             username: self.user.0.row.username.clone(),
@@ -307,7 +331,7 @@ impl Session {
             warn!(server = %server.address(), thread_id, ms = after.as_millis() as u64, "query timeout from a rule: killing the query");
             // Once fired, the kill runs to its end on its own task: aborting the timer when the
             // statement ends must not cut a KILL in half.
-            tokio::spawn(kill_query(shared, params, thread_id));
+            tokio::spawn(kill_thread(shared, params, format!("KILL QUERY {thread_id}")));
         }))
     }
 
@@ -354,9 +378,9 @@ impl Session {
     }
 }
 
-/// `KILL QUERY thread_id` from a separate connection outside the server's connection cap (a kill
-/// must get through when the cap is full).
-async fn kill_query(shared: Arc<crate::server::Shared>, params: ConnectParams, thread_id: u32) {
+/// `KILL QUERY|CONNECTION thread_id` (`kill`) from a separate connection outside the server's
+/// connection cap (a kill must get through when the cap is full).
+pub(super) async fn kill_thread(shared: Arc<crate::server::Shared>, params: ConnectParams, kill: String) {
     let Ok(permit) = Arc::new(tokio::sync::Semaphore::new(1)).try_acquire_owned() else {
         return;
     };
@@ -364,13 +388,13 @@ async fn kill_query(shared: Arc<crate::server::Shared>, params: ConnectParams, t
     match BackendConn::connect(&params, permit).await {
         Ok(mut conn) => {
             let mut payload = vec![com::QUERY];
-            payload.extend_from_slice(format!("KILL QUERY {thread_id}").as_bytes());
+            payload.extend_from_slice(kill.as_bytes());
             match backend_round_trip(&mut conn, &payload, Expect::Results).await {
                 Ok(o) if o.error.is_none() => shared.query.killed_queries.incr(),
-                Ok(o) => warn!(error = ?o.error, "KILL QUERY refused"),
-                Err(e) => warn!(error = %e, "KILL QUERY failed"),
+                Ok(o) => warn!(error = ?o.error, kill, "KILL refused"),
+                Err(e) => warn!(error = %e, kill, "KILL failed"),
             }
         }
-        Err(e) => warn!(error = %e, "no connection for KILL QUERY"),
+        Err(e) => warn!(error = %e, kill, "no connection for KILL"),
     }
 }

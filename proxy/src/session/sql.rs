@@ -177,13 +177,75 @@ pub struct Effects {
     pub load_data: bool,
     /// `CALL proc(…)`: a procedure may set session variables.
     pub call: bool,
+    /// Reads the session's last insert id: `LAST_INSERT_ID()`, `@@identity`, `@@last_insert_id`.
+    pub reads_last_insert_id: bool,
+    /// `LAST_INSERT_ID(expr)`: sets it, even where no OK packet shows the new value.
+    pub sets_last_insert_id: bool,
+    /// Reads the diagnostics area of the previous statement (`SHOW WARNINGS|ERRORS`,
+    /// `SHOW COUNT(*) …`, `GET DIAGNOSTICS`, `@@warning_count`, `@@error_count`).
+    pub reads_diagnostics: bool,
+    /// Uses a table, so the server clears the diagnostics area when it runs without conditions
+    /// (statements without tables, such as `SELECT 1`, `SET` or `USE`, leave it as it was).
+    /// Conservative: false when unsure.
+    pub clears_diagnostics: bool,
+    /// A result set whose row count the server's `FOUND_ROWS()` does not simply take from the
+    /// rows sent (`INSERT … SELECT`, `SELECT … INTO`): the proxy cannot know the value.
+    pub found_rows_unknown: bool,
+    /// Calls of session functions the proxy answers itself, as spans of the text.
+    pub calls: Vec<Call>,
+    /// Uses a MariaDB sequence's session value (`NEXTVAL`, `LASTVAL`, `NEXT|PREVIOUS VALUE FOR`).
+    pub sequence: bool,
+    /// Reads `@@last_gtid`.
+    pub reads_last_gtid: bool,
+    /// `KILL …`, which the proxy carries out on its own sessions.
+    pub kill: Option<Kill>,
+    /// `DROP DATABASE|SCHEMA name`: the session loses its default schema if it was that one.
+    pub drop_schema: Option<String>,
 }
 
-/// Charset variables a `SET NAMES` sets, in the order they must be applied.
-pub const NAMES_VARS: [&str; 3] = [
+/// A call of a function whose value is the proxy's session's, spanning `start..end` of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    pub function: SessionFn,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Functions whose value depends on the session rather than the backend connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFn {
+    RowCount,
+    FoundRows,
+    ConnectionId,
+}
+
+/// `KILL [HARD|SOFT] [CONNECTION|QUERY] id` or `KILL … USER name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kill {
+    /// `KILL QUERY`: only the running statement.
+    pub query_only: bool,
+    pub target: KillTarget,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KillTarget {
+    Id(u64),
+    User(String),
+    /// `KILL QUERY ID n` names a server query id, which means nothing through a proxy.
+    QueryId(String),
+    /// Not readable: the server's parse error is what the client should see.
+    Unreadable,
+}
+
+/// The pseudo-variable a `SET NAMES` assignment is kept under (value: `'cs' [COLLATE 'co']`).
+pub const NAMES: &str = "names";
+
+/// Variables a `SET NAMES` sets; a later assignment of one of them refines it.
+pub const NAMES_VARS: [&str; 4] = [
     "character_set_client",
     "character_set_connection",
     "character_set_results",
+    "collation_connection",
 ];
 
 fn tok_text<'a>(sql: &'a str, t: &Tok) -> &'a str {
@@ -217,14 +279,58 @@ pub fn effects(sql: &str) -> Effects {
     for (i, t) in toks.iter().enumerate() {
         match t {
             Tok::UserVar => e.user_variable = true,
+            Tok::SysVar(..) => {
+                let name = text(t).to_ascii_lowercase();
+                let bare = name
+                    .strip_prefix("session.")
+                    .or_else(|| name.strip_prefix("local."))
+                    .unwrap_or(&name);
+                match bare {
+                    "identity" | "last_insert_id" => e.reads_last_insert_id = true,
+                    "warning_count" | "error_count" => e.reads_diagnostics = true,
+                    "last_gtid" => e.reads_last_gtid = true,
+                    _ => {}
+                }
+            }
             Tok::Word(..) => {
                 let next_is_paren = matches!(toks.get(i + 1), Some(Tok::Punct(_, b'(')));
-                match upper(t).as_str() {
+                // `NAME()` with nothing between the parentheses, and where it ends.
+                let empty_call = match (next_is_paren, toks.get(i + 2)) {
+                    (true, Some(Tok::Punct(p, b')'))) => Some(p + 1),
+                    _ => None,
+                };
+                let word = upper(t);
+                let call = |function| {
+                    empty_call.map(|end| Call {
+                        function,
+                        start: tok_start(t),
+                        end,
+                    })
+                };
+                match word.as_str() {
                     "GET_LOCK" if next_is_paren => e.get_lock = true,
                     "RELEASE_LOCK" if next_is_paren => e.release_lock = true,
                     "RELEASE_ALL_LOCKS" if next_is_paren => e.release_all_locks = true,
-                    "FOUND_ROWS" if next_is_paren => e.found_rows = true,
+                    "FOUND_ROWS" if next_is_paren => {
+                        e.found_rows = true;
+                        e.calls.extend(call(SessionFn::FoundRows));
+                    }
+                    "ROW_COUNT" => e.calls.extend(call(SessionFn::RowCount)),
+                    "CONNECTION_ID" => e.calls.extend(call(SessionFn::ConnectionId)),
                     "SQL_CALC_FOUND_ROWS" => e.calc_found_rows = true,
+                    "LAST_INSERT_ID" if empty_call.is_some() => e.reads_last_insert_id = true,
+                    "LAST_INSERT_ID" if next_is_paren => e.sets_last_insert_id = true,
+                    "NEXTVAL" | "LASTVAL" | "SETVAL" if next_is_paren => e.sequence = true,
+                    "VALUE" if matches!(toks.get(i + 1), Some(n) if upper(n) == "FOR") => {
+                        let before = i.checked_sub(1).and_then(|j| toks.get(j)).map(&upper);
+                        if matches!(before.as_deref(), Some("NEXT" | "PREVIOUS")) {
+                            e.sequence = true;
+                        }
+                    }
+                    "INTO" if i > 0 && matches!(toks.first(), Some(f) if upper(f) == "SELECT") => {
+                        // SELECT … INTO @var|OUTFILE: no result set, yet FOUND_ROWS changes.
+                        e.found_rows_unknown = true;
+                    }
                     _ => {}
                 }
             }
@@ -237,6 +343,17 @@ pub fn effects(sql: &str) -> Effects {
         e.unparsed_set = stmts
             .iter()
             .any(|s| s.first().map(&upper).as_deref() == Some("SET"));
+        e.found_rows_unknown = true;
+        if stmts
+            .iter()
+            .any(|s| s.first().map(&upper).as_deref() == Some("KILL"))
+        {
+            // Never forwarded: a backend thread id would hit another client's session.
+            e.kill = Some(Kill {
+                query_only: false,
+                target: KillTarget::Unreadable,
+            });
+        }
         return e;
     }
     let Some(stmt) = stmts.pop() else {
@@ -244,6 +361,23 @@ pub fn effects(sql: &str) -> Effects {
     };
     let words: Vec<String> = stmt.iter().take(6).map(&upper).collect();
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    e.clears_diagnostics = uses_tables(stmt, &words, sql);
+    let from_select = stmt.iter().any(|t| upper(t) == "SELECT");
+    match w(0) {
+        "INSERT" | "REPLACE" | "CREATE" if from_select => e.found_rows_unknown = true,
+        "SHOW" if matches!(w(1), "WARNINGS" | "ERRORS")
+            || (w(1) == "COUNT" && matches!(w(5), "WARNINGS" | "ERRORS")) =>
+        {
+            e.reads_diagnostics = true
+        }
+        "GET" if w(1) == "DIAGNOSTICS" || w(2) == "DIAGNOSTICS" => e.reads_diagnostics = true,
+        "KILL" => e.kill = Some(parse_kill(&stmt[1..], sql)),
+        "DROP" if matches!(w(1), "DATABASE" | "SCHEMA") => {
+            let at = if w(2) == "IF" { 4 } else { 2 };
+            e.drop_schema = stmt.get(at).map(|t| unquote(text(t)));
+        }
+        _ => {}
+    }
     match w(0) {
         "SET" => parse_set(&stmt[1..], sql, &mut e),
         "USE" => e.use_schema = stmt.get(1).map(|t| unquote(text(t))),
@@ -293,6 +427,57 @@ pub fn effects(sql: &str) -> Effects {
         _ => {}
     }
     e
+}
+
+/// Whether the statement surely opens a table, which is what makes the server clear the
+/// diagnostics area (MariaDB keeps the previous statement's warnings across `SELECT 1`, `DO`,
+/// `SET`, `USE`, `BEGIN`, …). Unsure cases answer false: the proxy then keeps the connection
+/// that holds the conditions a little longer, which is safe.
+fn uses_tables(stmt: &[Tok], words: &[String], sql: &str) -> bool {
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    match w(0) {
+        "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "TRUNCATE" | "LOAD" | "ANALYZE"
+        | "OPTIMIZE" | "CHECK" | "REPAIR" | "CHECKSUM" => true,
+        "CREATE" | "ALTER" | "DROP" | "RENAME" => !matches!(
+            w(1),
+            "USER" | "ROLE" | "SERVER" | "DATABASE" | "SCHEMA" | "EVENT" | "PROCEDURE" | "FUNCTION"
+        ) && !words.iter().any(|x| x == "IF"),
+        "SHOW" => !matches!(w(1), "WARNINGS" | "ERRORS" | "COUNT"),
+        "SELECT" => stmt.windows(2).any(|p| {
+            tok_upper(sql, &p[0]) == "FROM"
+                && matches!(p[1], Tok::Word(..) | Tok::Ident(..))
+                && tok_upper(sql, &p[1]) != "DUAL"
+        }),
+        _ => false,
+    }
+}
+
+/// The operands of `KILL`.
+fn parse_kill(toks: &[Tok], sql: &str) -> Kill {
+    let upper = |t: &Tok| tok_upper(sql, t);
+    let mut rest = toks;
+    if matches!(rest.first().map(upper).as_deref(), Some("HARD" | "SOFT")) {
+        rest = &rest[1..];
+    }
+    let mut query_only = false;
+    match rest.first().map(upper).as_deref() {
+        Some("CONNECTION") => rest = &rest[1..],
+        Some("QUERY") => {
+            query_only = true;
+            rest = &rest[1..];
+        }
+        _ => {}
+    }
+    let target = match rest {
+        [t] => match tok_text(sql, t).parse::<u64>() {
+            Ok(id) if matches!(t, Tok::Word(..)) => KillTarget::Id(id),
+            _ => KillTarget::Unreadable,
+        },
+        [id, n] if query_only && upper(id) == "ID" => KillTarget::QueryId(tok_text(sql, n).into()),
+        [u, name, ..] if upper(u) == "USER" => KillTarget::User(unquote(tok_text(sql, name))),
+        _ => KillTarget::Unreadable,
+    };
+    Kill { query_only, target }
 }
 
 /// The table name of `CREATE TEMPORARY TABLE [IF NOT EXISTS] name`, without its schema.
@@ -405,25 +590,24 @@ fn set_item(item: &[Tok], sql: &str, e: &mut Effects) -> bool {
         return false;
     };
     let kw = upper(first);
-    // SET NAMES cs [COLLATE co] | SET NAMES DEFAULT
+    // SET NAMES cs [COLLATE co] | SET NAMES DEFAULT: one assignment, because only `SET NAMES …
+    // COLLATE …` gives character_set_client and _results the collation as well as the charset
+    // (result columns carry character_set_results' collation id).
     if kw == "NAMES" {
         let Some(cs) = item.get(1) else { return false };
         let cs_text = unquote(text(cs)).to_ascii_lowercase();
-        let value = (cs_text != "default").then(|| quote(&cs_text));
-        for name in NAMES_VARS {
-            e.assigns.push(Assign {
-                name: name.into(),
-                value: value.clone(),
-            });
-        }
         let collate = match (item.get(2).map(upper).as_deref(), item.get(3)) {
-            (Some("COLLATE"), Some(co)) => Some(quote(&unquote(text(co)).to_ascii_lowercase())),
+            (Some("COLLATE"), Some(co)) => Some(unquote(text(co)).to_ascii_lowercase()),
             (None, _) => None,
             _ => return false,
         };
+        let value = (cs_text != "default").then(|| match collate {
+            Some(co) => format!("{} COLLATE {}", quote(&cs_text), quote(&co)),
+            None => quote(&cs_text),
+        });
         e.assigns.push(Assign {
-            name: "collation_connection".into(),
-            value: collate,
+            name: NAMES.into(),
+            value,
         });
         return true;
     }
@@ -547,23 +731,30 @@ pub fn tracked_literal(v: &str) -> String {
     }
 }
 
-/// `SELECT LAST_INSERT_ID()` and its spellings: the column name the server would give it and
-/// whether it is the function (NOT NULL) rather than the variable.
+/// A one-column `SELECT` the proxy answers itself: the column name the server would give it and
+/// what it reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LastInsertIdQuery {
+pub struct LocalQuery {
     pub column: String,
-    pub function: bool,
+    pub reads: Reads,
 }
 
-/// Recognises the queries the proxy answers itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LocalQuery {
-    LastInsertId(LastInsertIdQuery),
-    /// `SELECT @@socket`: answered NULL so clients that prefer a unix socket cannot
-    /// reconnect around the proxy.
-    Socket(String),
+/// What a locally answered query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// `LAST_INSERT_ID()` (the function: NOT NULL).
+    LastInsertId,
+    /// `@@identity`, `@@last_insert_id` (variables: nullable).
+    LastInsertIdVar,
+    RowCount,
+    FoundRows,
+    ConnectionId,
+    /// `SELECT @@socket`: answered NULL so clients that prefer a unix socket cannot reconnect
+    /// around the proxy.
+    Socket,
 }
 
+/// Recognises `SELECT f() [[AS] alias] [FROM DUAL]` for the session values the proxy knows.
 pub fn local_query(sql: &str) -> Option<LocalQuery> {
     let trimmed = sql.trim().trim_end_matches(';').trim_end();
     let toks = lex(trimmed);
@@ -577,11 +768,16 @@ pub fn local_query(sql: &str) -> Option<LocalQuery> {
         return None;
     }
     // The select expression and where its text ends.
-    let (expr_end, is_fn, is_socket, after) = match rest {
-        [Tok::Word(_, _), Tok::Punct(_, b'('), Tok::Punct(p, b')'), tail @ ..]
-            if up(&rest[0]) == "LAST_INSERT_ID" =>
-        {
-            (p + 1, true, false, tail)
+    let (expr_end, reads, after) = match rest {
+        [f @ Tok::Word(_, _), Tok::Punct(_, b'('), Tok::Punct(p, b')'), tail @ ..] => {
+            let reads = match up(f).as_str() {
+                "LAST_INSERT_ID" => Reads::LastInsertId,
+                "ROW_COUNT" => Reads::RowCount,
+                "FOUND_ROWS" => Reads::FoundRows,
+                "CONNECTION_ID" => Reads::ConnectionId,
+                _ => return None,
+            };
+            (p + 1, reads, tail)
         }
         [Tok::SysVar(a, b), tail @ ..] => {
             let name = text(*a, *b).to_ascii_lowercase();
@@ -590,8 +786,8 @@ pub fn local_query(sql: &str) -> Option<LocalQuery> {
                 .or_else(|| name.strip_prefix("local."))
                 .unwrap_or(&name);
             match bare {
-                "identity" | "last_insert_id" => (*b, false, false, tail),
-                "socket" if bare == name => (*b, false, true, tail),
+                "identity" | "last_insert_id" => (*b, Reads::LastInsertIdVar, tail),
+                "socket" if bare == name => (*b, Reads::Socket, tail),
                 _ => return None,
             }
         }
@@ -634,14 +830,22 @@ pub fn local_query(sql: &str) -> Option<LocalQuery> {
         [f, d] if up(f) == "FROM" && up(d) == "DUAL" => {}
         _ => return None,
     }
-    Some(if is_socket {
-        LocalQuery::Socket(column)
-    } else {
-        LocalQuery::LastInsertId(LastInsertIdQuery {
-            column,
-            function: is_fn,
-        })
-    })
+    Some(LocalQuery { column, reads })
+}
+
+/// `sql` with each call in `calls` replaced by its value: how a statement that reads a session
+/// value inside a larger expression (`INSERT … VALUES (ROW_COUNT())`) gets the session's value
+/// on a shared connection. `calls` are in text order, as `effects` lists them.
+pub fn substitute(sql: &str, calls: &[Call], value: impl Fn(SessionFn) -> Option<String>) -> Option<String> {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut at = 0;
+    for c in calls {
+        out.push_str(sql.get(at..c.start)?);
+        out.push_str(&value(c.function)?);
+        at = c.end;
+    }
+    out.push_str(sql.get(at..)?);
+    Some(out)
 }
 
 /// `SELECT @@a, @@socket, …` (what mysql_async sends right after connecting) with `@@socket`
@@ -704,14 +908,16 @@ mod tests {
                 ("max_join_size".into(), None)
             ]
         );
-        let names = assigns("SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci");
-        assert_eq!(names.len(), 4);
         assert_eq!(
-            names[3],
-            (
-                "collation_connection".into(),
-                Some("'utf8mb4_unicode_ci'".into())
-            )
+            assigns("SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci"),
+            vec![(
+                "names".into(),
+                Some("'utf8mb4' COLLATE 'utf8mb4_unicode_ci'".into())
+            )]
+        );
+        assert_eq!(
+            assigns("set names DEFAULT"),
+            vec![("names".into(), None)]
         );
         assert_eq!(
             assigns("SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')"),
@@ -772,7 +978,10 @@ mod tests {
     #[test]
     fn last_insert_id_spellings() {
         let lid = |sql: &str| match local_query(sql) {
-            Some(LocalQuery::LastInsertId(q)) => Some((q.column, q.function)),
+            Some(LocalQuery {
+                column,
+                reads: r @ (Reads::LastInsertId | Reads::LastInsertIdVar),
+            }) => Some((column, r == Reads::LastInsertId)),
             _ => None,
         };
         assert_eq!(
@@ -802,7 +1011,18 @@ mod tests {
         assert_eq!(lid("SELECT @@global.identity"), None);
         assert_eq!(
             local_query("SELECT @@socket"),
-            Some(LocalQuery::Socket("@@socket".into()))
+            Some(LocalQuery {
+                column: "@@socket".into(),
+                reads: Reads::Socket
+            })
+        );
+        assert_eq!(
+            local_query("select row_count() AS rc").map(|q| (q.column, q.reads)),
+            Some(("rc".into(), Reads::RowCount))
+        );
+        assert_eq!(
+            local_query("SELECT CONNECTION_ID()").map(|q| q.reads),
+            Some(Reads::ConnectionId)
         );
         assert_eq!(
             without_socket("SELECT @@max_allowed_packet,@@wait_timeout,@@socket").as_deref(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::sql::{Assign, NAMES_VARS};
+use super::sql::{Assign, NAMES, NAMES_VARS};
 
 /// Session variables by lowercase name, each as the SQL value text that sets it. A variable that
 /// is absent has its default (the server's global value, or the handshake's for charsets).
@@ -39,6 +39,12 @@ pub fn apply(vars: &mut Vars, assigns: &[Assign]) {
         .iter()
         .filter(|a| !NOT_STATE.contains(&a.name.as_str()))
     {
+        if a.name == NAMES {
+            // SET NAMES replaces whatever the charset variables were set to one by one.
+            for n in NAMES_VARS {
+                vars.remove(n);
+            }
+        }
         match &a.value {
             Some(v) => {
                 vars.insert(a.name.clone(), v.clone());
@@ -80,14 +86,32 @@ pub fn target(client: &Vars, session_track: bool) -> Vars {
     t
 }
 
-/// The `SET` that turns `have` into `want`, or `None` when they are equal. Variables to put back
-/// to their defaults come first, so a charset set afterwards is not undone by a collation reset.
+/// The `SET` that turns `have` into `want`, or `None` when they are equal. When the character
+/// set variables differ they are set first, as a whole (`NAMES` from `want`, or the handshake's
+/// charset and collation), then `want`'s single charset variables on top; other variables to put
+/// back to their defaults come next, then the rest of `want`.
 pub fn reconcile(have: &Vars, want: &Vars, handshake_collation: u8) -> Option<String> {
+    let charset_keys = || std::iter::once(NAMES).chain(NAMES_VARS);
     let mut items = Vec::new();
-    for name in have.keys().filter(|k| !want.contains_key(*k)) {
-        items.push(revert(name, handshake_collation));
+    if charset_keys().any(|k| have.get(k) != want.get(k)) {
+        items.push(match want.get(NAMES) {
+            Some(v) => format!("NAMES {v}"),
+            None => handshake_names(handshake_collation),
+        });
+        for name in NAMES_VARS {
+            if let Some(v) = want.get(name) {
+                items.push(format!("{name}={v}"));
+            }
+        }
     }
-    for (name, value) in want {
+    let is_charset = |k: &str| k == NAMES || NAMES_VARS.contains(&k);
+    for name in have
+        .keys()
+        .filter(|k| !want.contains_key(*k) && !is_charset(k))
+    {
+        items.push(format!("{name}=DEFAULT"));
+    }
+    for (name, value) in want.iter().filter(|(k, _)| !is_charset(k)) {
         if have.get(name) != Some(value) {
             items.push(format!("{name}={value}"));
         }
@@ -95,23 +119,38 @@ pub fn reconcile(have: &Vars, want: &Vars, handshake_collation: u8) -> Option<St
     (!items.is_empty()).then(|| format!("SET {}", items.join(", ")))
 }
 
-fn revert(name: &str, collation: u8) -> String {
-    if NAMES_VARS.contains(&name) {
-        return format!("{name}={}", charset_of(collation));
+/// `NAMES` as the handshake set them: its charset and exact collation, so result columns carry
+/// the handshake's collation id again (a charset alone would give its default collation).
+fn handshake_names(collation: u8) -> String {
+    let cs = charset_of(collation);
+    match collation_name(collation) {
+        Some(co) => format!("NAMES {cs} COLLATE {co}"),
+        None => format!("NAMES {cs}"),
     }
-    if name == "collation_connection" {
-        return if known_collation(collation) {
-            format!("collation_connection={collation}")
-        } else {
-            format!("character_set_connection={}", charset_of(collation))
-        };
-    }
-    format!("{name}=DEFAULT")
 }
 
-/// MariaDB's built-in collation ids the server accepts by number.
-fn known_collation(id: u8) -> bool {
-    id != 0 && id < 248
+/// Names of the collation ids clients send in handshakes (MariaDB and MySQL share these).
+fn collation_name(id: u8) -> Option<&'static str> {
+    Some(match id {
+        5 => "latin1_german1_ci",
+        8 => "latin1_swedish_ci",
+        11 => "ascii_general_ci",
+        15 => "latin1_danish_ci",
+        31 => "latin1_german2_ci",
+        33 => "utf8mb3_general_ci",
+        45 => "utf8mb4_general_ci",
+        46 => "utf8mb4_bin",
+        47 => "latin1_bin",
+        48 => "latin1_general_ci",
+        49 => "latin1_general_cs",
+        63 => "binary",
+        65 => "ascii_bin",
+        83 => "utf8mb3_bin",
+        192 => "utf8mb3_unicode_ci",
+        224 => "utf8mb4_unicode_ci",
+        246 => "utf8mb4_unicode_520_ci",
+        _ => return None,
+    })
 }
 
 /// The character set of a handshake collation id, for the common ones; utf8mb4 otherwise.
@@ -150,13 +189,18 @@ mod tests {
         ]);
         assert_eq!(
             reconcile(&have, &want, 45).unwrap(),
-            "SET collation_connection=45, time_zone=DEFAULT, character_set_connection='latin1'"
+            "SET NAMES utf8mb4 COLLATE utf8mb4_general_ci, character_set_connection='latin1', time_zone=DEFAULT"
         );
         assert_eq!(reconcile(&want, &want, 45), None);
         let names = vars(&[("character_set_client", "'latin1'")]);
         assert_eq!(
             reconcile(&names, &Vars::new(), 224).unwrap(),
-            "SET character_set_client=utf8mb4"
+            "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci"
+        );
+        let collate = vars(&[("names", "'utf8mb4' COLLATE 'utf8mb4_bin'")]);
+        assert_eq!(
+            reconcile(&Vars::new(), &collate, 224).unwrap(),
+            "SET NAMES 'utf8mb4' COLLATE 'utf8mb4_bin'"
         );
     }
 
