@@ -262,8 +262,10 @@ fn processlist(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             Some((h, p)) => (Some(h), Some(p)),
             None => (None, None),
         };
+        // ProxySQL's ThreadID: the backend's thread id of the connection the session holds.
+        let thread = s.backend_thread().map_or(0, |b| b.2);
         ins.execute(params![
-            0,
+            thread,
             s.id,
             s.user,
             db_name,

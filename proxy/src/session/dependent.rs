@@ -8,7 +8,8 @@
 //!   value before the statement goes out.
 //! - **Made equal on the borrowed connection**: `LAST_INSERT_ID()` (and `@@identity`,
 //!   `@@last_insert_id`) in any statement. Each connection's value is tracked; a statement
-//!   that reads it runs after `DO LAST_INSERT_ID(n)` when the connection's value differs.
+//!   that reads it, or may change it (an INSERT whose explicit id leaves it as it was), runs
+//!   after `DO LAST_INSERT_ID(n)` when the connection's value differs.
 //! - **Learned before release**: an OK packet's insert id is not always the new
 //!   `LAST_INSERT_ID()` (an explicit id leaves it unchanged), `LAST_INSERT_ID(expr)` sets it
 //!   silently, and `CALL`, multi-statements, `INSERT … SELECT` and `SQL_CALC_FOUND_ROWS`
@@ -28,8 +29,8 @@ use super::local::Value;
 use super::sql::{self, Effects, LocalQuery, Reads, SessionFn};
 use super::Session;
 use crate::pool::BackendConn;
-use crate::protocol::constants::{cap, com, errors, MAX_PAYLOAD};
 use crate::protocol::conn::PacketConn;
+use crate::protocol::constants::{cap, com, errors, MAX_PAYLOAD};
 use crate::protocol::messages::Err as ErrPacket;
 use crate::protocol::response::{Last, Outcome};
 use crate::protocol::wire::Reader;
@@ -91,17 +92,16 @@ impl Dependent {
         }
         let opaque = effects.multi_statement || effects.call;
         let failed = outcome.error.is_some();
-        if opaque
-            || effects.sets_last_insert_id
-            || (!failed && outcome.last_insert_id != 0)
-        {
+        if opaque || effects.sets_last_insert_id || (!failed && outcome.last_insert_id != 0) {
             self.lid_on_backend = true;
         }
         self.row_count = if opaque {
             None
         } else {
             match outcome.last {
-                Last::Ok { affected_rows } => Some(i64::try_from(affected_rows).unwrap_or(i64::MAX)),
+                Last::Ok { affected_rows } => {
+                    Some(i64::try_from(affected_rows).unwrap_or(i64::MAX))
+                }
                 Last::Rows | Last::Error => Some(-1),
                 Last::Nothing => None,
             }
@@ -152,12 +152,14 @@ impl Session {
     /// connection would: the session's `LAST_INSERT_ID()` set, and an empty diagnostics area for
     /// a session that has no conditions of its own.
     pub(super) async fn sync_dependent(&mut self, effects: &Effects) -> Result<(), ErrPacket> {
-        let wants_lid = effects.reads_last_insert_id && !self.dep.lid_on_backend;
+        let wants_lid =
+            (effects.reads_last_insert_id || effects.may_generate_id) && !self.dep.lid_on_backend;
         let wants_clean = effects.reads_diagnostics && !self.pins.diagnostics;
         let Some(lent) = self.backend.as_ref() else {
             return Ok(());
         };
-        let set_lid = wants_lid && lent.conn.dependent.last_insert_id != Some(self.dep.last_insert_id);
+        let set_lid =
+            wants_lid && lent.conn.dependent.last_insert_id != Some(self.dep.last_insert_id);
         let clear = wants_clean && lent.conn.dependent.diagnostics;
         if !set_lid && !clear {
             return Ok(());
@@ -244,9 +246,12 @@ impl Session {
         };
         let mut payload = vec![com::QUERY];
         payload.extend_from_slice(sql.as_bytes());
-        let outcome =
-            super::backend_round_trip(&mut lent.conn, &payload, crate::protocol::response::Expect::Results)
-                .await;
+        let outcome = super::backend_round_trip(
+            &mut lent.conn,
+            &payload,
+            crate::protocol::response::Expect::Results,
+        )
+        .await;
         match outcome {
             Ok(o) => match o.error {
                 None => Ok(()),
@@ -274,7 +279,10 @@ pub(super) async fn query_row(
 ) -> Result<Vec<Option<String>>, String> {
     let mut payload = vec![com::QUERY];
     payload.extend_from_slice(sql.as_bytes());
-    conn.conn.send(0, &payload).await.map_err(|e| e.to_string())?;
+    conn.conn
+        .send(0, &payload)
+        .await
+        .map_err(|e| e.to_string())?;
     let deprecate_eof = conn.flavor & cap::DEPRECATE_EOF != 0;
     let conn = &mut conn.conn;
     let first = next_packet(conn).await?;
@@ -323,5 +331,72 @@ async fn next_packet(conn: &mut PacketConn) -> Result<bytes::BytesMut, String> {
         Ok(Some((_, p))) => Ok(p),
         Ok(None) => Err("backend closed the connection".into()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::response::Outcome;
+
+    fn outcome(last: Last, insert_id: u64, rows: u64) -> Outcome {
+        Outcome {
+            last,
+            last_insert_id: insert_id,
+            rows,
+            ..Outcome::default()
+        }
+    }
+
+    #[test]
+    fn values_follow_responses_and_unknowns_wait_for_the_connection() {
+        let mut d = Dependent::default();
+        let update = sql::effects("UPDATE t SET a = 1");
+        d.follow(
+            com::QUERY,
+            &update,
+            &outcome(Last::Ok { affected_rows: 3 }, 0, 0),
+        );
+        assert_eq!(d.row_count, Some(3));
+        assert!(!d.unknown());
+        let select = sql::effects("SELECT * FROM t");
+        d.follow(com::QUERY, &select, &outcome(Last::Rows, 0, 7));
+        assert_eq!((d.row_count, d.found_rows), (Some(-1), Some(7)));
+        // An insert id may or may not be the new LAST_INSERT_ID(): the connection knows.
+        let insert = sql::effects("INSERT INTO t (id) VALUES (5)");
+        d.follow(
+            com::QUERY,
+            &insert,
+            &outcome(Last::Ok { affected_rows: 1 }, 5, 0),
+        );
+        assert!(d.lid_on_backend && d.unknown());
+        let lid = LocalQuery {
+            column: "LAST_INSERT_ID()".into(),
+            reads: Reads::LastInsertId,
+        };
+        assert_eq!(d.local_value(&lid, 1), None);
+        // Errors: ROW_COUNT() is -1, FOUND_ROWS() unchanged.
+        let mut d = Dependent::default();
+        d.follow(com::QUERY, &select, &outcome(Last::Rows, 0, 2));
+        d.follow(com::QUERY, &update, &outcome(Last::Error, 0, 0));
+        assert_eq!((d.row_count, d.found_rows), (Some(-1), Some(2)));
+        // CALL leaves everything to the connection.
+        d.follow(
+            com::QUERY,
+            &sql::effects("CALL p()"),
+            &outcome(Last::Ok { affected_rows: 0 }, 0, 0),
+        );
+        assert!(d.row_count.is_none() && d.found_rows.is_none() && d.lid_on_backend);
+        d.forget_backend();
+        assert!(!d.unknown());
+        assert_eq!(
+            d.substitute(
+                "SELECT CONNECTION_ID()",
+                &sql::effects("SELECT CONNECTION_ID()"),
+                77
+            )
+            .as_deref(),
+            Some("SELECT (77)")
+        );
     }
 }

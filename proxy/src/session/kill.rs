@@ -54,7 +54,8 @@ impl Session {
                 match entry {
                     Some(e) => vec![e],
                     None => {
-                        let err = ErrPacket::new(NO_SUCH_THREAD, format!("Unknown thread id: {id}"));
+                        let err =
+                            ErrPacket::new(NO_SUCH_THREAD, format!("Unknown thread id: {id}"));
                         return self.send_error(1, &err).await;
                     }
                 }
@@ -72,7 +73,8 @@ impl Session {
             match self.may_kill_others(hostgroup).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    let err = ErrPacket::new(NOT_OWNER, format!("You are not owner of thread {id}"));
+                    let err =
+                        ErrPacket::new(NOT_OWNER, format!("You are not owner of thread {id}"));
                     return self.send_error(1, &err).await;
                 }
                 Err(err) => return self.send_error(1, &err).await,
@@ -84,7 +86,11 @@ impl Session {
                 itself = true;
                 continue;
             }
-            info!(target = target.id, query_only = kill.query_only, "KILL from a client");
+            info!(
+                target = target.id,
+                query_only = kill.query_only,
+                "KILL from a client"
+            );
             self.kill_backend_of(target, kill.query_only);
             if !kill.query_only {
                 self.shared.sessions.kill(target.id);
@@ -109,7 +115,10 @@ impl Session {
             status: self.status,
             ..OkPacket::default()
         };
-        let payload = encode_ok(&ok, self.flavor & crate::protocol::constants::cap::SESSION_TRACK != 0);
+        let payload = encode_ok(
+            &ok,
+            self.flavor & crate::protocol::constants::cap::SESSION_TRACK != 0,
+        );
         self.client
             .send(1, &payload)
             .await
@@ -162,7 +171,11 @@ impl Session {
             return;
         };
         let params = self.side_params(&server, None);
-        let verb = if query_only { "KILL QUERY" } else { "KILL CONNECTION" };
+        let verb = if query_only {
+            "KILL QUERY"
+        } else {
+            "KILL CONNECTION"
+        };
         tokio::spawn(super::route::kill_thread(
             Arc::clone(&self.shared),
             params,

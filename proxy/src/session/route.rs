@@ -331,7 +331,11 @@ impl Session {
             warn!(server = %server.address(), thread_id, ms = after.as_millis() as u64, "query timeout from a rule: killing the query");
             // Once fired, the kill runs to its end on its own task: aborting the timer when the
             // statement ends must not cut a KILL in half.
-            tokio::spawn(kill_thread(shared, params, format!("KILL QUERY {thread_id}")));
+            tokio::spawn(kill_thread(
+                shared,
+                params,
+                format!("KILL QUERY {thread_id}"),
+            ));
         }))
     }
 
@@ -380,7 +384,11 @@ impl Session {
 
 /// `KILL QUERY|CONNECTION thread_id` (`kill`) from a separate connection outside the server's
 /// connection cap (a kill must get through when the cap is full).
-pub(super) async fn kill_thread(shared: Arc<crate::server::Shared>, params: ConnectParams, kill: String) {
+pub(super) async fn kill_thread(
+    shared: Arc<crate::server::Shared>,
+    params: ConnectParams,
+    kill: String,
+) {
     let Ok(permit) = Arc::new(tokio::sync::Semaphore::new(1)).try_acquire_owned() else {
         return;
     };

@@ -181,6 +181,10 @@ pub struct Effects {
     pub reads_last_insert_id: bool,
     /// `LAST_INSERT_ID(expr)`: sets it, even where no OK packet shows the new value.
     pub sets_last_insert_id: bool,
+    /// May generate an auto-increment id (INSERT, REPLACE, LOAD DATA, CALL, multi-statements):
+    /// whether it did is learned from the connection afterwards, which therefore must hold the
+    /// session's value before.
+    pub may_generate_id: bool,
     /// Reads the diagnostics area of the previous statement (`SHOW WARNINGS|ERRORS`,
     /// `SHOW COUNT(*) …`, `GET DIAGNOSTICS`, `@@warning_count`, `@@error_count`).
     pub reads_diagnostics: bool,
@@ -344,6 +348,7 @@ pub fn effects(sql: &str) -> Effects {
             .iter()
             .any(|s| s.first().map(&upper).as_deref() == Some("SET"));
         e.found_rows_unknown = true;
+        e.may_generate_id = true;
         if stmts
             .iter()
             .any(|s| s.first().map(&upper).as_deref() == Some("KILL"))
@@ -362,11 +367,13 @@ pub fn effects(sql: &str) -> Effects {
     let words: Vec<String> = stmt.iter().take(6).map(&upper).collect();
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     e.clears_diagnostics = uses_tables(stmt, &words, sql);
+    e.may_generate_id = matches!(w(0), "INSERT" | "REPLACE" | "LOAD" | "CALL");
     let from_select = stmt.iter().any(|t| upper(t) == "SELECT");
     match w(0) {
         "INSERT" | "REPLACE" | "CREATE" if from_select => e.found_rows_unknown = true,
-        "SHOW" if matches!(w(1), "WARNINGS" | "ERRORS")
-            || (w(1) == "COUNT" && matches!(w(5), "WARNINGS" | "ERRORS")) =>
+        "SHOW"
+            if matches!(w(1), "WARNINGS" | "ERRORS")
+                || (w(1) == "COUNT" && matches!(w(5), "WARNINGS" | "ERRORS")) =>
         {
             e.reads_diagnostics = true
         }
@@ -438,10 +445,19 @@ fn uses_tables(stmt: &[Tok], words: &[String], sql: &str) -> bool {
     match w(0) {
         "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "TRUNCATE" | "LOAD" | "ANALYZE"
         | "OPTIMIZE" | "CHECK" | "REPAIR" | "CHECKSUM" => true,
-        "CREATE" | "ALTER" | "DROP" | "RENAME" => !matches!(
-            w(1),
-            "USER" | "ROLE" | "SERVER" | "DATABASE" | "SCHEMA" | "EVENT" | "PROCEDURE" | "FUNCTION"
-        ) && !words.iter().any(|x| x == "IF"),
+        "CREATE" | "ALTER" | "DROP" | "RENAME" => {
+            !matches!(
+                w(1),
+                "USER"
+                    | "ROLE"
+                    | "SERVER"
+                    | "DATABASE"
+                    | "SCHEMA"
+                    | "EVENT"
+                    | "PROCEDURE"
+                    | "FUNCTION"
+            ) && !words.iter().any(|x| x == "IF")
+        }
         "SHOW" => !matches!(w(1), "WARNINGS" | "ERRORS" | "COUNT"),
         "SELECT" => stmt.windows(2).any(|p| {
             tok_upper(sql, &p[0]) == "FROM"
@@ -836,7 +852,11 @@ pub fn local_query(sql: &str) -> Option<LocalQuery> {
 /// `sql` with each call in `calls` replaced by its value: how a statement that reads a session
 /// value inside a larger expression (`INSERT … VALUES (ROW_COUNT())`) gets the session's value
 /// on a shared connection. `calls` are in text order, as `effects` lists them.
-pub fn substitute(sql: &str, calls: &[Call], value: impl Fn(SessionFn) -> Option<String>) -> Option<String> {
+pub fn substitute(
+    sql: &str,
+    calls: &[Call],
+    value: impl Fn(SessionFn) -> Option<String>,
+) -> Option<String> {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut at = 0;
     for c in calls {
@@ -915,10 +935,7 @@ mod tests {
                 Some("'utf8mb4' COLLATE 'utf8mb4_unicode_ci'".into())
             )]
         );
-        assert_eq!(
-            assigns("set names DEFAULT"),
-            vec![("names".into(), None)]
-        );
+        assert_eq!(assigns("set names DEFAULT"), vec![("names".into(), None)]);
         assert_eq!(
             assigns("SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')"),
             vec![(
@@ -973,6 +990,115 @@ mod tests {
         assert_eq!(effects("USE `app`").use_schema.as_deref(), Some("app"));
         assert!(effects("/* x */ SAVEPOINT a").savepoint);
         assert!(effects("-- c\nSELECT @x").user_variable);
+    }
+
+    #[test]
+    fn session_dependent_reads_are_seen() {
+        let e = effects("INSERT INTO c (p) VALUES (LAST_INSERT_ID())");
+        assert!(e.reads_last_insert_id && !e.sets_last_insert_id);
+        let e = effects("UPDATE t SET id = LAST_INSERT_ID(id + 1)");
+        assert!(e.sets_last_insert_id && !e.reads_last_insert_id);
+        assert!(effects("SELECT @@SESSION.identity").reads_last_insert_id);
+        assert!(!effects("SELECT 'LAST_INSERT_ID()'").reads_last_insert_id);
+        for sql in [
+            "SHOW WARNINGS",
+            "show errors limit 1",
+            "SHOW COUNT(*) WARNINGS",
+            "GET DIAGNOSTICS @n = NUMBER",
+            "GET CURRENT DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT",
+            "SELECT @@warning_count, @@error_count",
+        ] {
+            assert!(effects(sql).reads_diagnostics, "{sql}");
+        }
+        for (sql, clears) in [
+            ("SELECT * FROM t", true),
+            ("SELECT 1", false),
+            ("SELECT 1 FROM DUAL", false),
+            ("SELECT 1 FROM (SELECT 2) x", false),
+            ("INSERT INTO t VALUES (1)", true),
+            ("SET @a = 1", false),
+            ("USE db", false),
+            ("SHOW TABLES", true),
+            ("SHOW WARNINGS", false),
+            ("CREATE TABLE IF NOT EXISTS t (a int)", false),
+            ("BEGIN", false),
+        ] {
+            assert_eq!(effects(sql).clears_diagnostics, clears, "{sql}");
+        }
+        let sql = "INSERT INTO log VALUES (ROW_COUNT(), CONNECTION_ID(), found_rows ( ))";
+        let e = effects(sql);
+        let calls: Vec<_> = e.calls.iter().map(|c| c.function).collect();
+        assert_eq!(
+            calls,
+            vec![
+                SessionFn::RowCount,
+                SessionFn::ConnectionId,
+                SessionFn::FoundRows
+            ]
+        );
+        let out = substitute(sql, &e.calls, |f| match f {
+            SessionFn::RowCount => Some("(3)".into()),
+            SessionFn::ConnectionId => Some("(42)".into()),
+            SessionFn::FoundRows => None,
+        });
+        assert_eq!(
+            out.as_deref(),
+            Some("INSERT INTO log VALUES ((3), (42), found_rows ( ))")
+        );
+        assert!(effects("SELECT NEXTVAL(s)").sequence);
+        assert!(effects("SELECT PREVIOUS VALUE FOR s").sequence);
+        assert!(!effects("SELECT next_value FROM t").sequence);
+        assert!(effects("INSERT INTO t SELECT * FROM u").found_rows_unknown);
+        assert!(effects("SELECT a INTO @x FROM t").found_rows_unknown);
+        assert_eq!(
+            effects("DROP DATABASE IF EXISTS `app`")
+                .drop_schema
+                .as_deref(),
+            Some("app")
+        );
+    }
+
+    #[test]
+    fn kill_statements_are_read() {
+        let k = |sql: &str| effects(sql).kill;
+        assert_eq!(
+            k("KILL 12"),
+            Some(Kill {
+                query_only: false,
+                target: KillTarget::Id(12)
+            })
+        );
+        assert_eq!(
+            k("kill hard query 7"),
+            Some(Kill {
+                query_only: true,
+                target: KillTarget::Id(7)
+            })
+        );
+        assert_eq!(
+            k("KILL CONNECTION 3"),
+            Some(Kill {
+                query_only: false,
+                target: KillTarget::Id(3)
+            })
+        );
+        assert_eq!(
+            k("KILL QUERY ID 9").map(|k| k.target),
+            Some(KillTarget::QueryId("9".into()))
+        );
+        assert_eq!(
+            k("KILL USER 'bob'").map(|k| k.target),
+            Some(KillTarget::User("bob".into()))
+        );
+        assert_eq!(
+            k("KILL 1+1").map(|k| k.target),
+            Some(KillTarget::Unreadable)
+        );
+        assert_eq!(
+            k("SELECT 1; KILL 5").map(|k| k.target),
+            Some(KillTarget::Unreadable)
+        );
+        assert_eq!(k("SELECT kill FROM t"), None);
     }
 
     #[test]
