@@ -124,8 +124,10 @@ pub fn main() -> ExitCode {
     // Only options typed on the command line are refused where they do not apply: an
     // exported SWITCHYARD_ADMIN must not break `switchyard codec`.
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-    let name = matches.subcommand_name().unwrap_or("switchyard");
-    let conn = match cli.global.check(name, applies(&cli.command), given) {
+    let conn = match cli
+        .global
+        .check(&command_path(&matches), applies(&cli.command), given)
+    {
         Ok(conn) => conn,
         Err(f) => {
             exit::report(&f.to_string(), f.kind(), f.code(), json);
@@ -144,6 +146,17 @@ pub fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The command and its verb as typed (`servers list`), for messages.
+fn command_path(matches: &clap::ArgMatches) -> String {
+    let mut path = Vec::new();
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        path.push(name);
+        m = sub;
+    }
+    path.join(" ")
 }
 
 /// Which global options each command uses.
