@@ -112,13 +112,13 @@ pub fn authorise(
     }
     if !act.yes {
         if !can_ask() {
-            return Err(Failure::Refused(format!(
+            return Err(Failure::Unconfirmed(format!(
                 "not confirmed: {described} (pass --yes; there is no terminal to ask on)"
             ))
             .into());
         }
         if !confirm(actions, &statements)? {
-            return Err(Failure::Refused(format!("not confirmed: {described}")).into());
+            return Err(Failure::Unconfirmed(format!("not confirmed: {described}")).into());
         }
     }
     Ok(Some(statements))

@@ -29,10 +29,6 @@ use crate::backup::{manifest, JOURNAL_INTERVAL_SECS};
 pub struct BackupArgs {
     #[command(subcommand)]
     pub command: BackupCommand,
-
-    /// Result format on stdout (progress and logs go to stderr).
-    #[arg(long, global = true, value_enum, default_value_t)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,8 +243,8 @@ pub struct PlanArgs {
     pub part_size: String,
 }
 
-pub fn run(args: BackupArgs) -> Result<()> {
-    let output = args.output;
+/// `output` is the global `--output`: the result on stdout (progress and logs go to stderr).
+pub fn run(args: BackupArgs, output: OutputFormat) -> Result<()> {
     if let BackupCommand::Plan(a) = args.command {
         return run_plan(a, output);
     }
@@ -741,7 +737,7 @@ async fn run_prune(a: PruneArgs, output: OutputFormat) -> Result<()> {
                     && line.trim().eq_ignore_ascii_case("y")
             };
             if !confirmed {
-                return Err(Failure::Refused(format!(
+                return Err(Failure::Unconfirmed(format!(
                     "not confirmed: {} backups would be deleted; pass --yes (or --dry-run to only look)",
                     plan.delete.len()
                 ))

@@ -37,10 +37,6 @@ pub struct LayerArgs {
     pub modules: Vec<ModuleArg>,
     #[command(flatten)]
     pub act: ActArgs,
-    /// Connection options belong to the verbs that connect (`convert` reads a file and has an
-    /// `-o` of its own).
-    #[command(flatten)]
-    pub conn: AdminArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,16 +76,17 @@ fn modules(args: &[ModuleArg]) -> Vec<Module> {
     out
 }
 
-pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
+pub fn run(args: ConfigArgs, conn: &AdminArgs) -> anyhow::Result<()> {
     let (layer, make): (&LayerArgs, fn(Module) -> Action) = match args.verb {
         ConfigVerb::Load(ref l) => (l, Action::LoadToRuntime),
         ConfigVerb::Save(ref l) => (l, Action::SaveToDisk),
-        ConfigVerb::Convert(a) => return super::config_convert::convert(a),
+        ConfigVerb::Convert(a) => {
+            return super::config_convert::convert(a, conn.output_file.clone())
+        }
     };
-    let conn = layer.conn.clone();
     let actions: Vec<Action> = modules(&layer.modules).into_iter().map(make).collect();
     let act = layer.act;
-    with_session(&conn, async |s| {
-        perform(&mut s.control, &conn, act, actions).await
+    with_session(conn, async |s| {
+        perform(&mut s.control, conn, act, actions).await
     })
 }

@@ -1,4 +1,6 @@
-//! `switchyard config convert FILE.cnf [-o out.toml]`: the TOML equivalent of a `proxysql.cnf`.
+//! `switchyard config convert FILE.cnf [--to out.toml]`: the TOML equivalent of a `proxysql.cnf`.
+//! `-o out.toml` (the global `--output` given a file name rather than `table`/`json`) is the
+//! older spelling of `--to` and still works.
 //!
 //! The output loads to the same runtime as the cnf itself (`switchyard proxy --config` takes
 //! either). Clear-text passwords of `mysql_users` and admin users are written as their `*HEX`
@@ -23,15 +25,23 @@ pub struct ConvertArgs {
     pub file: PathBuf,
 
     /// Where to write the TOML (mode 0600: it may hold the monitor password); stdout if absent.
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
+    /// `-o FILE` works too.
+    #[arg(long, value_name = "FILE")]
+    pub to: Option<PathBuf>,
 
-    /// Overwrite --output if it exists.
+    /// Overwrite --to if it exists.
     #[arg(long)]
     pub force: bool,
 }
 
-pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
+/// `output_file` is `-o FILE`, the older spelling of `--to FILE`.
+pub fn convert(args: ConvertArgs, output_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let destination = match (args.to.clone(), output_file) {
+        (Some(_), Some(_)) => {
+            return Err(Failure::Usage("give the file once: --to FILE or -o FILE".into()).into())
+        }
+        (to, o) => to.or(o),
+    };
     let (mut config, warnings) = Config::load_with_warnings(&args.file)
         .with_context(|| format!("cannot convert {}", args.file.display()))?;
     for w in &warnings {
@@ -50,7 +60,7 @@ pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
     // What is written must load back: refuse to hand out a file the proxy would refuse.
     Config::parse(&text)
         .context("the converted TOML does not load back (a bug: please report it)")?;
-    match &args.output {
+    match &destination {
         None => std::io::stdout()
             .write_all(text.as_bytes())
             .context("cannot write to stdout")?,

@@ -24,9 +24,6 @@ use crate::tui::ops_worker::OpsContext;
 
 #[derive(Debug, Args)]
 pub struct ConsoleArgs {
-    #[command(flatten)]
-    pub conn: AdminArgs,
-
     /// Theme name (default, light, high-contrast, monochrome, nord-truecolor) or a TOML file.
     /// NO_COLOR strips colour from any theme.
     #[arg(long)]
@@ -81,7 +78,7 @@ fn init_file_logging(path: &std::path::Path, filter: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-pub fn run(args: ConsoleArgs, log_filter: &str) -> anyhow::Result<()> {
+pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Result<()> {
     if let Some(path) = &args.log_file {
         init_file_logging(path, log_filter)?;
     }
@@ -96,21 +93,21 @@ pub fn run(args: ConsoleArgs, log_filter: &str) -> anyhow::Result<()> {
     }
     let theme = theme::select(args.theme.as_deref(), &ColourEnv::from_env())?;
     let interactive = interactive();
-    let output = args.conn.output;
-    let read_only = args.conn.read_only;
+    let output = conn.output;
+    let read_only = conn.read_only;
     if !interactive {
-        return with_session(&args.conn, async |session| {
+        return with_session(conn, async |session| {
             eprintln!("switchyard: stdout is not a terminal; printing the servers once");
             super::servers::print_list(&mut session.control, output, None).await
         });
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let session = Session::open(&args.conn).await?;
+        let session = Session::open(conn).await?;
         let proxies = if args.proxies.is_empty() {
             vec![session.proxy_target()]
         } else {
-            let password = password(&args.conn)?;
+            let password = password(conn)?;
             args.proxies
                 .iter()
                 .map(|url| ProxyTarget {

@@ -1,4 +1,4 @@
-//! Exit codes that scripts can trust.
+//! Exit codes that scripts can trust, and the stable `kind` names of `-o json` errors.
 
 use std::fmt;
 
@@ -7,23 +7,43 @@ pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const REFUSED: u8 = 3;
 
-pub const EXIT_CODES_HELP: &str = "Exit codes: 0 done, 1 failed (the message on stderr says why), \
-     2 usage error (bad arguments, unknown server), 3 refused (read-only, not confirmed: pass \
-     --yes without a terminal, or a safety check such as taking the last ONLINE server of a \
-     hostgroup out without --force).";
+pub const EXIT_CODES_HELP: &str = concat!(
+    "Global options go before the command, after it or after its verb (`switchyard --admin URL \
+     servers list`, `switchyard servers list --admin URL`); given twice, the later one wins. A \
+     command that has no use for one refuses it (exit 2).\n\n",
+    "Exit codes: 0 done, 1 failed (the message on stderr says why), 2 usage error (bad \
+     arguments, unknown server), 3 refused (read-only, not confirmed: pass --yes without a \
+     terminal, or a safety check such as taking the last ONLINE server of a hostgroup out \
+     without --force). With -o json an error is one line of JSON, the last on stderr: \
+     {\"error\": message, \"kind\": usage|not_found|refused|confirmation_required|connection|\
+     failed, \"exit_code\": N}."
+);
 
 /// An error that carries its own exit code; anything else exits with [`FAILED`].
 #[derive(Debug)]
 pub enum Failure {
     Usage(String),
+    /// A server, session, rule or variable the proxy does not have: a usage error.
+    NotFound(String),
     Refused(String),
+    /// A change nobody confirmed (no `--yes`, no terminal, or not answered yes): refused.
+    Unconfirmed(String),
 }
 
 impl Failure {
     pub fn code(&self) -> u8 {
         match self {
-            Failure::Usage(_) => USAGE,
-            Failure::Refused(_) => REFUSED,
+            Failure::Usage(_) | Failure::NotFound(_) => USAGE,
+            Failure::Refused(_) | Failure::Unconfirmed(_) => REFUSED,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Failure::Usage(_) => Kind::Usage,
+            Failure::NotFound(_) => Kind::NotFound,
+            Failure::Refused(_) => Kind::Refused,
+            Failure::Unconfirmed(_) => Kind::ConfirmationRequired,
         }
     }
 }
@@ -31,10 +51,73 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Usage(m) => write!(f, "usage: {m}"),
-            Failure::Refused(m) => write!(f, "refused: {m}"),
+            Failure::Usage(m) | Failure::NotFound(m) => write!(f, "usage: {m}"),
+            Failure::Refused(m) | Failure::Unconfirmed(m) => write!(f, "refused: {m}"),
         }
     }
 }
 
 impl std::error::Error for Failure {}
+
+/// The context of an error reaching the admin interface, so that `-o json` can name its kind
+/// without matching on message text.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connecting to the admin interface {}", self.0)
+    }
+}
+
+/// What went wrong, as `-o json` names it: stable snake_case, finer than the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Usage,
+    NotFound,
+    Refused,
+    ConfirmationRequired,
+    Connection,
+    Failed,
+}
+
+/// The exit code and kind of a command's error.
+pub fn classify(e: &anyhow::Error) -> (u8, Kind) {
+    if let Some(f) = e.downcast_ref::<Failure>() {
+        return (f.code(), f.kind());
+    }
+    let lost = |c: &(dyn std::error::Error + 'static)| {
+        c.downcast_ref::<crate::control::ControlError>()
+            .is_some_and(crate::control::ControlError::connection_lost)
+    };
+    if e.downcast_ref::<Unreachable>().is_some() || e.chain().any(lost) {
+        return (FAILED, Kind::Connection);
+    }
+    (FAILED, Kind::Failed)
+}
+
+/// `-o json`'s error object.
+#[derive(Debug, serde::Serialize)]
+pub struct JsonError<'a> {
+    pub error: &'a str,
+    pub kind: Kind,
+    pub exit_code: u8,
+}
+
+/// Prints an error on stderr: `switchyard: MESSAGE`, or one line of JSON.
+pub fn report(message: &str, kind: Kind, exit_code: u8, json: bool) {
+    if json {
+        let line = serde_json::to_string(&JsonError {
+            error: message,
+            kind,
+            exit_code,
+        })
+        .unwrap_or_else(|_| {
+            String::from("{\"error\":\"unprintable\",\"kind\":\"failed\",\"exit_code\":1}")
+        });
+        eprintln!("{line}");
+    } else {
+        eprintln!("switchyard: {message}");
+    }
+}

@@ -22,6 +22,7 @@ use crate::ops::{
     StepRecord, StepState,
 };
 
+use super::admin::AdminArgs;
 use super::exit::Failure;
 use super::output::{print_rows, OutputFormat};
 
@@ -33,9 +34,6 @@ pub struct OpsArgs {
 
     #[command(flatten)]
     pub op: OperationArgs,
-
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
 
     /// Run without asking (scripts); without it and without a terminal the run is refused.
     #[arg(long)]
@@ -246,33 +244,22 @@ pub struct FailedArgs {
 /// and every operation uses to reach the proxies.
 #[derive(Debug, Args, Clone)]
 pub struct ProxyOnlyArgs {
-    /// Admin interface of the proxy, mysql://USER@HOST:PORT. The password comes from
-    /// SWITCHYARD_ADMIN_PASSWORD or --admin-password-file.
-    #[arg(
-        long,
-        env = "SWITCHYARD_ADMIN",
-        default_value = "mysql://admin@127.0.0.1:6032",
-        hide_env_values = true
-    )]
-    pub admin: String,
     /// Every proxy of the layer, comma-separated admin URLs (default: the one --admin names).
     /// Fencing and repointing go to all of them; topology is read from the first.
     #[arg(long, value_delimiter = ',')]
     pub proxies: Vec<String>,
-    /// File whose first line is the admin password (same for every proxy).
-    #[arg(long, env = "SWITCHYARD_ADMIN_PASSWORD_FILE")]
-    pub admin_password_file: Option<PathBuf>,
     /// Writer hostgroup (default: the only mysql_replication_hostgroups row).
     #[arg(long)]
     pub writer_hostgroup: Option<u32>,
 }
 
 impl ProxyOnlyArgs {
-    /// Every proxy with the admin password (from the file or the environment).
-    pub fn targets(&self) -> anyhow::Result<Vec<ProxyTarget>> {
-        let password = secret(&self.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
+    /// Every proxy with the admin password (from the file or the environment; the same for
+    /// every proxy).
+    pub fn targets(&self, conn: &AdminArgs) -> anyhow::Result<Vec<ProxyTarget>> {
+        let password = secret(&conn.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
         let urls = if self.proxies.is_empty() {
-            vec![self.admin.clone()]
+            vec![conn.admin.clone()]
         } else {
             self.proxies.clone()
         };
@@ -290,7 +277,15 @@ fn checked_endpoint(host: &str, port: u16) -> anyhow::Result<Endpoint> {
     endpoint(&format!("{host}:{port}"))
 }
 
-pub fn run_hook(args: HookArgs) -> anyhow::Result<()> {
+/// Refuses a change to the proxies or servers under the global `--read-only`.
+fn refuse_if_read_only(conn: &AdminArgs, what: &str) -> anyhow::Result<()> {
+    if conn.read_only {
+        return Err(Failure::Refused(format!("read-only mode: will not {what}")).into());
+    }
+    Ok(())
+}
+
+pub fn run_hook(args: HookArgs, conn: &AdminArgs) -> anyhow::Result<()> {
     let (failed, successor, p) = match &args.command {
         HookCommand::PreFailover { failed, ops } => (failed, None, ops),
         HookCommand::PostFailover {
@@ -305,8 +300,9 @@ pub fn run_hook(args: HookArgs) -> anyhow::Result<()> {
         ),
     };
     let failed_at = checked_endpoint(&failed.failed_host, failed.failed_port)?;
+    refuse_if_read_only(conn, &format!("fence {failed_at} in the proxies"))?;
     let settings = Settings {
-        proxies: p.targets()?,
+        proxies: p.targets(conn)?,
         // Hooks only talk to proxies; Orchestrator owns the servers.
         login: ServerLogin {
             user: String::new(),
@@ -359,8 +355,9 @@ fn secret(file: &Option<PathBuf>, env: &str) -> anyhow::Result<Option<String>> {
 
 /// The settings every operation uses, with the server login resolved (asking the proxy for
 /// its monitor user when none is given).
-async fn settings(a: &OpsArgs, force: bool) -> anyhow::Result<Settings> {
-    let setup = a.op.setup(a.layer.targets()?, a.layer.writer_hostgroup)?;
+async fn settings(a: &OpsArgs, conn: &AdminArgs, force: bool) -> anyhow::Result<Settings> {
+    let setup =
+        a.op.setup(a.layer.targets(conn)?, a.layer.writer_hostgroup)?;
     setup.resolve(force).await.map_err(exit_error)
 }
 
@@ -463,7 +460,7 @@ fn confirm(a: &OpsArgs, question: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::Refused(format!("{question}: not confirmed (give --yes)")).into());
+        return Err(Failure::Unconfirmed(format!("{question}: not confirmed (give --yes)")).into());
     }
     eprint!("{question}? Type yes to go on: ");
     std::io::stderr().flush().ok();
@@ -472,11 +469,16 @@ fn confirm(a: &OpsArgs, question: &str) -> anyhow::Result<()> {
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(Failure::Refused(format!("{question}: not confirmed")).into())
+        Err(Failure::Unconfirmed(format!("{question}: not confirmed")).into())
     }
 }
 
-async fn execute(mut plan: Plan, a: &OpsArgs, settings: &Settings) -> anyhow::Result<()> {
+async fn execute(
+    mut plan: Plan,
+    a: &OpsArgs,
+    output: OutputFormat,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     let j = journal(a);
     let total = plan.steps.len();
     let mut observe = progress(total);
@@ -485,7 +487,7 @@ async fn execute(mut plan: Plan, a: &OpsArgs, settings: &Settings) -> anyhow::Re
         from_step: None,
     };
     let outcome = ops::exec::run_steps(&mut plan, &j, settings, limits, &mut observe).await;
-    print_plan(&plan, a.output, false)?;
+    print_plan(&plan, output, false)?;
     match outcome {
         Ok(()) if plan.state == ops::PlanState::Paused => {
             eprintln!(
@@ -518,13 +520,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
+pub fn run_failover(args: FailoverArgs, conn: &AdminArgs) -> anyhow::Result<()> {
+    let output = conn.output;
     runtime()?.block_on(async move {
         match args.command {
             FailoverCommand::Plan { ops: a, force } => {
-                let s = settings(&a, force).await?;
+                let s = settings(&a, conn, force).await?;
                 let (plan, topo) = ops::exec::plan_failover(&s).await.map_err(exit_error)?;
-                if a.output == OutputFormat::Json {
+                if output == OutputFormat::Json {
                     #[derive(Serialize)]
                     struct Out<'a> {
                         topology: &'a ops::Topology,
@@ -539,32 +542,35 @@ pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
                     );
                     return Ok(());
                 }
-                print_plan(&plan, a.output, true)
+                print_plan(&plan, output, true)
             }
             FailoverCommand::Run {
                 ops: a,
                 dry_run,
                 force,
             } => {
+                if !dry_run {
+                    refuse_if_read_only(conn, "run a failover")?;
+                }
                 refuse_if_open(&a)?;
-                let s = settings(&a, force).await?;
+                let s = settings(&a, conn, force).await?;
                 let (plan, _) = ops::exec::plan_failover(&s).await.map_err(exit_error)?;
                 if dry_run {
-                    return print_plan(&plan, a.output, true);
+                    return print_plan(&plan, output, true);
                 }
-                if a.output == OutputFormat::Table {
-                    print_plan(&plan, a.output, true)?;
+                if output == OutputFormat::Table {
+                    print_plan(&plan, output, true)?;
                 }
                 confirm(
                     &a,
                     &format!("fail over from {} to {}", plan.old_primary, plan.candidate),
                 )?;
-                execute(plan, &a, &s).await
+                execute(plan, &a, output, &s).await
             }
             FailoverCommand::Status { ops: a } => match journal(&a).load()? {
-                Some(plan) => print_plan(&plan, a.output, false),
+                Some(plan) => print_plan(&plan, output, false),
                 None => {
-                    if a.output == OutputFormat::Json {
+                    if output == OutputFormat::Json {
                         println!("null");
                     } else {
                         println!("no plan in progress");
@@ -573,6 +579,7 @@ pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
                 }
             },
             FailoverCommand::Resume { ops: a } => {
+                refuse_if_read_only(conn, "resume a plan")?;
                 let j = journal(&a);
                 let plan = j
                     .load()?
@@ -585,7 +592,7 @@ pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
                     ))
                     .into());
                 }
-                let s = settings(&a, false).await?;
+                let s = settings(&a, conn, false).await?;
                 confirm(
                     &a,
                     &format!(
@@ -595,33 +602,38 @@ pub fn run_failover(args: FailoverArgs) -> anyhow::Result<()> {
                         plan.next_step().map_or(0, |i| i + 1)
                     ),
                 )?;
-                execute(plan, &a, &s).await
+                execute(plan, &a, output, &s).await
             }
             FailoverCommand::Abort { ops: a } => {
+                refuse_if_read_only(conn, "abort a plan")?;
                 confirm(&a, "abort the current plan")?;
-                let plan = ops::exec::abort(&journal(&a), &a.layer.targets()?, None)
+                let plan = ops::exec::abort(&journal(&a), &a.layer.targets(conn)?, None)
                     .await
                     .map_err(exit_error)?;
-                print_plan(&plan, a.output, false)
+                print_plan(&plan, output, false)
             }
         }
     })
 }
 
-pub fn run_switchover(args: SwitchoverArgs) -> anyhow::Result<()> {
+pub fn run_switchover(args: SwitchoverArgs, conn: &AdminArgs) -> anyhow::Result<()> {
+    let output = conn.output;
     let to = endpoint(&args.to)?;
+    if !args.dry_run {
+        refuse_if_read_only(conn, &format!("switch over to {to}"))?;
+    }
     runtime()?.block_on(async move {
         let a = &args.ops;
         refuse_if_open(a)?;
-        let s = settings(a, false).await?;
+        let s = settings(a, conn, false).await?;
         let (plan, _) = ops::exec::plan_switchover(&s, &to)
             .await
             .map_err(exit_error)?;
         if args.dry_run {
-            return print_plan(&plan, a.output, true);
+            return print_plan(&plan, output, true);
         }
-        if a.output == OutputFormat::Table {
-            print_plan(&plan, a.output, true)?;
+        if output == OutputFormat::Table {
+            print_plan(&plan, output, true)?;
         }
         confirm(
             a,
@@ -630,29 +642,33 @@ pub fn run_switchover(args: SwitchoverArgs) -> anyhow::Result<()> {
                 plan.old_primary, plan.candidate
             ),
         )?;
-        execute(plan, a, &s).await
+        execute(plan, a, output, &s).await
     })
 }
 
-pub fn run_rejoin(args: RejoinArgs) -> anyhow::Result<()> {
+pub fn run_rejoin(args: RejoinArgs, conn: &AdminArgs) -> anyhow::Result<()> {
+    let output = conn.output;
     let server = endpoint(&args.server)?;
+    if !args.dry_run {
+        refuse_if_read_only(conn, &format!("rejoin {server}"))?;
+    }
     runtime()?.block_on(async move {
         let a = &args.ops;
         refuse_if_open(a)?;
-        let s = settings(a, args.force).await?;
+        let s = settings(a, conn, args.force).await?;
         let (plan, _) = ops::exec::plan_rejoin(&s, &server)
             .await
             .map_err(exit_error)?;
         if args.dry_run {
-            return print_plan(&plan, a.output, true);
+            return print_plan(&plan, output, true);
         }
-        if a.output == OutputFormat::Table {
-            print_plan(&plan, a.output, true)?;
+        if output == OutputFormat::Table {
+            print_plan(&plan, output, true)?;
         }
         confirm(
             a,
             &format!("rejoin {} under {}", plan.old_primary, plan.candidate),
         )?;
-        execute(plan, a, &s).await
+        execute(plan, a, output, &s).await
     })
 }

@@ -22,11 +22,14 @@ pub mod sessions;
 pub mod sstbench;
 pub mod vars;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use exit::Failure;
+use admin::{AdminArgs, Applies, GlobalArgs};
+use output::OutputFormat;
 
 /// switchyard: a MySQL/MariaDB proxy and the console to run it.
 #[derive(Debug, Parser)]
@@ -34,6 +37,9 @@ use exit::Failure;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
 
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `switchyard_proxy=debug`.
     #[arg(long, global = true, env = "SWITCHYARD_LOG", default_value = "info")]
@@ -105,39 +111,111 @@ pub enum Command {
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let matches = match Cli::command().try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => return clap_failure(&e, json_requested(&argv)),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            return ExitCode::from(code);
+        Err(e) => return clap_failure(&e, json_requested(&argv)),
+    };
+    let json = cli.global.output.format() == OutputFormat::Json;
+    // Only options typed on the command line are refused where they do not apply: an
+    // exported SWITCHYARD_ADMIN must not break `switchyard codec`.
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let conn = match cli
+        .global
+        .check(&command_path(&matches), applies(&cli.command), given)
+    {
+        Ok(conn) => conn,
+        Err(f) => {
+            exit::report(&f.to_string(), f.kind(), f.code(), json);
+            return ExitCode::from(f.code());
         }
     };
     // Logs on stderr would draw over the console's screen; it logs to --log-file if asked.
     if !matches!(cli.command, Command::Console(_)) {
         init_tracing(&cli.log);
     }
-    let result = match cli.command {
-        Command::Proxy(args) => proxy::run(args),
+    match run(cli.command, &conn, &cli.log) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            let (code, kind) = exit::classify(&e);
+            exit::report(&format!("{e:#}"), kind, code, json);
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// The command and its verb as typed (`servers list`), for messages.
+fn command_path(matches: &clap::ArgMatches) -> String {
+    let mut path = Vec::new();
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        path.push(name);
+        m = sub;
+    }
+    path.join(" ")
+}
+
+/// Which global options each command uses.
+fn applies(command: &Command) -> Applies {
+    match command {
+        Command::Proxy(_) => Applies {
+            config: true,
+            ..Applies::NONE
+        },
+        Command::Config(c) if matches!(c.verb, config::ConfigVerb::Convert(_)) => Applies {
+            output_file: true,
+            ..Applies::NONE
+        },
+        Command::Console(_)
+        | Command::Status(_)
+        | Command::Servers(_)
+        | Command::Pools(_)
+        | Command::Sessions(_)
+        | Command::Digests(_)
+        | Command::Rules(_)
+        | Command::Users(_)
+        | Command::Vars(_)
+        | Command::Events(_)
+        | Command::Config(_) => Applies::ADMIN,
+        Command::Failover(_) | Command::Switchover(_) | Command::Rejoin(_) | Command::Hook(_) => {
+            Applies::OPERATIONS
+        }
+        Command::Codec(_)
+        | Command::SstBench(_)
+        | Command::Backup(_)
+        | Command::Sandbox(_)
+        | Command::Completions { .. }
+        | Command::Man => Applies::NONE,
+    }
+}
+
+fn run(command: Command, conn: &AdminArgs, log: &str) -> anyhow::Result<()> {
+    match command {
+        Command::Proxy(args) => {
+            let config = conn.config.as_deref().ok_or_else(|| {
+                exit::Failure::Usage("`switchyard proxy` needs --config FILE".into())
+            })?;
+            proxy::run(args, config)
+        }
         Command::Codec(args) => codec::run(args),
-        Command::SstBench(args) => sstbench::run(args),
-        Command::Backup(args) => backup::run(*args),
-        Command::Sandbox(args) => sandbox::run(args),
-        Command::Console(args) => console::run(args, &cli.log),
-        Command::Status(args) => read::status(args),
-        Command::Servers(args) => servers::run(args),
-        Command::Pools(args) => read::pools(args),
-        Command::Digests(args) => read::digests(args),
-        Command::Sessions(args) => sessions::run(args),
-        Command::Rules(args) => rules::run(args),
-        Command::Users(args) => read::users(args),
-        Command::Vars(args) => vars::run(args),
-        Command::Events(args) => read::events(args),
-        Command::Config(args) => config::run(args),
+        Command::SstBench(args) => sstbench::run(args, conn.output),
+        Command::Backup(args) => backup::run(*args, conn.output),
+        Command::Sandbox(args) => sandbox::run(args, conn.output),
+        Command::Console(args) => console::run(args, conn, log),
+        Command::Status(args) => read::status(args, conn),
+        Command::Servers(args) => servers::run(args, conn),
+        Command::Pools(args) => read::pools(args, conn),
+        Command::Digests(args) => read::digests(args, conn),
+        Command::Sessions(args) => sessions::run(args, conn),
+        Command::Rules(args) => rules::run(args, conn),
+        Command::Users(args) => read::users(args, conn),
+        Command::Vars(args) => vars::run(args, conn),
+        Command::Events(args) => read::events(args, conn),
+        Command::Config(args) => config::run(args, conn),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "switchyard", &mut out);
@@ -150,21 +228,50 @@ pub fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
                 .and_then(|()| write_stdout(&out))
         }
-        Command::Failover(args) => failover::run_failover(args),
-        Command::Switchover(args) => failover::run_switchover(*args),
-        Command::Rejoin(args) => failover::run_rejoin(*args),
-        Command::Hook(args) => failover::run_hook(args),
-    };
-    match result {
-        Ok(()) => ExitCode::from(exit::OK),
-        Err(e) => {
-            let code = e
-                .downcast_ref::<Failure>()
-                .map_or(exit::FAILED, Failure::code);
-            eprintln!("switchyard: {e:#}");
-            ExitCode::from(code)
+        Command::Failover(args) => failover::run_failover(args, conn),
+        Command::Switchover(args) => failover::run_switchover(*args, conn),
+        Command::Rejoin(args) => failover::run_rejoin(*args, conn),
+        Command::Hook(args) => failover::run_hook(args, conn),
+    }
+}
+
+/// A clap error: help and version on stdout (exit 0); a usage error as clap prints it, or as
+/// one line of JSON when the command line asks for JSON anywhere.
+fn clap_failure(e: &clap::Error, json: bool) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::from(exit::OK);
+    }
+    if json {
+        let text = e.render().to_string();
+        let message = text.trim().trim_start_matches("error: ");
+        exit::report(message, exit::Kind::Usage, exit::USAGE, true);
+    } else {
+        let _ = e.print();
+    }
+    ExitCode::from(exit::USAGE)
+}
+
+/// Whether `-o json` / `--output json` (or `=json`, `-ojson`) is on a command line that did
+/// not parse; the last `--output` wins, as it does when it parses.
+fn json_requested(argv: &[OsString]) -> bool {
+    let mut json = false;
+    let mut args = argv.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        let value = match arg.as_ref() {
+            "--" => break,
+            "-o" | "--output" => args.next().map(|v| v.into_owned()),
+            a => a
+                .strip_prefix("--output=")
+                .or_else(|| a.strip_prefix("-o="))
+                .or_else(|| a.strip_prefix("-o"))
+                .map(str::to_owned),
+        };
+        if let Some(v) = value {
+            json = v == "json";
         }
     }
+    json
 }
 
 /// Generated text on stdout; a reader that stops early (`| head`) is not a failure.

@@ -1,6 +1,6 @@
 //! `switchyard proxy`: the proxy without the console, until SIGINT or SIGTERM.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,17 +10,14 @@ use switchyard_proxy::config::Config;
 
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
-    /// Proxy configuration file: TOML, or a proxysql.cnf (see the README).
-    #[arg(long, short)]
-    pub config: PathBuf,
-
     /// Seconds running sessions get to finish on shutdown.
     #[arg(long, default_value_t = 10)]
     pub grace: u64,
 }
 
-pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    let config = Config::load(&args.config).context("refusing to start with this configuration")?;
+/// `config` is the global `--config` (TOML, or a proxysql.cnf: see the README).
+pub fn run(args: ProxyArgs, config: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config).context("refusing to start with this configuration")?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.proxy.threads > 0 {
         builder.worker_threads(config.proxy.threads);

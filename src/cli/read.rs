@@ -75,8 +75,6 @@ pub fn missing(control: &Control, extra: Extra) -> Option<String> {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub conn: AdminArgs,
-    #[command(flatten)]
     pub watch: WatchArgs,
 }
 
@@ -243,9 +241,9 @@ fn status_table(r: &StatusReport) -> String {
     out
 }
 
-pub fn status(args: StatusArgs) -> anyhow::Result<()> {
-    let format = args.conn.output;
-    with_session(&args.conn, async |s| {
+pub fn status(args: StatusArgs, conn: &AdminArgs) -> anyhow::Result<()> {
+    let format = conn.output;
+    with_session(conn, async |s| {
         let label = s.label.clone();
         show(&mut s.control, format, args.watch, async |c| {
             let report = status_report(c, &label).await?;
@@ -263,8 +261,6 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
 
 #[derive(Debug, Args)]
 pub struct PoolsArgs {
-    #[command(flatten)]
-    pub conn: AdminArgs,
     #[command(flatten)]
     pub watch: WatchArgs,
     /// Only this hostgroup.
@@ -301,9 +297,9 @@ fn pool_line(p: &PoolRow) -> PoolLine {
     }
 }
 
-pub fn pools(args: PoolsArgs) -> anyhow::Result<()> {
-    let format = args.conn.output;
-    with_session(&args.conn, async |s| {
+pub fn pools(args: PoolsArgs, conn: &AdminArgs) -> anyhow::Result<()> {
+    let format = conn.output;
+    with_session(conn, async |s| {
         show(&mut s.control, format, args.watch, async |c| {
             let rows: Vec<PoolRow> = c
                 .pools()
@@ -322,8 +318,6 @@ pub fn pools(args: PoolsArgs) -> anyhow::Result<()> {
 
 #[derive(Debug, Args)]
 pub struct DigestsArgs {
-    #[command(flatten)]
-    pub conn: AdminArgs,
     #[command(flatten)]
     pub watch: WatchArgs,
     /// How many digests, by total time (the admin returns at most 500).
@@ -346,9 +340,9 @@ struct DigestLine {
     query: String,
 }
 
-pub fn digests(args: DigestsArgs) -> anyhow::Result<()> {
-    let format = args.conn.output;
-    with_session(&args.conn, async |s| {
+pub fn digests(args: DigestsArgs, conn: &AdminArgs) -> anyhow::Result<()> {
+    let format = conn.output;
+    with_session(conn, async |s| {
         show(&mut s.control, format, args.watch, async |c| {
             let rows: Vec<DigestRow> = c.digests().await?.into_iter().take(args.limit).collect();
             let lines: Vec<DigestLine> = rows
@@ -374,8 +368,6 @@ pub fn digests(args: DigestsArgs) -> anyhow::Result<()> {
 #[derive(Debug, Args)]
 pub struct UsersArgs {
     #[command(flatten)]
-    pub conn: AdminArgs,
-    #[command(flatten)]
     pub watch: WatchArgs,
 }
 
@@ -390,9 +382,9 @@ struct UserLine {
     max_connections: u32,
 }
 
-pub fn users(args: UsersArgs) -> anyhow::Result<()> {
-    let format = args.conn.output;
-    with_session(&args.conn, async |s| {
+pub fn users(args: UsersArgs, conn: &AdminArgs) -> anyhow::Result<()> {
+    let format = conn.output;
+    with_session(conn, async |s| {
         show(&mut s.control, format, args.watch, async |c| {
             let rows: Vec<UserRow> = c.users().await?;
             let lines: Vec<UserLine> = rows
@@ -418,8 +410,6 @@ pub fn users(args: UsersArgs) -> anyhow::Result<()> {
 #[derive(Debug, Args)]
 pub struct EventsArgs {
     #[command(flatten)]
-    pub conn: AdminArgs,
-    #[command(flatten)]
     pub watch: WatchArgs,
     /// The newest N events (oldest first; the admin keeps at most 500 in reach).
     #[arg(long, default_value_t = 50)]
@@ -444,9 +434,9 @@ struct EventLine {
     actor: String,
 }
 
-pub fn events(args: EventsArgs) -> anyhow::Result<()> {
-    let format = args.conn.output;
-    with_session(&args.conn, async |s| {
+pub fn events(args: EventsArgs, conn: &AdminArgs) -> anyhow::Result<()> {
+    let format = conn.output;
+    with_session(conn, async |s| {
         show(&mut s.control, format, args.watch, async |c| {
             let note = missing(c, Extra::Events);
             let rows: Vec<EventRow> = c.events().await?.unwrap_or_default();

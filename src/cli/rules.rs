@@ -15,8 +15,6 @@ use super::read::{show, WatchArgs};
 
 #[derive(Debug, Args)]
 pub struct RulesArgs {
-    #[command(flatten)]
-    pub conn: AdminArgs,
     #[command(subcommand)]
     pub verb: RulesVerb,
 }
@@ -120,10 +118,9 @@ async fn rule_lines(control: &mut Control) -> anyhow::Result<Vec<RuleLine>> {
         .collect())
 }
 
-pub fn run(args: RulesArgs) -> anyhow::Result<()> {
-    let conn = args.conn.clone();
+pub fn run(args: RulesArgs, conn: &AdminArgs) -> anyhow::Result<()> {
     match args.verb {
-        RulesVerb::List { watch } => with_session(&conn, async |s| {
+        RulesVerb::List { watch } => with_session(conn, async |s| {
             show(&mut s.control, conn.output, watch, async |c| {
                 let lines = rule_lines(c).await?;
                 let shown: Vec<RuleLine> = lines
@@ -140,7 +137,7 @@ pub fn run(args: RulesArgs) -> anyhow::Result<()> {
             })
             .await
         }),
-        RulesVerb::Add(a) => with_session(&conn, async |s| {
+        RulesVerb::Add(a) => with_session(conn, async |s| {
             if a.match_pattern.is_none()
                 && a.match_digest.is_none()
                 && a.username.is_none()
@@ -169,9 +166,9 @@ pub fn run(args: RulesArgs) -> anyhow::Result<()> {
                 apply: a.apply,
                 comment: a.comment,
             };
-            perform(&mut s.control, &conn, a.act, vec![Action::AddRule(spec)]).await
+            perform(&mut s.control, conn, a.act, vec![Action::AddRule(spec)]).await
         }),
-        RulesVerb::Rm { rule_id, act } => with_session(&conn, async |s| {
+        RulesVerb::Rm { rule_id, act } => with_session(conn, async |s| {
             let exists = s
                 .control
                 .rows(&format!(
@@ -179,18 +176,12 @@ pub fn run(args: RulesArgs) -> anyhow::Result<()> {
                 ))
                 .await?;
             if exists.is_empty() {
-                return Err(Failure::Usage(format!(
+                return Err(Failure::NotFound(format!(
                     "no query rule {rule_id} in mysql_query_rules"
                 ))
                 .into());
             }
-            perform(
-                &mut s.control,
-                &conn,
-                act,
-                vec![Action::DeleteRule(rule_id)],
-            )
-            .await
+            perform(&mut s.control, conn, act, vec![Action::DeleteRule(rule_id)]).await
         }),
     }
 }

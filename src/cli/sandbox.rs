@@ -52,8 +52,6 @@ pub struct UpArgs {
     /// Lossless semi-synchronous replication (AFTER_SYNC).
     #[arg(long)]
     pub semi_sync: bool,
-    #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -61,8 +59,6 @@ pub struct DirArgs {
     /// Folder of the sandbox.
     #[arg(long)]
     pub dir: PathBuf,
-    #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -74,7 +70,7 @@ pub struct ServerArgs {
     pub name: String,
 }
 
-pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
+pub fn run(args: SandboxArgs, output: OutputFormat) -> anyhow::Result<()> {
     match args.command {
         SandboxCommand::Up(a) => {
             let spec = SandboxSpec::new(&a.dir)
@@ -83,11 +79,11 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
                 .semi_sync(a.semi_sync);
             let sb =
                 Sandbox::up(&spec).with_context(|| format!("sandbox up in {}", a.dir.display()))?;
-            print_topology(a.output, &sb.topology())
+            print_topology(output, &sb.topology())
         }
         SandboxCommand::Status(a) => {
             let sb = open(&a.dir)?;
-            print_topology(a.output, &sb.topology())
+            print_topology(output, &sb.topology())
         }
         SandboxCommand::Down(a) => {
             open(&a.dir)?

@@ -28,8 +28,6 @@ use super::read::{missing, show, WatchArgs};
 
 #[derive(Debug, Args)]
 pub struct ServersArgs {
-    #[command(flatten)]
-    pub conn: AdminArgs,
     #[command(subcommand)]
     pub verb: ServersVerb,
 }
@@ -248,7 +246,7 @@ async fn resolve(control: &mut Control, target: &ServerTarget) -> anyhow::Result
         })
         .collect();
     if rows.is_empty() {
-        return Err(Failure::Usage(format!(
+        return Err(Failure::NotFound(format!(
             "no server {target} in runtime_mysql_servers (see `switchyard servers list`)"
         ))
         .into());
@@ -273,10 +271,9 @@ async fn check_not_last(
     }
 }
 
-pub fn run(args: ServersArgs) -> anyhow::Result<()> {
-    let conn = args.conn.clone();
+pub fn run(args: ServersArgs, conn: &AdminArgs) -> anyhow::Result<()> {
     match args.verb {
-        ServersVerb::List { watch, hostgroup } => with_session(&conn, async |s| {
+        ServersVerb::List { watch, hostgroup } => with_session(conn, async |s| {
             show(&mut s.control, conn.output, watch, async |c| {
                 render_list(c, hostgroup).await
             })
@@ -289,7 +286,7 @@ pub fn run(args: ServersArgs) -> anyhow::Result<()> {
             tier,
             force,
             act,
-        } => with_session(&conn, async |s| {
+        } => with_session(conn, async |s| {
             resolve(&mut s.control, &server).await?;
             if status.is_some_and(|st| st != SettableStatus::Online) {
                 check_not_last(&mut s.control, &server, force || act.dry_run).await?;
@@ -326,20 +323,18 @@ pub fn run(args: ServersArgs) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            perform(&mut s.control, &conn, act, actions).await
+            perform(&mut s.control, conn, act, actions).await
         }),
-        ServersVerb::Fence { server, force, act } => with_session(&conn, async |s| {
+        ServersVerb::Fence { server, force, act } => with_session(conn, async |s| {
             resolve(&mut s.control, &server).await?;
             check_not_last(&mut s.control, &server, force || act.dry_run).await?;
-            perform(&mut s.control, &conn, act, vec![Action::Fence(server)]).await
+            perform(&mut s.control, conn, act, vec![Action::Fence(server)]).await
         }),
-        ServersVerb::Unfence { server, act } => with_session(&conn, async |s| {
+        ServersVerb::Unfence { server, act } => with_session(conn, async |s| {
             resolve(&mut s.control, &server).await?;
-            perform(&mut s.control, &conn, act, vec![Action::Unfence(server)]).await
+            perform(&mut s.control, conn, act, vec![Action::Unfence(server)]).await
         }),
-        ServersVerb::Drain(d) => {
-            with_session(&conn, async |s| drain(&mut s.control, &conn, d).await)
-        }
+        ServersVerb::Drain(d) => with_session(conn, async |s| drain(&mut s.control, conn, d).await),
     }
 }
 

@@ -15,8 +15,6 @@ use super::read::{show, WatchArgs};
 
 #[derive(Debug, Args)]
 pub struct SessionsArgs {
-    #[command(flatten)]
-    pub conn: AdminArgs,
     #[command(subcommand)]
     pub verb: SessionsVerb,
 }
@@ -54,10 +52,9 @@ struct SessionLine {
     info: String,
 }
 
-pub fn run(args: SessionsArgs) -> anyhow::Result<()> {
-    let conn = args.conn.clone();
+pub fn run(args: SessionsArgs, conn: &AdminArgs) -> anyhow::Result<()> {
     match args.verb {
-        SessionsVerb::List { watch, hostgroup } => with_session(&conn, async |s| {
+        SessionsVerb::List { watch, hostgroup } => with_session(conn, async |s| {
             show(&mut s.control, conn.output, watch, async |c| {
                 let rows: Vec<ProcessRow> = c
                     .processlist()
@@ -88,7 +85,7 @@ pub fn run(args: SessionsArgs) -> anyhow::Result<()> {
             })
             .await
         }),
-        SessionsVerb::Kill { session_id, act } => with_session(&conn, async |s| {
+        SessionsVerb::Kill { session_id, act } => with_session(conn, async |s| {
             let known = s
                 .control
                 .processlist()
@@ -96,14 +93,14 @@ pub fn run(args: SessionsArgs) -> anyhow::Result<()> {
                 .iter()
                 .any(|p| p.session_id == session_id);
             if !known {
-                return Err(Failure::Usage(format!(
+                return Err(Failure::NotFound(format!(
                     "no session {session_id} in stats_mysql_processlist"
                 ))
                 .into());
             }
             perform(
                 &mut s.control,
-                &conn,
+                conn,
                 act,
                 vec![Action::KillConnection(session_id)],
             )

@@ -68,8 +68,6 @@ pub struct SstBenchArgs {
     /// method changes. --engine does not apply.
     #[arg(long)]
     pub model_only: bool,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,7 +116,7 @@ pub fn parse_bandwidth(s: &str) -> Result<Option<Bandwidth>, String> {
     }
 }
 
-pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
+pub fn run(args: SstBenchArgs, output: OutputFormat) -> anyhow::Result<()> {
     let bandwidths = args
         .bandwidth
         .iter()
@@ -178,7 +176,7 @@ pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
         let report = model::run(&input, &methods, args.repeat, &ctx, &|m| reporter.note(m))
             .context("measuring the codecs")?;
         reporter.finish();
-        return match args.output {
+        return match output {
             OutputFormat::Json => print_json(&report),
             OutputFormat::Table => {
                 print!("{}", render_model(&report));
@@ -204,7 +202,7 @@ pub fn run(args: SstBenchArgs) -> anyhow::Result<()> {
     };
     let report = bench::run(&input, &cfg, context, &reporter)?;
     reporter.finish();
-    print_report(args.output, &report)?;
+    print_report(output, &report)?;
     let failed: Vec<String> = report
         .recommendation
         .excluded

@@ -14,8 +14,6 @@ use super::read::{show, WatchArgs};
 
 #[derive(Debug, Args)]
 pub struct VarsArgs {
-    #[command(flatten)]
-    pub conn: AdminArgs,
     #[command(subcommand)]
     pub verb: VarsVerb,
 }
@@ -52,15 +50,14 @@ fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-pub fn run(args: VarsArgs) -> anyhow::Result<()> {
-    let conn = args.conn.clone();
+pub fn run(args: VarsArgs, conn: &AdminArgs) -> anyhow::Result<()> {
     match args.verb {
-        VarsVerb::Get { names, watch } => with_session(&conn, async |s| {
+        VarsVerb::Get { names, watch } => with_session(conn, async |s| {
             show(&mut s.control, conn.output, watch, async |c| {
                 let all = c.variables().await?;
                 for n in names.iter().filter(|n| !n.ends_with('*')) {
                     if !all.iter().any(|v| &v.name == n) {
-                        return Err(Failure::Usage(format!("no variable {n}")).into());
+                        return Err(Failure::NotFound(format!("no variable {n}")).into());
                     }
                 }
                 let rows: Vec<VariableRow> = all
@@ -78,7 +75,7 @@ pub fn run(args: VarsArgs) -> anyhow::Result<()> {
             })
             .await
         }),
-        VarsVerb::Set { name, value, act } => with_session(&conn, async |s| {
+        VarsVerb::Set { name, value, act } => with_session(conn, async |s| {
             let known = s.control.variables().await?.iter().any(|v| v.name == name);
             if !known {
                 return Err(Failure::Usage(format!(
@@ -88,7 +85,7 @@ pub fn run(args: VarsArgs) -> anyhow::Result<()> {
             }
             perform(
                 &mut s.control,
-                &conn,
+                conn,
                 act,
                 vec![Action::SetVariable(name, value)],
             )
