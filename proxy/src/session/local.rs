@@ -23,8 +23,10 @@ const COLLATION_UTF8MB3: u16 = 33;
 /// MariaDB's decimals for strings ("not fixed").
 const NOT_FIXED_DEC: u8 = 39;
 
-/// A column definition (protocol 4.1).
+/// A column definition (protocol 4.1); `type_info`: with MariaDB's data-type block, empty as
+/// the server sends it for plain types.
 fn column_def(
+    type_info: bool,
     name: &str,
     collation: u16,
     length: u32,
@@ -39,6 +41,9 @@ fn column_def(
     put_lenenc_bytes(&mut out, b"");
     put_lenenc_bytes(&mut out, name.as_bytes());
     put_lenenc_bytes(&mut out, b"");
+    if type_info {
+        put_lenenc_bytes(&mut out, b"");
+    }
     put_lenenc_int(&mut out, 0x0c);
     out.put_u16_le(collation);
     out.put_u32_le(length);
@@ -49,14 +54,23 @@ fn column_def(
     out
 }
 
-/// The column a local query returns.
-pub fn column_for(q: &LocalQuery) -> BytesMut {
+/// The column a local query returns (`type_info`: see `column_def`).
+pub fn column_for(q: &LocalQuery, type_info: bool) -> BytesMut {
     match q {
         LocalQuery::LastInsertId(LastInsertIdQuery { column, function }) => {
             let flags = FLAG_UNSIGNED | FLAG_BINARY | if *function { FLAG_NOT_NULL } else { 0 };
-            column_def(column, COLLATION_BINARY, 21, TYPE_LONGLONG, flags, 0)
+            column_def(
+                type_info,
+                column,
+                COLLATION_BINARY,
+                21,
+                TYPE_LONGLONG,
+                flags,
+                0,
+            )
         }
         LocalQuery::Socket(column) => column_def(
+            type_info,
             column,
             COLLATION_UTF8MB3,
             0,
@@ -73,6 +87,8 @@ pub struct Shape {
     pub deprecate_eof: bool,
     pub session_track: bool,
     pub status: u16,
+    /// Column definitions carry MariaDB's data-type block (`Flavor::type_info`).
+    pub type_info: bool,
 }
 
 impl Shape {
@@ -102,7 +118,7 @@ impl Shape {
 
 /// The packets (payloads, sequence ids from 1) of a one-row text result set.
 pub fn text_result(q: &LocalQuery, value: Option<u64>, shape: Shape) -> Vec<Vec<u8>> {
-    let mut out = vec![vec![1u8], column_for(q).to_vec()];
+    let mut out = vec![vec![1u8], column_for(q, shape.type_info).to_vec()];
     if !shape.deprecate_eof {
         out.push(shape.eof());
     }
@@ -124,7 +140,7 @@ pub fn prepare_ok(q: &LocalQuery, id: u32, shape: Shape) -> Vec<Vec<u8>> {
     head.extend_from_slice(&0u16.to_le_bytes()); // params
     head.push(0);
     head.extend_from_slice(&0u16.to_le_bytes()); // warnings
-    let mut out = vec![head, column_for(q).to_vec()];
+    let mut out = vec![head, column_for(q, shape.type_info).to_vec()];
     if !shape.deprecate_eof {
         out.push(shape.eof());
     }
@@ -133,7 +149,7 @@ pub fn prepare_ok(q: &LocalQuery, id: u32, shape: Shape) -> Vec<Vec<u8>> {
 
 /// The binary result set of an executed local statement.
 pub fn binary_result(q: &LocalQuery, value: Option<u64>, shape: Shape) -> Vec<Vec<u8>> {
-    let mut out = vec![vec![1u8], column_for(q).to_vec()];
+    let mut out = vec![vec![1u8], column_for(q, shape.type_info).to_vec()];
     if !shape.deprecate_eof {
         out.push(shape.eof());
     }
@@ -167,15 +183,21 @@ mod tests {
             column: "LAST_INSERT_ID()".into(),
             function: true,
         });
-        let def = column_for(&q);
+        let def = column_for(&q, false);
         let mut want = vec![3, b'd', b'e', b'f', 0, 0, 0, 16];
         want.extend_from_slice(b"LAST_INSERT_ID()");
         want.extend_from_slice(&[0, 0x0c, 63, 0, 21, 0, 0, 0, 8, 0xa1, 0, 0, 0, 0]);
         assert_eq!(def.to_vec(), want);
+        // With EXTENDED_TYPE_INFO, MariaDB adds an empty data-type block after org_name.
+        let typed = column_for(&q, true);
+        let name_end = 8 + "LAST_INSERT_ID()".len() + 1;
+        want.insert(name_end, 0);
+        assert_eq!(typed.to_vec(), want);
         let shape = Shape {
             deprecate_eof: true,
             session_track: false,
             status: status::AUTOCOMMIT,
+            type_info: false,
         };
         let packets = text_result(&q, Some(42), shape);
         assert_eq!(packets.len(), 4);
