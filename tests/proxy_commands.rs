@@ -7,6 +7,8 @@ mod proxy_support;
 
 use std::net::SocketAddr;
 
+use bytes::BytesMut;
+
 use proxy_support::raw::{RawClient, CLIENT_CAPS};
 use proxy_support::Fixture;
 use switchyard_proxy::protocol::constants::{cap, com, status};
@@ -160,7 +162,7 @@ const TYPED_TABLE: &str = "CREATE TABLE typed (j JSON, g GEOMETRY, i INET6, d DE
 const TYPED_SELECT: &[u8] = b"SELECT j, g, i, d, v FROM typed";
 
 /// A text query's column definitions and rows, as bytes.
-async fn query_packets(c: &mut RawClient, sql: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+async fn query_packets(c: &mut RawClient, sql: &[u8]) -> (Vec<BytesMut>, Vec<BytesMut>) {
     let mut q = vec![com::QUERY];
     q.extend_from_slice(sql);
     c.command(&q).await.expect("send");
@@ -171,7 +173,7 @@ async fn query_packets(c: &mut RawClient, sql: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<
     );
     let mut defs = Vec::new();
     for _ in 0..count[0] {
-        defs.push(c.read().await.expect("definition").to_vec());
+        defs.push(c.read().await.expect("definition"));
     }
     let mut rows = Vec::new();
     loop {
@@ -180,7 +182,7 @@ async fn query_packets(c: &mut RawClient, sql: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<
             break;
         }
         assert_ne!(p[0], 0xff, "query failed: {:?}", ErrPacket::parse(&p));
-        rows.push(p.to_vec());
+        rows.push(p);
     }
     (defs, rows)
 }
