@@ -61,7 +61,7 @@ impl Runtime {
 #[derive(Debug, Clone)]
 struct Announce {
     version: String,
-    capabilities: u32,
+    offer: crate::session::login::Offer,
     collation: u8,
 }
 
@@ -117,11 +117,12 @@ impl Shared {
             .unwrap_or_default()
     }
 
-    pub fn offered_capabilities(&self) -> u32 {
+    /// The capabilities client greetings offer.
+    pub fn client_offer(&self) -> crate::session::login::Offer {
         self.announce
             .read()
-            .map(|a| a.capabilities)
-            .unwrap_or(cap::PROXY_OFFERS)
+            .map(|a| a.offer)
+            .unwrap_or(crate::session::login::Offer::MYSQL)
     }
 
     pub fn default_collation(&self) -> u8 {
@@ -253,7 +254,7 @@ async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
             .server_version
             .clone()
             .unwrap_or_else(|| "8.0.0-switchyard".into()),
-        capabilities: cap::PROXY_OFFERS,
+        offer: crate::session::login::Offer::MYSQL,
         collation: 45,
     };
     for server in runtime.hostgroups.servers() {
@@ -269,7 +270,15 @@ async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
                 announce.version = greeting.server_version;
             }
             // Offer clients only the flavor bits the backends can honour.
-            announce.capabilities = cap::PROXY_OFFERS & (greeting.capabilities | !cap::FLAVOR_MASK);
+            let mut caps = cap::PROXY_OFFERS & (greeting.capabilities | !cap::FLAVOR_MASK);
+            let mut ext = 0;
+            if greeting.capabilities & cap::MYSQL == 0 {
+                // A MariaDB server: look like one, so MariaDB clients send their extended
+                // capabilities, and pass on those the proxy can carry (`cap::ext::PROXY_OFFERS`).
+                caps &= !cap::MYSQL;
+                ext = greeting.ext_capabilities & cap::ext::PROXY_OFFERS;
+            }
+            announce.offer = crate::session::login::Offer { caps, ext };
             announce.collation = greeting.collation;
             break;
         }

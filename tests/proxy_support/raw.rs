@@ -29,15 +29,32 @@ pub const CLIENT_CAPS: u32 = cap::LONG_PASSWORD
 
 pub struct RawClient {
     pub conn: PacketConn,
+    /// The server's greeting.
+    pub greeting: Greeting,
 }
 
 impl RawClient {
-    /// Logs in with mysql_native_password.
+    /// Logs in with mysql_native_password, as a MySQL-style client (bit 0 set, no extended
+    /// capabilities).
     pub async fn connect(
         addr: SocketAddr,
         user: &str,
         password: &str,
         db: Option<&str>,
+    ) -> Result<RawClient, String> {
+        Self::connect_with(addr, user, password, db, CLIENT_CAPS, 0).await
+    }
+
+    /// Logs in with the given capabilities. `ext`: MariaDB extended capabilities, asked for as
+    /// Connector/C does: only those the greeting offers, with bit 0 cleared when the greeting's
+    /// is clear.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+        capabilities: u32,
+        ext: u32,
     ) -> Result<RawClient, String> {
         let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let mut conn = PacketConn::new(Transport::Tcp(stream));
@@ -48,8 +65,18 @@ impl RawClient {
             .ok_or("closed")?;
         let greeting = Greeting::parse(&payload).ok_or("bad greeting")?;
         let secret = NativeSecret::of_cleartext(password);
+        let mariadb = ext != 0 && greeting.capabilities & cap::MYSQL == 0;
         let response = HandshakeResponse {
-            capabilities: CLIENT_CAPS,
+            capabilities: if mariadb {
+                capabilities & !cap::MYSQL
+            } else {
+                capabilities
+            },
+            ext_capabilities: if mariadb {
+                ext & greeting.ext_capabilities
+            } else {
+                0
+            },
             max_packet: 1 << 30,
             collation: 45,
             username: user.into(),
@@ -72,7 +99,7 @@ impl RawClient {
                 .map_err(|e| e.to_string())?
                 .ok_or("closed")?;
             match payload.first() {
-                Some(0x00) => return Ok(RawClient { conn }),
+                Some(0x00) => return Ok(RawClient { conn, greeting }),
                 Some(0xfe) => {
                     let (_, nonce) = parse_auth_switch(&payload).ok_or("bad switch")?;
                     conn.send(seq + 1, &secret.native_reply(&nonce))

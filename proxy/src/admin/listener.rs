@@ -64,7 +64,8 @@ async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
 async fn serve(stream: TcpStream, peer: SocketAddr, admin: Arc<Admin>, id: u32) {
     let _ = stream.set_nodelay(true);
     let conn = PacketConn::new(Transport::Tcp(stream));
-    let logged = match login(conn, &admin.shared, id, admin.users()).await {
+    let offer = admin.shared.client_offer().without_ext();
+    let logged = match login(conn, &admin.shared, id, admin.users(), offer).await {
         Ok(l) => l,
         Err(e) => {
             debug!(error = %e, "admin login failed");

@@ -10,6 +10,7 @@ use tracing::debug;
 use crate::protocol::auth::caching_sha2_reply;
 use crate::protocol::conn::{ConnError, PacketConn};
 use crate::protocol::constants::{cap, MAX_PAYLOAD};
+use crate::protocol::flavor::Flavor;
 use crate::protocol::handshake::{
     encode_ssl_request, parse_auth_switch, Greeting, HandshakeResponse, CACHING_SHA2_PASSWORD,
     NATIVE_PASSWORD,
@@ -51,8 +52,8 @@ pub struct ConnectParams {
     pub addr: String,
     pub username: String,
     pub credentials: Credentials,
-    /// The client's capability bits that shape responses (see `cap::FLAVOR_MASK`).
-    pub flavor: u32,
+    /// The client's capability bits that shape responses (see `protocol::flavor`).
+    pub flavor: Flavor,
     pub collation: u8,
     pub schema: Option<String>,
     pub use_ssl: bool,
@@ -91,7 +92,7 @@ impl Default for Dependent {
 pub struct BackendConn {
     pub conn: PacketConn,
     pub username: String,
-    pub flavor: u32,
+    pub flavor: Flavor,
     pub collation: u8,
     pub schema: Schema,
     /// Session variables set on this connection (see `session::state`); empty when fresh.
@@ -153,15 +154,24 @@ impl BackendConn {
             addr: addr.clone(),
             reason: "malformed greeting".into(),
         })?;
-        let missing = params.flavor & !greeting.capabilities;
-        if missing != 0 {
+        let missing = params.flavor.caps & !greeting.capabilities;
+        let missing_ext = params.flavor.ext & !greeting.ext_capabilities;
+        if missing != 0 || missing_ext != 0 {
             return Err(BackendError::Handshake {
                 addr,
-                reason: format!("server lacks capabilities {missing:#x} that the client uses"),
+                reason: format!(
+                    "server lacks capabilities {missing:#x} (extended {missing_ext:#x}) that the \
+                     client uses"
+                ),
             });
         }
-        let capabilities =
-            (BACKEND_BASE | params.flavor) & (greeting.capabilities | cap::CONNECT_ATTRS);
+        let mut capabilities =
+            (BACKEND_BASE | params.flavor.caps) & (greeting.capabilities | cap::CONNECT_ATTRS);
+        // The server reads the extended word only from a client that clears bit 0; a server
+        // that offered extended bits has it clear too (checked above via `ext_capabilities`).
+        if params.flavor.ext != 0 {
+            capabilities &= !cap::MYSQL;
+        }
         let mut seq = 1;
         if params.use_ssl {
             if greeting.capabilities & cap::SSL == 0 {
@@ -170,7 +180,11 @@ impl BackendConn {
                     reason: "use_ssl is set but the server offers no TLS".into(),
                 });
             }
-            let req = encode_ssl_request(capabilities, MAX_PAYLOAD as u32, params.collation);
+            let req = encode_ssl_request(
+                (capabilities, params.flavor.ext),
+                MAX_PAYLOAD as u32,
+                params.collation,
+            );
             seq = conn.send(seq, &req).await.map_err(|e| proto(e.into()))?;
             conn = upgrade(conn, &params.addr).await?;
         }
@@ -178,6 +192,7 @@ impl BackendConn {
         let (plugin, auth_response) = first_reply(&greeting, &params.credentials);
         let response = HandshakeResponse {
             capabilities: capabilities | if tls { cap::SSL } else { 0 },
+            ext_capabilities: params.flavor.ext,
             max_packet: MAX_PAYLOAD as u32,
             collation: params.collation,
             username: params.username.clone(),

@@ -25,7 +25,7 @@ pub struct Pool {
 #[derive(Debug, Clone, Copy)]
 pub struct Want<'a> {
     pub username: &'a str,
-    pub flavor: u32,
+    pub flavor: crate::protocol::flavor::Flavor,
     pub collation: u8,
     pub schema: Option<&'a str>,
     /// The session variables the connection must end up with.

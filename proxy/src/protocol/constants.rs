@@ -2,6 +2,9 @@
 
 pub mod cap {
     pub const LONG_PASSWORD: u32 = 1;
+    /// MariaDB's name for bit 0: set by MySQL servers and clients, clear in a MariaDB greeting
+    /// or response that carries extended capabilities (see `ext`).
+    pub const MYSQL: u32 = LONG_PASSWORD;
     pub const FOUND_ROWS: u32 = 1 << 1;
     pub const LONG_FLAG: u32 = 1 << 2;
     pub const CONNECT_WITH_DB: u32 = 1 << 3;
@@ -27,9 +30,9 @@ pub mod cap {
     pub const SESSION_TRACK: u32 = 1 << 23;
     pub const DEPRECATE_EOF: u32 = 1 << 24;
 
-    /// What the proxy offers clients. No COMPRESS (not implemented); LONG_PASSWORD is set, which
-    /// MariaDB clients read as "a MySQL server", so they do not switch on MariaDB-only extensions
-    /// (metadata caching, bulk operations) that change the format of responses we pass through.
+    /// What the proxy offers clients. No COMPRESS (not implemented). LONG_PASSWORD (MYSQL) is set
+    /// here; the greeting clears it when the backends are MariaDB servers, so MariaDB clients see
+    /// the extended capabilities in `ext::PROXY_OFFERS` (see `server::learn_announce`).
     pub const PROXY_OFFERS: u32 = LONG_PASSWORD
         | FOUND_ROWS
         | LONG_FLAG
@@ -67,6 +70,39 @@ pub mod cap {
         | PS_MULTI_RESULTS
         | SESSION_TRACK
         | DEPRECATE_EOF;
+
+    /// MariaDB's extended capabilities: the upper 32 bits of its 64-bit capability set, sent as
+    /// a fourth 32-bit word in the greeting's reserved filler and at the end of the client's
+    /// reserved filler, only when bit 0 (`MYSQL`) is clear on the sender's side.
+    pub mod ext {
+        /// Bit 32: progress report packets (0xff + code 0xffff) inside a response.
+        pub const PROGRESS: u32 = 1;
+        /// Bit 33: COM_MULTI (several commands in one packet, gone from 10.6 on).
+        pub const COM_MULTI: u32 = 1 << 1;
+        /// Bit 34: COM_STMT_BULK_EXECUTE.
+        pub const STMT_BULK_OPERATIONS: u32 = 1 << 2;
+        /// Bit 35: column definitions carry a data-type block (type name, format such as json).
+        pub const EXTENDED_TYPE_INFO: u32 = 1 << 3;
+        /// Bit 36: result sets may omit column definitions the client already has.
+        pub const CACHE_METADATA: u32 = 1 << 4;
+        /// Bit 37: one result per row of a bulk execution.
+        pub const BULK_UNIT_RESULTS: u32 = 1 << 5;
+
+        /// The extended capabilities the proxy passes through, when its backends offer them.
+        /// Only EXTENDED_TYPE_INFO: it adds a block inside each column definition, which the
+        /// response tracker skips without decoding, and the proxy's own column definitions
+        /// (`session::local`) add the empty block. Not offered: PROGRESS (a progress packet
+        /// starts with 0xff, and the tracker would end the response there as an ERR),
+        /// CACHE_METADATA (a metadata-follows byte after the column count, and definitions that
+        /// may be missing, which the tracker would miscount; a cached copy is also per
+        /// connection, wrong once a client moves to another one), STMT_BULK_OPERATIONS and
+        /// BULK_UNIT_RESULTS (COM_STMT_BULK_EXECUTE is not routed through the proxy's statement
+        /// handling) and COM_MULTI (not implemented, and removed from the server).
+        pub const PROXY_OFFERS: u32 = EXTENDED_TYPE_INFO;
+
+        /// Extended capabilities that change what a server sends: part of the flavor.
+        pub const FLAVOR_MASK: u32 = PROXY_OFFERS;
+    }
 }
 
 pub mod status {

@@ -18,6 +18,8 @@ pub struct Greeting {
     /// The auth nonce, both parts joined (20 bytes with the usual plugins).
     pub nonce: Vec<u8>,
     pub capabilities: u32,
+    /// MariaDB's extended capabilities (`cap::ext`); only sent when `cap::MYSQL` is clear.
+    pub ext_capabilities: u32,
     pub collation: u8,
     pub status: u16,
     pub auth_plugin: String,
@@ -38,7 +40,8 @@ impl Greeting {
         out.put_u16_le(self.status);
         out.put_u16_le((self.capabilities >> 16) as u16);
         out.put_u8((self.nonce.len() + 1) as u8);
-        out.put_slice(&[0; 10]);
+        out.put_slice(&[0; 6]);
+        out.put_u32_le(ext_word(self.capabilities, self.ext_capabilities));
         out.put_slice(second);
         out.put_u8(0);
         out.put_slice(self.auth_plugin.as_bytes());
@@ -61,7 +64,8 @@ impl Greeting {
         let cap_high = u32::from(r.u16().unwrap_or(0));
         let capabilities = cap_low | cap_high << 16;
         let auth_len = usize::from(r.u8().unwrap_or(0));
-        r.skip(10)?;
+        r.skip(6)?;
+        let ext_capabilities = ext_word(capabilities, r.u32()?);
         let mut auth_plugin = String::new();
         if capabilities & cap::SECURE_CONNECTION != 0 {
             let n = auth_len.saturating_sub(9).max(12);
@@ -76,6 +80,7 @@ impl Greeting {
             connection_id,
             nonce,
             capabilities,
+            ext_capabilities,
             collation,
             status,
             auth_plugin,
@@ -87,6 +92,8 @@ impl Greeting {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HandshakeResponse {
     pub capabilities: u32,
+    /// MariaDB's extended capabilities (`cap::ext`); only sent when `cap::MYSQL` is clear.
+    pub ext_capabilities: u32,
     pub max_packet: u32,
     pub collation: u8,
     pub username: String,
@@ -115,7 +122,8 @@ impl ClientHello {
         }
         let max_packet = r.u32()?;
         let collation = r.u8()?;
-        r.skip(23)?;
+        r.skip(19)?;
+        let ext_capabilities = ext_word(capabilities, r.u32()?);
         if r.is_empty() && capabilities & cap::SSL != 0 {
             return Some(ClientHello::SslRequest { capabilities });
         }
@@ -130,6 +138,7 @@ impl ClientHello {
         };
         let mut response = HandshakeResponse {
             capabilities,
+            ext_capabilities,
             max_packet,
             collation,
             username,
@@ -164,7 +173,12 @@ impl ClientHello {
 impl HandshakeResponse {
     pub fn encode(&self) -> BytesMut {
         let mut out = BytesMut::with_capacity(128);
-        put_fixed_prefix(&mut out, self.capabilities, self.max_packet, self.collation);
+        put_fixed_prefix(
+            &mut out,
+            (self.capabilities, self.ext_capabilities),
+            self.max_packet,
+            self.collation,
+        );
         out.put_slice(self.username.as_bytes());
         out.put_u8(0);
         if self.capabilities & cap::PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
@@ -194,18 +208,36 @@ impl HandshakeResponse {
     }
 }
 
-/// The 32-byte SSLRequest a client sends before starting TLS.
-pub fn encode_ssl_request(capabilities: u32, max_packet: u32, collation: u8) -> BytesMut {
+/// The 32-byte SSLRequest a client sends before starting TLS (`capabilities`: the 32-bit and
+/// the MariaDB extended words).
+pub fn encode_ssl_request(capabilities: (u32, u32), max_packet: u32, collation: u8) -> BytesMut {
     let mut out = BytesMut::with_capacity(32);
-    put_fixed_prefix(&mut out, capabilities | cap::SSL, max_packet, collation);
+    let (base, ext) = capabilities;
+    put_fixed_prefix(&mut out, (base | cap::SSL, ext), max_packet, collation);
     out
 }
 
-fn put_fixed_prefix(out: &mut BytesMut, capabilities: u32, max_packet: u32, collation: u8) {
+fn put_fixed_prefix(
+    out: &mut BytesMut,
+    (capabilities, ext_capabilities): (u32, u32),
+    max_packet: u32,
+    collation: u8,
+) {
     out.put_u32_le(capabilities);
     out.put_u32_le(max_packet);
     out.put_u8(collation);
-    out.put_slice(&[0; 23]);
+    out.put_slice(&[0; 19]);
+    out.put_u32_le(ext_word(capabilities, ext_capabilities));
+}
+
+/// The extended-capability word as it is on the wire: it only means something when the sender
+/// cleared bit 0 (MariaDB's CLIENT_MYSQL); otherwise the bytes are reserved filler.
+fn ext_word(capabilities: u32, ext: u32) -> u32 {
+    if capabilities & cap::MYSQL == 0 {
+        ext
+    } else {
+        0
+    }
 }
 
 /// 0xfe: the server asks the client to answer with another plugin and nonce.
@@ -261,17 +293,91 @@ mod tests {
             connection_id: 77,
             nonce: new_nonce().to_vec(),
             capabilities: cap::PROXY_OFFERS,
+            ext_capabilities: 0,
             collation: 45,
             status: 2,
             auth_plugin: NATIVE_PASSWORD.into(),
         };
-        assert_eq!(Greeting::parse(&g.encode()), Some(g));
+        assert_eq!(Greeting::parse(&g.encode()), Some(g.clone()));
+        // Extended bits are carried only by a greeting with bit 0 clear.
+        let mariadb = Greeting {
+            capabilities: cap::PROXY_OFFERS & !cap::MYSQL,
+            ext_capabilities: cap::ext::EXTENDED_TYPE_INFO,
+            ..g.clone()
+        };
+        assert_eq!(Greeting::parse(&mariadb.encode()), Some(mariadb));
+        let mysql = Greeting {
+            ext_capabilities: cap::ext::EXTENDED_TYPE_INFO,
+            ..g.clone()
+        };
+        assert_eq!(Greeting::parse(&mysql.encode()), Some(g));
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Captured from MariaDB 10.11.14 (Debian 12): bit 0 clear, extended word 0x1d (PROGRESS,
+    /// STMT_BULK_OPERATIONS, EXTENDED_TYPE_INFO, CACHE_METADATA) in the last 4 filler bytes.
+    const MARIADB_GREETING: &str = "0a352e352e352d31302e31312e31342d4d6172696144422d302b6465623132\
+        753200260000006a622b4f2d314d7100fef7080200ff81150000000000001d0000006f5d604d413d4d4d7b43\
+        7856006d7973716c5f6e61746976655f70617373776f726400";
+
+    /// The `mariadb` CLI (Connector/C 3.3.17) answering that greeting: bit 0 clear, extended
+    /// word 0x1d at offset 28.
+    const MARIADB_CLI_RESPONSE: &str = "84a2bf000000000121000000000000000000000000000000000000001d\
+        0000006170700014ffacd328e60e0a846cfad560b695e0107f57fa266d7973716c5f6e61746976655f706173\
+        73776f7264007f035f6f73054c696e75780c5f636c69656e745f6e616d650a6c69626d617269616462045f70\
+        69640531363334390f5f636c69656e745f76657273696f6e06332e332e3137095f706c6174666f726d067838\
+        365f36340c70726f6772616d5f6e616d65056d7973716c0c5f7365727665725f686f7374093132372e302e30\
+        2e31";
+
+    #[test]
+    fn captured_mariadb_greeting_parses_and_re_encodes_byte_for_byte() {
+        let bytes = unhex(MARIADB_GREETING);
+        let g = Greeting::parse(&bytes).unwrap();
+        assert_eq!(g.server_version, "5.5.5-10.11.14-MariaDB-0+deb12u2");
+        assert_eq!(g.capabilities & cap::MYSQL, 0);
+        assert_eq!(
+            g.ext_capabilities,
+            cap::ext::PROGRESS
+                | cap::ext::STMT_BULK_OPERATIONS
+                | cap::ext::EXTENDED_TYPE_INFO
+                | cap::ext::CACHE_METADATA
+        );
+        assert_eq!(g.nonce.len(), 20);
+        assert_eq!(g.auth_plugin, NATIVE_PASSWORD);
+        assert_eq!(g.encode().to_vec(), bytes);
+    }
+
+    #[test]
+    fn captured_mariadb_cli_response_parses_and_re_encodes_byte_for_byte() {
+        let bytes = unhex(MARIADB_CLI_RESPONSE);
+        let Some(ClientHello::Response(r)) = ClientHello::parse(&bytes) else {
+            panic!("not a response");
+        };
+        assert_eq!(r.capabilities & cap::MYSQL, 0);
+        assert_eq!(r.ext_capabilities, 0x1d);
+        assert_eq!(r.username, "app");
+        assert_eq!(r.collation, 33);
+        assert_eq!(r.encode().to_vec(), bytes);
+        // A MySQL-style client (bit 0 set) has no extended word, whatever the filler holds.
+        let mut mysql = bytes.clone();
+        mysql[0] |= 1;
+        let Some(ClientHello::Response(r)) = ClientHello::parse(&mysql) else {
+            panic!("not a response");
+        };
+        assert_eq!(r.ext_capabilities, 0);
     }
 
     #[test]
     fn response_round_trips_with_attributes_and_db() {
         let r = HandshakeResponse {
-            capabilities: cap::PROXY_OFFERS & !cap::SSL,
+            capabilities: cap::PROXY_OFFERS & !cap::SSL & !cap::MYSQL,
+            ext_capabilities: cap::ext::EXTENDED_TYPE_INFO,
             max_packet: 1 << 24,
             collation: 45,
             username: "app".into(),
@@ -288,7 +394,16 @@ mod tests {
 
     #[test]
     fn ssl_request_is_recognised() {
-        let req = encode_ssl_request(cap::PROXY_OFFERS, 1 << 24, 45);
+        let req = encode_ssl_request(
+            (
+                cap::PROXY_OFFERS & !cap::MYSQL,
+                cap::ext::EXTENDED_TYPE_INFO,
+            ),
+            1 << 24,
+            45,
+        );
+        assert_eq!(req.len(), 32);
+        assert_eq!(req[28..], cap::ext::EXTENDED_TYPE_INFO.to_le_bytes());
         assert!(matches!(
             ClientHello::parse(&req),
             Some(ClientHello::SslRequest { .. })

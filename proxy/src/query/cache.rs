@@ -23,7 +23,7 @@ pub struct CacheKey {
     pub username: String,
     pub schema: Option<String>,
     /// The client's protocol flavor bits: a response is only replayed in the shape it came in.
-    pub flavor: u32,
+    pub flavor: crate::protocol::flavor::Flavor,
     pub text: String,
 }
 
@@ -202,7 +202,7 @@ mod tests {
         CacheKey {
             username: "app".into(),
             schema: Some("app".into()),
-            flavor: 0,
+            flavor: Default::default(),
             text: text.into(),
         }
     }

@@ -42,7 +42,7 @@ fn parse(payload: &[u8], capabilities: u32) -> Option<ChangeUser> {
 
 impl Session {
     pub(super) async fn change_user(&mut self, packet: &[u8], mut seq: u8) -> Result<(), End> {
-        let capabilities = self.flavor | cap::SECURE_CONNECTION;
+        let capabilities = self.flavor.caps | cap::SECURE_CONNECTION;
         let Some(req) = parse(&packet[HEADER_LEN..], capabilities) else {
             let err = ErrPacket::new(errors::HANDSHAKE, "Malformed COM_CHANGE_USER");
             let _ = self.send_error(seq, &err).await;

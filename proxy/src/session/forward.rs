@@ -303,6 +303,7 @@ impl Session {
             deprecate_eof: self.flavor & cap::DEPRECATE_EOF != 0,
             session_track: self.flavor & cap::SESSION_TRACK != 0,
             status: local::visible_status(self.status),
+            type_info: self.flavor.type_info(),
         }
     }
 

@@ -26,8 +26,10 @@ const COLLATION_UTF8MB3: u16 = 33;
 /// MariaDB's decimals for strings ("not fixed").
 const NOT_FIXED_DEC: u8 = 39;
 
-/// A column definition (protocol 4.1).
+/// A column definition (protocol 4.1); `type_info`: with MariaDB's data-type block, empty as
+/// the server sends it for plain types.
 fn column_def(
+    type_info: bool,
     name: &str,
     collation: u16,
     length: u32,
@@ -42,6 +44,9 @@ fn column_def(
     put_lenenc_bytes(&mut out, b"");
     put_lenenc_bytes(&mut out, name.as_bytes());
     put_lenenc_bytes(&mut out, b"");
+    if type_info {
+        put_lenenc_bytes(&mut out, b"");
+    }
     put_lenenc_int(&mut out, 0x0c);
     out.put_u16_le(collation);
     out.put_u32_le(length);
@@ -52,10 +57,11 @@ fn column_def(
     out
 }
 
-/// The column a local query returns.
-pub fn column_for(q: &LocalQuery) -> BytesMut {
+/// The column a local query returns (`type_info`: see `column_def`).
+pub fn column_for(q: &LocalQuery, type_info: bool) -> BytesMut {
     match q.reads {
         Reads::LastInsertId => column_def(
+            type_info,
             &q.column,
             COLLATION_BINARY,
             21,
@@ -64,6 +70,7 @@ pub fn column_for(q: &LocalQuery) -> BytesMut {
             0,
         ),
         Reads::LastInsertIdVar => column_def(
+            type_info,
             &q.column,
             COLLATION_BINARY,
             21,
@@ -72,6 +79,7 @@ pub fn column_for(q: &LocalQuery) -> BytesMut {
             0,
         ),
         Reads::RowCount | Reads::FoundRows => column_def(
+            type_info,
             &q.column,
             COLLATION_BINARY,
             21,
@@ -80,6 +88,7 @@ pub fn column_for(q: &LocalQuery) -> BytesMut {
             0,
         ),
         Reads::ConnectionId => column_def(
+            type_info,
             &q.column,
             COLLATION_BINARY,
             10,
@@ -88,6 +97,7 @@ pub fn column_for(q: &LocalQuery) -> BytesMut {
             0,
         ),
         Reads::Socket => column_def(
+            type_info,
             &q.column,
             COLLATION_UTF8MB3,
             0,
@@ -122,6 +132,8 @@ pub struct Shape {
     pub deprecate_eof: bool,
     pub session_track: bool,
     pub status: u16,
+    /// Column definitions carry MariaDB's data-type block (`Flavor::type_info`).
+    pub type_info: bool,
 }
 
 impl Shape {
@@ -151,7 +163,7 @@ impl Shape {
 
 /// The packets (payloads, sequence ids from 1) of a one-row text result set.
 pub fn text_result(q: &LocalQuery, value: Value, shape: Shape) -> Vec<Vec<u8>> {
-    let mut out = vec![vec![1u8], column_for(q).to_vec()];
+    let mut out = vec![vec![1u8], column_for(q, shape.type_info).to_vec()];
     if !shape.deprecate_eof {
         out.push(shape.eof());
     }
@@ -173,7 +185,7 @@ pub fn prepare_ok(q: &LocalQuery, id: u32, shape: Shape) -> Vec<Vec<u8>> {
     head.extend_from_slice(&0u16.to_le_bytes()); // params
     head.push(0);
     head.extend_from_slice(&0u16.to_le_bytes()); // warnings
-    let mut out = vec![head, column_for(q).to_vec()];
+    let mut out = vec![head, column_for(q, shape.type_info).to_vec()];
     if !shape.deprecate_eof {
         out.push(shape.eof());
     }
@@ -182,7 +194,7 @@ pub fn prepare_ok(q: &LocalQuery, id: u32, shape: Shape) -> Vec<Vec<u8>> {
 
 /// The binary result set of an executed local statement.
 pub fn binary_result(q: &LocalQuery, value: Value, shape: Shape) -> Vec<Vec<u8>> {
-    let mut out = vec![vec![1u8], column_for(q).to_vec()];
+    let mut out = vec![vec![1u8], column_for(q, shape.type_info).to_vec()];
     if !shape.deprecate_eof {
         out.push(shape.eof());
     }
@@ -217,15 +229,21 @@ mod tests {
             column: "LAST_INSERT_ID()".into(),
             reads: Reads::LastInsertId,
         };
-        let def = column_for(&q);
+        let def = column_for(&q, false);
         let mut want = vec![3, b'd', b'e', b'f', 0, 0, 0, 16];
         want.extend_from_slice(b"LAST_INSERT_ID()");
         want.extend_from_slice(&[0, 0x0c, 63, 0, 21, 0, 0, 0, 8, 0xa1, 0, 0, 0, 0]);
         assert_eq!(def.to_vec(), want);
+        // With EXTENDED_TYPE_INFO, MariaDB adds an empty data-type block after org_name.
+        let typed = column_for(&q, true);
+        let name_end = 8 + "LAST_INSERT_ID()".len() + 1;
+        want.insert(name_end, 0);
+        assert_eq!(typed.to_vec(), want);
         let shape = Shape {
             deprecate_eof: true,
             session_track: false,
             status: status::AUTOCOMMIT,
+            type_info: false,
         };
         let packets = text_result(&q, Value::Unsigned(42), shape);
         assert_eq!(packets.len(), 4);

@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use crate::protocol::auth::{caching_sha2_stage2, verify_caching_sha2};
 use crate::protocol::conn::{ConnError, PacketConn};
 use crate::protocol::constants::{cap, errors, status};
+use crate::protocol::flavor::Flavor;
 use crate::protocol::handshake::{
     encode_auth_more_data, encode_auth_switch, new_nonce, ClientHello, Greeting, HandshakeResponse,
     CACHING_SHA2_PASSWORD, NATIVE_PASSWORD,
@@ -37,29 +38,58 @@ pub enum LoginError {
     Tls(std::io::Error),
 }
 
+/// The capabilities a greeting offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer {
+    pub caps: u32,
+    /// MariaDB extended capabilities; sent only when `caps` has `cap::MYSQL` clear.
+    pub ext: u32,
+}
+
+impl Offer {
+    /// A MySQL-style greeting: bit 0 set, no extended capabilities.
+    pub const MYSQL: Offer = Offer {
+        caps: cap::PROXY_OFFERS,
+        ext: 0,
+    };
+
+    /// The same offer without MariaDB's extensions, for endpoints that build every response
+    /// themselves in the classic format (the admin interface).
+    pub fn without_ext(self) -> Offer {
+        Offer {
+            caps: self.caps | cap::MYSQL,
+            ext: 0,
+        }
+    }
+}
+
 /// A logged-in client.
 pub struct LoggedIn {
     pub conn: PacketConn,
     pub hello: HandshakeResponse,
+    /// The capability bits that shape its responses, within what the greeting offered.
+    pub flavor: Flavor,
     pub user: UserConnection,
     /// The sequence id the next packet to the client carries (after the final OK: command phase).
     pub nonce: [u8; 20],
 }
 
 /// Runs the connection phase, authenticating against `users` (the runtime's users for clients,
-/// the admin users for the admin interface).
+/// the admin users for the admin interface), with a greeting that offers `offer`.
 pub async fn login(
     mut conn: PacketConn,
     shared: &Arc<Shared>,
     connection_id: u32,
     users: &Users,
+    offer: Offer,
 ) -> Result<LoggedIn, LoginError> {
     let nonce = new_nonce();
     let greeting = Greeting {
         server_version: shared.server_version(),
         connection_id,
         nonce: nonce.to_vec(),
-        capabilities: shared.offered_capabilities(),
+        capabilities: offer.caps,
+        ext_capabilities: offer.ext,
         collation: shared.default_collation(),
         status: status::AUTOCOMMIT,
         auth_plugin: NATIVE_PASSWORD.into(),
@@ -117,6 +147,7 @@ pub async fn login(
         .map_err(ConnError::from)?;
     Ok(LoggedIn {
         conn,
+        flavor: Flavor::of(&hello, offer.ext),
         hello,
         user: counted,
         nonce,

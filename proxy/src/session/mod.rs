@@ -31,6 +31,7 @@ use crate::hostgroups::Server;
 use crate::pool::{BackendConn, BackendError, ConnectParams, Schema, Want};
 use crate::protocol::conn::{ConnError, PacketConn};
 use crate::protocol::constants::{cap, com, errors, status};
+use crate::protocol::flavor::Flavor;
 use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
 use crate::protocol::response::{Expect, Tracker};
 use crate::protocol::transport::Transport;
@@ -56,7 +57,7 @@ pub struct Session {
     client: PacketConn,
     user: UserConnection,
     /// The client's capability bits that shape responses; its backend must have the same.
-    flavor: u32,
+    flavor: Flavor,
     collation: u8,
     schema: Option<String>,
     /// The nonce of the greeting, which COM_CHANGE_USER replies are computed against.
@@ -99,7 +100,8 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
         let local = stream.local_addr().ok();
         let conn = PacketConn::new(Transport::Tcp(stream));
         let runtime = shared.runtime();
-        let logged = match login::login(conn, &shared, id, &runtime.users).await {
+        let offer = shared.client_offer();
+        let logged = match login::login(conn, &shared, id, &runtime.users, offer).await {
             Ok(l) => l,
             Err(e) => {
                 debug!(error = %e, "login failed");
@@ -123,7 +125,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             hostgroup: logged.user.0.row.default_hostgroup,
         });
         let mut session = Session {
-            flavor: logged.hello.capabilities & cap::FLAVOR_MASK,
+            flavor: logged.flavor,
             collation: logged.hello.collation,
             schema,
             nonce: logged.nonce,
