@@ -5,16 +5,17 @@
 #
 #   scripts/transparency.sh [--statements N] [--duration SECONDS] [--seed S] [--sessions N]
 #                           [--families lid,row_count,...] [--clients async_text,...]
-#                           [--pool N] [--dir DIR]
+#                           [--pool N] [--dir DIR] [--self-check]
 #
 # --statements: statements through the proxy per round (all clients together; default 100000);
 # --duration: more rounds, each with the next seed, until that many seconds have passed.
 # E.g. the 1,000,000-statement run: scripts/transparency.sh --statements 1000000
 # Scripts, transcripts and report.txt stay in --dir (default: a new temp dir, printed).
+# --self-check: both sides straight to the server, the tester's own check for false differences.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --statements) export TRANSPARENCY_STATEMENTS="$2"; shift 2 ;;
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
         --clients) export TRANSPARENCY_CLIENTS="$2"; shift 2 ;;
         --pool) export TRANSPARENCY_POOL="$2"; shift 2 ;;
         --dir) export TRANSPARENCY_DIR="$2"; shift 2 ;;
+        --self-check) export TRANSPARENCY_SELF_CHECK=1; shift ;;
         -h|--help) usage 0 ;;
         *) echo "transparency.sh: unknown argument $1" >&2; usage 2 ;;
     esac

@@ -24,8 +24,15 @@ async fn proxy_is_transparent_to_concurrent_sessions() {
     })
     .await;
     let (user, password) = fx.app_user();
+    // TRANSPARENCY_SELF_CHECK=1 runs the "proxy" side straight to the server too: the tester's
+    // own check that equal servers give equal transcripts (no false differences).
+    let self_check = std::env::var("TRANSPARENCY_SELF_CHECK").is_ok_and(|v| v == "1");
     let target = Target {
-        proxy_port: fx.proxy_addr().port(),
+        proxy_port: if self_check {
+            fx.primary_port()
+        } else {
+            fx.proxy_addr().port()
+        },
         direct_port: fx.primary_port(),
         user,
         password,

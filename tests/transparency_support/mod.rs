@@ -380,8 +380,11 @@ fn driver_py() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transparency_support/pymysql_driver.py")
 }
 
-/// Reproductions reported in full per round (the first per client and family).
+/// Reproductions reported per round (the first per client and family), how many of them are
+/// shrunk (the first per family), and how much of an unshrunk prefix is printed.
 const REPROS: usize = 24;
+const SHRUNK: usize = 16;
+const UNSHRUNK_LINES: usize = 40;
 
 async fn report(
     target: &Target,
@@ -391,6 +394,7 @@ async fn report(
     totals: &mut Totals,
 ) {
     let mut shown: Vec<(Client, String)> = Vec::new();
+    let mut shrunk: Vec<String> = Vec::new();
     for run in runs {
         let Some(d) = &run.diff else { continue };
         totals.differing_sessions += 1;
@@ -403,7 +407,12 @@ async fn report(
             continue;
         }
         shown.push((run.client, fam.clone()));
-        let text = reproduction(target, settings, seed, run, d).await;
+        // Shrinking re-runs the prefix many times: once per family is enough to see it.
+        let shrink = shrunk.len() < SHRUNK && !shrunk.contains(&fam);
+        if shrink {
+            shrunk.push(fam.clone());
+        }
+        let text = reproduction(target, settings, seed, run, d, shrink).await;
         totals.report.push_str(&text);
     }
 }
@@ -417,16 +426,21 @@ async fn reproduction(
     seed: u64,
     run: &SessionRun,
     d: &Difference,
+    shrink: bool,
 ) -> String {
     let mut prefix: Vec<Step> = run.steps[..=d.first].to_vec();
-    let mut note = "unshrunk (this client is not re-run)";
+    let mut note = if shrink {
+        "unshrunk (this client is not re-run)"
+    } else {
+        "unshrunk (this family was shrunk above)"
+    };
     let mut lines = None;
     let proto = match run.client {
         Client::AsyncText => Some(Proto::Text),
         Client::AsyncBinary => Some(Proto::Binary),
         _ => None,
     };
-    if let Some(proto) = proto {
+    if let Some(proto) = proto.filter(|_| shrink) {
         if let Some(l) = reproduces(target, &prefix, proto).await {
             note = "shrunk; reproduces alone beside noise sessions";
             lines = Some(l);
@@ -470,7 +484,15 @@ async fn reproduction(
         fams.join(","),
         run.client.name(),
     );
-    for s in &prefix {
+    let skip = prefix.len().saturating_sub(UNSHRUNK_LINES);
+    if skip > 0 {
+        let _ = writeln!(
+            out,
+            "    -- {skip} earlier statements: seed-{seed}/scripts/{}.jsonl",
+            run.tag
+        );
+    }
+    for s in &prefix[skip..] {
         let _ = writeln!(out, "    {};", s.sql);
     }
     if let Some((p, d)) = &lines {

@@ -81,8 +81,9 @@ def run(port, user, password, script_path, out_path):
             cur.execute(sql)
             r = result(conn, cur._result)  # noqa: SLF001 - PyMySQL keeps field metadata only there
         except pymysql.err.MySQLError as e:
-            if e.args and isinstance(e.args[0], int) and e.args[0] < 2000 and len(e.args) > 1:
-                r = {"err": [e.args[0], getattr(e, "sqlstate", ""), e.args[1]]}
+            # Only an ERR packet from the server carries a SQLSTATE (see _raise_with_state).
+            if hasattr(e, "sqlstate") and len(e.args) > 1:
+                r = {"err": [e.args[0], e.sqlstate, e.args[1]]}
             else:
                 out.append(entry(i, step, {"io_error": str(e)}))
                 break
