@@ -29,6 +29,8 @@ pub const CLIENT_CAPS: u32 = cap::LONG_PASSWORD
 
 pub struct RawClient {
     pub conn: PacketConn,
+    /// The thread id of the greeting.
+    pub thread_id: u32,
 }
 
 impl RawClient {
@@ -72,7 +74,12 @@ impl RawClient {
                 .map_err(|e| e.to_string())?
                 .ok_or("closed")?;
             match payload.first() {
-                Some(0x00) => return Ok(RawClient { conn }),
+                Some(0x00) => {
+                    return Ok(RawClient {
+                        conn,
+                        thread_id: greeting.connection_id,
+                    })
+                }
                 Some(0xfe) => {
                     let (_, nonce) = parse_auth_switch(&payload).ok_or("bad switch")?;
                     conn.send(seq + 1, &secret.native_reply(&nonce))

@@ -8,7 +8,7 @@
 //! - `TRANSPARENCY_STATEMENTS`: statements through the proxy per round, all clients together
 //!   (default 100000), `TRANSPARENCY_DURATION` seconds: more rounds (new seeds) until spent,
 //! - `TRANSPARENCY_FAMILIES=lid,row_count,...` (default all; names in grammar.rs),
-//! - `TRANSPARENCY_CLIENTS=async_text,async_binary,pymysql,cli` (default all),
+//! - `TRANSPARENCY_CLIENTS=async_text,async_binary,pymysql,cli,track` (default all),
 //! - `TRANSPARENCY_POOL`: backend connections per server (default 32),
 //! - `TRANSPARENCY_DIR`: where scripts, transcripts and the report go (default a temp dir).
 
@@ -18,6 +18,7 @@ pub mod cli_driver;
 pub mod grammar;
 pub mod rust_driver;
 pub mod script;
+pub mod track_driver;
 pub mod transcript;
 
 use std::collections::BTreeMap;
@@ -38,14 +39,17 @@ pub enum Client {
     AsyncBinary,
     PyMySql,
     Cli,
+    /// Text protocol with CLIENT_SESSION_TRACK (the raw client).
+    Track,
 }
 
 impl Client {
-    pub const ALL: [Client; 4] = [
+    pub const ALL: [Client; 5] = [
         Client::AsyncText,
         Client::AsyncBinary,
         Client::PyMySql,
         Client::Cli,
+        Client::Track,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +58,7 @@ impl Client {
             Client::AsyncBinary => "async_binary",
             Client::PyMySql => "pymysql",
             Client::Cli => "cli",
+            Client::Track => "track",
         }
     }
 
@@ -64,13 +69,16 @@ impl Client {
             Client::AsyncBinary => 'b',
             Client::PyMySql => 'p',
             Client::Cli => 'c',
+            Client::Track => 't',
         }
     }
 
-    /// Sessions of this client per `sessions`: the CLI is a process per session, so a quarter.
+    /// Sessions of this client per `sessions`: the CLI is a process per session, so a quarter;
+    /// the tracking client half.
     fn sessions(self, sessions: usize) -> usize {
         match self {
             Client::Cli => (sessions / 4).max(1),
+            Client::Track => (sessions / 2).max(1),
             _ => sessions,
         }
     }
@@ -109,7 +117,7 @@ impl Settings {
                     Client::ALL
                         .into_iter()
                         .find(|c| c.name() == n.trim())
-                        .unwrap_or_else(|| panic!("TRANSPARENCY_CLIENTS: unknown client '{n}' (async_text, async_binary, pymysql, cli)"))
+                        .unwrap_or_else(|| panic!("TRANSPARENCY_CLIENTS: unknown client '{n}' (async_text, async_binary, pymysql, cli, track)"))
                 })
                 .collect(),
             _ => Client::ALL.to_vec(),
@@ -158,6 +166,8 @@ pub struct Totals {
     pub proxy_statements: usize,
     pub direct_statements: usize,
     pub differing_sessions: usize,
+    /// Per client: (sessions, statements through the proxy, differing sessions).
+    pub per_client: BTreeMap<&'static str, (usize, usize, usize)>,
     /// Wall time of the proxy phases, the direct phases and the reproductions.
     pub proxy_time: Duration,
     pub direct_time: Duration,
@@ -205,6 +215,12 @@ pub async fn run(target: &Target, settings: &Settings) -> Totals {
         clients.join(","),
         totals.differing_sessions,
     );
+    for (c, (sessions, statements, differing)) in &totals.per_client {
+        let _ = writeln!(
+            summary,
+            "  client {c}: {sessions} sessions, {statements} statements through the proxy, {differing} differing session(s)"
+        );
+    }
     for (f, n) in &totals.statements_by_family {
         let first = totals.first_by_family.get(f).copied().unwrap_or(0);
         let _ = writeln!(
@@ -275,6 +291,10 @@ async fn round(target: &Target, settings: &Settings, seed: u64, dir: &Path, tota
         totals.proxy_statements += proxy[k].len();
         totals.direct_statements += direct[k].len();
         let diff = transcript::compare(steps, &proxy[k], &direct[k]);
+        let c = totals.per_client.entry(client.name()).or_default();
+        c.0 += 1;
+        c.1 += proxy[k].len();
+        c.2 += usize::from(diff.is_some());
         runs.push(SessionRun {
             client: *client,
             tag: tag.clone(),
@@ -314,6 +334,7 @@ async fn phase(
                         Client::AsyncBinary => {
                             rust_driver::run(port, &user, &password, steps, Proto::Binary).await
                         }
+                        Client::Track => track_driver::run(port, &user, &password, steps).await,
                         _ => cli_driver::run(port, &user, &password, steps).await,
                     }
                 }),
