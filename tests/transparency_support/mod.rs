@@ -24,7 +24,6 @@ pub mod transcript;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -439,8 +438,8 @@ async fn report(
 }
 
 /// The script prefix up to the first differing statement, shrunk for the Rust clients by
-/// dropping earlier statements while the difference persists (in a run beside a few noise
-/// sessions, so the proxy hands out more than one backend connection).
+/// dropping earlier statements while the difference persists (alone, beside two sessions that
+/// make it hop between backend connections).
 async fn reproduction(
     target: &Target,
     settings: &Settings,
@@ -463,7 +462,7 @@ async fn reproduction(
     };
     if let Some(proto) = proto.filter(|_| shrink) {
         if let Some(l) = reproduces(target, &prefix, proto).await {
-            note = "shrunk; reproduces alone beside noise sessions";
+            note = "shrunk; reproduces alone (beside two sessions that make it hop connections)";
             lines = Some(l);
             // Chunks of earlier statements, halving: most of a long prefix goes in a few runs.
             let mut budget = SHRINK_RUNS;
@@ -537,39 +536,26 @@ async fn reproduction(
 /// Re-runs of a prefix while shrinking one reproduction (each runs it twice).
 const SHRINK_RUNS: usize = 40;
 
-/// The last result of `steps` through the proxy and directly, when they differ.
+/// The last result of `steps` through the proxy and directly, when they differ. Through the
+/// proxy two holder sessions keep taking the connection the script used last (see
+/// [`rust_driver::run_with`]), so the script hops between backend connections as in a busy run.
 async fn reproduces(target: &Target, steps: &[Step], proto: Proto) -> Option<(String, String)> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let noise: Vec<_> = (0..4)
-        .map(|_| {
-            let stop = Arc::clone(&stop);
-            let t = target.clone();
-            tokio::spawn(async move {
-                use mysql_async::prelude::Queryable;
-                let Ok(mut c) = rust_driver::connect(t.proxy_port, &t.user, &t.password).await
-                else {
-                    return;
-                };
-                while !stop.load(Ordering::Relaxed) {
-                    if c.query_drop("SELECT 1").await.is_err() {
-                        break;
-                    }
-                }
-                let _ = c.disconnect().await;
-            })
-        })
-        .collect();
-    let p = rust_driver::run(
+    let connect = || rust_driver::connect(target.proxy_port, &target.user, &target.password);
+    let mut holders = match (connect().await, connect().await) {
+        (Ok(a), Ok(b)) => Some([a, b]),
+        _ => None,
+    };
+    let p = rust_driver::run_with(
         target.proxy_port,
         &target.user,
         &target.password,
         steps,
         proto,
+        holders.as_mut(),
     )
     .await;
-    stop.store(true, Ordering::Relaxed);
-    for n in noise {
-        let _ = n.await;
+    for h in holders.into_iter().flatten() {
+        let _ = h.disconnect().await;
     }
     let d = rust_driver::run(
         target.direct_port,

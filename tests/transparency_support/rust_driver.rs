@@ -36,6 +36,22 @@ pub async fn run(
     steps: &[Step],
     proto: Proto,
 ) -> Vec<Entry> {
+    run_with(port, user, password, steps, proto, None).await
+}
+
+/// As [`run`]; with two `holders` (other sessions through the proxy), before each statement one
+/// holder opens a transaction on the connection the script's session just gave back (the pool
+/// lends the latest returned first) and the other commits, giving back the one it held: the
+/// script alternates between two backend connections, as in a busy run, without the other
+/// sessions of the run.
+pub async fn run_with(
+    port: u16,
+    user: &str,
+    password: &str,
+    steps: &[Step],
+    proto: Proto,
+    mut holders: Option<&mut [Conn; 2]>,
+) -> Vec<Entry> {
     let mut out = Vec::with_capacity(steps.len());
     let mut conn = match connect(port, user, password).await {
         Ok(c) => c,
@@ -49,6 +65,11 @@ pub async fn run(
         let sql = step
             .sql
             .replace("{HANDSHAKE_ID}", &handshake_id.to_string());
+        if let Some(h) = holders.as_deref_mut() {
+            let _ = h[i % 2].query_drop("BEGIN").await;
+            let _ = h[i % 2].query_drop("SELECT 1").await;
+            let _ = h[(i + 1) % 2].query_drop("COMMIT").await;
+        }
         let r = if proto == Proto::Binary && step.bin {
             match conn.exec_iter(sql.as_str(), ()).await {
                 Ok(res) => binary_result(res).await,
