@@ -137,7 +137,7 @@ impl Settings {
     /// Statements per session so that a round sends `statements` through the proxy.
     fn per_session(&self) -> usize {
         let sessions: usize = self.clients.iter().map(|c| c.sessions(self.sessions)).sum();
-        (self.statements / sessions.max(1)).max(10)
+        self.statements.div_ceil(sessions.max(1)).max(10)
     }
 }
 
