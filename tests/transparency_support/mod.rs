@@ -176,6 +176,10 @@ pub struct Totals {
     /// Differing statements by family (later ones may follow from an earlier difference).
     pub statements_by_family: BTreeMap<String, usize>,
     pub report: String,
+    /// (client, family) of the reproductions reported so far, and the families shrunk: a long
+    /// run reports each once, not once a round.
+    shown: Vec<(Client, String)>,
+    shrunk: Vec<String>,
     /// The summary lines of the report (before the reproductions).
     pub summary: String,
     pub dir: PathBuf,
@@ -400,7 +404,7 @@ fn driver_py() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transparency_support/pymysql_driver.py")
 }
 
-/// Reproductions reported per round (the first per client and family), how many of them are
+/// Reproductions reported per run (the first per client and family), how many of them are
 /// shrunk (the first per family), and how much of an unshrunk prefix is printed.
 const REPROS: usize = 24;
 const SHRUNK: usize = 16;
@@ -413,8 +417,6 @@ async fn report(
     runs: &[SessionRun],
     totals: &mut Totals,
 ) {
-    let mut shown: Vec<(Client, String)> = Vec::new();
-    let mut shrunk: Vec<String> = Vec::new();
     for run in runs {
         let Some(d) = &run.diff else { continue };
         totals.differing_sessions += 1;
@@ -423,14 +425,14 @@ async fn report(
         for (f, n) in &d.per_family {
             *totals.statements_by_family.entry(f.clone()).or_default() += n;
         }
-        if shown.len() >= REPROS || shown.contains(&(run.client, fam.clone())) {
+        if totals.shown.len() >= REPROS || totals.shown.contains(&(run.client, fam.clone())) {
             continue;
         }
-        shown.push((run.client, fam.clone()));
+        totals.shown.push((run.client, fam.clone()));
         // Shrinking re-runs the prefix many times: once per family is enough to see it.
-        let shrink = shrunk.len() < SHRUNK && !shrunk.contains(&fam);
+        let shrink = totals.shrunk.len() < SHRUNK && !totals.shrunk.contains(&fam);
         if shrink {
-            shrunk.push(fam.clone());
+            totals.shrunk.push(fam.clone());
         }
         let text = reproduction(target, settings, seed, run, d, shrink).await;
         totals.report.push_str(&text);
