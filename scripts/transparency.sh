@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The differential transparency tester (tests/transparency.rs) for as long as asked: random session
 # scripts run concurrently through the proxy and directly, by mysql_async (text and binary),
-# PyMySQL and the mariadb CLI, transcripts compared per session.
+# PyMySQL, the mariadb CLI and a raw client with session tracking, transcripts compared per session.
 #
 #   scripts/transparency.sh [--statements N] [--duration SECONDS] [--seed S] [--sessions N]
-#                           [--families lid,row_count,...] [--clients async_text,...]
+#                           [--families lid,row_count,...] [--clients async_text,track,...]
 #                           [--pool N] [--dir DIR] [--self-check]
 #
 # --statements: statements through the proxy per round (all clients together; default 100000);

@@ -10,7 +10,16 @@
 //! - `TRANSPARENCY_FAMILIES=lid,row_count,...` (default all; names in grammar.rs),
 //! - `TRANSPARENCY_CLIENTS=async_text,async_binary,pymysql,cli,track` (default all),
 //! - `TRANSPARENCY_POOL`: backend connections per server (default 32),
-//! - `TRANSPARENCY_DIR`: where scripts, transcripts and the report go (default a temp dir).
+//! - `TRANSPARENCY_DIR`: where scripts, transcripts and the report go (default a temp dir),
+//! - `TRANSPARENCY_SELF_CHECK=1`: both sides straight to the server (tests/transparency.rs), the
+//!   tester's own check that it reports no false differences.
+//!
+//! Clients: mysql_async over the text protocol (`async_text`) and over server-side prepared
+//! statements (`async_binary`), both without CLIENT_SESSION_TRACK (mysql_async never asks for
+//! it); PyMySQL (`pymysql`, no session tracking; pymysql_driver.py, run from the venv); the
+//! `mariadb` CLI (`cli`, libmariadb, which asks for session tracking; a subset of families);
+//! and a raw text-protocol client WITH session tracking (`track`), whose transcript also holds
+//! the session-state changes each OK reported.
 
 #![allow(dead_code)]
 
