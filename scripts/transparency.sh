@@ -7,8 +7,8 @@
 #                           [--families lid,row_count,...] [--clients async_text,track,...]
 #                           [--pool N] [--dir DIR] [--self-check]
 #
-# --statements: statements through the proxy per round (all clients together; default 100000);
-# --duration: more rounds, each with the next seed, until that many seconds have passed.
+# --statements: statements through the proxy, all clients together (default 100000), in rounds of
+# at most 200000, each with the next seed; --duration: more rounds until that many seconds passed.
 # E.g. the 1,000,000-statement run: scripts/transparency.sh --statements 1000000
 # Scripts, transcripts and report.txt stay in --dir (default: a new temp dir, printed).
 # --self-check: both sides straight to the server, the tester's own check for false differences.

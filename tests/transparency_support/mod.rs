@@ -5,8 +5,9 @@
 //! Settings come from the environment so that `scripts/transparency.sh` and a lead chasing one
 //! family use the same test:
 //! - `TRANSPARENCY_SEED` (default 1), `TRANSPARENCY_SESSIONS` per client (default 64),
-//! - `TRANSPARENCY_STATEMENTS`: statements through the proxy per round, all clients together
-//!   (default 100000), `TRANSPARENCY_DURATION` seconds: more rounds (new seeds) until spent,
+//! - `TRANSPARENCY_STATEMENTS`: statements through the proxy, all clients together (default
+//!   100000; rounds of at most 200000, each with the next seed), `TRANSPARENCY_DURATION`
+//!   seconds: more rounds until spent,
 //! - `TRANSPARENCY_FAMILIES=lid,row_count,...` (default all; names in grammar.rs),
 //! - `TRANSPARENCY_CLIENTS=async_text,async_binary,pymysql,cli,track` (default all),
 //! - `TRANSPARENCY_POOL`: backend connections per server (default 32),
@@ -143,12 +144,21 @@ impl Settings {
         }
     }
 
-    /// Statements per session so that a round sends `statements` through the proxy.
+    /// Statements through the proxy per round: all asked for, up to [`ROUND_MAX`] (transcripts
+    /// are held in memory until compared, so a million-statement run goes in several rounds).
+    fn round_statements(&self) -> usize {
+        self.statements.min(ROUND_MAX)
+    }
+
+    /// Statements per session so that a round sends `round_statements` through the proxy.
     fn per_session(&self) -> usize {
         let sessions: usize = self.clients.iter().map(|c| c.sessions(self.sessions)).sum();
-        self.statements.div_ceil(sessions.max(1)).max(10)
+        self.round_statements().div_ceil(sessions.max(1)).max(10)
     }
 }
+
+/// The most statements one round sends through the proxy.
+const ROUND_MAX: usize = 200_000;
 
 /// Where the servers are and who logs in.
 #[derive(Clone)]
@@ -205,10 +215,12 @@ pub async fn run(target: &Target, settings: &Settings) -> Totals {
     loop {
         round(target, settings, seed, &dir, &mut totals).await;
         totals.rounds += 1;
-        match settings.duration {
-            Some(d) if started.elapsed() < d => seed = seed.wrapping_add(1),
-            _ => break,
+        let more_statements = totals.rounds * settings.round_statements() < settings.statements;
+        let more_time = settings.duration.is_some_and(|d| started.elapsed() < d);
+        if !more_statements && !more_time {
+            break;
         }
+        seed = seed.wrapping_add(1);
     }
     let fams: Vec<_> = settings.families.iter().map(|f| f.name).collect();
     let clients: Vec<_> = settings.clients.iter().map(|c| c.name()).collect();
