@@ -11,7 +11,8 @@
 //! - `TRANSPARENCY_FAMILIES=lid,row_count,...` (default all; names in grammar.rs),
 //! - `TRANSPARENCY_CLIENTS=async_text,async_binary,pymysql,cli,track` (default all),
 //! - `TRANSPARENCY_POOL`: backend connections per server (default 32),
-//! - `TRANSPARENCY_DIR`: where scripts, transcripts and the report go (default a temp dir),
+//! - `TRANSPARENCY_DIR`: where scripts, transcripts and the report go (default a temp dir, kept
+//!   only when sessions differ),
 //! - `TRANSPARENCY_SELF_CHECK=1`: both sides straight to the server (tests/transparency.rs), the
 //!   tester's own check that it reports no false differences.
 //!
@@ -209,9 +210,19 @@ pub struct Totals {
 
 pub async fn run(target: &Target, settings: &Settings) -> Totals {
     let started = Instant::now();
-    let dir = match &settings.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("transparency-{}", std::process::id())),
+    // Without TRANSPARENCY_DIR, a temp dir kept only when there is something to look at.
+    let temp = settings.dir.is_none().then(|| {
+        tempfile::Builder::new()
+            .prefix("transparency-")
+            .tempdir()
+            .expect("temp dir")
+    });
+    let dir = match (&settings.dir, &temp) {
+        (Some(d), _) => d.clone(),
+        (None, t) => t
+            .as_ref()
+            .map(|t| t.path().to_path_buf())
+            .unwrap_or_default(),
     };
     let mut totals = Totals::default();
     let mut seed = settings.seed;
@@ -260,6 +271,11 @@ pub async fn run(target: &Target, settings: &Settings) -> Totals {
     totals.dir = dir.clone();
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join("report.txt"), &totals.report);
+    if let Some(t) = temp {
+        if totals.differing_sessions > 0 {
+            let _ = t.keep();
+        }
+    }
     totals
 }
 
