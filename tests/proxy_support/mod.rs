@@ -23,6 +23,12 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn start(replicas: usize) -> Fixture {
+        Fixture::start_with(replicas, |_| {}).await
+    }
+
+    /// As [`Fixture::start`], with the sandbox's proxy config adjusted by `tweak` first (e.g. a
+    /// small backend pool).
+    pub async fn start_with(replicas: usize, tweak: impl FnOnce(&mut Config)) -> Fixture {
         let sb = tokio::task::spawn_blocking(move || SandboxGuard::temp(replicas, false))
             .await
             .expect("sandbox task")
@@ -33,6 +39,7 @@ impl Fixture {
         // The sandbox's own admin port stays free for a proxy process on the same config.
         config.admin.listen = "127.0.0.1:0".parse().expect("addr");
         config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
+        tweak(&mut config);
         let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
         Fixture { sb, proxy }
     }
