@@ -128,12 +128,16 @@ impl Dependent {
         }
     }
 
-    /// The literal a call is replaced by, or `None` when the held connection must evaluate it.
+    /// The expression a call is replaced by, or `None` when the held connection must evaluate
+    /// it. The untaken `IF` branch keeps the function's type, so the column metadata is the
+    /// server's own (BIGINT(21) NOT NULL, or INT(10) UNSIGNED for `CONNECTION_ID()`).
     fn literal(&self, f: SessionFn, session_id: u32) -> Option<String> {
         match f {
-            SessionFn::RowCount => self.row_count.map(|v| format!("({v})")),
-            SessionFn::FoundRows => self.found_rows.map(|v| format!("({v})")),
-            SessionFn::ConnectionId => Some(format!("({session_id})")),
+            SessionFn::RowCount => self.row_count.map(|v| format!("IF(0, ROW_COUNT(), {v})")),
+            SessionFn::FoundRows => self.found_rows.map(|v| format!("IF(0, FOUND_ROWS(), {v})")),
+            SessionFn::ConnectionId => Some(format!(
+                "IF(0, CONNECTION_ID(), CAST({session_id} AS UNSIGNED))"
+            )),
         }
     }
 
@@ -396,7 +400,7 @@ mod tests {
                 77
             )
             .as_deref(),
-            Some("SELECT (77)")
+            Some("SELECT IF(0, CONNECTION_ID(), CAST(77 AS UNSIGNED)) AS `CONNECTION_ID()`")
         );
     }
 }

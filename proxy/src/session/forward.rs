@@ -213,8 +213,8 @@ impl Session {
                 if e.user_variable {
                     self.pins.user_variable = true;
                 }
-                let untracked_set = !tracking && (!e.assigns.is_empty() || e.unparsed_set);
-                if untracked_set
+                let sets = !e.assigns.is_empty() || e.unparsed_set;
+                if sets
                     || e.lock_tables
                     || e.get_lock
                     || !e.create_temporary.is_empty()
@@ -250,8 +250,8 @@ impl Session {
             if effects.next_transaction {
                 self.pins.next_transaction = true;
             }
-            if effects.unparsed_set && !tracking {
-                // Without session tracking its effect cannot be learned: keep the connection.
+            if effects.unparsed_set {
+                // Its effect cannot be replayed elsewhere: keep the connection.
                 self.pins.unknown_set = true;
             }
         }

@@ -332,7 +332,7 @@ impl Session {
             self.shared.variables.connect_timeout_server_max_ms(),
         );
         let deadline = Instant::now() + timeout;
-        let want_vars = state::target(&self.vars, self.flavor & cap::SESSION_TRACK != 0);
+        let want_vars = state::target(&self.vars);
         let mut last_error = String::from("no ONLINE server");
         let mut queued = None;
         loop {
@@ -549,7 +549,7 @@ impl Session {
         let Some(lent) = self.backend.as_mut() else {
             return Ok(());
         };
-        let want = state::target(&self.vars, self.flavor & cap::SESSION_TRACK != 0);
+        let want = state::target(&self.vars);
         let Some(set) = state::reconcile(&lent.conn.vars, &want, self.collation) else {
             return Ok(());
         };

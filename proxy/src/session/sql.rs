@@ -213,6 +213,9 @@ pub struct Call {
     pub function: SessionFn,
     pub start: usize,
     pub end: usize,
+    /// The span of the top-level select-list item the call is in, when that item has no alias:
+    /// the server names such a column after the item's text, which a substitution would change.
+    pub unaliased_item: Option<(usize, usize)>,
 }
 
 /// Functions whose value depends on the session rather than the backend connection.
@@ -309,6 +312,7 @@ pub fn effects(sql: &str) -> Effects {
                         function,
                         start: tok_start(t),
                         end,
+                        unaliased_item: None,
                     })
                 };
                 match word.as_str() {
@@ -367,6 +371,15 @@ pub fn effects(sql: &str) -> Effects {
     let words: Vec<String> = stmt.iter().take(6).map(&upper).collect();
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     e.clears_diagnostics = uses_tables(stmt, &words, sql);
+    if w(0) == "SELECT" && !e.calls.is_empty() {
+        let items = unaliased_select_items(stmt, sql);
+        for c in &mut e.calls {
+            c.unaliased_item = items
+                .iter()
+                .copied()
+                .find(|(a, b)| *a <= c.start && c.end <= *b);
+        }
+    }
     e.may_generate_id = matches!(w(0), "INSERT" | "REPLACE" | "LOAD" | "CALL");
     let from_select = stmt.iter().any(|t| upper(t) == "SELECT");
     match w(0) {
@@ -466,6 +479,89 @@ fn uses_tables(stmt: &[Tok], words: &[String], sql: &str) -> bool {
         }),
         _ => false,
     }
+}
+
+/// The spans of a SELECT's top-level select-list items that have no alias.
+fn unaliased_select_items(stmt: &[Tok], sql: &str) -> Vec<(usize, usize)> {
+    const MODIFIERS: &[&str] = &[
+        "ALL",
+        "DISTINCT",
+        "DISTINCTROW",
+        "HIGH_PRIORITY",
+        "STRAIGHT_JOIN",
+        "SQL_SMALL_RESULT",
+        "SQL_BIG_RESULT",
+        "SQL_BUFFER_RESULT",
+        "SQL_CACHE",
+        "SQL_NO_CACHE",
+        "SQL_CALC_FOUND_ROWS",
+    ];
+    const ENDS: &[&str] = &[
+        "FROM",
+        "INTO",
+        "WHERE",
+        "GROUP",
+        "HAVING",
+        "ORDER",
+        "LIMIT",
+        "UNION",
+        "FOR",
+        "WINDOW",
+        "EXCEPT",
+        "INTERSECT",
+        "LOCK",
+    ];
+    let upper = |t: &Tok| tok_upper(sql, t);
+    let mut start = 1;
+    while stmt
+        .get(start)
+        .is_some_and(|t| MODIFIERS.contains(&upper(t).as_str()))
+    {
+        start += 1;
+    }
+    let mut items = Vec::new();
+    let mut depth = 0i32;
+    let mut item_start = start;
+    let close = |from: usize, to: usize, items: &mut Vec<(usize, usize)>| {
+        let item = &stmt[from..to];
+        let aliased = item.iter().any(|t| upper(t) == "AS")
+            || (item.len() >= 2
+                && matches!(
+                    item[item.len() - 1],
+                    Tok::Word(..) | Tok::Ident(..) | Tok::Str(..)
+                )
+                && matches!(
+                    item[item.len() - 2],
+                    Tok::Punct(_, b')') | Tok::Word(..) | Tok::Ident(..) | Tok::Str(..)
+                ));
+        if let (false, Some(first), Some(last)) = (aliased, item.first(), item.last()) {
+            items.push((tok_start(first), tok_end(last)));
+        }
+    };
+    let mut end = stmt.len();
+    for (i, t) in stmt.iter().enumerate().skip(start) {
+        match t {
+            Tok::Punct(_, b'(') => depth += 1,
+            Tok::Punct(_, b')') => depth -= 1,
+            Tok::Punct(_, b',') if depth == 0 => {
+                close(item_start, i, &mut items);
+                item_start = i + 1;
+            }
+            Tok::Punct(_, b';') if depth == 0 => {
+                end = i;
+                break;
+            }
+            Tok::Word(..) if depth == 0 && ENDS.contains(&upper(t).as_str()) => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    if item_start < end {
+        close(item_start, end, &mut items);
+    }
+    items
 }
 
 /// The operands of `KILL`.
@@ -857,12 +953,32 @@ pub fn substitute(
     calls: &[Call],
     value: impl Fn(SessionFn) -> Option<String>,
 ) -> Option<String> {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut at = 0;
+    // (start, end, replacement); an alias is an insertion at the end of its item.
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut named: Vec<(usize, usize)> = Vec::new();
     for c in calls {
-        out.push_str(sql.get(at..c.start)?);
-        out.push_str(&value(c.function)?);
-        at = c.end;
+        let Some(v) = value(c.function) else {
+            continue;
+        };
+        edits.push((c.start, c.end, v));
+        if let Some(item) = c.unaliased_item.filter(|i| !named.contains(i)) {
+            named.push(item);
+        }
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    for (a, b) in named {
+        let name = sql.get(a..b)?.replace('`', "``");
+        edits.push((b, b, format!(" AS `{name}`")));
+    }
+    edits.sort_by_key(|e| (e.0, e.1));
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut at = 0;
+    for (start, end, text) in edits {
+        out.push_str(sql.get(at..start)?);
+        out.push_str(&text);
+        at = end;
     }
     out.push_str(sql.get(at..)?);
     Some(out)
@@ -1044,6 +1160,21 @@ mod tests {
         assert_eq!(
             out.as_deref(),
             Some("INSERT INTO log VALUES ((3), (42), found_rows ( ))")
+        );
+        // Select-list items keep the name the server gives them.
+        let sql = "SELECT LAST_INSERT_ID(), ROW_COUNT(), ROW_COUNT() + 1, ROW_COUNT() rc, x AS `a`";
+        let e = effects(sql);
+        let out = substitute(sql, &e.calls, |_| Some("(7)".into()));
+        assert_eq!(
+            out.as_deref(),
+            Some("SELECT LAST_INSERT_ID(), (7) AS `ROW_COUNT()`, (7) + 1 AS `ROW_COUNT() + 1`, (7) rc, x AS `a`")
+        );
+        let sql = "SELECT DISTINCT found_rows() FROM t WHERE a = ROW_COUNT()";
+        let e = effects(sql);
+        let out = substitute(sql, &e.calls, |_| Some("9".into()));
+        assert_eq!(
+            out.as_deref(),
+            Some("SELECT DISTINCT 9 AS `found_rows()` FROM t WHERE a = 9")
         );
         assert!(effects("SELECT NEXTVAL(s)").sequence);
         assert!(effects("SELECT PREVIOUS VALUE FOR s").sequence);

@@ -14,7 +14,6 @@ pub type Vars = BTreeMap<String, String>;
 /// The one-shot ones pin the session instead (see `is_one_shot`).
 const NOT_STATE: &[&str] = &[
     "last_gtid",
-    "session_track_system_variables",
     "warning_count",
     "error_count",
     "identity",
@@ -67,23 +66,12 @@ pub fn apply_tracked(vars: &mut Vars, tracked: &[(String, String)]) {
     }
 }
 
-/// What every backend connection of a session-tracking client carries on top of the client's
-/// own state: tracking of every variable, so changes the proxy cannot parse are still learned.
-pub fn base_vars(session_track: bool) -> Vars {
-    let mut v = Vars::new();
-    if session_track {
-        v.insert("session_track_system_variables".into(), "'*'".into());
-    }
-    v
-}
-
-/// The state a connection must have to run the client's next statement.
-pub fn target(client: &Vars, session_track: bool) -> Vars {
-    let mut t = base_vars(session_track);
-    for (k, v) in client {
-        t.insert(k.clone(), v.clone());
-    }
-    t
+/// The state a connection must have to run the client's next statement: exactly the client's.
+/// (Tracking every variable on the backend would let the proxy learn SETs it cannot parse, but
+/// the client would then see state-change reports a direct server never sends it: `last_gtid`
+/// after each commit. Such SETs pin instead.)
+pub fn target(client: &Vars) -> Vars {
+    client.clone()
 }
 
 /// The `SET` that turns `have` into `want`, or `None` when they are equal. When the character
@@ -212,7 +200,6 @@ mod tests {
             &[
                 ("autocommit".into(), "OFF".into()),
                 ("sql_select_limit".into(), "10".into()),
-                ("session_track_system_variables".into(), "*".into()),
                 ("last_gtid".into(), "0-1-5".into()),
             ],
         );
@@ -220,11 +207,6 @@ mod tests {
             v,
             vars(&[("autocommit", "'OFF'"), ("sql_select_limit", "10")])
         );
-        assert_eq!(
-            target(&v, true)
-                .get("session_track_system_variables")
-                .map(String::as_str),
-            Some("'*'")
-        );
+        assert_eq!(target(&v), v);
     }
 }
