@@ -78,7 +78,8 @@ pub struct BackendConn {
     pub vars: std::collections::BTreeMap<String, String>,
     pub server_version: String,
     pub thread_id: u32,
-    pub idle_since: Instant,
+    /// When the connection was opened, for `mysql-connection_max_age_ms`.
+    pub opened: tokio::time::Instant,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -252,7 +253,7 @@ impl BackendConn {
             vars: std::collections::BTreeMap::new(),
             server_version: greeting.server_version,
             thread_id: greeting.connection_id,
-            idle_since: Instant::now(),
+            opened: tokio::time::Instant::now(),
             _permit: permit,
         })
     }
