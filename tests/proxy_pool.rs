@@ -7,13 +7,13 @@
 mod proxy_support;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts};
 
 use proxy_support::raw::RawClient;
-use proxy_support::sql::{eventually, exec, login, one, rows};
+use proxy_support::sql::{converges, eventually, exec, login, one, rows};
 use proxy_support::Fixture;
 
 const WRITER: u32 = 10;
@@ -65,11 +65,12 @@ fn cap(fx: &Fixture) -> usize {
 async fn a_burst_shrinks_back_to_the_free_share_with_com_quit() {
     let fx = Fixture::start(0).await;
     let mut a = fx.admin().await;
-    // A cap of 40 and the hostgroup's own share of 10 %: four idle connections stay.
+    // A cap of 40 and the hostgroup's own share of 10 %: four idle connections stay while its
+    // idle timeout is off.
     for s in [
         "UPDATE mysql_servers SET max_connections = 40",
         "INSERT INTO mysql_hostgroup_attributes (hostgroup_id, free_connections_pct, hostgroup_settings) \
-         VALUES (10, 10, '{\"connection_max_idle_ms\": 300}')",
+         VALUES (10, 10, '{\"connection_max_idle_ms\": 0}')",
         "LOAD MYSQL SERVERS TO RUNTIME",
     ] {
         exec(&mut a, s).await;
@@ -95,16 +96,43 @@ async fn a_burst_shrinks_back_to_the_free_share_with_com_quit() {
         .into_iter()
         .map(|c| c.expect("client task"))
         .collect();
-    let (_, free) = pool(&mut a).await;
+    let peak: u64 = one(
+        &mut a,
+        &format!("SELECT MaxConnUsed FROM stats_mysql_connection_pool WHERE hostgroup={WRITER}"),
+    )
+    .await
+    .and_then(|v| v.parse().ok())
+    .unwrap_or(0);
     assert!(
-        free as usize > keep,
-        "the burst left {free} idle connections, no more than the {keep} kept: nothing to trim"
+        peak as usize > keep,
+        "the burst used only {peak} connections"
     );
-    eventually("the pool shrinks to the free share", || async {
-        let (used, free) = pool(&mut a).await;
-        used == 0 && free as usize <= keep
-    })
+    converges(
+        &mut a,
+        &format!("SELECT SUM(ConnUsed), SUM(ConnFree) FROM stats_mysql_connection_pool WHERE hostgroup={WRITER}"),
+        vec![vec![Some("0".into()), Some(keep.to_string())]],
+    )
     .await;
+
+    // With an idle timeout of 300 ms the share goes too.
+    exec(
+        &mut a,
+        "UPDATE mysql_hostgroup_attributes SET hostgroup_settings = '{\"connection_max_idle_ms\": 300}' WHERE hostgroup_id = 10",
+    )
+    .await;
+    exec(&mut a, "LOAD MYSQL SERVERS TO RUNTIME").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (used, free) = pool(&mut a).await;
+        if used == 0 && free == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pool never emptied: {used} used, {free} idle"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The clients stay connected and keep working on what is left.
     for mut c in conns {
         assert_eq!(
@@ -227,12 +255,11 @@ async fn a_full_server_keeps_its_reserve_and_the_error_at_the_limit_is_the_serve
     }
 
     // The proxy's own mysql-max_connections: the same error, at login as a server gives it.
-    eventually("every client has left", || async {
-        one(&mut a, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='Client_Connections_connected'")
-            .await
-            .as_deref()
-            == Some("0")
-    })
+    converges(
+        &mut a,
+        "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='Client_Connections_connected'",
+        vec![vec![Some("0".into())]],
+    )
     .await;
     let mut keep = connect(&url).await.expect("connect");
     exec(&mut a, "SET mysql-max_connections = 1").await;
@@ -249,9 +276,12 @@ async fn a_full_server_keeps_its_reserve_and_the_error_at_the_limit_is_the_serve
 
 /// Waits for what the server does to an idle connection; returns it as text (the bytes it sent,
 /// or how the read ended).
-async fn idle_end(mut c: RawClient) -> String {
+async fn idle_end(mut c: RawClient, what: &str) -> String {
     c.command(b"\x03SET wait_timeout = 1").await.expect("send");
-    let (_, ok) = c.read_until_terminator().await.expect("set");
+    let ok = c
+        .read()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: SET wait_timeout: {e}"));
     assert_eq!(ok.first(), Some(&0x00), "{ok:?}");
     match tokio::time::timeout(Duration::from_secs(60), c.read()).await {
         Ok(Ok(packet)) => format!("packet {packet:?}"),
@@ -274,7 +304,7 @@ async fn a_client_idle_past_its_wait_timeout_is_disconnected_as_directly() {
         .await
         .expect("through the proxy");
     let mut other = connect(&fx.proxy_url()).await.expect("connect");
-    let (direct, proxied) = tokio::join!(idle_end(direct), idle_end(proxied));
+    let (direct, proxied) = tokio::join!(idle_end(direct, "direct"), idle_end(proxied, "proxied"));
     assert_eq!(proxied, direct, "through the proxy vs direct");
     assert!(!direct.starts_with("still"), "{direct}");
     // A client that set nothing keeps the server's timeout.
