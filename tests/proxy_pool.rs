@@ -266,8 +266,7 @@ async fn a_full_server_keeps_its_reserve_and_the_error_at_the_limit_is_the_serve
     exec(&mut a, "LOAD MYSQL VARIABLES TO RUNTIME").await;
     let e = connect(&url)
         .await
-        .err()
-        .expect("over the proxy's max_connections");
+        .expect_err("over the proxy's max_connections");
     assert_eq!(server_error(&e), Some(direct_error));
     keep.query_drop("SELECT 1")
         .await
