@@ -114,7 +114,7 @@ c.close()
 
 stop = threading.Event()
 lock = threading.Lock()
-totals = {"inserts": 0, "reads": 0, "wrong": 0, "errors": 0}
+totals = {"inserts": 0, "reads": 0, "wrong": 0, "wrong_lid": 0, "wrong_row": 0, "errors": 0}
 examples = []
 
 def client(k):
@@ -147,6 +147,8 @@ def client(k):
                     mine.append(ok_id)
                     with lock:
                         totals["inserts"] += 1
+                        totals["wrong_lid"] += ok_id != lid
+                        totals["wrong_row"] += row != (k, n)
                         if not good:
                             totals["wrong"] += 1
                             if len(examples) < 5:
@@ -192,7 +194,8 @@ for t in threads:
 
 print(f"\nseed workload: {clients} clients, 3 reads : 2 inserts, think {think_ms} ms (x0.5-1.5), {run_s}s")
 print(f"  statements: {totals['inserts']} inserts, {totals['reads']} reads; errors {totals['errors']}")
-print(f"  insert ids wrong: {totals['wrong']} of {totals['inserts']} (OK packet vs LAST_INSERT_ID() vs the row)")
+print(f"  insert ids wrong: {totals['wrong']} of {totals['inserts']}: SELECT LAST_INSERT_ID() differs from the OK "
+      f"packet's {totals['wrong_lid']}, the row read by WHERE id = LAST_INSERT_ID() is not the one inserted {totals['wrong_row']}")
 for e in examples:
     print(f"    e.g. {e}")
 print(f"  peak backend connections open (in use + idle): {peak}")
