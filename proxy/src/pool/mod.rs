@@ -91,7 +91,8 @@ impl Pool {
             .rposition(|i| fits(i) && same_schema(i) && i.conn.vars == *want.vars)
             .or_else(|| idle.iter().rposition(|i| fits(i) && same_schema(i)))
             .or_else(|| idle.iter().rposition(fits))?;
-        // `remove`, not `swap_remove`: the order is the idle order the trimmer relies on.
+        // `remove`, not `swap_remove`: the list stays in return order, which the most recently
+        // returned first choice above relies on.
         Some(idle.remove(pos).conn)
     }
 
