@@ -428,7 +428,7 @@ async fn variables_apply_live_or_are_refused_by_name() {
         st,
         vec![
             vec![Some("live".into())],
-            vec![Some("stored".into())],
+            vec![Some("live".into())],
             vec![Some("live".into())]
         ]
     );

@@ -172,7 +172,7 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             ),
             ("mysql-threads", c.proxy.threads.to_string()),
             ("mysql-monitor_username", c.monitor.username.clone()),
-            // ProxySQL's default; the proxy does not cap client connections globally yet.
+            // ProxySQL's default; clients over it get 1040 at login (`session::login`).
             ("mysql-max_connections", "2048".into()),
             // Multiplexing (see `session::mux`): on, and no delay after inserts by default
             // (ProxySQL's default delay of 5 statements is what kills its multiplexing).

@@ -65,6 +65,8 @@ pub fn config(admin: &Admin, store: &Store) -> Result<MonitorConfig, AdminError>
                 connect_timeout_ms: json_number(&json, "connect_timeout_server_max"),
                 max_waiting_clients: json_number(&json, "max_waiting_clients")
                     .and_then(|n| usize::try_from(n).ok()),
+                connection_max_idle_ms: json_number(&json, "connection_max_idle_ms"),
+                connection_max_age_ms: json_number(&json, "connection_max_age_ms"),
             },
         );
     }

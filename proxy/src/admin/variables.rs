@@ -52,6 +52,14 @@ fn spec(name: &str) -> (Applies, Kind) {
     match name {
         "mysql-max_allowed_packet" => (Applies::Live, int(1024, 1 << 30)),
         "mysql-connect_timeout_server_max" => (Applies::Live, int(100, 3_600_000)),
+        // Pool housekeeping and client limits, read live by `monitor::pools` and the sessions.
+        "mysql-free_connections_pct" => (Applies::Live, int(0, 100)),
+        "mysql-connection_max_age_ms" | "mysql-connection_max_idle_ms" => {
+            (Applies::Live, int(0, 86_400_000))
+        }
+        "mysql-server_connections_reserve" => (Applies::Live, int(0, 100_000)),
+        "mysql-wait_timeout" => (Applies::Live, int(1_000, 31_536_000_000)),
+        "mysql-max_connections" => (Applies::Live, int(1, 1_000_000)),
         "admin-scheduler_timeout_ms" => (Applies::Live, int(100, 86_400_000)),
         "mysql-interfaces" | "admin-mysql_ifaces" => (Applies::Restart, Kind::Address),
         "mysql-threads" => (Applies::Restart, int(0, 1024)),

@@ -60,6 +60,10 @@ pub struct HostgroupSettings {
     pub connect_timeout_ms: Option<u64>,
     /// Bound of the queue of clients waiting for a backend (`hostgroup_settings.max_waiting_clients`).
     pub max_waiting_clients: Option<usize>,
+    /// Overrides `mysql-connection_max_idle_ms` (`hostgroup_settings.connection_max_idle_ms`).
+    pub connection_max_idle_ms: Option<u64>,
+    /// Overrides `mysql-connection_max_age_ms` (`hostgroup_settings.connection_max_age_ms`).
+    pub connection_max_age_ms: Option<u64>,
 }
 
 impl Default for HostgroupSettings {
@@ -70,8 +74,19 @@ impl Default for HostgroupSettings {
             max_connections: None,
             connect_timeout_ms: None,
             max_waiting_clients: None,
+            connection_max_idle_ms: None,
+            connection_max_age_ms: None,
         }
     }
+}
+
+/// What the monitor read from a server itself (`@@global.max_connections`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub max_connections: u64,
+    /// Seconds, the defaults a new session of the server gets.
+    pub wait_timeout: u64,
+    pub interactive_timeout: u64,
 }
 
 /// Clients that may wait for a backend of one hostgroup at once, unless its
@@ -86,6 +101,8 @@ pub struct Health {
     hostgroups: RwLock<Arc<HashMap<u32, HostgroupSettings>>>,
     /// Sessions waiting for a backend, per hostgroup (only those that could not get one at once).
     waiting: Arc<Mutex<HashMap<u32, usize>>>,
+    /// What the monitor last read from each server (`host:port`).
+    limits: RwLock<HashMap<(String, u16), ServerLimits>>,
 }
 
 /// A place in a hostgroup's queue of clients waiting for a backend; leaves it on drop.
@@ -124,6 +141,30 @@ impl Health {
             .ok()
             .and_then(|m| m.get(&id).cloned())
             .unwrap_or_default()
+    }
+
+    /// The hostgroup's `mysql_hostgroup_attributes` row, if it has one (its columns then win
+    /// over the global variables, as in ProxySQL).
+    pub fn hostgroup_row(&self, id: u32) -> Option<HostgroupSettings> {
+        self.hostgroups
+            .read()
+            .ok()
+            .and_then(|m| m.get(&id).cloned())
+    }
+
+    pub fn server_limits(&self, host: &str, port: u16) -> Option<ServerLimits> {
+        self.limits
+            .read()
+            .ok()
+            .and_then(|m| m.get(&(host.to_string(), port)).copied())
+    }
+
+    /// Records what the monitor read; true when it differs from what was known.
+    pub fn set_server_limits(&self, host: &str, port: u16, limits: ServerLimits) -> bool {
+        let Ok(mut m) = self.limits.write() else {
+            return false;
+        };
+        m.insert((host.to_string(), port), limits) != Some(limits)
     }
 
     pub fn set_hostgroups(&self, settings: HashMap<u32, HostgroupSettings>) {

@@ -10,7 +10,7 @@ pub mod topology;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 use tokio::sync::Semaphore;
@@ -31,8 +31,10 @@ pub struct Server {
     /// weight change), so connections lent before the change stay counted: a drain must see
     /// them in `ConnUsed` until they come back.
     pub stats: Arc<PoolStats>,
-    /// One permit per allowed backend connection (`max_connections`).
+    /// One permit per allowed backend connection: the row's `max_connections`, lowered to what
+    /// the server itself allows (see [`Server::set_cap`]).
     pub permits: Arc<Semaphore>,
+    cap: Mutex<Cap>,
     /// What the proxy does with the server now, on top of `row.status`.
     pub state: ServerState,
     /// Priority tier from `switchyard_mysql_servers` (0 first).
@@ -43,11 +45,16 @@ impl Server {
     pub fn new(row: ServerRow) -> Server {
         let permits = Arc::new(Semaphore::new(row.max_connections as usize));
         let state = ServerState::new(row.status);
+        let cap = Mutex::new(Cap {
+            limit: row.max_connections as usize,
+            owed: 0,
+        });
         Server {
             row,
             pool: Pool::default(),
             stats: Arc::default(),
             permits,
+            cap,
             state,
             tier: AtomicU8::new(0),
         }
@@ -78,6 +85,51 @@ impl Server {
     pub fn set_tier(&self, tier: u8) {
         self.tier.store(tier, Ordering::Relaxed);
     }
+
+    /// The backend connections the proxy may have open to this server now.
+    pub fn cap(&self) -> usize {
+        self.cap.lock().map(|c| c.limit).unwrap_or(0)
+    }
+
+    /// Makes `limit` the number of permits. Growing adds them at once; shrinking takes the free
+    /// ones out now and owes the rest, paid by [`Server::settle_cap`] as lent connections come
+    /// back and idle ones are closed. True when the limit changed.
+    pub fn set_cap(&self, limit: usize) -> bool {
+        let Ok(mut cap) = self.cap.lock() else {
+            return false;
+        };
+        if cap.limit == limit {
+            return false;
+        }
+        if limit > cap.limit {
+            let grow = limit - cap.limit;
+            let forgiven = grow.min(cap.owed);
+            cap.owed -= forgiven;
+            self.permits.add_permits(grow - forgiven);
+        } else {
+            cap.owed += cap.limit - limit;
+        }
+        cap.limit = limit;
+        cap.owed -= self.permits.forget_permits(cap.owed);
+        true
+    }
+
+    /// Takes out the free permits still owed after a shrink; returns how many are still owed
+    /// (connections over the cap that are lent or idle).
+    pub fn settle_cap(&self) -> usize {
+        let Ok(mut cap) = self.cap.lock() else {
+            return 0;
+        };
+        cap.owed -= self.permits.forget_permits(cap.owed);
+        cap.owed
+    }
+}
+
+/// A server's connection cap and the permits a shrink could not take out yet.
+#[derive(Debug)]
+struct Cap {
+    limit: usize,
+    owed: usize,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -229,6 +281,42 @@ mod tests {
         g.servers[0].state.unshun(&[ShunCause::Ping], u64::MAX);
         assert_eq!(g.pick().unwrap().row.port, 1);
         assert!(g.others_online(&g.servers[2]));
+    }
+
+    #[test]
+    fn the_cap_shrinks_as_connections_come_back_and_grows_at_once() {
+        let mut r = ServerRow::new(1, "127.0.0.1", 1);
+        r.max_connections = 10;
+        let s = Server::new(r);
+        let held: Vec<_> = (0..8)
+            .map(|_| Arc::clone(&s.permits).try_acquire_owned().expect("permit"))
+            .collect();
+        assert!(s.set_cap(4));
+        assert!(!s.set_cap(4));
+        assert_eq!(s.cap(), 4);
+        assert_eq!(s.permits.available_permits(), 0);
+        // Eight are out, four allowed: four are owed, paid as they come back.
+        assert_eq!(s.settle_cap(), 4);
+        let mut held = held.into_iter();
+        for _ in 0..3 {
+            drop(held.next());
+        }
+        assert_eq!(s.settle_cap(), 1);
+        assert_eq!(s.permits.available_permits(), 0);
+        drop(held.next());
+        assert_eq!(s.settle_cap(), 0);
+        drop(held.next());
+        assert_eq!(
+            s.permits.available_permits(),
+            1,
+            "three out under a cap of four: one free"
+        );
+        // Growing forgives what is owed first.
+        assert!(s.set_cap(2));
+        assert_eq!(s.settle_cap(), 1);
+        assert!(s.set_cap(6));
+        assert_eq!(s.settle_cap(), 0);
+        assert_eq!(s.permits.available_permits(), 3);
     }
 
     #[test]

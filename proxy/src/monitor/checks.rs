@@ -165,3 +165,20 @@ pub async fn galera(conn: &mut Conn, timeout: Duration) -> CheckResult<GaleraSta
         primary: get("wsrep_cluster_status") == "PRIMARY",
     })
 }
+
+/// The server's own connection limit and session timeouts.
+pub async fn limits(
+    conn: &mut Conn,
+    timeout: Duration,
+) -> CheckResult<crate::hostgroups::health::ServerLimits> {
+    let sql =
+        "SELECT @@global.max_connections, @@global.wait_timeout, @@global.interactive_timeout";
+    let row: Option<(u64, u64, u64)> = within(timeout, conn.query_first(sql)).await?;
+    let (max_connections, wait_timeout, interactive_timeout) =
+        row.ok_or_else(|| CheckError::Failed("no row for @@global.max_connections".into()))?;
+    Ok(crate::hostgroups::health::ServerLimits {
+        max_connections,
+        wait_timeout,
+        interactive_timeout,
+    })
+}

@@ -11,6 +11,7 @@
 
 pub mod checks;
 pub mod logs;
+pub mod pools;
 pub mod settings;
 
 use std::collections::{HashMap, HashSet};
@@ -39,6 +40,7 @@ const CONFIG_EVERY: Duration = Duration::from_millis(500);
 
 /// Starts the monitor of the proxy `admin` belongs to; it stops with the proxy.
 pub fn start(admin: Arc<Admin>) {
+    tokio::spawn(pools::run(Arc::clone(&admin.shared)).instrument(info_span!("pools")));
     tokio::spawn(supervise(admin).instrument(info_span!("monitor")));
 }
 
@@ -209,6 +211,7 @@ async fn watch_server(admin: Arc<Admin>, e: Endpoint, mut rx: watch::Receiver<Ar
         if now >= due.ping {
             due.ping = now + cfg.ping_interval;
             ping(&admin, &cfg, &e, &mut conn).await;
+            limits(&admin, &cfg, &e, &mut conn).await;
         }
         if now >= due.connect && !cfg.username.is_empty() {
             due.connect = now + cfg.connect_interval;
@@ -502,6 +505,26 @@ fn shun_unless_last(admin: &Admin, s: &Arc<Server>, cause: ShunCause, reason: &s
             ),
             "monitor",
         ));
+    }
+}
+
+/// Reads the server's `max_connections` and timeouts with every ping: the pools size their
+/// caps from it (`monitor::pools`), sessions their idle timeout.
+async fn limits(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option<Conn>) {
+    let Some(c) = conn.as_mut() else {
+        return;
+    };
+    match checks::limits(c, cfg.ping_timeout).await {
+        Ok(l) => {
+            if admin.shared.health.set_server_limits(&e.0, e.1, l) {
+                info!(
+                    max_connections = l.max_connections,
+                    wait_timeout = l.wait_timeout,
+                    "server limits"
+                );
+            }
+        }
+        Err(err) => debug!(error = %err, "cannot read the server's max_connections"),
     }
 }
 

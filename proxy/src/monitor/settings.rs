@@ -143,6 +143,16 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("mysql-shun_on_failures", "5"),
     ("mysql-shun_recovery_time_sec", "10"),
     ("mysql-shun_failures_window_ms", "10000"),
+    // Pool housekeeping (`monitor::pools`, `pool::trim`): ProxySQL's names and defaults, plus
+    // switchyard's idle timeout of a pooled connection (0 = ProxySQL's: none) and the
+    // connections left free on each server for logins that do not go through the proxy.
+    ("mysql-free_connections_pct", "10"),
+    ("mysql-connection_max_age_ms", "0"),
+    ("mysql-connection_max_idle_ms", "10000"),
+    ("mysql-server_connections_reserve", "10"),
+    // The idle timeout of client sessions that set none (ms, ProxySQL's default of 8 hours);
+    // the backend's own global wait_timeout wins when the monitor has read it.
+    ("mysql-wait_timeout", "28800000"),
 ];
 
 /// A number from the JSON text of `hostgroup_settings` (`{"max_connections": 100}`); the admin

@@ -100,7 +100,8 @@ pub struct BackendConn {
     pub dependent: Dependent,
     pub server_version: String,
     pub thread_id: u32,
-    pub idle_since: Instant,
+    /// When the connection was opened, for `mysql-connection_max_age_ms`.
+    pub opened: tokio::time::Instant,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -289,7 +290,7 @@ impl BackendConn {
             dependent: Dependent::default(),
             server_version: greeting.server_version,
             thread_id: greeting.connection_id,
-            idle_since: Instant::now(),
+            opened: tokio::time::Instant::now(),
             _permit: permit,
         })
     }

@@ -126,6 +126,17 @@ pub async fn login(
         }
         Err(e) => return Err(e),
     };
+    // The proxy's own `mysql-max_connections`, checked where MariaDB checks its own: after the
+    // password, before the user's limit, with the same error.
+    let max = shared
+        .variables
+        .get_u64("mysql-max_connections")
+        .unwrap_or(2048);
+    if shared.stats.client_connections_connected.get() >= max {
+        let err = ErrPacket::new(super::TOO_MANY_CONNECTIONS, "Too many connections");
+        let _ = conn.send(seq, &err.encode()).await;
+        return Err(LoginError::Refused(err));
+    }
     let Some(counted) = user.try_connect() else {
         let err = ErrPacket::new(
             errors::TOO_MANY_USER_CONNECTIONS,

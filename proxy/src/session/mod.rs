@@ -43,6 +43,12 @@ use crate::users::UserConnection;
 /// connection failures in `stats_mysql_errors`.
 const CANT_CONNECT: u16 = 2003;
 
+/// ER_CON_COUNT_ERROR with the SQLSTATE of the server's error table: what a direct client gets
+/// at login when the server is full. A server past `max_connections + 1` sends it before its
+/// greeting, where no SQLSTATE can be sent; the proxy, whose client is past the handshake,
+/// passes it on with the table's.
+pub(crate) const TOO_MANY_CONNECTIONS: (u16, &str) = (1040, "08004");
+
 /// A backend connection lent to a session, with the server it belongs to.
 struct Lent {
     conn: BackendConn,
@@ -142,9 +148,12 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             dep: dependent::Dependent::default(),
             local_stmts: HashMap::new(),
         };
-        session.serve().await;
+        let ended = session.serve().await;
         session.end_backend(false).await;
-        session.client.shutdown().await;
+        match ended {
+            Served::Done => session.client.shutdown().await,
+            Served::IdleTimeout => session.disconnect_idle().await,
+        }
         shared.stats.client_connections_connected.decr();
         debug!("session ended");
     }
@@ -152,22 +161,35 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
     .await
 }
 
+/// How `serve` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    Done,
+    /// The client idled longer than its `wait_timeout`.
+    IdleTimeout,
+}
+
 impl Session {
-    async fn serve(&mut self) {
+    async fn serve(&mut self) -> Served {
         let max = self.shared.variables.max_allowed_packet() as usize;
         let mut shutdown = self.shared.shutdown_signal();
         let entry = Arc::clone(&self.registration.entry);
+        // A server copies its global timeout into a session when it connects; later changes of
+        // the global do not reach it, so neither do they here.
+        let default_wait = self.default_wait_timeout();
+        let mut idle_from = tokio::time::Instant::now();
         loop {
             self.client.trim();
             entry.set_busy(false);
             // A connection kept only by the connection delay goes back when the delay ends.
             let hold = self.pins.delay_until.filter(|_| self.backend.is_some());
+            let idle_until = idle_from + wait_timeout(&self.vars).unwrap_or(default_wait);
             let read = tokio::select! {
                 // A kill wins over a command that arrived after it.
                 biased;
                 _ = entry.killed() => {
                     debug!("killed from the admin interface");
-                    return;
+                    return Served::Done;
                 }
                 _ = sleep_until(hold) => {
                     self.pins.delay_until = None;
@@ -175,23 +197,27 @@ impl Session {
                     continue;
                 }
                 r = self.client.read_framed(0, max) => r,
+                _ = tokio::time::sleep_until(idle_until) => {
+                    debug!("idle longer than wait_timeout; disconnecting");
+                    return Served::IdleTimeout;
+                }
                 _ = shutdown.changed() => {
                     let err = ErrPacket::new(errors::SERVER_SHUTDOWN, "Server shutdown in progress");
                     let _ = self.client.send(0, &err.encode()).await;
-                    return;
+                    return Served::Done;
                 }
             };
             let (packet, next_seq) = match read {
                 Ok(Some(p)) => p,
-                Ok(None) => return,
+                Ok(None) => return Served::Done,
                 Err(e) => {
                     self.refuse_packet(&e).await;
-                    return;
+                    return Served::Done;
                 }
             };
             let Some(&command) = packet.get(crate::protocol::packet::HEADER_LEN) else {
                 debug!("empty command packet; closing");
-                return;
+                return Served::Done;
             };
             self.shared.stats.questions.incr();
             entry.set_busy(true);
@@ -205,7 +231,7 @@ impl Session {
                 .map(u32::from_le_bytes);
             let local_stmt = stmt_id.filter(|id| self.local_stmts.contains_key(id));
             let handled = match command {
-                com::QUIT => return,
+                com::QUIT => return Served::Done,
                 com::CHANGE_USER => self.change_user(&packet, next_seq).await,
                 com::RESET_CONNECTION => self.reset_connection(next_seq).await,
                 com::PING if self.backend.is_none() => self.ok_locally(next_seq).await,
@@ -231,10 +257,59 @@ impl Session {
                 self.shared.stats.commands.record(kind, micros);
             }
             if let Err(End::Close) = handled {
-                return;
+                return Served::Done;
             }
             self.settle().await;
             self.show_schema();
+            idle_from = tokio::time::Instant::now();
+        }
+    }
+
+    /// The idle timeout a direct session would start with: the server's global
+    /// `interactive_timeout` for a CLIENT_INTERACTIVE client, else its `wait_timeout`, as the
+    /// monitor read them from a server of the user's hostgroup; else `mysql-wait_timeout`.
+    fn default_wait_timeout(&self) -> Duration {
+        let hostgroup = self.user.0.row.default_hostgroup;
+        let runtime = self.shared.runtime();
+        let learned = runtime.hostgroups.get(hostgroup).and_then(|hg| {
+            hg.servers.iter().find_map(|s| {
+                self.shared
+                    .health
+                    .server_limits(&s.row.hostname, s.row.port)
+            })
+        });
+        match learned {
+            Some(l) if self.flavor & cap::INTERACTIVE != 0 => {
+                Duration::from_secs(l.interactive_timeout.clamp(1, MAX_WAIT_TIMEOUT))
+            }
+            Some(l) => Duration::from_secs(l.wait_timeout.clamp(1, MAX_WAIT_TIMEOUT)),
+            None => Duration::from_millis(
+                self.shared
+                    .variables
+                    .get_u64("mysql-wait_timeout")
+                    .unwrap_or(28_800_000)
+                    .max(1_000),
+            ),
+        }
+    }
+
+    /// Ends a session that idled past its `wait_timeout` the way its server would. MariaDB
+    /// writes nothing and drops the connection (the client reads a reset); MySQL 8.0.24 and
+    /// later first send ER_CLIENT_INTERACTION_TIMEOUT.
+    async fn disconnect_idle(&mut self) {
+        self.shared.stats.client_connections_aborted.incr();
+        if sends_interaction_timeout(&self.shared.server_version()) {
+            let err = ErrPacket::new(
+                (4031, "HY000"),
+                "The client was disconnected by the server because of inactivity. See wait_timeout and interactive_timeout for configuring this behavior.",
+            );
+            let _ = self.client.send(0, &err.encode()).await;
+            self.client.shutdown().await;
+            return;
+        }
+        // A zero linger makes the close a reset, as the server's is.
+        if let Transport::Tcp(s) = self.client.transport() {
+            let _ = s.set_zero_linger();
         }
     }
 
@@ -334,6 +409,8 @@ impl Session {
         let deadline = Instant::now() + timeout;
         let want_vars = state::target(&self.vars);
         let mut last_error = String::from("no ONLINE server");
+        // The server had no room (its cap in the proxy, or its own max_connections).
+        let mut full = false;
         let mut queued = None;
         loop {
             let runtime = self.shared.runtime();
@@ -365,6 +442,15 @@ impl Session {
                         });
                         return Ok(());
                     }
+                    // Full of other clients' connections: busy, not broken. One of the
+                    // proxy's may come back or room may open up before the deadline.
+                    Err(BackendError::Refused { err, .. })
+                        if err.code == TOO_MANY_CONNECTIONS.0 =>
+                    {
+                        self.record_error(&server, err.code, &err.message);
+                        full = true;
+                        last_error = format!("{}: {}", server.address(), err.message);
+                    }
                     Err(BackendError::Refused { err, .. }) => {
                         self.record_error(&server, err.code, &err.message);
                         return Err(err);
@@ -372,9 +458,11 @@ impl Session {
                     Err(BackendError::Handshake { reason, .. })
                         if crate::hostgroups::health::is_not_a_server_error(&reason) =>
                     {
+                        full |= reason == crate::hostgroups::health::AT_CAPACITY;
                         last_error = format!("{}: {reason}", server.address());
                     }
                     Err(e) => {
+                        full = false;
                         self.record_error(&server, CANT_CONNECT, &e.to_string());
                         if let Some(hg) = runtime.hostgroups.get(hostgroup) {
                             self.shared
@@ -387,6 +475,12 @@ impl Session {
                 }
             }
             if Instant::now() >= deadline {
+                if full {
+                    // What a direct client gets from a full server, at the only point the
+                    // proxy can say it (see TOO_MANY_CONNECTIONS).
+                    warn!(hostgroup, last_error, "no backend connection: server full");
+                    return Err(ErrPacket::new(TOO_MANY_CONNECTIONS, "Too many connections"));
+                }
                 return Err(ErrPacket::new(
                     errors::NO_BACKEND,
                     format!(
@@ -635,7 +729,6 @@ impl Session {
         lent.server.stats.conn_used.decr();
         if self.poolable(&lent.server) && lent.server.state.lent_usable(lent.generation) {
             lent.conn.conn.trim();
-            lent.conn.idle_since = Instant::now();
             lent.server.pool.put(lent.conn);
         } else {
             debug!(server = %lent.server.address(), "backend connection closed instead of pooled");
@@ -699,6 +792,35 @@ impl Session {
     }
 }
 
+/// MariaDB's and MySQL's largest `wait_timeout` (one year).
+const MAX_WAIT_TIMEOUT: u64 = 31_536_000;
+
+/// The session's own `wait_timeout`, as its `SET` left it (a number of seconds, clamped as the
+/// server clamps it); `None` when it set none or an expression the proxy does not evaluate.
+fn wait_timeout(vars: &state::Vars) -> Option<Duration> {
+    let v = vars.get("wait_timeout")?;
+    let secs: u64 = v.trim().trim_matches('\'').trim().parse().ok()?;
+    Some(Duration::from_secs(secs.clamp(1, MAX_WAIT_TIMEOUT)))
+}
+
+/// Whether the server behind a version string tells an idle client why it disconnects it:
+/// MySQL from 8.0.24 (ER_CLIENT_INTERACTION_TIMEOUT); MariaDB never.
+fn sends_interaction_timeout(version: &str) -> bool {
+    if version.contains("MariaDB") {
+        return false;
+    }
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let v = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    v >= (8, 0, 24)
+}
+
 /// Resolves at `at`, or never when there is no deadline.
 async fn sleep_until(at: Option<Instant>) {
     match at {
@@ -732,5 +854,35 @@ async fn backend_round_trip(
         if conn.conn.fill().await.map_err(|e| e.to_string())? == 0 {
             return Err("backend closed the connection".into());
         }
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+
+    #[test]
+    fn a_session_wait_timeout_is_read_and_clamped_as_the_server_does() {
+        let mut vars = state::Vars::new();
+        assert_eq!(wait_timeout(&vars), None);
+        vars.insert("wait_timeout".into(), "1".into());
+        assert_eq!(wait_timeout(&vars), Some(Duration::from_secs(1)));
+        vars.insert("wait_timeout".into(), "'30'".into());
+        assert_eq!(wait_timeout(&vars), Some(Duration::from_secs(30)));
+        vars.insert("wait_timeout".into(), "0".into());
+        assert_eq!(wait_timeout(&vars), Some(Duration::from_secs(1)));
+        vars.insert("wait_timeout".into(), "@@global.wait_timeout".into());
+        assert_eq!(wait_timeout(&vars), None);
+    }
+
+    #[test]
+    fn only_mysql_from_8_0_24_says_why_it_disconnects() {
+        assert!(!sends_interaction_timeout(
+            "5.5.5-10.11.14-MariaDB-0+deb12u2"
+        ));
+        assert!(!sends_interaction_timeout("11.4.2-MariaDB"));
+        assert!(!sends_interaction_timeout("8.0.23"));
+        assert!(sends_interaction_timeout("8.0.24"));
+        assert!(sends_interaction_timeout("8.4.0-log"));
     }
 }
