@@ -295,7 +295,7 @@ impl ErrorStats {
 
 /// Why a session keeps its backend connection between statements, in the order of the bits of
 /// a session's pin mask. Names are what `stats_switchyard_pinned_sessions.reason` shows.
-pub const PIN_REASONS: [&str; 19] = [
+pub const PIN_REASONS: [&str; 20] = [
     "transaction",
     "lock_tables",
     "get_lock",
@@ -315,6 +315,7 @@ pub const PIN_REASONS: [&str; 19] = [
     "multi_statement",
     "load_data",
     "query_rule_multiplex_0",
+    "long_data",
 ];
 
 /// Multiplexing counters of one hostgroup.

@@ -79,6 +79,8 @@ pub struct BackendConn {
     pub server_version: String,
     pub thread_id: u32,
     pub idle_since: Instant,
+    /// Binary-protocol statements prepared on this connection, reused by any session.
+    pub stmts: super::stmts::StmtCache,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -253,6 +255,7 @@ impl BackendConn {
             server_version: greeting.server_version,
             thread_id: greeting.connection_id,
             idle_since: Instant::now(),
+            stmts: super::stmts::StmtCache::default(),
             _permit: permit,
         })
     }

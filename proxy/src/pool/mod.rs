@@ -9,6 +9,7 @@
 //! A borrower gets the connection whose state is closest to its own.
 
 pub mod backend;
+pub mod stmts;
 
 use std::sync::Mutex;
 

@@ -13,11 +13,11 @@ mod forward;
 mod local;
 pub(crate) mod login;
 pub mod mux;
+mod prepared;
 mod route;
 pub mod sql;
 pub mod state;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,8 +73,8 @@ pub struct Session {
     published: (u32, u32),
     /// The insert id of the last OK packet that carried one (`SELECT LAST_INSERT_ID()`).
     last_insert_id: u64,
-    /// Statements the proxy prepared itself, by the id the client got.
-    local_stmts: HashMap<u32, sql::LocalQuery>,
+    /// The client's binary-protocol prepared statements, by the id it got.
+    stmts: prepared::Statements,
 }
 
 /// Why a session ends.
@@ -135,7 +135,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             pins: mux::Pins::default(),
             published: (0, 0),
             last_insert_id: 0,
-            local_stmts: HashMap::new(),
+            stmts: prepared::Statements::default(),
         };
         session.serve().await;
         session.end_backend(false).await;
@@ -191,31 +191,17 @@ impl Session {
             self.shared.stats.questions.incr();
             entry.set_busy(true);
             let started = Instant::now();
-            let stmt_id = packet
-                .get(
-                    crate::protocol::packet::HEADER_LEN + 1
-                        ..crate::protocol::packet::HEADER_LEN + 5,
-                )
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(u32::from_le_bytes);
-            let local_stmt = stmt_id.filter(|id| self.local_stmts.contains_key(id));
             let handled = match command {
                 com::QUIT => return,
                 com::CHANGE_USER => self.change_user(&packet, next_seq).await,
                 com::RESET_CONNECTION => self.reset_connection(next_seq).await,
                 com::PING if self.backend.is_none() => self.ok_locally(next_seq).await,
-                com::STMT_CLOSE if local_stmt.is_some() => {
-                    if let Some(id) = local_stmt {
-                        self.local_stmts.remove(&id);
-                    }
-                    Ok(())
-                }
-                com::STMT_SEND_LONG_DATA if local_stmt.is_some() => Ok(()),
-                com::STMT_RESET if local_stmt.is_some() => self.ok_locally(next_seq).await,
-                com::STMT_EXECUTE if local_stmt.is_some() => {
-                    self.execute_local(local_stmt.unwrap_or_default()).await
-                }
-                com::STMT_CLOSE | com::STMT_SEND_LONG_DATA if self.backend.is_none() => Ok(()),
+                com::STMT_PREPARE
+                | com::STMT_EXECUTE
+                | com::STMT_SEND_LONG_DATA
+                | com::STMT_FETCH
+                | com::STMT_RESET
+                | com::STMT_CLOSE => self.statement(command, &packet, next_seq).await,
                 com::QUERY => self.query(&packet).await,
                 _ => self.forward(command, &packet).await,
             };
@@ -650,6 +636,8 @@ impl Session {
                         .map(|n| (n.to_string(), "?".to_string()))
                         .collect();
                     lent.conn.schema = Schema::Unknown;
+                    // The server dropped its prepared statements too.
+                    lent.conn.stmts.clear();
                 } else {
                     self.drop_backend();
                 }
@@ -673,7 +661,7 @@ impl Session {
         self.vars.clear();
         self.pins = mux::Pins::default();
         self.last_insert_id = 0;
-        self.local_stmts.clear();
+        self.stmts.clear();
         self.status = status::AUTOCOMMIT;
     }
 
