@@ -263,7 +263,9 @@ impl Session {
             status: local::visible_status(self.status),
             ..OkPacket::default()
         };
-        let payload = encode_ok(&ok, self.flavor & cap::SESSION_TRACK != 0);
+        // Servers leave out an empty info string when no session state changed, whether or
+        // not the client tracks session state (MariaDB and MySQL `net_send_ok`).
+        let payload = encode_ok(&ok, false);
         self.client
             .send(seq, &payload)
             .await

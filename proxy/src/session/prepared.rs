@@ -658,7 +658,7 @@ impl Session {
         let Some((def, server_id)) = held else {
             let err = ErrPacket::new(
                 NO_OPEN_CURSOR,
-                format!("The statement ({id}) has no open cursor."),
+                format!("The statement ({id}) has no open cursor"),
             );
             return self.send_error(1, &err).await;
         };
