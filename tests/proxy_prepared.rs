@@ -48,6 +48,33 @@ async fn pinned(a: &mut Conn, reason: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits until `reason` pins `want` sessions: pins are counted right after a response is sent,
+/// so a read just after it may come a moment early.
+async fn pins_become(fx: &Fixture, reason: &str, want: u64) {
+    eventually(&format!("{want} sessions pinned for {reason}"), || async {
+        pinned(&mut fx.admin().await, reason).await == want
+    })
+    .await;
+}
+
+/// Times any session was pinned because it held a prepared statement: never, now.
+async fn never_pinned_for_statements(a: &mut Conn) {
+    let r = rows(
+        a,
+        "SELECT SUM(pins_total) FROM stats_switchyard_pinned_sessions WHERE reason='prepared_statement'",
+    )
+    .await;
+    let total = r.first().and_then(|r| r[0].as_deref()).unwrap_or("0");
+    assert_eq!(total, "0", "sessions pinned for prepared statements");
+}
+
+async fn unpinned(fx: &Fixture) {
+    eventually("no session pinned", || async {
+        multiplexing(&mut fx.admin().await).await.0 == 0
+    })
+    .await;
+}
+
 async fn multiplexing(a: &mut Conn) -> (u64, u64) {
     let r = rows(a, &format!("SELECT pinned_sessions, backend_connections FROM stats_switchyard_multiplexing WHERE hostgroup={WRITER}")).await;
     let num = |v: &Option<String>| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -105,8 +132,8 @@ async fn prepared_statements_multiplex_over_a_small_pool() {
         assert_eq!(v, Some((c + 1, "hi!".to_string())));
     }
     // With statements open on 24 clients, nothing is pinned and the pool stays at its cap.
-    assert_eq!(pinned(&mut a, "prepared_statement").await, 0);
-    assert_eq!(multiplexing(&mut a).await.0, 0, "no session pinned");
+    pins_become(&fx, "prepared_statement", 0).await;
+    unpinned(&fx).await;
     let tasks: Vec<_> = conns
         .into_iter()
         .enumerate()
@@ -152,16 +179,11 @@ async fn prepared_statements_multiplex_over_a_small_pool() {
         "{backends} backend connections for 24 clients"
     );
     // Executes count in the digests like text queries.
-    let digest = rows(
-        &mut a,
-        "SELECT SUM(count_star) FROM stats_mysql_query_digest WHERE digest_text LIKE '%ps_sum%'",
-    )
+    eventually("one digest count per execute", || async {
+        let digest = rows(&mut fx.admin().await, "SELECT SUM(count_star) FROM stats_mysql_query_digest WHERE digest_text LIKE '%ps_sum%'").await;
+        digest[0][0].as_deref().and_then(|s| s.parse::<u64>().ok()) == Some(24 * 21)
+    })
     .await;
-    let count: u64 = digest[0][0]
-        .as_deref()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    assert_eq!(count, 24 * 21, "one digest entry per execute");
     // A statement that changes session state keeps today's rules: a user variable pins.
     let c = &mut conns[0];
     let v: Option<i64> = c
@@ -169,18 +191,18 @@ async fn prepared_statements_multiplex_over_a_small_pool() {
         .await
         .expect("var");
     assert_eq!(v, Some(7));
-    assert_eq!(pinned(&mut a, "user_variable").await, 1);
+    pins_become(&fx, "user_variable", 1).await;
     let v: Option<i64> = c.query_first("SELECT @ps_var").await.expect("read var");
     assert_eq!(v, Some(7));
     c.reset().await.expect("reset");
-    assert_eq!(pinned(&mut a, "user_variable").await, 0);
+    pins_become(&fx, "user_variable", 0).await;
     // The statements survive the pool's churn after a reset on the client side too.
     let v: Option<i64> = c
         .exec_first("SELECT ? * 2", (21,))
         .await
         .expect("after reset");
     assert_eq!(v, Some(42));
-    assert_eq!(pinned(&mut a, "prepared_statement").await, 0);
+    never_pinned_for_statements(&mut a).await;
 }
 
 /// A COM_STMT_EXECUTE payload.
@@ -358,8 +380,8 @@ async fn raw_statements_move_between_connections_like_direct() {
         p
     })
     .await;
-    assert_eq!(pinned(&mut a, "prepared_statement").await, 0);
-    assert_eq!(multiplexing(&mut a).await.0, 0);
+    pins_become(&fx, "prepared_statement", 0).await;
+    unpinned(&fx).await;
 
     // Long data: the session keeps its connection from the first chunk to the execute.
     let ids = s.prepare("SELECT CONCAT('<', ?, '>') AS v").await;
@@ -372,10 +394,7 @@ async fn raw_statements_move_between_connections_like_direct() {
             c.command(&p).await.expect("long data");
         }
     }
-    eventually("long data pins", || async {
-        pinned(&mut fx.admin().await, "long_data").await == 1
-    })
-    .await;
+    pins_become(&fx, "long_data", 1).await;
     // BLOB type, its value sent as long data (absent from the packet).
     let rows = s
         .same(ids, |id| execute(id, 0, &[0], Some(&[0xfc, 0]), &[]))
@@ -385,7 +404,7 @@ async fn raw_statements_move_between_connections_like_direct() {
             .any(|p| p.windows(11).any(|w| w == b"<long data>")),
         "{rows:?}"
     );
-    assert_eq!(pinned(&mut a, "long_data").await, 0);
+    pins_become(&fx, "long_data", 0).await;
 
     // A cursor pins until its last row.
     let ids = s.prepare("SELECT seq FROM seq_1_to_5").await;
@@ -393,7 +412,7 @@ async fn raw_statements_move_between_connections_like_direct() {
     let end = opened.last().expect("end");
     let st = u16::from_le_bytes([end[end.len() - 4], end[end.len() - 3]]);
     assert!(st & status::CURSOR_EXISTS != 0, "cursor opened");
-    assert_eq!(pinned(&mut a, "cursor").await, 1);
+    pins_become(&fx, "cursor", 1).await;
     loop {
         let fetched = s
             .same(ids, |id| {
@@ -409,11 +428,11 @@ async fn raw_statements_move_between_connections_like_direct() {
             break;
         }
     }
-    assert_eq!(pinned(&mut a, "cursor").await, 0);
-    assert_eq!(multiplexing(&mut a).await.0, 0);
+    pins_become(&fx, "cursor", 0).await;
+    unpinned(&fx).await;
     // A cursor closed with the statement unpins too.
-    let again = s.same(ids, |id| execute(id, 1, &[], None, &[])).await;
-    assert_eq!(pinned(&mut a, "cursor").await, 1, "{again:?}");
+    s.same(ids, |id| execute(id, 1, &[], None, &[])).await;
+    pins_become(&fx, "cursor", 1).await;
     for (c, id) in [(&mut s.direct, ids.0), (&mut s.proxied, ids.1)] {
         let mut p = vec![com::STMT_CLOSE];
         p.extend_from_slice(&id);
@@ -421,7 +440,8 @@ async fn raw_statements_move_between_connections_like_direct() {
     }
     s.proxied.command(&[com::PING]).await.expect("ping");
     assert_eq!(s.proxied.read().await.expect("pong")[0], 0x00);
-    assert_eq!(pinned(&mut a, "cursor").await, 0);
+    pins_become(&fx, "cursor", 0).await;
+    never_pinned_for_statements(&mut a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,5 +474,5 @@ async fn statement_cache_per_connection_is_bounded_on_the_server() {
         }
     }
     // The client's statements outlived the server copies the cache closed.
-    assert_eq!(pinned(&mut a, "prepared_statement").await, 0);
+    never_pinned_for_statements(&mut a).await;
 }

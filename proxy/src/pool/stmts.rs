@@ -80,6 +80,15 @@ impl StmtCache {
                 evicted.push(old.id);
             }
         }
+        evicted.extend(self.make_room(cap));
+        self.by_key.insert(key, stmt);
+        evicted
+    }
+
+    /// Evicts least recently used statements until one more fits under `cap`; returns their
+    /// server ids. Called before preparing, so the server never holds more than `cap`.
+    pub fn make_room(&mut self, cap: usize) -> Vec<u32> {
+        let mut evicted = Vec::new();
         while self.by_key.len() >= cap.max(1) {
             let Some(oldest) = self
                 .by_key
@@ -94,7 +103,6 @@ impl StmtCache {
                 evicted.push(s.id);
             }
         }
-        self.by_key.insert(key, stmt);
         evicted
     }
 
@@ -145,6 +153,9 @@ mod tests {
         assert_eq!(c.get(&key("a")).map(|s| s.id), Some(1));
         assert_eq!(c.get(&key("c")).map(|s| s.id), Some(3));
         assert_eq!(c.len(), 2);
+        // Room made ahead of a prepare: the insert that follows evicts nothing.
+        assert_eq!(c.make_room(2), vec![1]);
+        assert!(c.insert(key("d"), stmt(4), 2).is_empty());
     }
 
     #[test]

@@ -305,6 +305,19 @@ async fn prepare_on(
     Ok(Ok(CachedStmt::new(id, response.into(), params, columns)))
 }
 
+/// COM_STMT_CLOSE for statements evicted from `conn` (the server sends no response).
+async fn close_on(conn: &mut BackendConn, ids: &[u32]) -> Result<(), NotReady> {
+    for id in ids {
+        let mut close = vec![com::STMT_CLOSE];
+        close.extend_from_slice(&id.to_le_bytes());
+        conn.conn
+            .send(0, &close)
+            .await
+            .map_err(|e| NotReady::Lost(e.to_string()))?;
+    }
+    Ok(())
+}
+
 fn unknown(id: u32, command: &str) -> ErrPacket {
     ErrPacket::new(
         UNKNOWN_STMT,
@@ -428,6 +441,9 @@ impl Session {
             }
             lent.conn.schema = Schema::Known(def.schema.clone());
         }
+        // Closed before the new one is prepared: the server never holds more than the cap.
+        let evicted = lent.conn.stmts.make_room(cap);
+        close_on(&mut lent.conn, &evicted).await?;
         debug!(sql = %def.text, "preparing on the backend connection");
         let prepared = prepare_on(&mut lent.conn, &def.sql)
             .await
@@ -436,15 +452,8 @@ impl Session {
             Ok(s) => s,
             Err(err) => return Err(NotReady::Refused(err)),
         };
-        for id in lent.conn.stmts.insert(key, stmt.clone(), cap) {
-            let mut close = vec![com::STMT_CLOSE];
-            close.extend_from_slice(&id.to_le_bytes());
-            lent.conn
-                .conn
-                .send(0, &close)
-                .await
-                .map_err(|e| NotReady::Lost(e.to_string()))?;
-        }
+        let evicted = lent.conn.stmts.insert(key, stmt.clone(), cap);
+        close_on(&mut lent.conn, &evicted).await?;
         if moved {
             self.sync_schema().await.map_err(NotReady::Refused)?;
         }
