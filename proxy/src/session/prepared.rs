@@ -51,6 +51,9 @@ const LAST_PREPARED: u32 = u32::MAX;
 /// Session settings the server parses a statement under (see `StmtKey`).
 const PARSE_SETTINGS: [&str; 3] = ["character_set_client", "collation_connection", "sql_mode"];
 
+/// Parameter types as COM_STMT_EXECUTE carries them: 2 bytes per parameter.
+type Types = Arc<[u8]>;
+
 /// A statement prepared on a server, as the client's session knows it.
 #[derive(Debug)]
 struct Prepared {
@@ -482,7 +485,7 @@ impl Session {
         Err(End::Close)
     }
 
-    fn server_stmt(&self, id: u32) -> Option<(Arc<Prepared>, Option<Arc<[u8]>>)> {
+    fn server_stmt(&self, id: u32) -> Option<(Arc<Prepared>, Option<Types>)> {
         match self.stmts.by_id.get(&id) {
             Some(Stmt::Server { def, types }) => Some((Arc::clone(def), types.clone())),
             _ => None,
