@@ -201,7 +201,8 @@ impl Session {
                 | com::STMT_SEND_LONG_DATA
                 | com::STMT_FETCH
                 | com::STMT_RESET
-                | com::STMT_CLOSE => self.statement(command, &packet, next_seq).await,
+                | com::STMT_CLOSE
+                | prepared::STMT_BULK_EXECUTE => self.statement(command, &packet, next_seq).await,
                 com::QUERY => self.query(&packet).await,
                 _ => self.forward(command, &packet).await,
             };

@@ -152,13 +152,20 @@ enum NotReady {
     Lost(String),
 }
 
-/// The fields of a COM_STMT_EXECUTE payload the proxy rewrites.
+/// MariaDB's COM_STMT_BULK_EXECUTE: one statement run for many rows of parameters.
+pub(super) const STMT_BULK_EXECUTE: u8 = 0xfa;
+/// Its flag for "parameter types follow" (else the types bound before are used).
+const BULK_SEND_TYPES: u16 = 128;
+
+/// The fields of a COM_STMT_EXECUTE or COM_STMT_BULK_EXECUTE payload the proxy rewrites.
 #[derive(Debug, PartialEq, Eq)]
 struct Execute<'a> {
-    /// Offset of `new_params_bound_flag` in the payload (absent without parameters).
+    /// Offset of `new_params_bound_flag` (of the bulk flags) in the payload; absent without
+    /// parameters.
     bound_at: Option<usize>,
-    /// The types bound by this packet (`new_params_bound_flag = 1`).
+    /// The types bound by this packet (`new_params_bound_flag = 1`, `BULK_SEND_TYPES`).
     types: Option<&'a [u8]>,
+    bulk: bool,
 }
 
 /// Reads a COM_STMT_EXECUTE payload (command byte first) of a statement with `params`
@@ -173,6 +180,7 @@ fn parse_execute(payload: &[u8], params: u16) -> Option<Execute<'_>> {
         return Some(Execute {
             bound_at: None,
             types: None,
+            bulk: false,
         });
     }
     let bound_at = FIXED + usize::from(params).div_ceil(8);
@@ -184,6 +192,34 @@ fn parse_execute(payload: &[u8], params: u16) -> Option<Execute<'_>> {
     Some(Execute {
         bound_at: Some(bound_at),
         types,
+        bulk: false,
+    })
+}
+
+/// Reads a COM_STMT_BULK_EXECUTE payload: command, statement id, 2 bytes of flags, the types
+/// when flagged, then rows the proxy passes as they are.
+fn parse_bulk(payload: &[u8], params: u16) -> Option<Execute<'_>> {
+    const FLAGS_AT: usize = 1 + 4;
+    if payload.first() != Some(&STMT_BULK_EXECUTE) {
+        return None;
+    }
+    let flags = u16::from_le_bytes(payload.get(FLAGS_AT..FLAGS_AT + 2)?.try_into().ok()?);
+    if params == 0 {
+        return Some(Execute {
+            bound_at: None,
+            types: None,
+            bulk: true,
+        });
+    }
+    let types = if flags & BULK_SEND_TYPES != 0 {
+        Some(payload.get(FLAGS_AT + 2..FLAGS_AT + 2 + 2 * usize::from(params))?)
+    } else {
+        None
+    };
+    Some(Execute {
+        bound_at: Some(FLAGS_AT),
+        types,
+        bulk: true,
     })
 }
 
@@ -197,6 +233,15 @@ fn rewrite_execute(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + bind.map_or(0, <[u8]>::len));
     match (exec.bound_at, exec.types, bind) {
+        (Some(at), None, Some(types)) if exec.bulk => {
+            let flags = payload
+                .get(at..at + 2)
+                .map_or(0, |f| u16::from_le_bytes([f[0], f[1]]));
+            out.extend_from_slice(&payload[..at]);
+            out.extend_from_slice(&(flags | BULK_SEND_TYPES).to_le_bytes());
+            out.extend_from_slice(types);
+            out.extend_from_slice(payload.get(at + 2..).unwrap_or_default());
+        }
         (Some(at), None, Some(types)) => {
             out.extend_from_slice(&payload[..at]);
             out.push(1);
@@ -338,7 +383,7 @@ impl Session {
     ) -> Result<(), End> {
         let done = match command {
             com::STMT_PREPARE => self.stmt_prepare(packet).await,
-            com::STMT_EXECUTE => self.stmt_execute(packet).await,
+            com::STMT_EXECUTE | STMT_BULK_EXECUTE => self.stmt_execute(packet).await,
             com::STMT_SEND_LONG_DATA => self.stmt_long_data(packet).await,
             com::STMT_FETCH => self.stmt_fetch(packet).await,
             com::STMT_RESET => self.stmt_reset(packet, seq).await,
@@ -494,20 +539,30 @@ impl Session {
 
     async fn stmt_execute(&mut self, packet: &[u8]) -> Result<(), End> {
         let started = Instant::now();
-        const WHO: &str = "mysqld_stmt_execute";
-        let malformed = || ErrPacket::new(WRONG_ARGUMENTS, format!("Incorrect arguments to {WHO}"));
+        let bulk = packet.get(HEADER_LEN) == Some(&STMT_BULK_EXECUTE);
+        let who = if bulk {
+            "mysqld_stmt_bulk_execute"
+        } else {
+            "mysqld_stmt_execute"
+        };
+        let malformed = || ErrPacket::new(WRONG_ARGUMENTS, format!("Incorrect arguments to {who}"));
         let Some(id) = client_id(packet) else {
             return self.send_error(1, &malformed()).await;
         };
         let id = self.stmts.resolve(id);
-        if self.stmts.local(id).is_some() {
+        if self.stmts.local(id).is_some() && !bulk {
             return self.execute_local(id).await;
         }
         let Some((def, remembered)) = self.server_stmt(id) else {
-            return self.send_error(1, &unknown(id, WHO)).await;
+            return self.send_error(1, &unknown(id, who)).await;
         };
         let payload = payload_of(packet);
-        let Some(exec) = parse_execute(&payload, def.params) else {
+        let parsed = if bulk {
+            parse_bulk(&payload, def.params)
+        } else {
+            parse_execute(&payload, def.params)
+        };
+        let Some(exec) = parsed else {
             return self.send_error(1, &malformed()).await;
         };
         let types = match exec.types {
@@ -819,6 +874,42 @@ mod tests {
         let same = rewrite_execute(&p, &e, 3, None);
         assert_eq!(same.len(), p.len());
         assert_eq!(&same[5..], &p[5..]);
+    }
+
+    #[test]
+    fn bulk_executes_get_the_remembered_types() {
+        // Two parameters, no types sent: one row of two values with their indicator bytes.
+        let p = [STMT_BULK_EXECUTE, 7, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2, 0];
+        let e = parse_bulk(&p, 2).expect("parsed");
+        assert_eq!(e.types, None);
+        let out = rewrite_execute(&p, &e, 3, Some(&[8, 0, 8, 0]));
+        assert_eq!(
+            out,
+            vec![
+                STMT_BULK_EXECUTE,
+                3,
+                0,
+                0,
+                0,
+                128,
+                0,
+                8,
+                0,
+                8,
+                0,
+                0,
+                1,
+                0,
+                0,
+                2,
+                0
+            ]
+        );
+        let sent = [STMT_BULK_EXECUTE, 7, 0, 0, 0, 128, 0, 8, 0, 8, 0, 0, 1, 0];
+        let e = parse_bulk(&sent, 2).expect("parsed");
+        assert_eq!(e.types, Some(&[8, 0, 8, 0][..]));
+        assert!(parse_bulk(&sent[..9], 2).is_none());
+        assert!(parse_bulk(&[STMT_BULK_EXECUTE, 7, 0, 0, 0, 0], 2).is_none());
     }
 
     #[test]
