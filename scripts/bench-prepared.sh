@@ -7,6 +7,7 @@
 # Cleans up everything it started. Not part of the tests.
 #
 #   BENCH_TIME=30  BENCH_THREADS=64  BENCH_RATE=400 (transactions/s, sysbench --rate)
+#   BENCH_MAX_STMTS=<n>     set mysql-max_stmts_per_connection first (default: the proxy's, 20)
 #   SWITCHYARD_BIN=<path>   use this binary instead of building target/release/switchyard
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -77,6 +78,11 @@ wait_port "$proxy_port" 30 "$proxy_pid" || { say "proxy did not start:"; tail -5
 admin() { mariadb -h127.0.0.1 -P"$admin_port" -u"$admin_user" -p"$admin_pw" -N -B -e "$1" 2>/dev/null; }
 server() { mariadb -h127.0.0.1 -P"$primary_port" -u"$user" -p"$pw" -N -B -e "$1" 2>/dev/null; }
 
+if [ -n "${BENCH_MAX_STMTS:-}" ]; then
+    admin "UPDATE global_variables SET variable_value='$BENCH_MAX_STMTS' WHERE variable_name='mysql-max_stmts_per_connection'; LOAD MYSQL VARIABLES TO RUNTIME" \
+        || { say "could not set mysql-max_stmts_per_connection"; exit 1; }
+fi
+say "max_stmts_per_connection: $(admin "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-max_stmts_per_connection'")"
 say "sysbench oltp_read_write, ps-mode auto, $threads threads, rate $rate/s, ${time_s}s, through switchyard"
 sysbench oltp_read_write "${sb_common[@]}" --mysql-port="$proxy_port" --threads="$threads" \
     --time="$time_s" --rate="$rate" --db-ps-mode=auto --mysql-ignore-errors=none run \
