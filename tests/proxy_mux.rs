@@ -385,7 +385,11 @@ async fn every_pinning_reason_pins_counts_and_unpins() {
                 .await
                 .unwrap_or_else(|e| panic!("{s}: {e}"));
         }
-        assert_eq!(pins(&mut a, WRITER, reason).await.0, 0, "{reason} unpins");
+        // Pins are counted right after the response is sent: an admin read may come first.
+        eventually(&format!("{reason} unpins"), || async {
+            pins(&mut fx.admin().await, WRITER, reason).await.0 == 0
+        })
+        .await;
         // The connection is free again for the other client.
         other
             .query_drop("SELECT 1")
@@ -419,14 +423,14 @@ async fn every_pinning_reason_pins_counts_and_unpins() {
     assert_eq!(v, 42);
     c.reset().await.expect("reset");
     assert_eq!(pins(&mut a, WRITER, "user_variable").await.0, 0);
-    // Binary prepared statements pin while open.
+    // Binary prepared statements do not pin, open or closed.
     let stmt = c.prep("SELECT ? + 1").await.expect("prepare");
-    assert_eq!(pins(&mut a, WRITER, "prepared_statement").await.0, 1);
+    assert_eq!(pins(&mut a, WRITER, "prepared_statement").await, (0, 0));
     let (v,): (i64,) = c.exec_first(&stmt, (1,)).await.expect("exec").expect("row");
     assert_eq!(v, 2);
     c.close(stmt).await.expect("close");
     c.query_drop("SELECT 1").await.expect("after close");
-    assert_eq!(pins(&mut a, WRITER, "prepared_statement").await.0, 0);
+    assert_eq!(pins(&mut a, WRITER, "prepared_statement").await, (0, 0));
     // Nothing pinned: the multiplexing table agrees.
     let m = rows(&mut a, &format!("SELECT pinned_sessions, backend_connections FROM stats_switchyard_multiplexing WHERE hostgroup={WRITER}")).await;
     assert_eq!(m[0], vec![Some("0".into()), Some("0".into())]);
@@ -731,6 +735,9 @@ async fn prepared_statement_churn_stays_bounded() {
     let peak = sampler.await.expect("sampler");
     println!("{executed} prepare/execute/close cycles by 200 clients over 8 backend connections; peak Prepared_stmt_count {peak}");
     assert!(executed >= 200);
-    // Each of the 8 connections holds at most the statements of the one session pinned to it.
-    assert!(peak <= 8, "server prepared statements peaked at {peak}");
+    // Each of the 8 connections keeps at most `mysql-max_stmts_per_connection` (20) statements.
+    assert!(
+        peak <= 8 * 20,
+        "server prepared statements peaked at {peak}"
+    );
 }

@@ -295,7 +295,7 @@ impl ErrorStats {
 
 /// Why a session keeps its backend connection between statements, in the order of the bits of
 /// a session's pin mask. Names are what `stats_switchyard_pinned_sessions.reason` shows.
-pub const PIN_REASONS: [&str; 21] = [
+pub const PIN_REASONS: [&str; 22] = [
     "transaction",
     "lock_tables",
     "get_lock",
@@ -317,6 +317,7 @@ pub const PIN_REASONS: [&str; 21] = [
     "query_rule_multiplex_0",
     "diagnostics",
     "sequence",
+    "long_data",
 ];
 
 /// Multiplexing counters of one hostgroup.

@@ -171,6 +171,10 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
                 c.proxy.connect_timeout_server_max_ms.to_string(),
             ),
             ("mysql-threads", c.proxy.threads.to_string()),
+            (
+                "mysql-max_stmts_per_connection",
+                super::variables::DEFAULT_MAX_STMTS_PER_CONNECTION.to_string(),
+            ),
             ("mysql-monitor_username", c.monitor.username.clone()),
             // ProxySQL's default; clients over it get 1040 at login (`session::login`).
             ("mysql-max_connections", "2048".into()),

@@ -60,6 +60,7 @@ fn spec(name: &str) -> (Applies, Kind) {
         "mysql-server_connections_reserve" => (Applies::Live, int(0, 100_000)),
         "mysql-wait_timeout" => (Applies::Live, int(1_000, 31_536_000_000)),
         "mysql-max_connections" => (Applies::Live, int(1, 1_000_000)),
+        "mysql-max_stmts_per_connection" => (Applies::Live, int(1, 1024)),
         "admin-scheduler_timeout_ms" => (Applies::Live, int(100, 86_400_000)),
         "mysql-interfaces" | "admin-mysql_ifaces" => (Applies::Restart, Kind::Address),
         "mysql-threads" => (Applies::Restart, int(0, 1024)),
@@ -109,6 +110,9 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// ProxySQL's default for `mysql-max_stmts_per_connection`.
+pub const DEFAULT_MAX_STMTS_PER_CONNECTION: u32 = 20;
+
 /// The variables the proxy runs with, readable from anywhere through `Shared::variables`.
 ///
 /// For other parts of the proxy (the monitor): [`LiveVariables::get`] and
@@ -117,6 +121,7 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
 pub struct LiveVariables {
     max_allowed_packet: AtomicU32,
     connect_timeout_server_max_ms: AtomicU64,
+    max_stmts_per_connection: AtomicU32,
     values: RwLock<Arc<BTreeMap<String, String>>>,
     version: watch::Sender<u64>,
 }
@@ -128,6 +133,7 @@ impl LiveVariables {
             connect_timeout_server_max_ms: AtomicU64::new(
                 config.proxy.connect_timeout_server_max_ms,
             ),
+            max_stmts_per_connection: AtomicU32::new(DEFAULT_MAX_STMTS_PER_CONNECTION),
             values: RwLock::new(Arc::new(BTreeMap::new())),
             version: watch::channel(0).0,
         }
@@ -141,6 +147,12 @@ impl LiveVariables {
     /// How long a client waits for a backend connection (ms).
     pub fn connect_timeout_server_max_ms(&self) -> u64 {
         self.connect_timeout_server_max_ms.load(Ordering::Relaxed)
+    }
+
+    /// Binary-protocol statements kept prepared on one backend connection (ProxySQL's
+    /// `mysql-max_stmts_per_connection`); past it the least recently used is closed.
+    pub fn max_stmts_per_connection(&self) -> usize {
+        self.max_stmts_per_connection.load(Ordering::Relaxed) as usize
     }
 
     /// The applied value of a variable (`mysql-monitor_ping_interval`, …).
@@ -173,6 +185,11 @@ impl LiveVariables {
                     if let Ok(n) = v.parse() {
                         self.connect_timeout_server_max_ms
                             .store(n, Ordering::Relaxed);
+                    }
+                }
+                "mysql-max_stmts_per_connection" => {
+                    if let Ok(n) = v.parse() {
+                        self.max_stmts_per_connection.store(n, Ordering::Relaxed);
                     }
                 }
                 _ => {}

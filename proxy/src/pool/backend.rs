@@ -102,6 +102,8 @@ pub struct BackendConn {
     pub thread_id: u32,
     /// When the connection was opened, for `mysql-connection_max_age_ms`.
     pub opened: tokio::time::Instant,
+    /// Binary-protocol statements prepared on this connection, reused by any session.
+    pub stmts: super::stmts::StmtCache,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -291,6 +293,7 @@ impl BackendConn {
             server_version: greeting.server_version,
             thread_id: greeting.connection_id,
             opened: tokio::time::Instant::now(),
+            stmts: super::stmts::StmtCache::default(),
             _permit: permit,
         })
     }

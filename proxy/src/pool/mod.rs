@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub mod trim;
+pub mod stmts;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;

@@ -101,7 +101,36 @@ impl Session {
         capture: Option<&mut Capture>,
         retryable: bool,
     ) -> Result<Option<Outcome>, End> {
+        self.exchange_with(command, packet, hostgroup, capture, retryable, Some(effects))
+            .await
+    }
+
+    /// [`Session::exchange`] for a statement parsed before (a prepared statement's execute):
+    /// `known` is what it does, where a text query is parsed here.
+    pub(super) async fn exchange_with(
+        &mut self,
+        command: u8,
+        packet: &[u8],
+        hostgroup: u32,
+        capture: Option<&mut Capture>,
+        retryable: bool,
+        known: Option<&Effects>,
+    ) -> Result<Option<Outcome>, End> {
         let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
+        let text = matches!(command, com::QUERY | com::STMT_PREPARE)
+            .then(|| String::from_utf8_lossy(body));
+        let parsed;
+        let effects = match (known, &text) {
+            (Some(e), _) => e,
+            (None, Some(t)) => {
+                parsed = sql::effects(t);
+                &parsed
+            }
+            (None, None) => {
+                parsed = Effects::default();
+                &parsed
+            }
+        };
         // Clients that prefer a unix socket must not learn the backend's.
         let rewritten = (command == com::QUERY && body.len() <= MAX_LOCAL_QUERY)
             .then(|| String::from_utf8_lossy(body))
@@ -145,10 +174,6 @@ impl Session {
             return self.backend_lost(1, &e.to_string()).await.map(|_| None);
         }
         let Some(expect) = expect_for(command) else {
-            if command == com::STMT_CLOSE {
-                self.pins.statements = self.pins.statements.saturating_sub(1);
-                self.pins.cursor = false;
-            }
             self.count_statement();
             return Ok(None);
         };
@@ -180,17 +205,10 @@ impl Session {
     /// Learns from a completed response: status flags, schema, LAST_INSERT_ID, session
     /// variables (parsed and tracked), and what pins the session now.
     fn follow(&mut self, command: u8, packet: &[u8], effects: &Effects, outcome: &Outcome) {
-        use crate::protocol::constants::status;
         let ok = outcome.error.is_none();
         if let Some(st) = outcome.status {
             self.status = st;
             self.pins.follow_status(st);
-            if command == com::STMT_EXECUTE && st & status::CURSOR_EXISTS != 0 {
-                self.pins.cursor = true;
-            }
-            if command == com::STMT_FETCH && st & status::LAST_ROW_SENT != 0 {
-                self.pins.cursor = false;
-            }
         }
         self.follow_schema(command, packet, ok, outcome.schema.clone(), effects);
         self.count_statement();
@@ -204,30 +222,11 @@ impl Session {
             self.pins.delay_statements = delay.auto_increment_delay;
         }
         let tracking = self.flavor & cap::SESSION_TRACK != 0;
-        match command {
-            com::STMT_PREPARE if outcome.prepared.is_some() => {
-                self.pins.statements += 1;
-                // What a prepared statement will do when executed is not seen again: a
-                // statement that changes server-side session state keeps the connection.
-                let e = effects;
-                if e.user_variable {
-                    self.pins.user_variable = true;
-                }
-                let sets = !e.assigns.is_empty() || e.unparsed_set;
-                if sets
-                    || e.lock_tables
-                    || e.get_lock
-                    || !e.create_temporary.is_empty()
-                    || e.next_transaction
-                {
-                    self.pins.unknown_set = true;
-                }
-            }
-            com::STMT_RESET => self.pins.cursor = false,
-            com::SET_OPTION => self.pins.unknown_set = true,
-            _ => {}
+        if command == com::SET_OPTION {
+            self.pins.unknown_set = true;
         }
-        if ok && command == com::QUERY {
+        // A prepared statement's execute does what its text says (parsed once, at prepare).
+        if ok && matches!(command, com::QUERY | com::STMT_EXECUTE) {
             if let Some(schema) = &effects.use_schema {
                 if !tracking {
                     self.schema = Some(schema.clone());
@@ -241,7 +240,7 @@ impl Session {
                 state::apply(&mut lent.conn.vars, &effects.assigns);
             }
             // A rule with `multiplex = 2`: this statement pins nothing by what it does.
-            if !(command == com::QUERY && self.route.multiplex == Some(2)) {
+            if self.route.multiplex != Some(2) {
                 self.pins.follow(effects);
             }
             if effects.assigns.iter().any(|a| state::is_one_shot(&a.name)) {
@@ -313,14 +312,8 @@ impl Session {
         let hostgroup = self.route(command, &[]);
         self.shared.stats.mux.answered_locally(hostgroup);
         let packets = if command == com::STMT_PREPARE {
-            // Ids from the top of the range never meet the server's, which count up from 1.
-            let id = (0..)
-                .map(|i| u32::MAX - i)
-                .find(|id| !self.local_stmts.contains_key(id))
-                .unwrap_or(u32::MAX);
-            let p = local::prepare_ok(&q, id, self.shape());
-            self.local_stmts.insert(id, q);
-            p
+            let id = self.stmts.add_local(q.clone());
+            local::prepare_ok(&q, id, self.shape())
         } else {
             self.count_statement();
             let value = match self.local_value(&q).await {
@@ -334,7 +327,7 @@ impl Session {
     }
 
     pub(super) async fn execute_local(&mut self, id: u32) -> Result<(), End> {
-        let Some(q) = self.local_stmts.get(&id).cloned() else {
+        let Some(q) = self.stmts.local(id) else {
             return Ok(());
         };
         self.count_statement();

@@ -15,11 +15,11 @@ mod kill;
 mod local;
 pub(crate) mod login;
 pub mod mux;
+mod prepared;
 mod route;
 pub mod sql;
 pub mod state;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,8 +83,8 @@ pub struct Session {
     /// Values that depend on the session's earlier statements (`LAST_INSERT_ID()`,
     /// `ROW_COUNT()`, `FOUND_ROWS()`).
     dep: dependent::Dependent,
-    /// Statements the proxy prepared itself, by the id the client got.
-    local_stmts: HashMap<u32, sql::LocalQuery>,
+    /// The client's binary-protocol prepared statements, by the id it got.
+    stmts: prepared::Statements,
 }
 
 /// Why a session ends.
@@ -146,7 +146,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             pins: mux::Pins::default(),
             published: (0, 0),
             dep: dependent::Dependent::default(),
-            local_stmts: HashMap::new(),
+            stmts: prepared::Statements::default(),
         };
         let ended = session.serve().await;
         session.end_backend(false).await;
@@ -222,31 +222,18 @@ impl Session {
             self.shared.stats.questions.incr();
             entry.set_busy(true);
             let started = Instant::now();
-            let stmt_id = packet
-                .get(
-                    crate::protocol::packet::HEADER_LEN + 1
-                        ..crate::protocol::packet::HEADER_LEN + 5,
-                )
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(u32::from_le_bytes);
-            let local_stmt = stmt_id.filter(|id| self.local_stmts.contains_key(id));
             let handled = match command {
                 com::QUIT => return Served::Done,
                 com::CHANGE_USER => self.change_user(&packet, next_seq).await,
                 com::RESET_CONNECTION => self.reset_connection(next_seq).await,
                 com::PING if self.backend.is_none() => self.ok_locally(next_seq).await,
-                com::STMT_CLOSE if local_stmt.is_some() => {
-                    if let Some(id) = local_stmt {
-                        self.local_stmts.remove(&id);
-                    }
-                    Ok(())
-                }
-                com::STMT_SEND_LONG_DATA if local_stmt.is_some() => Ok(()),
-                com::STMT_RESET if local_stmt.is_some() => self.ok_locally(next_seq).await,
-                com::STMT_EXECUTE if local_stmt.is_some() => {
-                    self.execute_local(local_stmt.unwrap_or_default()).await
-                }
-                com::STMT_CLOSE | com::STMT_SEND_LONG_DATA if self.backend.is_none() => Ok(()),
+                com::STMT_PREPARE
+                | com::STMT_EXECUTE
+                | com::STMT_SEND_LONG_DATA
+                | com::STMT_FETCH
+                | com::STMT_RESET
+                | com::STMT_CLOSE
+                | prepared::STMT_BULK_EXECUTE => self.statement(command, &packet, next_seq).await,
                 com::QUERY => self.query(&packet).await,
                 _ => self.forward(command, &packet).await,
             };
@@ -357,7 +344,9 @@ impl Session {
             status: local::visible_status(self.status),
             ..OkPacket::default()
         };
-        let payload = encode_ok(&ok, self.flavor & cap::SESSION_TRACK != 0);
+        // Servers leave out an empty info string when no session state changed, whether or
+        // not the client tracks session state (MariaDB and MySQL `net_send_ok`).
+        let payload = encode_ok(&ok, false);
         self.client
             .send(seq, &payload)
             .await
@@ -752,6 +741,8 @@ impl Session {
                     // need not be the handshake's: mark them unknown so they are set again.
                     lent.conn.vars = [(sql::NAMES.to_string(), "?".to_string())].into();
                     lent.conn.schema = Schema::Unknown;
+                    // The server dropped its prepared statements too.
+                    lent.conn.stmts.clear();
                 } else {
                     self.drop_backend();
                 }
@@ -775,7 +766,7 @@ impl Session {
         self.vars.clear();
         self.pins = mux::Pins::default();
         self.dep = dependent::Dependent::default();
-        self.local_stmts.clear();
+        self.stmts.clear();
         self.status = status::AUTOCOMMIT;
     }
 

@@ -24,6 +24,8 @@ pub enum Reason {
     SqlLogBin,
     Savepoint,
     Cursor,
+    /// Never set: binary prepared statements multiplex (`session::prepared`). The slot keeps
+    /// the stats names' positions.
     PreparedStatement,
     SetTransaction,
     UnknownSet,
@@ -38,6 +40,8 @@ pub enum Reason {
     Diagnostics,
     /// The session used a sequence: its `LASTVAL()` lives in the server session.
     Sequence,
+    /// COM_STMT_SEND_LONG_DATA sent data the server holds for the statement's next execute.
+    LongData,
 }
 
 impl Reason {
@@ -58,7 +62,7 @@ const SERVER_STATE: u32 = (1 << Reason::Transaction as u32)
     | (1 << Reason::SqlLogBin as u32)
     | (1 << Reason::Savepoint as u32)
     | (1 << Reason::Cursor as u32)
-    | (1 << Reason::PreparedStatement as u32)
+    | (1 << Reason::LongData as u32)
     | (1 << Reason::SetTransaction as u32)
     | (1 << Reason::UnknownSet as u32)
     | (1 << Reason::Sequence as u32);
@@ -80,9 +84,10 @@ pub struct Pins {
     pub found_rows: bool,
     pub sql_log_bin_off: bool,
     pub savepoint: bool,
+    /// A binary-protocol statement has an open cursor on the connection.
     pub cursor: bool,
-    /// Binary-protocol statements the client holds open on its backend connection.
-    pub statements: u32,
+    /// A binary-protocol statement has long data waiting on the connection for its execute.
+    pub long_data: bool,
     /// `SET TRANSACTION …` waits for the next transaction on this connection.
     pub next_transaction: bool,
     pub unknown_set: bool,
@@ -112,7 +117,7 @@ impl Pins {
             (self.sql_log_bin_off, Reason::SqlLogBin),
             (self.savepoint, Reason::Savepoint),
             (self.cursor, Reason::Cursor),
-            (self.statements > 0, Reason::PreparedStatement),
+            (self.long_data, Reason::LongData),
             (self.next_transaction, Reason::SetTransaction),
             (self.unknown_set, Reason::UnknownSet),
             (self.delay_statements > 0, Reason::AutoIncrementDelay),
@@ -318,6 +323,22 @@ mod tests {
     }
 
     #[test]
+    fn prepared_statements_pin_only_while_the_server_holds_data_or_a_cursor() {
+        let now = Instant::now();
+        let mut p = Pins::default();
+        p.long_data = true;
+        assert_eq!(p.mask(now), Reason::LongData.bit());
+        assert!(holds_server_state(p.mask(now)));
+        p.long_data = false;
+        p.cursor = true;
+        assert_eq!(p.mask(now), Reason::Cursor.bit());
+        p.cursor = false;
+        assert_eq!(p.mask(now), 0);
+        // No state of a Pins ever sets the retired slot.
+        assert!(!holds_server_state(Reason::PreparedStatement.bit()));
+    }
+
+    #[test]
     fn transaction_and_savepoint_follow_status() {
         use crate::protocol::constants::status;
         let now = Instant::now();
@@ -350,7 +371,12 @@ mod tests {
             "query_rule_multiplex_0"
         );
         assert_eq!(PIN_REASONS[Reason::Diagnostics as usize], "diagnostics");
-        assert_eq!(PIN_REASONS.len(), Reason::Sequence as usize + 1);
+        assert_eq!(
+            PIN_REASONS[Reason::PreparedStatement as usize],
+            "prepared_statement"
+        );
+        assert_eq!(PIN_REASONS[Reason::LongData as usize], "long_data");
+        assert_eq!(PIN_REASONS.len(), Reason::LongData as usize + 1);
     }
 
     #[test]

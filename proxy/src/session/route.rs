@@ -30,13 +30,13 @@ use crate::query::{CacheKey, Capture, Context, Decision, DigestKey, Execution};
 const MAX_LOSSY: usize = 64 * 1024;
 
 /// ProxySQL answers `error_msg` rules with ER_NOT_ALLOWED_COMMAND.
-const RULE_ERROR: (u16, &str) = (1148, "42000");
+pub(super) const RULE_ERROR: (u16, &str) = (1148, "42000");
 
 /// What query rules carry from one statement of a session to the next.
 #[derive(Debug, Default)]
 pub(super) struct RouteState {
     /// `next_query_flagIN` of the previous statement: the flag the next one starts with.
-    next_flag_in: u32,
+    pub next_flag_in: u32,
     /// The `multiplex` column of the last statement's rules (0 = this session may no longer
     /// multiplex, 1 = may, 2 = do not pin for this statement). Sessions keep one backend on this
     /// branch, so it is only recorded for the multiplexing engine.
@@ -246,7 +246,7 @@ impl Session {
 
     /// The rules' hostgroup, else the user's default; a pinned session (an open transaction
     /// above all) stays where its backend is.
-    fn choose_hostgroup(&self, decision: &Decision) -> u32 {
+    pub(super) fn choose_hostgroup(&self, decision: &Decision) -> u32 {
         let wanted = decision
             .actions
             .destination_hostgroup
@@ -268,7 +268,14 @@ impl Session {
         }
     }
 
-    fn record(&self, d: &Decision, hostgroup: i64, started: Instant, affected: u64, sent: u64) {
+    pub(super) fn record(
+        &self,
+        d: &Decision,
+        hostgroup: i64,
+        started: Instant,
+        affected: u64,
+        sent: u64,
+    ) {
         let key = DigestKey {
             hostgroup,
             schemaname: self.schema.clone().unwrap_or_default(),
