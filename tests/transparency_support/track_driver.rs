@@ -23,7 +23,9 @@ pub async fn run(port: u16, user: &str, password: &str, steps: &[Step]) -> Vec<E
     };
     let mut out = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
-        let sql = step.sql.replace("{HANDSHAKE_ID}", &c.greeting.connection_id.to_string());
+        let sql = step
+            .sql
+            .replace("{HANDSHAKE_ID}", &c.greeting.connection_id.to_string());
         let r = match query(&mut c, &sql).await {
             Ok(r) => r,
             Err(e) => json!({ "io_error": e }),

@@ -13,8 +13,8 @@
 //! disconnect (not an aborted one in its `Aborted_clients`).
 
 pub mod backend;
-pub mod trim;
 pub mod stmts;
+pub mod trim;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;

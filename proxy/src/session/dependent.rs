@@ -135,9 +135,7 @@ impl Dependent {
         match f {
             SessionFn::RowCount => self.row_count.map(|v| format!("IF(0, ROW_COUNT(), {v})")),
             SessionFn::FoundRows => self.found_rows.map(|v| format!("IF(0, FOUND_ROWS(), {v})")),
-            SessionFn::ConnectionId => Some(format!(
-                "IF(0, CONNECTION_ID(), CAST({session_id} AS UNSIGNED))"
-            )),
+            SessionFn::ConnectionId => Some(connection_id_expr(session_id)),
         }
     }
 
@@ -149,6 +147,11 @@ impl Dependent {
         }
         sql::substitute(text, &effects.calls, |f| self.literal(f, session_id))
     }
+}
+
+/// `CONNECTION_ID()` as the proxy's session id, with the function's own column type.
+pub(super) fn connection_id_expr(session_id: u32) -> String {
+    format!("IF(0, CONNECTION_ID(), CAST({session_id} AS UNSIGNED))")
 }
 
 impl Session {

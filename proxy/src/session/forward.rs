@@ -101,8 +101,15 @@ impl Session {
         capture: Option<&mut Capture>,
         retryable: bool,
     ) -> Result<Option<Outcome>, End> {
-        self.exchange_with(command, packet, hostgroup, capture, retryable, Some(effects))
-            .await
+        self.exchange_with(
+            command,
+            packet,
+            hostgroup,
+            capture,
+            retryable,
+            Some(effects),
+        )
+        .await
     }
 
     /// [`Session::exchange`] for a statement parsed before (a prepared statement's execute):

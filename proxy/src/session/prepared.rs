@@ -49,7 +49,15 @@ const NO_OPEN_CURSOR: (u16, &str) = (1421, "HY000");
 /// together without waiting).
 const LAST_PREPARED: u32 = u32::MAX;
 /// Session settings the server parses a statement under (see `StmtKey`).
-const PARSE_SETTINGS: [&str; 3] = ["character_set_client", "collation_connection", "sql_mode"];
+/// (With `character_set_results` and `SET NAMES`: the result metadata a statement returns is
+/// the one of when it was prepared.)
+const PARSE_SETTINGS: [&str; 5] = [
+    "character_set_client",
+    "collation_connection",
+    "character_set_results",
+    sql::NAMES,
+    "sql_mode",
+];
 
 /// Parameter types as COM_STMT_EXECUTE carries them: 2 bytes per parameter.
 type Types = Arc<[u8]>;
@@ -64,6 +72,9 @@ struct Prepared {
     effects: Effects,
     /// The session's schema at prepare: unqualified names are resolved there.
     schema: Option<String>,
+    /// The session's variables at prepare: a copy prepared on another connection is prepared
+    /// under them, so its metadata is what the server gave the client (result charsets).
+    vars: super::state::Vars,
     digest: u64,
     digest_text: String,
     /// Its command class in `stats_mysql_commands_counters`.
@@ -301,10 +312,10 @@ fn client_id(packet: &[u8]) -> Option<u32> {
         .map(u32::from_le_bytes)
 }
 
-fn key_for(def: &Prepared, conn: &BackendConn) -> StmtKey {
+fn key_for(def: &Prepared) -> StmtKey {
     let settings = PARSE_SETTINGS
         .iter()
-        .map(|n| conn.vars.get(*n).map_or("", String::as_str))
+        .map(|n| def.vars.get(*n).map_or("", String::as_str))
         .collect::<Vec<_>>()
         .join("\u{1f}");
     StmtKey {
@@ -409,14 +420,32 @@ impl Session {
             return answered;
         }
         let payload = payload_of(packet);
-        let sql: Arc<[u8]> = payload.get(1..).unwrap_or_default().into();
-        let text = String::from_utf8_lossy(&sql).into_owned();
+        let mut sql: Arc<[u8]> = payload.get(1..).unwrap_or_default().into();
+        let mut text = String::from_utf8_lossy(&sql).into_owned();
         let digest_text = digest::digest_text(&text);
+        let mut effects = sql::effects(&text);
+        // CONNECTION_ID() is this session's for the statement's life: prepared as its value.
+        // (ROW_COUNT() and FOUND_ROWS() change between executes and stay the server's.)
+        let id_calls: Vec<sql::Call> = effects
+            .calls
+            .iter()
+            .filter(|c| c.function == sql::SessionFn::ConnectionId)
+            .copied()
+            .collect();
+        let session_id = self.registration.entry.id;
+        if let Some(new) = sql::substitute(&text, &id_calls, |_| {
+            Some(super::dependent::connection_id_expr(session_id))
+        }) {
+            sql = new.as_bytes().into();
+            effects = sql::effects(&new);
+            text = new;
+        }
         let def = Prepared {
-            effects: sql::effects(&text),
+            effects,
             digest: digest::hash(&digest_text),
             kind: crate::stats::classify(&sql),
             schema: self.schema.clone(),
+            vars: self.vars.clone(),
             sql,
             text,
             digest_text,
@@ -473,9 +502,22 @@ impl Session {
         let Some(lent) = self.backend.as_mut() else {
             return Err(NotReady::Lost("no backend connection".into()));
         };
-        let key = key_for(def, &lent.conn);
+        let key = key_for(def);
         if let Some(c) = lent.conn.stmts.get(&key) {
             return Ok(c.clone());
+        }
+        // Prepared under the variables of the client's prepare, then back to the current ones.
+        let revars = super::state::reconcile(&lent.conn.vars, &def.vars, self.collation);
+        if let Some(set) = &revars {
+            let mut payload = vec![com::QUERY];
+            payload.extend_from_slice(set.as_bytes());
+            let o = backend_round_trip(&mut lent.conn, &payload, Expect::Results)
+                .await
+                .map_err(NotReady::Lost)?;
+            if let Some(err) = o.error {
+                return Err(NotReady::Refused(err));
+            }
+            lent.conn.vars = def.vars.clone();
         }
         let moved = def.schema.is_some() && lent.conn.schema != Schema::Known(def.schema.clone());
         if let (true, Some(schema)) = (moved, def.schema.as_ref()) {
@@ -498,12 +540,24 @@ impl Session {
             .map_err(NotReady::Lost)?;
         let stmt = match prepared {
             Ok(s) => s,
-            Err(err) => return Err(NotReady::Refused(err)),
+            Err(err) => {
+                // The error is in the connection's diagnostics area, as on a direct
+                // connection: `SHOW ERRORS` next must find it there.
+                lent.conn.dependent.diagnostics = true;
+                self.pins.diagnostics = true;
+                if revars.is_some() {
+                    self.sync_vars().await.map_err(NotReady::Refused)?;
+                }
+                return Err(NotReady::Refused(err));
+            }
         };
         let evicted = lent.conn.stmts.insert(key, stmt.clone(), cap);
         close_on(&mut lent.conn, &evicted).await?;
         if moved {
             self.sync_schema().await.map_err(NotReady::Refused)?;
+        }
+        if revars.is_some() {
+            self.sync_vars().await.map_err(NotReady::Refused)?;
         }
         Ok(stmt)
     }
@@ -511,7 +565,7 @@ impl Session {
     /// Marks the held connection's copy of `def` as holding data or a cursor (not evictable).
     fn mark_busy(&mut self, def: &Prepared, busy: bool) {
         if let Some(lent) = self.backend.as_mut() {
-            let key = key_for(def, &lent.conn);
+            let key = key_for(def);
             if let Some(c) = lent.conn.stmts.get(&key) {
                 c.busy = busy;
             }
@@ -624,7 +678,7 @@ impl Session {
         ));
         let sent_types = exec.types.map(Arc::<[u8]>::from).or(bind);
         if let (Some(t), Some(lent)) = (sent_types, self.backend.as_mut()) {
-            let key = key_for(&def, &lent.conn);
+            let key = key_for(&def);
             if let Some(c) = lent.conn.stmts.get(&key) {
                 c.types = Some(t);
             }
@@ -703,7 +757,7 @@ impl Session {
     /// The server id of client statement `id` on the held connection, if it is prepared there.
     fn held_copy(&mut self, def: &Prepared) -> Option<u32> {
         let lent = self.backend.as_mut()?;
-        let key = key_for(def, &lent.conn);
+        let key = key_for(def);
         lent.conn.stmts.get(&key).map(|c| c.id)
     }
 
