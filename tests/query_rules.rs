@@ -524,7 +524,11 @@ async fn retries_replace_a_backend_lost_before_it_answered() {
     // borrow a live one); kill both backend connections on the server.
     for c in [&mut with_rule, &mut without] {
         exec(c, "SET @pinned = 1").await;
-        let id: Option<u64> = c.query_first("SELECT CONNECTION_ID()").await.expect("id");
+        // The backend's thread (CONNECTION_ID() through the proxy is the proxy's session id).
+        let id: Option<u64> = c
+            .query_first("SELECT @@pseudo_thread_id")
+            .await
+            .expect("id");
         exec(&mut r, &format!("KILL CONNECTION {}", id.expect("id"))).await;
     }
     let v: Option<String> = with_rule

@@ -206,7 +206,52 @@ impl Session {
         }
         let outcome = tracker.into_outcome();
         self.follow(command, packet, effects, &outcome);
+        if outcome.error.is_none() && matches!(command, com::QUERY | com::STMT_EXECUTE) {
+            self.resolve_assigned(effects).await;
+        }
         Ok(Some(outcome))
+    }
+
+    /// Reads back the values of variables the statement set to an expression, so what is
+    /// replayed elsewhere is the value the server computed here. If they cannot be read, the
+    /// session keeps its connection instead.
+    async fn resolve_assigned(&mut self, effects: &Effects) {
+        let names: Vec<&str> = effects
+            .assigns
+            .iter()
+            .filter(|a| a.name != sql::NAMES && a.value.as_deref().is_some_and(sql::is_computed))
+            .map(|a| a.name.as_str())
+            .filter(|n| n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .collect();
+        if names.is_empty() {
+            return;
+        }
+        let Some(lent) = self.backend.as_mut() else {
+            return;
+        };
+        let select = names
+            .iter()
+            .map(|n| format!("@@session.{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match super::dependent::query_row(&mut lent.conn, &format!("SELECT {select}")).await {
+            Ok(row) if row.len() == names.len() => {
+                let resolved: Vec<(String, String)> = names
+                    .iter()
+                    .zip(row)
+                    .map(|(n, v)| (n.to_string(), v.unwrap_or_default()))
+                    .collect();
+                state::apply_tracked(&mut self.vars, &resolved);
+                state::apply_tracked(&mut lent.conn.vars, &resolved);
+            }
+            other => {
+                debug!(
+                    ?other,
+                    "could not read back computed session variables; keeping the connection"
+                );
+                self.pins.unknown_set = true;
+            }
+        }
     }
 
     /// Learns from a completed response: status flags, schema, LAST_INSERT_ID, session

@@ -20,6 +20,8 @@ pub enum Reason {
     TemporaryTable,
     UserVariable,
     TextPrepare,
+    /// Retired: `FOUND_ROWS()` after SQL_CALC_FOUND_ROWS is learned before release; the slot
+    /// keeps the stats name and never counts.
     FoundRows,
     SqlLogBin,
     Savepoint,
@@ -58,7 +60,6 @@ const SERVER_STATE: u32 = (1 << Reason::Transaction as u32)
     | (1 << Reason::TemporaryTable as u32)
     | (1 << Reason::UserVariable as u32)
     | (1 << Reason::TextPrepare as u32)
-    | (1 << Reason::FoundRows as u32)
     | (1 << Reason::SqlLogBin as u32)
     | (1 << Reason::Savepoint as u32)
     | (1 << Reason::Cursor as u32)
@@ -81,7 +82,6 @@ pub struct Pins {
     pub temp_tables: BTreeSet<String>,
     pub user_variable: bool,
     pub text_prepared: BTreeSet<String>,
-    pub found_rows: bool,
     pub sql_log_bin_off: bool,
     pub savepoint: bool,
     /// A binary-protocol statement has an open cursor on the connection.
@@ -113,7 +113,6 @@ impl Pins {
             (!self.temp_tables.is_empty(), Reason::TemporaryTable),
             (self.user_variable, Reason::UserVariable),
             (!self.text_prepared.is_empty(), Reason::TextPrepare),
-            (self.found_rows, Reason::FoundRows),
             (self.sql_log_bin_off, Reason::SqlLogBin),
             (self.savepoint, Reason::Savepoint),
             (self.cursor, Reason::Cursor),
@@ -168,11 +167,8 @@ impl Pins {
         if let Some(p) = &e.deallocate {
             self.text_prepared.remove(p);
         }
-        if e.calc_found_rows {
-            self.found_rows = true;
-        } else if e.found_rows {
-            self.found_rows = false;
-        }
+        // SQL_CALC_FOUND_ROWS no longer pins: `FOUND_ROWS()` is learned from the connection
+        // before it is released (see `session::dependent`).
         for a in &e.assigns {
             if a.name == "sql_log_bin" {
                 self.sql_log_bin_off = a.value.as_deref().is_some_and(|v| {
@@ -304,11 +300,6 @@ mod tests {
                 "PREPARE s FROM 'SELECT 1'",
                 Reason::TextPrepare,
                 "DEALLOCATE PREPARE s",
-            ),
-            (
-                "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1",
-                Reason::FoundRows,
-                "SELECT FOUND_ROWS()",
             ),
             ("SET sql_log_bin=0", Reason::SqlLogBin, "SET sql_log_bin=1"),
         ];

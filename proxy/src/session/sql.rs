@@ -813,6 +813,19 @@ fn tok_end(t: &Tok) -> usize {
     }
 }
 
+/// Whether an assigned value is an expression the server evaluates (`CONCAT(@@sql_mode, …)`,
+/// `@@global.x`, `@v`) rather than a literal: replayed as text elsewhere it could give another
+/// value, so the proxy reads the result back instead (see `Session::resolve_assigned`).
+pub fn is_computed(value: &str) -> bool {
+    if value.trim().parse::<f64>().is_ok() {
+        return false;
+    }
+    !matches!(
+        lex(value).as_slice(),
+        [Tok::Str(..) | Tok::Word(..) | Tok::Ident(..)]
+    )
+}
+
 /// A SQL string literal for `s`.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -1187,6 +1200,21 @@ mod tests {
                 .as_deref(),
             Some("app")
         );
+    }
+
+    #[test]
+    fn computed_values_are_told_from_literals() {
+        for v in ["'+05:00'", "10", "-5", "ON", "`x`", "1.5"] {
+            assert!(!is_computed(v), "{v}");
+        }
+        for v in [
+            "CONCAT(@@sql_mode, ',X')",
+            "@@global.time_zone",
+            "@v",
+            "1 + 1",
+        ] {
+            assert!(is_computed(v), "{v}");
+        }
     }
 
     #[test]
