@@ -456,11 +456,24 @@ fn session_vars(g: &mut Gen) -> Vec<Step> {
     ];
     let k = g.rng.below(SETS.len() as u64) as usize;
     let (set, read) = SETS[k];
+    // Known gap (ARCHITECTURE.md): a server-side prepared statement executed again after
+    // `character_set_results` changed keeps the result metadata of its first execution on the
+    // server, while the proxy may execute it on a connection where it is new. While this pair
+    // is in force every statement goes as text, so the binary client prepares none.
+    let results_charset = set.starts_with("SET character_set_results");
+    let step = |g: &mut Gen, sql: String| {
+        if results_charset {
+            g.text(sql)
+        } else {
+            g.s(sql)
+        }
+    };
+    let table = format!("SELECT v, d FROM {} ORDER BY id LIMIT 2", g.t());
     vec![
         g.text(set),
-        g.s(read),
-        g.s(format!("SELECT v, d FROM {} ORDER BY id LIMIT 2", g.t())),
-        g.s(read),
+        step(g, read.to_string()),
+        step(g, table),
+        step(g, read.to_string()),
         g.text(RESETS[k]),
         g.s(read),
     ]

@@ -154,7 +154,40 @@ pub(super) fn connection_id_expr(session_id: u32) -> String {
     format!("IF(0, CONNECTION_ID(), CAST({session_id} AS UNSIGNED))")
 }
 
+/// Reserved user variables a prepared statement reads `ROW_COUNT()` and `FOUND_ROWS()` from.
+const ROW_COUNT_VAR: &str = "@__switchyard_row_count";
+const FOUND_ROWS_VAR: &str = "@__switchyard_found_rows";
+
+/// A session function inside a server-side prepared statement: `CONNECTION_ID()` as the
+/// session's id, the others as the values the proxy sets before each execute
+/// (`Session::set_session_values`). Each keeps the function's column type.
+pub(super) fn prepared_expr(f: SessionFn, session_id: u32) -> String {
+    match f {
+        SessionFn::ConnectionId => connection_id_expr(session_id),
+        SessionFn::RowCount => {
+            format!("IF(0, ROW_COUNT(), COALESCE(CAST({ROW_COUNT_VAR} AS SIGNED), 0))")
+        }
+        SessionFn::FoundRows => {
+            format!("IF(0, FOUND_ROWS(), COALESCE(CAST({FOUND_ROWS_VAR} AS SIGNED), 0))")
+        }
+    }
+}
+
 impl Session {
+    /// Sets the reserved variables of `prepared_expr` to the session's `ROW_COUNT()` and
+    /// `FOUND_ROWS()` on the borrowed connection, right before an execute that reads them.
+    pub(super) async fn set_session_values(&mut self) -> Result<(), ErrPacket> {
+        if self.dep.row_count.is_none() || self.dep.found_rows.is_none() {
+            self.learn_dependent().await?;
+        }
+        let rc = self.dep.row_count.unwrap_or(-1);
+        let fr = self.dep.found_rows.unwrap_or(0);
+        self.hidden(&format!(
+            "SET {ROW_COUNT_VAR} = {rc}, {FOUND_ROWS_VAR} = {fr}"
+        ))
+        .await
+    }
+
     /// Makes the borrowed connection answer `effects`' reads of session state as a dedicated
     /// connection would: the session's `LAST_INSERT_ID()` set, and an empty diagnostics area for
     /// a session that has no conditions of its own.

@@ -72,6 +72,9 @@ struct Prepared {
     effects: Effects,
     /// The session's schema at prepare: unqualified names are resolved there.
     schema: Option<String>,
+    /// `ROW_COUNT()` or `FOUND_ROWS()` are prepared as reads of reserved user variables that
+    /// the proxy sets to the session's values before each execute.
+    session_values: bool,
     /// The session's variables at prepare: a copy prepared on another connection is prepared
     /// under them, so its metadata is what the server gave the client (result charsets).
     vars: super::state::Vars,
@@ -423,21 +426,19 @@ impl Session {
         let mut sql: Arc<[u8]> = payload.get(1..).unwrap_or_default().into();
         let mut text = String::from_utf8_lossy(&sql).into_owned();
         let digest_text = digest::digest_text(&text);
-        let mut effects = sql::effects(&text);
+        let effects = sql::effects(&text);
         // CONNECTION_ID() is this session's for the statement's life: prepared as its value.
-        // (ROW_COUNT() and FOUND_ROWS() change between executes and stay the server's.)
-        let id_calls: Vec<sql::Call> = effects
+        // ROW_COUNT() and FOUND_ROWS() change between executes: prepared as reads of values set
+        // before each execute. What the statement does is what the client's text says.
+        let session_id = self.registration.entry.id;
+        let session_values = effects
             .calls
             .iter()
-            .filter(|c| c.function == sql::SessionFn::ConnectionId)
-            .copied()
-            .collect();
-        let session_id = self.registration.entry.id;
-        if let Some(new) = sql::substitute(&text, &id_calls, |_| {
-            Some(super::dependent::connection_id_expr(session_id))
+            .any(|c| c.function != sql::SessionFn::ConnectionId);
+        if let Some(new) = sql::substitute(&text, &effects.calls, |f| {
+            Some(super::dependent::prepared_expr(f, session_id))
         }) {
             sql = new.as_bytes().into();
-            effects = sql::effects(&new);
             text = new;
         }
         let def = Prepared {
@@ -446,6 +447,7 @@ impl Session {
             kind: crate::stats::classify(&sql),
             schema: self.schema.clone(),
             vars: self.vars.clone(),
+            session_values,
             sql,
             text,
             digest_text,
@@ -665,6 +667,12 @@ impl Session {
             }
             Err(NotReady::Lost(reason)) => return self.stmt_backend_lost(&reason).await,
         };
+        if def.session_values {
+            if let Err(err) = self.set_session_values().await {
+                self.record(&decision, i64::from(hostgroup), started, 0, 0);
+                return self.send_error(1, &err).await;
+            }
+        }
         // Types the client relies on but this connection never received go along.
         let bind = match (&exec.types, &types) {
             (None, Some(t)) if cached.types.as_ref() != Some(t) => Some(Arc::clone(t)),

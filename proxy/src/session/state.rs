@@ -74,20 +74,26 @@ pub fn target(client: &Vars) -> Vars {
     client.clone()
 }
 
-/// The `SET` that turns `have` into `want`, or `None` when they are equal. When the character
-/// set variables differ they are set first, as a whole (`NAMES` from `want`, or the handshake's
-/// charset and collation), then `want`'s single charset variables on top; other variables to put
-/// back to their defaults come next, then the rest of `want`.
+/// The `SET` that turns `have` into `want`, or `None` when they are equal. Charset variables
+/// go first: `SET NAMES` (from `want`, or the handshake's charset and collation) only when
+/// `want`'s `NAMES` differs or one of `have`'s must go back to the handshake's, then `want`'s
+/// single charset variables; other variables to put back to their defaults come next, then the
+/// rest of `want`. (`SET NAMES` where a single variable would do is not the same: the server
+/// then re-prepares prepared statements, whose metadata changes.)
 pub fn reconcile(have: &Vars, want: &Vars, handshake_collation: u8) -> Option<String> {
-    let charset_keys = || std::iter::once(NAMES).chain(NAMES_VARS);
     let mut items = Vec::new();
-    if charset_keys().any(|k| have.get(k) != want.get(k)) {
+    let charset_keys = || std::iter::once(NAMES).chain(NAMES_VARS);
+    let reset = have.get(NAMES) != want.get(NAMES)
+        || charset_keys().any(|k| have.contains_key(k) && !want.contains_key(k));
+    if reset {
         items.push(match want.get(NAMES) {
             Some(v) => format!("NAMES {v}"),
             None => handshake_names(handshake_collation),
         });
-        for name in NAMES_VARS {
-            if let Some(v) = want.get(name) {
+    }
+    for name in NAMES_VARS {
+        if let Some(v) = want.get(name) {
+            if reset || have.get(name) != Some(v) {
                 items.push(format!("{name}={v}"));
             }
         }
@@ -184,6 +190,12 @@ mod tests {
         assert_eq!(
             reconcile(&names, &Vars::new(), 224).unwrap(),
             "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci"
+        );
+        let results = vars(&[("character_set_results", "'utf8mb3'")]);
+        let other = vars(&[("character_set_results", "'utf8mb4'")]);
+        assert_eq!(
+            reconcile(&results, &other, 224).unwrap(),
+            "SET character_set_results='utf8mb4'"
         );
         let collate = vars(&[("names", "'utf8mb4' COLLATE 'utf8mb4_bin'")]);
         assert_eq!(
