@@ -998,12 +998,24 @@ mod tests {
     #[test]
     fn client_ids_count_up_and_skip_reserved_ones() {
         let mut s = Statements::default();
-        let a = s.add_local(LocalQuery::Socket("@@socket".into()));
+        let a = s.add_local(LocalQuery {
+            column: "@@socket".into(),
+            reads: sql::Reads::Socket,
+        });
         assert_eq!(a, 1);
         assert_eq!(s.resolve(LAST_PREPARED), 1);
-        assert_eq!(s.local(1), Some(LocalQuery::Socket("@@socket".into())));
+        assert_eq!(
+            s.local(1),
+            Some(LocalQuery {
+                column: "@@socket".into(),
+                reads: sql::Reads::Socket
+            })
+        );
         s.next_id = LAST_PREPARED - 1;
-        let b = s.add_local(LocalQuery::Socket("x".into()));
+        let b = s.add_local(LocalQuery {
+            column: "x".into(),
+            reads: sql::Reads::Socket,
+        });
         assert_eq!(
             b, 2,
             "wraps past u32::MAX and 0, and past 1 which is in use"
@@ -1012,7 +1024,13 @@ mod tests {
         assert_eq!(s.resolve(1), 1);
         s.clear();
         assert!(s.local(1).is_none());
-        assert_eq!(s.add_local(LocalQuery::Socket("y".into())), 3);
+        assert_eq!(
+            s.add_local(LocalQuery {
+                column: "y".into(),
+                reads: sql::Reads::Socket
+            }),
+            3
+        );
     }
 
     #[test]
