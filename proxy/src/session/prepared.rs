@@ -637,12 +637,7 @@ impl Session {
 
         let decision = self.decide(&def);
         let a = &decision.actions;
-        self.route.next_flag_in = a.next_query_flag_in.unwrap_or(0);
-        self.route.multiplex = a.multiplex;
-        if a.multiplex == Some(0) {
-            self.route.multiplex_disabled = true;
-            self.pins.rule_no_multiplex = true;
-        }
+        self.follow_rules(a);
         if let Some(msg) = a.error_msg.clone() {
             let sent = self
                 .send_error(1, &ErrPacket::new(super::route::RULE_ERROR, msg))

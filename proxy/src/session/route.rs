@@ -78,12 +78,7 @@ impl Session {
         };
         let decision = self.shared.query.process(&cx);
         let a = &decision.actions;
-        self.route.next_flag_in = a.next_query_flag_in.unwrap_or(0);
-        self.route.multiplex = a.multiplex;
-        if a.multiplex == Some(0) {
-            self.route.multiplex_disabled = true;
-            self.pins.rule_no_multiplex = true;
-        }
+        self.follow_rules(a);
         if a.log == Some(true) {
             info!(
                 target: "switchyard::query_log",
@@ -242,6 +237,17 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// What the matched rules carry over to the session: the next statement's flag and the
+    /// multiplexing verdict.
+    pub(super) fn follow_rules(&mut self, a: &crate::query::rules::Actions) {
+        self.route.next_flag_in = a.next_query_flag_in.unwrap_or(0);
+        self.route.multiplex = a.multiplex;
+        if a.multiplex == Some(0) {
+            self.route.multiplex_disabled = true;
+            self.pins.rule_no_multiplex = true;
+        }
     }
 
     /// The rules' hostgroup, else the user's default; a pinned session (an open transaction
