@@ -153,6 +153,20 @@ async fn client_script(fx: &Fixture, n: usize) {
     let id = c.id();
     assert_eq!(num(&mut c, "SELECT CONNECTION_ID()").await as u32, id);
     assert_eq!(num(&mut c, "SELECT CONNECTION_ID() + 0").await as u32, id);
+    // GET DIAGNOSTICS' statement information is this session's: no conditions, the row count of
+    // its own UPDATE, which it leaves as it was. (User variables pin from here on.)
+    exec(&mut c, &format!("UPDATE {parent} SET touched = 0")).await;
+    let updated = num(&mut c, &format!("SELECT COUNT(*) FROM {parent}")).await;
+    // Every row changes from 0 to 1.
+    exec(&mut c, &format!("UPDATE {parent} SET touched = 1")).await;
+    exec(&mut c, "GET DIAGNOSTICS @n = NUMBER, @r = ROW_COUNT").await;
+    let got = rows(&mut c, "SELECT @n, @r, ROW_COUNT()").await;
+    let want = updated.to_string();
+    assert_eq!(
+        got[0],
+        vec![Some("0".into()), Some(want.clone()), Some(want)],
+        "client {n}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

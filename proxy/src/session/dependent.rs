@@ -95,7 +95,9 @@ impl Dependent {
         if opaque || effects.sets_last_insert_id || (!failed && outcome.last_insert_id != 0) {
             self.lid_on_backend = true;
         }
-        self.row_count = if opaque {
+        self.row_count = if effects.keeps_row_count && outcome.error.is_none() {
+            self.row_count
+        } else if opaque {
             None
         } else {
             match outcome.last {
@@ -137,6 +139,23 @@ impl Dependent {
             SessionFn::FoundRows => self.found_rows.map(|v| format!("IF(0, FOUND_ROWS(), {v})")),
             SessionFn::ConnectionId => Some(connection_id_expr(session_id)),
         }
+    }
+
+    /// `GET DIAGNOSTICS @v = NUMBER|ROW_COUNT, …` for a session whose diagnostics area is empty
+    /// (it holds no connection with conditions): the same assignments as a `SET` of the values a
+    /// dedicated connection would give (no conditions; the previous statement's row count), as
+    /// the borrowed connection's own area belongs to other statements.
+    pub fn statement_diagnostics(&self, effects: &Effects) -> Option<String> {
+        let items = effects.statement_diagnostics.as_ref()?;
+        let rc = self.row_count?;
+        let set: Vec<String> = items
+            .iter()
+            .map(|(target, item)| match item {
+                sql::DiagnosticsItem::Number => format!("{target} = 0"),
+                sql::DiagnosticsItem::RowCount => format!("{target} = {rc}"),
+            })
+            .collect();
+        Some(format!("SET {}", set.join(", ")))
     }
 
     /// `text` with the session functions the proxy knows replaced by their values; `None` when

@@ -154,7 +154,12 @@ impl Session {
             Some(new) => self.dep.substitute(new, &effects, session_id),
             None if lossless => self.dep.substitute(&text, &effects, session_id),
             None => None,
-        };
+        }
+        .or_else(|| {
+            (!self.pins.diagnostics)
+                .then(|| self.dep.statement_diagnostics(&effects))
+                .flatten()
+        });
         let rewritten: Cow<'_, [u8]> = match substituted.or(ruled) {
             Some(new) => {
                 let mut payload = Vec::with_capacity(new.len() + 1);

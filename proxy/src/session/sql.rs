@@ -14,8 +14,8 @@ enum Tok {
     Ident(usize, usize),
     /// A 'string' or "string", span including the quotes.
     Str(usize, usize),
-    /// `@name`: a user variable.
-    UserVar,
+    /// `@name`: a user variable, span including the `@`.
+    UserVar(usize, usize),
     /// `@@[scope.]name`; span of what follows the `@@`.
     SysVar(usize, usize),
     Punct(usize, u8),
@@ -88,8 +88,9 @@ fn lex(sql: &str) -> Vec<Tok> {
                         }
                     }
                 }
-                out.push(Tok::UserVar);
-                i = j.max(i + 1);
+                let end = j.max(i + 1).min(s.len());
+                out.push(Tok::UserVar(i, end));
+                i = end;
             }
             b if is_word(b) => {
                 let start = i;
@@ -205,6 +206,18 @@ pub struct Effects {
     pub kill: Option<Kill>,
     /// `DROP DATABASE|SCHEMA name`: the session loses its default schema if it was that one.
     pub drop_schema: Option<String>,
+    /// `GET [CURRENT] DIAGNOSTICS @v = NUMBER|ROW_COUNT, …` (statement information only): the
+    /// targets and items. The statement leaves `ROW_COUNT()` as it was.
+    pub statement_diagnostics: Option<Vec<(String, DiagnosticsItem)>>,
+    /// A diagnostics statement (`GET DIAGNOSTICS`): `ROW_COUNT()` stays the previous one's.
+    pub keeps_row_count: bool,
+}
+
+/// A statement-information item of `GET DIAGNOSTICS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiagnosticsItem {
+    Number,
+    RowCount,
 }
 
 /// A call of a function whose value is the proxy's session's, spanning `start..end` of the text.
@@ -257,9 +270,11 @@ pub const NAMES_VARS: [&str; 4] = [
 
 fn tok_text<'a>(sql: &'a str, t: &Tok) -> &'a str {
     match *t {
-        Tok::Word(a, b) | Tok::Ident(a, b) | Tok::Str(a, b) | Tok::SysVar(a, b) => {
-            sql.get(a..b).unwrap_or("")
-        }
+        Tok::Word(a, b)
+        | Tok::Ident(a, b)
+        | Tok::Str(a, b)
+        | Tok::SysVar(a, b)
+        | Tok::UserVar(a, b) => sql.get(a..b).unwrap_or(""),
         _ => "",
     }
 }
@@ -285,7 +300,7 @@ pub fn effects(sql: &str) -> Effects {
     e.multi_statement = stmts.len() > 1;
     for (i, t) in toks.iter().enumerate() {
         match t {
-            Tok::UserVar => e.user_variable = true,
+            Tok::UserVar(..) => e.user_variable = true,
             Tok::SysVar(..) => {
                 let name = text(t).to_ascii_lowercase();
                 let bare = name
@@ -390,7 +405,13 @@ pub fn effects(sql: &str) -> Effects {
         {
             e.reads_diagnostics = true
         }
-        "GET" if w(1) == "DIAGNOSTICS" || w(2) == "DIAGNOSTICS" => e.reads_diagnostics = true,
+        "GET" if w(1) == "DIAGNOSTICS" || w(2) == "DIAGNOSTICS" => {
+            e.reads_diagnostics = true;
+            e.keeps_row_count = true;
+            let at = if w(1) == "DIAGNOSTICS" { 2 } else { 3 };
+            e.statement_diagnostics =
+                statement_diagnostics(stmt.get(at..).unwrap_or_default(), sql);
+        }
         "KILL" => e.kill = Some(parse_kill(&stmt[1..], sql)),
         "DROP" if matches!(w(1), "DATABASE" | "SCHEMA") => {
             let at = if w(2) == "IF" { 4 } else { 2 };
@@ -562,6 +583,25 @@ fn unaliased_select_items(stmt: &[Tok], sql: &str) -> Vec<(usize, usize)> {
         close(item_start, end, &mut items);
     }
     items
+}
+
+/// `@v = NUMBER, @w = ROW_COUNT`; `None` for anything else (condition items, local variables).
+fn statement_diagnostics(toks: &[Tok], sql: &str) -> Option<Vec<(String, DiagnosticsItem)>> {
+    let mut out = Vec::new();
+    for item in toks.split(|t| matches!(t, Tok::Punct(_, b','))) {
+        match item {
+            [v @ Tok::UserVar(..), Tok::Punct(_, b'='), what] => {
+                let which = match tok_upper(sql, what).as_str() {
+                    "NUMBER" => DiagnosticsItem::Number,
+                    "ROW_COUNT" => DiagnosticsItem::RowCount,
+                    _ => return None,
+                };
+                out.push((tok_text(sql, v).to_string(), which));
+            }
+            _ => return None,
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The operands of `KILL`.
@@ -747,7 +787,7 @@ fn set_item(item: &[Tok], sql: &str, e: &mut Effects) -> bool {
         return true;
     }
     let (name, rest) = match first {
-        Tok::UserVar => return true, // user variables pin the session instead
+        Tok::UserVar(..) => return true, // user variables pin the session instead
         Tok::SysVar(..) => {
             let full = text(first).to_ascii_lowercase();
             let name = match full.split_once('.') {
@@ -800,7 +840,7 @@ fn tok_start(t: &Tok) -> usize {
         Tok::Ident(a, _) => a.saturating_sub(1),
         Tok::SysVar(a, _) => a.saturating_sub(2),
         Tok::Punct(a, _) => a,
-        Tok::UserVar => 0,
+        Tok::UserVar(a, _) => a,
     }
 }
 
@@ -809,7 +849,7 @@ fn tok_end(t: &Tok) -> usize {
         Tok::Word(_, b) | Tok::Str(_, b) | Tok::SysVar(_, b) => b,
         Tok::Ident(_, b) => b + 1,
         Tok::Punct(a, _) => a + 1,
-        Tok::UserVar => 0,
+        Tok::UserVar(_, b) => b,
     }
 }
 
@@ -1188,6 +1228,23 @@ mod tests {
         assert_eq!(
             out.as_deref(),
             Some("SELECT DISTINCT 9 AS `found_rows()` FROM t WHERE a = 9")
+        );
+        assert_eq!(
+            effects("GET DIAGNOSTICS @n = NUMBER, @`r` = row_count").statement_diagnostics,
+            Some(vec![
+                ("@n".into(), DiagnosticsItem::Number),
+                ("@`r`".into(), DiagnosticsItem::RowCount)
+            ])
+        );
+        assert_eq!(
+            effects("GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT").statement_diagnostics,
+            None
+        );
+        let sql = "SELECT ROW_COUNT() + @x";
+        let e = effects(sql);
+        assert_eq!(
+            substitute(sql, &e.calls, |_| Some("7".into())).as_deref(),
+            Some("SELECT 7 + @x AS `ROW_COUNT() + @x`")
         );
         assert!(effects("SELECT NEXTVAL(s)").sequence);
         assert!(effects("SELECT PREVIOUS VALUE FOR s").sequence);
