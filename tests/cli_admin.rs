@@ -10,22 +10,9 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use proxy_support::{pinned_reader, Fixture};
+use proxy_support::{pinned_reader, Fixture, Out};
 use serde_json::Value;
 use switchyard_proxy::config::Config;
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-}
 
 fn admin_url(fx: &Fixture) -> String {
     format!(
@@ -51,12 +38,7 @@ fn command(fx: &Fixture, args: &[&str]) -> tokio::process::Command {
 }
 
 async fn finish(child: tokio::process::Child) -> Out {
-    let out = child.wait_with_output().await.expect("switchyard runs");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::from(child.wait_with_output().await.expect("switchyard runs"))
 }
 
 async fn run(fx: &Fixture, args: &[&str]) -> Out {

@@ -10,30 +10,17 @@ use std::path::Path;
 use std::process::Stdio;
 
 use mysql_async::prelude::Queryable;
-use proxy_support::Fixture;
+use proxy_support::{Fixture, Out};
 use serde_json::Value;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-
-    /// The error object: the last line of stderr, parsed; its exit code is the process's.
-    fn error(&self) -> Value {
-        let line = self.stderr.lines().last().unwrap_or_default();
-        let v: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("error not JSON ({e}): {}", self.stderr));
-        assert_eq!(v["exit_code"], self.code, "{}", self.stderr);
-        assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-        v
-    }
+/// The error object of a run: the last line of stderr, parsed; its exit code is the process's.
+fn error(out: &Out) -> Value {
+    let line = out.stderr.lines().last().unwrap_or_default();
+    let v: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("error not JSON ({e}): {}", out.stderr));
+    assert_eq!(v["exit_code"], out.code, "{}", out.stderr);
+    assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    v
 }
 
 /// The binary as a script runs it, with exactly `args` (no option added) and `env`.
@@ -51,12 +38,7 @@ async fn run(args: &[String], env: &[(&str, &str)]) -> Out {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().await.expect("switchyard runs");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::from(cmd.output().await.expect("switchyard runs"))
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -165,7 +147,7 @@ async fn global_options_work_before_and_after_the_noun_and_the_verb() {
     for args in positions("servers", &[&set[..], &["--yes"]].concat(), &opts) {
         let out = run(&args, &env).await;
         assert_eq!(out.code, 3, "{args:?}: {}", out.stderr);
-        assert_eq!(out.error()["kind"], "refused", "{args:?}");
+        assert_eq!(error(&out)["kind"], "refused", "{args:?}");
     }
     assert_eq!(weight(&mut conn, port).await, before, "nothing changed");
 
@@ -189,7 +171,7 @@ async fn global_options_work_before_and_after_the_noun_and_the_verb() {
     ) {
         let out = run(&args, &env).await;
         assert_eq!(out.code, 3, "{args:?}: {}", out.stderr);
-        assert_eq!(out.error()["kind"], "refused", "{args:?}");
+        assert_eq!(error(&out)["kind"], "refused", "{args:?}");
     }
 
     // Two values: the later one wins, across levels and within one; the command line beats
@@ -221,7 +203,7 @@ async fn global_options_work_before_and_after_the_noun_and_the_verb() {
     )
     .await;
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert_eq!(out.error()["kind"], "connection");
+    assert_eq!(error(&out)["kind"], "connection");
     let from_env = [env[0], ("SWITCHYARD_ADMIN", good.as_str())];
     let out = run(&later(&["servers", "list", "-o", "json"]), &from_env).await;
     assert_eq!(out.code, 0, "SWITCHYARD_ADMIN: {}", out.stderr);
@@ -230,7 +212,7 @@ async fn global_options_work_before_and_after_the_noun_and_the_verb() {
     assert_eq!(out.code, 0, "--admin over SWITCHYARD_ADMIN: {}", out.stderr);
     let out = run(&later(&["-o", "json", "status"]), &env).await;
     assert_ne!(out.code, 0, "{}", out.stdout);
-    let e = out.error();
+    let e = error(&out);
     assert!(
         e["error"]
             .as_str()
@@ -268,7 +250,7 @@ async fn errors_with_json_output_are_one_object_with_kind_and_exit_code() {
     )
     .await;
     assert_eq!(out.code, 1);
-    assert_eq!(out.error()["kind"], "connection");
+    assert_eq!(error(&out)["kind"], "connection");
     assert!(out.stdout.is_empty(), "{}", out.stdout);
 
     // Usage, from clap (wherever -o json stands, even after the mistake) and from a check.
@@ -285,7 +267,7 @@ async fn errors_with_json_output_are_one_object_with_kind_and_exit_code() {
     ] {
         let out = run(&args, &env).await;
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
-        assert_eq!(out.error()["kind"], "usage", "{args:?}");
+        assert_eq!(error(&out)["kind"], "usage", "{args:?}");
     }
 
     // Not found: a server the proxy does not have; still a usage error (2).
@@ -301,7 +283,7 @@ async fn errors_with_json_output_are_one_object_with_kind_and_exit_code() {
     )
     .await;
     assert_eq!(out.code, 2, "{}", out.stderr);
-    let e = out.error();
+    let e = error(&out);
     assert_eq!(e["kind"], "not_found");
     assert!(
         e["error"].as_str().is_some_and(|m| m.contains(&missing)),
@@ -317,7 +299,7 @@ async fn errors_with_json_output_are_one_object_with_kind_and_exit_code() {
     )
     .await;
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert_eq!(out.error()["kind"], "confirmation_required");
+    assert_eq!(error(&out)["kind"], "confirmation_required");
 
     // Tables keep the plain-text error on stderr.
     let out = run(

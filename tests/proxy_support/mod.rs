@@ -108,6 +108,31 @@ pub async fn pinned_reader(sb: &SandboxGuard, proxy: SocketAddr) -> mysql_async:
     conn
 }
 
+/// What a run of the `switchyard` binary printed, and its exit code.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<std::process::Output> for Out {
+    fn from(out: std::process::Output) -> Out {
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Out {
+    /// stdout as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
 /// Runs the `mariadb` CLI (password through the environment, never argv).
 pub fn mariadb_cli(port: u16, user: &str, password: &str, args: &[&str], stdin: &str) -> Output {
     use std::io::Write;

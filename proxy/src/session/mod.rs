@@ -396,7 +396,10 @@ impl Session {
             self.shared.variables.connect_timeout_server_max_ms(),
         );
         let deadline = Instant::now() + timeout;
-        let want_vars = state::target(&self.vars);
+        // Exactly the client's variables: tracking every variable on the backend would let the proxy
+        // learn SETs it cannot parse, but the client would then see state-change reports a
+        // direct server never sends it (`last_gtid` after each commit). Such SETs pin instead.
+        let want_vars = self.vars.clone();
         let mut last_error = String::from("no ONLINE server");
         // The server had no room (its cap in the proxy, or its own max_connections).
         let mut full = false;
@@ -632,7 +635,7 @@ impl Session {
         let Some(lent) = self.backend.as_mut() else {
             return Ok(());
         };
-        let want = state::target(&self.vars);
+        let want = self.vars.clone();
         let Some(set) = state::reconcile(&lent.conn.vars, &want, self.collation) else {
             return Ok(());
         };

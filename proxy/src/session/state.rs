@@ -66,14 +66,6 @@ pub fn apply_tracked(vars: &mut Vars, tracked: &[(String, String)]) {
     }
 }
 
-/// The state a connection must have to run the client's next statement: exactly the client's.
-/// (Tracking every variable on the backend would let the proxy learn SETs it cannot parse, but
-/// the client would then see state-change reports a direct server never sends it: `last_gtid`
-/// after each commit. Such SETs pin instead.)
-pub fn target(client: &Vars) -> Vars {
-    client.clone()
-}
-
 /// The `SET` that turns `have` into `want`, or `None` when they are equal. Charset variables
 /// go first: `SET NAMES` (from `want`, or the handshake's charset and collation) only when
 /// `want`'s `NAMES` differs or one of `have`'s must go back to the handshake's, then `want`'s
@@ -219,6 +211,5 @@ mod tests {
             v,
             vars(&[("autocommit", "'OFF'"), ("sql_select_limit", "10")])
         );
-        assert_eq!(target(&v), v);
     }
 }
