@@ -92,6 +92,8 @@ impl Session {
     /// given. Returns the response's outcome, or `None` when the client got a proxy error or no
     /// response is due. With `retryable`, a backend that fails before any of its response
     /// reached the client is dropped and `End::Retry` returned, with nothing sent to the client.
+    /// `effects` is what the statement does, parsed once by the caller (a text query's, or a
+    /// prepared statement's at prepare).
     pub(super) async fn exchange(
         &mut self,
         command: u8,
@@ -101,43 +103,7 @@ impl Session {
         capture: Option<&mut Capture>,
         retryable: bool,
     ) -> Result<Option<Outcome>, End> {
-        self.exchange_with(
-            command,
-            packet,
-            hostgroup,
-            capture,
-            retryable,
-            Some(effects),
-        )
-        .await
-    }
-
-    /// [`Session::exchange`] for a statement parsed before (a prepared statement's execute):
-    /// `known` is what it does, where a text query is parsed here.
-    pub(super) async fn exchange_with(
-        &mut self,
-        command: u8,
-        packet: &[u8],
-        hostgroup: u32,
-        capture: Option<&mut Capture>,
-        retryable: bool,
-        known: Option<&Effects>,
-    ) -> Result<Option<Outcome>, End> {
         let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
-        let text = matches!(command, com::QUERY | com::STMT_PREPARE)
-            .then(|| String::from_utf8_lossy(body));
-        let parsed;
-        let effects = match (known, &text) {
-            (Some(e), _) => e,
-            (None, Some(t)) => {
-                parsed = sql::effects(t);
-                &parsed
-            }
-            (None, None) => {
-                parsed = Effects::default();
-                &parsed
-            }
-        };
         // Clients that prefer a unix socket must not learn the backend's.
         let rewritten = (command == com::QUERY && body.len() <= MAX_LOCAL_QUERY)
             .then(|| String::from_utf8_lossy(body))

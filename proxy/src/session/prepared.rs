@@ -687,13 +687,13 @@ impl Session {
             }
         }
         let outcome = self
-            .exchange_with(
+            .exchange(
                 com::STMT_EXECUTE,
                 &rewritten,
                 hostgroup,
+                &def.effects,
                 None,
                 false,
-                Some(&def.effects),
             )
             .await;
         // The server used the long data, or dropped it with an error.
