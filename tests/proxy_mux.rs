@@ -41,17 +41,6 @@ async fn connect(url: &str) -> Conn {
         .expect("connect")
 }
 
-/// (sessions pinned now, times pinned) for one reason in one hostgroup.
-async fn pins(a: &mut Conn, hostgroup: u32, reason: &str) -> (u64, u64) {
-    let r = rows(
-        a,
-        &format!("SELECT sessions, pins_total FROM stats_switchyard_pinned_sessions WHERE hostgroup={hostgroup} AND reason='{reason}'"),
-    )
-    .await;
-    let num = |v: &Option<String>| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
-    r.first().map_or((0, 0), |r| (num(&r[0]), num(&r[1])))
-}
-
 /// One seed run: `clients` connections, each doing `rounds` of insert (id from the OK packet
 /// and from SELECT LAST_INSERT_ID(), checked against the row), read, insert, read, read, with a
 /// think time between statements. Returns (average backend/frontend ratio, peak open backend
@@ -366,27 +355,22 @@ async fn every_pinning_reason_pins_counts_and_unpins() {
         ),
     ];
     for (reason, on, off) in cases {
-        let (_, before) = pins(&mut a, WRITER, reason).await;
+        let (_, before) = fx.pins(WRITER, reason).await;
         for s in *on {
             c.query_drop(*s)
                 .await
                 .unwrap_or_else(|e| panic!("{s}: {e}"));
         }
-        assert_eq!(
-            pins(&mut a, WRITER, reason).await,
-            (1, before + 1),
-            "{reason} pins"
-        );
+        eventually(&format!("{reason} pins"), || async {
+            fx.pins(WRITER, reason).await == (1, before + 1)
+        })
+        .await;
         for s in *off {
             c.query_drop(*s)
                 .await
                 .unwrap_or_else(|e| panic!("{s}: {e}"));
         }
-        // Pins are counted right after the response is sent: an admin read may come first.
-        eventually(&format!("{reason} unpins"), || async {
-            pins(&mut fx.admin().await, WRITER, reason).await.0 == 0
-        })
-        .await;
+        fx.pins_become(WRITER, reason, 0).await;
         // The connection is free again for the other client.
         other
             .query_drop("SELECT 1")
@@ -411,7 +395,7 @@ async fn every_pinning_reason_pins_counts_and_unpins() {
         .expect("drop tmp");
     // User variables pin until COM_RESET_CONNECTION.
     c.query_drop("SET @mine = 42").await.expect("user var");
-    assert_eq!(pins(&mut a, WRITER, "user_variable").await.0, 1);
+    fx.pins_become(WRITER, "user_variable", 1).await;
     let (v,): (i64,) = c
         .query_first("SELECT @mine")
         .await
@@ -419,15 +403,15 @@ async fn every_pinning_reason_pins_counts_and_unpins() {
         .expect("row");
     assert_eq!(v, 42);
     c.reset().await.expect("reset");
-    assert_eq!(pins(&mut a, WRITER, "user_variable").await.0, 0);
+    fx.pins_become(WRITER, "user_variable", 0).await;
     // Binary prepared statements do not pin, open or closed.
     let stmt = c.prep("SELECT ? + 1").await.expect("prepare");
-    assert_eq!(pins(&mut a, WRITER, "prepared_statement").await, (0, 0));
+    assert_eq!(fx.pins(WRITER, "prepared_statement").await, (0, 0));
     let (v,): (i64,) = c.exec_first(&stmt, (1,)).await.expect("exec").expect("row");
     assert_eq!(v, 2);
     c.close(stmt).await.expect("close");
     c.query_drop("SELECT 1").await.expect("after close");
-    assert_eq!(pins(&mut a, WRITER, "prepared_statement").await, (0, 0));
+    assert_eq!(fx.pins(WRITER, "prepared_statement").await, (0, 0));
     // Nothing pinned: the multiplexing table agrees.
     let m = rows(&mut a, &format!("SELECT pinned_sessions, backend_connections FROM stats_switchyard_multiplexing WHERE hostgroup={WRITER}")).await;
     assert_eq!(m[0], vec![Some("0".into()), Some("0".into())]);
@@ -446,11 +430,11 @@ async fn every_pinning_reason_pins_counts_and_unpins() {
     c.query_drop("INSERT INTO ai_t VALUES ()")
         .await
         .expect("insert");
-    assert_eq!(pins(&mut a, WRITER, "auto_increment_delay").await.0, 1);
+    fx.pins_become(WRITER, "auto_increment_delay", 1).await;
     c.query_drop("SELECT 1").await.expect("one");
-    assert_eq!(pins(&mut a, WRITER, "auto_increment_delay").await.0, 1);
+    assert_eq!(fx.pins(WRITER, "auto_increment_delay").await.0, 1);
     c.query_drop("SELECT 1").await.expect("two");
-    assert_eq!(pins(&mut a, WRITER, "auto_increment_delay").await.0, 0);
+    fx.pins_become(WRITER, "auto_increment_delay", 0).await;
     admin_run(
         &mut a,
         &[
@@ -463,16 +447,11 @@ async fn every_pinning_reason_pins_counts_and_unpins() {
     )
     .await;
     c.query_drop("SELECT 1").await.expect("select");
-    let (_, total) = pins(&mut a, WRITER, "connection_delay").await;
-    assert!(total >= 1, "the connection delay held the connection");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while pins(&mut a, WRITER, "connection_delay").await.0 != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the connection delay never let go"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the connection delay held the connection", || async {
+        fx.pins(WRITER, "connection_delay").await.1 >= 1
+    })
+    .await;
+    fx.pins_become(WRITER, "connection_delay", 0).await;
     admin_run(
         &mut a,
         &[
@@ -491,7 +470,7 @@ async fn every_pinning_reason_pins_counts_and_unpins() {
     )
     .await;
     c.query_drop("SELECT 1").await.expect("select");
-    assert_eq!(pins(&mut a, WRITER, "hostgroup_multiplex_0").await.0, 1);
+    fx.pins_become(WRITER, "hostgroup_multiplex_0", 1).await;
 }
 
 /// The column definition packet of a one-column result.

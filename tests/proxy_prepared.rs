@@ -35,28 +35,6 @@ async fn connect(url: &str) -> Conn {
         .expect("connect")
 }
 
-/// Sessions pinned now for one reason in the writer hostgroup.
-async fn pinned(a: &mut Conn, reason: &str) -> u64 {
-    let r = rows(
-        a,
-        &format!("SELECT sessions FROM stats_switchyard_pinned_sessions WHERE hostgroup={WRITER} AND reason='{reason}'"),
-    )
-    .await;
-    r.first()
-        .and_then(|r| r[0].as_deref())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Waits until `reason` pins `want` sessions: pins are counted right after a response is sent,
-/// so a read just after it may come a moment early.
-async fn pins_become(fx: &Fixture, reason: &str, want: u64) {
-    eventually(&format!("{want} sessions pinned for {reason}"), || async {
-        pinned(&mut fx.admin().await, reason).await == want
-    })
-    .await;
-}
-
 /// Times any session was pinned because it held a prepared statement: never, now.
 async fn never_pinned_for_statements(a: &mut Conn) {
     let r = rows(
@@ -132,7 +110,7 @@ async fn prepared_statements_multiplex_over_a_small_pool() {
         assert_eq!(v, Some((c + 1, "hi!".to_string())));
     }
     // With statements open on 24 clients, nothing is pinned and the pool stays at its cap.
-    pins_become(&fx, "prepared_statement", 0).await;
+    fx.pins_become(WRITER, "prepared_statement", 0).await;
     unpinned(&fx).await;
     let tasks: Vec<_> = conns
         .into_iter()
@@ -191,11 +169,11 @@ async fn prepared_statements_multiplex_over_a_small_pool() {
         .await
         .expect("var");
     assert_eq!(v, Some(7));
-    pins_become(&fx, "user_variable", 1).await;
+    fx.pins_become(WRITER, "user_variable", 1).await;
     let v: Option<i64> = c.query_first("SELECT @ps_var").await.expect("read var");
     assert_eq!(v, Some(7));
     c.reset().await.expect("reset");
-    pins_become(&fx, "user_variable", 0).await;
+    fx.pins_become(WRITER, "user_variable", 0).await;
     // The statements survive the pool's churn after a reset on the client side too.
     let v: Option<i64> = c
         .exec_first("SELECT ? * 2", (21,))
@@ -380,7 +358,7 @@ async fn raw_statements_move_between_connections_like_direct() {
         p
     })
     .await;
-    pins_become(&fx, "prepared_statement", 0).await;
+    fx.pins_become(WRITER, "prepared_statement", 0).await;
     unpinned(&fx).await;
 
     // Long data: the session keeps its connection from the first chunk to the execute.
@@ -394,7 +372,7 @@ async fn raw_statements_move_between_connections_like_direct() {
             c.command(&p).await.expect("long data");
         }
     }
-    pins_become(&fx, "long_data", 1).await;
+    fx.pins_become(WRITER, "long_data", 1).await;
     // BLOB type, its value sent as long data (absent from the packet).
     let rows = s
         .same(ids, |id| execute(id, 0, &[0], Some(&[0xfc, 0]), &[]))
@@ -404,7 +382,7 @@ async fn raw_statements_move_between_connections_like_direct() {
             .any(|p| p.windows(11).any(|w| w == b"<long data>")),
         "{rows:?}"
     );
-    pins_become(&fx, "long_data", 0).await;
+    fx.pins_become(WRITER, "long_data", 0).await;
 
     // A cursor pins until its last row.
     let ids = s.prepare("SELECT seq FROM seq_1_to_5").await;
@@ -412,7 +390,7 @@ async fn raw_statements_move_between_connections_like_direct() {
     let end = opened.last().expect("end");
     let st = u16::from_le_bytes([end[end.len() - 4], end[end.len() - 3]]);
     assert!(st & status::CURSOR_EXISTS != 0, "cursor opened");
-    pins_become(&fx, "cursor", 1).await;
+    fx.pins_become(WRITER, "cursor", 1).await;
     loop {
         let fetched = s
             .same(ids, |id| {
@@ -428,11 +406,11 @@ async fn raw_statements_move_between_connections_like_direct() {
             break;
         }
     }
-    pins_become(&fx, "cursor", 0).await;
+    fx.pins_become(WRITER, "cursor", 0).await;
     unpinned(&fx).await;
     // A cursor closed with the statement unpins too.
     s.same(ids, |id| execute(id, 1, &[], None, &[])).await;
-    pins_become(&fx, "cursor", 1).await;
+    fx.pins_become(WRITER, "cursor", 1).await;
     for (c, id) in [(&mut s.direct, ids.0), (&mut s.proxied, ids.1)] {
         let mut p = vec![com::STMT_CLOSE];
         p.extend_from_slice(&id);
@@ -440,7 +418,7 @@ async fn raw_statements_move_between_connections_like_direct() {
     }
     s.proxied.command(&[com::PING]).await.expect("ping");
     assert_eq!(s.proxied.read().await.expect("pong")[0], 0x00);
-    pins_become(&fx, "cursor", 0).await;
+    fx.pins_become(WRITER, "cursor", 0).await;
     never_pinned_for_statements(&mut a).await;
 }
 

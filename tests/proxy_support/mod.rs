@@ -50,6 +50,27 @@ impl Fixture {
         sql::login(self.proxy.admin_addr.port(), &l.user, &l.password).await
     }
 
+    /// Sessions of `hostgroup` pinned now for `reason`, and times `reason` pinned one
+    /// (`stats_switchyard_pinned_sessions`).
+    pub async fn pins(&self, hostgroup: u32, reason: &str) -> (u64, u64) {
+        let r = sql::rows(
+            &mut self.admin().await,
+            &format!("SELECT sessions, pins_total FROM stats_switchyard_pinned_sessions WHERE hostgroup={hostgroup} AND reason='{reason}'"),
+        )
+        .await;
+        let num = |v: &Option<String>| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
+        r.first().map_or((0, 0), |r| (num(&r[0]), num(&r[1])))
+    }
+
+    /// Waits until `reason` pins `sessions` sessions of `hostgroup`: pins are counted right
+    /// after the response is sent, so an admin read may come a moment early.
+    pub async fn pins_become(&self, hostgroup: u32, reason: &str, sessions: u64) {
+        sql::eventually(&format!("{reason} pins {sessions} sessions"), || async {
+            self.pins(hostgroup, reason).await.0 == sessions
+        })
+        .await;
+    }
+
     pub fn proxy_addr(&self) -> SocketAddr {
         self.proxy.mysql_addr
     }
