@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod raw;
+pub mod relay;
 pub mod sql;
 
 use std::net::SocketAddr;

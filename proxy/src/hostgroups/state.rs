@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 use crate::config::ServerStatus;
 use crate::registry::now_ms;
 
@@ -87,8 +89,10 @@ pub struct ServerState {
     inner: Mutex<Inner>,
     /// The effective status, for the routing hot path.
     status: AtomicU8,
-    /// Bumped whenever the server goes OFFLINE_HARD: a connection lent before that must close.
-    generation: AtomicU64,
+    /// Bumped whenever the server goes OFFLINE_HARD or is given up on (see
+    /// [`ServerState::abandon_connections`]): a connection lent before that must close, and
+    /// one waiting for a response stops waiting (see `BackendConn::fill`).
+    generation: watch::Sender<u64>,
     /// Backend connects started (attempts), for the connect-rate guarantees.
     pub connect_attempts: AtomicU64,
 }
@@ -151,7 +155,7 @@ impl ServerState {
         ServerState {
             inner: Mutex::new(inner),
             status,
-            generation: AtomicU64::new(0),
+            generation: watch::Sender::new(0),
             connect_attempts: AtomicU64::new(0),
         }
     }
@@ -163,7 +167,7 @@ impl ServerState {
         let after = inner.effective();
         self.status.store(code(after), Ordering::Release);
         if after == ServerStatus::OfflineHard && before != ServerStatus::OfflineHard {
-            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.generation.send_modify(|g| *g += 1);
         }
         out
     }
@@ -173,7 +177,19 @@ impl ServerState {
     }
 
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        *self.generation.borrow()
+    }
+
+    /// Follows the generation: what a lent connection watches while it waits for the server.
+    pub fn watch_generation(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Gives up on every connection lent now: the server stopped answering (missed
+    /// heartbeats), so a statement waiting on it would wait forever. ProxySQL does the same
+    /// when it shuns a server for failed pings (it kills all its connections).
+    pub fn abandon_connections(&self) {
+        self.generation.send_modify(|g| *g += 1);
     }
 
     /// True when a connection lent at `generation` may still be used: the server has not gone
@@ -418,6 +434,20 @@ mod tests {
         // A connection lent before the fence stays unusable after the unfence.
         assert!(!s.lent_usable(g));
         assert!(s.lent_usable(s.generation()));
+    }
+
+    #[test]
+    fn giving_up_on_a_server_wakes_the_connections_lent_before() {
+        let s = ServerState::new(ServerStatus::Online);
+        let g = s.generation();
+        let mut watching = s.watch_generation();
+        assert!(!watching.has_changed().unwrap_or(true));
+        s.abandon_connections();
+        assert!(watching.has_changed().unwrap_or(false));
+        assert!(!s.lent_usable(g));
+        // Connections lent from now on are fine: the server itself stays ONLINE.
+        assert!(s.lent_usable(s.generation()));
+        assert_eq!(s.status(), ServerStatus::Online);
     }
 
     #[test]

@@ -147,7 +147,7 @@ async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, u16> {
             return Err(400);
         }
         head.extend_from_slice(&buf[..n]);
-        if let Some(end) = find(&head, b"\r\n\r\n").or_else(|| find(&head, b"\n\n")) {
+        if let Some(end) = head_end(&head) {
             head.truncate(end);
             return Ok(head);
         }
@@ -157,12 +157,19 @@ async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, u16> {
     }
 }
 
+/// Where the request head in `buf` ends, if it has arrived: at the blank line, also in its bare
+/// `\n\n` form, which hand-typed probes (`printf 'GET /healthz\n\n' | nc …`) send.
+pub fn head_end(buf: &[u8]) -> Option<usize> {
+    find(buf, b"\r\n\r\n").or_else(|| find(buf, b"\n\n"))
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// `METHOD /path?query HTTP/1.x` → (method, path without the query).
-fn parse_request_line(head: &[u8]) -> Option<(&str, &str)> {
+/// `METHOD /path?query HTTP/1.x` → (method, path without the query). Public for the fuzz target:
+/// this is the only parser that sees bytes from anyone who can reach the HTTP port.
+pub fn parse_request_line(head: &[u8]) -> Option<(&str, &str)> {
     let line_end = find(head, b"\n").unwrap_or(head.len());
     let line = std::str::from_utf8(head.get(..line_end)?).ok()?.trim_end();
     let mut parts = line.split(' ');

@@ -449,7 +449,7 @@ async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
         }
         Err(err) if latest.ping_failures >= cfg.ping_max_failures => {
             for s in runtime.hostgroups.members(&e.0, e.1) {
-                shun_unless_last(
+                let shunned = shun_unless_last(
                     admin,
                     s,
                     ShunCause::Ping,
@@ -459,6 +459,11 @@ async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
                         cfg.ping_interval.as_millis()
                     ),
                 );
+                if shunned {
+                    // A server that stopped answering pings will not answer the statements
+                    // waiting on it either (a blackhole, a hung host): they fail now.
+                    s.state.abandon_connections();
+                }
             }
         }
         Err(err) => debug!(error = %err, failures = latest.ping_failures, "ping failed"),
@@ -466,8 +471,9 @@ async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
 }
 
 /// Shuns `s` for `cause`, except the last ONLINE server of its hostgroup, which is marked
-/// degraded: taking it out would only turn slow answers into no answers.
-fn shun_unless_last(admin: &Admin, s: &Arc<Server>, cause: ShunCause, reason: &str) {
+/// degraded: taking it out would only turn slow answers into no answers. True when it was
+/// shunned now.
+fn shun_unless_last(admin: &Admin, s: &Arc<Server>, cause: ShunCause, reason: &str) -> bool {
     let runtime = admin.shared.runtime();
     let events = &admin.shared.health.events;
     let others = runtime
@@ -475,7 +481,7 @@ fn shun_unless_last(admin: &Admin, s: &Arc<Server>, cause: ShunCause, reason: &s
         .get(s.row.hostgroup_id)
         .is_some_and(|hg| hg.others_online(s));
     if !s.is_online() {
-        return;
+        return false;
     }
     if others {
         let until = (cause == ShunCause::Errors)
@@ -489,6 +495,7 @@ fn shun_unless_last(admin: &Admin, s: &Arc<Server>, cause: ShunCause, reason: &s
                 reason.to_string(),
                 "monitor",
             ));
+            return true;
         }
     } else if s.state.set_degraded(format!(
         "{reason}; last ONLINE server of hostgroup {}: not shunned",
@@ -506,6 +513,7 @@ fn shun_unless_last(admin: &Admin, s: &Arc<Server>, cause: ShunCause, reason: &s
             "monitor",
         ));
     }
+    false
 }
 
 /// Reads the server's `max_connections` and timeouts with every ping: the pools size their

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::debug;
 
 use crate::protocol::auth::caching_sha2_reply;
@@ -104,10 +104,40 @@ pub struct BackendConn {
     pub opened: tokio::time::Instant,
     /// Binary-protocol statements prepared on this connection, reused by any session.
     pub stmts: super::stmts::StmtCache,
+    /// While lent: the server's generation and the value it had then (see [`BackendConn::fill`]).
+    given_up: Option<(watch::Receiver<u64>, u64)>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl BackendConn {
+    /// Makes reads fail once `generation` moves past `lent_at`: the server went OFFLINE_HARD or
+    /// stopped answering, and a statement must not wait for it forever. Set while lent.
+    pub fn give_up_with(&mut self, generation: Option<(watch::Receiver<u64>, u64)>) {
+        self.given_up = generation;
+    }
+
+    /// Reads more of a response into the read buffer (`Ok(0)`: the server closed), or fails
+    /// when the connection's server is given up on meanwhile.
+    pub async fn fill(&mut self) -> std::io::Result<usize> {
+        let Some((generation, lent_at)) = self.given_up.as_mut() else {
+            return self.conn.fill().await;
+        };
+        let lent_at = *lent_at;
+        let given_up = async {
+            // A server dropped from the configuration drops its sender: nothing to wait for.
+            if generation.wait_for(|g| *g != lent_at).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            read = self.conn.fill() => read,
+            () = given_up => Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the server was given up on (offline, or it stopped answering the monitor)",
+            )),
+        }
+    }
+
     /// Opens and authenticates a connection; `permit` counts it against the server's cap.
     pub async fn connect(
         params: &ConnectParams,
@@ -294,6 +324,7 @@ impl BackendConn {
             thread_id: greeting.connection_id,
             opened: tokio::time::Instant::now(),
             stmts: super::stmts::StmtCache::default(),
+            given_up: None,
             _permit: permit,
         })
     }

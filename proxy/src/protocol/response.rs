@@ -170,6 +170,12 @@ impl Tracker {
         self.last_seq.map_or(1, |s| s.wrapping_add(1))
     }
 
+    /// Whether the bytes passed so far end on a packet boundary: only then may the proxy add a
+    /// packet of its own (an error) after them. Mid-row, all it can do is close.
+    pub fn at_packet_boundary(&self) -> bool {
+        self.pending == 0 && !self.continuation
+    }
+
     pub fn into_outcome(self) -> Outcome {
         self.outcome
     }

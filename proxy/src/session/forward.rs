@@ -144,7 +144,10 @@ impl Session {
             if retryable {
                 return self.unanswered(&e.to_string());
             }
-            return self.backend_lost(1, &e.to_string()).await.map(|_| None);
+            return self
+                .backend_lost(Some(1), &e.to_string())
+                .await
+                .map(|_| None);
         }
         let Some(expect) = expect_for(command) else {
             self.count_statement();
@@ -165,7 +168,10 @@ impl Session {
             Err(Broken::Unanswered(reason)) if retryable => return self.unanswered(&reason),
             Err(Broken::BackendLost(reason) | Broken::Unanswered(reason)) => {
                 return self
-                    .backend_lost(tracker.next_seq(), &reason)
+                    .backend_lost(
+                        tracker.at_packet_boundary().then(|| tracker.next_seq()),
+                        &reason,
+                    )
                     .await
                     .map(|_| None)
             }
@@ -413,7 +419,7 @@ impl Session {
                     relay_infile(&mut self.client, &mut lent.conn.conn).await?;
                     tracker.infile_sent();
                 }
-                Progress::More => match lent.conn.conn.fill().await {
+                Progress::More => match lent.conn.fill().await {
                     Ok(0) => return Err(lost(answered, "backend closed the connection".into())),
                     Ok(_) => {}
                     Err(e) => return Err(lost(answered, e.to_string())),
@@ -422,9 +428,11 @@ impl Session {
         }
     }
 
-    /// The backend failed: the client gets an error in sequence, and because the state it built
-    /// on that connection is gone, its session ends.
-    async fn backend_lost(&mut self, seq: u8, reason: &str) -> Result<(), End> {
+    /// The backend failed: the client gets an error in sequence (`seq`; `None` when the
+    /// failure cut a packet in half, so the client sees the connection close as it would if its
+    /// server died there), and because the state it built on that connection is gone, its
+    /// session ends.
+    async fn backend_lost(&mut self, seq: Option<u8>, reason: &str) -> Result<(), End> {
         let server = self
             .backend
             .as_ref()
@@ -437,7 +445,9 @@ impl Session {
             errors::BACKEND_LOST,
             format!("Lost connection to backend server {server} during query: {reason}"),
         );
-        let _ = self.send_error(seq, &err).await;
+        if let Some(seq) = seq {
+            let _ = self.send_error(seq, &err).await;
+        }
         Err(End::Close)
     }
 

@@ -414,7 +414,8 @@ impl Session {
             if let Some(server) = picked {
                 let generation = server.state.generation();
                 match self.borrow_from(&server, deadline, &want_vars).await {
-                    Ok(conn) => {
+                    Ok(mut conn) => {
+                        conn.give_up_with(Some((server.state.watch_generation(), generation)));
                         server.stats.conn_used.incr();
                         let used = server.stats.conn_used.get();
                         server.stats.max_conn_used.raise_to(used);
@@ -721,6 +722,7 @@ impl Session {
         lent.server.stats.conn_used.decr();
         if self.poolable(&lent.server) && lent.server.state.lent_usable(lent.generation) {
             lent.conn.conn.trim();
+            lent.conn.give_up_with(None);
             lent.server.pool.put(lent.conn);
         } else {
             debug!(server = %lent.server.address(), "backend connection closed instead of pooled");
@@ -845,7 +847,7 @@ async fn backend_round_trip(
         if progress == crate::protocol::response::Progress::Done {
             return Ok(tracker.into_outcome());
         }
-        if conn.conn.fill().await.map_err(|e| e.to_string())? == 0 {
+        if conn.fill().await.map_err(|e| e.to_string())? == 0 {
             return Err("backend closed the connection".into());
         }
     }

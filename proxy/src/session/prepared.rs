@@ -353,7 +353,7 @@ async fn prepare_on(
         if progress == Progress::Done {
             break;
         }
-        if conn.conn.fill().await.map_err(|e| e.to_string())? == 0 {
+        if conn.fill().await.map_err(|e| e.to_string())? == 0 {
             return Err("backend closed the connection".into());
         }
     }
