@@ -1,0 +1,171 @@
+//! No password, password hash or `SHA1(password)` appears in any log line at any level: the
+//! proxy runs with every span and event on (TRACE) while clients, admins and the monitor log in
+//! with right and wrong passwords, set passwords through the admin interface and through the
+//! proxy, and the monitor is given a wrong password; then the whole log is searched.
+
+mod proxy_support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, OptsBuilder};
+use switchyard_proxy::protocol::auth::{NativeSecret, PasswordHash};
+
+use proxy_support::sql::{eventually, exec, login};
+use proxy_support::Fixture;
+
+/// Every log line the process writes, kept in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+/// The forms a password could leak in: itself, its stored hash, and `SHA1(password)` (which
+/// logs in to a server as well as the password does).
+fn forms(password: &str) -> Vec<String> {
+    let hash = PasswordHash::of_cleartext(password).to_hex();
+    let sha1 = hex::encode(NativeSecret::of_cleartext(password).0);
+    vec![
+        password.to_string(),
+        hash.clone(),
+        hash.trim_start_matches('*').to_lowercase(),
+        sha1.clone(),
+        sha1.to_uppercase(),
+    ]
+}
+
+async fn try_login(port: u16, user: &str, password: &str) -> Result<Conn, mysql_async::Error> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(user))
+        .pass(Some(password))
+        .prefer_socket(false);
+    Conn::new(opts).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log_line() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let fx = Fixture::start_with(1, |c| {
+        c.mysql_variables.insert(
+            "monitor_ping_interval".into(),
+            toml::Value::String("200".into()),
+        );
+    })
+    .await;
+    let port = fx.proxy_addr().port();
+    let admin_port = fx.proxy.admin_addr.port();
+    let logins = fx.sb.logins().clone();
+    let new_user_password = "Admin-Set-Pw-5123";
+    let statement_password = "Stmt-Secret-Pw-7781";
+    let monitor_wrong = "Monitor-Wrong-Pw-3391";
+
+    // Clients: right and wrong passwords, through the proxy.
+    let (app_user, app_password) = fx.app_user();
+    let mut app = login(port, &app_user, &app_password).await;
+    assert!(try_login(port, &app_user, "Wrong-App-Pw-0042")
+        .await
+        .is_err());
+    // A password inside a statement the client sends.
+    let _: Option<String> = app
+        .query_first(format!("SELECT PASSWORD('{statement_password}')"))
+        .await
+        .expect("PASSWORD()");
+    let out = fx.cli(port, &["-e", "SELECT 1"], "");
+    assert!(out.status.success(), "mariadb CLI through the proxy");
+
+    // Admins: right and wrong passwords; a user added with a clear-text password.
+    let mut admin = fx.admin().await;
+    assert!(
+        try_login(admin_port, &logins.admin.user, "Wrong-Admin-Pw-0043")
+            .await
+            .is_err()
+    );
+    let mut root = login(fx.primary_port(), &logins.root.user, &logins.root.password).await;
+    exec(
+        &mut root,
+        &format!("CREATE USER IF NOT EXISTS admin_set@'%' IDENTIFIED BY '{new_user_password}'"),
+    )
+    .await;
+    exec(&mut root, "GRANT SELECT ON *.* TO admin_set@'%'").await;
+    for sql in [
+        format!("INSERT INTO mysql_users (username, password, default_hostgroup) VALUES ('admin_set', '{new_user_password}', 10)"),
+        "LOAD MYSQL USERS TO RUNTIME".into(),
+        "SAVE MYSQL USERS TO DISK".into(),
+    ] {
+        let _ = admin.query_drop(sql).await;
+    }
+    let mut added = login(port, "admin_set", new_user_password).await;
+    let one: Option<u8> = added
+        .query_first("SELECT 1")
+        .await
+        .expect("new user queries");
+    assert_eq!(one, Some(1));
+    let _: Vec<mysql_async::Row> = admin
+        .query("SELECT * FROM mysql_users")
+        .await
+        .expect("admin reads users");
+
+    // The monitor with a wrong password fails its checks and says so in the log.
+    for sql in [
+        format!("UPDATE global_variables SET variable_value='{monitor_wrong}' WHERE variable_name='mysql-monitor_password'"),
+        "LOAD MYSQL VARIABLES TO RUNTIME".into(),
+    ] {
+        exec(&mut admin, &sql).await;
+    }
+    eventually("the monitor logs a failed check", || async {
+        captured.text().to_lowercase().contains("access denied")
+    })
+    .await;
+
+    let log = captured.text();
+    assert!(
+        log.lines().count() > 100,
+        "TRACE logging is on: {} lines",
+        log.lines().count()
+    );
+    let secrets = [
+        app_password.as_str(),
+        "Wrong-App-Pw-0042",
+        logins.admin.password.as_str(),
+        "Wrong-Admin-Pw-0043",
+        logins.monitor.password.as_str(),
+        logins.root.password.as_str(),
+        monitor_wrong,
+        new_user_password,
+        statement_password,
+    ];
+    for secret in secrets {
+        for form in forms(secret) {
+            if let Some(line) = log.lines().find(|l| l.contains(&form)) {
+                panic!("a log line holds a secret ({form}): {line}");
+            }
+        }
+    }
+}
