@@ -4,19 +4,20 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use super::login_throttle::{self, LoginThrottle};
 use super::{Admin, AdminError, Reply, MAX_STATEMENT};
 use crate::protocol::conn::{ConnError, PacketConn};
-use crate::protocol::constants::{cap, com, status};
+use crate::protocol::constants::{cap, com, errors, status};
 use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
 use crate::protocol::packet::put_packet;
 use crate::protocol::transport::Transport;
-use crate::session::login::login;
+use crate::session::login::{login, LoginError};
 
 /// Packets above this are refused before they are read; statements between `MAX_STATEMENT` and
 /// this get a clear error and the session goes on.
@@ -43,13 +44,15 @@ impl AdminListener {
 
 async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
     let mut shutdown = admin.shared.shutdown_signal();
+    let throttle = Arc::new(LoginThrottle::default());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let id = admin.shared.next_session_id();
                     let span = info_span!("admin_session", id, %peer, user = tracing::field::Empty);
-                    tokio::spawn(serve(stream, peer, Arc::clone(&admin), id).instrument(span));
+                    let throttle = Arc::clone(&throttle);
+                    tokio::spawn(serve(stream, peer, Arc::clone(&admin), throttle, id).instrument(span));
                 }
                 Err(e) => {
                     warn!(error = %e, "admin accept failed");
@@ -61,13 +64,34 @@ async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
     }
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, admin: Arc<Admin>, id: u32) {
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    admin: Arc<Admin>,
+    throttle: Arc<LoginThrottle>,
+    id: u32,
+) {
     let _ = stream.set_nodelay(true);
-    let conn = PacketConn::new(Transport::Tcp(stream));
+    let mut conn = PacketConn::new(Transport::Tcp(stream));
+    let attempt = match throttle.begin(peer.ip(), Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            warn!(%peer, "admin login refused: too many failed logins from this address");
+            let err = login_throttle::blocked(peer.ip(), wait);
+            let _ = conn.send(0, &err.encode()).await;
+            return;
+        }
+    };
     let offer = admin.shared.client_offer().without_ext();
     let logged = match login(conn, &admin.shared, id, admin.users(), offer).await {
-        Ok(l) => l,
+        Ok(l) => {
+            attempt.succeeded();
+            l
+        }
         Err(e) => {
+            if matches!(&e, LoginError::Refused(err) if err.code == errors::ACCESS_DENIED.0) {
+                attempt.failed(Instant::now());
+            }
             debug!(error = %e, "admin login failed");
             return;
         }

@@ -6,6 +6,7 @@ mod apply;
 mod commands;
 mod config_rows;
 mod listener;
+mod login_throttle;
 mod monitor;
 mod mux;
 mod query_rules;

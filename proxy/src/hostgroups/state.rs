@@ -440,7 +440,7 @@ mod tests {
     fn giving_up_on_a_server_wakes_the_connections_lent_before() {
         let s = ServerState::new(ServerStatus::Online);
         let g = s.generation();
-        let mut watching = s.watch_generation();
+        let watching = s.watch_generation();
         assert!(!watching.has_changed().unwrap_or(true));
         s.abandon_connections();
         assert!(watching.has_changed().unwrap_or(false));

@@ -137,6 +137,7 @@ pub mod com {
 /// Error codes and SQLSTATEs the proxy itself answers with (the server's own codes where one fits).
 pub mod errors {
     pub const ACCESS_DENIED: (u16, &str) = (1045, "28000");
+    pub const HOST_IS_BLOCKED: (u16, &str) = (1129, "HY000");
     pub const TOO_MANY_USER_CONNECTIONS: (u16, &str) = (1203, "42000");
     pub const NET_PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
     pub const NET_PACKETS_OUT_OF_ORDER: (u16, &str) = (1156, "08S01");

@@ -1,7 +1,5 @@
-//! No password, password hash or `SHA1(password)` appears in any log line at any level: the
-//! proxy runs with every span and event on (TRACE) while clients, admins and the monitor log in
-//! with right and wrong passwords, set passwords through the admin interface and through the
-//! proxy, and the monitor is given a wrong password; then the whole log is searched.
+//! Security properties checked as tests: what the logs never hold, and how the admin
+//! interface treats a source that guesses passwords.
 
 mod proxy_support;
 
@@ -62,6 +60,10 @@ async fn try_login(port: u16, user: &str, password: &str) -> Result<Conn, mysql_
     Conn::new(opts).await
 }
 
+/// No password, password hash or `SHA1(password)` appears in any log line at any level: the
+/// proxy runs with every span and event on (TRACE) while clients, admins and the monitor log in
+/// with right and wrong passwords, set passwords through the admin interface and through the
+/// proxy, and the monitor is given a wrong password; then the whole log is searched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_line() {
     let captured = Captured::default();
@@ -168,4 +170,35 @@ async fn no_secret_reaches_a_log_line() {
             }
         }
     }
+}
+
+/// Guessing the admin password is limited per source: after five failures even the right
+/// password is refused for a while, with the server's "host is blocked" error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_admin_logins_block_the_source() {
+    let fx = Fixture::start(0).await;
+    let admin_port = fx.proxy.admin_addr.port();
+    let admin = fx.sb.logins().admin.clone();
+    for i in 0..5 {
+        match try_login(admin_port, &admin.user, &format!("guess-{i}")).await {
+            Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1045, "guess {i}: {e}"),
+            other => panic!(
+                "guess {i}: expected access denied, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+    }
+    match try_login(admin_port, &admin.user, &admin.password).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1129, "{e}");
+            assert!(e.message.contains("try again in"), "{e}");
+        }
+        other => panic!(
+            "expected the source to be blocked, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    // The data port is another door with its own rules: clients are not blocked by it.
+    let (u, p) = fx.app_user();
+    login(fx.proxy_addr().port(), &u, &p).await;
 }
