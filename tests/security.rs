@@ -202,3 +202,48 @@ async fn failed_admin_logins_block_the_source() {
     let (u, p) = fx.app_user();
     login(fx.proxy_addr().port(), &u, &p).await;
 }
+
+/// `openssl s_client -starttls mysql` at one TLS version: whether the handshake succeeded.
+fn tls_handshake(port: u16, version_flag: &str) -> (bool, String) {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-starttls",
+            "mysql",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            version_flag,
+            // Let the client offer old versions at all (OpenSSL 3 refuses them by default), so
+            // a refusal is the proxy's.
+            "-cipher",
+            "DEFAULT:@SECLEVEL=0",
+        ])
+        // Without the system's policy (Debian's sets a minimum protocol), the client offers
+        // exactly the version asked for.
+        .env("OPENSSL_CONF", "/dev/null")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success() && text.contains("Cipher is"), text)
+}
+
+/// TLS 1.0 and 1.1 are refused on the client port and on the admin port; 1.2 and 1.3 work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_below_1_2_is_refused_on_client_and_admin_ports() {
+    let fx = Fixture::start(0).await;
+    for port in [fx.proxy_addr().port(), fx.proxy.admin_addr.port()] {
+        for (flag, allowed) in [
+            ("-tls1", false),
+            ("-tls1_1", false),
+            ("-tls1_2", true),
+            ("-tls1_3", true),
+        ] {
+            let (ok, text) = tokio::task::spawn_blocking(move || tls_handshake(port, flag))
+                .await
+                .expect("openssl task");
+            assert_eq!(ok, allowed, "port {port} {flag}:\n{text}");
+        }
+    }
+}
