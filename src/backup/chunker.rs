@@ -29,6 +29,10 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const FLAG_ZSTD: u8 = 1;
 pub const FLAG_AES: u8 = 2;
 pub const HEADER_LEN: usize = 56;
+/// The largest chunk `--chunk-size` allows (4 GiB): a header claiming more is corrupt.
+pub const MAX_PLAIN_LEN: u64 = 4 << 30;
+/// What decompression reserves before it has seen the data.
+const RESERVE_AT_MOST: u64 = 64 << 20;
 /// Input is read in blocks of this size when it is compressed on the way into the chunk buffer.
 pub const READ_BLOCK: usize = 1 << 20;
 
@@ -307,12 +311,21 @@ pub fn open(
     } else {
         stored.slice(HEADER_LEN..)
     };
+    ensure!(
+        header.plain_len <= MAX_PLAIN_LEN,
+        "header says {} bytes of plaintext, more than any chunk holds",
+        header.plain_len
+    );
     let plain = if header.flags & FLAG_ZSTD != 0 {
-        let mut out = Vec::with_capacity(header.plain_len as usize);
-        let mut dec = zstd::stream::read::Decoder::with_buffer(&payload[..])
+        // The header is only believed once the plaintext matches it: reserve a bounded start,
+        // and stop a frame that inflates past the claimed length instead of following it.
+        let mut out = Vec::with_capacity(header.plain_len.min(RESERVE_AT_MOST) as usize);
+        let dec = zstd::stream::read::Decoder::with_buffer(&payload[..])
             .context("starting zstd")?
             .single_frame();
-        dec.read_to_end(&mut out).context("zstd: corrupt frame")?;
+        dec.take(header.plain_len.saturating_add(1))
+            .read_to_end(&mut out)
+            .context("zstd: corrupt frame")?;
         drop(payload);
         Bytes::from(out)
     } else {
@@ -350,6 +363,39 @@ mod tests {
         (0..n)
             .map(|i| ((i * 7) % 251) as u8 ^ (i / 1000) as u8)
             .collect()
+    }
+
+    #[test]
+    fn a_header_that_claims_too_much_is_refused_before_anything_is_reserved() {
+        let salt = [7u8; SALT_LEN];
+        for flags in [0, FLAG_ZSTD] {
+            let h = ChunkHeader {
+                flags,
+                index: 1,
+                plain_len: u64::MAX,
+                salt,
+                nonce: [0; NONCE_LEN],
+            };
+            let mut stored = h.encode().to_vec();
+            stored.extend_from_slice(&zstd::encode_all(&b"tiny"[..], 3).unwrap());
+            let err = open(Bytes::from(stored), 1, &salt, None).unwrap_err();
+            assert!(
+                err.to_string().contains("more than any chunk holds"),
+                "{err}"
+            );
+        }
+        // A frame that inflates past the length its header claims stops there.
+        let h = ChunkHeader {
+            flags: FLAG_ZSTD,
+            index: 1,
+            plain_len: 10,
+            salt,
+            nonce: [0; NONCE_LEN],
+        };
+        let mut stored = h.encode().to_vec();
+        stored.extend_from_slice(&zstd::encode_all(&vec![0u8; 1 << 20][..], 3).unwrap());
+        let err = open(Bytes::from(stored), 1, &salt, None).unwrap_err();
+        assert!(err.to_string().contains("header says 10"), "{err}");
     }
 
     #[test]

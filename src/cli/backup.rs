@@ -352,7 +352,7 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
     if chunk_size < 4096 {
         return Err(usage("--chunk-size: at least 4KiB"));
     }
-    if chunk_size > (4 << 30) {
+    if chunk_size > crate::backup::chunker::MAX_PLAIN_LEN {
         return Err(usage(
             "--chunk-size: at most 4GiB (single objects above 5 GB are refused by S3)",
         ));
