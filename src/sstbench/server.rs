@@ -198,8 +198,16 @@ pub fn read_xbstream_chunk(r: &mut impl Read) -> io::Result<Option<XbChunk>> {
     if len > 64 << 20 {
         return Err(bad(format!("payload of {len} bytes")));
     }
-    let mut payload = vec![0u8; len as usize];
-    r.read_exact(&mut payload)?;
+    // Grown as the bytes arrive, not reserved from the header: a truncated stream costs what
+    // it holds, not the 64 MiB a corrupt length claims.
+    let mut payload = Vec::new();
+    r.by_ref().take(len).read_to_end(&mut payload)?;
+    if payload.len() as u64 != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("xbstream: {path} ends inside a chunk"),
+        ));
+    }
     if crc32(&payload) != crc {
         return Err(bad(format!("CRC mismatch in {path} at {offset}")));
     }
