@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README; CI runs it through .ci/run): installs what is missing, then
-# checks formatting, runs clippy with warnings as errors, and runs every test of the workspace
-# against real mariadbd processes. Exits non-zero on the first failing step; cargo's own result
-# lines are the last thing printed.
+# checks formatting, runs clippy with warnings as errors, runs every test of the workspace
+# against real mariadbd processes and runs the fuzz targets briefly. Exits non-zero on the first
+# failing step.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -26,3 +26,5 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace --no-fail-fast
+step "fuzz targets: saved crashes, then ${FUZZ_CI_SECONDS:-20} s each from fuzz/corpus"
+bash scripts/fuzz.sh --ci
