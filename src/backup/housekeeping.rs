@@ -32,6 +32,8 @@ pub struct BackupInfo {
     pub stored_bytes: u64,
     pub compression: Option<String>,
     pub encrypted: Option<bool>,
+    /// What was backed up, as the manifest (or journal) says.
+    pub source: Option<String>,
     /// The last full `backup verify` of it, if one was recorded.
     pub last_verify: Option<CheckRecord>,
     /// The last `backup drill` of it, if one was recorded.
@@ -88,6 +90,7 @@ pub async fn info(loc: &Location, id: &str) -> Result<Option<BackupInfo>> {
         stored_bytes,
         compression: doc.as_ref().map(|d| d.compression.algorithm.clone()),
         encrypted: doc.as_ref().map(|d| d.encryption.is_some()),
+        source: doc.as_ref().and_then(|d| d.source.clone()),
         last_verify,
         last_drill,
     }))
@@ -200,6 +203,7 @@ mod tests {
             plain_bytes: None,
             stored_bytes: 1,
             compression: None,
+            source: None,
             last_verify: None,
             last_drill: None,
             encrypted: None,

@@ -100,6 +100,9 @@ pub struct Manifest {
     pub started_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
+    /// What was backed up (`mariabackup HOST:PORT`, `file PATH`, `stdin`), when the stream said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Plaintext bytes per chunk (the last chunk may be shorter).
     pub chunk_size: u64,
     pub chunk_format: u8,

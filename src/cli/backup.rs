@@ -463,6 +463,11 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
         multipart_threshold,
         part_size,
         journal_interval: duration_arg("journal-interval", &a.journal_interval)?,
+        source: Some(match (&a.from_server, &a.input) {
+            (Some(url), _) => crate::backup::source::server_label(url),
+            (None, Some(p)) => format!("file {}", p.display()),
+            (None, None) => "stdin".into(),
+        }),
     };
     let reporter = Reporter::start(
         progress.clone(),
@@ -683,7 +688,19 @@ async fn run_list(a: ListArgs, output: OutputFormat) -> Result<()> {
         size: String,
         stored: String,
         codec: String,
+        #[tabled(rename = "last verify")]
+        verify: String,
+        #[tabled(rename = "last drill")]
+        drill: String,
     }
+    let check = |r: &Option<crate::backup::records::CheckRecord>| match r {
+        None => "-".to_string(),
+        Some(r) => format!(
+            "{} {}",
+            if r.ok { "ok" } else { "FAILED" },
+            r.at.format("%Y-%m-%d %H:%M")
+        ),
+    };
     let rows: Vec<Row> = infos
         .iter()
         .map(|i| Row {
@@ -699,6 +716,8 @@ async fn run_list(a: ListArgs, output: OutputFormat) -> Result<()> {
                 (Some(c), Some(e)) => format!("{c}{}", if e { " + AES-256-GCM" } else { "" }),
                 _ => "?".into(),
             },
+            verify: check(&i.last_verify),
+            drill: check(&i.last_drill),
         })
         .collect();
     print_rows(output, &rows, &infos)
