@@ -151,3 +151,70 @@ fn drill_passes_a_good_backup_and_names_the_bad_table() {
     assert_eq!(recorded["ok"], false);
     assert_eq!(recorded["failed"], serde_json::json!(["drill.t1"]));
 }
+
+/// The comparison against a replica: it was stopped behind the backup, the primary moved on after
+/// it; the drill runs the replica up to exactly the backup's GTID position, compares there (equal),
+/// and starts it again.
+#[test]
+fn drill_compares_with_a_replica_stopped_at_the_backup_position() {
+    let sb = SandboxGuard::temp(1, false).expect("sandbox primary and replica");
+    let primary = sb.primary().name.clone();
+    let replica = sb.replicas()[0].name.clone();
+    let root = sb.logins().root.clone();
+    let url = |port: u16| format!("mysql://{}:{}@127.0.0.1:{port}", root.user, root.password);
+    sb.sql(
+        &primary,
+        "CREATE DATABASE drill; \
+         CREATE TABLE drill.t1 (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB; \
+         INSERT INTO drill.t1 SELECT seq, REPEAT('x', 100) FROM drill.seq_1_to_500;",
+    )
+    .unwrap();
+    sb.sync_replicas().unwrap();
+    sb.sql(&replica, "STOP SLAVE").unwrap();
+    // Behind the backup: the replica has not seen these rows.
+    sb.sql(
+        &primary,
+        "INSERT INTO drill.t1 SELECT seq, REPEAT('y', 100) FROM drill.seq_501_to_900",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().join("store").display());
+    let out = Command::new(BIN)
+        .args(["backup", "stream", "--dest", &store, "--name", ID, "-q"])
+        .args(["--chunk-size", "1MiB"])
+        .env("SWITCHYARD_FROM_SERVER", url(sb.primary().port))
+        .env("SWITCHYARD_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // After the backup: only a replica stopped at the backup's position compares equal now.
+    sb.sql(&primary, "UPDATE drill.t1 SET v = 'after' WHERE id <= 10")
+        .unwrap();
+
+    let (out, r) = drill(&store, &url(sb.replicas()[0].port), &["--replica"]);
+    assert!(
+        out.status.success(),
+        "{r}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r["compared_with"], "replica");
+    assert!(
+        r["backup_gtid"].as_str().is_some_and(|g| !g.is_empty()),
+        "{r}"
+    );
+    assert_eq!(r["compared_gtid"], r["backup_gtid"], "{r}");
+    let t1 = table(&r, "drill.t1");
+    assert_eq!(t1["ok"], true, "{t1}");
+    assert_eq!(t1["checksum_restored"], t1["checksum_compared"]);
+    // Started again: it catches up with the primary.
+    sb.sync_replicas().unwrap();
+    let rows = sb
+        .query(&replica, "SELECT COUNT(*) FROM drill.t1 WHERE v = 'after'")
+        .unwrap();
+    assert_eq!(rows[0][0], "10");
+}
