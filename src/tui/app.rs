@@ -17,7 +17,7 @@ mod modes;
 pub use backups::{
     advise, chunk_label, mask_password, Advice, BackupConfirm, BackupForm, BackupPrompt,
     BackupRequest, BackupSettings, BackupUpdate, Backups, FormField, Job, JobKind, Measured,
-    Source, SourceKind, StartSpec, XBCLOUD_OBJECT, XBCLOUD_TRIES,
+    Source, SourceKind, StartSpec, MULTIPART_THRESHOLD, PART_SIZE, XBCLOUD_OBJECT, XBCLOUD_TRIES,
 };
 pub use failover::{OpsConfirm, OpsRequest, OpsUpdate};
 pub use modes::{Confirm, Mode, NumberField, RuleField, RuleForm};

@@ -24,6 +24,7 @@ use crate::backup::verify::{self, VerifyOptions};
 
 use super::app::{
     BackupRequest, BackupSettings, BackupUpdate, JobKind, Measured, Source, StartSpec,
+    MULTIPART_THRESHOLD, PART_SIZE,
 };
 use super::run::now_ms;
 
@@ -229,6 +230,20 @@ async fn run_backup(
     progress: Arc<Progress>,
 ) -> (Result<String, String>, Option<f64>) {
     let result = async {
+        // The request timeout grows with the object, as `backup stream` sizes it.
+        let object = if spec.chunk_size > MULTIPART_THRESHOLD {
+            PART_SIZE
+        } else {
+            spec.chunk_size + crate::backup::memory::CHUNK_FRAMING
+        };
+        let loc = store::open(
+            &loc.url,
+            &ClientSettings {
+                request_timeout: Duration::from_secs(60 + object / (1 << 20)),
+                ..ClientSettings::default()
+            },
+        )
+        .map_err(|e| format!("{e:#}"))?;
         let key = if spec.encrypt {
             Some(key.ok_or("the key file could not be read")?)
         } else {
@@ -257,15 +272,15 @@ async fn run_backup(
             key,
             zstd_level: spec.compress.then_some(3),
             resume: spec.resume,
-            multipart_threshold: 512 << 20,
-            part_size: 128 << 20,
+            multipart_threshold: MULTIPART_THRESHOLD,
+            part_size: PART_SIZE,
             journal_interval: JOURNAL_EVERY,
             source: Some(match &spec.source {
                 Source::Server(url) => crate::backup::source::server_label(url),
                 Source::File(p) => format!("file {}", p.display()),
             }),
         };
-        upload::stream(loc, opts, input, progress)
+        upload::stream(&loc, opts, input, progress)
             .await
             .map_err(|e| format!("{e:#}"))
     }

@@ -31,6 +31,10 @@ pub const CHUNK_LADDER: [u64; 11] = [
     4 << 30,
 ];
 pub const MAX_PARALLEL: usize = 64;
+/// As `backup stream`'s defaults: objects above the threshold go up in parts of this size (the
+/// backups view uses them for its backups and for the advice).
+pub const MULTIPART_THRESHOLD: u64 = 512 << 20;
+pub const PART_SIZE: u64 = 128 << 20;
 /// What xbcloud does, for the comparison (seed 003 and `reference/backup-sst.md` §1.2-1.3): one object
 /// per 10 MB xbstream chunk, 3 tries per request.
 pub const XBCLOUD_OBJECT: u64 = 10_000_000;
@@ -214,8 +218,8 @@ pub fn advise(
         tries,
         request_latency: settings.request_latency,
         compress,
-        multipart_threshold: 512 << 20,
-        part_size: 128 << 20,
+        multipart_threshold: MULTIPART_THRESHOLD,
+        part_size: PART_SIZE,
         journal_interval: crate::backup::JOURNAL_INTERVAL_SECS,
     };
     let mine = plan::plan_row(&input(settings.tries, parallel), chunk);
