@@ -34,9 +34,14 @@ pub fn default_id(now: DateTime<Utc>) -> String {
     now.format(ID_FORMAT).to_string()
 }
 
-/// The time an ID names, if it is a default (time) ID.
+/// The time an ID names, if it is a default (time) ID, or seed 001's `YYmmddHHMM`.
 pub fn id_time(id: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(id, ID_FORMAT)
+    let format = match id.len() {
+        12 => ID_FORMAT,
+        10 => "%y%m%d%H%M",
+        _ => return None,
+    };
+    NaiveDateTime::parse_from_str(id, format)
         .ok()
         .map(|t| t.and_utc())
 }
@@ -200,6 +205,12 @@ mod tests {
             .to_utc();
         assert_eq!(default_id(t), "180331160309");
         assert_eq!(id_time("180331160309"), Some(t));
+        assert_eq!(
+            id_time("1803311603"),
+            Some(t - chrono::Duration::seconds(9)),
+            "seed 001's YYmmddHHMM"
+        );
+        assert_eq!(id_time("18033116"), None);
         assert!(validate_id("180331160309").is_ok());
         assert!(validate_id("../x").is_err());
         assert!(validate_id("").is_err());

@@ -76,6 +76,8 @@ pub async fn worker(
     list(&loc, &updates).await;
     let mut running: Option<Running> = None;
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    // Idle between jobs: the first tick of the next job must not come with a burst of missed ones.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             request = requests.recv() => {
