@@ -520,13 +520,16 @@ async fn backups_view_start_cancel_resume_verify_restore_prune() {
     if shown.contains("server (mariabackup)") {
         tmux.keys(" ");
     }
+    tmux.wait_for(&["source   file"]).await;
     tmux.key("Tab");
     tmux.keys(&input.display().to_string());
+    tmux.wait_for(&["path     /tmp/"]).await;
     tmux.key("Tab");
     for _ in 0..12 {
         tmux.key("BSpace");
     }
     tmux.keys("2512051030");
+    tmux.wait_for(&[">id       2512051030_"]).await;
     tmux.key("Tab");
     // 64MiB → 4GiB and 4 → 64 parallel: a memory bound no machine here has.
     for _ in 0..5 {
@@ -558,6 +561,7 @@ async fn backups_view_start_cancel_resume_verify_restore_prune() {
         "It runs as:",
         "--chunk-size 1MiB",
         "--parallel 2",
+        "--input",
     ])
     .await;
     let (hold_tx, hold_rx) = std::sync::mpsc::channel();
