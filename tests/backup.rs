@@ -217,7 +217,8 @@ fn file_round_trip_encrypted_compressed_4mib_parallel_4() {
         r["stored_bytes"].as_u64().unwrap() < data.len() as u64,
         "zstd did nothing: {r}"
     );
-    // The layout of the issue: PREFIX/ID/chunk-000001…, manifest; the journal is gone.
+    // The layout of the issue: PREFIX/ID/chunk-000001…, manifest; the journal is gone; the verify's
+    // record sits beside them.
     let mut names: Vec<String> = std::fs::read_dir(env.path("store/240101120000"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
@@ -231,6 +232,7 @@ fn file_round_trip_encrypted_compressed_4mib_parallel_4() {
             "chunk-000003",
             "chunk-000004",
             "chunk-000005",
+            "last-verify.json",
             "manifest.json"
         ]
     );

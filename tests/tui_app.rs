@@ -37,7 +37,7 @@ fn views_switch_by_digit_and_tab() {
     keys(&mut app, &[Key::BackTab]);
     assert_eq!(app.view(), View::Pools);
     keys(&mut app, &[Key::Char('1'), Key::BackTab]);
-    assert_eq!(app.view(), View::Failover, "shift-tab wraps around");
+    assert_eq!(app.view(), View::Backups, "shift-tab wraps around");
     keys(&mut app, &[Key::Char('l'), Key::Char('l'), Key::Char('h')]);
     assert_eq!(app.view(), View::Overview, "vim keys too");
 }
@@ -706,4 +706,69 @@ fn taking_out_the_last_online_server_of_a_hostgroup_is_said_loudly() {
     };
     assert_eq!(c.action, Action::Fence(server(20, "db2.prod")));
     assert_eq!(c.warning, None, "hostgroup 20 has other ONLINE servers");
+}
+
+/// The backups view: no store says how to give one; read-only refuses what writes to the store
+/// (start, prune) but not a verify; the memory bound refuses an unsafe form before any dialog.
+#[test]
+fn backups_view_keys_refuse_what_cannot_or_may_not_run() {
+    use switchyard::tui::app::{BackupRequest, BackupSettings, Backups};
+    let mut app = common::app_with_reads(2, false);
+    keys(&mut app, &[Key::Char('B')]);
+    assert_eq!(app.view(), View::Backups);
+    assert_eq!(keys(&mut app, &[Key::Char('b')]), []);
+    assert!(app.status.as_ref().unwrap().text.contains("--backup-store"));
+
+    let mut settings = BackupSettings::none();
+    settings.store = Some("file:///nonexistent".into());
+    settings.available_memory = Some(1 << 30);
+    let mut ro = common::app_with_reads(2, true);
+    ro.backups = Backups::new(settings.clone());
+    keys(&mut ro, &[Key::Char('B')]);
+    for k in ['b', 'P'] {
+        assert_eq!(keys(&mut ro, &[Key::Char(k)]), []);
+        assert!(ro
+            .status
+            .as_ref()
+            .unwrap()
+            .text
+            .starts_with("read-only: refused"));
+        assert_eq!(ro.mode, Mode::Normal);
+    }
+
+    let mut app = common::app_with_reads(2, false);
+    app.backups = Backups::new(settings);
+    let effects = keys(&mut app, &[Key::Char('B'), Key::Char('b')]);
+    assert!(
+        matches!(
+            effects.last(),
+            Some(Effect::Backup(BackupRequest::Measure(_)))
+        ),
+        "{effects:?}"
+    );
+    // Chunk size up to 4GiB: × (4 parallel + 1) is over the 1 GiB available.
+    keys(&mut app, &[Key::Tab, Key::Char('/'), Key::Tab, Key::Tab]);
+    keys(&mut app, &[Key::Char('+'); 5]);
+    assert_eq!(keys(&mut app, &[Key::Enter]), []);
+    assert!(matches!(app.mode, Mode::BackupForm(_)), "{:?}", app.mode);
+    let status = app.status.as_ref().unwrap();
+    assert_eq!(status.tone, Tone::Error);
+    assert!(
+        status.text.starts_with("refused: memory bound"),
+        "{}",
+        status.text
+    );
+    // Back to 64MiB: the confirmation shows the same backup as a command line.
+    keys(&mut app, &[Key::Char('-'); 5]);
+    keys(&mut app, &[Key::Enter]);
+    match &app.mode {
+        Mode::ConfirmBackup(c) => {
+            assert!(
+                c.details[0].contains("--chunk-size 64MiB --parallel 4"),
+                "{c:?}"
+            );
+            assert!(matches!(c.request, BackupRequest::Start(_)));
+        }
+        m => panic!("no confirmation: {m:?}"),
+    }
 }

@@ -455,3 +455,190 @@ async fn switchover_from_the_failover_view_one_step_then_the_rest() {
     assert_eq!(done, steps.to_string(), "one event per step");
     tmux.quit().await;
 }
+
+/// A FIFO the backups view reads as its "file": the test decides when data comes and when it ends,
+/// so a backup is caught running (to cancel it) without guessing at timing.
+fn fifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// Writes `data` into the FIFO from a thread (opening blocks until the console reads), then holds
+/// it open until `hold` is dropped (or at once without one).
+fn feed(
+    path: std::path::PathBuf,
+    data: Vec<u8>,
+    hold: Option<std::sync::mpsc::Receiver<()>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open fifo");
+        // A reader that went away (a cancelled backup) is fine: the rest is not needed.
+        let _ = f.write_all(&data);
+        if let Some(h) = hold {
+            let _ = h.recv();
+        }
+    })
+}
+
+/// The backups view (B) at 80×24 on a file:// store: the form's advice follows chunk size and
+/// parallelism and flags an unsafe memory bound; a backup runs with progress, is cancelled while it
+/// waits for input and resumed keeping its stored chunks; then verify, restore and prune, each
+/// confirmed with Y, and what the screen says is checked against the store and the files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_view_start_cancel_resume_verify_restore_prune() {
+    let sb = sandbox(0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let input = dir.path().join("input.fifo");
+    fifo(&input);
+    let data: Vec<u8> = (0..24u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let command = format!(
+        "SWITCHYARD_LOG=warn exec {} console --embedded --config '{}' --refresh 0.5 \
+         --backup-store 'file://{}' 2>>\"${{TMUX%%,*}}.stderr\"",
+        env!("CARGO_BIN_EXE_switchyard"),
+        sb.proxy_config().display(),
+        store.display()
+    );
+    let tmux = Tmux::start(80, 24, &command);
+    tmux.wait_for(&["Queries/s"]).await;
+    tmux.keys("B");
+    tmux.wait_for(&["Backups in file://", "B Bkp", "b starts a backup"])
+        .await;
+
+    // The form: a file source, sized from the file; the advice follows the choices.
+    tmux.keys("b");
+    tmux.wait_for(&["New backup", "advice"]).await;
+    tmux.keys(" "); // the source kind: file (a server is the default only with --backup-from-server)
+    let shown = tmux.screen();
+    if shown.contains("server (mariabackup)") {
+        tmux.keys(" ");
+    }
+    tmux.wait_for(&["source   file"]).await;
+    tmux.key("Tab");
+    tmux.keys(&input.display().to_string());
+    tmux.wait_for(&["path     /tmp/"]).await;
+    tmux.key("Tab");
+    for _ in 0..12 {
+        tmux.key("BSpace");
+    }
+    tmux.keys("2512051030");
+    tmux.wait_for(&[">id       2512051030_"]).await;
+    tmux.key("Tab");
+    // 64MiB → 4GiB and 4 → 64 parallel: a memory bound no machine here has.
+    for _ in 0..5 {
+        tmux.keys("+");
+    }
+    tmux.key("Tab");
+    for _ in 0..60 {
+        tmux.keys("+");
+    }
+    tmux.wait_for(&["4GiB", "UNSAFE: memory bound"]).await;
+    tmux.key("Enter");
+    tmux.wait_for(&["memory bound"]).await;
+    assert!(
+        !tmux.screen().contains("It runs as:"),
+        "an unsafe backup must not get to the confirmation"
+    );
+    for _ in 0..62 {
+        tmux.keys("-");
+    }
+    tmux.key("BTab");
+    for _ in 0..10 {
+        tmux.keys("-");
+    }
+    // 1MiB chunks, 2 parallel; the FIFO reads as 0 bytes until data comes.
+    tmux.wait_for(&["1MiB", "parallel 2"]).await;
+    tmux.key("Enter");
+    tmux.wait_for(&[
+        "Start backup 2512051030",
+        "It runs as:",
+        "--chunk-size 1MiB",
+        "--parallel 2",
+        "--input",
+    ])
+    .await;
+    let (hold_tx, hold_rx) = std::sync::mpsc::channel();
+    let first = feed(input.clone(), data[..5 << 20].to_vec(), Some(hold_rx));
+    tmux.keys("Y");
+    tmux.wait_for(&[
+        "backup 2512051030: running (x cancels)",
+        "chunks 5 done, 0 in flight",
+    ])
+    .await;
+
+    // Cancel while it waits for more input; then resume with the whole input.
+    tmux.keys("x");
+    tmux.wait_for(&["Cancel the backup of 2512051030", "u resumes it"])
+        .await;
+    tmux.keys("Y");
+    tmux.wait_for(&["stopped (u resumes)", "cancelled after 5.00 MiB"])
+        .await;
+    drop(hold_tx);
+    first.join().expect("first feed");
+    assert!(
+        !store.join("2512051030/manifest.json").exists(),
+        "a cancelled backup has no manifest"
+    );
+    tmux.keys("u");
+    tmux.wait_for(&["Resume backup 2512051030", "--resume 2512051030"])
+        .await;
+    let second = feed(input.clone(), data.clone(), None);
+    tmux.keys("Y");
+    tmux.wait_for(&["backup 2512051030: done", "chunks 24 done", "5 kept"])
+        .await;
+    second.join().expect("second feed");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(store.join("2512051030/manifest.json")).expect("manifest"),
+    )
+    .expect("manifest JSON");
+    assert_eq!(manifest["chunk_count"], 24);
+    assert_eq!(manifest["plain_bytes"], 24 << 20);
+    assert_eq!(manifest["resumes"], 1);
+    tmux.wait_for(&["2512051030", "24.0 MiB", "file "]).await;
+
+    // Verify: confirmed, recorded next to the manifest, shown in the list.
+    tmux.keys("v");
+    tmux.wait_for(&["Verify backup 2512051030", "Y (capital)"])
+        .await;
+    tmux.keys("Y");
+    tmux.wait_for(&["verify 2512051030: done", "ok "]).await;
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(store.join("2512051030/last-verify.json")).expect("verify record"),
+    )
+    .expect("record JSON");
+    assert_eq!(record["ok"], true, "{record}");
+
+    // Restore to a file: byte for byte the input.
+    let restored = dir.path().join("restored.xb");
+    tmux.keys("o");
+    tmux.wait_for(&["Restore 2512051030 to file"]).await;
+    tmux.keys(&restored.display().to_string());
+    tmux.key("Enter");
+    tmux.wait_for(&["Restore backup 2512051030 to", "is created"])
+        .await;
+    tmux.keys("Y");
+    tmux.wait_for(&["restore 2512051030: done"]).await;
+    assert!(
+        std::fs::read(&restored).expect("restored file") == data,
+        "the restore differs from the input"
+    );
+
+    // Prune keeping none: the dialog lists what goes; Y deletes it.
+    tmux.keys("P");
+    tmux.wait_for(&["Keep the newest N"]).await;
+    tmux.keys("0");
+    tmux.key("Enter");
+    tmux.wait_for(&["Delete 1 backups", "delete 2512051030"])
+        .await;
+    tmux.keys("Y");
+    tmux.wait_for(&["pruned 1 backups: 2512051030"]).await;
+    assert!(!store.join("2512051030/manifest.json").exists());
+    tmux.quit().await;
+}

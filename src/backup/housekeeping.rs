@@ -14,6 +14,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 use super::manifest::{id_time, JOURNAL_NAME, MANIFEST_NAME};
+use super::records::{self, CheckRecord};
 use super::store::Location;
 use super::upload::{list_chunks, read_document};
 
@@ -31,6 +32,12 @@ pub struct BackupInfo {
     pub stored_bytes: u64,
     pub compression: Option<String>,
     pub encrypted: Option<bool>,
+    /// What was backed up, as the manifest (or journal) says.
+    pub source: Option<String>,
+    /// The last full `backup verify` of it, if one was recorded.
+    pub last_verify: Option<CheckRecord>,
+    /// The last `backup drill` of it, if one was recorded.
+    pub last_drill: Option<CheckRecord>,
 }
 
 impl BackupInfo {
@@ -53,6 +60,20 @@ pub async fn info(loc: &Location, id: &str) -> Result<Option<BackupInfo>> {
         None => read_document(loc, id, JOURNAL_NAME).await.ok().flatten(),
     };
     let complete = doc.as_ref().is_some_and(|d| d.complete);
+    let recorded = |name: &'static str| {
+        let present = other.iter().any(|n| n == name);
+        async move {
+            if present {
+                records::read(loc, id, name).await
+            } else {
+                None
+            }
+        }
+    };
+    let (last_verify, last_drill) = futures::join!(
+        recorded(records::LAST_VERIFY),
+        recorded(records::LAST_DRILL)
+    );
     Ok(Some(BackupInfo {
         id: id.to_string(),
         complete,
@@ -69,6 +90,9 @@ pub async fn info(loc: &Location, id: &str) -> Result<Option<BackupInfo>> {
         stored_bytes,
         compression: doc.as_ref().map(|d| d.compression.algorithm.clone()),
         encrypted: doc.as_ref().map(|d| d.encryption.is_some()),
+        source: doc.as_ref().and_then(|d| d.source.clone()),
+        last_verify,
+        last_drill,
     }))
 }
 
@@ -179,6 +203,9 @@ mod tests {
             plain_bytes: None,
             stored_bytes: 1,
             compression: None,
+            source: None,
+            last_verify: None,
+            last_drill: None,
             encrypted: None,
         }
     }

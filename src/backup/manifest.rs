@@ -34,9 +34,14 @@ pub fn default_id(now: DateTime<Utc>) -> String {
     now.format(ID_FORMAT).to_string()
 }
 
-/// The time an ID names, if it is a default (time) ID.
+/// The time an ID names, if it is a default (time) ID, or seed 001's `YYmmddHHMM`.
 pub fn id_time(id: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(id, ID_FORMAT)
+    let format = match id.len() {
+        12 => ID_FORMAT,
+        10 => "%y%m%d%H%M",
+        _ => return None,
+    };
+    NaiveDateTime::parse_from_str(id, format)
         .ok()
         .map(|t| t.and_utc())
 }
@@ -100,6 +105,9 @@ pub struct Manifest {
     pub started_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
+    /// What was backed up (`mariabackup HOST:PORT`, `file PATH`, `stdin`), when the stream said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Plaintext bytes per chunk (the last chunk may be shorter).
     pub chunk_size: u64,
     pub chunk_format: u8,
@@ -197,6 +205,12 @@ mod tests {
             .to_utc();
         assert_eq!(default_id(t), "180331160309");
         assert_eq!(id_time("180331160309"), Some(t));
+        assert_eq!(
+            id_time("1803311603"),
+            Some(t - chrono::Duration::seconds(9)),
+            "seed 001's YYmmddHHMM"
+        );
+        assert_eq!(id_time("18033116"), None);
         assert!(validate_id("180331160309").is_ok());
         assert!(validate_id("../x").is_err());
         assert!(validate_id("").is_err());

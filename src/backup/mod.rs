@@ -8,15 +8,18 @@
 //! - [`manifest`]: naming, manifest and resume journal; [`store`]: `file://`, `s3://`, `gs://`, `az://`.
 //! - [`upload`]: `backup stream` (parallel uploads, conditional puts, resume); [`retry`]: backoff with
 //!   jitter; [`source`]: `--from-server` (runs mariabackup); [`progress`]: counters, snapshot, stderr.
-//! - [`restore`], [`verify`], [`housekeeping`] (list, prune).
+//! - [`restore`], [`verify`], [`housekeeping`] (list, prune); [`drill`]: restore into a fresh server and
+//!   compare its tables; [`records`]: the last verify and drill of a backup, next to its manifest.
 
 pub mod chunker;
 pub mod crypto;
+pub mod drill;
 pub mod housekeeping;
 pub mod manifest;
 pub mod memory;
 pub mod plan;
 pub mod progress;
+pub mod records;
 pub mod restore;
 pub mod retry;
 pub mod source;

@@ -81,6 +81,14 @@ impl Drop for ChildReader {
     }
 }
 
+/// `mariabackup HOST:PORT`: what a backup of the server at `url` is called in lists (no password).
+pub fn server_label(url: &str) -> String {
+    match mysql_async::Opts::from_url(url) {
+        Ok(o) => format!("mariabackup {}:{}", o.ip_or_hostname(), o.tcp_port()),
+        Err(_) => "mariabackup".into(),
+    }
+}
+
 /// Starts mariabackup against the server at `url` (`mysql://user:password@host:port`).
 pub async fn mariabackup(url: &str, program: &str, extra_args: &[String]) -> Result<ChildReader> {
     let opts = mysql_async::Opts::from_url(url)

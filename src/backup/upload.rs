@@ -52,6 +52,8 @@ pub struct StreamOptions {
     pub multipart_threshold: u64,
     pub part_size: u64,
     pub journal_interval: Duration,
+    /// What was backed up, for lists (`mariabackup HOST:PORT`, `file PATH`, `stdin`); no secrets.
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -391,6 +393,7 @@ fn base_document(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         started_at,
         completed_at: None,
+        source: opts.source.clone(),
         chunk_size: opts.chunk_size,
         chunk_format: chunker::FORMAT_VERSION,
         salt: hex::encode(salt),

@@ -123,7 +123,7 @@ pub async fn verify(
     report.extra_objects.extend(
         other
             .into_iter()
-            .filter(|n| n != MANIFEST_NAME && n != JOURNAL_NAME),
+            .filter(|n| n != MANIFEST_NAME && n != JOURNAL_NAME && !super::records::is_record(n)),
     );
     for c in &m.chunks {
         match listed.get(&c.index) {

@@ -45,6 +45,9 @@ pub enum BackupCommand {
     Prune(PruneArgs),
     /// Sizing advisor: objects, request cost, failure odds, memory and duration per chunk size.
     Plan(PlanArgs),
+    /// Restore drill: restore into a fresh server, prepare, start, CHECK TABLE every table and compare
+    /// CHECKSUM TABLE with a quiet source or a replica stopped at the backup's GTID position.
+    Drill(Box<super::backup_drill::DrillArgs>),
 }
 
 /// Options shared by every command that talks to a store.
@@ -260,17 +263,18 @@ pub fn run(args: BackupArgs, output: OutputFormat) -> Result<()> {
             BackupCommand::Verify(a) => run_verify(a, output).await,
             BackupCommand::List(a) => run_list(a, output).await,
             BackupCommand::Prune(a) => run_prune(a, output).await,
+            BackupCommand::Drill(a) => super::backup_drill::run(*a, output).await,
             BackupCommand::Plan(_) => unreachable!(),
         }
     })
 }
 
-fn duration_arg(flag: &str, s: &str) -> Result<Duration> {
+pub(super) fn duration_arg(flag: &str, s: &str) -> Result<Duration> {
     parse_duration(s).map_err(|e| usage(format!("--{flag}: {e}")))
 }
 
 impl RetryArgs {
-    fn policy(&self) -> Result<RetryPolicy> {
+    pub(super) fn policy(&self) -> Result<RetryPolicy> {
         if self.retries == 0 {
             return Err(usage("--retries: at least 1 (the first try counts)"));
         }
@@ -281,7 +285,7 @@ impl RetryArgs {
         })
     }
 
-    fn client(&self, object_size: u64) -> Result<ClientSettings> {
+    pub(super) fn client(&self, object_size: u64) -> Result<ClientSettings> {
         let request_timeout = match &self.timeout {
             Some(t) => duration_arg("timeout", t)?,
             None => Duration::from_secs(60 + object_size / (1 << 20)),
@@ -293,11 +297,11 @@ impl RetryArgs {
     }
 }
 
-fn open_store(url: &str, settings: &ClientSettings) -> Result<Location> {
+pub(super) fn open_store(url: &str, settings: &ClientSettings) -> Result<Location> {
     store::open(url, settings).map_err(|e| usage(format!("{e:#}")))
 }
 
-fn load_key(path: &Option<PathBuf>) -> Result<Option<MasterKey>> {
+pub(super) fn load_key(path: &Option<PathBuf>) -> Result<Option<MasterKey>> {
     path.as_deref().map(MasterKey::from_file).transpose()
 }
 
@@ -459,6 +463,11 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
         multipart_threshold,
         part_size,
         journal_interval: duration_arg("journal-interval", &a.journal_interval)?,
+        source: Some(match (&a.from_server, &a.input) {
+            (Some(url), _) => crate::backup::source::server_label(url),
+            (None, Some(p)) => format!("file {}", p.display()),
+            (None, None) => "stdin".into(),
+        }),
     };
     let reporter = Reporter::start(
         progress.clone(),
@@ -600,6 +609,15 @@ async fn run_verify(a: VerifyArgs, output: OutputFormat) -> Result<()> {
     .await;
     reporter.finish().await;
     let r = result?;
+    if !r.quick && r.complete {
+        let record = crate::backup::records::verify_record(&r);
+        if let Err(e) =
+            crate::backup::records::write(&loc, &r.id, crate::backup::records::LAST_VERIFY, &record)
+                .await
+        {
+            eprintln!("warning: the verify result was not recorded in the store: {e:#}");
+        }
+    }
     match output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
         OutputFormat::Table => {
@@ -670,7 +688,19 @@ async fn run_list(a: ListArgs, output: OutputFormat) -> Result<()> {
         size: String,
         stored: String,
         codec: String,
+        #[tabled(rename = "last verify")]
+        verify: String,
+        #[tabled(rename = "last drill")]
+        drill: String,
     }
+    let check = |r: &Option<crate::backup::records::CheckRecord>| match r {
+        None => "-".to_string(),
+        Some(r) => format!(
+            "{} {}",
+            if r.ok { "ok" } else { "FAILED" },
+            r.at.format("%Y-%m-%d %H:%M")
+        ),
+    };
     let rows: Vec<Row> = infos
         .iter()
         .map(|i| Row {
@@ -686,6 +716,8 @@ async fn run_list(a: ListArgs, output: OutputFormat) -> Result<()> {
                 (Some(c), Some(e)) => format!("{c}{}", if e { " + AES-256-GCM" } else { "" }),
                 _ => "?".into(),
             },
+            verify: check(&i.last_verify),
+            drill: check(&i.last_drill),
         })
         .collect();
     print_rows(output, &rows, &infos)
@@ -764,7 +796,7 @@ async fn run_prune(a: PruneArgs, output: OutputFormat) -> Result<()> {
     Ok(())
 }
 
-fn usage(msg: impl Into<String>) -> anyhow::Error {
+pub(super) fn usage(msg: impl Into<String>) -> anyhow::Error {
     Failure::Usage(msg.into()).into()
 }
 

@@ -54,6 +54,75 @@ pub struct ConsoleArgs {
 
     #[command(flatten)]
     pub op: OperationArgs,
+
+    #[command(flatten)]
+    pub backup: ConsoleBackupArgs,
+}
+
+/// The backups view (B).
+#[derive(Debug, Args)]
+pub struct ConsoleBackupArgs {
+    /// The store the backups view lists and writes to (file:///dir, s3://, gs://, az://), as
+    /// `backup stream --dest`.
+    #[arg(long, value_name = "URL", env = "SWITCHYARD_BACKUP_STORE")]
+    pub backup_store: Option<String>,
+    /// Key file for encrypted backups (as `backup stream --encrypt-key-file`).
+    #[arg(long)]
+    pub backup_key_file: Option<PathBuf>,
+    /// The server a new backup reads through mariabackup by default,
+    /// mysql://user:password@host:port (keep the password out of the process list: use the
+    /// environment variable).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SWITCHYARD_FROM_SERVER",
+        hide_env_values = true
+    )]
+    pub backup_from_server: Option<String>,
+    /// Upload bandwidth for the advisor's time, until a backup run here has measured one.
+    #[arg(long, default_value = "100MB/s")]
+    pub backup_bandwidth: String,
+    /// Storage class whose request prices the advisor uses (see `backup plan`).
+    #[arg(long, value_parser = ["gcs-standard", "gcs-nearline", "s3-standard"])]
+    pub backup_price_profile: Option<String>,
+    /// Probability that one request fails, for the advisor's odds (seed 003 assumes 1 in 1,000).
+    #[arg(long, default_value_t = 0.001)]
+    pub backup_request_failure_rate: f64,
+    /// Per-request overhead in milliseconds, for the advisor's time.
+    #[arg(long, default_value_t = 50.0)]
+    pub backup_request_latency_ms: f64,
+}
+
+impl ConsoleBackupArgs {
+    fn settings(&self) -> anyhow::Result<crate::tui::app::BackupSettings> {
+        use crate::backup::plan;
+        let usage = |m: String| anyhow::Error::from(super::exit::Failure::Usage(m));
+        let bandwidth = crate::backup::units::parse_bandwidth(&self.backup_bandwidth)
+            .map_err(|e| usage(format!("--backup-bandwidth: {e}")))?;
+        if !(0.0..=1.0).contains(&self.backup_request_failure_rate) {
+            return Err(usage(
+                "--backup-request-failure-rate: between 0 and 1".into(),
+            ));
+        }
+        // The store's own class unless told: GCS for gs://, S3 for s3:// and anything else.
+        let profile = match (&self.backup_price_profile, &self.backup_store) {
+            (Some(p), _) => plan::profile(p),
+            (None, Some(s)) if s.starts_with("gs://") => plan::profile("gcs-standard"),
+            _ => plan::profile("s3-standard"),
+        }
+        .ok_or_else(|| usage("--backup-price-profile".into()))?;
+        Ok(crate::tui::app::BackupSettings {
+            store: self.backup_store.clone(),
+            key_file: self.backup_key_file.clone(),
+            from_server: self.backup_from_server.clone(),
+            bandwidth,
+            request_failure_rate: self.backup_request_failure_rate,
+            request_latency: self.backup_request_latency_ms / 1000.0,
+            tries: crate::backup::retry::RetryPolicy::default().tries,
+            profile,
+            available_memory: crate::backup::memory::available_memory().ok(),
+        })
+    }
 }
 
 fn interactive() -> bool {
@@ -92,6 +161,7 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
         .into());
     }
     let theme = theme::select(args.theme.as_deref(), &ColourEnv::from_env())?;
+    let backups = args.backup.settings()?;
     let interactive = interactive();
     let output = conn.output;
     let read_only = conn.read_only;
@@ -127,6 +197,7 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
             theme,
             refresh: Duration::from_secs_f64(secs),
             drain_deadline: args.drain_deadline,
+            backups,
         };
         let (control, embedded) = session.split();
         let result = run::run(control, options).await.context("console");

@@ -6,6 +6,7 @@
 pub mod act;
 pub mod admin;
 pub mod backup;
+pub mod backup_drill;
 pub mod codec;
 pub mod config;
 pub mod config_convert;
@@ -54,7 +55,7 @@ pub enum Command {
     Codec(codec::CodecArgs),
     /// Benchmark Galera SST compression methods through a throttled link; recommend [sst] settings.
     SstBench(sstbench::SstBenchArgs),
-    /// Backups streamed to object storage: stream, restore, verify, list, prune, plan.
+    /// Backups streamed to object storage: stream, restore, verify, list, prune, plan, drill.
     Backup(Box<backup::BackupArgs>),
     /// Local MariaDB topologies (primary + replicas) for demos and tests.
     Sandbox(sandbox::SandboxArgs),

@@ -23,7 +23,7 @@ mod guard;
 mod ports;
 mod proxy_config;
 mod replication;
-mod server;
+pub mod server;
 mod setup;
 mod spec;
 mod state;

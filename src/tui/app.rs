@@ -10,9 +10,15 @@ use super::event::{action_for, Key, UiAction};
 use super::model::Model;
 use super::views::{self, arrange, RowKey, Scope, View, ViewState};
 
+mod backups;
 mod failover;
 mod modes;
 
+pub use backups::{
+    advise, chunk_label, mask_password, Advice, BackupConfirm, BackupForm, BackupPrompt,
+    BackupRequest, BackupSettings, BackupUpdate, Backups, FormField, Job, JobKind, Measured,
+    Source, SourceKind, StartSpec, MULTIPART_THRESHOLD, PART_SIZE, XBCLOUD_OBJECT, XBCLOUD_TRIES,
+};
 pub use failover::{OpsConfirm, OpsRequest, OpsUpdate};
 pub use modes::{Confirm, Mode, NumberField, RuleField, RuleForm};
 
@@ -44,6 +50,8 @@ pub enum Effect {
     Reschedule,
     /// Ask the operations worker (failover view).
     Ops(OpsRequest),
+    /// Ask the backup worker (backups view).
+    Backup(BackupRequest),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +96,8 @@ pub struct App {
     pub drain_deadline: Duration,
     /// Drains started here, followed to zero (or to the deadline).
     pub drains: Vec<DrainWatch>,
+    /// The backups view's state.
+    pub backups: Backups,
     stack: Vec<Location>,
     states: HashMap<View, ViewState>,
     /// `q` was pressed once while an operation ran; the next `q` quits.
@@ -107,6 +117,7 @@ impl App {
             dirty: true,
             drain_deadline: DEFAULT_DRAIN_DEADLINE,
             drains: Vec::new(),
+            backups: Backups::new(BackupSettings::none()),
             stack: vec![Location {
                 view: View::Overview,
                 scope: Scope::All,
@@ -294,9 +305,17 @@ impl App {
         self.dirty = true;
     }
 
+    /// The table of the current view before filtering and sorting.
+    fn table_data(&self) -> Option<views::TableData> {
+        if self.view() == View::Backups {
+            return Some(views::backups::table(&self.backups));
+        }
+        views::table(self.view(), &self.model, self.scope())
+    }
+
     /// The table of the current view as shown (filtered and sorted), if it is a table view.
     fn visible_rows(&self) -> Vec<RowKey> {
-        let Some(data) = views::table(self.view(), &self.model, self.scope()) else {
+        let Some(data) = self.table_data() else {
             return Vec::new();
         };
         let state = self.view_state(self.view());
@@ -352,6 +371,9 @@ impl App {
                 input,
             } => self.number_key(key, field, target, input),
             Mode::EditRule(form) => self.rule_key(key, form),
+            Mode::BackupForm(form) => self.backup_form_key(key, form),
+            Mode::BackupPrompt { what, input } => self.backup_prompt_key(key, what, input),
+            Mode::ConfirmBackup(c) => self.confirm_backup_key(key, c),
             Mode::Normal => {
                 let action = action_for(self.view(), key)?;
                 self.normal(action)
@@ -435,6 +457,12 @@ impl App {
         if view == View::Failover && ops.topology.is_none() && ops.busy.is_none() {
             return Some(self.send_ops(OpsRequest::ReadTopology));
         }
+        if view == View::Backups
+            && self.backups.settings.store.is_some()
+            && self.backups.busy.is_none()
+        {
+            return Some(self.send_backup(BackupRequest::List));
+        }
         None
     }
 
@@ -452,6 +480,16 @@ impl App {
         let quitting =
             action == UiAction::Quit || (action == UiAction::BackOrQuit && self.stack.len() == 1);
         if quitting && !self.quit_armed {
+            if let Some(job) = self.backups.job.as_ref().filter(|j| j.running) {
+                self.quit_armed = true;
+                let text = format!(
+                    "the {} of {} is running: q again quits and cuts it off",
+                    job.kind.noun(),
+                    job.id
+                );
+                self.say(Tone::Error, text);
+                return None;
+            }
             if let Some(busy) = self.model.ops.busy.clone() {
                 self.quit_armed = true;
                 self.say(
@@ -575,6 +613,13 @@ impl App {
             | UiAction::RunStep
             | UiAction::RunAll
             | UiAction::AbortPlan => return self.failover_key(action),
+            UiAction::ListBackups
+            | UiAction::NewBackup
+            | UiAction::CancelBackup
+            | UiAction::ResumeBackup
+            | UiAction::VerifyBackup
+            | UiAction::RestoreBackup
+            | UiAction::PruneBackups => return self.backups_key(action),
             UiAction::LoadToRuntime | UiAction::SaveToDisk => {
                 if let Some(m) = self.module() {
                     self.ask(if action == UiAction::LoadToRuntime {
@@ -621,7 +666,7 @@ impl App {
     }
 
     fn sort(&mut self, action: UiAction) {
-        let Some(data) = views::table(self.view(), &self.model, self.scope()) else {
+        let Some(data) = self.table_data() else {
             return;
         };
         let columns = data.columns.len().max(1);

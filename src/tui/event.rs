@@ -99,6 +99,14 @@ pub enum UiAction {
     /// Run every step that is left.
     RunAll,
     AbortPlan,
+    /// Backups view: list the store again.
+    ListBackups,
+    NewBackup,
+    CancelBackup,
+    ResumeBackup,
+    VerifyBackup,
+    RestoreBackup,
+    PruneBackups,
 }
 
 /// One line of the keymap.
@@ -125,7 +133,20 @@ const CONFIG_VIEWS: &[View] = &[
 const TABLE_VIEWS: &[View] = View::ALL.as_slice().split_at(1).1;
 const FAILOVER: &[View] = &[View::Failover];
 /// Where `F` jumps to the failover view (in it, `F` plans a failover).
-const NOT_FAILOVER: &[View] = View::ALL.as_slice().split_at(View::ALL.len() - 1).0;
+const NOT_FAILOVER: &[View] = &[
+    View::Overview,
+    View::Hostgroups,
+    View::Servers,
+    View::Pools,
+    View::Sessions,
+    View::Digests,
+    View::Rules,
+    View::Users,
+    View::Variables,
+    View::Events,
+    View::Backups,
+];
+const BACKUPS: &[View] = &[View::Backups];
 
 macro_rules! bind {
     ($keys:expr, $label:expr, $action:expr, $help:expr, $views:expr) => {
@@ -407,6 +428,62 @@ pub const BINDINGS: &[Binding] = &[
         UiAction::AbortPlan,
         "abandon the plan (undoes nothing)",
         FAILOVER
+    ),
+    bind!(
+        &[Key::Char('B')],
+        "B",
+        UiAction::GoTo(View::Backups),
+        "backups view",
+        &[]
+    ),
+    bind!(
+        &[Key::Char('R')],
+        "R",
+        UiAction::ListBackups,
+        "list the store again",
+        BACKUPS
+    ),
+    bind!(
+        &[Key::Char('b')],
+        "b",
+        UiAction::NewBackup,
+        "new backup, with sizing advice",
+        BACKUPS
+    ),
+    bind!(
+        &[Key::Char('x')],
+        "x",
+        UiAction::CancelBackup,
+        "cancel the job (confirmed)",
+        BACKUPS
+    ),
+    bind!(
+        &[Key::Char('u')],
+        "u",
+        UiAction::ResumeBackup,
+        "resume the stopped backup",
+        BACKUPS
+    ),
+    bind!(
+        &[Key::Char('v')],
+        "v",
+        UiAction::VerifyBackup,
+        "verify selected (confirmed)",
+        BACKUPS
+    ),
+    bind!(
+        &[Key::Char('o')],
+        "o",
+        UiAction::RestoreBackup,
+        "restore selected to a file",
+        BACKUPS
+    ),
+    bind!(
+        &[Key::Char('P')],
+        "P",
+        UiAction::PruneBackups,
+        "prune: keep the newest N",
+        BACKUPS
     ),
 ];
 

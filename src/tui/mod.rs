@@ -5,9 +5,11 @@
 //! (the loop owns the terminal, a task owns the [`crate::control::Control`]) and talk by
 //! messages ([`run`]), so a slow admin interface never freezes the keys. [`model`] derives rates
 //! and histories from successive snapshots; [`theme`] loads the colour themes. Failover,
-//! switchover and rejoin run on their own task too ([`ops_worker`]): a step may wait a minute.
+//! switchover and rejoin run on their own task too ([`ops_worker`]): a step may wait a minute;
+//! so do backups, verifies and restores ([`backup_worker`]).
 
 pub mod app;
+pub mod backup_worker;
 pub mod event;
 pub mod model;
 pub mod ops_worker;

@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control::{Action, Control, ControlError, Snapshot};
 
-use super::app::{App, Effect, OpsRequest, OpsUpdate};
+use super::app::{App, BackupRequest, BackupSettings, BackupUpdate, Effect, OpsRequest, OpsUpdate};
+use super::backup_worker;
 use super::event::Key;
 use super::ops_worker::{self, OpsContext};
 use super::theme::Theme;
@@ -44,6 +45,8 @@ pub struct Options {
     pub drain_deadline: Duration,
     /// The proxies, logins and journal of the failover view.
     pub ops: OpsContext,
+    /// The store and defaults of the backups view.
+    pub backups: BackupSettings,
 }
 
 /// Messages from the admin worker to the loop.
@@ -74,6 +77,7 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
     let mut app = App::new(&opts.admin_label, opts.read_only);
     app.refresh = opts.refresh;
     app.drain_deadline = opts.drain_deadline;
+    app.backups = super::app::Backups::new(opts.backups.clone());
 
     let (to_loop, mut from_worker) = mpsc::channel::<FromWorker>(16);
     let (actions_tx, actions_rx) = mpsc::channel::<Action>(4);
@@ -83,6 +87,15 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
     let (updates_tx, mut ops_updates) = mpsc::unbounded_channel::<OpsUpdate>();
     let ops_task = tokio::spawn(ops_worker::worker(opts.ops.clone(), ops_rx, updates_tx));
     let mut ops_open = true;
+    // Cancel must get through while a job runs: the worker takes requests between progress ticks.
+    let (backup_tx, backup_rx) = mpsc::channel::<BackupRequest>(4);
+    let (backup_updates_tx, mut backup_updates) = mpsc::unbounded_channel::<BackupUpdate>();
+    let backup_task = tokio::spawn(backup_worker::worker(
+        opts.backups.clone(),
+        backup_rx,
+        backup_updates_tx,
+    ));
+    let mut backup_open = true;
 
     let mut terminal = ratatui::try_init()?;
     let _guard = TerminalGuard;
@@ -130,6 +143,15 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
                                 app.on_ops_update(OpsUpdate::Finished(Err(why.into())), now_ms());
                             }
                         }
+                        Some(Effect::Backup(request)) => {
+                            if let Err(e) = backup_tx.try_send(request) {
+                                let why = match e {
+                                    mpsc::error::TrySendError::Full(_) => "the backup worker is busy",
+                                    mpsc::error::TrySendError::Closed(_) => "the backup worker stopped",
+                                };
+                                app.on_backup_update(BackupUpdate::Finished(Err(why.into())), now_ms());
+                            }
+                        }
                         None => {}
                     }
                 }
@@ -150,6 +172,10 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
                 Some(u) => app.on_ops_update(u, now_ms()),
                 None => ops_open = false,
             },
+            update = backup_updates.recv(), if backup_open => match update {
+                Some(u) => app.on_backup_update(u, now_ms()),
+                None => backup_open = false,
+            },
             _ = sigterm.recv() => break,
             _ = sighup.recv() => break,
             _ = sigint.recv() => break,
@@ -160,6 +186,8 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
     // A step cut off here stays "running" in the journal; `failover resume` retries it (every
     // step is idempotent).
     ops_task.abort();
+    // A backup cut off here keeps its journal: `backup stream --resume ID` continues it.
+    backup_task.abort();
     Ok(())
 }
 

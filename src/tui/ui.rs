@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph};
 use ratatui::Frame;
 
-use super::app::{App, Mode};
+use super::app::{App, BackupPrompt, Mode};
 use super::theme::Theme;
 use super::views::{self, arrange, RowKey, View};
 use super::widgets;
@@ -46,6 +46,32 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
             theme,
         ),
         Mode::EditRule(form) => widgets::render_rule_form(frame, body, form, theme),
+        Mode::BackupForm(form) => {
+            views::backups::render_form(frame, body, form, &app.backups, theme)
+        }
+        Mode::BackupPrompt { what, input } => widgets::render_prompt(
+            frame,
+            body,
+            &match what {
+                BackupPrompt::RestoreTo(id) => {
+                    format!("Restore {id} to file (Enter to review, Esc)")
+                }
+                BackupPrompt::PruneKeep => {
+                    "Keep the newest N complete backups (Enter to review, Esc)".to_owned()
+                }
+            },
+            input,
+            theme,
+        ),
+        Mode::ConfirmBackup(c) => widgets::render_question(
+            frame,
+            body,
+            &c.question,
+            None,
+            "It runs as:",
+            &c.details,
+            theme,
+        ),
         Mode::Normal | Mode::Filter => {}
     }
 }
@@ -59,6 +85,11 @@ fn draw_body(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if view == View::Failover {
         let state = app.view_state(view);
         views::failover::render(frame, area, &app.model, &state, theme);
+        return;
+    }
+    if view == View::Backups {
+        let state = app.view_state(view);
+        views::backups::render(frame, area, &app.backups, &state, theme);
         return;
     }
     let Some(data) = views::table(view, &app.model, app.scope()) else {

@@ -3,7 +3,7 @@
 
 use crate::control::{Action, RuleEdit, ServerTarget, MAX_TIER, MAX_WEIGHT};
 
-use super::{App, Effect, OpsConfirm, Tone};
+use super::{App, BackupConfirm, BackupForm, BackupPrompt, Effect, OpsConfirm, Tone};
 use crate::tui::event::Key;
 
 /// An action waiting for a deliberate `Y`.
@@ -32,6 +32,15 @@ pub enum Mode {
     },
     /// Editing a query rule; Enter shows the SQL for confirmation.
     EditRule(RuleForm),
+    /// The new-backup form (backups view); Enter shows the backup for confirmation.
+    BackupForm(BackupForm),
+    /// A line typed for the backups view (restore target, prune retention).
+    BackupPrompt {
+        what: BackupPrompt,
+        input: String,
+    },
+    /// A backups action waiting for `Y`.
+    ConfirmBackup(BackupConfirm),
 }
 
 /// The fields of the rule editor, in Tab order.
@@ -132,7 +141,7 @@ impl App {
 
     /// A key in a confirmation dialog: `Some(true)` runs (capital `Y` only), `Some(false)`
     /// cancels, `None` keeps the dialog open (Enter and `y` say how to confirm).
-    fn answer(&mut self, key: Key, what: &dyn std::fmt::Display) -> Option<bool> {
+    pub(super) fn answer(&mut self, key: Key, what: &dyn std::fmt::Display) -> Option<bool> {
         match key {
             Key::Char('Y') => {
                 self.mode = Mode::Normal;

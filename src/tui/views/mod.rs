@@ -2,6 +2,7 @@
 //! sort keys and style roles); filtering, sorting, selection and drawing are shared, so every view
 //! gets `/`, sort and drill-down the same way.
 
+pub mod backups;
 mod digests;
 mod events;
 pub mod failover;
@@ -43,10 +44,12 @@ pub enum View {
     /// it: `F` jumps here (see `event::BINDINGS`); later views (backups, SST benchmarks) get
     /// letters too, and Tab/Shift-Tab cycle through `ALL`.
     Failover,
+    /// The backups of a store: list, start with sizing advice, progress, verify, restore, prune (`B`).
+    Backups,
 }
 
 impl View {
-    pub const ALL: [View; 11] = [
+    pub const ALL: [View; 12] = [
         View::Overview,
         View::Hostgroups,
         View::Servers,
@@ -58,6 +61,7 @@ impl View {
         View::Variables,
         View::Events,
         View::Failover,
+        View::Backups,
     ];
 
     pub fn title(self) -> &'static str {
@@ -73,6 +77,7 @@ impl View {
             View::Variables => "Variables",
             View::Events => "Events",
             View::Failover => "Failover",
+            View::Backups => "Backups",
         }
     }
 
@@ -90,6 +95,7 @@ impl View {
             View::Variables => "Var",
             View::Events => "Evt",
             View::Failover => "Fail",
+            View::Backups => "Bkp",
         }
     }
 
@@ -97,6 +103,7 @@ impl View {
     pub fn key(self) -> char {
         match View::ALL.iter().position(|v| *v == self) {
             Some(i) if i < 10 => char::from_digit(((i + 1) % 10) as u32, 10).unwrap_or('?'),
+            _ if self == View::Backups => 'B',
             _ => 'F',
         }
     }
@@ -115,6 +122,7 @@ impl View {
             View::Variables => "global variables; changes since start highlighted",
             View::Events => "routing decisions: shun, fence, drain, failover steps",
             View::Failover => "topology, GTIDs, lag; plan and run failover, switchover, rejoin",
+            View::Backups => "a store's backups; start with sizing advice, verify, restore, prune",
         }
     }
 }
@@ -156,6 +164,7 @@ pub enum RowKey {
     Server(ServerTarget),
     Session(u64),
     Rule(u32),
+    Backup(String),
 }
 
 /// How a cell is drawn; the theme turns it into a style.
@@ -317,6 +326,8 @@ pub fn table(view: View, model: &Model, scope: &Scope) -> Option<TableData> {
         View::Variables => variables::table(model, snap),
         View::Events => events::table(model, snap, scope),
         View::Failover => failover::table(&model.ops),
+        // Drawn from the app's backup state, not from the admin snapshot (see `table_of`).
+        View::Backups => return None,
     })
 }
 

@@ -52,7 +52,7 @@ pub fn render_confirm_ops(frame: &mut Frame, area: Rect, confirm: &OpsConfirm, t
 }
 
 /// The dialog: the question, where the statements go, the statements, and the keys.
-fn render_question(
+pub fn render_question(
     frame: &mut Frame,
     area: Rect,
     question: &str,
