@@ -455,3 +455,148 @@ async fn switchover_from_the_failover_view_one_step_then_the_rest() {
     assert_eq!(done, steps.to_string(), "one event per step");
     tmux.quit().await;
 }
+
+/// `console --demo DIR`: sysbench runs through the proxy (prepared statements as the read-write
+/// login, text as the read-only one) while the console runs, the help screen shows how to
+/// connect, and the sysbench processes are gone once the console quits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_workload_runs_through_the_proxy_and_stops_with_the_console() {
+    let sb = sandbox(1).await;
+    let config = Config::load(sb.proxy_config()).expect("config");
+    let command = format!(
+        "SWITCHYARD_LOG=warn exec {} console --embedded --config '{}' --refresh 0.5 --demo '{}' --demo-rate 20 2>>\"${{TMUX%%,*}}.stderr\"",
+        env!("CARGO_BIN_EXE_switchyard"),
+        sb.proxy_config().display(),
+        sb.dir().display()
+    );
+    let tmux = Tmux::start(80, 24, &command);
+    tmux.wait_for(&["Queries/s"]).await;
+    let mut admin = admin(&sb, &config).await;
+
+    // Both clients' statements reach the digests: one login prepares, the other sends text.
+    let logins = sb.logins();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for user in [&logins.app.user, &logins.app_ro.user] {
+        let sql = format!(
+            "SELECT COALESCE(SUM(count_star), 0) FROM stats_mysql_query_digest \
+             WHERE username = '{user}' AND digest_text LIKE 'SELECT c FROM sbtest%'"
+        );
+        while one(&mut admin, &sql).await.parse::<u64>().unwrap_or(0) == 0 {
+            assert!(Instant::now() < deadline, "no workload queries from {user}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    tmux.keys("?");
+    let screen = tmux
+        .wait_for(&["Writes: mariadb -h127.0.0.1", "sysbench pids"])
+        .await;
+    let pids: Vec<u32> = screen
+        .lines()
+        .find_map(|l| l.split("sysbench pids ").nth(1))
+        .and_then(|rest| rest.split(" at ").next())
+        .map(|p| {
+            p.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        pids.len(),
+        2,
+        "two workload pids on the help screen:\n{screen}"
+    );
+    for pid in &pids {
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+    tmux.key("Escape");
+    tmux.quit().await;
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "sysbench {pid} outlived the console"
+        );
+    }
+}
+
+/// Record a live proxy with `switchyard record` while a replica's weight changes, then replay
+/// the file at 80×24: the first frame shows the old weight, a jump to the end the new one, and
+/// the step keys move frame by frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_replays_with_steps_and_jumps() {
+    let sb = sandbox(1).await;
+    let config = Config::load(sb.proxy_config()).expect("config");
+    let port = sb.replicas()[0].port;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("r.jsonl");
+    let mut recorder = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .env("SWITCHYARD_LOG", "warn")
+        .args(["record", "--embedded", "--config"])
+        .arg(sb.proxy_config())
+        .arg("--to")
+        .arg(&file)
+        .args(["--refresh", "0.5", "--frames", "8"])
+        .spawn()
+        .expect("switchyard record");
+    let mut admin = admin(&sb, &config).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while switchyard::recording::load(&file).map_or(0, |r| r.frames.len()) < 2 {
+        assert!(Instant::now() < deadline, "no frames recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for sql in [
+        format!("UPDATE mysql_servers SET weight = 777 WHERE port = {port}"),
+        "LOAD MYSQL SERVERS TO RUNTIME".to_owned(),
+    ] {
+        admin.query_drop(sql).await.expect("set weight");
+    }
+    drop(admin);
+    loop {
+        if let Some(status) = recorder.try_wait().expect("wait") {
+            assert!(status.success(), "record exited with {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "record did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let frames = switchyard::recording::load(&file)
+        .expect("load")
+        .frames
+        .len();
+
+    let command = format!(
+        "SWITCHYARD_LOG=warn exec {} console --replay '{}' --refresh 0.5 2>>\"${{TMUX%%,*}}.stderr\"",
+        env!("CARGO_BIN_EXE_switchyard"),
+        file.display()
+    );
+    let tmux = Tmux::start(80, 24, &command);
+    tmux.wait_for(&["REPLAY"]).await;
+    let weight_of_replica = |screen: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!("127.0.0.1:{port}")))
+            .map(|l| l.split_whitespace().any(|w| w == "777"))
+    };
+    tmux.keys("3");
+    tmux.keys("T");
+    tmux.wait_for(&["jump to"]).await;
+    tmux.keys("+0s");
+    tmux.key("Enter");
+    let screen = tmux.wait_for(&[&format!(" 1/{frames} paused")]).await;
+    assert_eq!(weight_of_replica(&screen), Some(false), "{screen}");
+    tmux.keys("]");
+    tmux.wait_for(&[&format!(" 2/{frames} paused")]).await;
+    tmux.keys("[");
+    tmux.wait_for(&[&format!(" 1/{frames} paused")]).await;
+    tmux.keys("T");
+    tmux.keys("+1h");
+    tmux.key("Enter");
+    let screen = tmux
+        .wait_for(&[&format!(" {frames}/{frames} paused")])
+        .await;
+    assert_eq!(weight_of_replica(&screen), Some(true), "{screen}");
+    // Replay changes nothing: the drain key is refused.
+    tmux.keys("d");
+    tmux.wait_for(&["read-only"]).await;
+    tmux.quit().await;
+}

@@ -88,6 +88,10 @@ pub struct App {
     pub drain_deadline: Duration,
     /// Drains started here, followed to zero (or to the deadline).
     pub drains: Vec<DrainWatch>,
+    /// How to connect to the proxy and its admin interface; shown at the top of the help.
+    pub connect: Vec<String>,
+    /// Where a replay is (time, frame, playing); `None` on a live console.
+    pub replay_line: Option<String>,
     stack: Vec<Location>,
     states: HashMap<View, ViewState>,
     /// `q` was pressed once while an operation ran; the next `q` quits.
@@ -107,6 +111,8 @@ impl App {
             dirty: true,
             drain_deadline: DEFAULT_DRAIN_DEADLINE,
             drains: Vec::new(),
+            connect: Vec::new(),
+            replay_line: None,
             stack: vec![Location {
                 view: View::Overview,
                 scope: Scope::All,
@@ -362,9 +368,14 @@ impl App {
     /// Puts an action in front of the operator, or refuses it in read-only mode.
     fn ask(&mut self, action: Action) {
         if self.read_only {
+            let why = if self.replay_line.is_some() {
+                "a replay changes nothing"
+            } else {
+                "started with --read-only"
+            };
             self.say(
                 Tone::Error,
-                format!("read-only: refused to {action} (started with --read-only)"),
+                format!("read-only: refused to {action} ({why})"),
             );
             return;
         }

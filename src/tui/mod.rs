@@ -11,6 +11,7 @@ pub mod app;
 pub mod event;
 pub mod model;
 pub mod ops_worker;
+pub mod replay;
 pub mod run;
 pub mod theme;
 pub mod ui;

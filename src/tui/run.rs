@@ -19,9 +19,13 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control::{Action, Control, ControlError, Snapshot};
 
-use super::app::{App, Effect, OpsRequest, OpsUpdate};
+use crate::recording::Recorder;
+
+use super::app::{App, Effect, Mode, OpsRequest, OpsUpdate, Status, Tone};
 use super::event::Key;
+use super::model::Model;
 use super::ops_worker::{self, OpsContext};
+use super::replay::{Move, Replay};
 use super::theme::Theme;
 use super::ui::draw;
 
@@ -42,8 +46,23 @@ pub struct Options {
     pub refresh: Duration,
     /// How long a drain started in the console may take before it offers to fence.
     pub drain_deadline: Duration,
-    /// The proxies, logins and journal of the failover view.
-    pub ops: OpsContext,
+    /// How to connect to the proxy, for the help screen (empty: nothing to show).
+    pub connect: Vec<String>,
+}
+
+/// Where the console's snapshots come from.
+// Made once per console and moved into the loop at once: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Source {
+    /// Reads of a live admin interface, each also appended to `record` when given.
+    Live {
+        control: Control,
+        /// The proxies, logins and journal of the failover view.
+        ops: OpsContext,
+        record: Option<Recorder>,
+    },
+    /// A recording, shown frame by frame; nothing can be changed.
+    Replay(Replay),
 }
 
 /// Messages from the admin worker to the loop.
@@ -51,6 +70,8 @@ enum FromWorker {
     Snapshot(Box<Snapshot>),
     ReadFailed(String),
     ActionDone(Action, Result<Vec<String>, String>),
+    /// Recording stopped (the file could not be written); the console goes on.
+    RecordFailed(String),
 }
 
 /// Unix milliseconds now; before 1970 reads as 0 (only rates would be off).
@@ -70,19 +91,46 @@ impl Drop for TerminalGuard {
 }
 
 /// Runs the console on this terminal against an already connected admin interface.
-pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
-    let mut app = App::new(&opts.admin_label, opts.read_only);
+pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
+    // A replay changes nothing: no actions, no operations.
+    let mut app = App::new(
+        &opts.admin_label,
+        opts.read_only || matches!(source, Source::Replay(_)),
+    );
     app.refresh = opts.refresh;
     app.drain_deadline = opts.drain_deadline;
+    app.connect = opts.connect.clone();
 
     let (to_loop, mut from_worker) = mpsc::channel::<FromWorker>(16);
     let (actions_tx, actions_rx) = mpsc::channel::<Action>(4);
     let (schedule_tx, schedule_rx) = watch::channel((app.refresh, app.paused));
-    let worker = tokio::spawn(worker(control, to_loop, actions_rx, schedule_rx));
     let (ops_tx, ops_rx) = mpsc::channel::<OpsRequest>(1);
     let (updates_tx, mut ops_updates) = mpsc::unbounded_channel::<OpsUpdate>();
-    let ops_task = tokio::spawn(ops_worker::worker(opts.ops.clone(), ops_rx, updates_tx));
+    let (mut replay, worker, ops_task, _idle) = match source {
+        Source::Live {
+            control,
+            ops,
+            record,
+        } => (
+            None,
+            Some(tokio::spawn(worker(
+                control,
+                record,
+                to_loop,
+                actions_rx,
+                schedule_rx,
+            ))),
+            Some(tokio::spawn(ops_worker::worker(ops, ops_rx, updates_tx))),
+            None,
+        ),
+        // The senders stay alive (and idle) so the loop's receivers never read as closed.
+        Source::Replay(r) => (Some(r), None, None, Some((to_loop, updates_tx))),
+    };
     let mut ops_open = true;
+    let mut ticks = replay_ticks(app.refresh);
+    if let Some(r) = &mut replay {
+        show_replay(&mut app, r, Move::Jump);
+    }
 
     let mut terminal = ratatui::try_init()?;
     let _guard = TerminalGuard;
@@ -106,6 +154,14 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
             input = keys.recv() => match input {
                 Some(Event::Key(k)) => {
                     let Some(key) = Key::from_event(&k) else { continue };
+                    if let Some(r) = &mut replay {
+                        if app.mode == Mode::Normal || r.prompt.is_some() {
+                            if let Some(m) = r.key(key) {
+                                show_replay(&mut app, r, m);
+                                continue;
+                            }
+                        }
+                    }
                     match app.handle_key(key) {
                         Some(Effect::Quit) => break,
                         Some(Effect::Execute(action)) => {
@@ -120,6 +176,7 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
                         }
                         Some(Effect::Reschedule) => {
                             let _ = schedule_tx.send((app.refresh, app.paused));
+                            ticks = replay_ticks(app.refresh);
                         }
                         Some(Effect::Ops(request)) => {
                             if let Err(e) = ops_tx.try_send(request) {
@@ -144,7 +201,18 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
                 Some(FromWorker::Snapshot(s)) => app.on_snapshot(*s),
                 Some(FromWorker::ReadFailed(e)) => app.on_read_error(e),
                 Some(FromWorker::ActionDone(a, r)) => app.on_action_done(&a, r, now_ms()),
+                Some(FromWorker::RecordFailed(e)) => {
+                    app.status = Some(Status { text: format!("recording stopped: {e}"), tone: Tone::Error });
+                    app.dirty = true;
+                }
                 None => break,
+            },
+            _ = ticks.tick(), if replay.is_some() => {
+                if let Some(r) = &mut replay {
+                    if let Some(m) = r.tick() {
+                        show_replay(&mut app, r, m);
+                    }
+                }
             },
             update = ops_updates.recv(), if ops_open => match update {
                 Some(u) => app.on_ops_update(u, now_ms()),
@@ -156,11 +224,40 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    worker.abort();
+    if let Some(w) = worker {
+        w.abort();
+    }
     // A step cut off here stays "running" in the journal; `failover resume` retries it (every
     // step is idempotent).
-    ops_task.abort();
+    if let Some(t) = ops_task {
+        t.abort();
+    }
     Ok(())
+}
+
+/// Playback moves a frame per refresh interval, the first one interval after the start.
+fn replay_ticks(every: Duration) -> tokio::time::Interval {
+    tokio::time::interval_at(tokio::time::Instant::now() + every, every)
+}
+
+/// Puts the replay's current frame on screen.
+fn show_replay(app: &mut App, r: &Replay, m: Move) {
+    match m {
+        Move::Next => app.on_snapshot(r.current().clone()),
+        Move::Jump => {
+            app.model = Model::default();
+            let window = r.window();
+            if let Some((last, before)) = window.split_last() {
+                for f in before {
+                    app.model.apply(f.clone());
+                }
+                app.on_snapshot(last.clone());
+            }
+        }
+        Move::Redraw => {}
+    }
+    app.replay_line = Some(r.line());
+    app.dirty = true;
 }
 
 /// Reads terminal events on a thread (crossterm's reader blocks) and forwards them.
@@ -227,6 +324,7 @@ impl Admin {
 /// restart, network) is reopened at the next read, so the console recovers by itself.
 async fn worker(
     control: Control,
+    mut record: Option<Recorder>,
     to_loop: mpsc::Sender<FromWorker>,
     mut actions: mpsc::Receiver<Action>,
     mut schedule: watch::Receiver<(Duration, bool)>,
@@ -239,7 +337,20 @@ async fn worker(
         let (every, paused) = *schedule.borrow_and_update();
         if !paused {
             let msg = match admin.run(async |c| c.snapshot(now_ms()).await).await {
-                Ok(s) => FromWorker::Snapshot(Box::new(s)),
+                Ok(s) => {
+                    if let Some(Err(e)) = record.as_mut().map(|r| r.append(&s)) {
+                        tracing::warn!(error = %e, "recording stopped");
+                        record = None;
+                        if to_loop
+                            .send(FromWorker::RecordFailed(e.to_string()))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    FromWorker::Snapshot(Box::new(s))
+                }
                 Err(e) => FromWorker::ReadFailed(e),
             };
             if to_loop.send(msg).await.is_err() {

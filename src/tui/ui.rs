@@ -27,7 +27,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     draw_body(frame, body, app, theme);
     widgets::render_status_line(frame, bottom, app, theme);
     match &app.mode {
-        Mode::Help => widgets::render_help(frame, body, app.view(), theme),
+        Mode::Help => widgets::render_help(frame, body, app.view(), &app.connect, theme),
         Mode::Confirm(c) => widgets::render_confirm(frame, body, c, theme),
         Mode::ConfirmOps(c) => widgets::render_confirm_ops(frame, body, c, theme),
         Mode::Number {

@@ -84,7 +84,9 @@ pub fn render_status_line(frame: &mut Frame, area: Rect, app: &App, theme: &Them
     }
     // When the data on screen is not fresh, say how old it is.
     let taken = app.model.current().map(|s| date_clock(s.taken_at_ms));
-    if app.paused {
+    if let Some(replay) = &app.replay_line {
+        right.push(replay.clone());
+    } else if app.paused {
         right.push(format!(
             "PAUSED, data of {}",
             taken.as_deref().unwrap_or("-")
