@@ -600,3 +600,49 @@ async fn a_recording_replays_with_steps_and_jumps() {
     tmux.wait_for(&["read-only"]).await;
     tmux.quit().await;
 }
+
+/// The SST benchmark view at 80×24: a small run on generated data (three methods, one run
+/// each), the result table with the recommendation and its `[sst]` section, written to a file
+/// with `w`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sst_view_runs_a_small_benchmark_and_writes_its_advice() {
+    let sb = sandbox(0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("sst.cnf");
+    let tmux = Tmux::start(80, 24, &console(sb.proxy_config()));
+    tmux.wait_for(&["Queries/s"]).await;
+    tmux.keys("C");
+    tmux.wait_for(&["SST benchmark", "64MiB:innodb"]).await;
+    let set = |value: &str| {
+        tmux.key("Enter");
+        tmux.cmd(&["send-keys", "-t", "t", "-N", "80", "BSpace"]);
+        tmux.keys(value);
+        tmux.key("Enter");
+    };
+    set("4MiB:innodb"); // Input
+    tmux.keys("j");
+    set("1Gbit"); // Bandwidth
+    tmux.keys("jjj");
+    set("none,lz4,zstd-1"); // Methods
+    tmux.keys("jjj");
+    set(file.to_str().expect("utf-8 path")); // [sst] file
+    tmux.wait_for(&["4MiB:innodb", "none,lz4,zstd-1"]).await;
+    tmux.keys("r");
+    let screen = tmux
+        .wait_for(&["on the wire", "fastest method", "[sst]", "compressor="])
+        .await;
+    for method in ["none ", "lz4 ", "zstd-1 "] {
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.starts_with(method) && l.contains('█')),
+            "no bar row for {method}:\n{screen}"
+        );
+    }
+    tmux.keys("w");
+    tmux.wait_for(&["wrote the [sst] section"]).await;
+    let written = std::fs::read_to_string(&file).expect("the [sst] file");
+    assert!(written.starts_with("[sst]\n"), "{written}");
+    assert!(written.contains("compressor='"), "{written}");
+    tmux.quit().await;
+}

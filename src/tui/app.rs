@@ -12,6 +12,7 @@ use super::views::{self, arrange, RowKey, Scope, View, ViewState};
 
 mod failover;
 mod modes;
+pub mod sst;
 
 pub use failover::{OpsConfirm, OpsRequest, OpsUpdate};
 pub use modes::{Confirm, Mode, NumberField, RuleField, RuleForm};
@@ -44,6 +45,8 @@ pub enum Effect {
     Reschedule,
     /// Ask the operations worker (failover view).
     Ops(OpsRequest),
+    /// Start or cancel the SST benchmark, or write its `[sst]` section.
+    Sst(sst::SstRequest),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +95,8 @@ pub struct App {
     pub connect: Vec<String>,
     /// Where a replay is (time, frame, playing); `None` on a live console.
     pub replay_line: Option<String>,
+    /// The SST benchmark view's form, run and result.
+    pub sst: sst::SstState,
     stack: Vec<Location>,
     states: HashMap<View, ViewState>,
     /// `q` was pressed once while an operation ran; the next `q` quits.
@@ -113,6 +118,7 @@ impl App {
             drains: Vec::new(),
             connect: Vec::new(),
             replay_line: None,
+            sst: sst::SstState::default(),
             stack: vec![Location {
                 view: View::Overview,
                 scope: Scope::All,
@@ -358,6 +364,10 @@ impl App {
                 input,
             } => self.number_key(key, field, target, input),
             Mode::EditRule(form) => self.rule_key(key, form),
+            Mode::SstEdit { field, input } => {
+                self.sst_edit_key(key, field, input);
+                None
+            }
             Mode::Normal => {
                 let action = action_for(self.view(), key)?;
                 self.normal(action)
@@ -476,6 +486,9 @@ impl App {
             }
         }
         self.quit_armed = false;
+        if self.view() == View::Sst && matches!(action, UiAction::Up | UiAction::Down) {
+            return self.sst_key(action);
+        }
         match action {
             UiAction::Quit => return Some(Effect::Quit),
             UiAction::Back | UiAction::BackOrQuit => {
@@ -586,6 +599,9 @@ impl App {
             | UiAction::RunStep
             | UiAction::RunAll
             | UiAction::AbortPlan => return self.failover_key(action),
+            UiAction::SstEdit | UiAction::SstRun | UiAction::SstCancel | UiAction::SstWrite => {
+                return self.sst_key(action)
+            }
             UiAction::LoadToRuntime | UiAction::SaveToDisk => {
                 if let Some(m) = self.module() {
                     self.ask(if action == UiAction::LoadToRuntime {

@@ -13,6 +13,7 @@ pub mod model;
 pub mod ops_worker;
 pub mod replay;
 pub mod run;
+pub mod sst_worker;
 pub mod theme;
 pub mod ui;
 pub mod views;

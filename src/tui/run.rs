@@ -21,11 +21,13 @@ use crate::control::{Action, Control, ControlError, Snapshot};
 
 use crate::recording::Recorder;
 
+use super::app::sst::{SstRequest, SstUpdate};
 use super::app::{App, Effect, Mode, OpsRequest, OpsUpdate, Status, Tone};
 use super::event::Key;
 use super::model::Model;
 use super::ops_worker::{self, OpsContext};
 use super::replay::{Move, Replay};
+use super::sst_worker;
 use super::theme::Theme;
 use super::ui::draw;
 
@@ -127,6 +129,9 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
         Source::Replay(r) => (Some(r), None, None, Some((to_loop, updates_tx))),
     };
     let mut ops_open = true;
+    // The SST benchmark's reports; the loop keeps a sender so the channel never closes.
+    let (sst_tx, mut sst_updates) = mpsc::unbounded_channel::<SstUpdate>();
+    let mut sst_cancel: Option<Arc<AtomicBool>> = None;
     let mut ticks = replay_ticks(app.refresh);
     if let Some(r) = &mut replay {
         show_replay(&mut app, r, Move::Jump);
@@ -178,6 +183,23 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
                             let _ = schedule_tx.send((app.refresh, app.paused));
                             ticks = replay_ticks(app.refresh);
                         }
+                        Some(Effect::Sst(request)) => match request {
+                            SstRequest::Run(values) => {
+                                sst_cancel = Some(sst_worker::start(values, sst_tx.clone()));
+                            }
+                            SstRequest::Cancel => {
+                                if let Some(c) = &sst_cancel {
+                                    c.store(true, Ordering::Relaxed);
+                                }
+                            }
+                            SstRequest::Write { path, text } => {
+                                let (text, tone) = match std::fs::write(&path, text) {
+                                    Ok(()) => (format!("wrote the [sst] section to {path}"), Tone::Info),
+                                    Err(e) => (format!("writing {path}: {e}"), Tone::Error),
+                                };
+                                app.status = Some(Status { text, tone });
+                            }
+                        },
                         Some(Effect::Ops(request)) => {
                             if let Err(e) = ops_tx.try_send(request) {
                                 let why = match e {
@@ -207,6 +229,12 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
                 }
                 None => break,
             },
+            Some(update) = sst_updates.recv() => {
+                if matches!(update, SstUpdate::Done(_)) {
+                    sst_cancel = None;
+                }
+                app.on_sst_update(update);
+            },
             _ = ticks.tick(), if replay.is_some() => {
                 if let Some(r) = &mut replay {
                     if let Some(m) = r.tick() {
@@ -224,6 +252,9 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
         }
     }
     stop.store(true, Ordering::Relaxed);
+    if let Some(c) = &sst_cancel {
+        c.store(true, Ordering::Relaxed);
+    }
     if let Some(w) = worker {
         w.abort();
     }

@@ -46,6 +46,16 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
             theme,
         ),
         Mode::EditRule(form) => widgets::render_rule_form(frame, body, form, theme),
+        Mode::SstEdit { field, input } => widgets::render_prompt(
+            frame,
+            body,
+            &format!(
+                "{} (Enter to keep, Esc to cancel)",
+                super::app::sst::FIELDS[*field]
+            ),
+            input,
+            theme,
+        ),
         Mode::Normal | Mode::Filter => {}
     }
 }
@@ -54,6 +64,10 @@ fn draw_body(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let view = app.view();
     if view == View::Overview {
         views::render_overview(frame, area, &app.model, theme);
+        return;
+    }
+    if view == View::Sst {
+        views::sst::render(frame, area, &app.sst, theme);
         return;
     }
     if view == View::Failover {

@@ -32,6 +32,11 @@ pub enum Mode {
     },
     /// Editing a query rule; Enter shows the SQL for confirmation.
     EditRule(RuleForm),
+    /// Typing a value of the SST benchmark form (field index, text so far).
+    SstEdit {
+        field: usize,
+        input: String,
+    },
 }
 
 /// The fields of the rule editor, in Tab order.

@@ -11,6 +11,7 @@ mod pools;
 mod rules;
 mod servers;
 mod sessions;
+pub mod sst;
 mod users;
 mod variables;
 
@@ -43,10 +44,12 @@ pub enum View {
     /// it: `F` jumps here (see `event::BINDINGS`); later views (backups, SST benchmarks) get
     /// letters too, and Tab/Shift-Tab cycle through `ALL`.
     Failover,
+    /// SST compression benchmark (`C`): the `sst-bench` engine run from the console.
+    Sst,
 }
 
 impl View {
-    pub const ALL: [View; 11] = [
+    pub const ALL: [View; 12] = [
         View::Overview,
         View::Hostgroups,
         View::Servers,
@@ -58,6 +61,7 @@ impl View {
         View::Variables,
         View::Events,
         View::Failover,
+        View::Sst,
     ];
 
     pub fn title(self) -> &'static str {
@@ -73,6 +77,7 @@ impl View {
             View::Variables => "Variables",
             View::Events => "Events",
             View::Failover => "Failover",
+            View::Sst => "SST",
         }
     }
 
@@ -90,6 +95,7 @@ impl View {
             View::Variables => "Var",
             View::Events => "Evt",
             View::Failover => "Fail",
+            View::Sst => "SST",
         }
     }
 
@@ -97,6 +103,7 @@ impl View {
     pub fn key(self) -> char {
         match View::ALL.iter().position(|v| *v == self) {
             Some(i) if i < 10 => char::from_digit(((i + 1) % 10) as u32, 10).unwrap_or('?'),
+            _ if self == View::Sst => 'C',
             _ => 'F',
         }
     }
@@ -115,6 +122,9 @@ impl View {
             View::Variables => "global variables; changes since start highlighted",
             View::Events => "routing decisions: shun, fence, drain, failover steps",
             View::Failover => "topology, GTIDs, lag; plan and run failover, switchover, rejoin",
+            View::Sst => {
+                "SST compression benchmark: methods through a throttled link, [sst] advice"
+            }
         }
     }
 }
@@ -299,14 +309,14 @@ pub struct TableData {
     pub notes: Vec<String>,
 }
 
-/// The table of a view, or `None` for the overview (drawn on its own).
+/// The table of a view, or `None` for the overview and the SST view (drawn on their own).
 pub fn table(view: View, model: &Model, scope: &Scope) -> Option<TableData> {
     let Some(snap) = model.current() else {
         // The failover view's topology comes from the servers, not from the admin snapshot.
         return (view == View::Failover).then(|| failover::table(&model.ops));
     };
     Some(match view {
-        View::Overview => return None,
+        View::Overview | View::Sst => return None,
         View::Hostgroups => hostgroups::table(snap),
         View::Servers => servers::table(snap, scope),
         View::Pools => pools::table(snap, scope),
