@@ -304,6 +304,46 @@ mod tests {
         assert!(skipped.iter().any(|s| s.method == Method::Qpress));
     }
 
+    /// Cancels as the first run starts: that run fails at its first read and no other starts.
+    struct CancelAtStart {
+        flag: Arc<AtomicBool>,
+        started: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Progress for CancelAtStart {
+        fn run_started(&self, _: usize, _: usize, _: &str, _: usize, _: u64) {
+            self.started.fetch_add(1, Ordering::Relaxed);
+            self.flag.store(true, Ordering::Relaxed);
+        }
+        fn bytes(&self, _: u64) {}
+        fn run_finished(&self, _: &str, _: &Result<RunMeasurement, String>) {}
+        fn cancel_flag(&self) -> Option<Arc<AtomicBool>> {
+            Some(self.flag.clone())
+        }
+    }
+
+    #[test]
+    fn a_cancelled_benchmark_stops_at_once() {
+        let spec = crate::sstbench::input::InputSpec::parse_generate("1MiB:innodb", 1).unwrap();
+        let input = Input::prepare(&spec).unwrap();
+        let mut config = cfg(vec![Engine::Builtin], None);
+        config.methods = vec![Method::None, Method::Lz4];
+        let progress = CancelAtStart {
+            flag: Arc::new(AtomicBool::new(false)),
+            started: Default::default(),
+        };
+        let context = Context {
+            input: "test".into(),
+            bandwidth: None,
+            cores: 2,
+            max_donor_cpu_pct: 100.0,
+            switchyard: "switchyard".into(),
+        };
+        let r = run(&input, &config, context, &progress);
+        assert!(matches!(r, Err(BenchError::Cancelled)), "{r:?}");
+        assert_eq!(progress.started.load(Ordering::Relaxed), 1);
+    }
+
     #[test]
     fn on_path_finds_sh() {
         assert!(on_path("sh"));

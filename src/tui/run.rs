@@ -200,6 +200,10 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
                                 app.status = Some(Status { text, tone });
                             }
                         },
+                        Some(Effect::Ops(_)) if replay.is_some() => {
+                            let why = "a replay reads no topology and runs no operations";
+                            app.on_ops_update(OpsUpdate::Finished(Err(why.into())), now_ms());
+                        }
                         Some(Effect::Ops(request)) => {
                             if let Err(e) = ops_tx.try_send(request) {
                                 let why = match e {
