@@ -487,6 +487,27 @@ async fn the_demo_workload_runs_through_the_proxy_and_stops_with_the_console() {
         }
     }
 
+    // The read-write client prepares its statements: the primary executes them as such.
+    let primary = sb.primary().name.clone();
+    loop {
+        let rows = sb
+            .query(&primary, "SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")
+            .expect("status");
+        let executed: u64 = rows
+            .first()
+            .and_then(|r| r.get(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if executed > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no prepared statement reached the primary"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     tmux.keys("?");
     let screen = tmux
         .wait_for(&["Writes: mariadb -h127.0.0.1", "sysbench pids"])
@@ -509,7 +530,9 @@ async fn the_demo_workload_runs_through_the_proxy_and_stops_with_the_console() {
     for pid in &pids {
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     }
-    tmux.key("Escape");
+    // `?` closes the help (Esc right before `q` could read as Alt-q); the overview shows again.
+    tmux.keys("?");
+    tmux.wait_for(&["Queries/s"]).await;
     tmux.quit().await;
     for pid in pids {
         assert!(
@@ -613,23 +636,37 @@ async fn the_sst_view_runs_a_small_benchmark_and_writes_its_advice() {
     tmux.wait_for(&["Queries/s"]).await;
     tmux.keys("C");
     tmux.wait_for(&["SST benchmark", "64MiB:innodb"]).await;
-    let set = |value: &str| {
+    // Each value is on screen before the next key, so no key lands in the wrong field.
+    async fn set(tmux: &Tmux, value: &str) {
         tmux.key("Enter");
+        tmux.wait_for(&["Enter to keep"]).await;
         tmux.cmd(&["send-keys", "-t", "t", "-N", "80", "BSpace"]);
         tmux.keys(value);
         tmux.key("Enter");
-    };
-    set("4MiB:innodb"); // Input
+        let shown: String = value.chars().take(20).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let screen = tmux.screen();
+            if screen.contains(&shown) && !screen.contains("Enter to keep") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{value} never set:\n{screen}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    set(&tmux, "4MiB:innodb").await; // Input
     tmux.keys("j");
-    set("1Gbit"); // Bandwidth
+    tmux.wait_for(&["link bandwidth"]).await;
+    set(&tmux, "100Mbit").await;
     tmux.keys("jjj");
-    set("none,lz4,zstd-1"); // Methods
+    tmux.wait_for(&["comma-separated"]).await;
+    set(&tmux, "none,lz4,zstd-1").await;
     tmux.keys("jjj");
-    set(file.to_str().expect("utf-8 path")); // [sst] file
-    tmux.wait_for(&["4MiB:innodb", "none,lz4,zstd-1"]).await;
+    tmux.wait_for(&["where w writes"]).await;
+    set(&tmux, file.to_str().expect("utf-8 path")).await;
     tmux.keys("r");
     let screen = tmux
-        .wait_for(&["on the wire", "fastest method", "[sst]", "compressor="])
+        .wait_for(&["on the wire", "fastest method", "[sst]"])
         .await;
     for method in ["none ", "lz4 ", "zstd-1 "] {
         assert!(
@@ -643,6 +680,10 @@ async fn the_sst_view_runs_a_small_benchmark_and_writes_its_advice() {
     tmux.wait_for(&["wrote the [sst] section"]).await;
     let written = std::fs::read_to_string(&file).expect("the [sst] file");
     assert!(written.starts_with("[sst]\n"), "{written}");
-    assert!(written.contains("compressor='"), "{written}");
+    // Which method wins is measured, so either advice is right: a compressor, or none.
+    assert!(
+        written.contains("compressor='") || written.contains("no compressor"),
+        "{written}"
+    );
     tmux.quit().await;
 }

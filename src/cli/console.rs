@@ -61,7 +61,12 @@ pub struct ConsoleArgs {
     pub demo: Option<PathBuf>,
 
     /// Transactions per second of the --demo workload, in total.
-    #[arg(long, default_value_t = 10, requires = "demo", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(
+        long,
+        default_value_t = 10,
+        requires = "demo",
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
     pub demo_rate: u32,
 
     /// Flight recorder: also save every read of the admin tables to FILE (replaced if it

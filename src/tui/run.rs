@@ -194,7 +194,9 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
                             }
                             SstRequest::Write { path, text } => {
                                 let (text, tone) = match std::fs::write(&path, text) {
-                                    Ok(()) => (format!("wrote the [sst] section to {path}"), Tone::Info),
+                                    Ok(()) => {
+                                        (format!("wrote the [sst] section to {path}"), Tone::Info)
+                                    }
                                     Err(e) => (format!("writing {path}: {e}"), Tone::Error),
                                 };
                                 app.status = Some(Status { text, tone });
@@ -228,7 +230,8 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
                 Some(FromWorker::ReadFailed(e)) => app.on_read_error(e),
                 Some(FromWorker::ActionDone(a, r)) => app.on_action_done(&a, r, now_ms()),
                 Some(FromWorker::RecordFailed(e)) => {
-                    app.status = Some(Status { text: format!("recording stopped: {e}"), tone: Tone::Error });
+                    let text = format!("recording stopped: {e}");
+                    app.status = Some(Status { text, tone: Tone::Error });
                     app.dirty = true;
                 }
                 None => break,
