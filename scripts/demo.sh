@@ -5,6 +5,7 @@
 #
 #   SWITCHYARD_DEMO_DIR   where the sandbox lives (default ~/.local/share/switchyard/demo)
 #   SWITCHYARD_DEMO_REPLICAS   number of replicas (default 2)
+#   SWITCHYARD_DEMO_RATE   transactions per second of the console's demo workload (default 10)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -73,7 +74,9 @@ cat >&2 <<MSG
     Failure drills in another terminal:
       $bin sandbox kill|start|pause|resume --dir $dir db2
     Admin interface (ProxySQL-compatible SQL): mariadb -h127.0.0.1 -P$admin_port -uadmin -p$admin_pw
-    On a terminal the console runs on the embedded proxy: ? for help, q to quit.
+    On a terminal the console runs on the embedded proxy with a light sysbench workload through
+    it (prepared and text statements, SWITCHYARD_DEMO_RATE tx/s, default 10): ? for help (and
+    these connection lines), q to quit (the workload stops with the console).
     F opens the failover view: S switches over to the selected replica, step by step (n) or
     all at once (A); after \`sandbox kill --dir $dir db1\`, F plans an unplanned failover.
     Quitting (or Ctrl-C) stops switchyard and removes the sandbox.
@@ -82,7 +85,8 @@ MSG
 # The console on an embedded proxy when there is a terminal to draw on; the proxy alone otherwise.
 if [ -t 0 ] && [ -t 1 ]; then
     "$bin" console --embedded --config "$config" --log-file "$dir/switchyard.log" \
-        --repl-user "$repl_user" --state-dir "$dir/ops"
+        --repl-user "$repl_user" --state-dir "$dir/ops" \
+        --demo "$dir" --demo-rate "${SWITCHYARD_DEMO_RATE:-10}"
 else
     "$bin" proxy --config "$config"
 fi

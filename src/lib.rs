@@ -7,6 +7,7 @@ pub mod backup;
 pub mod cli;
 pub mod control;
 pub mod ops;
+pub mod recording;
 pub mod sandbox;
 pub mod sstbench;
 pub mod tui;

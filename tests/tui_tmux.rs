@@ -642,3 +642,235 @@ async fn backups_view_start_cancel_resume_verify_restore_prune() {
     assert!(!store.join("2512051030/manifest.json").exists());
     tmux.quit().await;
 }
+
+/// `console --demo DIR`: sysbench runs through the proxy (prepared statements as the read-write
+/// login, text as the read-only one) while the console runs, the help screen shows how to
+/// connect, and the sysbench processes are gone once the console quits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_workload_runs_through_the_proxy_and_stops_with_the_console() {
+    let sb = sandbox(1).await;
+    let config = Config::load(sb.proxy_config()).expect("config");
+    let command = format!(
+        "SWITCHYARD_LOG=warn exec {} console --embedded --config '{}' --refresh 0.5 --demo '{}' --demo-rate 20 2>>\"${{TMUX%%,*}}.stderr\"",
+        env!("CARGO_BIN_EXE_switchyard"),
+        sb.proxy_config().display(),
+        sb.dir().display()
+    );
+    let tmux = Tmux::start(80, 24, &command);
+    tmux.wait_for(&["Queries/s"]).await;
+    let mut admin = admin(&sb, &config).await;
+
+    // Both clients' statements reach the digests: one login prepares, the other sends text.
+    let logins = sb.logins();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for user in [&logins.app.user, &logins.app_ro.user] {
+        let sql = format!(
+            "SELECT COALESCE(SUM(count_star), 0) FROM stats_mysql_query_digest \
+             WHERE username = '{user}' AND digest_text LIKE 'SELECT c FROM sbtest%'"
+        );
+        while one(&mut admin, &sql).await.parse::<u64>().unwrap_or(0) == 0 {
+            assert!(Instant::now() < deadline, "no workload queries from {user}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // The read-write client prepares its statements: the primary executes them as such.
+    let primary = sb.primary().name.clone();
+    loop {
+        let rows = sb
+            .query(&primary, "SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")
+            .expect("status");
+        let executed: u64 = rows
+            .first()
+            .and_then(|r| r.get(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if executed > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no prepared statement reached the primary"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    tmux.keys("?");
+    let screen = tmux
+        .wait_for(&["Writes: mariadb -h127.0.0.1", "sysbench pids"])
+        .await;
+    let pids: Vec<u32> = screen
+        .lines()
+        .find_map(|l| l.split("sysbench pids ").nth(1))
+        .and_then(|rest| rest.split(" at ").next())
+        .map(|p| {
+            p.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        pids.len(),
+        2,
+        "two workload pids on the help screen:\n{screen}"
+    );
+    for pid in &pids {
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+    // `?` closes the help (Esc right before `q` could read as Alt-q); the overview shows again.
+    tmux.keys("?");
+    tmux.wait_for(&["Queries/s"]).await;
+    tmux.quit().await;
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "sysbench {pid} outlived the console"
+        );
+    }
+}
+
+/// Record a live proxy with `switchyard record` while a replica's weight changes, then replay
+/// the file at 80×24: the first frame shows the old weight, a jump to the end the new one, and
+/// the step keys move frame by frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_replays_with_steps_and_jumps() {
+    let sb = sandbox(1).await;
+    let config = Config::load(sb.proxy_config()).expect("config");
+    let port = sb.replicas()[0].port;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("r.jsonl");
+    let mut recorder = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .env("SWITCHYARD_LOG", "warn")
+        .args(["record", "--embedded", "--config"])
+        .arg(sb.proxy_config())
+        .arg("--to")
+        .arg(&file)
+        .args(["--refresh", "0.5", "--frames", "8"])
+        .spawn()
+        .expect("switchyard record");
+    let mut admin = admin(&sb, &config).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while switchyard::recording::load(&file).map_or(0, |r| r.frames.len()) < 2 {
+        assert!(Instant::now() < deadline, "no frames recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for sql in [
+        format!("UPDATE mysql_servers SET weight = 777 WHERE port = {port}"),
+        "LOAD MYSQL SERVERS TO RUNTIME".to_owned(),
+    ] {
+        admin.query_drop(sql).await.expect("set weight");
+    }
+    drop(admin);
+    loop {
+        if let Some(status) = recorder.try_wait().expect("wait") {
+            assert!(status.success(), "record exited with {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "record did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let frames = switchyard::recording::load(&file)
+        .expect("load")
+        .frames
+        .len();
+
+    let command = format!(
+        "SWITCHYARD_LOG=warn exec {} console --replay '{}' --refresh 0.5 2>>\"${{TMUX%%,*}}.stderr\"",
+        env!("CARGO_BIN_EXE_switchyard"),
+        file.display()
+    );
+    let tmux = Tmux::start(80, 24, &command);
+    tmux.wait_for(&["REPLAY"]).await;
+    let weight_of_replica = |screen: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!("127.0.0.1:{port}")))
+            .map(|l| l.split_whitespace().any(|w| w == "777"))
+    };
+    tmux.keys("3");
+    tmux.keys("T");
+    tmux.wait_for(&["jump to"]).await;
+    tmux.keys("+0s");
+    tmux.key("Enter");
+    let screen = tmux.wait_for(&[&format!(" 1/{frames} paused")]).await;
+    assert_eq!(weight_of_replica(&screen), Some(false), "{screen}");
+    tmux.keys("]");
+    tmux.wait_for(&[&format!(" 2/{frames} paused")]).await;
+    tmux.keys("[");
+    tmux.wait_for(&[&format!(" 1/{frames} paused")]).await;
+    tmux.keys("T");
+    tmux.keys("+1h");
+    tmux.key("Enter");
+    let screen = tmux
+        .wait_for(&[&format!(" {frames}/{frames} paused")])
+        .await;
+    assert_eq!(weight_of_replica(&screen), Some(true), "{screen}");
+    // Replay changes nothing: the drain key is refused.
+    tmux.keys("d");
+    tmux.wait_for(&["read-only"]).await;
+    tmux.quit().await;
+}
+
+/// The SST benchmark view at 80×24: a small run on generated data (three methods, one run
+/// each), the result table with the recommendation and its `[sst]` section, written to a file
+/// with `w`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sst_view_runs_a_small_benchmark_and_writes_its_advice() {
+    let sb = sandbox(0).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("sst.cnf");
+    let tmux = Tmux::start(80, 24, &console(sb.proxy_config()));
+    tmux.wait_for(&["Queries/s"]).await;
+    tmux.keys("C");
+    tmux.wait_for(&["SST benchmark", "64MiB:innodb"]).await;
+    // Each value is on screen before the next key, so no key lands in the wrong field.
+    async fn set(tmux: &Tmux, value: &str) {
+        tmux.key("Enter");
+        tmux.wait_for(&["Enter to keep"]).await;
+        tmux.cmd(&["send-keys", "-t", "t", "-N", "80", "BSpace"]);
+        tmux.keys(value);
+        tmux.key("Enter");
+        let shown: String = value.chars().take(20).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let screen = tmux.screen();
+            if screen.contains(&shown) && !screen.contains("Enter to keep") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{value} never set:\n{screen}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    set(&tmux, "4MiB:innodb").await; // Input
+    tmux.keys("j");
+    tmux.wait_for(&["link bandwidth"]).await;
+    set(&tmux, "100Mbit").await;
+    tmux.keys("jjj");
+    tmux.wait_for(&["comma-separated"]).await;
+    set(&tmux, "none,lz4,zstd-1").await;
+    tmux.keys("jjj");
+    tmux.wait_for(&["where w writes"]).await;
+    set(&tmux, file.to_str().expect("utf-8 path")).await;
+    tmux.keys("r");
+    let screen = tmux
+        .wait_for(&["on the wire", "fastest method", "[sst]"])
+        .await;
+    for method in ["none ", "lz4 ", "zstd-1 "] {
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.starts_with(method) && l.contains('█')),
+            "no bar row for {method}:\n{screen}"
+        );
+    }
+    tmux.keys("w");
+    tmux.wait_for(&["wrote the [sst] section"]).await;
+    let written = std::fs::read_to_string(&file).expect("the [sst] file");
+    assert!(written.starts_with("[sst]\n"), "{written}");
+    // Which method wins is measured, so either advice is right: a compressor, or none.
+    assert!(
+        written.contains("compressor='") || written.contains("no compressor"),
+        "{written}"
+    );
+    tmux.quit().await;
+}

@@ -13,13 +13,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::tui::app::{fmt_interval, MAX_REFRESH, MIN_REFRESH};
-use crate::tui::run::{self, Options};
+use crate::recording::{self, Recorder, Retention};
+use crate::tui::replay::Replay;
+use crate::tui::run::{self, Options, Source};
 use crate::tui::theme::{self, ColourEnv};
 
 use super::admin::{password, with_session, AdminArgs, Session};
 use super::failover::OperationArgs;
 use crate::ops::ProxyTarget;
+use crate::sandbox::{Sandbox, Workload};
 use crate::tui::ops_worker::OpsContext;
 
 #[derive(Debug, Args)]
@@ -51,6 +53,33 @@ pub struct ConsoleArgs {
     /// Writer hostgroup of the failover view (default: the only mysql_replication_hostgroups row).
     #[arg(long)]
     pub writer_hostgroup: Option<u32>,
+
+    /// A sandbox folder (`switchyard sandbox up --dir`): while the console runs, a light sysbench
+    /// workload (prepared and text statements) goes through its proxy, and the help screen (?)
+    /// shows how to connect. The workload stops when the console quits.
+    #[arg(long, value_name = "DIR")]
+    pub demo: Option<PathBuf>,
+
+    /// Transactions per second of the --demo workload, in total.
+    #[arg(
+        long,
+        default_value_t = 10,
+        requires = "demo",
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    pub demo_rate: u32,
+
+    /// Flight recorder: also save every read of the admin tables to FILE (replaced if it
+    /// exists; at most 64 MiB, oldest frames dropped first). `switchyard record` does the same
+    /// without a terminal.
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+
+    /// Show a recording (from --record or `switchyard record`) instead of a live proxy: the same
+    /// views, one frame per refresh; p pauses, [ and ] step, T jumps to a time. Needs no admin
+    /// interface and changes nothing.
+    #[arg(long, value_name = "FILE", conflicts_with = "demo")]
+    pub replay: Option<PathBuf>,
 
     #[command(flatten)]
     pub op: OperationArgs,
@@ -125,6 +154,12 @@ impl ConsoleBackupArgs {
     }
 }
 
+/// What the help screen says about replay keys (they are the replay's, not the keymap's).
+const REPLAY_HELP: &str = "Replay: p pause/play, [ ] step back/forward, T jump to a time";
+
+/// Size bound of `console --record` (`switchyard record --max-size` sets its own).
+const RECORD_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
 fn interactive() -> bool {
     std::io::stdout().is_terminal()
         && std::io::stdin().is_terminal()
@@ -151,26 +186,61 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
     if let Some(path) = &args.log_file {
         init_file_logging(path, log_filter)?;
     }
-    let secs = args.refresh;
-    if !(MIN_REFRESH.as_secs_f64()..=MAX_REFRESH.as_secs_f64()).contains(&secs) {
-        return Err(super::exit::Failure::Usage(format!(
-            "--refresh {secs}: must be from {} to {}",
-            fmt_interval(MIN_REFRESH),
-            fmt_interval(MAX_REFRESH)
-        ))
-        .into());
-    }
+    let refresh = super::record::refresh(args.refresh)?;
     let theme = theme::select(args.theme.as_deref(), &ColourEnv::from_env())?;
     let backups = args.backup.settings()?;
     let interactive = interactive();
     let output = conn.output;
     let read_only = conn.read_only;
     if !interactive {
+        if let Some(path) = &args.replay {
+            // Checked first, so a script learns whether the file is readable at all.
+            recording::load(path)?;
+            return Err(super::exit::Failure::Usage(
+                "--replay needs a terminal to show the recording on".to_owned(),
+            )
+            .into());
+        }
+        if args.demo.is_some() {
+            return Err(super::exit::Failure::Usage(
+                "--demo runs its workload only while the console runs on a terminal".to_owned(),
+            )
+            .into());
+        }
         return with_session(conn, async |session| {
             eprintln!("switchyard: stdout is not a terminal; printing the servers once");
             super::servers::print_list(&mut session.control, output, None).await
         });
     }
+    if let Some(path) = &args.replay {
+        let recording = recording::load(path)?;
+        let options = Options {
+            admin_label: format!("replay of {}", recording.header.source),
+            read_only: true,
+            theme,
+            refresh,
+            drain_deadline: args.drain_deadline,
+            // A store's backups are not part of a recording; its actions are refused anyway.
+            backups: backups.clone(),
+            connect: vec![REPLAY_HELP.to_owned(), String::new()],
+        };
+        let replay = Replay::new(recording);
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        return runtime
+            .block_on(run::run(Source::Replay(replay), options))
+            .context("console");
+    }
+    // Started here, before the runtime, and dropped after it: the workload's clients are
+    // killed by pid on every way out of the console (quit, Ctrl-C, SIGTERM, error).
+    let demo = args
+        .demo
+        .as_deref()
+        .map(|dir| start_demo(dir, args.demo_rate))
+        .transpose()?;
+    let connect = demo
+        .as_ref()
+        .map(|(_, lines)| lines.clone())
+        .unwrap_or_default();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let session = Session::open(conn).await?;
@@ -190,18 +260,63 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
             setup: args.op.setup(proxies, args.writer_hostgroup)?,
             journal: args.op.journal(),
         };
+        let record = args
+            .record
+            .as_deref()
+            .map(|path| {
+                let retention = Retention {
+                    max_bytes: Some(RECORD_MAX_BYTES),
+                    max_age: None,
+                };
+                Recorder::create(path, &session.label, retention, run::now_ms())
+            })
+            .transpose()
+            .context("--record")?;
         let options = Options {
-            ops,
             admin_label: session.label.clone(),
             read_only,
             theme,
-            refresh: Duration::from_secs_f64(secs),
+            refresh,
             drain_deadline: args.drain_deadline,
             backups,
+            connect,
         };
         let (control, embedded) = session.split();
-        let result = run::run(control, options).await.context("console");
+        let source = Source::Live {
+            control,
+            ops,
+            record,
+        };
+        let result = run::run(source, options).await.context("console");
         embedded.stop().await;
         result
     })
+}
+
+/// Starts the demo workload on the sandbox in `dir`; returns it with the help screen's lines.
+fn start_demo(dir: &std::path::Path, rate: u32) -> anyhow::Result<(Workload, Vec<String>)> {
+    let sb = Sandbox::open(dir).with_context(|| format!("--demo {}", dir.display()))?;
+    let workload = Workload::start(&sb, rate).context("starting the demo workload")?;
+    let p = sb.topology().proxy;
+    let pids: Vec<String> = workload.pids().iter().map(u32::to_string).collect();
+    let lines = vec![
+        format!(
+            "Writes: mariadb -h127.0.0.1 -P{} -u{} -p{} sbtest",
+            p.mysql_port, p.user, p.password
+        ),
+        format!(
+            "Reads:  mariadb -h127.0.0.1 -P{} -u{} -p{} sbtest",
+            p.mysql_port, p.ro_user, p.ro_password
+        ),
+        format!(
+            "Admin:  mariadb -h127.0.0.1 -P{} -u{} -p{}",
+            p.admin_port, p.admin_user, p.admin_password
+        ),
+        format!(
+            "Workload: sysbench pids {} at {rate} tx/s; stops with the console",
+            pids.join(" ")
+        ),
+        String::new(),
+    ];
+    Ok((workload, lines))
 }

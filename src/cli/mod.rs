@@ -16,6 +16,7 @@ pub mod failover;
 pub mod output;
 pub mod proxy;
 pub mod read;
+pub mod record;
 pub mod rules;
 pub mod sandbox;
 pub mod servers;
@@ -62,6 +63,10 @@ pub enum Command {
     /// The interactive console against a proxy's admin interface.
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Console(console::ConsoleArgs),
+    /// The flight recorder without a terminal: save every read of the admin tables the console
+    /// makes to a file (bounded by size and age), for `console --replay FILE`.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Record(record::RecordArgs),
     /// Servers, connections and what this admin interface lacks, at a glance.
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Status(read::StatusArgs),
@@ -172,6 +177,7 @@ fn applies(command: &Command) -> Applies {
             ..Applies::NONE
         },
         Command::Console(_)
+        | Command::Record(_)
         | Command::Status(_)
         | Command::Servers(_)
         | Command::Pools(_)
@@ -207,6 +213,7 @@ fn run(command: Command, conn: &AdminArgs, log: &str) -> anyhow::Result<()> {
         Command::Backup(args) => backup::run(*args, conn.output),
         Command::Sandbox(args) => sandbox::run(args, conn.output),
         Command::Console(args) => console::run(args, conn, log),
+        Command::Record(args) => record::run(args, conn),
         Command::Status(args) => read::status(args, conn),
         Command::Servers(args) => servers::run(args, conn),
         Command::Pools(args) => read::pools(args, conn),

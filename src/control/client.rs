@@ -58,7 +58,7 @@ impl Extra {
 }
 
 /// Which tables the admin interface has.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Capabilities {
     tables: BTreeSet<String>,
 }

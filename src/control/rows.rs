@@ -5,13 +5,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::RowError;
 use super::row::{AdminRow, FromAdminRow};
 
 /// A server's status as the admin tables spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ServerStatus {
     #[serde(rename = "ONLINE")]
     Online,
@@ -86,7 +86,7 @@ fn status(
 }
 
 /// `mysql_servers` / `runtime_mysql_servers`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerRow {
     pub hostgroup_id: u32,
     pub hostname: String,
@@ -120,7 +120,7 @@ impl FromAdminRow for ServerRow {
 }
 
 /// `stats_mysql_connection_pool`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PoolRow {
     pub hostgroup: u32,
     pub srv_host: String,
@@ -160,7 +160,7 @@ impl FromAdminRow for PoolRow {
 }
 
 /// One `Variable_Name`/`Variable_Value` pair of `stats_mysql_global`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GlobalStatRow {
     pub name: String,
     pub value: String,
@@ -178,7 +178,7 @@ impl FromAdminRow for GlobalStatRow {
 }
 
 /// `stats_mysql_query_digest`; times in microseconds, first/last seen in Unix seconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DigestRow {
     /// -1 for statements the proxy answered itself (query cache, rule `OK_msg`/`error_msg`), as
     /// ProxySQL shows them.
@@ -222,7 +222,7 @@ impl FromAdminRow for DigestRow {
 }
 
 /// The columns of `runtime_mysql_query_rules` the console shows (the rest are left unread).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryRuleRow {
     pub rule_id: u32,
     pub active: bool,
@@ -262,7 +262,7 @@ impl FromAdminRow for QueryRuleRow {
 }
 
 /// `stats_mysql_query_rules`: hits per rule since the rules were last loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleHitsRow {
     pub rule_id: u32,
     pub hits: u64,
@@ -280,7 +280,7 @@ impl FromAdminRow for RuleHitsRow {
 }
 
 /// `runtime_mysql_users`, without the password column (the console never reads it).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserRow {
     pub username: String,
     pub active: bool,
@@ -316,7 +316,7 @@ impl FromAdminRow for UserRow {
 }
 
 /// `runtime_global_variables`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariableRow {
     pub name: String,
     pub value: String,
@@ -334,7 +334,7 @@ impl FromAdminRow for VariableRow {
 }
 
 /// `stats_mysql_processlist`: one client session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessRow {
     pub session_id: u64,
     pub user: String,
@@ -368,7 +368,7 @@ impl FromAdminRow for ProcessRow {
 }
 
 /// `stats_switchyard_servers`: what ProxySQL does not keep about a server.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerStateRow {
     pub hostgroup_id: u32,
     pub hostname: String,
@@ -407,7 +407,7 @@ impl FromAdminRow for ServerStateRow {
 }
 
 /// `stats_switchyard_events`: one routing decision (shun, fence, drain, failover step, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRow {
     pub event_id: u64,
     /// Unix milliseconds.
@@ -437,7 +437,7 @@ impl FromAdminRow for EventRow {
 }
 
 /// `stats_switchyard_multiplexing`: client sessions against backend connections per hostgroup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MultiplexRow {
     pub hostgroup: u32,
     pub frontend_sessions: u64,
@@ -459,7 +459,7 @@ impl FromAdminRow for MultiplexRow {
 }
 
 /// `stats_switchyard_pinned_sessions`: sessions pinned to a backend right now, by reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PinnedRow {
     pub hostgroup: u32,
     pub reason: String,

@@ -1,7 +1,7 @@
 //! Everything the console shows, read in one pass: a plain data struct so views and subcommands
 //! render from it without a connection (and tests build it by hand).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::client::Capabilities;
 use super::rows::{
@@ -11,7 +11,7 @@ use super::rows::{
 
 /// One read of the admin tables. `None` marks a switchyard table the admin interface lacks.
 /// Serialisable, so subcommands can print it as JSON and a recording can replay it later.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Unix milliseconds when the read started; rates and "time left" are computed from it.
     pub taken_at_ms: u64,

@@ -30,6 +30,7 @@ mod state;
 mod template;
 mod topology;
 mod users;
+mod workload;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ pub use server::ProcState;
 pub use spec::SandboxSpec;
 pub use state::{Login, Logins, Role, ServerRecord};
 pub use topology::{ProxyInfo, ServerInfo, Topology};
+pub use workload::Workload;
 
 use error::IoContext;
 use server::ServerPaths;

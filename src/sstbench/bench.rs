@@ -1,7 +1,10 @@
 //! A whole benchmark: every method (and engine) through the pipeline, `repeat` times, then the
 //! summary and the recommendation.
 
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::codecs::Method;
 use super::input::Input;
@@ -135,6 +138,26 @@ pub trait Progress {
     fn run_started(&self, index: usize, total: usize, label: &str, round: usize, bytes: u64);
     fn bytes(&self, done: u64);
     fn run_finished(&self, label: &str, outcome: &Result<RunMeasurement, String>);
+    /// Set to stop the benchmark: the run in progress fails at its next read of the input and
+    /// no other starts. `None`: it cannot be cancelled.
+    fn cancel_flag(&self) -> Option<Arc<AtomicBool>> {
+        None
+    }
+}
+
+/// The input of a run that ends with an error once the benchmark is cancelled.
+struct Cancellable {
+    inner: Box<dyn Read + Send>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Read for Cancellable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("cancelled"));
+        }
+        self.inner.read(buf)
+    }
 }
 
 /// Progress that goes nowhere.
@@ -152,6 +175,8 @@ pub enum BenchError {
     Input(#[source] std::io::Error),
     #[error("nothing to run: no method/engine combination is available")]
     Nothing,
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// Runs every candidate `repeat` times, round by round (so a slow spell on a shared machine
@@ -167,6 +192,8 @@ pub fn run(
     if cands.is_empty() {
         return Err(BenchError::Nothing);
     }
+    let cancel = progress.cancel_flag();
+    let cancelled = || cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
     let repeat = cfg.repeat.max(1);
     let total = cands.len() * repeat;
     let mut runs: Vec<Vec<RunMeasurement>> = vec![Vec::new(); cands.len()];
@@ -175,6 +202,9 @@ pub fn run(
         for (i, cand) in cands.iter().enumerate() {
             if failed[i].is_some() {
                 continue;
+            }
+            if cancelled() {
+                return Err(BenchError::Cancelled);
             }
             let label = cand.label();
             let _span = tracing::info_span!("sst_run", method = %label, round).entered();
@@ -185,9 +215,18 @@ pub fn run(
                 round,
                 input.bytes,
             );
-            let reader = input.open().map_err(BenchError::Input)?;
+            let mut reader = input.open().map_err(BenchError::Input)?;
+            if let Some(c) = &cancel {
+                reader = Box::new(Cancellable {
+                    inner: reader,
+                    cancel: c.clone(),
+                });
+            }
             let outcome = pipeline::run(reader, &cand.codec, cfg.bandwidth, &|n| progress.bytes(n))
                 .map_err(|e| e.to_string());
+            if cancelled() {
+                return Err(BenchError::Cancelled);
+            }
             progress.run_finished(&label, &outcome);
             match outcome {
                 Ok(m) => runs[i].push(m),
@@ -263,6 +302,46 @@ mod tests {
             10
         );
         assert!(skipped.iter().any(|s| s.method == Method::Qpress));
+    }
+
+    /// Cancels as the first run starts: that run fails at its first read and no other starts.
+    struct CancelAtStart {
+        flag: Arc<AtomicBool>,
+        started: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Progress for CancelAtStart {
+        fn run_started(&self, _: usize, _: usize, _: &str, _: usize, _: u64) {
+            self.started.fetch_add(1, Ordering::Relaxed);
+            self.flag.store(true, Ordering::Relaxed);
+        }
+        fn bytes(&self, _: u64) {}
+        fn run_finished(&self, _: &str, _: &Result<RunMeasurement, String>) {}
+        fn cancel_flag(&self) -> Option<Arc<AtomicBool>> {
+            Some(self.flag.clone())
+        }
+    }
+
+    #[test]
+    fn a_cancelled_benchmark_stops_at_once() {
+        let spec = crate::sstbench::input::InputSpec::parse_generate("1MiB:innodb", 1).unwrap();
+        let input = Input::prepare(&spec).unwrap();
+        let mut config = cfg(vec![Engine::Builtin], None);
+        config.methods = vec![Method::None, Method::Lz4];
+        let progress = CancelAtStart {
+            flag: Arc::new(AtomicBool::new(false)),
+            started: Default::default(),
+        };
+        let context = Context {
+            input: "test".into(),
+            bandwidth: None,
+            cores: 2,
+            max_donor_cpu_pct: 100.0,
+            switchyard: "switchyard".into(),
+        };
+        let r = run(&input, &config, context, &progress);
+        assert!(matches!(r, Err(BenchError::Cancelled)), "{r:?}");
+        assert_eq!(progress.started.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::views::{self, arrange, RowKey, Scope, View, ViewState};
 mod backups;
 mod failover;
 mod modes;
+pub mod sst;
 
 pub use backups::{
     advise, chunk_label, mask_password, Advice, BackupConfirm, BackupForm, BackupPrompt,
@@ -52,6 +53,8 @@ pub enum Effect {
     Ops(OpsRequest),
     /// Ask the backup worker (backups view).
     Backup(BackupRequest),
+    /// Start or cancel the SST benchmark, or write its `[sst]` section.
+    Sst(sst::SstRequest),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +101,12 @@ pub struct App {
     pub drains: Vec<DrainWatch>,
     /// The backups view's state.
     pub backups: Backups,
+    /// How to connect to the proxy and its admin interface; shown at the top of the help.
+    pub connect: Vec<String>,
+    /// Where a replay is (time, frame, playing); `None` on a live console.
+    pub replay_line: Option<String>,
+    /// The SST benchmark view's form, run and result.
+    pub sst: sst::SstState,
     stack: Vec<Location>,
     states: HashMap<View, ViewState>,
     /// `q` was pressed once while an operation ran; the next `q` quits.
@@ -118,6 +127,9 @@ impl App {
             drain_deadline: DEFAULT_DRAIN_DEADLINE,
             drains: Vec::new(),
             backups: Backups::new(BackupSettings::none()),
+            connect: Vec::new(),
+            replay_line: None,
+            sst: sst::SstState::default(),
             stack: vec![Location {
                 view: View::Overview,
                 scope: Scope::All,
@@ -374,6 +386,10 @@ impl App {
             Mode::BackupForm(form) => self.backup_form_key(key, form),
             Mode::BackupPrompt { what, input } => self.backup_prompt_key(key, what, input),
             Mode::ConfirmBackup(c) => self.confirm_backup_key(key, c),
+            Mode::SstEdit { field, input } => {
+                self.sst_edit_key(key, field, input);
+                None
+            }
             Mode::Normal => {
                 let action = action_for(self.view(), key)?;
                 self.normal(action)
@@ -384,9 +400,14 @@ impl App {
     /// Puts an action in front of the operator, or refuses it in read-only mode.
     fn ask(&mut self, action: Action) {
         if self.read_only {
+            let why = if self.replay_line.is_some() {
+                "a replay changes nothing"
+            } else {
+                "started with --read-only"
+            };
             self.say(
                 Tone::Error,
-                format!("read-only: refused to {action} (started with --read-only)"),
+                format!("read-only: refused to {action} ({why})"),
             );
             return;
         }
@@ -503,6 +524,9 @@ impl App {
             }
         }
         self.quit_armed = false;
+        if self.view() == View::Sst && matches!(action, UiAction::Up | UiAction::Down) {
+            return self.sst_key(action);
+        }
         match action {
             UiAction::Quit => return Some(Effect::Quit),
             UiAction::Back | UiAction::BackOrQuit => {
@@ -620,6 +644,9 @@ impl App {
             | UiAction::VerifyBackup
             | UiAction::RestoreBackup
             | UiAction::PruneBackups => return self.backups_key(action),
+            UiAction::SstEdit | UiAction::SstRun | UiAction::SstCancel | UiAction::SstWrite => {
+                return self.sst_key(action)
+            }
             UiAction::LoadToRuntime | UiAction::SaveToDisk => {
                 if let Some(m) = self.module() {
                     self.ask(if action == UiAction::LoadToRuntime {

@@ -107,6 +107,14 @@ pub enum UiAction {
     VerifyBackup,
     RestoreBackup,
     PruneBackups,
+    /// SST view: edit the selected field of the form.
+    SstEdit,
+    /// SST view: run the benchmark with the form's settings.
+    SstRun,
+    /// SST view: cancel the run.
+    SstCancel,
+    /// SST view: write the recommended `[sst]` section to the form's file.
+    SstWrite,
 }
 
 /// One line of the keymap.
@@ -129,9 +137,37 @@ const CONFIG_VIEWS: &[View] = &[
     View::Users,
     View::Variables,
 ];
-/// Every view but the overview is a table (the failover view's is its topology).
-const TABLE_VIEWS: &[View] = View::ALL.as_slice().split_at(1).1;
+/// The table views (the failover view's table is its topology).
+const TABLE_VIEWS: &[View] = &[
+    View::Hostgroups,
+    View::Servers,
+    View::Pools,
+    View::Sessions,
+    View::Digests,
+    View::Rules,
+    View::Users,
+    View::Variables,
+    View::Events,
+    View::Failover,
+    View::Backups,
+];
+/// Where Up/Down move something: a table's rows, the SST form's fields.
+const MOVE_VIEWS: &[View] = &[
+    View::Hostgroups,
+    View::Servers,
+    View::Pools,
+    View::Sessions,
+    View::Digests,
+    View::Rules,
+    View::Users,
+    View::Variables,
+    View::Events,
+    View::Failover,
+    View::Backups,
+    View::Sst,
+];
 const FAILOVER: &[View] = &[View::Failover];
+const SST: &[View] = &[View::Sst];
 /// Where `F` jumps to the failover view (in it, `F` plans a failover).
 const NOT_FAILOVER: &[View] = &[
     View::Overview,
@@ -145,6 +181,7 @@ const NOT_FAILOVER: &[View] = &[
     View::Variables,
     View::Events,
     View::Backups,
+    View::Sst,
 ];
 const BACKUPS: &[View] = &[View::Backups];
 
@@ -203,14 +240,14 @@ pub const BINDINGS: &[Binding] = &[
         "Up k",
         UiAction::Up,
         "move up",
-        TABLE_VIEWS
+        MOVE_VIEWS
     ),
     bind!(
         &[Key::Down, Key::Char('j')],
         "Down j",
         UiAction::Down,
         "move down",
-        TABLE_VIEWS
+        MOVE_VIEWS
     ),
     bind!(
         &[Key::PageUp],
@@ -484,6 +521,41 @@ pub const BINDINGS: &[Binding] = &[
         UiAction::PruneBackups,
         "prune: keep the newest N",
         BACKUPS
+    ),
+    bind!(
+        &[Key::Char('C')],
+        "C",
+        UiAction::GoTo(View::Sst),
+        "SST benchmark view",
+        &[]
+    ),
+    bind!(
+        &[Key::Enter],
+        "Enter",
+        UiAction::SstEdit,
+        "edit the selected setting",
+        SST
+    ),
+    bind!(
+        &[Key::Char('r')],
+        "r",
+        UiAction::SstRun,
+        "run the benchmark",
+        SST
+    ),
+    bind!(
+        &[Key::Char('x')],
+        "x",
+        UiAction::SstCancel,
+        "cancel the run",
+        SST
+    ),
+    bind!(
+        &[Key::Char('w')],
+        "w",
+        UiAction::SstWrite,
+        "write the [sst] section to the file",
+        SST
     ),
 ];
 

@@ -19,10 +19,19 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control::{Action, Control, ControlError, Snapshot};
 
-use super::app::{App, BackupRequest, BackupSettings, BackupUpdate, Effect, OpsRequest, OpsUpdate};
+use crate::recording::Recorder;
+
+use super::app::sst::{SstRequest, SstUpdate};
+use super::app::{
+    App, BackupRequest, BackupSettings, BackupUpdate, Effect, Mode, OpsRequest, OpsUpdate, Status,
+    Tone,
+};
 use super::backup_worker;
 use super::event::Key;
+use super::model::Model;
 use super::ops_worker::{self, OpsContext};
+use super::replay::{Move, Replay};
+use super::sst_worker;
 use super::theme::Theme;
 use super::ui::draw;
 
@@ -43,10 +52,25 @@ pub struct Options {
     pub refresh: Duration,
     /// How long a drain started in the console may take before it offers to fence.
     pub drain_deadline: Duration,
-    /// The proxies, logins and journal of the failover view.
-    pub ops: OpsContext,
     /// The store and defaults of the backups view.
     pub backups: BackupSettings,
+    /// How to connect to the proxy, for the help screen (empty: nothing to show).
+    pub connect: Vec<String>,
+}
+
+/// Where the console's snapshots come from.
+// Made once per console and moved into the loop at once: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Source {
+    /// Reads of a live admin interface, each also appended to `record` when given.
+    Live {
+        control: Control,
+        /// The proxies, logins and journal of the failover view.
+        ops: OpsContext,
+        record: Option<Recorder>,
+    },
+    /// A recording, shown frame by frame; nothing can be changed.
+    Replay(Replay),
 }
 
 /// Messages from the admin worker to the loop.
@@ -54,6 +78,8 @@ enum FromWorker {
     Snapshot(Box<Snapshot>),
     ReadFailed(String),
     ActionDone(Action, Result<Vec<String>, String>),
+    /// Recording stopped (the file could not be written); the console goes on.
+    RecordFailed(String),
 }
 
 /// Unix milliseconds now; before 1970 reads as 0 (only rates would be off).
@@ -73,19 +99,42 @@ impl Drop for TerminalGuard {
 }
 
 /// Runs the console on this terminal against an already connected admin interface.
-pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
-    let mut app = App::new(&opts.admin_label, opts.read_only);
+pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
+    // A replay changes nothing: no actions, no operations.
+    let mut app = App::new(
+        &opts.admin_label,
+        opts.read_only || matches!(source, Source::Replay(_)),
+    );
     app.refresh = opts.refresh;
     app.drain_deadline = opts.drain_deadline;
     app.backups = super::app::Backups::new(opts.backups.clone());
+    app.connect = opts.connect.clone();
 
     let (to_loop, mut from_worker) = mpsc::channel::<FromWorker>(16);
     let (actions_tx, actions_rx) = mpsc::channel::<Action>(4);
     let (schedule_tx, schedule_rx) = watch::channel((app.refresh, app.paused));
-    let worker = tokio::spawn(worker(control, to_loop, actions_rx, schedule_rx));
     let (ops_tx, ops_rx) = mpsc::channel::<OpsRequest>(1);
     let (updates_tx, mut ops_updates) = mpsc::unbounded_channel::<OpsUpdate>();
-    let ops_task = tokio::spawn(ops_worker::worker(opts.ops.clone(), ops_rx, updates_tx));
+    let (mut replay, worker, ops_task, _idle) = match source {
+        Source::Live {
+            control,
+            ops,
+            record,
+        } => (
+            None,
+            Some(tokio::spawn(worker(
+                control,
+                record,
+                to_loop,
+                actions_rx,
+                schedule_rx,
+            ))),
+            Some(tokio::spawn(ops_worker::worker(ops, ops_rx, updates_tx))),
+            None,
+        ),
+        // The senders stay alive (and idle) so the loop's receivers never read as closed.
+        Source::Replay(r) => (Some(r), None, None, Some((to_loop, updates_tx))),
+    };
     let mut ops_open = true;
     // Cancel must get through while a job runs: the worker takes requests between progress ticks.
     let (backup_tx, backup_rx) = mpsc::channel::<BackupRequest>(4);
@@ -96,6 +145,13 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
         backup_updates_tx,
     ));
     let mut backup_open = true;
+    // The SST benchmark's reports; the loop keeps a sender so the channel never closes.
+    let (sst_tx, mut sst_updates) = mpsc::unbounded_channel::<SstUpdate>();
+    let mut sst_cancel: Option<Arc<AtomicBool>> = None;
+    let mut ticks = replay_ticks(app.refresh);
+    if let Some(r) = &mut replay {
+        show_replay(&mut app, r, Move::Jump);
+    }
 
     let mut terminal = ratatui::try_init()?;
     let _guard = TerminalGuard;
@@ -119,6 +175,14 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
             input = keys.recv() => match input {
                 Some(Event::Key(k)) => {
                     let Some(key) = Key::from_event(&k) else { continue };
+                    if let Some(r) = &mut replay {
+                        if app.mode == Mode::Normal || r.prompt.is_some() {
+                            if let Some(m) = r.key(key) {
+                                show_replay(&mut app, r, m);
+                                continue;
+                            }
+                        }
+                    }
                     match app.handle_key(key) {
                         Some(Effect::Quit) => break,
                         Some(Effect::Execute(action)) => {
@@ -133,6 +197,30 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
                         }
                         Some(Effect::Reschedule) => {
                             let _ = schedule_tx.send((app.refresh, app.paused));
+                            ticks = replay_ticks(app.refresh);
+                        }
+                        Some(Effect::Sst(request)) => match request {
+                            SstRequest::Run(values) => {
+                                sst_cancel = Some(sst_worker::start(values, sst_tx.clone()));
+                            }
+                            SstRequest::Cancel => {
+                                if let Some(c) = &sst_cancel {
+                                    c.store(true, Ordering::Relaxed);
+                                }
+                            }
+                            SstRequest::Write { path, text } => {
+                                let (text, tone) = match std::fs::write(&path, text) {
+                                    Ok(()) => {
+                                        (format!("wrote the [sst] section to {path}"), Tone::Info)
+                                    }
+                                    Err(e) => (format!("writing {path}: {e}"), Tone::Error),
+                                };
+                                app.status = Some(Status { text, tone });
+                            }
+                        },
+                        Some(Effect::Ops(_)) if replay.is_some() => {
+                            let why = "a replay reads no topology and runs no operations";
+                            app.on_ops_update(OpsUpdate::Finished(Err(why.into())), now_ms());
                         }
                         Some(Effect::Ops(request)) => {
                             if let Err(e) = ops_tx.try_send(request) {
@@ -166,7 +254,25 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
                 Some(FromWorker::Snapshot(s)) => app.on_snapshot(*s),
                 Some(FromWorker::ReadFailed(e)) => app.on_read_error(e),
                 Some(FromWorker::ActionDone(a, r)) => app.on_action_done(&a, r, now_ms()),
+                Some(FromWorker::RecordFailed(e)) => {
+                    let text = format!("recording stopped: {e}");
+                    app.status = Some(Status { text, tone: Tone::Error });
+                    app.dirty = true;
+                }
                 None => break,
+            },
+            Some(update) = sst_updates.recv() => {
+                if matches!(update, SstUpdate::Done(_)) {
+                    sst_cancel = None;
+                }
+                app.on_sst_update(update);
+            },
+            _ = ticks.tick(), if replay.is_some() => {
+                if let Some(r) = &mut replay {
+                    if let Some(m) = r.tick() {
+                        show_replay(&mut app, r, m);
+                    }
+                }
             },
             update = ops_updates.recv(), if ops_open => match update {
                 Some(u) => app.on_ops_update(u, now_ms()),
@@ -182,13 +288,45 @@ pub async fn run(control: Control, opts: Options) -> Result<(), RunError> {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    worker.abort();
+    if let Some(c) = &sst_cancel {
+        c.store(true, Ordering::Relaxed);
+    }
+    if let Some(w) = worker {
+        w.abort();
+    }
     // A step cut off here stays "running" in the journal; `failover resume` retries it (every
     // step is idempotent).
-    ops_task.abort();
+    if let Some(t) = ops_task {
+        t.abort();
+    }
     // A backup cut off here keeps its journal: `backup stream --resume ID` continues it.
     backup_task.abort();
     Ok(())
+}
+
+/// Playback moves a frame per refresh interval, the first one interval after the start.
+fn replay_ticks(every: Duration) -> tokio::time::Interval {
+    tokio::time::interval_at(tokio::time::Instant::now() + every, every)
+}
+
+/// Puts the replay's current frame on screen.
+fn show_replay(app: &mut App, r: &Replay, m: Move) {
+    match m {
+        Move::Next => app.on_snapshot(r.current().clone()),
+        Move::Jump => {
+            app.model = Model::default();
+            let window = r.window();
+            if let Some((last, before)) = window.split_last() {
+                for f in before {
+                    app.model.apply(f.clone());
+                }
+                app.on_snapshot(last.clone());
+            }
+        }
+        Move::Redraw => {}
+    }
+    app.replay_line = Some(r.line());
+    app.dirty = true;
 }
 
 /// Reads terminal events on a thread (crossterm's reader blocks) and forwards them.
@@ -255,6 +393,7 @@ impl Admin {
 /// restart, network) is reopened at the next read, so the console recovers by itself.
 async fn worker(
     control: Control,
+    mut record: Option<Recorder>,
     to_loop: mpsc::Sender<FromWorker>,
     mut actions: mpsc::Receiver<Action>,
     mut schedule: watch::Receiver<(Duration, bool)>,
@@ -267,7 +406,20 @@ async fn worker(
         let (every, paused) = *schedule.borrow_and_update();
         if !paused {
             let msg = match admin.run(async |c| c.snapshot(now_ms()).await).await {
-                Ok(s) => FromWorker::Snapshot(Box::new(s)),
+                Ok(s) => {
+                    if let Some(Err(e)) = record.as_mut().map(|r| r.append(&s)) {
+                        tracing::warn!(error = %e, "recording stopped");
+                        record = None;
+                        if to_loop
+                            .send(FromWorker::RecordFailed(e.to_string()))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    FromWorker::Snapshot(Box::new(s))
+                }
                 Err(e) => FromWorker::ReadFailed(e),
             };
             if to_loop.send(msg).await.is_err() {

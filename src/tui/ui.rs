@@ -27,7 +27,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     draw_body(frame, body, app, theme);
     widgets::render_status_line(frame, bottom, app, theme);
     match &app.mode {
-        Mode::Help => widgets::render_help(frame, body, app.view(), theme),
+        Mode::Help => widgets::render_help(frame, body, app.view(), &app.connect, theme),
         Mode::Confirm(c) => widgets::render_confirm(frame, body, c, theme),
         Mode::ConfirmOps(c) => widgets::render_confirm_ops(frame, body, c, theme),
         Mode::Number {
@@ -72,6 +72,16 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
             &c.details,
             theme,
         ),
+        Mode::SstEdit { field, input } => widgets::render_prompt(
+            frame,
+            body,
+            &format!(
+                "{} (Enter to keep, Esc to cancel)",
+                super::app::sst::FIELDS[*field]
+            ),
+            input,
+            theme,
+        ),
         Mode::Normal | Mode::Filter => {}
     }
 }
@@ -80,6 +90,10 @@ fn draw_body(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let view = app.view();
     if view == View::Overview {
         views::render_overview(frame, area, &app.model, theme);
+        return;
+    }
+    if view == View::Sst {
+        views::sst::render(frame, area, &app.sst, theme);
         return;
     }
     if view == View::Failover {

@@ -41,6 +41,11 @@ pub enum Mode {
     },
     /// A backups action waiting for `Y`.
     ConfirmBackup(BackupConfirm),
+    /// Typing a value of the SST benchmark form (field index, text so far).
+    SstEdit {
+        field: usize,
+        input: String,
+    },
 }
 
 /// The fields of the rule editor, in Tab order.

@@ -12,6 +12,7 @@ mod pools;
 mod rules;
 mod servers;
 mod sessions;
+pub mod sst;
 mod users;
 mod variables;
 
@@ -46,10 +47,12 @@ pub enum View {
     Failover,
     /// The backups of a store: list, start with sizing advice, progress, verify, restore, prune (`B`).
     Backups,
+    /// SST compression benchmark (`C`): the `sst-bench` engine run from the console.
+    Sst,
 }
 
 impl View {
-    pub const ALL: [View; 12] = [
+    pub const ALL: [View; 13] = [
         View::Overview,
         View::Hostgroups,
         View::Servers,
@@ -62,6 +65,7 @@ impl View {
         View::Events,
         View::Failover,
         View::Backups,
+        View::Sst,
     ];
 
     pub fn title(self) -> &'static str {
@@ -78,6 +82,7 @@ impl View {
             View::Events => "Events",
             View::Failover => "Failover",
             View::Backups => "Backups",
+            View::Sst => "SST",
         }
     }
 
@@ -96,6 +101,7 @@ impl View {
             View::Events => "Evt",
             View::Failover => "Fail",
             View::Backups => "Bkp",
+            View::Sst => "SST",
         }
     }
 
@@ -104,6 +110,7 @@ impl View {
         match View::ALL.iter().position(|v| *v == self) {
             Some(i) if i < 10 => char::from_digit(((i + 1) % 10) as u32, 10).unwrap_or('?'),
             _ if self == View::Backups => 'B',
+            _ if self == View::Sst => 'C',
             _ => 'F',
         }
     }
@@ -123,6 +130,9 @@ impl View {
             View::Events => "routing decisions: shun, fence, drain, failover steps",
             View::Failover => "topology, GTIDs, lag; plan and run failover, switchover, rejoin",
             View::Backups => "a store's backups; start with sizing advice, verify, restore, prune",
+            View::Sst => {
+                "SST compression benchmark: methods through a throttled link, [sst] advice"
+            }
         }
     }
 }
@@ -308,14 +318,14 @@ pub struct TableData {
     pub notes: Vec<String>,
 }
 
-/// The table of a view, or `None` for the overview (drawn on its own).
+/// The table of a view, or `None` for the overview and the SST view (drawn on their own).
 pub fn table(view: View, model: &Model, scope: &Scope) -> Option<TableData> {
     let Some(snap) = model.current() else {
         // The failover view's topology comes from the servers, not from the admin snapshot.
         return (view == View::Failover).then(|| failover::table(&model.ops));
     };
     Some(match view {
-        View::Overview => return None,
+        View::Overview | View::Sst => return None,
         View::Hostgroups => hostgroups::table(snap),
         View::Servers => servers::table(snap, scope),
         View::Pools => pools::table(snap, scope),

@@ -18,6 +18,10 @@ pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let full: usize =
         " switchyard ".len() + View::ALL.iter().map(|v| v.title().len() + 3).sum::<usize>();
     let wide = usize::from(area.width) > full;
+    // Narrower still, a digit sits against its label ("1Ovw", while "F Fail" keeps its space
+    // to stay readable): every tab stays on screen at 80 columns.
+    let short: usize = View::ALL.iter().map(|v| v.short().len() + 3).sum();
+    let compact = !wide && usize::from(area.width) <= short;
     // At 80 columns every tab needs the room the product name would take.
     let mut spans = if area.width >= 100 {
         vec![Span::styled(" switchyard ", theme.title)]
@@ -31,7 +35,13 @@ pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             theme.tab
         };
-        spans.push(Span::styled(format!(" {} {label}", view.key()), style));
+        let key = view.key();
+        let gap = if compact && key.is_ascii_digit() {
+            ""
+        } else {
+            " "
+        };
+        spans.push(Span::styled(format!(" {key}{gap}{label}"), style));
     }
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     let right = if app.read_only { " READ-ONLY " } else { "" };
@@ -84,7 +94,9 @@ pub fn render_status_line(frame: &mut Frame, area: Rect, app: &App, theme: &Them
     }
     // When the data on screen is not fresh, say how old it is.
     let taken = app.model.current().map(|s| date_clock(s.taken_at_ms));
-    if app.paused {
+    if let Some(replay) = &app.replay_line {
+        right.push(replay.clone());
+    } else if app.paused {
         right.push(format!(
             "PAUSED, data of {}",
             taken.as_deref().unwrap_or("-")

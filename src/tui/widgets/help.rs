@@ -33,7 +33,9 @@ fn columns(frame: &mut Frame, area: Rect, lines: Vec<Line<'static>>) {
     }
 }
 
-pub fn render_help(frame: &mut Frame, area: Rect, view: View, theme: &Theme) {
+/// `connect`: how to reach the proxy and its admin interface (the demo's connection lines), shown
+/// first so they stay one key away once the console has covered the terminal.
+pub fn render_help(frame: &mut Frame, area: Rect, view: View, connect: &[String], theme: &Theme) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border)
@@ -64,7 +66,9 @@ pub fn render_help(frame: &mut Frame, area: Rect, view: View, theme: &Theme) {
     let n = usize::from((inner.width / COLUMN_WIDTH).max(1));
     let key_rows = keys.len().div_ceil(n) as u16;
     let glossary_rows = glossary.len().div_ceil(n) as u16;
-    let [about, key_area, gap, glossary_area] = Layout::vertical([
+    let connect_rows = connect.len() as u16;
+    let [connect_area, about, key_area, gap, glossary_area] = Layout::vertical([
+        Constraint::Length(connect_rows),
         Constraint::Length(1),
         Constraint::Length(key_rows),
         Constraint::Length(1),
@@ -78,6 +82,11 @@ pub fn render_help(frame: &mut Frame, area: Rect, view: View, theme: &Theme) {
         )),
         about,
     );
+    let connect: Vec<Line> = connect
+        .iter()
+        .map(|l| Line::styled(l.clone(), theme.text))
+        .collect();
+    frame.render_widget(Paragraph::new(connect), connect_area);
     columns(frame, key_area, keys);
     let _ = gap;
     columns(frame, glossary_area, glossary);
