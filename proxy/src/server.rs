@@ -152,6 +152,8 @@ pub struct ProxyHandle {
     pub admin_addr: SocketAddr,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     pub http_addr: SocketAddr,
+    /// The DISK layer's file (`None` with `[admin] disk = false`).
+    pub data_file: Option<std::path::PathBuf>,
     pub shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     accept: JoinHandle<()>,
@@ -187,6 +189,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         source,
     })?;
     let announce = learn_announce(&config, &runtime).await;
+    let learned = announce.version != default_announce(&config).version;
     let (tx, rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         runtime: RwLock::new(Arc::new(runtime)),
@@ -203,6 +206,14 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         shutdown: rx,
     });
     let admin = Arc::new(crate::admin::Admin::new(&config, Arc::clone(&shared))?);
+    if !learned && config.proxy.server_version.is_none() {
+        // The servers may come from the DISK layer rather than the config file: ask them.
+        let announce = learn_announce(&config, &shared.runtime()).await;
+        if let Ok(mut a) = shared.announce.write() {
+            *a = announce;
+        }
+    }
+    let data_file = admin.data_file();
     crate::monitor::start(Arc::clone(&admin));
     let http_addr = crate::http::start(Arc::clone(&admin), config.admin.http_listen)
         .await
@@ -219,6 +230,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         mysql_addr,
         admin_addr,
         http_addr,
+        data_file,
         shared,
         shutdown: tx,
         accept,
@@ -247,8 +259,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 /// Version, capabilities and collation to announce: the configured version, else those of the
 /// first backend that answers, so clients see the server they are really talking to.
-async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
-    let mut announce = Announce {
+fn default_announce(config: &Config) -> Announce {
+    Announce {
         version: config
             .proxy
             .server_version
@@ -256,7 +268,11 @@ async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
             .unwrap_or_else(|| "8.0.0-switchyard".into()),
         offer: crate::session::login::Offer::MYSQL,
         collation: 45,
-    };
+    }
+}
+
+async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
+    let mut announce = default_announce(config);
     for server in runtime.hostgroups.servers() {
         let addr = format!("{}:{}", server.row.hostname, server.row.port);
         let Ok(mut addrs) = tokio::net::lookup_host(&addr).await else {

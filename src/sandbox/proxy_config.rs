@@ -22,6 +22,8 @@ pub fn build(state: &State) -> Config {
     config.proxy.listen = loopback(state.proxy.mysql_port);
     config.admin.listen = loopback(state.proxy.admin_port);
     config.admin.http_listen = loopback(state.proxy.http_port);
+    // The proxy's DISK layer and event history live with the sandbox and go with `down`.
+    config.admin.state_dir = Some(state.dir.join("proxy-state"));
     let admin = &state.logins.admin;
     config.admin.users.push(spanned(AdminUser {
         username: admin.user.clone(),

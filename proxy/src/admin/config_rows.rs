@@ -199,6 +199,11 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
                 "admin-scheduler_timeout_ms",
                 super::scheduler::DEFAULT_TIMEOUT_MS.to_string(),
             ),
+            // How long the event history (memory and DISK) keeps an event.
+            (
+                "admin-events_retention_days",
+                crate::hostgroups::events::DEFAULT_RETENTION_DAYS.to_string(),
+            ),
         ],
         _ => vec![],
     }

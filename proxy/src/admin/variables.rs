@@ -62,6 +62,7 @@ fn spec(name: &str) -> (Applies, Kind) {
         "mysql-max_connections" => (Applies::Live, int(1, 1_000_000)),
         "mysql-max_stmts_per_connection" => (Applies::Live, int(1, 1024)),
         "admin-scheduler_timeout_ms" => (Applies::Live, int(100, 86_400_000)),
+        "admin-events_retention_days" => (Applies::Live, int(1, 36_500)),
         "mysql-interfaces" | "admin-mysql_ifaces" => (Applies::Restart, Kind::Address),
         "mysql-threads" => (Applies::Restart, int(0, 1024)),
         "mysql-server_version" => (Applies::Restart, Kind::Text),
