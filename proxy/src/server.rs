@@ -72,7 +72,10 @@ pub struct Shared {
     /// Variables applied by `LOAD … VARIABLES TO RUNTIME` (and their start values): what may
     /// change while running is read from here, not from `settings`.
     pub variables: crate::admin::variables::LiveVariables,
-    pub tls: Arc<rustls::ServerConfig>,
+    /// Frontend TLS; replaced whole when the certificate files are read again.
+    tls: RwLock<Arc<rustls::ServerConfig>>,
+    /// The connector for `use_ssl` servers, from the `mysql-ssl_p2s_*` variables.
+    backend_tls: RwLock<crate::tls::BackendTls>,
     pub stats: GlobalStats,
     /// Live client sessions (processlist, KILL).
     pub sessions: Arc<Registry>,
@@ -141,6 +144,45 @@ impl Shared {
         }
     }
 
+    /// The certificate new TLS clients get; sessions already encrypted keep theirs.
+    pub fn frontend_tls(&self) -> Arc<rustls::ServerConfig> {
+        match self.tls.read() {
+            Ok(t) => Arc::clone(&t),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Reads `[proxy.tls]`'s certificate and key again (on `LOAD MYSQL VARIABLES TO RUNTIME`
+    /// and SIGHUP), for the next TLS client; a file that does not load changes nothing.
+    /// `Ok(false)`: no files configured (the self-signed certificate stays).
+    pub fn reload_frontend_tls(&self) -> Result<bool, crate::tls::TlsError> {
+        let Some(files) = self.settings.tls.as_ref() else {
+            return Ok(false);
+        };
+        let config = crate::tls::server_config(Some(files))?;
+        match self.tls.write() {
+            Ok(mut t) => *t = config,
+            Err(p) => *p.into_inner() = config,
+        }
+        info!(cert = %files.cert.display(), "frontend TLS certificate loaded");
+        Ok(true)
+    }
+
+    /// What a new `use_ssl` backend connection uses (or why it cannot).
+    pub fn backend_tls(&self) -> crate::tls::BackendTls {
+        match self.backend_tls.read() {
+            Ok(t) => t.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub fn set_backend_tls(&self, tls: crate::tls::BackendTls) {
+        match self.backend_tls.write() {
+            Ok(mut t) => *t = tls,
+            Err(p) => *p.into_inner() = tls,
+        }
+    }
+
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
     }
@@ -195,7 +237,9 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         runtime: RwLock::new(Arc::new(runtime)),
         settings: config.proxy.clone(),
         variables: crate::admin::variables::LiveVariables::new(&config),
-        tls,
+        tls: RwLock::new(tls),
+        // Replaced by the variables' load while the admin plane starts.
+        backend_tls: RwLock::new(Err("backend TLS not configured yet".into())),
         stats: GlobalStats::default(),
         sessions: Arc::new(Registry::default()),
         mux: Default::default(),

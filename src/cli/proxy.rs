@@ -58,19 +58,30 @@ pub fn run(args: ProxyArgs, config: &Path) -> anyhow::Result<()> {
                 "switchyard proxy: no DISK layer ([admin] disk = false): nothing survives a restart"
             ),
         }
-        wait_for_stop_signal().await?;
+        wait_for_stop_signal(&handle.shared).await?;
         eprintln!("switchyard proxy: shutting down");
         handle.shutdown(Duration::from_secs(args.grace)).await;
         Ok(())
     })
 }
 
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
+/// Waits for SIGINT or SIGTERM; SIGHUP on the way reads the frontend certificate files again.
+async fn wait_for_stop_signal(shared: &switchyard_proxy::server::Shared) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
-        _ = term.recv() => {}
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                r.context("cannot listen for Ctrl-C")?;
+                return Ok(());
+            }
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => match shared.reload_frontend_tls() {
+                Ok(true) => eprintln!("switchyard proxy: SIGHUP: frontend TLS certificate reloaded"),
+                Ok(false) => eprintln!("switchyard proxy: SIGHUP: no [proxy.tls] files to reload"),
+                Err(e) => eprintln!("switchyard proxy: SIGHUP: frontend TLS not reloaded: {e}"),
+            },
+        }
     }
-    Ok(())
 }

@@ -456,7 +456,27 @@ impl Admin {
             Module::MysqlVariables => {
                 // Checked and applied whole (refused with every bad name) before the others
                 // read the runtime values.
+                let memory =
+                    apply::read_variables(store, "main.global_variables", "mysql-ssl_p2s_")?;
+                let tls = crate::tls::backend_tls(&crate::tls::BackendTlsSettings::from_variables(
+                    memory.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                ))
+                .map_err(|e| {
+                    AdminError::Invalid(format!(
+                        "LOAD MYSQL VARIABLES TO RUNTIME refused, nothing changed: {e}"
+                    ))
+                })?;
+                // The frontend certificate files are read again with the variables (ProxySQL
+                // reloads them with `PROXYSQL RELOAD TLS`); a file that fails refuses the load.
+                if actor != "config" {
+                    self.shared.reload_frontend_tls().map_err(|e| {
+                        AdminError::Invalid(format!(
+                            "LOAD MYSQL VARIABLES TO RUNTIME refused, nothing changed: frontend TLS: {e}"
+                        ))
+                    })?;
+                }
                 self.load_variables(store, module)?;
+                self.shared.set_backend_tls(tls);
                 self.push_health_settings(store);
                 query_rules::apply_variables(&self.shared, store, "main.runtime_global_variables")?;
                 mux::apply(&self.shared, store)
