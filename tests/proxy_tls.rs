@@ -225,3 +225,68 @@ async fn the_frontend_certificate_reloads_without_dropping_sessions() {
         .expect("disconnect in time")
         .expect("disconnect");
 }
+
+/// SIGHUP to `switchyard proxy` reads the frontend certificate files again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_frontend_certificate() {
+    let sb = tls_sandbox(0).await;
+    let certs = tempfile::tempdir().expect("tempdir");
+    let first = switchyard::sandbox::tls::make(&certs.path().join("first")).expect("cert");
+    let second = switchyard::sandbox::tls::make(&certs.path().join("second")).expect("cert");
+    let cert = certs.path().join("proxy-cert.pem");
+    let key = certs.path().join("proxy-key.pem");
+    std::fs::copy(&first.cert, &cert).expect("copy");
+    std::fs::copy(&first.key, &key).expect("copy");
+    let mut config = Config::load(sb.proxy_config()).expect("config");
+    config.proxy.tls = Some(switchyard_proxy::config::TlsFiles {
+        cert: cert.clone(),
+        key: key.clone(),
+    });
+    let path = certs.path().join("proxy.toml");
+    std::fs::write(&path, config.to_toml().expect("toml")).expect("write config");
+    let proxy = tokio::task::block_in_place(|| proxy_support::ProxyProcess::spawn(&path));
+    let l = sb.logins().app.clone();
+    let port = proxy.addr.port();
+    let tls_login = move |ca: &std::path::Path| {
+        let ca = format!("--ssl-ca={}", ca.display());
+        proxy_support::mariadb_cli(
+            port,
+            &l.user,
+            &l.password,
+            &[
+                "--ssl",
+                &ca,
+                "--ssl-verify-server-cert",
+                "-N",
+                "-e",
+                "SELECT 1",
+            ],
+            "",
+        )
+        .status
+        .success()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !tls_login(&first.ca) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no TLS login with the first CA"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::copy(&second.cert, &cert).expect("copy");
+    std::fs::copy(&second.key, &key).expect("copy");
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &proxy.child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    while !tls_login(&second.ca) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not load the new certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!tls_login(&first.ca), "the old certificate is still served");
+}
