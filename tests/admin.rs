@@ -751,6 +751,13 @@ async fn a_fence_and_saved_rows_survive_kill_9_of_the_proxy() {
     exec(&mut a, &format!("INSERT INTO mysql_servers (hostgroup_id, hostname, port, comment) VALUES (20, '127.0.0.1', {primary}, 'added')")).await;
     exec(&mut a, "LOAD MYSQL SERVERS TO RUNTIME").await;
     exec(&mut a, "SAVE MYSQL SERVERS TO DISK").await;
+    // The history's retention is a variable, checked and saved like any other.
+    exec(&mut a, "SET admin-events_retention_days = 0").await;
+    let (_, refused) = error(&mut a, "LOAD ADMIN VARIABLES TO RUNTIME").await;
+    assert!(refused.contains("admin-events_retention_days"), "{refused}");
+    exec(&mut a, "SET admin-events_retention_days = 7").await;
+    exec(&mut a, "LOAD ADMIN VARIABLES TO RUNTIME").await;
+    exec(&mut a, "SAVE ADMIN VARIABLES TO DISK").await;
     let fence = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args([
             "servers",
@@ -802,6 +809,10 @@ async fn a_fence_and_saved_rows_survive_kill_9_of_the_proxy() {
         .await
         .as_deref(),
         Some("1")
+    );
+    assert_eq!(
+        one(&mut a, "SELECT variable_value FROM runtime_global_variables WHERE variable_name = 'admin-events_retention_days'").await.as_deref(),
+        Some("7")
     );
     let after = rows(&mut a, &events_sql).await;
     assert_eq!(
