@@ -28,6 +28,7 @@ fn config_for(sb: &SandboxGuard) -> Config {
     config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
     // Errors against a dead server come back quickly.
     config.proxy.connect_timeout_server_max_ms = 1500;
+    proxy_support::own_state_dir(&mut config, sb.dir());
     config
 }
 
@@ -523,30 +524,19 @@ async fn disk_layer_survives_a_restart() {
         "UPDATE mysql_servers SET comment = 'saved', weight = 3",
     )
     .await;
-    exec(&mut a, "INSERT INTO mysql_query_rules (rule_id, active, match_digest, destination_hostgroup, apply) VALUES (10, 1, '^SELECT', 0, 1)").await;
+    exec(&mut a, "INSERT INTO mysql_query_rules (rule_id, active, match_digest, destination_hostgroup, apply) VALUES (10, 1, '^SELECT', 10, 1)").await;
     exec(&mut a, "SAVE MYSQL SERVERS TO DISK").await;
     exec(&mut a, "SAVE MYSQL QUERY RULES TO DISK").await;
     a.disconnect().await.expect("disconnect");
     let Fixture { sb, proxy } = fx;
     proxy.shutdown(Duration::from_secs(5)).await;
 
+    // DISK exists now: it wins over the config file, for MEMORY and RUNTIME alike.
     let fx = Fixture {
-        proxy: start_proxy(config).await,
+        proxy: start_proxy(config.clone()).await,
         sb,
     };
     let mut a = admin_conn(&fx, fx.proxy.admin_addr.port()).await;
-    // MEMORY starts from the config; DISK kept what was saved.
-    assert_eq!(
-        one(
-            &mut a,
-            "SELECT COUNT(*) FROM mysql_servers WHERE comment = 'saved'"
-        )
-        .await
-        .as_deref(),
-        Some("0")
-    );
-    exec(&mut a, "LOAD MYSQL SERVERS FROM DISK").await;
-    exec(&mut a, "LOAD MYSQL QUERY RULES TO MEMORY").await;
     assert_eq!(
         one(&mut a, "SELECT DISTINCT comment FROM mysql_servers")
             .await
@@ -556,13 +546,12 @@ async fn disk_layer_survives_a_restart() {
     assert_eq!(
         one(
             &mut a,
-            "SELECT match_digest FROM mysql_query_rules WHERE rule_id = 10"
+            "SELECT match_digest FROM runtime_mysql_query_rules WHERE rule_id = 10"
         )
         .await
         .as_deref(),
         Some("^SELECT")
     );
-    exec(&mut a, "LOAD MYSQL SERVERS TO RUNTIME").await;
     assert_eq!(
         one(&mut a, "SELECT DISTINCT weight FROM runtime_mysql_servers")
             .await
@@ -570,6 +559,47 @@ async fn disk_layer_survives_a_restart() {
         Some("3")
     );
     client_works(&fx).await;
+    a.disconnect().await.expect("disconnect");
+    let Fixture { sb, proxy } = fx;
+    proxy.shutdown(Duration::from_secs(5)).await;
+
+    // --initial: the config file again, saved over DISK.
+    config.admin.initial = true;
+    let fx = Fixture {
+        proxy: start_proxy(config).await,
+        sb,
+    };
+    let mut a = admin_conn(&fx, fx.proxy.admin_addr.port()).await;
+    for sql in [
+        "SELECT COUNT(*) FROM mysql_servers WHERE comment = 'saved'",
+        "SELECT COUNT(*) FROM disk.mysql_servers WHERE comment = 'saved'",
+        "SELECT COUNT(*) FROM disk.mysql_query_rules WHERE rule_id = 10",
+    ] {
+        assert_eq!(one(&mut a, sql).await.as_deref(), Some("0"), "{sql}");
+    }
+    client_works(&fx).await;
+    a.disconnect().await.expect("disconnect");
+}
+
+/// `[admin] disk = false`: SAVE … TO DISK fails with the reason instead of saving nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_disk_layer_save_to_disk_fails() {
+    let sb = tokio::task::spawn_blocking(|| SandboxGuard::temp(0, false))
+        .await
+        .expect("sandbox task")
+        .expect("sandbox up");
+    let mut config = config_for(&sb);
+    config.admin.disk = false;
+    let fx = Fixture {
+        proxy: start_proxy(config).await,
+        sb,
+    };
+    assert_eq!(fx.proxy.data_file, None);
+    let mut a = admin_conn(&fx, fx.proxy.admin_addr.port()).await;
+    for sql in ["SAVE MYSQL SERVERS TO DISK", "LOAD MYSQL USERS FROM DISK"] {
+        let (_, message) = error(&mut a, sql).await;
+        assert!(message.contains("without a DISK layer"), "{sql}: {message}");
+    }
     a.disconnect().await.expect("disconnect");
 }
 
@@ -699,4 +729,136 @@ fn find_dolphie() -> Option<std::path::PathBuf> {
         .map(|d| d.join("dolphie"))
         .chain(user_bin)
         .find(|p| p.is_file())
+}
+
+/// The real `switchyard proxy` on a sandbox's config: a server added and saved, another fenced
+/// from the console (`switchyard servers fence`), then `kill -9` and a start on the same config.
+/// The added server is back, the fence holds (reads go to the other server of the hostgroup
+/// only; the fenced one's pool sees no query) and the events from before are listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fence_and_saved_rows_survive_kill_9_of_the_proxy() {
+    use proxy_support::ProxyProcess;
+    let sb = tokio::task::spawn_blocking(|| SandboxGuard::temp(1, false))
+        .await
+        .expect("sandbox task")
+        .expect("sandbox up");
+    let config = Config::load(sb.proxy_config()).expect("config");
+    let (primary, replica) = (sb.primary().port, sb.replicas()[0].port);
+    let l = sb.logins().clone();
+    let admin_port = config.admin.listen.port();
+    let mut proxy = tokio::task::block_in_place(|| ProxyProcess::spawn(sb.proxy_config()));
+    let mut a = admin_when_up(admin_port, &l.admin.user, &l.admin.password).await;
+    exec(&mut a, &format!("INSERT INTO mysql_servers (hostgroup_id, hostname, port, comment) VALUES (20, '127.0.0.1', {primary}, 'added')")).await;
+    exec(&mut a, "LOAD MYSQL SERVERS TO RUNTIME").await;
+    exec(&mut a, "SAVE MYSQL SERVERS TO DISK").await;
+    // The history's retention is a variable, checked and saved like any other.
+    exec(&mut a, "SET admin-events_retention_days = 0").await;
+    let (_, refused) = error(&mut a, "LOAD ADMIN VARIABLES TO RUNTIME").await;
+    assert!(refused.contains("admin-events_retention_days"), "{refused}");
+    exec(&mut a, "SET admin-events_retention_days = 7").await;
+    exec(&mut a, "LOAD ADMIN VARIABLES TO RUNTIME").await;
+    exec(&mut a, "SAVE ADMIN VARIABLES TO DISK").await;
+    let fence = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "servers",
+            "fence",
+            &format!("127.0.0.1:{replica}"),
+            "--yes",
+            "--force",
+        ])
+        .arg("--admin")
+        .arg(format!("mysql://{}@127.0.0.1:{admin_port}", l.admin.user))
+        .env("SWITCHYARD_ADMIN_PASSWORD", &l.admin.password)
+        .env("SWITCHYARD_LOG", "warn")
+        .output()
+        .await
+        .expect("switchyard servers fence");
+    assert!(
+        fence.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fence.stderr)
+    );
+    let events_sql = format!(
+        "SELECT event_id, kind, server FROM stats_switchyard_events WHERE server = '127.0.0.1:{replica}' OR reason LIKE 'added%' ORDER BY event_id"
+    );
+    let before = rows(&mut a, &events_sql).await;
+    assert!(
+        before.iter().any(|r| r[1].as_deref() == Some("fence")),
+        "{before:?}"
+    );
+    assert!(
+        before.iter().any(|r| r[1].as_deref() == Some("add")),
+        "{before:?}"
+    );
+    drop(a);
+
+    // SIGKILL: nothing runs on the way out.
+    proxy.child.kill().expect("kill -9");
+    proxy.child.wait().expect("reaped");
+    let _proxy = tokio::task::block_in_place(|| ProxyProcess::spawn(sb.proxy_config()));
+    let mut a = admin_when_up(admin_port, &l.admin.user, &l.admin.password).await;
+    assert_eq!(
+        one(&mut a, &format!("SELECT comment FROM runtime_mysql_servers WHERE hostgroup_id = 20 AND port = {primary}")).await.as_deref(),
+        Some("added")
+    );
+    assert_eq!(
+        one(
+            &mut a,
+            &format!("SELECT COUNT(*) FROM runtime_switchyard_fences WHERE port = {replica}")
+        )
+        .await
+        .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        one(&mut a, "SELECT variable_value FROM runtime_global_variables WHERE variable_name = 'admin-events_retention_days'").await.as_deref(),
+        Some("7")
+    );
+    let after = rows(&mut a, &events_sql).await;
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "the history before the kill is kept"
+    );
+
+    // Reads of hostgroup 20 (the read-only login) reach the primary only.
+    let url = format!(
+        "mysql://{}:{}@{}/app?prefer_socket=false",
+        l.app_ro.user, l.app_ro.password, config.proxy.listen
+    );
+    for _ in 0..10 {
+        let mut c = Conn::from_url(&url)
+            .await
+            .expect("reader through the proxy");
+        let port: Option<u16> = c.query_first("SELECT @@port").await.expect("@@port");
+        assert_eq!(port, Some(primary), "a read reached the fenced server");
+        c.disconnect().await.expect("disconnect");
+    }
+    let pool = rows(
+        &mut a,
+        &format!("SELECT status, Queries FROM stats_mysql_connection_pool WHERE hostgroup = 20 AND srv_port = {replica}"),
+    )
+    .await;
+    assert_eq!(pool, [[Some("OFFLINE_HARD".into()), Some("0".into())]]);
+}
+
+/// An admin login on a proxy process that is starting: its admin port opens after the client one.
+async fn admin_when_up(port: u16, user: &str, password: &str) -> Conn {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let opts = OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port)
+            .user(Some(user))
+            .pass(Some(password))
+            .prefer_socket(false);
+        match Conn::new(opts).await {
+            Ok(c) => return c,
+            Err(e) => assert!(
+                std::time::Instant::now() < deadline,
+                "admin never up on {port}: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

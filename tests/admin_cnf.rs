@@ -65,6 +65,8 @@ async fn start(path: &Path) -> ProxyHandle {
     let mut config = Config::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // Two proxies run side by side: no fixed HTTP port.
     config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
+    let parent = path.parent().unwrap_or(Path::new("."));
+    proxy_support::own_state_dir(&mut config, parent);
     switchyard_proxy::start(config).await.expect("proxy starts")
 }
 
@@ -455,6 +457,8 @@ async fn the_seed_sidecar_cnf_runs() {
     config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
     config.admin.listen = "127.0.0.1:0".parse().expect("addr");
     config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
+    let state = tempfile::tempdir().expect("tempdir");
+    config.admin.state_dir = Some(state.path().to_path_buf());
     let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
     let mut a = admin(&proxy, "admin", "admin").await;
     let servers = rows(&mut a, "SELECT hostgroup_id, hostname, port, status FROM runtime_mysql_servers ORDER BY hostgroup_id").await;

@@ -497,6 +497,7 @@ async fn against_an_admin_without_switchyard_tables_the_cli_says_what_is_unavail
     config
         .admin_variables
         .insert("hide_switchyard_tables".into(), toml::Value::Boolean(true));
+    proxy_support::own_state_dir(&mut config, sb.dir());
     let proxy = switchyard_proxy::start(config).await.expect("proxy");
     let fx = Fixture { sb, proxy };
 

@@ -32,6 +32,7 @@ async fn start_proxy(sb: &SandboxGuard, admin_port: u16) -> ProxyHandle {
     // Clients waiting for a writer give up after 3 s and reconnect, so a test sees the
     // failover rather than a 10 s default.
     config.proxy.connect_timeout_server_max_ms = 3_000;
+    proxy_support::own_state_dir(&mut config, sb.dir());
     switchyard_proxy::start(config).await.expect("proxy starts")
 }
 

@@ -197,6 +197,7 @@ fn config(cluster: &Cluster) -> Config {
     c.proxy.listen = "127.0.0.1:0".parse().expect("addr");
     c.admin.listen = "127.0.0.1:0".parse().expect("addr");
     c.proxy.connect_timeout_server_max_ms = 3000;
+    c.admin.state_dir = Some(cluster.root.join("proxy-state"));
     c.admin.users.push(Spanned::new(
         0..0,
         AdminUser {

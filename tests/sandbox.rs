@@ -340,3 +340,54 @@ fn readme_config_example_loads() {
     assert_eq!(cfg.users().count(), 2);
     assert_eq!(cfg.servers().count(), 2);
 }
+
+/// `sandbox up --tls`: the JSON names the CA, and a client that verifies the server's
+/// certificate and address with it gets an encrypted session.
+#[test]
+fn up_with_tls_serves_a_certificate_of_the_sandbox_ca() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("sb");
+    let d = dir.to_str().unwrap();
+    let up = json_of(&switchyard(&[
+        "sandbox",
+        "up",
+        "--dir",
+        d,
+        "--replicas",
+        "0",
+        "--tls",
+        "--output",
+        "json",
+    ]));
+    let ca = up["tls_ca"].as_str().expect("tls_ca").to_owned();
+    let port = up["servers"][0]["port"].as_u64().unwrap().to_string();
+    let out = Command::new("mariadb")
+        .args([
+            "--protocol=TCP",
+            "-h127.0.0.1",
+            "-P",
+            &port,
+            "--batch",
+            "-N",
+        ])
+        .arg(format!("-u{}", up["proxy"]["user"].as_str().unwrap()))
+        .args([
+            "--ssl",
+            &format!("--ssl-ca={ca}"),
+            "--ssl-verify-server-cert",
+        ])
+        .args(["-e", "SHOW SESSION STATUS LIKE 'Ssl_cipher'"])
+        .env("MYSQL_PWD", up["proxy"]["password"].as_str().unwrap())
+        .output()
+        .expect("mariadb client runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let down = switchyard(&["sandbox", "down", "--dir", d]);
+    assert!(down.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cipher = text.split_whitespace().nth(1).unwrap_or("");
+    assert!(!cipher.is_empty(), "no cipher: {text}");
+}

@@ -18,8 +18,9 @@ use toml::Spanned;
 
 const ADMIN_PASSWORD: &str = "sched-admin-pw";
 
-async fn start() -> ProxyHandle {
+async fn start(state_dir: &Path) -> ProxyHandle {
     let mut config = Config::default();
+    config.admin.state_dir = Some(state_dir.join("proxy-state"));
     config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
     config.admin.listen = "127.0.0.1:0".parse().expect("addr");
     config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
@@ -82,7 +83,7 @@ async fn scripts_run_fail_time_out_and_follow_load_scheduler() {
         "hanger.sh",
         &format!("sleep {marker}\necho never"),
     );
-    let proxy = start().await;
+    let proxy = start(dir.path()).await;
     let mut c = admin(&proxy).await;
 
     exec(&mut c, "SET admin-scheduler_timeout_ms = 1000").await;

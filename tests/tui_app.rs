@@ -115,6 +115,7 @@ fn drain_asks_with_the_sql_and_only_capital_y_runs_it() {
         [
             "UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE hostgroup_id=20 AND hostname='db5.prod' AND port=3306",
             "LOAD MYSQL SERVERS TO RUNTIME",
+            "SAVE MYSQL SERVERS TO DISK",
         ]
     );
     assert_eq!(

@@ -208,6 +208,7 @@ async fn drain_a_replica_from_the_console_until_nothing_is_left() {
         "UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE hostgroup_id=20 AND",
         &format!("port={port};"),
         "LOAD MYSQL SERVERS TO RUNTIME;",
+        "SAVE MYSQL SERVERS TO DISK;",
     ])
     .await;
     tmux.key("Enter");

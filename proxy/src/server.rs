@@ -72,7 +72,10 @@ pub struct Shared {
     /// Variables applied by `LOAD … VARIABLES TO RUNTIME` (and their start values): what may
     /// change while running is read from here, not from `settings`.
     pub variables: crate::admin::variables::LiveVariables,
-    pub tls: Arc<rustls::ServerConfig>,
+    /// Frontend TLS; replaced whole when the certificate files are read again.
+    tls: RwLock<Arc<rustls::ServerConfig>>,
+    /// The connector for `use_ssl` servers, from the `mysql-ssl_p2s_*` variables.
+    backend_tls: RwLock<crate::tls::BackendTls>,
     pub stats: GlobalStats,
     /// Live client sessions (processlist, KILL).
     pub sessions: Arc<Registry>,
@@ -141,6 +144,45 @@ impl Shared {
         }
     }
 
+    /// The certificate new TLS clients get; sessions already encrypted keep theirs.
+    pub fn frontend_tls(&self) -> Arc<rustls::ServerConfig> {
+        match self.tls.read() {
+            Ok(t) => Arc::clone(&t),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Reads `[proxy.tls]`'s certificate and key again (on `LOAD MYSQL VARIABLES TO RUNTIME`
+    /// and SIGHUP), for the next TLS client; a file that does not load changes nothing.
+    /// `Ok(false)`: no files configured (the self-signed certificate stays).
+    pub fn reload_frontend_tls(&self) -> Result<bool, crate::tls::TlsError> {
+        let Some(files) = self.settings.tls.as_ref() else {
+            return Ok(false);
+        };
+        let config = crate::tls::server_config(Some(files))?;
+        match self.tls.write() {
+            Ok(mut t) => *t = config,
+            Err(p) => *p.into_inner() = config,
+        }
+        info!(cert = %files.cert.display(), "frontend TLS certificate loaded");
+        Ok(true)
+    }
+
+    /// What a new `use_ssl` backend connection uses (or why it cannot).
+    pub fn backend_tls(&self) -> crate::tls::BackendTls {
+        match self.backend_tls.read() {
+            Ok(t) => t.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub fn set_backend_tls(&self, tls: crate::tls::BackendTls) {
+        match self.backend_tls.write() {
+            Ok(mut t) => *t = tls,
+            Err(p) => *p.into_inner() = tls,
+        }
+    }
+
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
     }
@@ -152,6 +194,8 @@ pub struct ProxyHandle {
     pub admin_addr: SocketAddr,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     pub http_addr: SocketAddr,
+    /// The DISK layer's file (`None` with `[admin] disk = false`).
+    pub data_file: Option<std::path::PathBuf>,
     pub shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     accept: JoinHandle<()>,
@@ -187,12 +231,15 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         source,
     })?;
     let announce = learn_announce(&config, &runtime).await;
+    let learned = announce.version != default_announce(&config).version;
     let (tx, rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         runtime: RwLock::new(Arc::new(runtime)),
         settings: config.proxy.clone(),
         variables: crate::admin::variables::LiveVariables::new(&config),
-        tls,
+        tls: RwLock::new(tls),
+        // Replaced by the variables' load while the admin plane starts.
+        backend_tls: RwLock::new(Err("backend TLS not configured yet".into())),
         stats: GlobalStats::default(),
         sessions: Arc::new(Registry::default()),
         mux: Default::default(),
@@ -203,6 +250,14 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         shutdown: rx,
     });
     let admin = Arc::new(crate::admin::Admin::new(&config, Arc::clone(&shared))?);
+    if !learned && config.proxy.server_version.is_none() {
+        // The servers may come from the DISK layer rather than the config file: ask them.
+        let announce = learn_announce(&config, &shared.runtime()).await;
+        if let Ok(mut a) = shared.announce.write() {
+            *a = announce;
+        }
+    }
+    let data_file = admin.data_file();
     crate::monitor::start(Arc::clone(&admin));
     let http_addr = crate::http::start(Arc::clone(&admin), config.admin.http_listen)
         .await
@@ -219,6 +274,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         mysql_addr,
         admin_addr,
         http_addr,
+        data_file,
         shared,
         shutdown: tx,
         accept,
@@ -247,8 +303,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 /// Version, capabilities and collation to announce: the configured version, else those of the
 /// first backend that answers, so clients see the server they are really talking to.
-async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
-    let mut announce = Announce {
+fn default_announce(config: &Config) -> Announce {
+    Announce {
         version: config
             .proxy
             .server_version
@@ -256,7 +312,11 @@ async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
             .unwrap_or_else(|| "8.0.0-switchyard".into()),
         offer: crate::session::login::Offer::MYSQL,
         collation: 45,
-    };
+    }
+}
+
+async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
+    let mut announce = default_announce(config);
     for server in runtime.hostgroups.servers() {
         let addr = format!("{}:{}", server.row.hostname, server.row.port);
         let Ok(mut addrs) = tokio::net::lookup_host(&addr).await else {

@@ -1,9 +1,10 @@
 //! TLS on both sides, and the RSA key for caching_sha2_password full authentication.
 //!
 //! Clients can always ask for TLS: without configured files the proxy makes a self-signed
-//! certificate at start, as MariaDB and MySQL do. Towards backends the proxy does not verify the
-//! server certificate (the same default as ProxySQL and `--ssl` without `--ssl-verify-server-cert`):
-//! backends are addressed by IP in a trusted network far more often than by a name on a CA cert.
+//! certificate at start, as MariaDB and MySQL do. Towards backends (`use_ssl` on a server row) the
+//! server's certificate and name are verified against `mysql-ssl_p2s_ca`/`mysql-ssl_p2s_capath`
+//! (and `mysql-ssl_p2s_crl`), ProxySQL's variables; only `mysql-ssl_p2s_verify` (switchyard's)
+//! relaxes that, to `ca` (chain only) or `off`. Both sides speak TLS 1.2 or 1.3 only.
 
 use std::io::BufReader;
 use std::sync::{Arc, OnceLock};
@@ -90,14 +91,276 @@ fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>
     Ok((vec![cert.cert.der().clone()], key))
 }
 
-/// The connector's configuration for backends (no certificate verification, see module docs).
-pub fn backend_client_config() -> Result<Arc<ClientConfig>, TlsError> {
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider())))
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+/// How a backend's certificate is checked (`mysql-ssl_p2s_verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// The chain to a configured CA, and the server's name (or IP) in the certificate.
+    Identity,
+    /// The chain only: for certificates that do not name the address the proxy uses.
+    Ca,
+    /// Nothing: encryption without authentication, on the operator's explicit word.
+    Off,
+}
+
+/// The `mysql-ssl_p2s_*` variables, as applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendTlsSettings {
+    pub ca: String,
+    pub capath: String,
+    pub cert: String,
+    pub key: String,
+    pub cipher: String,
+    pub crl: String,
+    pub verify: String,
+}
+
+impl BackendTlsSettings {
+    /// From `(variable_name, value)` rows; other names are skipped.
+    pub fn from_variables<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut s = BackendTlsSettings::default();
+        for (name, value) in rows {
+            let v = value.trim().to_string();
+            match name {
+                "mysql-ssl_p2s_ca" => s.ca = v,
+                "mysql-ssl_p2s_capath" => s.capath = v,
+                "mysql-ssl_p2s_cert" => s.cert = v,
+                "mysql-ssl_p2s_key" => s.key = v,
+                "mysql-ssl_p2s_cipher" => s.cipher = v,
+                "mysql-ssl_p2s_crl" => s.crl = v,
+                "mysql-ssl_p2s_verify" => s.verify = v,
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// The connector for backends, or why a `use_ssl` server cannot be reached yet (no CA to
+/// verify against): that error is every such connect's error, not the start's or the LOAD's.
+pub type BackendTls = Result<Arc<ClientConfig>, String>;
+
+/// Builds the backend connector; a file that cannot be read, a cipher rustls does not have or
+/// a bad `mysql-ssl_p2s_verify` is an error that names the variable.
+pub fn backend_tls(s: &BackendTlsSettings) -> Result<BackendTls, String> {
+    let verify = match s.verify.to_ascii_lowercase().as_str() {
+        "" | "identity" | "verify_identity" => Verify::Identity,
+        "ca" | "verify_ca" => Verify::Ca,
+        "off" | "none" | "0" | "false" => Verify::Off,
+        other => {
+            return Err(format!(
+                "mysql-ssl_p2s_verify: '{other}' is not identity, ca or off"
+            ))
+        }
+    };
+    let provider = Arc::new(cipher_provider(&s.cipher)?);
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("mysql-ssl_p2s_cipher: {e}"))?;
+    let builder = if verify == Verify::Off {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider)))
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        if !s.ca.is_empty() {
+            for cert in read_certs(&s.ca, "mysql-ssl_p2s_ca")? {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("mysql-ssl_p2s_ca: {}: {e}", s.ca))?;
+            }
+        }
+        if !s.capath.is_empty() {
+            let dir = std::fs::read_dir(&s.capath)
+                .map_err(|e| format!("mysql-ssl_p2s_capath: {}: {e}", s.capath))?;
+            for entry in dir.flatten() {
+                let path = entry.path();
+                if path.is_file() {
+                    // A CA folder holds other files too (hash links, CRLs): only certificates count.
+                    if let Ok(certs) = read_certs(&path.to_string_lossy(), "mysql-ssl_p2s_capath") {
+                        for cert in certs {
+                            let _ = roots.add(cert);
+                        }
+                    }
+                }
+            }
+        }
+        if roots.is_empty() {
+            return Ok(Err(
+                "use_ssl: no CA to verify the server's certificate with: set mysql-ssl_p2s_ca \
+                 (or mysql-ssl_p2s_capath), or mysql-ssl_p2s_verify='off' to skip the check"
+                    .into(),
+            ));
+        }
+        let mut webpki =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider);
+        if !s.crl.is_empty() {
+            let file = std::fs::File::open(&s.crl)
+                .map_err(|e| format!("mysql-ssl_p2s_crl: {}: {e}", s.crl))?;
+            let crls = rustls_pemfile::crls(&mut BufReader::new(file))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("mysql-ssl_p2s_crl: {}: {e}", s.crl))?;
+            if crls.is_empty() {
+                return Err(format!("mysql-ssl_p2s_crl: {} holds no CRL", s.crl));
+            }
+            webpki = webpki.with_crls(crls);
+        }
+        let webpki = webpki
+            .build()
+            .map_err(|e| format!("mysql-ssl_p2s_ca: {e}"))?;
+        let verifier: Arc<dyn ServerCertVerifier> = match verify {
+            Verify::Ca => Arc::new(ChainOnly(webpki)),
+            _ => webpki,
+        };
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+    };
+    let config = match (s.cert.is_empty(), s.key.is_empty()) {
+        (true, true) => builder.with_no_client_auth(),
+        (false, false) => {
+            let (certs, key) = load_pem(&TlsFiles {
+                cert: s.cert.clone().into(),
+                key: s.key.clone().into(),
+            })
+            .map_err(|e| format!("mysql-ssl_p2s_cert/mysql-ssl_p2s_key: {e}"))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("mysql-ssl_p2s_cert/mysql-ssl_p2s_key: {e}"))?
+        }
+        _ => {
+            return Err(
+                "mysql-ssl_p2s_cert and mysql-ssl_p2s_key go together: set both or neither".into(),
+            )
+        }
+    };
+    Ok(Ok(Arc::new(config)))
+}
+
+fn read_certs(path: &str, variable: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{variable}: {path}: {e}"))?;
+    let certs = rustls_pemfile::certs(&mut BufReader::new(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{variable}: {path}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{variable}: {path} holds no certificate"));
+    }
+    Ok(certs)
+}
+
+/// OpenSSL's names (what `mysql-ssl_p2s_cipher` holds on ProxySQL) for the suites rustls has.
+const OPENSSL_NAMES: &[(&str, &str)] = &[
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+];
+
+/// The provider with only the suites `list` names (`:` or `,` separated, OpenSSL or IANA
+/// names; TLS 1.3 suites are always kept, as OpenSSL's cipher list does); every suite when empty.
+fn cipher_provider(list: &str) -> Result<rustls::crypto::CryptoProvider, String> {
+    let mut p = rustls::crypto::ring::default_provider();
+    let names: Vec<&str> = list
+        .split([':', ','])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Ok(p);
+    }
+    let mut wanted = Vec::new();
+    for name in &names {
+        let iana = OPENSSL_NAMES
+            .iter()
+            .find(|(o, _)| o.eq_ignore_ascii_case(name))
+            .map_or(*name, |(_, i)| *i);
+        let suite = p
+            .cipher_suites
+            .iter()
+            .find(|s| {
+                s.suite()
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(iana))
+            })
+            .ok_or_else(|| {
+                format!(
+                    "mysql-ssl_p2s_cipher: '{name}' is not a suite of TLS 1.2 or 1.3 this proxy has"
+                )
+            })?;
+        wanted.push(*suite);
+    }
+    p.cipher_suites.retain(|s| {
+        s.version() == &rustls::version::TLS13 || wanted.iter().any(|w| w.suite() == s.suite())
+    });
+    Ok(p)
+}
+
+/// Verifies the chain and the signatures; a certificate for another name is accepted
+/// (`mysql-ssl_p2s_verify = 'ca'`).
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        use rustls::{CertificateError, Error};
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 #[derive(Debug)]
@@ -225,7 +488,51 @@ mod tests {
     #[test]
     fn self_signed_server_config_builds() {
         assert!(server_config(None).is_ok());
-        assert!(backend_client_config().is_ok());
+    }
+
+    #[test]
+    fn backend_settings_are_checked_and_name_the_variable() {
+        let off = BackendTlsSettings {
+            verify: "off".into(),
+            ..Default::default()
+        };
+        assert!(matches!(backend_tls(&off), Ok(Ok(_))));
+        // No CA: not an error of the settings, but of every use_ssl connect.
+        let no_ca = backend_tls(&BackendTlsSettings::default()).unwrap();
+        assert!(no_ca.unwrap_err().contains("mysql-ssl_p2s_ca"));
+        let bad = |s: BackendTlsSettings, needle: &str| {
+            let e = backend_tls(&s).unwrap_err();
+            assert!(e.contains(needle), "{e}");
+        };
+        bad(
+            BackendTlsSettings {
+                verify: "maybe".into(),
+                ..Default::default()
+            },
+            "mysql-ssl_p2s_verify",
+        );
+        bad(
+            BackendTlsSettings {
+                ca: "/nonexistent/ca.pem".into(),
+                ..Default::default()
+            },
+            "mysql-ssl_p2s_ca: /nonexistent/ca.pem",
+        );
+        bad(
+            BackendTlsSettings {
+                verify: "off".into(),
+                cipher: "RC4-MD5".into(),
+                ..Default::default()
+            },
+            "mysql-ssl_p2s_cipher: 'RC4-MD5'",
+        );
+        let one = cipher_provider("ECDHE-ECDSA-AES256-GCM-SHA384").unwrap();
+        let tls12: Vec<_> = one
+            .cipher_suites
+            .iter()
+            .filter(|s| s.version() == &rustls::version::TLS12)
+            .collect();
+        assert_eq!(tls12.len(), 1);
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct UpArgs {
     /// Lossless semi-synchronous replication (AFTER_SYNC).
     #[arg(long)]
     pub semi_sync: bool,
+    /// TLS on every server: a CA and certificates of the sandbox's own (in DIR/tls; the JSON's
+    /// `tls_ca` names the CA), and a proxy config that verifies them.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Args)]
@@ -76,7 +80,8 @@ pub fn run(args: SandboxArgs, output: OutputFormat) -> anyhow::Result<()> {
             let spec = SandboxSpec::new(&a.dir)
                 .replicas(a.replicas)
                 .base_port(a.base_port)
-                .semi_sync(a.semi_sync);
+                .semi_sync(a.semi_sync)
+                .tls(a.tls);
             let sb =
                 Sandbox::up(&spec).with_context(|| format!("sandbox up in {}", a.dir.display()))?;
             print_topology(output, &sb.topology())

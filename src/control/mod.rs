@@ -74,14 +74,16 @@
 //! capped at 500 rows), and one explicit column list for `runtime_mysql_users` (the password is
 //! never read). Actions, exactly as [`Action::statements`] builds them (the tests pin the text):
 //! - drain: `UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE [hostgroup_id=N AND]
-//!   hostname='H' AND port=P`, then `LOAD MYSQL SERVERS TO RUNTIME`
+//!   hostname='H' AND port=P`, then `LOAD MYSQL SERVERS TO RUNTIME` and `SAVE MYSQL SERVERS TO
+//!   DISK` (an operator status survives a proxy restart; the action fails if it cannot be saved)
 //! - fence: `REPLACE INTO switchyard_fences (hostname, port, reason, actor, fenced_at) VALUES
 //!   ('H', P, 'console', 'console', <now>)`, then the drain statements with `'OFFLINE_HARD'`;
 //!   unfence: `DELETE FROM switchyard_fences WHERE hostname='H' AND port=P`, then
 //!   `status='ONLINE'` with `AND status='OFFLINE_HARD'` appended, so a drained server stays
 //!   drained. A fence row holds the server OFFLINE_HARD in every hostgroup whatever the status
 //!   and the monitor say; only deleting it unfences.
-//! - set status / weight: `UPDATE mysql_servers SET status=…|weight=N WHERE …` then the `LOAD`
+//! - set status: `UPDATE mysql_servers SET status=… WHERE …` then the `LOAD` and the `SAVE`;
+//!   weight: `UPDATE mysql_servers SET weight=N WHERE …` then the `LOAD`
 //! - tier: the `REPLACE INTO switchyard_mysql_servers … SELECT` above, then the `LOAD`
 //! - kill: `KILL CONNECTION <SessionID>`; load/save: `LOAD <MODULE> TO RUNTIME`,
 //!   `SAVE <MODULE> TO DISK`

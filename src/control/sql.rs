@@ -160,6 +160,8 @@ fn set_status(
             status.as_str()
         ),
         load(Module::MysqlServers),
+        // Operator statuses (drain, fence) hold across a proxy restart: saved with the change.
+        format!("SAVE {} TO DISK", Module::MysqlServers.as_str()),
     ])
 }
 
@@ -335,6 +337,7 @@ mod tests {
             [
                 "UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE hostgroup_id=10 AND hostname='db1' AND port=3306",
                 "LOAD MYSQL SERVERS TO RUNTIME",
+                "SAVE MYSQL SERVERS TO DISK",
             ]
         );
     }
@@ -348,6 +351,7 @@ mod tests {
                 "REPLACE INTO switchyard_fences (hostname, port, reason, actor, fenced_at) VALUES ('db2', 3307, 'console', 'console', CAST(strftime('%s','now') AS INTEGER))",
                 "UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE hostname='db2' AND port=3307",
                 "LOAD MYSQL SERVERS TO RUNTIME",
+                "SAVE MYSQL SERVERS TO DISK",
             ]
         );
     }
@@ -361,6 +365,7 @@ mod tests {
                 "DELETE FROM switchyard_fences WHERE hostname='db3' AND port=3306",
                 "UPDATE mysql_servers SET status='ONLINE' WHERE hostgroup_id=20 AND hostname='db3' AND port=3306 AND status='OFFLINE_HARD'",
                 "LOAD MYSQL SERVERS TO RUNTIME",
+                "SAVE MYSQL SERVERS TO DISK",
             ]
         );
     }

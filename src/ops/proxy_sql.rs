@@ -14,6 +14,9 @@ fn server(e: &Endpoint) -> Result<String, InputError> {
 }
 
 const LOAD: &str = "LOAD MYSQL SERVERS TO RUNTIME";
+/// Every routing change of an operation is saved as part of it: a proxy restarted afterwards
+/// (even after `kill -9`) routes as the operation left it, fences included.
+const SAVE: &str = "SAVE MYSQL SERVERS TO DISK";
 
 /// Fences a server in every hostgroup: OFFLINE_HARD now, and (on a switchyard proxy) the
 /// persistent fence mark that no monitor result clears.
@@ -33,6 +36,7 @@ pub fn fence(e: &Endpoint, reason: &str, has_fence_table: bool) -> Result<Vec<St
         server(e)?
     ));
     out.push(LOAD.into());
+    out.push(SAVE.into());
     Ok(out)
 }
 
@@ -45,6 +49,7 @@ pub fn hold_writes(e: &Endpoint, writer: u32) -> Result<Vec<String>, InputError>
             server(e)?
         ),
         LOAD.into(),
+        SAVE.into(),
     ])
 }
 
@@ -85,6 +90,7 @@ pub fn repoint(
         ));
     }
     out.push(LOAD.into());
+    out.push(SAVE.into());
     Ok(out)
 }
 
@@ -109,6 +115,7 @@ pub fn return_as_reader(
         out.push(format!("DELETE FROM switchyard_fences WHERE {s}"));
     }
     out.push(LOAD.into());
+    out.push(SAVE.into());
     Ok(out)
 }
 
@@ -127,8 +134,9 @@ mod tests {
             "UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE hostname='10.0.0.1' AND port=3306"
         );
         assert_eq!(sql[2], LOAD);
+        assert_eq!(sql[3], SAVE);
         // A ProxySQL has no fence table: OFFLINE_HARD alone.
-        assert_eq!(fence(&e, "x", false).unwrap().len(), 2);
+        assert_eq!(fence(&e, "x", false).unwrap().len(), 3);
         assert!(fence(&Endpoint::new("a'b\\", 1), "x", true).is_err());
     }
 
@@ -141,7 +149,8 @@ mod tests {
             == "UPDATE mysql_servers SET status='ONLINE' WHERE hostgroup_id=10 AND hostname='h2' AND port=3307"));
         assert!(sql.iter().any(|s| s
             == "DELETE FROM mysql_servers WHERE hostgroup_id=10 AND hostname='h1' AND port=3306"));
-        assert_eq!(sql.last().map(String::as_str), Some(LOAD));
-        assert_eq!(repoint(&new, &old, 10, None).unwrap().len(), 4);
+        assert_eq!(sql[sql.len() - 2], LOAD);
+        assert_eq!(sql.last().map(String::as_str), Some(SAVE));
+        assert_eq!(repoint(&new, &old, 10, None).unwrap().len(), 5);
     }
 }

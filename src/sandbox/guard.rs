@@ -39,6 +39,19 @@ impl SandboxGuard {
         SandboxGuard::up(&spec)
     }
 
+    /// As [`SandboxGuard::temp`], with TLS on every server (`sandbox up --tls`).
+    pub fn temp_tls(replicas: usize) -> Result<SandboxGuard> {
+        reap_orphans();
+        let suffix: String = rand::rng()
+            .sample_iter(Alphanumeric)
+            .take(8)
+            .map(char::from)
+            .collect();
+        let dir =
+            std::env::temp_dir().join(format!("{TEMP_PREFIX}{}-{suffix}", std::process::id()));
+        SandboxGuard::up(&SandboxSpec::new(dir).replicas(replicas).tls(true))
+    }
+
     /// A sandbox for `spec`, owned by this process.
     pub fn up(spec: &SandboxSpec) -> Result<SandboxGuard> {
         let sandbox = Sandbox::up_owned(spec, Some(std::process::id()))?;

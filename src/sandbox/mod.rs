@@ -28,6 +28,7 @@ mod setup;
 mod spec;
 mod state;
 mod template;
+pub mod tls;
 mod topology;
 mod users;
 mod workload;
@@ -209,6 +210,7 @@ impl Sandbox {
             monitor_password: l.monitor.password.clone(),
             repl_user: l.repl.user.clone(),
             repl_password: l.repl.password.clone(),
+            tls_ca: s.tls.as_ref().map(|t| t.ca.clone()),
         }
     }
 

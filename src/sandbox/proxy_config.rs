@@ -22,6 +22,8 @@ pub fn build(state: &State) -> Config {
     config.proxy.listen = loopback(state.proxy.mysql_port);
     config.admin.listen = loopback(state.proxy.admin_port);
     config.admin.http_listen = loopback(state.proxy.http_port);
+    // The proxy's DISK layer and event history live with the sandbox and go with `down`.
+    config.admin.state_dir = Some(state.dir.join("proxy-state"));
     let admin = &state.logins.admin;
     config.admin.users.push(spanned(AdminUser {
         username: admin.user.clone(),
@@ -56,8 +58,16 @@ pub fn build(state: &State) -> Config {
         for hg in groups {
             let mut row = ServerRow::new(hg, "127.0.0.1", s.port);
             row.comment = s.name.clone();
+            // With `--tls`, the proxy speaks TLS to every server and verifies it with the CA.
+            row.use_ssl = state.tls.is_some();
             config.mysql_servers.push(spanned(row));
         }
+    }
+    if let Some(t) = &state.tls {
+        config.mysql_variables.insert(
+            "ssl_p2s_ca".into(),
+            toml::Value::String(t.ca.display().to_string()),
+        );
     }
     config.mysql_replication_hostgroups = vec![spanned(ReplicationHostgroupRow {
         writer_hostgroup: WRITER_HOSTGROUP,

@@ -68,6 +68,7 @@ pub struct ServerSettings {
     pub server_id: u32,
     pub replica: bool,
     pub semi_sync: bool,
+    pub tls: Option<super::tls::TlsFiles>,
 }
 
 /// Writes `my.cnf`: loopback only, GTID binlog on every server (so any replica can be promoted),
@@ -104,6 +105,14 @@ pub fn write_cnf(paths: &ServerPaths, s: &ServerSettings) -> Result<()> {
             "rpl_semi_sync_master_enabled=1\nrpl_semi_sync_slave_enabled=1\n\
              rpl_semi_sync_master_wait_point=AFTER_SYNC\n",
         );
+    }
+    if let Some(t) = &s.tls {
+        cnf.push_str(&format!(
+            "ssl_ca={}\nssl_cert={}\nssl_key={}\n",
+            t.ca.display(),
+            t.cert.display(),
+            t.key.display()
+        ));
     }
     fs::write(&paths.cnf, cnf).io_context(|| format!("write {}", paths.cnf.display()))
 }

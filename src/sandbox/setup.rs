@@ -92,7 +92,19 @@ fn build(setup: &Setup<'_>) -> Result<State> {
             pid: None,
         })
         .collect();
+    let tls = match spec
+        .tls
+        .then(|| super::tls::make(&dir.join("tls")))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            ports::release(&block.leases);
+            return Err(e);
+        }
+    };
     let mut state = State {
+        tls,
         format: state::FORMAT,
         dir: dir.to_path_buf(),
         semi_sync: spec.semi_sync,
@@ -143,6 +155,7 @@ fn start_all(bin: &Binaries, spec: &SandboxSpec, state: &mut State, template: &P
                     server_id: rec.server_id,
                     replica: rec.role == Role::Replica,
                     semi_sync: spec.semi_sync,
+                    tls: state.tls.clone(),
                 };
                 let name = rec.name.clone();
                 let logins = &logins;

@@ -10,6 +10,8 @@ pub struct SandboxSpec {
     pub replicas: usize,
     pub base_port: Option<u16>,
     pub semi_sync: bool,
+    /// A CA and certificates of the sandbox's own, and TLS on every server.
+    pub tls: bool,
 }
 
 impl SandboxSpec {
@@ -20,6 +22,7 @@ impl SandboxSpec {
             replicas: 0,
             base_port: None,
             semi_sync: false,
+            tls: false,
         }
     }
 
@@ -35,6 +38,11 @@ impl SandboxSpec {
 
     pub fn semi_sync(mut self, on: bool) -> SandboxSpec {
         self.semi_sync = on;
+        self
+    }
+
+    pub fn tls(mut self, on: bool) -> SandboxSpec {
+        self.tls = on;
         self
     }
 

@@ -120,6 +120,9 @@ pub struct State {
     /// Set for sandboxes owned by a test process: once that process is gone, a later run may
     /// tear the sandbox down (a test run killed before its guards could drop).
     pub owner_pid: Option<u32>,
+    /// `sandbox up --tls`: the CA and the certificate every server serves.
+    #[serde(default)]
+    pub tls: Option<super::tls::TlsFiles>,
 }
 
 impl State {

@@ -22,6 +22,9 @@ pub struct Topology {
     pub repl_user: String,
     #[serde(default)]
     pub repl_password: String,
+    /// `sandbox up --tls`: the CA that signed every server's certificate (null without TLS).
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// One server. `pid` is null while the server is stopped; `state` is running, paused or stopped.

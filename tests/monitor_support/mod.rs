@@ -27,6 +27,14 @@ pub async fn start(replicas: usize, vars: &[(&str, &str)]) -> Setup {
     config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
     config.admin.listen = "127.0.0.1:0".parse().expect("addr");
     config.proxy.connect_timeout_server_max_ms = 3000;
+    // A state folder of its own: the proxy starts from this config, not another's DISK layer.
+    config.admin.state_dir = Some(
+        tempfile::Builder::new()
+            .prefix("proxy-state-")
+            .tempdir_in(sb.dir())
+            .expect("state folder")
+            .keep(),
+    );
     let fast = [
         ("monitor_ping_interval", "300"),
         ("monitor_ping_timeout", "1000"),

@@ -16,6 +16,18 @@ use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::Config;
 use switchyard_proxy::ProxyHandle;
 
+/// Gives an in-process proxy a state folder of its own under `parent` (a sandbox's folder, so it
+/// goes with it): it then starts from its config as on a fresh machine, and never from the DISK
+/// layer of another proxy on the same sandbox.
+pub fn own_state_dir(config: &mut Config, parent: &Path) {
+    let dir = tempfile::Builder::new()
+        .prefix("proxy-state-")
+        .tempdir_in(parent)
+        .expect("state folder")
+        .keep();
+    config.admin.state_dir = Some(dir);
+}
+
 /// A sandbox (primary + `replicas`) and an in-process proxy in front of it.
 pub struct Fixture {
     pub sb: SandboxGuard,
@@ -40,6 +52,7 @@ impl Fixture {
         // The sandbox's own admin port stays free for a proxy process on the same config.
         config.admin.listen = "127.0.0.1:0".parse().expect("addr");
         config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
+        own_state_dir(&mut config, sb.dir());
         tweak(&mut config);
         let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
         Fixture { sb, proxy }

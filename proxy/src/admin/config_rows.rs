@@ -182,6 +182,15 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             // (ProxySQL's default delay of 5 statements is what kills its multiplexing).
             ("mysql-multiplexing", "true".into()),
             ("mysql-auto_increment_delay_multiplex", "0".into()),
+            // Backend TLS (`use_ssl` servers): ProxySQL's names; `ssl_p2s_verify` is
+            // switchyard's (identity: chain and name checked; ca: chain only; off).
+            ("mysql-ssl_p2s_ca", String::new()),
+            ("mysql-ssl_p2s_capath", String::new()),
+            ("mysql-ssl_p2s_cert", String::new()),
+            ("mysql-ssl_p2s_key", String::new()),
+            ("mysql-ssl_p2s_cipher", String::new()),
+            ("mysql-ssl_p2s_crl", String::new()),
+            ("mysql-ssl_p2s_verify", "identity".into()),
             ("mysql-connection_delay_multiplex_ms", "0".into()),
         ]
         .into_iter()
@@ -198,6 +207,11 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             (
                 "admin-scheduler_timeout_ms",
                 super::scheduler::DEFAULT_TIMEOUT_MS.to_string(),
+            ),
+            // How long the event history (memory and DISK) keeps an event.
+            (
+                "admin-events_retention_days",
+                crate::hostgroups::events::DEFAULT_RETENTION_DAYS.to_string(),
             ),
         ],
         _ => vec![],

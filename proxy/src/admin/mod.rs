@@ -106,7 +106,9 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Opens the store, fills MEMORY (and the runtime twins) from `config`.
+    /// Opens the store and fills MEMORY and the runtime: from the DISK file when it holds a
+    /// saved configuration (ProxySQL's rule: DISK wins over the config file once it exists),
+    /// else (and with `--initial`) from `config`, which is then saved to DISK.
     pub fn new(config: &Config, shared: Arc<Shared>) -> Result<Admin, AdminError> {
         let rows = config.admin.users.iter().map(|u| {
             let u = u.get_ref();
@@ -114,7 +116,8 @@ impl Admin {
         });
         let rows: Vec<_> = rows.collect();
         let users = Users::from_rows(rows.iter()).map_err(|(n, e)| AdminError::User(n, e))?;
-        let store = Store::open(config.admin.data_file.as_deref())?;
+        let disk_file = config.admin.disk_file();
+        let store = Store::open(disk_file.as_deref())?;
         let scheduler =
             scheduler::Scheduler::new(Arc::clone(&shared.health.events), shared.shutdown_signal());
         let admin = Admin {
@@ -129,9 +132,33 @@ impl Admin {
         };
         {
             let store = admin.lock();
+            let from_disk = store.disk_initialized()? && !config.admin.initial;
+            match (&disk_file, from_disk) {
+                (Some(f), true) => {
+                    info!(data_file = %f.display(), "configuration from DISK (it wins over the config file; --initial rebuilds it)")
+                }
+                (Some(f), false) => {
+                    info!(data_file = %f.display(), "configuration from the config file, saved to DISK")
+                }
+                (None, _) => tracing::warn!(
+                    "no DISK layer ([admin] disk = false): nothing survives a restart"
+                ),
+            }
+            // The history first: what the start itself records follows the older events.
+            if let Some(f) = &disk_file {
+                let n = admin.events().persist_to(f)?;
+                info!(events = n, "event history loaded");
+            }
             for module in Module::ALL {
                 config_rows::to_memory(&admin, &store, module)?;
+                if from_disk {
+                    admin.disk_to_memory_at_start(&store, module)?;
+                }
                 match module {
+                    Module::MysqlServers if from_disk => admin.restore_servers(&store)?,
+                    Module::MysqlUsers if from_disk => {
+                        admin.load_to_runtime(&store, module, "disk")?
+                    }
                     Module::MysqlServers | Module::MysqlUsers => {
                         for table in &module.tables()[1..] {
                             store.copy(table, "main.", "main.runtime_", None)?;
@@ -144,12 +171,77 @@ impl Admin {
                     _ => admin.copy_module(&store, module, "main.", "main.runtime_")?,
                 }
             }
+            if disk_file.is_some() && !from_disk {
+                store.atomically(|s| {
+                    for module in Module::ALL {
+                        admin.copy_module(s, module, "main.", "disk.")?;
+                    }
+                    s.mark_disk_initialized()
+                })?;
+            }
             mux::apply(&admin.shared, &store)?;
             let rules = query_rules::read(&store, "main.runtime_mysql_query_rules")?;
             admin.shared.query.set_rules(query_rules::compile(&rules)?);
             query_rules::apply_variables(&admin.shared, &store, "main.runtime_global_variables")?;
         }
         Ok(admin)
+    }
+
+    /// At start from DISK: the runtime was built from the config file, so DISK's rows (fences
+    /// included) replace it before any client connects. One event says so; the per-server
+    /// differences from the config file are not routing decisions and are not recorded.
+    fn restore_servers(&self, store: &Store) -> Result<(), AdminError> {
+        let rows = apply::read_servers(store)?;
+        let extra = apply::read_extras(store)?;
+        for table in &Module::MysqlServers.tables()[1..] {
+            store.copy(table, "main.", "main.runtime_", None)?;
+        }
+        let summary = format!(
+            "{} server rows and {} fences from the DISK layer",
+            rows.len(),
+            extra.fences.len()
+        );
+        apply::swap_servers(
+            &self.shared,
+            rows,
+            &extra,
+            "disk",
+            &crate::hostgroups::events::Events::default(),
+        );
+        self.events().push(crate::hostgroups::events::Event::other(
+            "restore",
+            String::new(),
+            summary,
+            "disk",
+        ));
+        Ok(())
+    }
+
+    /// DISK → MEMORY at start. Rows come from DISK whole; variables too, except those that
+    /// only a restart applies or the proxy sets (listeners, threads, version): the process runs
+    /// with the config file's, so MEMORY shows those.
+    fn disk_to_memory_at_start(&self, store: &Store, module: Module) -> Result<(), AdminError> {
+        let Some(prefix) = module.variable_prefix() else {
+            return store.atomically(|s| self.copy_module(s, module, "disk.", "main."));
+        };
+        let saved = apply::read_variables(store, "disk.global_variables", prefix)?;
+        let mut set = store
+            .db()
+            .prepare("INSERT OR REPLACE INTO main.global_variables VALUES (?1, ?2)")?;
+        for (name, value) in saved {
+            if matches!(
+                variables::applies(&name),
+                variables::Applies::Live | variables::Applies::Stored
+            ) {
+                set.execute([name, value])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The DISK file, `None` when the proxy runs without one.
+    pub fn data_file(&self) -> Option<std::path::PathBuf> {
+        self.lock().disk_file().map(Into::into)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -281,9 +373,14 @@ impl Admin {
                 store.atomically(|s| self.copy_module(s, module, "main.runtime_", "main."))
             }
             Move::MemoryToDisk => {
-                store.atomically(|s| self.copy_module(s, module, "main.", "disk."))
+                store.require_disk(&format!("SAVE {} TO DISK", module.name()))?;
+                store.atomically(|s| {
+                    self.copy_module(s, module, "main.", "disk.")?;
+                    s.mark_disk_initialized()
+                })
             }
             Move::DiskToMemory => {
+                store.require_disk(&format!("LOAD {} FROM DISK", module.name()))?;
                 store.atomically(|s| self.copy_module(s, module, "disk.", "main."))
             }
             Move::ConfigToMemory => store.atomically(|s| config_rows::to_memory(self, s, module)),
@@ -321,6 +418,11 @@ impl Admin {
                     for table in &module.tables()[1..] {
                         s.copy(table, "main.", "main.runtime_", None)?;
                     }
+                    // A fence holds across restarts without a SAVE: it is written to DISK as
+                    // part of the LOAD that applies it (or lifts it).
+                    if s.disk_file().is_some() {
+                        s.copy("switchyard_fences", "main.", "disk.", None)?;
+                    }
                     Ok(())
                 })?;
                 apply::swap_servers(&self.shared, rows, &extra, actor, self.events());
@@ -355,7 +457,27 @@ impl Admin {
             Module::MysqlVariables => {
                 // Checked and applied whole (refused with every bad name) before the others
                 // read the runtime values.
+                let memory =
+                    apply::read_variables(store, "main.global_variables", "mysql-ssl_p2s_")?;
+                let tls = crate::tls::backend_tls(&crate::tls::BackendTlsSettings::from_variables(
+                    memory.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                ))
+                .map_err(|e| {
+                    AdminError::Invalid(format!(
+                        "LOAD MYSQL VARIABLES TO RUNTIME refused, nothing changed: {e}"
+                    ))
+                })?;
+                // The frontend certificate files are read again with the variables (ProxySQL
+                // reloads them with `PROXYSQL RELOAD TLS`); a file that fails refuses the load.
+                if actor != "config" {
+                    self.shared.reload_frontend_tls().map_err(|e| {
+                        AdminError::Invalid(format!(
+                            "LOAD MYSQL VARIABLES TO RUNTIME refused, nothing changed: frontend TLS: {e}"
+                        ))
+                    })?;
+                }
                 self.load_variables(store, module)?;
+                self.shared.set_backend_tls(tls);
                 self.push_health_settings(store);
                 query_rules::apply_variables(&self.shared, store, "main.runtime_global_variables")?;
                 mux::apply(&self.shared, store)
@@ -429,6 +551,14 @@ impl Admin {
         {
             if let Ok(ms) = ms.trim().parse() {
                 self.scheduler.set_timeout_ms(ms);
+            }
+        }
+        if let Some((_, days)) = effective
+            .iter()
+            .find(|(n, _)| n == "admin-events_retention_days")
+        {
+            if let Ok(days) = days.trim().parse() {
+                self.events().set_retention_days(days);
             }
         }
         Ok(())

@@ -438,7 +438,7 @@ fn events(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             e.time_ms,
             e.hostgroup,
             e.server,
-            e.kind,
+            e.kind.as_ref(),
             e.reason,
             e.actor
         ])?;

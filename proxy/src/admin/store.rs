@@ -2,7 +2,7 @@
 //! (`disk`), stats an attached in-memory database (`stats`). Unqualified names resolve across all
 //! three, so stats and runtime tables join in one query as on ProxySQL.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -20,26 +20,94 @@ pub enum Outcome {
 
 pub struct Store {
     db: Connection,
+    /// The DISK file; `None` when the proxy runs without one (`[admin] disk = false`).
+    disk: Option<PathBuf>,
 }
 
+/// Marks a DISK file whose first save finished: from then on it wins over the config at start.
+const INITIALIZED: &str = "CREATE TABLE IF NOT EXISTS disk.switchyard_disk_meta \
+     (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)";
+
 impl Store {
-    /// Opens MEMORY and stats in memory and DISK at `disk` (in memory too when `None`, so nothing
-    /// survives a restart), creating any missing table.
+    /// Opens MEMORY and stats in memory and DISK at `disk` (creating its folder), creating any
+    /// missing table. Without a file the `disk` schema is an empty in-memory one that SAVE and
+    /// LOAD refuse to use (see [`Store::require_disk`]).
     pub fn open(disk: Option<&Path>) -> Result<Store, AdminError> {
         let db = Connection::open_in_memory()?;
         // MySQL habits: "text" is a string literal, as ProxySQL's SQLite accepts it.
         db.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DML, true)?;
         let disk_name = match disk {
-            Some(p) => p.to_string_lossy().into_owned(),
+            Some(p) => {
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        AdminError::Invalid(format!(
+                            "cannot create the state folder {}: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                }
+                p.to_string_lossy().into_owned()
+            }
             None => ":memory:".into(),
         };
-        db.execute("ATTACH DATABASE ?1 AS disk", [disk_name])?;
+        // The event history writes to the same file from its own connection.
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        db.execute("ATTACH DATABASE ?1 AS disk", [disk_name])
+            .map_err(|e| match disk {
+                Some(p) => {
+                    AdminError::Invalid(format!("cannot open the DISK layer {}: {e}", p.display()))
+                }
+                None => AdminError::Sql(e),
+            })?;
+        db.execute_batch(INITIALIZED)?;
         db.execute_batch("ATTACH DATABASE ':memory:' AS stats")?;
         db.execute_batch("ATTACH DATABASE ':memory:' AS monitor")?;
         db.execute_batch(&schema::create_all())?;
         // No further ATTACH: admin SQL must not open or create other files.
         db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 3)?;
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            disk: disk.map(Path::to_path_buf),
+        })
+    }
+
+    /// The DISK file, when there is one.
+    pub fn disk_file(&self) -> Option<&Path> {
+        self.disk.as_deref()
+    }
+
+    /// Refuses a move to or from DISK when there is no DISK file: it would save nothing and say
+    /// it had.
+    pub fn require_disk(&self, what: &str) -> Result<&Path, AdminError> {
+        self.disk.as_deref().ok_or_else(|| {
+            AdminError::Refused(format!(
+                "{what}: this proxy runs without a DISK layer ([admin] disk = false), so \
+                 nothing would be saved; set [admin] data_file or drop disk = false"
+            ))
+        })
+    }
+
+    /// Whether the DISK file holds a finished first save (it then wins over the config).
+    pub fn disk_initialized(&self) -> Result<bool, AdminError> {
+        if self.disk.is_none() {
+            return Ok(false);
+        }
+        let n: i64 = self.db.query_row(
+            "SELECT COUNT(*) FROM disk.switchyard_disk_meta WHERE name = 'initialized'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Records that the DISK file holds a whole configuration.
+    pub fn mark_disk_initialized(&self) -> Result<(), AdminError> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO disk.switchyard_disk_meta VALUES ('initialized', \
+             CAST(strftime('%s','now') AS TEXT))",
+            [],
+        )?;
+        Ok(())
     }
 
     pub fn db(&self) -> &Connection {

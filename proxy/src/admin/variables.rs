@@ -62,6 +62,16 @@ fn spec(name: &str) -> (Applies, Kind) {
         "mysql-max_connections" => (Applies::Live, int(1, 1_000_000)),
         "mysql-max_stmts_per_connection" => (Applies::Live, int(1, 1024)),
         "admin-scheduler_timeout_ms" => (Applies::Live, int(100, 86_400_000)),
+        "admin-events_retention_days" => (Applies::Live, int(1, 36_500)),
+        // Backend TLS: checked and built whole by `tls::backend_tls` at the LOAD; new backend
+        // connections use it.
+        "mysql-ssl_p2s_ca"
+        | "mysql-ssl_p2s_capath"
+        | "mysql-ssl_p2s_cert"
+        | "mysql-ssl_p2s_key"
+        | "mysql-ssl_p2s_cipher"
+        | "mysql-ssl_p2s_crl"
+        | "mysql-ssl_p2s_verify" => (Applies::Live, Kind::Text),
         "mysql-interfaces" | "admin-mysql_ifaces" => (Applies::Restart, Kind::Address),
         "mysql-threads" => (Applies::Restart, int(0, 1024)),
         "mysql-server_version" => (Applies::Restart, Kind::Text),

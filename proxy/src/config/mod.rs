@@ -97,10 +97,22 @@ pub struct AdminSettings {
     pub http_listen: SocketAddr,
     #[serde(default)]
     pub users: Vec<Spanned<AdminUser>>,
-    /// The DISK layer of the admin store (SQLite). Without it `SAVE … TO DISK` keeps the copy in
-    /// memory only, and nothing survives a restart.
+    /// Where the proxy keeps what must survive a restart (the DISK layer, the event history).
+    /// Default: `$XDG_STATE_HOME/switchyard/proxy`, else `~/.local/state/switchyard/proxy`.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// The DISK layer of the admin store (SQLite): relative to `state_dir`, default
+    /// `switchyard.db` there. Once it exists it wins over this file's rows at start (ProxySQL's
+    /// rule); `switchyard proxy --initial` rebuilds it from this file.
     #[serde(default)]
     pub data_file: Option<PathBuf>,
+    /// `false`: no DISK layer at all. `SAVE … TO DISK` and `LOAD … FROM DISK` then fail, and
+    /// nothing (no fence, no event) survives a restart.
+    #[serde(default = "default_true")]
+    pub disk: bool,
+    /// Set by `switchyard proxy --initial`: MEMORY from this file, saved over the DISK layer.
+    #[serde(skip)]
+    pub initial: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +131,25 @@ pub struct MonitorSettings {
     #[serde(default)]
     pub password: String,
 }
+
+fn default_true() -> bool {
+    true
+}
+
+/// `$XDG_STATE_HOME/switchyard/proxy`, else `~/.local/state/switchyard/proxy`, else under the
+/// temporary folder.
+pub fn default_state_dir() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("switchyard")
+        .join("proxy")
+}
+
+/// The DISK file's name in the state folder when `data_file` is not given.
+pub const DEFAULT_DATA_FILE: &str = "switchyard.db";
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 6033))
@@ -155,8 +186,34 @@ impl Default for AdminSettings {
             listen: default_admin_listen(),
             http_listen: default_http_listen(),
             users: Vec::new(),
+            state_dir: None,
             data_file: None,
+            disk: true,
+            initial: false,
         }
+    }
+}
+
+impl AdminSettings {
+    /// The state folder in use: `state_dir`, else [`default_state_dir`].
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(default_state_dir)
+    }
+
+    /// The DISK layer's file, `None` when `disk = false`.
+    pub fn disk_file(&self) -> Option<PathBuf> {
+        if !self.disk {
+            return None;
+        }
+        let name = self
+            .data_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_FILE));
+        Some(if name.is_absolute() {
+            name
+        } else {
+            self.state_dir().join(name)
+        })
     }
 }
 
@@ -273,6 +330,13 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if !self.admin.disk && self.admin.data_file.is_some() {
+            return Err(ConfigError::Invalid {
+                path: None,
+                line: None,
+                reason: "[admin] disk = false and data_file are both set: drop one".into(),
+            });
         }
         for admin in &self.admin.users {
             PasswordHash::parse(&admin.get_ref().password).map_err(|e| {

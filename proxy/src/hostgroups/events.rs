@@ -1,14 +1,25 @@
 //! The routing events behind `stats_switchyard_events`: who changed which server's routing, when
 //! and how. ProxySQL keeps no such history; operators ask for it after every incident.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::config::{ServerRow, ServerStatus};
 use crate::registry::now_ms;
 
-/// Kept in memory; the oldest go first.
-const MAX_EVENTS: usize = 10_000;
+/// Kept in memory and on disk; the oldest go first.
+pub const MAX_EVENTS: usize = 10_000;
+
+/// `admin-events_retention_days` when not set: events older than this are dropped.
+pub const DEFAULT_RETENTION_DAYS: u64 = 30;
+
+const DAY_MS: u64 = 86_400_000;
+
+/// The history's table in the DISK file (not a config table: no LOAD or SAVE moves it).
+const HISTORY: &str = "switchyard_events_history";
 
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -16,7 +27,8 @@ pub struct Event {
     pub time_ms: u64,
     pub hostgroup: Option<u32>,
     pub server: String,
-    pub kind: &'static str,
+    /// The proxy's kinds are static; those read back from the DISK file are owned.
+    pub kind: Cow<'static, str>,
     pub reason: String,
     pub actor: String,
 }
@@ -45,7 +57,7 @@ impl Event {
             time_ms: now_ms(),
             hostgroup,
             server,
-            kind,
+            kind: Cow::Borrowed(kind),
             reason,
             actor: actor.to_string(),
         }
@@ -103,7 +115,7 @@ impl Event {
             time_ms: now_ms(),
             hostgroup: None,
             server: subject,
-            kind,
+            kind: Cow::Borrowed(kind),
             reason,
             actor: actor.to_string(),
         }
@@ -114,20 +126,104 @@ impl Event {
     }
 }
 
-#[derive(Debug, Default)]
+/// The routing history: in memory for reads, and written through to the DISK file (when the
+/// proxy has one) as each event happens, so a restart (even `kill -9`) lists what came before.
+#[derive(Debug)]
 pub struct Events {
     inner: Mutex<(u64, VecDeque<Event>)>,
+    disk: Mutex<Option<rusqlite::Connection>>,
+    retention_ms: AtomicU64,
+}
+
+impl Default for Events {
+    fn default() -> Events {
+        Events {
+            inner: Mutex::default(),
+            disk: Mutex::new(None),
+            retention_ms: AtomicU64::new(DEFAULT_RETENTION_DAYS * DAY_MS),
+        }
+    }
 }
 
 impl Events {
-    /// Records `events`; each is also a log line, which is what operators grep for.
+    /// Keeps the history in `file` from now on (the DISK layer's SQLite file) and loads what it
+    /// holds within the retention; returns how many events came back.
+    pub fn persist_to(&self, file: &Path) -> Result<usize, rusqlite::Error> {
+        let db = rusqlite::Connection::open(file)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        db.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {HISTORY} (event_id INTEGER PRIMARY KEY, time_ms INT NOT NULL, \
+             hostgroup INT, server VARCHAR NOT NULL, kind VARCHAR NOT NULL, reason VARCHAR NOT NULL, \
+             actor VARCHAR NOT NULL)"
+        ))?;
+        prune(&db, self.retention_ms.load(Ordering::Relaxed))?;
+        let mut stmt = db.prepare(&format!(
+            "SELECT event_id, time_ms, hostgroup, server, kind, reason, actor FROM {HISTORY} \
+             ORDER BY event_id DESC LIMIT {MAX_EVENTS}"
+        ))?;
+        let mut loaded: Vec<Event> = stmt
+            .query_map([], |r| {
+                Ok(Event {
+                    id: r.get::<_, i64>(0)?.max(0) as u64,
+                    time_ms: r.get::<_, i64>(1)?.max(0) as u64,
+                    hostgroup: r
+                        .get::<_, Option<i64>>(2)?
+                        .and_then(|h| u32::try_from(h).ok()),
+                    server: r.get(3)?,
+                    kind: Cow::Owned(r.get(4)?),
+                    reason: r.get(5)?,
+                    actor: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        drop(stmt);
+        loaded.reverse();
+        let n = loaded.len();
+        {
+            let Ok(mut inner) = self.inner.lock() else {
+                return Ok(0);
+            };
+            // Events recorded before the file was opened (at start) go after the old ones.
+            let early: Vec<Event> = inner.1.drain(..).collect();
+            let mut next_id = loaded.last().map_or(0, |e| e.id);
+            inner.1.extend(loaded);
+            for mut e in early {
+                next_id += 1;
+                e.id = next_id;
+                insert(&db, &e)?;
+                inner.1.push_back(e);
+            }
+            while inner.1.len() > MAX_EVENTS {
+                inner.1.pop_front();
+            }
+            inner.0 = next_id;
+        }
+        if let Ok(mut disk) = self.disk.lock() {
+            *disk = Some(db);
+        }
+        Ok(n)
+    }
+
+    /// `admin-events_retention_days`: events older than this leave the history (memory and
+    /// disk) at the next event or start.
+    pub fn set_retention_days(&self, days: u64) {
+        self.retention_ms
+            .store(days.saturating_mul(DAY_MS), Ordering::Relaxed);
+    }
+
+    /// Records `events`; each is also a log line, which is what operators grep for, and a row
+    /// in the DISK file.
     pub fn extend(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
+        let mut added = Vec::with_capacity(events.len());
         for mut e in events {
             tracing::info!(
-                kind = e.kind,
+                kind = %e.kind,
                 server = %e.server,
                 hostgroup = ?e.hostgroup,
                 actor = %e.actor,
@@ -139,7 +235,24 @@ impl Events {
             if inner.1.len() == MAX_EVENTS {
                 inner.1.pop_front();
             }
+            added.push(e.clone());
             inner.1.push_back(e);
+        }
+        let retention = self.retention_ms.load(Ordering::Relaxed);
+        let cutoff = now_ms().saturating_sub(retention);
+        inner.1.retain(|e| e.time_ms >= cutoff);
+        // Written while the memory lock is held, so the file's order is the ids' order.
+        let Ok(disk) = self.disk.lock() else {
+            return;
+        };
+        if let Some(db) = disk.as_ref() {
+            let written = added
+                .iter()
+                .try_for_each(|e| insert(db, e))
+                .and_then(|()| prune(db, retention));
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "cannot write the event history to the DISK file");
+            }
         }
     }
 
@@ -200,6 +313,34 @@ impl Events {
     }
 }
 
+fn insert(db: &rusqlite::Connection, e: &Event) -> Result<(), rusqlite::Error> {
+    db.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {HISTORY} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?
+    .execute(rusqlite::params![
+        e.id as i64,
+        e.time_ms as i64,
+        e.hostgroup,
+        e.server,
+        e.kind.as_ref(),
+        e.reason,
+        e.actor
+    ])?;
+    Ok(())
+}
+
+/// Drops what is past the retention, and all but the newest [`MAX_EVENTS`].
+fn prune(db: &rusqlite::Connection, retention_ms: u64) -> Result<(), rusqlite::Error> {
+    let cutoff = now_ms().saturating_sub(retention_ms) as i64;
+    db.prepare_cached(&format!("DELETE FROM {HISTORY} WHERE time_ms < ?1"))?
+        .execute([cutoff])?;
+    db.prepare_cached(&format!(
+        "DELETE FROM {HISTORY} WHERE event_id <= (SELECT MAX(event_id) FROM {HISTORY}) - {MAX_EVENTS}"
+    ))?
+    .execute([])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +359,38 @@ mod tests {
         events.extend_new(vec![ev("last_node", "donor")]);
         assert_eq!(events.count("h:1", "last_node"), 2);
         assert_eq!(events.snapshot().len(), 3);
+    }
+
+    #[test]
+    fn the_history_comes_back_from_the_file_and_retention_bounds_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("state.db");
+        let first = Events::default();
+        first.push(ev("note", "before"));
+        assert_eq!(first.persist_to(&file).expect("persist"), 0);
+        first.push(ev("fence", "held"));
+        drop(first);
+
+        let second = Events::default();
+        second.push(ev("add", "at start"));
+        assert_eq!(second.persist_to(&file).expect("reopen"), 2);
+        let kinds: Vec<String> = second
+            .snapshot()
+            .iter()
+            .map(|e| e.kind.to_string())
+            .collect();
+        assert_eq!(kinds, ["note", "fence", "add"]);
+        let ids: Vec<u64> = second.snapshot().iter().map(|e| e.id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+
+        // An event older than the retention leaves memory and the file at once.
+        second.set_retention_days(1);
+        let mut old = ev("note", "old");
+        old.time_ms = 1;
+        second.extend(vec![old]);
+        assert_eq!(second.snapshot().len(), 3);
+        drop(second);
+        let third = Events::default();
+        assert_eq!(third.persist_to(&file).expect("reopen"), 3);
     }
 }

@@ -310,9 +310,9 @@ pub fn render(admin: &Admin) -> String {
         }
     }
 
-    let mut kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
     for e in admin.events().snapshot() {
-        *kinds.entry(e.kind).or_default() += 1;
+        *kinds.entry(e.kind.into_owned()).or_default() += 1;
     }
     o.family(
         "switchyard_events",
@@ -320,7 +320,7 @@ pub fn render(admin: &Admin) -> String {
         "Routing and scheduler events kept in stats_switchyard_events, by kind.",
     );
     for (kind, n) in kinds {
-        o.sample("switchyard_events", &[("kind", kind)], n);
+        o.sample("switchyard_events", &[("kind", &kind)], n);
     }
 
     let jobs = admin.scheduler.snapshot();

@@ -57,6 +57,8 @@ pub struct ConnectParams {
     pub collation: u8,
     pub schema: Option<String>,
     pub use_ssl: bool,
+    /// The connector `use_ssl` upgrades with (see `tls::backend_tls`).
+    pub tls: crate::tls::BackendTls,
     pub timeout: Duration,
 }
 
@@ -219,7 +221,7 @@ impl BackendConn {
                 params.collation,
             );
             seq = conn.send(seq, &req).await.map_err(|e| proto(e.into()))?;
-            conn = upgrade(conn, &params.addr).await?;
+            conn = upgrade(conn, &params.addr, &params.tls).await?;
         }
         let tls = conn.transport().is_tls();
         let (plugin, auth_response) = first_reply(&greeting, &params.credentials);
@@ -384,7 +386,11 @@ fn no_secret(addr: &str, user: &str, plugin: &str) -> BackendError {
     }
 }
 
-async fn upgrade(conn: PacketConn, addr: &str) -> Result<PacketConn, BackendError> {
+async fn upgrade(
+    conn: PacketConn,
+    addr: &str,
+    tls: &crate::tls::BackendTls,
+) -> Result<PacketConn, BackendError> {
     let (transport, _) = conn.into_parts();
     let Transport::Tcp(tcp) = transport else {
         return Err(BackendError::Handshake {
@@ -392,9 +398,9 @@ async fn upgrade(conn: PacketConn, addr: &str) -> Result<PacketConn, BackendErro
             reason: "TLS requested twice".into(),
         });
     };
-    let config = crate::tls::backend_client_config().map_err(|e| BackendError::Handshake {
+    let config = tls.clone().map_err(|reason| BackendError::Handshake {
         addr: addr.to_string(),
-        reason: e.to_string(),
+        reason,
     })?;
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_string();
     let name =
@@ -405,9 +411,12 @@ async fn upgrade(conn: PacketConn, addr: &str) -> Result<PacketConn, BackendErro
     let tls = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
-        .map_err(|source| BackendError::Connect {
+        .map_err(|e| BackendError::Handshake {
             addr: addr.to_string(),
-            source,
+            reason: format!(
+                "TLS handshake failed: {e} (the server's certificate is checked against \
+                 mysql-ssl_p2s_ca; mysql-ssl_p2s_verify='off' skips the check)"
+            ),
         })?;
     Ok(PacketConn::new(Transport::ClientTls(Box::new(tls))))
 }

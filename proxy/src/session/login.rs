@@ -191,7 +191,7 @@ async fn accept_tls(conn: PacketConn, shared: &Shared) -> Result<PacketConn, Log
     let Transport::Tcp(tcp) = transport else {
         return Err(refused(errors::HANDSHAKE, "TLS requested twice"));
     };
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&shared.tls));
+    let acceptor = tokio_rustls::TlsAcceptor::from(shared.frontend_tls());
     let tls = acceptor
         .accept(Rewind::new(leftover, tcp))
         .await

@@ -401,6 +401,8 @@ impl Session {
         // direct server never sends it (`last_gtid` after each commit). Such SETs pin instead.
         let want_vars = self.vars.clone();
         let mut last_error = String::from("no ONLINE server");
+        // The last real connect error: a throttled retry's message must not hide it.
+        let mut last_failure: Option<String> = None;
         // The server had no room (its cap in the proxy, or its own max_connections).
         let mut full = false;
         let mut queued = None;
@@ -464,6 +466,7 @@ impl Session {
                         }
                         warn!(server = %server.address(), hostgroup, error = %e, "backend connection failed");
                         last_error = e.to_string();
+                        last_failure = Some(last_error.clone());
                     }
                 }
             }
@@ -477,8 +480,12 @@ impl Session {
                 return Err(ErrPacket::new(
                     errors::NO_BACKEND,
                     format!(
-                        "Max connect timeout reached while reaching hostgroup {hostgroup} after {}ms: {last_error}",
-                        timeout.as_millis()
+                        "Max connect timeout reached while reaching hostgroup {hostgroup} after {}ms: {last_error}{}",
+                        timeout.as_millis(),
+                        match last_failure {
+                            Some(f) if f != last_error => format!("; last connect error: {f}"),
+                            _ => String::new(),
+                        }
                     ),
                 ));
             }
@@ -580,6 +587,7 @@ impl Session {
             collation: self.collation,
             schema: self.schema.clone(),
             use_ssl: server.row.use_ssl,
+            tls: self.shared.backend_tls(),
             timeout: remaining.max(Duration::from_millis(100)),
         };
         self.shared.stats.server_connections_created.incr();

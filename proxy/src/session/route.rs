@@ -331,6 +331,7 @@ impl Session {
             collation: self.collation,
             schema,
             use_ssl: server.row.use_ssl,
+            tls: self.shared.backend_tls(),
             timeout: Duration::from_millis(self.shared.settings.connect_timeout_server_max_ms),
         }
     }
