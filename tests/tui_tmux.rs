@@ -646,7 +646,8 @@ async fn backups_view_start_cancel_resume_verify_restore_prune() {
 
 /// `console --demo DIR`: sysbench runs through the proxy (prepared statements as the read-write
 /// login, text as the read-only one) while the console runs, the help screen shows how to
-/// connect, and the sysbench processes are gone once the console quits.
+/// connect, every view shows the workload's data, and the sysbench processes are gone once the
+/// console quits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_workload_runs_through_the_proxy_and_stops_with_the_console() {
     let sb = sandbox(1).await;
@@ -720,6 +721,28 @@ async fn the_demo_workload_runs_through_the_proxy_and_stops_with_the_console() {
     }
     // `?` closes the help (Esc right before `q` could read as Alt-q); the overview shows again.
     tmux.keys("?");
+    tmux.wait_for(&["Queries/s"]).await;
+
+    // Every view shows the workload's live data at 80×24.
+    let tour: [(&str, &[&str]); 11] = [
+        ("2", &["Hostgroups (", "Online"]),
+        ("3", &["Servers (", "ONLINE"]),
+        ("4", &["Pools (", "ONLINE"]),
+        // A session's running statement is in the Query column while it runs.
+        ("5", &["Sessions (", &logins.app_ro.user, "sbtest"]),
+        ("6", &["Digests (", "SELECT c FROM sbtest"]),
+        ("7", &["Rules ("]),
+        ("8", &["Users (", &logins.app.user]),
+        ("9", &["Variables (", "mysql-"]),
+        ("0", &["Events ("]),
+        ("B", &["Backups"]),
+        ("C", &["SST"]),
+    ];
+    for (key, needles) in tour {
+        tmux.keys(key);
+        tmux.wait_for(needles).await;
+    }
+    tmux.keys("1");
     tmux.wait_for(&["Queries/s"]).await;
     tmux.quit().await;
     for pid in pids {

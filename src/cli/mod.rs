@@ -62,7 +62,8 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// The interactive console against a proxy's admin interface.
     #[command(after_help = exit::EXIT_CODES_HELP)]
-    Console(console::ConsoleArgs),
+    // Boxed: the console's options (demo, recording, backups) outweigh every other command's.
+    Console(Box<console::ConsoleArgs>),
     /// The flight recorder without a terminal: save every read of the admin tables the console
     /// makes to a file (bounded by size and age), for `console --replay FILE`.
     #[command(after_help = exit::EXIT_CODES_HELP)]
@@ -212,7 +213,7 @@ fn run(command: Command, conn: &AdminArgs, log: &str) -> anyhow::Result<()> {
         Command::SstBench(args) => sstbench::run(args, conn.output),
         Command::Backup(args) => backup::run(*args, conn.output),
         Command::Sandbox(args) => sandbox::run(args, conn.output),
-        Command::Console(args) => console::run(args, conn, log),
+        Command::Console(args) => console::run(*args, conn, log),
         Command::Record(args) => record::run(args, conn),
         Command::Status(args) => read::status(args, conn),
         Command::Servers(args) => servers::run(args, conn),
