@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use proxy_support::sql::{converges, error, exec, login, one, rows, Rows};
+use proxy_support::sql::{converges, error, exec, login, one, rows, try_login, Rows};
 use proxy_support::{mariadb_cli, sysbench, Fixture};
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::Config;
@@ -846,13 +846,7 @@ async fn a_fence_and_saved_rows_survive_kill_9_of_the_proxy() {
 async fn admin_when_up(port: u16, user: &str, password: &str) -> Conn {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let opts = OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(port)
-            .user(Some(user))
-            .pass(Some(password))
-            .prefer_socket(false);
-        match Conn::new(opts).await {
+        match try_login(port, user, password).await {
             Ok(c) => return c,
             Err(e) => assert!(
                 std::time::Instant::now() < deadline,

@@ -7,10 +7,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, OptsBuilder};
 use switchyard_proxy::protocol::auth::{NativeSecret, PasswordHash};
 
-use proxy_support::sql::{eventually, exec, login};
+use proxy_support::sql::{eventually, exec, login, try_login};
 use proxy_support::Fixture;
 
 /// Every log line the process writes, kept in memory.
@@ -50,20 +49,6 @@ fn forms(password: &str) -> Vec<String> {
     ]
 }
 
-async fn try_login(port: u16, user: &str, password: &str) -> Result<Conn, mysql_async::Error> {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .user(Some(user))
-        .pass(Some(password))
-        .prefer_socket(false);
-    Conn::new(opts).await
-}
-
-/// No password, password hash or `SHA1(password)` appears in any log line at any level: the
-/// proxy runs with every span and event on (TRACE) while clients, admins and the monitor log in
-/// with right and wrong passwords, set passwords through the admin interface and through the
-/// proxy, and the monitor is given a wrong password; then the whole log is searched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_line() {
     let captured = Captured::default();

@@ -13,15 +13,20 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A TCP login on 127.0.0.1 (never the unix socket a client may prefer).
 pub async fn login(port: u16, user: &str, password: &str) -> Conn {
+    try_login(port, user, password)
+        .await
+        .unwrap_or_else(|e| panic!("login as {user} on port {port}: {e}"))
+}
+
+/// As [`login`], for tests that expect it to fail.
+pub async fn try_login(port: u16, user: &str, password: &str) -> Result<Conn, mysql_async::Error> {
     let opts = OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(port)
         .user(Some(user))
         .pass(Some(password))
         .prefer_socket(false);
-    Conn::new(opts)
-        .await
-        .unwrap_or_else(|e| panic!("login as {user} on port {port}: {e}"))
+    Conn::new(opts).await
 }
 
 pub async fn exec(c: &mut Conn, sql: &str) {
