@@ -156,6 +156,9 @@ fn variables(admin: &Admin, module: Module) -> Vec<(String, String)> {
     vars
 }
 
+/// ProxySQL's `mysql-long_query_time` default, in ms.
+pub const DEFAULT_LONG_QUERY_TIME_MS: u64 = 1000;
+
 fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String)> {
     let c = &admin.config;
     match module {
@@ -178,6 +181,11 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             ("mysql-monitor_username", c.monitor.username.clone()),
             // ProxySQL's default; clients over it get 1040 at login (`session::login`).
             ("mysql-max_connections", "2048".into()),
+            // ProxySQL's default: a statement slower than this (ms) counts in `Slow_queries`.
+            (
+                "mysql-long_query_time",
+                DEFAULT_LONG_QUERY_TIME_MS.to_string(),
+            ),
             // Multiplexing (see `session::mux`): on, and no delay after inserts by default
             // (ProxySQL's default delay of 5 statements is what kills its multiplexing).
             ("mysql-multiplexing", "true".into()),

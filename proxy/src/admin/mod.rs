@@ -31,6 +31,7 @@ use crate::server::Shared;
 use crate::users::Users;
 
 pub use commands::{parse as parse_statement, Command, Module, Move};
+pub use config_rows::DEFAULT_LONG_QUERY_TIME_MS;
 pub use listener::AdminListener;
 pub use resultset::ResultSet;
 use store::{Outcome, Store};

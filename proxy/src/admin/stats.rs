@@ -99,7 +99,7 @@ fn pool_reset(admin: &Admin, store: &Store) -> Result<(), AdminError> {
 fn pool_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result<(), AdminError> {
     let db = store.db();
     db.execute(&format!("DELETE FROM stats.{table}"), [])?;
-    let mut ins = db.prepare(&format!("INSERT INTO stats.{table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, 0)"))?;
+    let mut ins = db.prepare(&format!("INSERT INTO stats.{table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13)"))?;
     let mut baseline = admin
         .pool_baseline
         .lock()
@@ -132,7 +132,12 @@ fn pool_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result<(
             st.max_conn_used.get(),
             d[2],
             d[3],
-            d[4]
+            d[4],
+            // The monitor's last successful ping; NULL until it has one.
+            admin
+                .monitor
+                .latest(&(s.row.hostname.clone(), s.row.port))
+                .and_then(|l| l.ping_us)
         ])?;
         if reset {
             baseline.insert(key, now);
@@ -186,12 +191,27 @@ fn global(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     }
     let sessions = shared.sessions.snapshot();
     let non_idle = sessions.iter().filter(|s| s.is_busy()).count() as u64;
+    let in_transaction = sessions.iter().filter(|s| s.in_transaction()).count() as u64;
     let workers = tokio::runtime::Handle::try_current()
         .map(|h| h.metrics().num_workers() as u64)
         .unwrap_or(0);
     let rows: Vec<(&str, u64)> = vec![
         ("ProxySQL_Uptime", admin.started.elapsed().as_secs()),
-        ("Active_Transactions", 0),
+        ("Active_Transactions", in_transaction),
+        ("Slow_queries", g.slow_queries.get()),
+        ("generated_error_packets", g.generated_error_packets.get()),
+        (
+            "Access_Denied_Wrong_Password",
+            g.access_denied_wrong_password.get(),
+        ),
+        (
+            "Access_Denied_Max_Connections",
+            g.access_denied_max_connections.get(),
+        ),
+        (
+            "Access_Denied_Max_User_Connections",
+            g.access_denied_max_user_connections.get(),
+        ),
         (
             "Client_Connections_aborted",
             g.client_connections_aborted.get(),
@@ -254,7 +274,7 @@ fn global(admin: &Admin, store: &Store) -> Result<(), AdminError> {
 fn processlist(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     let db = store.db();
     db.execute("DELETE FROM stats.stats_mysql_processlist", [])?;
-    let mut ins = db.prepare("INSERT INTO stats.stats_mysql_processlist VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, 0, NULL)")?;
+    let mut ins = db.prepare("INSERT INTO stats.stats_mysql_processlist VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, NULL)")?;
     for s in admin.shared.sessions.snapshot() {
         let db_name = s.db.lock().ok().and_then(|d| d.clone());
         let backend = s.backend.lock().ok().and_then(|b| b.clone());
@@ -263,6 +283,8 @@ fn processlist(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             None => (None, None),
         };
         // ProxySQL's ThreadID: the backend's thread id of the connection the session holds.
+        // ProxySQL's schema has ThreadID NOT NULL; 0 is no thread id (none is held), never a
+        // server's.
         let thread = s.backend_thread().map_or(0, |b| b.2);
         ins.execute(params![
             thread,
@@ -277,7 +299,8 @@ fn processlist(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             srv_host,
             srv_port,
             if s.is_busy() { "Query" } else { "Sleep" },
-            s.time_ms()
+            s.time_ms(),
+            s.info()
         ])?;
     }
     Ok(())

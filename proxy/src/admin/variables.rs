@@ -61,6 +61,8 @@ fn spec(name: &str) -> (Applies, Kind) {
         "mysql-wait_timeout" => (Applies::Live, int(1_000, 31_536_000_000)),
         "mysql-max_connections" => (Applies::Live, int(1, 1_000_000)),
         "mysql-max_stmts_per_connection" => (Applies::Live, int(1, 1024)),
+        // ProxySQL's range: up to 20 days, in ms.
+        "mysql-long_query_time" => (Applies::Live, int(0, 1_728_000_000)),
         "admin-scheduler_timeout_ms" => (Applies::Live, int(100, 86_400_000)),
         "mysql-interfaces" | "admin-mysql_ifaces" => (Applies::Restart, Kind::Address),
         "mysql-threads" => (Applies::Restart, int(0, 1024)),

@@ -111,6 +111,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             Ok(l) => l,
             Err(e) => {
                 debug!(error = %e, "login failed");
+                count_login_failure(&shared.stats, &e);
                 return;
             }
         };
@@ -202,6 +203,7 @@ impl Session {
                     return Served::IdleTimeout;
                 }
                 _ = shutdown.changed() => {
+                    self.shared.stats.generated_error_packets.incr();
                     let err = ErrPacket::new(errors::SERVER_SHUTDOWN, "Server shutdown in progress");
                     let _ = self.client.send(0, &err.encode()).await;
                     return Served::Done;
@@ -209,7 +211,11 @@ impl Session {
             };
             let (packet, next_seq) = match read {
                 Ok(Some(p)) => p,
-                Ok(None) => return Served::Done,
+                // Gone without COM_QUIT: what ProxySQL and the server count as aborted.
+                Ok(None) => {
+                    self.shared.stats.client_connections_aborted.incr();
+                    return Served::Done;
+                }
                 Err(e) => {
                     self.refuse_packet(&e).await;
                     return Served::Done;
@@ -221,6 +227,9 @@ impl Session {
             };
             self.shared.stats.questions.incr();
             entry.set_busy(true);
+            if command == com::QUERY {
+                entry.set_info(packet.get(crate::protocol::packet::HEADER_LEN + 1..));
+            }
             let started = Instant::now();
             let handled = match command {
                 com::QUIT => return Served::Done,
@@ -237,18 +246,35 @@ impl Session {
                 com::QUERY => self.query(&packet).await,
                 _ => self.forward(command, &packet).await,
             };
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             if command == com::QUERY {
                 let kind =
                     crate::stats::classify(&packet[crate::protocol::packet::HEADER_LEN + 1..]);
-                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 self.shared.stats.commands.record(kind, micros);
             }
+            if command == com::QUERY || command == com::STMT_EXECUTE {
+                self.count_if_slow(micros);
+            }
+            entry.set_info(None);
+            entry.set_in_transaction(self.status & status::IN_TRANS != 0);
             if let Err(End::Close) = handled {
                 return Served::Done;
             }
             self.settle().await;
             self.show_schema();
             idle_from = tokio::time::Instant::now();
+        }
+    }
+
+    /// ProxySQL's `Slow_queries`: longer than `mysql-long_query_time` (ms).
+    fn count_if_slow(&self, micros: u64) {
+        let limit_ms = self
+            .shared
+            .variables
+            .get_u64("mysql-long_query_time")
+            .unwrap_or(crate::admin::DEFAULT_LONG_QUERY_TIME_MS);
+        if micros > limit_ms.saturating_mul(1000) {
+            self.shared.stats.slow_queries.incr();
         }
     }
 
@@ -290,6 +316,7 @@ impl Session {
                 (4031, "HY000"),
                 "The client was disconnected by the server because of inactivity. See wait_timeout and interactive_timeout for configuring this behavior.",
             );
+            self.shared.stats.generated_error_packets.incr();
             let _ = self.client.send(0, &err.encode()).await;
             self.client.shutdown().await;
             return;
@@ -336,6 +363,7 @@ impl Session {
         };
         warn!(error = %e, "closing client after a bad packet");
         self.shared.stats.client_connections_aborted.incr();
+        self.shared.stats.generated_error_packets.incr();
         let _ = self.client.send(1, &err.encode()).await;
     }
 
@@ -355,6 +383,7 @@ impl Session {
     }
 
     async fn send_error(&mut self, seq: u8, err: &ErrPacket) -> Result<(), End> {
+        self.shared.stats.generated_error_packets.incr();
         self.client
             .send(seq, &err.encode())
             .await
@@ -783,6 +812,24 @@ impl Session {
             lent.server.stats.conn_used.decr();
             self.shared.stats.server_connections_aborted.incr();
         }
+    }
+}
+
+/// Counts a refused login as ProxySQL does: every failed login is an aborted client, a refusal
+/// is an error packet the proxy made, and access denials are counted by cause.
+fn count_login_failure(stats: &crate::stats::GlobalStats, e: &login::LoginError) {
+    stats.client_connections_aborted.incr();
+    let login::LoginError::Refused(err) = e else {
+        return;
+    };
+    stats.generated_error_packets.incr();
+    match err.code {
+        c if c == errors::ACCESS_DENIED.0 => stats.access_denied_wrong_password.incr(),
+        c if c == TOO_MANY_CONNECTIONS.0 => stats.access_denied_max_connections.incr(),
+        c if c == errors::TOO_MANY_USER_CONNECTIONS.0 => {
+            stats.access_denied_max_user_connections.incr()
+        }
+        _ => {}
     }
 }
 

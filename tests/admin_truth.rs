@@ -1,0 +1,226 @@
+//! The admin plane shows measurements: each statistic is compared with what the backend says at
+//! the same moment (transactions open, the statement a client runs and its thread id), counters
+//! move on the event they count, /metrics shows the same numbers, and a value the proxy does not
+//! know is NULL. Columns of the config tables either work (users `use_ssl`) or are refused at
+//! `LOAD … TO RUNTIME` with their name.
+
+mod proxy_support;
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use proxy_support::sql::{self, eventually, exec, one, rows};
+use proxy_support::Fixture;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn global(admin: &mut Conn, name: &str) -> u64 {
+    one(
+        admin,
+        &format!("SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = '{name}'"),
+    )
+    .await
+    .and_then(|v| v.parse().ok())
+    .unwrap_or_else(|| panic!("{name} is not a number"))
+}
+
+async fn metrics(fx: &Fixture) -> String {
+    let mut s = tokio::net::TcpStream::connect(fx.proxy.http_addr)
+        .await
+        .expect("connect to HTTP");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
+        .await
+        .expect("answer within 30 s")
+        .expect("read");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of the sample whose line starts with `prefix` followed by a space.
+fn sample(metrics: &str, prefix: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+async fn app(fx: &Fixture) -> Conn {
+    Conn::new(mysql_async::Opts::from_url(&fx.proxy_url()).expect("url"))
+        .await
+        .expect("app login through the proxy")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_are_what_the_server_says() {
+    let fx = Fixture::start(0).await;
+    let mut admin = fx.admin().await;
+    // The server's own view, as root (innodb_trx and the processlist need PROCESS).
+    let root = &fx.sb.logins().root;
+    let mut direct = sql::login(fx.primary_port(), &root.user, &root.password).await;
+
+    // Latency_us is the monitor's last ping: NULL until there is one, then > 0.
+    exec(&mut admin, "UPDATE global_variables SET variable_value = '200' WHERE variable_name = 'mysql-monitor_ping_interval'").await;
+    exec(&mut admin, "LOAD MYSQL VARIABLES TO RUNTIME").await;
+    let port = fx.primary_port();
+    let latency_sql = format!("SELECT Latency_us FROM stats_mysql_connection_pool WHERE hostgroup = 10 AND srv_port = {port}");
+    eventually("the monitor pings the primary", || async {
+        one(&mut fx.admin().await, &latency_sql).await.is_some()
+    })
+    .await;
+    let latency: u64 = one(&mut admin, &latency_sql)
+        .await
+        .and_then(|v| v.parse().ok())
+        .expect("a number");
+    assert!(latency > 0, "Latency_us {latency}");
+
+    // Active_Transactions: the clients inside a transaction, as InnoDB counts them.
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(app(&fx).await);
+    }
+    for c in &mut clients[..2] {
+        exec(c, "START TRANSACTION WITH CONSISTENT SNAPSHOT").await;
+    }
+    exec(&mut clients[2], "SELECT 1").await;
+    let count_trx = "SELECT COUNT(*) FROM information_schema.innodb_trx";
+    assert_eq!(one(&mut direct, count_trx).await.as_deref(), Some("2"));
+    assert_eq!(global(&mut admin, "Active_Transactions").await, 2);
+    exec(&mut clients[0], "COMMIT").await;
+    // InnoDB refreshes innodb_trx only when it was not read for 100 ms: poll slower than that.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while one(&mut direct, count_trx).await.as_deref() != Some("1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "InnoDB never saw the commit: {:?} {:?}",
+            rows(&mut direct, "SELECT trx_mysql_thread_id, trx_state, trx_query FROM information_schema.innodb_trx").await,
+            rows(&mut direct, "SELECT ID, USER, COMMAND, INFO FROM information_schema.PROCESSLIST").await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(global(&mut admin, "Active_Transactions").await, 1);
+    let m = metrics(&fx).await;
+    assert_eq!(sample(&m, "proxysql_active_transactions"), Some(1), "{m}");
+    let endpoint = format!("127.0.0.1:{port}");
+    let m_latency = sample(
+        &m,
+        &format!("proxysql_connpool_conns_latency_us{{hostgroup=\"10\",endpoint=\"{endpoint}\"}}"),
+    );
+    assert!(m_latency.is_some_and(|us| us > 0), "{m}");
+
+    // The processlist shows the statement a client runs and the backend's thread id for it.
+    let slow_before = global(&mut admin, "Slow_queries").await;
+    let mut sleeper = app(&fx).await;
+    let sleeping = tokio::spawn(async move {
+        sleeper.query_drop("SELECT SLEEP(5)").await.expect("sleep");
+        sleeper
+    });
+    let running = "SELECT ThreadID, command, info, time_ms FROM stats_mysql_processlist WHERE info = 'SELECT SLEEP(5)'";
+    eventually("the processlist shows SELECT SLEEP(5)", || async {
+        rows(&mut fx.admin().await, running).await.len() == 1
+    })
+    .await;
+    let row = rows(&mut admin, running).await.remove(0);
+    let on_server = one(
+        &mut direct,
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(5)'",
+    )
+    .await;
+    assert_eq!(row[0], on_server, "ThreadID is the backend's thread id");
+    assert_eq!(row[1].as_deref(), Some("Query"));
+    let mut sleeper = sleeping.await.expect("sleeper task");
+    // Finished: an idle session has no statement and no backend thread.
+    let idle = rows(
+        &mut admin,
+        "SELECT info FROM stats_mysql_processlist WHERE info IS NOT NULL",
+    )
+    .await;
+    assert!(idle.is_empty(), "{idle:?}");
+    // SLEEP(5) is over the default mysql-long_query_time (1 s); SELECT 1 is not.
+    exec(&mut sleeper, "SELECT 1").await;
+    assert_eq!(global(&mut admin, "Slow_queries").await, slow_before + 1);
+
+    // A wrong password: an access denial, an aborted client, an error the proxy made.
+    let (user, _) = fx.app_user();
+    let denied_before = global(&mut admin, "Access_Denied_Wrong_Password").await;
+    let aborted_before = global(&mut admin, "Client_Connections_aborted").await;
+    let generated_before = global(&mut admin, "generated_error_packets").await;
+    let wrong = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(fx.proxy_addr().port())
+        .user(Some(user))
+        .pass(Some("not-the-password"))
+        .prefer_socket(false);
+    match Conn::new(wrong).await {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1045, "{e}"),
+        other => panic!("a wrong password logged in: {other:?}"),
+    }
+    eventually("the denial is counted", || async {
+        global(&mut fx.admin().await, "Access_Denied_Wrong_Password").await == denied_before + 1
+    })
+    .await;
+    assert_eq!(
+        global(&mut admin, "Client_Connections_aborted").await,
+        aborted_before + 1
+    );
+    assert_eq!(
+        global(&mut admin, "generated_error_packets").await,
+        generated_before + 1
+    );
+    let m = metrics(&fx).await;
+    for (metric, var) in [
+        (
+            "proxysql_access_denied_wrong_password_total",
+            "Access_Denied_Wrong_Password",
+        ),
+        ("proxysql_slow_queries_total", "Slow_queries"),
+        (
+            "proxysql_generated_error_packets_total",
+            "generated_error_packets",
+        ),
+    ] {
+        assert_eq!(
+            sample(&m, metric),
+            Some(global(&mut admin, var).await),
+            "{metric}: {m}"
+        );
+    }
+    drop(clients);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_use_ssl_user_logs_in_over_tls_only() {
+    let fx = Fixture::start(0).await;
+    let mut admin = fx.admin().await;
+    let (user, _) = fx.app_user();
+    exec(
+        &mut admin,
+        &format!("UPDATE mysql_users SET use_ssl = 1 WHERE username = '{user}'"),
+    )
+    .await;
+    exec(&mut admin, "LOAD MYSQL USERS TO RUNTIME").await;
+    let port = fx.proxy_addr().port();
+    let plain = fx.cli(port, &["--skip-ssl", "-N", "-e", "SELECT 1"], "");
+    assert!(!plain.status.success(), "logged in without TLS");
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert!(err.contains("1045") && err.contains("TLS"), "{err}");
+    let tls = fx.cli(
+        port,
+        &[
+            "--ssl",
+            "--ssl-verify-server-cert=0",
+            "-N",
+            "-e",
+            "SELECT 1",
+        ],
+        "",
+    );
+    assert!(
+        tls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tls.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&tls.stdout).trim(), "1");
+}
