@@ -224,3 +224,201 @@ async fn a_use_ssl_user_logs_in_over_tls_only() {
     );
     assert_eq!(String::from_utf8_lossy(&tls.stdout).trim(), "1");
 }
+
+/// A column switchyard does not implement is refused at LOAD with its table and name, and the
+/// runtime keeps what it had; back at the default the same load goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_columns_are_refused_by_name() {
+    let fx = Fixture::start(0).await;
+    let mut admin = fx.admin().await;
+    let (user, _) = fx.app_user();
+    exec(&mut admin, "INSERT INTO mysql_query_rules (rule_id, active, match_digest, destination_hostgroup, apply) VALUES (7, 1, '^SELECT 42', 10, 1)").await;
+    exec(
+        &mut admin,
+        "INSERT INTO mysql_hostgroup_attributes (hostgroup_id) VALUES (10)",
+    )
+    .await;
+    let servers = "hostgroup_id = 10";
+    let users = format!("username = '{user}'");
+    let cases: Vec<(&str, &str, &str, &str, &str, String)> = vec![
+        (
+            "mysql_servers",
+            "compression",
+            "1",
+            "0",
+            "SERVERS",
+            servers.into(),
+        ),
+        (
+            "mysql_servers",
+            "gtid_port",
+            "1",
+            "0",
+            "SERVERS",
+            servers.into(),
+        ),
+        (
+            "mysql_users",
+            "schema_locked",
+            "1",
+            "0",
+            "USERS",
+            users.clone(),
+        ),
+        (
+            "mysql_users",
+            "fast_forward",
+            "1",
+            "0",
+            "USERS",
+            users.clone(),
+        ),
+        (
+            "mysql_users",
+            "transaction_persistent",
+            "0",
+            "1",
+            "USERS",
+            users.clone(),
+        ),
+        (
+            "mysql_users",
+            "attributes",
+            "'{\"a\":1}'",
+            "''",
+            "USERS",
+            users.clone(),
+        ),
+        (
+            "mysql_query_rules",
+            "cache_timeout",
+            "100",
+            "NULL",
+            "QUERY RULES",
+            "rule_id = 7".into(),
+        ),
+        (
+            "mysql_query_rules",
+            "reconnect",
+            "1",
+            "NULL",
+            "QUERY RULES",
+            "rule_id = 7".into(),
+        ),
+        (
+            "mysql_query_rules",
+            "sticky_conn",
+            "1",
+            "NULL",
+            "QUERY RULES",
+            "rule_id = 7".into(),
+        ),
+        (
+            "mysql_query_rules",
+            "mirror_flagOUT",
+            "3",
+            "NULL",
+            "QUERY RULES",
+            "rule_id = 7".into(),
+        ),
+        (
+            "mysql_query_rules",
+            "gtid_from_hostgroup",
+            "10",
+            "NULL",
+            "QUERY RULES",
+            "rule_id = 7".into(),
+        ),
+        (
+            "mysql_query_rules",
+            "attributes",
+            "'{\"a\":1}'",
+            "''",
+            "QUERY RULES",
+            "rule_id = 7".into(),
+        ),
+        (
+            "mysql_hostgroup_attributes",
+            "max_num_online_servers",
+            "2",
+            "1000000",
+            "SERVERS",
+            "hostgroup_id = 10".into(),
+        ),
+        (
+            "mysql_hostgroup_attributes",
+            "autocommit",
+            "1",
+            "-1",
+            "SERVERS",
+            "hostgroup_id = 10".into(),
+        ),
+        (
+            "mysql_hostgroup_attributes",
+            "connection_warming",
+            "1",
+            "0",
+            "SERVERS",
+            "hostgroup_id = 10".into(),
+        ),
+        (
+            "mysql_hostgroup_attributes",
+            "ignore_session_variables",
+            "'[\"x\"]'",
+            "''",
+            "SERVERS",
+            "hostgroup_id = 10".into(),
+        ),
+        (
+            "mysql_hostgroup_attributes",
+            "servers_defaults",
+            "'{\"weight\":2}'",
+            "''",
+            "SERVERS",
+            "hostgroup_id = 10".into(),
+        ),
+    ];
+    for (table, column, value, default, module, row) in &cases {
+        exec(
+            &mut admin,
+            &format!("UPDATE {table} SET {column} = {value} WHERE {row}"),
+        )
+        .await;
+        let (code, message) =
+            sql::error(&mut admin, &format!("LOAD MYSQL {module} TO RUNTIME")).await;
+        assert!(
+            message.contains(table)
+                && message.contains(column)
+                && message.contains("not supported"),
+            "{table}.{column}: {code} {message}"
+        );
+        exec(
+            &mut admin,
+            &format!("UPDATE {table} SET {column} = {default} WHERE {row}"),
+        )
+        .await;
+        exec(&mut admin, &format!("LOAD MYSQL {module} TO RUNTIME")).await;
+    }
+    // The rule loaded with the last good load routes; the refused ones never reached the runtime.
+    assert_eq!(
+        one(&mut admin, "SELECT COUNT(*) FROM runtime_mysql_query_rules WHERE rule_id = 7 AND sticky_conn IS NULL").await.as_deref(),
+        Some("1")
+    );
+    let listed = rows(
+        &mut admin,
+        "SELECT table_name, column_name, applies FROM stats_switchyard_columns WHERE applies = 'refused'",
+    )
+    .await;
+    for (table, column, ..) in &cases {
+        assert!(
+            listed
+                .iter()
+                .any(|r| r[0].as_deref() == Some(table) && r[1].as_deref() == Some(column)),
+            "{table}.{column} not listed as refused: {listed:?}"
+        );
+    }
+    // The REST API switch: the endpoints are always on, so turning it off is refused.
+    exec(&mut admin, "UPDATE global_variables SET variable_value = 'false' WHERE variable_name = 'admin-restapi_enabled'").await;
+    let (_, message) = sql::error(&mut admin, "LOAD ADMIN VARIABLES TO RUNTIME").await;
+    assert!(message.contains("admin-restapi_enabled"), "{message}");
+}

@@ -200,6 +200,8 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             ("admin-mysql_ifaces", c.admin.listen.to_string()),
             ("admin-restapi_port", c.admin.http_listen.port().to_string()),
             ("admin-hash_passwords", "true".into()),
+            // The HTTP endpoints are always on (see `variables::why_read_only`).
+            ("admin-restapi_enabled", "true".into()),
             // Makes this admin look like a plain ProxySQL's (no switchyard tables), so the
             // console's degraded mode can be tested for real.
             ("admin-hide_switchyard_tables", "false".into()),

@@ -3,6 +3,7 @@
 //! product: the console, scripts and ProxySQL tools all drive the proxy through it.
 
 mod apply;
+mod columns;
 mod commands;
 mod config_rows;
 mod listener;
@@ -131,6 +132,8 @@ impl Admin {
             let store = admin.lock();
             for module in Module::ALL {
                 config_rows::to_memory(&admin, &store, module)?;
+                // A column the proxy would ignore refuses the start, as it refuses a LOAD.
+                columns::check(&store, module)?;
                 match module {
                     Module::MysqlServers | Module::MysqlUsers => {
                         for table in &module.tables()[1..] {
@@ -313,6 +316,7 @@ impl Admin {
         module: Module,
         actor: &str,
     ) -> Result<(), AdminError> {
+        columns::check(store, module)?;
         match module {
             Module::MysqlServers => {
                 let rows = apply::read_servers(store)?;
@@ -396,7 +400,10 @@ impl Admin {
             let in_use = runtime.get(&name).cloned();
             match (variables::applies(&name), in_use) {
                 (Applies::ReadOnly, Some(r)) if r != value => {
-                    problems.push(format!("{name} is read-only (it stays '{r}')"));
+                    let why = variables::why_read_only(&name)
+                        .map(|w| format!(": {w}"))
+                        .unwrap_or_default();
+                    problems.push(format!("{name} is read-only (it stays '{r}'){why}"));
                 }
                 (Applies::Restart, Some(r)) => effective.push((name, r)),
                 _ => effective.push((name, value)),

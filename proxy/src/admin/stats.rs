@@ -47,6 +47,7 @@ const LIVE: &[(&str, Build)] = &[
     }),
     ("stats_switchyard_scheduler", scheduler),
     ("stats_switchyard_variables", variables),
+    ("stats_switchyard_columns", columns),
 ];
 
 /// Refreshes every live table whose name occurs in `sql`.
@@ -577,6 +578,23 @@ fn variables(_: &Admin, store: &Store) -> Result<(), AdminError> {
             && runtime.is_some()
             && memory != runtime;
         ins.execute(params![name, memory, runtime, applies.as_str(), pending])?;
+    }
+    Ok(())
+}
+
+/// Each config column with a meaning beyond routing basics: `live` (what it does) or `refused`
+/// (why a non-default value is refused at LOAD).
+fn columns(_: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_switchyard_columns", [])?;
+    let mut ins =
+        db.prepare("INSERT INTO stats.stats_switchyard_columns VALUES (?1, ?2, ?3, ?4)")?;
+    for c in super::columns::COLUMNS {
+        let (applies, note) = match c.support {
+            super::columns::Support::Live(what) => ("live", what),
+            super::columns::Support::Refused(why) => ("refused", why),
+        };
+        ins.execute(params![c.table, c.column, applies, note])?;
     }
     Ok(())
 }

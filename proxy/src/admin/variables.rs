@@ -68,7 +68,9 @@ fn spec(name: &str) -> (Applies, Kind) {
         "mysql-threads" => (Applies::Restart, int(0, 1024)),
         "mysql-server_version" => (Applies::Restart, Kind::Text),
         "admin-restapi_port" => (Applies::Restart, int(0, 65535)),
-        "admin-version" | "admin-hash_passwords" => (Applies::ReadOnly, Kind::Text),
+        "admin-version" | "admin-hash_passwords" | "admin-restapi_enabled" => {
+            (Applies::ReadOnly, Kind::Text)
+        }
         // The heartbeat table is a name ('' = lag from the replica status).
         "mysql-monitor_username"
         | "mysql-monitor_password"
@@ -79,6 +81,16 @@ fn spec(name: &str) -> (Applies, Kind) {
         // The monitor's intervals, timeouts and counts: applied for the monitor to read.
         n if n.starts_with("mysql-monitor_") => (Applies::Live, int(0, u64::from(u32::MAX))),
         _ => (Applies::Stored, Kind::Text),
+    }
+}
+
+/// Why a read-only variable cannot change, where that is not obvious.
+pub fn why_read_only(name: &str) -> Option<&'static str> {
+    match name {
+        "admin-restapi_enabled" => Some(
+            "the HTTP endpoints (/metrics, /healthz, /readyz) are always served, on admin-restapi_port; ProxySQL's /sync scripts are not implemented",
+        ),
+        _ => None,
     }
 }
 
