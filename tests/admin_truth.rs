@@ -6,6 +6,8 @@
 
 mod proxy_support;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -421,4 +423,100 @@ async fn ignored_columns_are_refused_by_name() {
     exec(&mut admin, "UPDATE global_variables SET variable_value = 'false' WHERE variable_name = 'admin-restapi_enabled'").await;
     let (_, message) = sql::error(&mut admin, "LOAD ADMIN VARIABLES TO RUNTIME").await;
     assert!(message.contains("admin-restapi_enabled"), "{message}");
+}
+
+/// A TCP relay to `target` that holds every chunk from the server for `delay` ms: a server
+/// whose pings are slow.
+async fn slow_relay(target: u16, delay: Arc<AtomicU64>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind relay");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let delay = Arc::clone(&delay);
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move { tokio::io::copy(&mut cr, &mut sw).await });
+                let mut buf = vec![0u8; 16384];
+                loop {
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let ms = delay.load(Ordering::Relaxed);
+                    if ms > 0 {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+async fn queries_on(admin: &mut Conn, port: u16) -> u64 {
+    one(
+        admin,
+        &format!("SELECT Queries FROM stats_mysql_connection_pool WHERE hostgroup = 10 AND srv_port = {port}"),
+    )
+    .await
+    .and_then(|v| v.parse().ok())
+    .unwrap_or(0)
+}
+
+/// `max_latency_ms`: a server whose pings are slower leaves rotation with an event, and comes
+/// back with one when its pings are fast again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_above_max_latency_leaves_rotation() {
+    let fx = Fixture::start(0).await;
+    let delay = Arc::new(AtomicU64::new(50));
+    let relay = slow_relay(fx.primary_port(), Arc::clone(&delay)).await;
+    let mut admin = fx.admin().await;
+    exec(&mut admin, "UPDATE global_variables SET variable_value = '200' WHERE variable_name = 'mysql-monitor_ping_interval'").await;
+    exec(&mut admin, "LOAD MYSQL VARIABLES TO RUNTIME").await;
+    exec(&mut admin, &format!("INSERT INTO mysql_servers (hostgroup_id, hostname, port, max_latency_ms) VALUES (10, '127.0.0.1', {relay}, 20)")).await;
+    exec(&mut admin, "LOAD MYSQL SERVERS TO RUNTIME").await;
+    let server = format!("127.0.0.1:{relay}");
+    let event = |kind: &str| {
+        format!("SELECT COUNT(*) FROM stats_switchyard_events WHERE server = '{server}' AND kind = '{kind}'")
+    };
+    let latency = event("latency");
+    eventually("the slow server leaves rotation", || async {
+        one(&mut fx.admin().await, &latency).await.as_deref() == Some("1")
+    })
+    .await;
+    let before = queries_on(&mut admin, relay).await;
+    let mut c = app(&fx).await;
+    for _ in 0..40 {
+        exec(&mut c, "SELECT 1").await;
+    }
+    assert_eq!(
+        queries_on(&mut admin, relay).await,
+        before,
+        "no statement went to the slow server"
+    );
+    assert!(queries_on(&mut admin, fx.primary_port()).await >= 40);
+
+    delay.store(0, Ordering::Relaxed);
+    let back = event("latency_ok");
+    eventually("the server comes back", || async {
+        one(&mut fx.admin().await, &back).await.as_deref() == Some("1")
+    })
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while queries_on(&mut admin, relay).await == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no statement reached the server again"
+        );
+        exec(&mut c, "SELECT 1").await;
+    }
 }
