@@ -520,3 +520,42 @@ async fn a_server_above_max_latency_leaves_rotation() {
         exec(&mut c, "SELECT 1").await;
     }
 }
+
+/// `init_connect`: every new backend connection of the hostgroup runs it (and again after a
+/// reset); a failing one fails the client's statement with the server's error, named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_connect_runs_on_every_new_backend_connection() {
+    let fx = Fixture::start(0).await;
+    let mut admin = fx.admin().await;
+    exec(&mut admin, "INSERT INTO mysql_hostgroup_attributes (hostgroup_id, init_connect) VALUES (10, 'SET SESSION group_concat_max_len = 4321')").await;
+    exec(&mut admin, "LOAD MYSQL SERVERS TO RUNTIME").await;
+    let mut c = app(&fx).await;
+    let read = "SELECT @@session.group_concat_max_len";
+    assert_eq!(one(&mut c, read).await.as_deref(), Some("4321"));
+    // A pinned connection reset by COM_RESET_CONNECTION gets it again.
+    exec(&mut c, "SET @pin = 1").await;
+    c.reset().await.expect("reset");
+    assert_eq!(one(&mut c, read).await.as_deref(), Some("4321"));
+    drop(c);
+
+    exec(&mut admin, "UPDATE mysql_hostgroup_attributes SET init_connect = 'SELECT * FROM no_such_table_here' WHERE hostgroup_id = 10").await;
+    exec(&mut admin, "LOAD MYSQL SERVERS TO RUNTIME").await;
+    // Pooled connections were made before; a new server row makes the pool start empty.
+    exec(
+        &mut admin,
+        "UPDATE mysql_servers SET max_connections = 999 WHERE hostgroup_id = 10",
+    )
+    .await;
+    exec(&mut admin, "LOAD MYSQL SERVERS TO RUNTIME").await;
+    // mysql_async runs a statement of its own at login: that is the first to fail.
+    let (code, message) =
+        match Conn::new(mysql_async::Opts::from_url(&fx.proxy_url()).expect("url")).await {
+            Err(mysql_async::Error::Server(e)) => (e.code, e.message),
+            Ok(mut c) => sql::error(&mut c, "SELECT 1").await,
+            Err(e) => panic!("{e}"),
+        };
+    assert!(
+        code == 1146 && message.contains("init_connect"),
+        "{code} {message}"
+    );
+}

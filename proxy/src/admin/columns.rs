@@ -160,7 +160,7 @@ pub const COLUMNS: &[Column] = &[
         "mysql_hostgroup_attributes",
         "init_connect",
         "init_connect = ''",
-        Refused("statements on new backend connections are not implemented"),
+        Live("sent on every new backend connection of the hostgroup, and again after a connection reset; a failure fails the connection with the server's error"),
     ),
     col(
         "mysql_hostgroup_attributes",

@@ -612,7 +612,14 @@ impl Session {
         };
         self.shared.stats.server_connections_created.incr();
         match BackendConn::connect(&params, permit).await {
-            Ok(conn) => {
+            Ok(mut conn) => {
+                let hostgroup = server.row.hostgroup_id;
+                if let Some(sql) = self.shared.health.init_connect(hostgroup) {
+                    if let Err(e) = init_connect(&mut conn, hostgroup, &sql).await {
+                        server.stats.conn_err.incr();
+                        return Err(e);
+                    }
+                }
                 server.stats.conn_ok.incr();
                 self.shared
                     .health
@@ -767,7 +774,14 @@ impl Session {
                 let done =
                     backend_round_trip(&mut lent.conn, &[com::RESET_CONNECTION], Expect::Simple)
                         .await;
-                if matches!(done, Ok(ref o) if o.error.is_none()) {
+                let mut done = matches!(done, Ok(ref o) if o.error.is_none());
+                // A reset undoes what init_connect set; it runs again as on a new connection.
+                if let (true, Some(sql)) = (done, self.shared.health.init_connect(lent.hostgroup)) {
+                    done = init_connect(&mut lent.conn, lent.hostgroup, &sql)
+                        .await
+                        .is_ok();
+                }
+                if done {
                     lent.conn.dependent = crate::pool::backend::Dependent::default();
                     // A reset puts variables back to the server's defaults, which for charsets
                     // need not be the handshake's: mark them unknown so they are set again.
@@ -867,6 +881,41 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Runs the hostgroup's `init_connect` on a connection that is new or was just reset; a failure
+/// fails the connection, naming the setting.
+async fn init_connect(
+    conn: &mut BackendConn,
+    hostgroup: u32,
+    sql: &str,
+) -> Result<(), BackendError> {
+    let addr = conn
+        .conn
+        .transport()
+        .peer_addr()
+        .map_or_else(String::new, |a| a.to_string());
+    let mut payload = vec![com::QUERY];
+    payload.extend_from_slice(sql.as_bytes());
+    match backend_round_trip(conn, &payload, Expect::Results).await {
+        Ok(o) => match o.error {
+            None => Ok(()),
+            Some(err) => Err(BackendError::Refused {
+                addr,
+                err: ErrPacket::new(
+                    (err.code, err.state.as_str()),
+                    format!(
+                        "mysql_hostgroup_attributes.init_connect of hostgroup {hostgroup} failed: {}",
+                        err.message
+                    ),
+                ),
+            }),
+        },
+        Err(reason) => Err(BackendError::Handshake {
+            addr,
+            reason: format!("init_connect of hostgroup {hostgroup}: {reason}"),
+        }),
     }
 }
 
