@@ -269,14 +269,6 @@ async fn ignored_columns_are_refused_by_name() {
         ),
         (
             "mysql_users",
-            "fast_forward",
-            "1",
-            "0",
-            "USERS",
-            users.clone(),
-        ),
-        (
-            "mysql_users",
             "transaction_persistent",
             "0",
             "1",
@@ -558,4 +550,46 @@ async fn init_connect_runs_on_every_new_backend_connection() {
         code == 1146 && message.contains("init_connect"),
         "{code} {message}"
     );
+}
+
+/// `fast_forward`: the user's bytes go to a backend connection of its own, unread: query rules
+/// do not apply and `CONNECTION_ID()` is the backend's thread, not the proxy's session id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_forward_user_passes_through_unread() {
+    let fx = Fixture::start(0).await;
+    let mut admin = fx.admin().await;
+    let (user, _) = fx.app_user();
+    exec(&mut admin, "INSERT INTO mysql_query_rules (rule_id, active, match_pattern, error_msg, apply) VALUES (1, 1, '^SELECT 42', 'blocked by rule 1', 1)").await;
+    exec(&mut admin, "LOAD MYSQL QUERY RULES TO RUNTIME").await;
+    let root = &fx.sb.logins().root;
+    let mut direct = sql::login(fx.primary_port(), &root.user, &root.password).await;
+
+    // Without fast_forward the rule answers.
+    let mut c = app(&fx).await;
+    let (_, message) = sql::error(&mut c, "SELECT 42").await;
+    assert!(message.contains("blocked by rule 1"), "{message}");
+    drop(c);
+
+    exec(
+        &mut admin,
+        &format!("UPDATE mysql_users SET fast_forward = 1 WHERE username = '{user}'"),
+    )
+    .await;
+    exec(&mut admin, "LOAD MYSQL USERS TO RUNTIME").await;
+    let mut c = app(&fx).await;
+    assert_eq!(one(&mut c, "SELECT 42").await.as_deref(), Some("42"));
+    let id = one(&mut c, "SELECT CONNECTION_ID()").await.expect("an id");
+    let on_server = one(
+        &mut direct,
+        &format!("SELECT USER FROM information_schema.PROCESSLIST WHERE ID = {id}"),
+    )
+    .await;
+    assert_eq!(
+        on_server.as_deref(),
+        Some(user.as_str()),
+        "thread {id} is the app's backend connection"
+    );
+    // Session state lives on the one connection: a user variable survives without any pin.
+    exec(&mut c, "SET @ff = 7").await;
+    assert_eq!(one(&mut c, "SELECT @ff").await.as_deref(), Some("7"));
 }

@@ -94,7 +94,7 @@ pub const COLUMNS: &[Column] = &[
         "mysql_users",
         "fast_forward",
         "fast_forward = 0",
-        Refused("raw pass-through is not implemented: the user's statements would still be parsed, routed and multiplexed"),
+        Live("after the proxy's login, one backend connection of the user's default hostgroup of its own, bytes copied both ways unread: no rules, digests, cache or multiplexing"),
     ),
     col(
         "mysql_users",

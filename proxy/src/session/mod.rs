@@ -10,6 +10,7 @@
 
 mod change_user;
 mod dependent;
+mod fast_forward;
 mod forward;
 mod kill;
 mod local;
@@ -149,7 +150,11 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             dep: dependent::Dependent::default(),
             stmts: prepared::Statements::default(),
         };
-        let ended = session.serve().await;
+        let ended = if session.user.0.row.fast_forward {
+            session.fast_forward().await
+        } else {
+            session.serve().await
+        };
         session.end_backend(false).await;
         match ended {
             Served::Done => session.client.shutdown().await,
