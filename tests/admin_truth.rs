@@ -485,6 +485,13 @@ async fn a_server_above_max_latency_leaves_rotation() {
         one(&mut fx.admin().await, &latency).await.as_deref() == Some("1")
     })
     .await;
+    let why = one(
+        &mut admin,
+        &format!("SELECT shun_reason FROM stats_switchyard_servers WHERE hostgroup_id = 10 AND port = {relay}"),
+    )
+    .await
+    .unwrap_or_default();
+    assert!(why.starts_with("latency"), "{why}");
     let before = queries_on(&mut admin, relay).await;
     let mut c = app(&fx).await;
     for _ in 0..40 {

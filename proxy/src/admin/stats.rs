@@ -424,6 +424,11 @@ fn switchyard_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
         let shun_reason = match (&view.shun, &view.quarantine) {
             (Some(sh), _) => format!("{}: {}", sh.cause.as_str(), sh.reason),
             (None, Some(q)) => format!("quarantine: {q}"),
+            // ONLINE but out of rotation (see `Server::note_latency`).
+            (None, None) if s.is_too_slow() => format!(
+                "latency: last ping above max_latency_ms {}",
+                r.max_latency_ms
+            ),
             (None, None) => String::new(),
         };
         ins.execute(params![
