@@ -600,3 +600,59 @@ async fn a_fast_forward_user_passes_through_unread() {
     exec(&mut c, "SET @ff = 7").await;
     assert_eq!(one(&mut c, "SELECT @ff").await.as_deref(), Some("7"));
 }
+
+/// Active_Transactions under sysbench oltp_read_write: never more than its threads, not always
+/// 0, and close to what InnoDB counts for the same user (printed: the samples are not taken at
+/// the same instant, so they are not asserted equal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_transactions_follow_sysbench() {
+    const THREADS: u64 = 8;
+    let fx = Fixture::start(0).await;
+    let (u, p) = fx.app_user();
+    let port = fx.proxy_addr().port();
+    let primary = fx.primary_port();
+    let common = ["--tables=2", "--table-size=1000"];
+    {
+        let (u, p) = (u.clone(), p.clone());
+        tokio::task::spawn_blocking(move || {
+            proxy_support::sysbench(primary, &u, &p, &[&common[..], &["prepare"]].concat())
+        })
+        .await
+        .expect("prepare");
+    }
+    let threads = format!("--threads={THREADS}");
+    let run = {
+        let (u, p, threads) = (u.clone(), p.clone(), threads.clone());
+        tokio::task::spawn_blocking(move || {
+            proxy_support::sysbench(
+                port,
+                &u,
+                &p,
+                &[&common[..], &[threads.as_str(), "--time=6", "run"]].concat(),
+            )
+        })
+    };
+    let mut admin = fx.admin().await;
+    let root = &fx.sb.logins().root;
+    let mut direct = sql::login(primary, &root.user, &root.password).await;
+    let innodb = format!("SELECT COUNT(*) FROM information_schema.innodb_trx t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE p.USER = '{u}'");
+    let mut samples = Vec::new();
+    while !run.is_finished() {
+        let proxy = global(&mut admin, "Active_Transactions").await;
+        let server: u64 = one(&mut direct, &innodb)
+            .await
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        samples.push((proxy, server));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    run.await.expect("sysbench run");
+    println!("Active_Transactions vs InnoDB, {THREADS} threads: {samples:?}");
+    assert!(samples.iter().all(|(p, _)| *p <= THREADS), "{samples:?}");
+    assert!(samples.iter().any(|(p, _)| *p > 0), "{samples:?}");
+    // sysbench has left: its sessions end in the background.
+    eventually("no transaction open after sysbench", || async {
+        global(&mut fx.admin().await, "Active_Transactions").await == 0
+    })
+    .await;
+}

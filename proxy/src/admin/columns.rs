@@ -88,7 +88,7 @@ pub const COLUMNS: &[Column] = &[
         "mysql_users",
         "schema_locked",
         "schema_locked = 0",
-        Refused("locking a user to its default schema is not implemented (ProxySQL does not implement it either)"),
+        Refused("locking a user to its default schema is not implemented"),
     ),
     col(
         "mysql_users",
@@ -124,7 +124,7 @@ pub const COLUMNS: &[Column] = &[
         "mysql_query_rules",
         "sticky_conn",
         "sticky_conn IS NULL",
-        Refused("sticky connections are not implemented (ProxySQL does not implement them either)"),
+        Refused("sticky connections are not implemented"),
     ),
     col(
         "mysql_query_rules",
