@@ -656,3 +656,24 @@ async fn active_transactions_follow_sysbench() {
     })
     .await;
 }
+
+/// A prepared statement being executed shows in the processlist with its text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_processlist_shows_an_executing_prepared_statement() {
+    let fx = Fixture::start(0).await;
+    let mut c = app(&fx).await;
+    let running = tokio::spawn(async move {
+        c.exec_drop("SELECT SLEEP(?)", (2,)).await.expect("execute");
+        c
+    });
+    eventually("the processlist shows the execute", || async {
+        rows(
+            &mut fx.admin().await,
+            "SELECT command FROM stats_mysql_processlist WHERE info = 'SELECT SLEEP(?)'",
+        )
+        .await
+            == vec![vec![Some("Query".to_string())]]
+    })
+    .await;
+    running.await.expect("execute task");
+}
