@@ -25,6 +25,10 @@ pub struct SessionEntry {
     /// The server's thread id of that backend connection (0: none).
     backend_thread: AtomicU32,
     busy: AtomicBool,
+    /// Inside a transaction (the server's IN_TRANS status flag), for `Active_Transactions`.
+    in_transaction: AtomicBool,
+    /// The statement running now (processlist `info`), at most [`INFO_MAX_BYTES`].
+    info: Mutex<Option<String>>,
     /// Unix ms when the current command (or idle period) started.
     since_ms: AtomicU64,
     killed: Notify,
@@ -39,6 +43,34 @@ impl SessionEntry {
 
     pub fn is_busy(&self) -> bool {
         self.busy.load(Ordering::Relaxed)
+    }
+
+    /// Shows `sql` as the running statement, cut to [`INFO_MAX_BYTES`] on a character boundary;
+    /// `None` when the session runs no statement.
+    pub fn set_info(&self, sql: Option<&[u8]>) {
+        let text = sql.map(|b| {
+            let mut end = b.len().min(INFO_MAX_BYTES);
+            // Cutting inside a multi-byte character would leave a replacement character.
+            while end < b.len() && end > 0 && (b[end] & 0xC0) == 0x80 {
+                end -= 1;
+            }
+            String::from_utf8_lossy(&b[..end]).into_owned()
+        });
+        if let Ok(mut i) = self.info.lock() {
+            *i = text;
+        }
+    }
+
+    pub fn info(&self) -> Option<String> {
+        self.info.lock().ok()?.clone()
+    }
+
+    pub fn set_in_transaction(&self, inside: bool) {
+        self.in_transaction.store(inside, Ordering::Relaxed);
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction.load(Ordering::Relaxed)
     }
 
     /// Milliseconds in the current state.
@@ -66,6 +98,9 @@ impl SessionEntry {
         self.killed.notified().await;
     }
 }
+
+/// The longest statement text the processlist shows (ProxySQL truncates `info` too).
+pub const INFO_MAX_BYTES: usize = 2048;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -116,6 +151,8 @@ impl Registry {
             backend: Mutex::new(None),
             backend_thread: AtomicU32::new(0),
             busy: AtomicBool::new(false),
+            in_transaction: AtomicBool::new(false),
+            info: Mutex::new(None),
             since_ms: AtomicU64::new(now_ms()),
             killed: Notify::new(),
         });
@@ -154,5 +191,33 @@ impl Registry {
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_is_cut_on_a_character_boundary() {
+        let r = Arc::new(Registry::default());
+        let reg = r.register(NewSession {
+            id: 1,
+            user: "u",
+            peer: "127.0.0.1:1".parse().unwrap(),
+            local: None,
+            db: None,
+            hostgroup: 0,
+        });
+        let mut sql = "x".repeat(INFO_MAX_BYTES - 1).into_bytes();
+        sql.extend_from_slice("é and more".as_bytes());
+        reg.entry.set_info(Some(&sql));
+        let shown = reg.entry.info().unwrap();
+        assert_eq!(shown.len(), INFO_MAX_BYTES - 1);
+        assert!(!shown.contains('\u{fffd}'));
+        reg.entry.set_info(Some(b"SELECT SLEEP(5)"));
+        assert_eq!(reg.entry.info().as_deref(), Some("SELECT SLEEP(5)"));
+        reg.entry.set_info(None);
+        assert_eq!(reg.entry.info(), None);
     }
 }

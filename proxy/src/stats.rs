@@ -34,6 +34,16 @@ pub struct GlobalStats {
     pub questions: Counter,
     pub server_connections_created: Counter,
     pub server_connections_aborted: Counter,
+    /// Statements (COM_QUERY, COM_STMT_EXECUTE) that ran longer than `mysql-long_query_time`.
+    pub slow_queries: Counter,
+    /// Error packets the proxy made itself (not a backend's errors passed through).
+    pub generated_error_packets: Counter,
+    /// Logins refused for a wrong password or an unknown user (1045).
+    pub access_denied_wrong_password: Counter,
+    /// Logins refused at `mysql-max_connections` (1040).
+    pub access_denied_max_connections: Counter,
+    /// Logins refused at the user's `max_connections` (1203).
+    pub access_denied_max_user_connections: Counter,
     /// `stats_mysql_commands_counters`: COM_QUERY statements by kind.
     pub commands: CommandCounters,
     /// `stats_mysql_errors`.

@@ -61,6 +61,12 @@ impl Rendered {
     }
 }
 
+/// A measurement the proxy does not know (NULL): the value, or `unknown`.
+pub fn or_unknown<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+}
+
 /// `Option` cells in tables: the value, or `-`.
 pub fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref()

@@ -279,8 +279,8 @@ struct PoolLine {
     ok: u64,
     err: u64,
     queries: u64,
-    #[tabled(rename = "latency_us")]
-    latency_us: u64,
+    #[tabled(rename = "latency_us", display = "crate::cli::output::or_unknown")]
+    latency_us: Option<u64>,
 }
 
 fn pool_line(p: &PoolRow) -> PoolLine {

@@ -199,8 +199,7 @@ async fn server_lines(
                 conn_used: pool.map_or(0, |p| p.conn_used),
                 conn_free: pool.map_or(0, |p| p.conn_free),
                 latency_us: pool
-                    .map(|p| p.latency_us)
-                    .filter(|us| *us > 0)
+                    .and_then(|p| p.latency_us)
                     .or_else(|| state.and_then(|st| st.ping_latency_us)),
                 replication_lag_ms: state.and_then(|st| st.replication_lag_ms),
                 note: note(&snap, s),

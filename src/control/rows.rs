@@ -134,7 +134,8 @@ pub struct PoolRow {
     pub queries: u64,
     pub bytes_data_sent: u64,
     pub bytes_data_recv: u64,
-    pub latency_us: u64,
+    /// The monitor's last ping; `None` (NULL) until it has one.
+    pub latency_us: Option<u64>,
 }
 
 impl FromAdminRow for PoolRow {
@@ -154,7 +155,7 @@ impl FromAdminRow for PoolRow {
             queries: r.num_or_zero(T, "Queries")?,
             bytes_data_sent: r.num_or_zero(T, "Bytes_data_sent")?,
             bytes_data_recv: r.num_or_zero(T, "Bytes_data_recv")?,
-            latency_us: r.num_or_zero(T, "Latency_us")?,
+            latency_us: r.opt_num(T, "Latency_us")?,
         })
     }
 }
@@ -534,7 +535,7 @@ mod tests {
         ]);
         let parsed = PoolRow::from_row(&row).unwrap();
         assert!(parsed.status.is_shunned());
-        assert_eq!(parsed.latency_us, 412);
+        assert_eq!(parsed.latency_us, Some(412));
         assert_eq!(
             parsed.queries, 0,
             "counters missing in old versions read as zero"

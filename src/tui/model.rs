@@ -303,7 +303,7 @@ mod tests {
             queries: 0,
             bytes_data_sent: 0,
             bytes_data_recv: 0,
-            latency_us: 0,
+            latency_us: None,
         };
         let read = |status, used| Snapshot {
             pools: vec![pool(status, used)],

@@ -70,7 +70,7 @@ fn pool(
         queries,
         bytes_data_sent: queries * 310,
         bytes_data_recv: queries * 2900,
-        latency_us: latency,
+        latency_us: (latency > 0).then_some(latency),
     }
 }
 

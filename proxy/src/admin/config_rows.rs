@@ -156,6 +156,9 @@ fn variables(admin: &Admin, module: Module) -> Vec<(String, String)> {
     vars
 }
 
+/// ProxySQL's `mysql-long_query_time` default, in ms.
+pub const DEFAULT_LONG_QUERY_TIME_MS: u64 = 1000;
+
 fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String)> {
     let c = &admin.config;
     match module {
@@ -178,6 +181,11 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             ("mysql-monitor_username", c.monitor.username.clone()),
             // ProxySQL's default; clients over it get 1040 at login (`session::login`).
             ("mysql-max_connections", "2048".into()),
+            // ProxySQL's default: a statement slower than this (ms) counts in `Slow_queries`.
+            (
+                "mysql-long_query_time",
+                DEFAULT_LONG_QUERY_TIME_MS.to_string(),
+            ),
             // Multiplexing (see `session::mux`): on, and no delay after inserts by default
             // (ProxySQL's default delay of 5 statements is what kills its multiplexing).
             ("mysql-multiplexing", "true".into()),
@@ -201,6 +209,8 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             ("admin-mysql_ifaces", c.admin.listen.to_string()),
             ("admin-restapi_port", c.admin.http_listen.port().to_string()),
             ("admin-hash_passwords", "true".into()),
+            // The HTTP endpoints are always on (see `variables::why_read_only`).
+            ("admin-restapi_enabled", "true".into()),
             // Makes this admin look like a plain ProxySQL's (no switchyard tables), so the
             // console's degraded mode can be tested for real.
             ("admin-hide_switchyard_tables", "false".into()),

@@ -3,6 +3,7 @@
 //! product: the console, scripts and ProxySQL tools all drive the proxy through it.
 
 mod apply;
+mod columns;
 mod commands;
 mod config_rows;
 mod listener;
@@ -32,6 +33,7 @@ use crate::server::Shared;
 use crate::users::Users;
 
 pub use commands::{parse as parse_statement, Command, Module, Move};
+pub use config_rows::DEFAULT_LONG_QUERY_TIME_MS;
 pub use listener::AdminListener;
 pub use resultset::ResultSet;
 use store::{Outcome, Store};
@@ -154,6 +156,9 @@ impl Admin {
                 if from_disk {
                     admin.disk_to_memory_at_start(&store, module)?;
                 }
+                // A column the proxy would ignore (from the config or DISK) refuses the start, as it
+                // refuses a LOAD.
+                columns::check(&store, module)?;
                 match module {
                     Module::MysqlServers if from_disk => admin.restore_servers(&store)?,
                     Module::MysqlUsers if from_disk => {
@@ -410,6 +415,7 @@ impl Admin {
         module: Module,
         actor: &str,
     ) -> Result<(), AdminError> {
+        columns::check(store, module)?;
         match module {
             Module::MysqlServers => {
                 let rows = apply::read_servers(store)?;
@@ -518,7 +524,10 @@ impl Admin {
             let in_use = runtime.get(&name).cloned();
             match (variables::applies(&name), in_use) {
                 (Applies::ReadOnly, Some(r)) if r != value => {
-                    problems.push(format!("{name} is read-only (it stays '{r}')"));
+                    let why = variables::why_read_only(&name)
+                        .map(|w| format!(": {w}"))
+                        .unwrap_or_default();
+                    problems.push(format!("{name} is read-only (it stays '{r}'){why}"));
                 }
                 (Applies::Restart, Some(r)) => effective.push((name, r)),
                 _ => effective.push((name, value)),

@@ -52,10 +52,11 @@ pub fn config(admin: &Admin, store: &Store) -> Result<MonitorConfig, AdminError>
             comment: r.get(8)?,
         });
     }
-    let mut stmt = db.prepare("SELECT hostgroup_id, throttle_connections_per_sec, free_connections_pct, hostgroup_settings FROM main.runtime_mysql_hostgroup_attributes")?;
+    let mut stmt = db.prepare("SELECT hostgroup_id, throttle_connections_per_sec, free_connections_pct, hostgroup_settings, init_connect FROM main.runtime_mysql_hostgroup_attributes")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let json: String = r.get(3)?;
+        let init_connect: String = r.get(4)?;
         cfg.hostgroups.insert(
             num(r.get(0)?),
             HostgroupSettings {
@@ -67,6 +68,7 @@ pub fn config(admin: &Admin, store: &Store) -> Result<MonitorConfig, AdminError>
                     .and_then(|n| usize::try_from(n).ok()),
                 connection_max_idle_ms: json_number(&json, "connection_max_idle_ms"),
                 connection_max_age_ms: json_number(&json, "connection_max_age_ms"),
+                init_connect: (!init_connect.trim().is_empty()).then(|| init_connect.into()),
             },
         );
     }

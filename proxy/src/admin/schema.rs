@@ -101,6 +101,10 @@ pub const STATS_TABLES: &[(&str, &str)] = &[
         "(id INTEGER PRIMARY KEY , active INT NOT NULL , interval_ms INT NOT NULL , filename VARCHAR NOT NULL , runs INT NOT NULL , failures INT NOT NULL , timeouts INT NOT NULL , consecutive_failures INT NOT NULL , last_exit INT , last_duration_ms INT , last_run_at INT , last_error VARCHAR NOT NULL DEFAULT '')",
     ),
     (
+        "stats_switchyard_columns",
+        "(table_name VARCHAR NOT NULL , column_name VARCHAR NOT NULL , applies VARCHAR NOT NULL , note VARCHAR NOT NULL , PRIMARY KEY (table_name, column_name))",
+    ),
+    (
         "stats_switchyard_variables",
         "(variable_name VARCHAR NOT NULL PRIMARY KEY , memory_value VARCHAR , runtime_value VARCHAR , applies VARCHAR NOT NULL , pending_restart INT NOT NULL)",
     ),

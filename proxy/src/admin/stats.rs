@@ -47,6 +47,7 @@ const LIVE: &[(&str, Build)] = &[
     }),
     ("stats_switchyard_scheduler", scheduler),
     ("stats_switchyard_variables", variables),
+    ("stats_switchyard_columns", columns),
 ];
 
 /// Refreshes every live table whose name occurs in `sql`.
@@ -99,7 +100,7 @@ fn pool_reset(admin: &Admin, store: &Store) -> Result<(), AdminError> {
 fn pool_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result<(), AdminError> {
     let db = store.db();
     db.execute(&format!("DELETE FROM stats.{table}"), [])?;
-    let mut ins = db.prepare(&format!("INSERT INTO stats.{table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, 0)"))?;
+    let mut ins = db.prepare(&format!("INSERT INTO stats.{table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13)"))?;
     let mut baseline = admin
         .pool_baseline
         .lock()
@@ -132,7 +133,12 @@ fn pool_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result<(
             st.max_conn_used.get(),
             d[2],
             d[3],
-            d[4]
+            d[4],
+            // The monitor's last successful ping; NULL until it has one.
+            admin
+                .monitor
+                .latest(&(s.row.hostname.clone(), s.row.port))
+                .and_then(|l| l.ping_us)
         ])?;
         if reset {
             baseline.insert(key, now);
@@ -186,12 +192,27 @@ fn global(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     }
     let sessions = shared.sessions.snapshot();
     let non_idle = sessions.iter().filter(|s| s.is_busy()).count() as u64;
+    let in_transaction = sessions.iter().filter(|s| s.in_transaction()).count() as u64;
     let workers = tokio::runtime::Handle::try_current()
         .map(|h| h.metrics().num_workers() as u64)
         .unwrap_or(0);
     let rows: Vec<(&str, u64)> = vec![
         ("ProxySQL_Uptime", admin.started.elapsed().as_secs()),
-        ("Active_Transactions", 0),
+        ("Active_Transactions", in_transaction),
+        ("Slow_queries", g.slow_queries.get()),
+        ("generated_error_packets", g.generated_error_packets.get()),
+        (
+            "Access_Denied_Wrong_Password",
+            g.access_denied_wrong_password.get(),
+        ),
+        (
+            "Access_Denied_Max_Connections",
+            g.access_denied_max_connections.get(),
+        ),
+        (
+            "Access_Denied_Max_User_Connections",
+            g.access_denied_max_user_connections.get(),
+        ),
         (
             "Client_Connections_aborted",
             g.client_connections_aborted.get(),
@@ -254,7 +275,7 @@ fn global(admin: &Admin, store: &Store) -> Result<(), AdminError> {
 fn processlist(admin: &Admin, store: &Store) -> Result<(), AdminError> {
     let db = store.db();
     db.execute("DELETE FROM stats.stats_mysql_processlist", [])?;
-    let mut ins = db.prepare("INSERT INTO stats.stats_mysql_processlist VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, 0, NULL)")?;
+    let mut ins = db.prepare("INSERT INTO stats.stats_mysql_processlist VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, NULL)")?;
     for s in admin.shared.sessions.snapshot() {
         let db_name = s.db.lock().ok().and_then(|d| d.clone());
         let backend = s.backend.lock().ok().and_then(|b| b.clone());
@@ -263,6 +284,8 @@ fn processlist(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             None => (None, None),
         };
         // ProxySQL's ThreadID: the backend's thread id of the connection the session holds.
+        // ProxySQL's schema has ThreadID NOT NULL; 0 is no thread id (none is held), never a
+        // server's.
         let thread = s.backend_thread().map_or(0, |b| b.2);
         ins.execute(params![
             thread,
@@ -277,7 +300,8 @@ fn processlist(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             srv_host,
             srv_port,
             if s.is_busy() { "Query" } else { "Sleep" },
-            s.time_ms()
+            s.time_ms(),
+            s.info()
         ])?;
     }
     Ok(())
@@ -400,6 +424,11 @@ fn switchyard_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
         let shun_reason = match (&view.shun, &view.quarantine) {
             (Some(sh), _) => format!("{}: {}", sh.cause.as_str(), sh.reason),
             (None, Some(q)) => format!("quarantine: {q}"),
+            // ONLINE but out of rotation (see `Server::note_latency`).
+            (None, None) if s.is_too_slow() => format!(
+                "latency: last ping above max_latency_ms {}",
+                r.max_latency_ms
+            ),
             (None, None) => String::new(),
         };
         ins.execute(params![
@@ -554,6 +583,23 @@ fn variables(_: &Admin, store: &Store) -> Result<(), AdminError> {
             && runtime.is_some()
             && memory != runtime;
         ins.execute(params![name, memory, runtime, applies.as_str(), pending])?;
+    }
+    Ok(())
+}
+
+/// Each config column with a meaning beyond routing basics: `live` (what it does) or `refused`
+/// (why a non-default value is refused at LOAD).
+fn columns(_: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_switchyard_columns", [])?;
+    let mut ins =
+        db.prepare("INSERT INTO stats.stats_switchyard_columns VALUES (?1, ?2, ?3, ?4)")?;
+    for c in super::columns::COLUMNS {
+        let (applies, note) = match c.support {
+            super::columns::Support::Live(what) => ("live", what),
+            super::columns::Support::Refused(why) => ("refused", why),
+        };
+        ins.execute(params![c.table, c.column, applies, note])?;
     }
     Ok(())
 }

@@ -61,6 +61,8 @@ fn spec(name: &str) -> (Applies, Kind) {
         "mysql-wait_timeout" => (Applies::Live, int(1_000, 31_536_000_000)),
         "mysql-max_connections" => (Applies::Live, int(1, 1_000_000)),
         "mysql-max_stmts_per_connection" => (Applies::Live, int(1, 1024)),
+        // ProxySQL's range: up to 20 days, in ms.
+        "mysql-long_query_time" => (Applies::Live, int(0, 1_728_000_000)),
         "admin-scheduler_timeout_ms" => (Applies::Live, int(100, 86_400_000)),
         "admin-events_retention_days" => (Applies::Live, int(1, 36_500)),
         // Backend TLS: checked and built whole by `tls::backend_tls` at the LOAD; new backend
@@ -76,7 +78,9 @@ fn spec(name: &str) -> (Applies, Kind) {
         "mysql-threads" => (Applies::Restart, int(0, 1024)),
         "mysql-server_version" => (Applies::Restart, Kind::Text),
         "admin-restapi_port" => (Applies::Restart, int(0, 65535)),
-        "admin-version" | "admin-hash_passwords" => (Applies::ReadOnly, Kind::Text),
+        "admin-version" | "admin-hash_passwords" | "admin-restapi_enabled" => {
+            (Applies::ReadOnly, Kind::Text)
+        }
         // The heartbeat table is a name ('' = lag from the replica status).
         "mysql-monitor_username"
         | "mysql-monitor_password"
@@ -87,6 +91,16 @@ fn spec(name: &str) -> (Applies, Kind) {
         // The monitor's intervals, timeouts and counts: applied for the monitor to read.
         n if n.starts_with("mysql-monitor_") => (Applies::Live, int(0, u64::from(u32::MAX))),
         _ => (Applies::Stored, Kind::Text),
+    }
+}
+
+/// Why a read-only variable cannot change, where that is not obvious.
+pub fn why_read_only(name: &str) -> Option<&'static str> {
+    match name {
+        "admin-restapi_enabled" => Some(
+            "the HTTP endpoints (/metrics, /healthz, /readyz) are always served, on admin-restapi_port; ProxySQL's /sync scripts are not implemented",
+        ),
+        _ => None,
     }
 }
 

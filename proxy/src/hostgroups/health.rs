@@ -64,6 +64,9 @@ pub struct HostgroupSettings {
     pub connection_max_idle_ms: Option<u64>,
     /// Overrides `mysql-connection_max_age_ms` (`hostgroup_settings.connection_max_age_ms`).
     pub connection_max_age_ms: Option<u64>,
+    /// Sent on every new backend connection of the hostgroup, and again after a reset
+    /// (`init_connect`; `None` when empty).
+    pub init_connect: Option<Arc<str>>,
 }
 
 impl Default for HostgroupSettings {
@@ -76,6 +79,7 @@ impl Default for HostgroupSettings {
             max_waiting_clients: None,
             connection_max_idle_ms: None,
             connection_max_age_ms: None,
+            init_connect: None,
         }
     }
 }
@@ -195,6 +199,16 @@ impl Health {
     }
 
     /// The connect deadline for `hostgroup`: its own setting, else the proxy's.
+    /// The hostgroup's `init_connect`, if it has one.
+    pub fn init_connect(&self, hostgroup: u32) -> Option<Arc<str>> {
+        self.hostgroups
+            .read()
+            .ok()?
+            .get(&hostgroup)?
+            .init_connect
+            .clone()
+    }
+
     pub fn connect_timeout(&self, hostgroup: u32, default_ms: u64) -> Duration {
         Duration::from_millis(
             self.hostgroup(hostgroup)

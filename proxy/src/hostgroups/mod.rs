@@ -9,7 +9,7 @@ pub mod state;
 pub mod topology;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rand::Rng;
@@ -39,6 +39,9 @@ pub struct Server {
     pub state: ServerState,
     /// Priority tier from `switchyard_mysql_servers` (0 first).
     tier: AtomicU8,
+    /// The monitor's last ping was above the row's `max_latency_ms`: out of rotation, still
+    /// ONLINE (ProxySQL's meaning).
+    too_slow: AtomicBool,
 }
 
 impl Server {
@@ -57,7 +60,21 @@ impl Server {
             cap,
             state,
             tier: AtomicU8::new(0),
+            too_slow: AtomicBool::new(false),
         }
+    }
+
+    /// Records the monitor's last ping against `max_latency_ms` (0: no limit); true when the
+    /// server left or came back to rotation with it.
+    pub fn note_latency(&self, ping_us: u64) -> bool {
+        let limit_us = u64::from(self.row.max_latency_ms).saturating_mul(1000);
+        let slow = limit_us > 0 && ping_us > limit_us;
+        self.too_slow.swap(slow, Ordering::Relaxed) != slow
+    }
+
+    /// Out of rotation because its last ping was above `max_latency_ms`.
+    pub fn is_too_slow(&self) -> bool {
+        self.too_slow.load(Ordering::Relaxed)
     }
 
     pub fn address(&self) -> String {
@@ -142,8 +159,8 @@ impl Hostgroup {
     /// A weighted random pick among the ONLINE servers with weight above zero of the best
     /// (lowest) tier that has one: traffic falls back tier by tier, weights split it within one.
     pub fn pick(&self) -> Option<&Arc<Server>> {
-        let tier = self.online().map(|s| s.tier()).min()?;
-        let in_tier = || self.online().filter(move |s| s.tier() == tier);
+        let tier = self.in_rotation().map(|s| s.tier()).min()?;
+        let in_tier = || self.in_rotation().filter(move |s| s.tier() == tier);
         let total: u64 = in_tier().map(|s| u64::from(s.row.weight)).sum();
         if total == 0 {
             return None;
@@ -163,6 +180,12 @@ impl Hostgroup {
         self.servers
             .iter()
             .filter(|s| s.is_online() && s.row.weight > 0)
+    }
+
+    /// What `pick` chooses from: ONLINE, weighted, and not above its `max_latency_ms` (as on
+    /// ProxySQL, even when that leaves none).
+    fn in_rotation(&self) -> impl Iterator<Item = &Arc<Server>> {
+        self.online().filter(|s| !s.is_too_slow())
     }
 
     /// Whether a server other than `but` is ONLINE with a weight (the last-server rule).
@@ -238,6 +261,30 @@ mod tests {
             })
             .collect();
         Hostgroup { id: 1, servers }
+    }
+
+    #[test]
+    fn a_server_above_max_latency_leaves_rotation_and_comes_back() {
+        let mut slow = ServerRow::new(1, "127.0.0.1", 1);
+        slow.max_latency_ms = 2;
+        let g = Hostgroup {
+            id: 1,
+            servers: vec![
+                Arc::new(Server::new(slow)),
+                Arc::new(Server::new(ServerRow::new(1, "127.0.0.1", 2))),
+            ],
+        };
+        assert!(
+            !g.servers[0].note_latency(1_500),
+            "below the limit: no change"
+        );
+        assert!(g.servers[0].note_latency(2_500), "above: leaves rotation");
+        assert!(!g.servers[1].note_latency(2_500_000), "0 is no limit");
+        for _ in 0..200 {
+            assert_eq!(g.pick().unwrap().row.port, 2);
+        }
+        assert!(g.servers[0].note_latency(900), "below again: back");
+        assert!((0..2000).any(|_| g.pick().unwrap().row.port == 1));
     }
 
     #[test]

@@ -118,6 +118,42 @@ pub fn render(admin: &Admin) -> String {
         "Client connections running a command now.",
         sessions.iter().filter(|s| s.is_busy()).count() as u64,
     );
+    o.one(
+        "proxysql_active_transactions",
+        "gauge",
+        "Client sessions inside a transaction now.",
+        sessions.iter().filter(|s| s.in_transaction()).count() as u64,
+    );
+    o.one(
+        "proxysql_slow_queries_total",
+        "counter",
+        "Statements that ran longer than mysql-long_query_time.",
+        g.slow_queries.get(),
+    );
+    o.one(
+        "proxysql_generated_error_packets_total",
+        "counter",
+        "Error packets the proxy sent on its own (not a backend's errors passed through).",
+        g.generated_error_packets.get(),
+    );
+    o.one(
+        "proxysql_access_denied_wrong_password_total",
+        "counter",
+        "Logins refused for a wrong password or an unknown user.",
+        g.access_denied_wrong_password.get(),
+    );
+    o.one(
+        "proxysql_access_denied_max_connections_total",
+        "counter",
+        "Logins refused at mysql-max_connections.",
+        g.access_denied_max_connections.get(),
+    );
+    o.one(
+        "proxysql_access_denied_max_user_connections_total",
+        "counter",
+        "Logins refused at the user's max_connections.",
+        g.access_denied_max_user_connections.get(),
+    );
     o.family(
         "proxysql_server_connections_total",
         "counter",
@@ -224,6 +260,25 @@ pub fn render(admin: &Admin) -> String {
         );
     }
     o.family(
+        "proxysql_connpool_conns_latency_us",
+        "gauge",
+        "The monitor's last successful ping of the server, in microseconds (absent until one).",
+    );
+    for s in &servers {
+        let (hg, ep) = label(s);
+        let ping = admin
+            .monitor
+            .latest(&(s.row.hostname.clone(), s.row.port))
+            .and_then(|l| l.ping_us);
+        if let Some(us) = ping {
+            o.sample(
+                "proxysql_connpool_conns_latency_us",
+                &[("hostgroup", &hg), ("endpoint", &ep)],
+                us,
+            );
+        }
+    }
+    o.family(
         "proxysql_connpool_conns_status",
         "gauge",
         "Server status: 1 ONLINE, 2 SHUNNED, 3 OFFLINE_SOFT, 4 OFFLINE_HARD.",
@@ -233,7 +288,7 @@ pub fn render(admin: &Admin) -> String {
         o.sample(
             "proxysql_connpool_conns_status",
             &[("hostgroup", &hg), ("endpoint", &ep)],
-            status_code(s.row.status),
+            status_code(s.status()),
         );
     }
     o.family(

@@ -124,15 +124,28 @@ pub async fn lag(
         let v = row.and_then(|r| r.get::<Option<u64>, _>(0).flatten());
         return Ok(Some(v.unwrap_or(when_null)));
     }
-    let rows: Vec<Row> = within(timeout, conn.query("SHOW SLAVE STATUS")).await?;
+    let (sql, column) = replica_status(conn.server_version());
+    let rows: Vec<Row> = within(timeout, conn.query(sql)).await?;
     let Some(row) = rows.first() else {
         return Ok(None);
     };
     let seconds = row
-        .get::<Option<String>, _>("Seconds_Behind_Master")
+        .get::<Option<String>, _>(column)
         .flatten()
         .and_then(|s| s.trim().parse::<u64>().ok());
     Ok(Some(seconds.unwrap_or(when_null)))
+}
+
+/// The replica status statement and its lag column for a server's version: MySQL renamed both
+/// in 8.0.22 and removed the old names in 8.4; MariaDB (10 and later; MySQL has no major
+/// version 10 or above) keeps `SHOW SLAVE STATUS` and `Seconds_Behind_Master`.
+pub fn replica_status(version: (u16, u16, u16)) -> (&'static str, &'static str) {
+    let mariadb = version.0 >= 10;
+    if !mariadb && version >= (8, 0, 22) {
+        ("SHOW REPLICA STATUS", "Seconds_Behind_Source")
+    } else {
+        ("SHOW SLAVE STATUS", "Seconds_Behind_Master")
+    }
 }
 
 /// The Galera state variables and status of a node.
@@ -181,4 +194,22 @@ pub async fn limits(
         wait_timeout,
         interactive_timeout,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replica_status_names_follow_the_version() {
+        let mysql = ("SHOW REPLICA STATUS", "Seconds_Behind_Source");
+        let old = ("SHOW SLAVE STATUS", "Seconds_Behind_Master");
+        assert_eq!(replica_status((8, 4, 3)), mysql);
+        assert_eq!(replica_status((8, 0, 22)), mysql);
+        assert_eq!(replica_status((9, 1, 0)), mysql);
+        assert_eq!(replica_status((8, 0, 21)), old);
+        assert_eq!(replica_status((5, 7, 44)), old);
+        assert_eq!(replica_status((10, 11, 14)), old);
+        assert_eq!(replica_status((11, 4, 2)), old);
+    }
 }

@@ -417,8 +417,30 @@ async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
     let runtime = admin.shared.runtime();
     let events = &admin.shared.health.events;
     match result {
-        Ok(_) => {
+        Ok(us) => {
             for s in runtime.hostgroups.members(&e.0, e.1) {
+                if s.note_latency(us) {
+                    let limit = s.row.max_latency_ms;
+                    let (kind, reason) = if s.is_too_slow() {
+                        (
+                            "latency",
+                            format!("ping {us} µs above max_latency_ms {limit}: out of rotation"),
+                        )
+                    } else {
+                        (
+                            "latency_ok",
+                            format!("ping {us} µs within max_latency_ms {limit}: back in rotation"),
+                        )
+                    };
+                    info!(server = %s.address(), hostgroup = s.row.hostgroup_id, "{reason}");
+                    events.push(Event::about(
+                        Some(s.row.hostgroup_id),
+                        s.address(),
+                        kind,
+                        reason,
+                        "monitor",
+                    ));
+                }
                 if let Some(shun) = s
                     .state
                     .unshun(&[ShunCause::Ping, ShunCause::Errors], now_ms())

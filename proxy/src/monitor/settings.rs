@@ -22,7 +22,7 @@ pub struct MonitorConfig {
     pub read_only_max_timeout_count: u32,
     pub lag_interval: Duration,
     pub lag_timeout: Duration,
-    /// Seconds assumed when `Seconds_Behind_Master` is NULL (replication stopped).
+    /// Seconds assumed when `Seconds_Behind_Master` (`_Source`) is NULL (replication stopped).
     pub lag_when_null: u64,
     /// `db.table` of a pt-heartbeat table, or empty.
     pub heartbeat_table: String,

@@ -117,7 +117,7 @@ pub async fn login(
         let _ = conn.send(seq, &err.encode()).await;
         return Err(LoginError::Refused(err));
     };
-    let result = authenticate(&mut conn, &mut seq, shared, users, &hello, &nonce).await;
+    let result = authenticate(&mut conn, &mut seq, users, &hello, &nonce).await;
     let user = match result {
         Ok(user) => user,
         Err(LoginError::Refused(err)) => {
@@ -169,8 +169,7 @@ fn refused(code: (u16, &str), message: impl Into<String>) -> LoginError {
     LoginError::Refused(ErrPacket::new(code, message))
 }
 
-fn access_denied(shared: &Shared, hello: &HandshakeResponse, peer_ip: &str) -> LoginError {
-    shared.stats.client_connections_aborted.incr();
+fn access_denied(hello: &HandshakeResponse, peer_ip: &str) -> LoginError {
     refused(
         errors::ACCESS_DENIED,
         format!(
@@ -204,14 +203,13 @@ async fn accept_tls(conn: PacketConn, shared: &Shared) -> Result<PacketConn, Log
 async fn authenticate(
     conn: &mut PacketConn,
     seq: &mut u8,
-    shared: &Shared,
     users: &Users,
     hello: &HandshakeResponse,
     nonce: &[u8; 20],
 ) -> Result<Arc<User>, LoginError> {
     let peer_ip = conn_peer_ip(conn);
     let Some(user) = users.get(&hello.username).cloned() else {
-        return Err(access_denied(shared, hello, &peer_ip));
+        return Err(access_denied(hello, &peer_ip));
     };
     let plugin = hello.auth_plugin.as_deref().unwrap_or(NATIVE_PASSWORD);
     let ok = match plugin {
@@ -232,10 +230,20 @@ async fn authenticate(
             verify_native(&user, &nonce2, &reply)
         }
     };
+    if ok && user.row.use_ssl && !conn.transport().is_tls() {
+        // ProxySQL's users `use_ssl`: this user may log in over TLS only.
+        return Err(refused(
+            errors::ACCESS_DENIED,
+            format!(
+                "Access denied for user '{}'@'{}': this user must connect over TLS (mysql_users.use_ssl=1)",
+                hello.username, peer_ip
+            ),
+        ));
+    }
     if ok {
         Ok(user)
     } else {
-        Err(access_denied(shared, hello, &peer_ip))
+        Err(access_denied(hello, &peer_ip))
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod change_user;
 mod dependent;
+mod fast_forward;
 mod forward;
 mod kill;
 mod local;
@@ -111,6 +112,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             Ok(l) => l,
             Err(e) => {
                 debug!(error = %e, "login failed");
+                count_login_failure(&shared.stats, &e);
                 return;
             }
         };
@@ -148,7 +150,11 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
             dep: dependent::Dependent::default(),
             stmts: prepared::Statements::default(),
         };
-        let ended = session.serve().await;
+        let ended = if session.user.0.row.fast_forward {
+            session.fast_forward().await
+        } else {
+            session.serve().await
+        };
         session.end_backend(false).await;
         match ended {
             Served::Done => session.client.shutdown().await,
@@ -202,6 +208,7 @@ impl Session {
                     return Served::IdleTimeout;
                 }
                 _ = shutdown.changed() => {
+                    self.shared.stats.generated_error_packets.incr();
                     let err = ErrPacket::new(errors::SERVER_SHUTDOWN, "Server shutdown in progress");
                     let _ = self.client.send(0, &err.encode()).await;
                     return Served::Done;
@@ -209,7 +216,11 @@ impl Session {
             };
             let (packet, next_seq) = match read {
                 Ok(Some(p)) => p,
-                Ok(None) => return Served::Done,
+                // Gone without COM_QUIT: what ProxySQL and the server count as aborted.
+                Ok(None) => {
+                    self.shared.stats.client_connections_aborted.incr();
+                    return Served::Done;
+                }
                 Err(e) => {
                     self.refuse_packet(&e).await;
                     return Served::Done;
@@ -221,6 +232,9 @@ impl Session {
             };
             self.shared.stats.questions.incr();
             entry.set_busy(true);
+            if command == com::QUERY {
+                entry.set_info(packet.get(crate::protocol::packet::HEADER_LEN + 1..));
+            }
             let started = Instant::now();
             let handled = match command {
                 com::QUIT => return Served::Done,
@@ -237,18 +251,35 @@ impl Session {
                 com::QUERY => self.query(&packet).await,
                 _ => self.forward(command, &packet).await,
             };
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             if command == com::QUERY {
                 let kind =
                     crate::stats::classify(&packet[crate::protocol::packet::HEADER_LEN + 1..]);
-                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 self.shared.stats.commands.record(kind, micros);
             }
+            if command == com::QUERY || command == com::STMT_EXECUTE {
+                self.count_if_slow(micros);
+            }
+            entry.set_info(None);
+            entry.set_in_transaction(self.status & status::IN_TRANS != 0);
             if let Err(End::Close) = handled {
                 return Served::Done;
             }
             self.settle().await;
             self.show_schema();
             idle_from = tokio::time::Instant::now();
+        }
+    }
+
+    /// ProxySQL's `Slow_queries`: longer than `mysql-long_query_time` (ms).
+    fn count_if_slow(&self, micros: u64) {
+        let limit_ms = self
+            .shared
+            .variables
+            .get_u64("mysql-long_query_time")
+            .unwrap_or(crate::admin::DEFAULT_LONG_QUERY_TIME_MS);
+        if micros > limit_ms.saturating_mul(1000) {
+            self.shared.stats.slow_queries.incr();
         }
     }
 
@@ -290,6 +321,7 @@ impl Session {
                 (4031, "HY000"),
                 "The client was disconnected by the server because of inactivity. See wait_timeout and interactive_timeout for configuring this behavior.",
             );
+            self.shared.stats.generated_error_packets.incr();
             let _ = self.client.send(0, &err.encode()).await;
             self.client.shutdown().await;
             return;
@@ -336,6 +368,7 @@ impl Session {
         };
         warn!(error = %e, "closing client after a bad packet");
         self.shared.stats.client_connections_aborted.incr();
+        self.shared.stats.generated_error_packets.incr();
         let _ = self.client.send(1, &err.encode()).await;
     }
 
@@ -355,6 +388,7 @@ impl Session {
     }
 
     async fn send_error(&mut self, seq: u8, err: &ErrPacket) -> Result<(), End> {
+        self.shared.stats.generated_error_packets.incr();
         self.client
             .send(seq, &err.encode())
             .await
@@ -592,7 +626,14 @@ impl Session {
         };
         self.shared.stats.server_connections_created.incr();
         match BackendConn::connect(&params, permit).await {
-            Ok(conn) => {
+            Ok(mut conn) => {
+                let hostgroup = server.row.hostgroup_id;
+                if let Some(sql) = self.shared.health.init_connect(hostgroup) {
+                    if let Err(e) = init_connect(&mut conn, hostgroup, &sql).await {
+                        server.stats.conn_err.incr();
+                        return Err(e);
+                    }
+                }
                 server.stats.conn_ok.incr();
                 self.shared
                     .health
@@ -748,7 +789,14 @@ impl Session {
                 let done =
                     backend_round_trip(&mut lent.conn, &[com::RESET_CONNECTION], Expect::Simple)
                         .await;
-                if matches!(done, Ok(ref o) if o.error.is_none()) {
+                let mut done = matches!(done, Ok(ref o) if o.error.is_none());
+                // A reset undoes what init_connect set; it runs again as on a new connection.
+                if let (true, Some(sql)) = (done, self.shared.health.init_connect(lent.hostgroup)) {
+                    done = init_connect(&mut lent.conn, lent.hostgroup, &sql)
+                        .await
+                        .is_ok();
+                }
+                if done {
                     lent.conn.dependent = crate::pool::backend::Dependent::default();
                     // A reset puts variables back to the server's defaults, which for charsets
                     // need not be the handshake's: mark them unknown so they are set again.
@@ -796,6 +844,24 @@ impl Session {
     }
 }
 
+/// Counts a refused login as ProxySQL does: every failed login is an aborted client, a refusal
+/// is an error packet the proxy made, and access denials are counted by cause.
+fn count_login_failure(stats: &crate::stats::GlobalStats, e: &login::LoginError) {
+    stats.client_connections_aborted.incr();
+    let login::LoginError::Refused(err) = e else {
+        return;
+    };
+    stats.generated_error_packets.incr();
+    match err.code {
+        c if c == errors::ACCESS_DENIED.0 => stats.access_denied_wrong_password.incr(),
+        c if c == TOO_MANY_CONNECTIONS.0 => stats.access_denied_max_connections.incr(),
+        c if c == errors::TOO_MANY_USER_CONNECTIONS.0 => {
+            stats.access_denied_max_user_connections.incr()
+        }
+        _ => {}
+    }
+}
+
 /// MariaDB's and MySQL's largest `wait_timeout` (one year).
 const MAX_WAIT_TIMEOUT: u64 = 31_536_000;
 
@@ -830,6 +896,41 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Runs the hostgroup's `init_connect` on a connection that is new or was just reset; a failure
+/// fails the connection, naming the setting.
+async fn init_connect(
+    conn: &mut BackendConn,
+    hostgroup: u32,
+    sql: &str,
+) -> Result<(), BackendError> {
+    let addr = conn
+        .conn
+        .transport()
+        .peer_addr()
+        .map_or_else(String::new, |a| a.to_string());
+    let mut payload = vec![com::QUERY];
+    payload.extend_from_slice(sql.as_bytes());
+    match backend_round_trip(conn, &payload, Expect::Results).await {
+        Ok(o) => match o.error {
+            None => Ok(()),
+            Some(err) => Err(BackendError::Refused {
+                addr,
+                err: ErrPacket::new(
+                    (err.code, err.state.as_str()),
+                    format!(
+                        "mysql_hostgroup_attributes.init_connect of hostgroup {hostgroup} failed: {}",
+                        err.message
+                    ),
+                ),
+            }),
+        },
+        Err(reason) => Err(BackendError::Handshake {
+            addr,
+            reason: format!("init_connect of hostgroup {hostgroup}: {reason}"),
+        }),
     }
 }
 

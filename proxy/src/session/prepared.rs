@@ -612,6 +612,8 @@ impl Session {
         let Some((def, remembered)) = self.server_stmt(id) else {
             return self.send_error(1, &unknown(id, who)).await;
         };
+        // The processlist shows the statement being executed (the serve loop clears it).
+        self.registration.entry.set_info(Some(&def.sql));
         let payload = payload_of(packet);
         let parsed = if bulk {
             parse_bulk(&payload, def.params)

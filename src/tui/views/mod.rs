@@ -28,6 +28,9 @@ pub use overview::render as render_overview;
 pub use servers::detail as server_detail;
 pub use servers::note as server_note;
 
+/// What a cell shows for a measurement the proxy reports as NULL (not measured yet).
+pub const UNKNOWN: &str = "unknown";
+
 /// Every screen of the console, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum View {

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, RenderDirection, Sparkline};
 use ratatui::Frame;
 
-use super::{human, unavailable};
+use super::{human, unavailable, UNKNOWN};
 use crate::control::{Extra, ServerStatus, Snapshot};
 use crate::tui::model::{Model, Series};
 use crate::tui::theme::Theme;
@@ -102,7 +102,8 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
 
 fn render_now(frame: &mut Frame, area: Rect, model: &Model, snap: &Snapshot, theme: &Theme) {
     let g = |name: &str| snap.global_u64(name);
-    let show = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| human(v as f64));
+    // A counter the proxy does not report (an older proxy, a ProxySQL without it) is unknown.
+    let show = |v: Option<u64>| v.map_or_else(|| UNKNOWN.to_owned(), |v| human(v as f64));
     let per_s = |name: &str| {
         model
             .rate_of_global(name)

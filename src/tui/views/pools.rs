@@ -2,7 +2,7 @@
 
 use ratatui::layout::Constraint::{Length, Min};
 
-use super::{col, human, micros, wide, Cell, Role, RowData, RowKey, Scope, TableData};
+use super::{col, human, micros, wide, Cell, Role, RowData, RowKey, Scope, TableData, UNKNOWN};
 use crate::control::{ServerTarget, Snapshot};
 
 pub fn table(snap: &Snapshot, scope: &Scope) -> TableData {
@@ -28,11 +28,10 @@ pub fn table(snap: &Snapshot, scope: &Scope) -> TableData {
                 big(p.queries),
                 big(p.bytes_data_sent),
                 big(p.bytes_data_recv),
-                if p.latency_us == 0 {
-                    Cell::missing("-")
-                } else {
-                    Cell::shown(micros(p.latency_us as f64), p.latency_us as f64)
-                },
+                p.latency_us.map_or_else(
+                    || Cell::missing(UNKNOWN),
+                    |us| Cell::shown(micros(us as f64), us as f64),
+                ),
             ],
             key: RowKey::Server(ServerTarget::new(
                 Some(p.hostgroup),

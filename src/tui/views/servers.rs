@@ -6,6 +6,7 @@ use ratatui::layout::Constraint::{Length, Min};
 
 use super::{
     col, duration, micros, now_secs, unavailable, Cell, Role, RowData, RowKey, Scope, TableData,
+    UNKNOWN,
 };
 use crate::control::{Extra, ServerRow, ServerStateRow, ServerStatus, ServerTarget, Snapshot};
 
@@ -82,11 +83,10 @@ pub fn table(snap: &Snapshot, scope: &Scope) -> TableData {
                 None => Cell::missing("-"),
             };
             let latency = pool
-                .map(|p| p.latency_us)
-                .filter(|us| *us > 0)
+                .and_then(|p| p.latency_us)
                 .or_else(|| state.and_then(|st| st.ping_latency_us))
                 .map_or_else(
-                    || Cell::missing("-"),
+                    || Cell::missing(UNKNOWN),
                     |us| Cell::shown(micros(us as f64), us as f64),
                 );
             let (used, free) = pool.map_or_else(

@@ -65,6 +65,9 @@ const IGNORED_COLUMNS: &[(&str, &str, i64)] = &[
     ("mysql_servers", "gtid_port", 0),
     ("mysql_servers", "compression", 0),
     ("mysql_users", "attributes", 0),
+    // A transaction's statements always stay on its connection (ProxySQL's 1); the admin
+    // refuses 0 at LOAD (`admin::columns`), so an imported 0 becomes 1 with a warning.
+    ("mysql_users", "transaction_persistent", 1),
 ];
 
 /// `(table, alias, column)`: ProxySQL's cnf loader accepts these names for a column.

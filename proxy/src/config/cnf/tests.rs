@@ -119,7 +119,8 @@ fn a_full_file_loads_every_section() {
     assert!(servers[1].use_ssl);
     assert_eq!(servers[1].comment, "replica \"one\"");
     let user = c.users().next().unwrap();
-    assert!(!user.transaction_persistent);
+    // 0 is not supported (the admin refuses it): imported as ProxySQL's default, with a warning.
+    assert!(user.transaction_persistent);
     let rule = c.mysql_query_rules[0].get_ref();
     assert_eq!(
         rule.match_pattern.as_deref(),
@@ -137,7 +138,7 @@ fn a_full_file_loads_every_section() {
     let job = c.scheduler[0].get_ref();
     assert_eq!((job.id, job.interval_ms), (1, 5000));
     assert_eq!(job.arg1.as_deref(), Some("a"));
-    assert_eq!(warnings.len(), 1, "{warnings:?}"); // datadir
+    assert_eq!(warnings.len(), 2, "{warnings:?}"); // datadir, transaction_persistent
 }
 
 #[test]
