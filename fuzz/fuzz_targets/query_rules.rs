@@ -24,7 +24,12 @@ fuzz_target!(|data: &[u8]| {
         match_pattern: Some(pattern.to_string()),
         match_digest: (flags & 1 != 0).then(|| pattern.to_string()),
         negate_match_pattern: flags & 2 != 0,
-        re_modifiers: if flags & 4 != 0 { "CASELESS,GLOBAL" } else { "CASELESS" }.into(),
+        re_modifiers: if flags & 4 != 0 {
+            "CASELESS,GLOBAL"
+        } else {
+            "CASELESS"
+        }
+        .into(),
         replace_pattern: replacement.map(str::to_string),
         flagOUT: Some(u32::from(flags >> 4)),
         ..QueryRuleRow::default()

@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use switchyard_proxy::protocol::response::{Expect, Tracker};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, bytes)) = data.split_first() else { return };
+    let Some((&selector, bytes)) = data.split_first() else {
+        return;
+    };
     let expect = match selector % 6 {
         0 => Expect::Simple,
         1 => Expect::Results,

@@ -16,11 +16,17 @@ fuzz_target!(|data: &[u8]| {
     assert!(d.len() <= digest::MAX_DIGEST_TEXT);
     let effects = sql::effects(&text);
     for c in &effects.calls {
-        assert!(c.start <= c.end && c.end <= text.len(), "call span outside the statement");
+        assert!(
+            c.start <= c.end && c.end <= text.len(),
+            "call span outside the statement"
+        );
     }
     if !effects.calls.is_empty() {
         let rewritten = sql::substitute(&text, &effects.calls, |_| Some("0".to_string()));
-        assert!(rewritten.is_some(), "a reported call span is not on a char boundary");
+        assert!(
+            rewritten.is_some(),
+            "a reported call span is not on a char boundary"
+        );
     }
     let mut vars = Vars::default();
     state::apply(&mut vars, &effects.assigns);
