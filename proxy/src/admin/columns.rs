@@ -64,7 +64,7 @@ pub const COLUMNS: &[Column] = &[
         "mysql_servers",
         "max_latency_ms",
         "max_latency_ms = 0",
-        Live("a server whose last monitor ping is above it leaves rotation (still ONLINE, event 'latency') and comes back below it ('latency_ok'); 0 is no limit"),
+        Live("a server whose mean of its last 3 monitor pings is above it leaves rotation (still ONLINE, event 'latency') and comes back below it ('latency_ok'); 0 is no limit"),
     ),
     col(
         "mysql_servers",

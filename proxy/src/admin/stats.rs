@@ -426,7 +426,7 @@ fn switchyard_servers(admin: &Admin, store: &Store) -> Result<(), AdminError> {
             (None, Some(q)) => format!("quarantine: {q}"),
             // ONLINE but out of rotation (see `Server::note_latency`).
             (None, None) if s.is_too_slow() => format!(
-                "latency: last ping above max_latency_ms {}",
+                "latency: mean of the last pings above max_latency_ms {}",
                 r.max_latency_ms
             ),
             (None, None) => String::new(),

@@ -39,7 +39,7 @@ pub struct Server {
     pub state: ServerState,
     /// Priority tier from `switchyard_mysql_servers` (0 first).
     tier: AtomicU8,
-    /// The monitor's last ping was above the row's `max_latency_ms`: out of rotation, still
+    /// The mean of the monitor's last pings was above the row's `max_latency_ms`: out of rotation, still
     /// ONLINE (ProxySQL's meaning).
     too_slow: AtomicBool,
 }
@@ -64,7 +64,7 @@ impl Server {
         }
     }
 
-    /// Records the monitor's last ping against `max_latency_ms` (0: no limit); true when the
+    /// Records the mean of the monitor's last pings against `max_latency_ms` (0: no limit); true when the
     /// server left or came back to rotation with it.
     pub fn note_latency(&self, ping_us: u64) -> bool {
         let limit_us = u64::from(self.row.max_latency_ms).saturating_mul(1000);
@@ -72,7 +72,7 @@ impl Server {
         self.too_slow.swap(slow, Ordering::Relaxed) != slow
     }
 
-    /// Out of rotation because its last ping was above `max_latency_ms`.
+    /// Out of rotation because its recent pings were, on average, above `max_latency_ms`.
     pub fn is_too_slow(&self) -> bool {
         self.too_slow.load(Ordering::Relaxed)
     }

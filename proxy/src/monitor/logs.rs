@@ -54,6 +54,10 @@ pub struct LogRow {
 #[derive(Debug, Clone, Default)]
 pub struct Latest {
     pub ping_us: Option<u64>,
+    /// The last few successful pings, newest last: `max_latency_ms` is held against their mean,
+    /// as ProxySQL averages its recent pings, so one slow ping on a busy host does not take a
+    /// server out of rotation and one fast ping does not bring a slow one back.
+    pub recent_pings_us: VecDeque<u64>,
     pub ping_failures: u32,
     /// `None` until checked, or after a failed check.
     pub read_only: Option<bool>,
@@ -64,6 +68,27 @@ pub struct Latest {
     pub lag_secs: Option<u64>,
     pub galera: Option<Result<GaleraState, String>>,
     pub galera_timeouts: u32,
+}
+
+impl Latest {
+    /// How many successful pings [`Latest::ping_mean_us`] averages.
+    pub const PINGS_AVERAGED: usize = 3;
+
+    /// Records a successful ping.
+    pub fn note_ping(&mut self, us: u64) {
+        self.ping_us = Some(us);
+        self.ping_failures = 0;
+        if self.recent_pings_us.len() == Self::PINGS_AVERAGED {
+            self.recent_pings_us.pop_front();
+        }
+        self.recent_pings_us.push_back(us);
+    }
+
+    /// The mean of the recent successful pings; `None` before the first.
+    pub fn ping_mean_us(&self) -> Option<u64> {
+        let n = self.recent_pings_us.len() as u64;
+        (n > 0).then(|| self.recent_pings_us.iter().sum::<u64>() / n)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -134,5 +159,29 @@ impl MonitorState {
         if let Ok(mut l) = self.latest.lock() {
             l.retain(|e, _| keep.contains(e));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Latest;
+
+    #[test]
+    fn the_ping_mean_covers_the_last_three_pings() {
+        let mut l = Latest::default();
+        assert_eq!(l.ping_mean_us(), None);
+        l.ping_failures = 2;
+        l.note_ping(90_000);
+        assert_eq!((l.ping_us, l.ping_failures), (Some(90_000), 0));
+        // One slow ping among fast ones stays under a 50 ms limit...
+        l.note_ping(1_000);
+        l.note_ping(1_000);
+        l.note_ping(1_000);
+        l.note_ping(120_000);
+        assert_eq!(l.ping_mean_us(), Some(40_666));
+        // ...and the oldest drops out of the mean.
+        l.note_ping(120_000);
+        l.note_ping(120_000);
+        assert_eq!(l.ping_mean_us(), Some(120_000));
     }
 }

@@ -408,28 +408,30 @@ async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
         row(e, start, result.as_ref().copied()),
     );
     let latest = admin.monitor.update(e, |l| match &result {
-        Ok(us) => {
-            l.ping_us = Some(*us);
-            l.ping_failures = 0;
-        }
+        Ok(us) => l.note_ping(*us),
         Err(_) => l.ping_failures += 1,
     });
     let runtime = admin.shared.runtime();
     let events = &admin.shared.health.events;
     match result {
-        Ok(us) => {
+        Ok(_) => {
+            let us = latest.ping_mean_us().unwrap_or_default();
             for s in runtime.hostgroups.members(&e.0, e.1) {
                 if s.note_latency(us) {
                     let limit = s.row.max_latency_ms;
                     let (kind, reason) = if s.is_too_slow() {
                         (
                             "latency",
-                            format!("ping {us} µs above max_latency_ms {limit}: out of rotation"),
+                            format!(
+                                "mean ping {us} µs above max_latency_ms {limit}: out of rotation"
+                            ),
                         )
                     } else {
                         (
                             "latency_ok",
-                            format!("ping {us} µs within max_latency_ms {limit}: back in rotation"),
+                            format!(
+                                "mean ping {us} µs within max_latency_ms {limit}: back in rotation"
+                            ),
                         )
                     };
                     info!(server = %s.address(), hostgroup = s.row.hostgroup_id, "{reason}");
