@@ -634,6 +634,12 @@ fn lookup_variable(store: &Store, name: &str) -> Result<Option<String>, AdminErr
     }
 }
 
+/// The version the admin interface reports; shaped like ProxySQL's (`major.minor.patch-…`) so
+/// tools that parse it (Dolphie) accept it.
+pub fn admin_version() -> String {
+    format!("2.7.1-switchyard-{}", env!("CARGO_PKG_VERSION"))
+}
+
 #[cfg(test)]
 mod hide_tests {
     #[test]
@@ -655,10 +661,4 @@ mod hide_tests {
             "the setting itself stays writable"
         );
     }
-}
-
-/// The version the admin interface reports; shaped like ProxySQL's (`major.minor.patch-…`) so
-/// tools that parse it (Dolphie) accept it.
-pub fn admin_version() -> String {
-    format!("2.7.1-switchyard-{}", env!("CARGO_PKG_VERSION"))
 }
