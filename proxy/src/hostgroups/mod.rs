@@ -39,8 +39,8 @@ pub struct Server {
     pub state: ServerState,
     /// Priority tier from `switchyard_mysql_servers` (0 first).
     tier: AtomicU8,
-    /// The mean of the monitor's last pings was above the row's `max_latency_ms`: out of rotation, still
-    /// ONLINE (ProxySQL's meaning).
+    /// The mean of the monitor's last pings was above the row's `max_latency_ms`: out of
+    /// rotation, still ONLINE (ProxySQL's meaning).
     too_slow: AtomicBool,
 }
 
@@ -64,8 +64,8 @@ impl Server {
         }
     }
 
-    /// Records the mean of the monitor's last pings against `max_latency_ms` (0: no limit); true when the
-    /// server left or came back to rotation with it.
+    /// Records the mean of the monitor's last pings against `max_latency_ms` (0: no limit); true
+    /// when the server left or came back to rotation with it.
     pub fn note_latency(&self, ping_us: u64) -> bool {
         let limit_us = u64::from(self.row.max_latency_ms).saturating_mul(1000);
         let slow = limit_us > 0 && ping_us > limit_us;
