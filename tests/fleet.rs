@@ -82,7 +82,15 @@ async fn reader_weight(sb: &SandboxGuard, p: &ProxyHandle) -> Option<String> {
 /// `switchyard fleet …` with `-o json`.
 fn cli(etcd: &[String], cluster: &str, args: &[&str]) -> Out {
     std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["fleet", "--etcd", &etcd.join(","), "--cluster", cluster, "-o", "json"])
+        .args([
+            "fleet",
+            "--etcd",
+            &etcd.join(","),
+            "--cluster",
+            cluster,
+            "-o",
+            "json",
+        ])
         .args(args)
         .env("SWITCHYARD_LOG", "warn")
         .output()
@@ -107,7 +115,9 @@ fn url(sb: &SandboxGuard, p: &ProxyHandle, reader: bool) -> String {
 /// One write through the proxy (the app user's hostgroup is the writer): Ok, or the error.
 async fn write(sb: &SandboxGuard, p: &ProxyHandle) -> Result<(), String> {
     let opts = mysql_async::Opts::from_url(&url(sb, p, false)).map_err(|e| e.to_string())?;
-    let mut c = mysql_async::Conn::new(opts).await.map_err(|e| e.to_string())?;
+    let mut c = mysql_async::Conn::new(opts)
+        .await
+        .map_err(|e| e.to_string())?;
     let r = c
         .query_drop("INSERT INTO app.fleet_writes (proxy) VALUES (1)")
         .await
@@ -119,7 +129,9 @@ async fn write(sb: &SandboxGuard, p: &ProxyHandle) -> Result<(), String> {
 /// One read through the proxy (the read-only user's hostgroup is the readers').
 async fn read(sb: &SandboxGuard, p: &ProxyHandle) -> Result<(), String> {
     let opts = mysql_async::Opts::from_url(&url(sb, p, true)).map_err(|e| e.to_string())?;
-    let mut c = mysql_async::Conn::new(opts).await.map_err(|e| e.to_string())?;
+    let mut c = mysql_async::Conn::new(opts)
+        .await
+        .map_err(|e| e.to_string())?;
     let r: Result<Option<i64>, _> = c.query_first("SELECT 1").await;
     let _ = c.disconnect().await;
     r.map(drop).map_err(|e| e.to_string())
@@ -160,8 +172,16 @@ async fn three_proxies_share_revisions_refuse_stale_applies_and_fence_writes_wit
 
     // One proxy's MEMORY becomes revision 1; every proxy runs it.
     let mut a0 = admin(&sb, &proxies[0]).await;
-    sql::exec(&mut a0, "UPDATE mysql_servers SET weight=7 WHERE hostgroup_id=20").await;
-    sql::exec(&mut a0, "SAVE CONFIG TO FLEET COMMENT 'readers at weight 7'").await;
+    sql::exec(
+        &mut a0,
+        "UPDATE mysql_servers SET weight=7 WHERE hostgroup_id=20",
+    )
+    .await;
+    sql::exec(
+        &mut a0,
+        "SAVE CONFIG TO FLEET COMMENT 'readers at weight 7'",
+    )
+    .await;
     all_run(&fleet, &names, 1).await;
     for p in &proxies {
         assert_eq!(reader_weight(&sb, p).await.as_deref(), Some("7"));
@@ -173,29 +193,52 @@ async fn three_proxies_share_revisions_refuse_stale_applies_and_fence_writes_wit
     let file = sb.dir().join("fleet-rev1.json");
     std::fs::write(&file, &exported.stdout).expect("write revision file");
     let mut a1 = admin(&sb, &proxies[1]).await;
-    sql::exec(&mut a1, "UPDATE mysql_servers SET weight=9 WHERE hostgroup_id=20").await;
-    sql::exec(&mut a1, "SAVE CONFIG TO FLEET COMMENT 'readers at weight 9'").await;
+    sql::exec(
+        &mut a1,
+        "UPDATE mysql_servers SET weight=9 WHERE hostgroup_id=20",
+    )
+    .await;
+    sql::exec(
+        &mut a1,
+        "SAVE CONFIG TO FLEET COMMENT 'readers at weight 9'",
+    )
+    .await;
     all_run(&fleet, &names, 2).await;
 
     // The operator's apply is based on revision 1: refused, nothing changes.
     let path = file.to_string_lossy().into_owned();
     let stale = cli(&endpoints, "layer1", &["apply", &path, "--why", "late"]);
-    assert_eq!(stale.code, 4, "stale apply: {} {}", stale.stdout, stale.stderr);
-    let err: serde_json::Value = serde_json::from_str(
-        stale.stderr.lines().last().unwrap_or_default(),
-    )
-    .expect("JSON error line");
+    assert_eq!(
+        stale.code, 4,
+        "stale apply: {} {}",
+        stale.stdout, stale.stderr
+    );
+    let err: serde_json::Value =
+        serde_json::from_str(stale.stderr.lines().last().unwrap_or_default())
+            .expect("JSON error line");
     assert_eq!(err["kind"], "stale", "{err}");
     assert!(
-        err["error"].as_str().unwrap_or_default().contains("revision 2"),
+        err["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revision 2"),
         "{err}"
     );
     let diff = cli(&endpoints, "layer1", &["diff", &path]);
     assert_eq!(diff.code, 0, "{}", diff.stderr);
-    assert_eq!(diff.json().as_array().map(Vec::len), Some(2), "{}", diff.stdout);
+    assert_eq!(
+        diff.json().as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        diff.stdout
+    );
 
     // Rollback to revision 1, as revision 3.
-    let rollback = cli(&endpoints, "layer1", &["rollback", "1", "--why", "9 was too much", "--who", "ops"]);
+    let rollback = cli(
+        &endpoints,
+        "layer1",
+        &["rollback", "1", "--why", "9 was too much", "--who", "ops"],
+    );
     assert_eq!(rollback.code, 0, "{}", rollback.stderr);
     assert_eq!(rollback.json()["revision"], 3);
     all_run(&fleet, &names, 3).await;
@@ -205,7 +248,10 @@ async fn three_proxies_share_revisions_refuse_stale_applies_and_fence_writes_wit
     let history = cli(&endpoints, "layer1", &["history"]).json();
     let history = history.as_array().cloned().unwrap_or_default();
     assert_eq!(history.len(), 3);
-    assert!(history[0]["who"].as_str().unwrap_or_default().starts_with("admin:"));
+    assert!(history[0]["who"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("admin:"));
     assert_eq!(history[0]["why"], "readers at weight 7");
     assert_eq!(history[2]["who"], "ops");
     assert_eq!(history[2]["why"], "rollback to revision 1: 9 was too much");
@@ -275,7 +321,11 @@ async fn a_proxy_cut_off_from_etcd_fences_its_writes_and_catches_up_before_writi
     read(&sb, &isolated).await.expect("reads go on");
     write(&sb, &peer).await.expect("the peer still writes");
     // The fleet moves on while the proxy is away.
-    sql::exec(&mut a, "UPDATE mysql_servers SET weight=5 WHERE hostgroup_id=20").await;
+    sql::exec(
+        &mut a,
+        "UPDATE mysql_servers SET weight=5 WHERE hostgroup_id=20",
+    )
+    .await;
     sql::exec(&mut a, "SAVE CONFIG TO FLEET COMMENT 'while isolated'").await;
     all_run(&fleet, &["peer"], 2).await;
     assert_eq!(reader_weight(&sb, &isolated).await.as_deref(), Some("1"));

@@ -17,7 +17,12 @@ use switchyard_proxy::fleet::{Fleet, FleetError, Member, Revision};
 #[derive(Debug, Args)]
 pub struct FleetArgs {
     /// etcd client URLs, comma-separated (http://host:2379,…).
-    #[arg(long, env = "SWITCHYARD_FLEET_ETCD", value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        env = "SWITCHYARD_FLEET_ETCD",
+        value_delimiter = ',',
+        required = true
+    )]
     pub etcd: Vec<String>,
     /// The cluster (layer of proxies), as in the proxies' `[fleet] cluster`.
     #[arg(long, env = "SWITCHYARD_FLEET_CLUSTER")]
@@ -67,7 +72,10 @@ pub enum FleetVerb {
 pub fn run(args: FleetArgs, format: OutputFormat) -> anyhow::Result<()> {
     switchyard_proxy::fleet::valid_name(&args.cluster).map_err(Failure::Usage)?;
     if let Some(bad) = args.etcd.iter().find(|e| !e.starts_with("http://")) {
-        return Err(Failure::Usage(format!("--etcd {bad}: only http:// endpoints are supported")).into());
+        return Err(Failure::Usage(format!(
+            "--etcd {bad}: only http:// endpoints are supported"
+        ))
+        .into());
     }
     let etcd = Etcd::new(&args.etcd, std::time::Duration::from_secs(3))?;
     let fleet = Fleet::new(etcd, &args.cluster);
@@ -186,8 +194,10 @@ fn default_who() -> String {
 }
 
 fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || "-".into(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 #[derive(Tabled)]

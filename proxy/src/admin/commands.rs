@@ -142,7 +142,9 @@ pub fn parse(statement: &str) -> Command {
         r"(?is)^SAVE\s+CONFIG\s+TO\s+FLEET(?:\s+COMMENT\s+'((?:[^']|'')*)')?$",
     );
     if let Some(c) = to_fleet.captures(sql) {
-        let why = c.get(1).map_or(String::new(), |m| m.as_str().replace("''", "'"));
+        let why = c
+            .get(1)
+            .map_or(String::new(), |m| m.as_str().replace("''", "'"));
         return Command::SaveToFleet(why);
     }
 

@@ -53,7 +53,9 @@ impl Admin {
         let store = self.lock();
         let mut out = Tables::new();
         for name in table_names() {
-            let cond = filter(name).map(|f| format!(" WHERE {f}")).unwrap_or_default();
+            let cond = filter(name)
+                .map(|f| format!(" WHERE {f}"))
+                .unwrap_or_default();
             // Ordered by every column, so the same rows publish the same document.
             let count = store
                 .db()
@@ -182,13 +184,18 @@ fn write_table(store: &Store, name: &str, table: &Table) -> Result<(), AdminErro
             delete.execute([variable])?;
         }
     } else {
-        store.db().execute(&format!("DELETE FROM main.{name}"), [])?;
+        store
+            .db()
+            .execute(&format!("DELETE FROM main.{name}"), [])?;
     }
     if table.columns.is_empty() {
         return Ok(());
     }
     for column in &table.columns {
-        if !column.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if !column
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return Err(AdminError::Invalid(format!(
                 "fleet revision: {name}: bad column name '{column}'"
             )));

@@ -101,7 +101,12 @@ impl Etcd {
             .get("error")
             .and_then(|e| e.get("message").or(Some(e)))
             .and_then(Value::as_str)
-            .or_else(|| value.get("message").and_then(Value::as_str).filter(|_| !status.is_success()));
+            .or_else(|| {
+                value
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .filter(|_| !status.is_success())
+            });
         if let Some(message) = error {
             return Err(FleetError::Etcd {
                 call,
@@ -167,7 +172,9 @@ impl Etcd {
     ) -> Result<bool, FleetError> {
         let success: Vec<Value> = puts
             .iter()
-            .map(|(k, v)| json!({ "request_put": { "key": B64.encode(k), "value": B64.encode(v) } }))
+            .map(
+                |(k, v)| json!({ "request_put": { "key": B64.encode(k), "value": B64.encode(v) } }),
+            )
             .collect();
         let body = json!({
             "compare": [{
@@ -229,9 +236,17 @@ fn is_unavailable(e: &FleetError) -> bool {
     match e {
         FleetError::Etcd { message, .. } => {
             let m = message.to_ascii_lowercase();
-            ["timed out", "no leader", "leader changed", "unavailable", "not capable", "stopped", "HTTP 5"]
-                .iter()
-                .any(|s| m.contains(&s.to_ascii_lowercase()))
+            [
+                "timed out",
+                "no leader",
+                "leader changed",
+                "unavailable",
+                "not capable",
+                "stopped",
+                "HTTP 5",
+            ]
+            .iter()
+            .any(|s| m.contains(&s.to_ascii_lowercase()))
         }
         _ => true,
     }

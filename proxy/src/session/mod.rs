@@ -448,10 +448,16 @@ impl Session {
                 .and_then(|hg| hg.pick())
                 .cloned();
             if picked.is_none() {
-                if let Some(reason) = runtime.hostgroups.get(hostgroup).and_then(|hg| hg.write_fence()) {
+                if let Some(reason) = runtime
+                    .hostgroups
+                    .get(hostgroup)
+                    .and_then(|hg| hg.write_fence())
+                {
                     return Err(ErrPacket::new(
                         errors::NO_BACKEND,
-                        format!("Writes are fenced on this proxy (hostgroup {hostgroup}): {reason}"),
+                        format!(
+                            "Writes are fenced on this proxy (hostgroup {hostgroup}): {reason}"
+                        ),
                     ));
                 }
             }
