@@ -341,7 +341,7 @@ async fn a_proxy_cut_off_from_etcd_fences_its_writes_and_catches_up_before_writi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_proxy_leaves_the_fleet_when_its_lease_expires() {
+async fn a_killed_proxy_leaves_the_fleet_and_restarts_with_the_fences_before_its_first_client() {
     let etcd = EtcdCluster::start(1).await;
     let sb = sandbox().await;
     let mut config = Config::load(sb.proxy_config()).expect("config");
@@ -355,6 +355,12 @@ async fn a_killed_proxy_leaves_the_fleet_when_its_lease_expires() {
         members(&fleet).await.iter().any(|m| m.name == "doomed")
     })
     .await;
+    let l = &sb.logins().admin;
+    let mut a = sql::login(config.admin.listen.port(), &l.user, &l.password).await;
+    sql::exec(&mut a, "SAVE CONFIG TO FLEET COMMENT 'start'").await;
+    all_run(&fleet, &["doomed"], 1).await;
+    drop(a);
+
     // SIGKILL: no goodbye, only the lease's expiry removes it.
     let _ = process.child.kill();
     let _ = process.child.wait();
@@ -365,4 +371,47 @@ async fn a_killed_proxy_leaves_the_fleet_when_its_lease_expires() {
             .is_ok_and(|m| !m.iter().any(|m| m.name == "doomed"))
     })
     .await;
+
+    // While it is down, the fleet fences the primary.
+    let (mut current, _) = fleet.current().await.expect("etcd").expect("revision 1");
+    let fences = current
+        .tables
+        .get_mut("switchyard_fences")
+        .expect("fences table");
+    let primary = sb.primary().port.to_string();
+    let row = fences
+        .columns
+        .iter()
+        .map(|c| match c.as_str() {
+            "hostname" => Some("127.0.0.1".to_string()),
+            "port" => Some(primary.clone()),
+            "reason" => Some("old primary".to_string()),
+            "actor" => Some("test".to_string()),
+            _ => Some("0".to_string()),
+        })
+        .collect();
+    fences.rows.push(row);
+    fleet
+        .publish(current.tables, 1, "test", "fence the old primary")
+        .await
+        .expect("publish revision 2");
+
+    // Restarted from its DISK layer (revision 1), it runs revision 2 before its first client.
+    let _process = proxy_support::ProxyProcess::spawn(&path);
+    // A reader: the writer hostgroup has nothing ONLINE once the fence is in place.
+    let reader = &sb.logins().app_ro;
+    let first = sql::login(config.proxy.listen.port(), &reader.user, &reader.password).await;
+    let mut a = sql::login(config.admin.listen.port(), &l.user, &l.password).await;
+    assert_eq!(
+        sql::one(
+            &mut a,
+            &format!("SELECT status FROM runtime_mysql_servers WHERE port={primary}")
+        )
+        .await
+        .as_deref(),
+        Some("OFFLINE_HARD"),
+        "the fence is in place when the first client is served"
+    );
+    drop(first);
+    all_run(&fleet, &["doomed"], 2).await;
 }

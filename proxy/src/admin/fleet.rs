@@ -161,10 +161,18 @@ impl Admin {
         handle.spawn(async move {
             let _ = tx.send(publisher.fleet.publish(tables, base, &who, &why).await);
         });
-        let wait = node.settings.request_timeout() * 4 + Duration::from_secs(1);
+        // Up to three calls (read, transaction, read again), each trying every endpoint.
+        let endpoints = u32::try_from(node.settings.etcd.len()).unwrap_or(1);
+        let wait = node.settings.request_timeout() * 3 * endpoints + Duration::from_secs(1);
         let published = rx
             .recv_timeout(wait)
-            .map_err(|_| AdminError::Refused("SAVE CONFIG TO FLEET: no answer from etcd".into()))?
+            .map_err(|_| {
+                AdminError::Refused(
+                    "SAVE CONFIG TO FLEET: no answer from etcd in time (the revision may still \
+                     be published: see `switchyard fleet status`)"
+                        .into(),
+                )
+            })?
             .map_err(|e| AdminError::Refused(format!("SAVE CONFIG TO FLEET refused: {e}")))?;
         node.wake();
         Ok(Reply::Ok {

@@ -425,6 +425,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_write_fence_takes_an_online_server_out_and_gives_it_back_as_it_was() {
+        let s = ServerState::new(ServerStatus::Online);
+        assert!(s.set_write_fence(Some("no quorum".into())));
+        assert!(!s.set_write_fence(Some("still no quorum".into())));
+        assert_eq!(s.status(), ServerStatus::OfflineSoft);
+        // A replacement (a row edit) keeps the fence.
+        let next = ServerState::new(ServerStatus::Online);
+        next.inherit(&s);
+        assert_eq!(next.status(), ServerStatus::OfflineSoft);
+        assert!(s.set_write_fence(None));
+        assert_eq!(s.status(), ServerStatus::Online);
+        // It never makes a fenced or drained server look better.
+        let hard = ServerState::new(ServerStatus::OfflineHard);
+        hard.set_write_fence(Some("x".into()));
+        assert_eq!(hard.status(), ServerStatus::OfflineHard);
+    }
+
+    #[test]
     fn operator_status_and_fence_win() {
         let s = ServerState::new(ServerStatus::OfflineSoft);
         assert!(s.shun(ShunCause::Ping, "x".into(), None));
