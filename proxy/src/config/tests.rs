@@ -111,6 +111,7 @@ fn fleet_section_is_checked_at_load() {
     assert_eq!(f.lease_ttl(), std::time::Duration::from_secs(10));
     assert_eq!(f.write_fence_after(), std::time::Duration::from_secs(3));
     assert_eq!(f.tick(), std::time::Duration::from_millis(750));
+    assert_eq!(f.request_timeout(), std::time::Duration::from_millis(1500));
     for (bad, why) in [
         ("etcd = []\ncluster = \"a\"", "no endpoint"),
         (

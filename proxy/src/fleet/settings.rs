@@ -64,9 +64,11 @@ impl FleetSettings {
             .clamp(Duration::from_millis(100), Duration::from_secs(1))
     }
 
-    /// The longest one etcd request may take before the endpoint counts as unreachable.
+    /// The longest one etcd request may take before the endpoint counts as unreachable: long
+    /// enough for a busy etcd (an fsync behind other work), short enough that a tick trying
+    /// every endpoint ends well within `write_fence_after`.
     pub fn request_timeout(&self) -> Duration {
-        self.tick().max(Duration::from_millis(500))
+        (self.tick() * 2).max(Duration::from_secs(1))
     }
 
     pub fn validate(&self) -> Result<(), String> {
