@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod fleet;
 pub mod hostgroups;
 pub mod http;
 pub mod monitor;

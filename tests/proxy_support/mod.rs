@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod etcd;
 pub mod raw;
 pub mod relay;
 pub mod sql;

@@ -53,6 +53,10 @@ pub struct Config {
     /// `global_variables` rows named `admin-KEY`, over the values derived from `[admin]`.
     #[serde(default)]
     pub admin_variables: std::collections::BTreeMap<String, toml::Value>,
+    /// Membership of a fleet of proxies sharing their configuration through etcd; absent for
+    /// a proxy on its own (which then needs no etcd).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetSettings>,
 }
 
 /// The MySQL-protocol listener for clients.
@@ -330,6 +334,13 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some(fleet) = &self.fleet {
+            fleet.validate().map_err(|reason| ConfigError::Invalid {
+                path: None,
+                line: None,
+                reason,
+            })?;
         }
         if !self.admin.disk && self.admin.data_file.is_some() {
             return Err(ConfigError::Invalid {

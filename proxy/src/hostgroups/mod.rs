@@ -196,6 +196,15 @@ impl Hostgroup {
     pub fn contains(&self, host: &str, port: u16) -> bool {
         self.servers.iter().any(|s| s.is_at(host, port))
     }
+
+    /// Why the hostgroup is out of rotation on this proxy because of the fleet's write fence:
+    /// a client then gets that reason at once instead of waiting for a server.
+    pub fn write_fence(&self) -> Option<String> {
+        if self.pick().is_some() {
+            return None;
+        }
+        self.servers.iter().find_map(|s| s.state.view().write_fence)
+    }
 }
 
 /// All hostgroups by id.
