@@ -198,7 +198,6 @@ impl ResultWriter {
                     .map(|(n, k)| types::column(n, k, self.frame.collation))
                     .collect();
                 self.header(&columns);
-                self.stage = Stage::Rows(columns.len());
             }
             Stage::Rows(width) => {
                 let width = *width;
@@ -236,6 +235,7 @@ impl ResultWriter {
             let eof = self.frame.eof();
             self.packet(&eof);
         }
+        self.stage = Stage::Rows(columns.len());
     }
 
     /// A row of already-unescaped values (for answers built by the proxy).
@@ -339,6 +339,17 @@ mod tests {
         let r = w.feed(b"x\nUInt8\n1\nCode: 395, e.displayText() = DB::Exception: boom\n");
         assert!(matches!(r, Err(Fault::ClickHouse(m)) if m.contains("boom")));
         assert_eq!(w.rows(), 1);
+    }
+
+    #[test]
+    fn a_built_result_ends_with_its_terminator() {
+        let mut w = ResultWriter::new(frame(), 1024);
+        w.header(&[types::Column::string(b"v", 45, true)]);
+        w.row(&[Some(b"x".as_slice())]);
+        assert_eq!(w.finish(), Ok(()));
+        let p = payloads(&w.take());
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[3][0], 0xfe, "rows end with the (OK-shaped) terminator, not an OK");
     }
 
     #[test]
