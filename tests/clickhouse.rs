@@ -62,10 +62,10 @@ impl Fixture {
         config
             .mysql_users
             .push(Spanned::new(0..0, UserRow::new(USER, PASSWORD, HOSTGROUP)));
-        config.mysql_query_rules.push(Spanned::new(0..0, seed_rule()));
-        let proxy = switchyard_proxy::start(config)
-            .await
-            .expect("proxy starts");
+        config
+            .mysql_query_rules
+            .push(Spanned::new(0..0, seed_rule()));
+        let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
         Fixture {
             ch,
             proxy,
@@ -81,7 +81,9 @@ impl Fixture {
         let mut admin = sql::login(self.proxy.admin_addr.port(), "admin", "admin").await;
         sql::one(
             &mut admin,
-            &format!("SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = '{name}'"),
+            &format!(
+                "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = '{name}'"
+            ),
         )
         .await
         .and_then(|v| v.parse().ok())
@@ -154,8 +156,10 @@ async fn seed_rewrite_runs_and_types_round_trip() {
         ("nv", MYSQL_TYPE_LONG),
         ("fs", MYSQL_TYPE_VAR_STRING),
     ];
-    let want_kinds: Vec<(String, ColumnType)> =
-        want_kinds.iter().map(|(n, k)| (n.to_string(), *k)).collect();
+    let want_kinds: Vec<(String, ColumnType)> = want_kinds
+        .iter()
+        .map(|(n, k)| (n.to_string(), *k))
+        .collect();
     assert_eq!(kinds, want_kinds);
     let unsigned = columns[2]
         .flags()
@@ -166,7 +170,10 @@ async fn seed_rewrite_runs_and_types_round_trip() {
             .flags()
             .contains(mysql_async::consts::ColumnFlags::NOT_NULL_FLAG)
     };
-    assert!(not_null(0) && !not_null(9), "Nullable maps to a nullable column");
+    assert!(
+        not_null(0) && !not_null(9),
+        "Nullable maps to a nullable column"
+    );
     assert_eq!(rows.len(), 1);
     let values: Vec<Option<String>> = rows[0].clone().unwrap().iter().map(text).collect();
     let want: Vec<Option<String>> = [
@@ -287,7 +294,10 @@ async fn the_mariadb_cli_works_interactively() {
         "| n ",
         "|    3 |",
     ] {
-        assert!(output.contains(want), "no {want:?} in the CLI's session:\n{output}");
+        assert!(
+            output.contains(want),
+            "no {want:?} in the CLI's session:\n{output}"
+        );
     }
     assert!(!output.contains("ERROR"), "{output}");
 }

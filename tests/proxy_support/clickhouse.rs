@@ -92,7 +92,10 @@ impl ClickHouse {
             dir,
             http_port,
         };
-        eprintln!("clickhouse-server pid {} on http {http_port}", server.child.id());
+        eprintln!(
+            "clickhouse-server pid {} on http {http_port}",
+            server.child.id()
+        );
         server.wait_ready(Duration::from_secs(60));
         eprintln!("clickhouse-server ready");
         server
@@ -166,8 +169,7 @@ fn ping(port: u16) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s
-        .write_all(b"GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    if s.write_all(b"GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
         .is_err()
     {
         return false;
@@ -187,10 +189,7 @@ fn http_post(port: u16, sql: &str) -> (u16, String) {
     s.write_all(request.as_bytes()).expect("send");
     let mut answer = String::new();
     s.read_to_string(&mut answer).expect("read answer");
-    let status = answer
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let status = answer.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = answer
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())

@@ -349,7 +349,10 @@ mod tests {
         assert_eq!(w.finish(), Ok(()));
         let p = payloads(&w.take());
         assert_eq!(p.len(), 4);
-        assert_eq!(p[3][0], 0xfe, "rows end with the (OK-shaped) terminator, not an OK");
+        assert_eq!(
+            p[3][0], 0xfe,
+            "rows end with the (OK-shaped) terminator, not an OK"
+        );
     }
 
     #[test]
