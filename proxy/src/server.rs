@@ -323,7 +323,12 @@ fn default_announce(config: &Config) -> Announce {
 
 async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
     let mut announce = default_announce(config);
-    for server in runtime.hostgroups.servers() {
+    // A ClickHouse HTTP port sends no greeting to learn from.
+    let mysql = runtime
+        .hostgroups
+        .servers()
+        .filter(|s| s.row.backend == crate::config::Backend::Mysql);
+    for server in mysql {
         let addr = format!("{}:{}", server.row.hostname, server.row.port);
         let Ok(mut addrs) = tokio::net::lookup_host(&addr).await else {
             continue;

@@ -21,6 +21,7 @@ pub fn to_memory(admin: &Admin, store: &Store, module: Module) -> Result<(), Adm
             )?;
             for r in config.servers() {
                 rows_sql::insert_server(db, "main.mysql_servers", r)?;
+                rows_sql::set_server_backend(db, "main.", r)?;
             }
             let mut ins = db
                 .prepare("INSERT INTO main.mysql_replication_hostgroups VALUES (?1, ?2, ?3, ?4)")?;

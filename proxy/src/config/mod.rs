@@ -17,8 +17,8 @@ use toml::Spanned;
 
 pub use error::ConfigError;
 pub use rows::{
-    GaleraHostgroupRow, HostgroupAttributesRow, QueryRuleRow, ReplicationHostgroupRow,
-    SchedulerRow, ServerRow, ServerStatus, UserRow,
+    one_backend_per_hostgroup, Backend, GaleraHostgroupRow, HostgroupAttributesRow, QueryRuleRow,
+    ReplicationHostgroupRow, SchedulerRow, ServerRow, ServerStatus, UserRow,
 };
 
 use crate::protocol::auth::PasswordHash;
@@ -302,8 +302,12 @@ impl Config {
             })?;
         }
         let mut seen_servers = std::collections::HashSet::new();
+        let mut backends = std::collections::HashMap::new();
         for server in &self.mysql_servers {
             let s = server.get_ref();
+            if let Err(reason) = rows::one_backend_per_hostgroup(&mut backends, s) {
+                return Err(at(server.span(), reason));
+            }
             if s.hostname.is_empty() {
                 return Err(at(server.span(), "mysql_servers: hostname is empty".into()));
             }

@@ -243,6 +243,19 @@ impl Hostgroups {
         self.servers().filter(move |s| s.is_at(host, port))
     }
 
+    /// Each distinct `host:port` of a MySQL-protocol server, once.
+    pub fn mysql_endpoints(&self) -> Vec<(String, u16)> {
+        let clickhouse: std::collections::HashSet<(&str, u16)> = self
+            .servers()
+            .filter(|s| s.row.backend != crate::config::Backend::Mysql)
+            .map(|s| (s.row.hostname.as_str(), s.row.port))
+            .collect();
+        self.endpoints()
+            .into_iter()
+            .filter(|(h, p)| !clickhouse.contains(&(h.as_str(), *p)))
+            .collect()
+    }
+
     /// Each distinct `host:port`, once.
     pub fn endpoints(&self) -> Vec<(String, u16)> {
         let mut v: Vec<(String, u16)> = self

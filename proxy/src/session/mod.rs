@@ -9,6 +9,7 @@
 //! connection that carries such server state is reset when its session ends.
 
 mod change_user;
+mod clickhouse;
 mod dependent;
 mod fast_forward;
 mod forward;
