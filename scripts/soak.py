@@ -271,7 +271,7 @@ class Soak:
                         self.run([self.bin, "backup", "stream", "--dest", f"file://{backups}",
                                   "--from-server", src, "--chunk-size", "16MiB"])
                         self.run([self.bin, "backup", "prune", "--src", f"file://{backups}",
-                                  "--keep", "2"])
+                                  "--keep", "2", "--yes"])
                     self.fault(kind, f"mariabackup of {victim} streamed", backup)
 
     # --- sampling ----------------------------------------------------------------------------

@@ -498,24 +498,8 @@ async fn unplanned_failover_keeps_every_acknowledged_write_and_fences_the_old_pr
 
     // The old primary comes back writable: no proxy may send it a single write.
     tokio::task::block_in_place(|| layer.sb.start("db1")).expect("restart the old primary");
-    let before = layer
-        .sb
-        .sql("db1", "SELECT @@gtid_binlog_pos")
-        .expect("gtid");
     let rows_before = ids_on(&layer.sb, "db1").len();
-    let load = Load::start(&layer);
-    assert!(
-        load.wait_for(200, Duration::from_secs(60)).await,
-        "writes flow with the old primary back"
-    );
-    let _ = load.stop().await;
-    assert_eq!(
-        layer
-            .sb
-            .sql("db1", "SELECT @@gtid_binlog_pos")
-            .expect("gtid"),
-        before
-    );
+    assert_no_write_reaches(&layer, "db1").await;
     assert_eq!(
         ids_on(&layer.sb, "db1").len(),
         rows_before,
@@ -1020,6 +1004,28 @@ async fn rejoin_refuses_a_former_primary_with_a_write_nobody_received() {
     );
 }
 
+/// 200 acknowledged writes through the proxies leave `fenced`'s binlog where it was.
+async fn assert_no_write_reaches(layer: &Layer, fenced: &str) {
+    let before = layer
+        .sb
+        .sql(fenced, "SELECT @@gtid_binlog_pos")
+        .expect("gtid");
+    let load = Load::start(layer);
+    assert!(
+        load.wait_for(200, Duration::from_secs(60)).await,
+        "writes flow with {fenced} fenced"
+    );
+    let _ = load.stop().await;
+    assert_eq!(
+        layer
+            .sb
+            .sql(fenced, "SELECT @@gtid_binlog_pos")
+            .expect("gtid"),
+        before,
+        "a write reached the fenced {fenced}"
+    );
+}
+
 /// Client threads of the app user on `name` (a woken server finishing what its sockets held).
 fn app_threads(sb: &SandboxGuard, name: &str) -> u64 {
     sb.sql(
@@ -1097,24 +1103,7 @@ async fn a_hung_primary_is_failed_over_and_gets_no_write_after_the_fence() {
         in_flight.len() <= WRITERS as usize,
         "more than one insert per writer landed on the old primary after it hung: {in_flight:?}"
     );
-    let before = layer
-        .sb
-        .sql("db1", "SELECT @@gtid_binlog_pos")
-        .expect("gtid");
-    let load = Load::start(&layer);
-    assert!(
-        load.wait_for(200, Duration::from_secs(60)).await,
-        "writes flow with the old primary awake"
-    );
-    let _ = load.stop().await;
-    assert_eq!(
-        layer
-            .sb
-            .sql("db1", "SELECT @@gtid_binlog_pos")
-            .expect("gtid"),
-        before,
-        "no write reached the fenced old primary after it woke"
-    );
+    assert_no_write_reaches(&layer, "db1").await;
     println!(
         "hung primary: writes stopped for {} ms ({} acknowledged, {errors} client errors); {} unacknowledged inserts were in its sockets when it hung",
         gap.as_millis(),

@@ -126,12 +126,8 @@ impl Session {
     /// `USE db` / COM_INIT_DB: ClickHouse checks that the database exists (a statement against
     /// it), then it is the session's.
     async fn clickhouse_use(&mut self, hostgroup: u32, db: String) -> Result<Sent, End> {
-        let server = match self.clickhouse_server(hostgroup) {
-            Ok(s) => s,
-            Err(e) => return self.send_error(1, &e).await.map(|_| Sent { rows: 0 }),
-        };
-        let endpoint = match self.clickhouse_endpoint(&server) {
-            Ok(e) => e,
+        let (server, endpoint) = match self.clickhouse_target(hostgroup) {
+            Ok(t) => t,
             Err(e) => return self.send_error(1, &e).await.map(|_| Sent { rows: 0 }),
         };
         let timeout = self.connect_timeout();
@@ -159,6 +155,13 @@ impl Session {
 
     fn connect_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.shared.variables.connect_timeout_server_max_ms())
+    }
+
+    /// The server a statement of `hostgroup` goes to, and how to log in to it.
+    fn clickhouse_target(&self, hostgroup: u32) -> Result<(Arc<Server>, Endpoint), ErrPacket> {
+        let server = self.clickhouse_server(hostgroup)?;
+        let endpoint = self.clickhouse_endpoint(&server)?;
+        Ok((server, endpoint))
     }
 
     fn clickhouse_server(&self, hostgroup: u32) -> Result<Arc<Server>, ErrPacket> {
@@ -208,12 +211,8 @@ impl Session {
         deadline: Option<Instant>,
         mut capture: Option<&mut Capture>,
     ) -> Result<Sent, End> {
-        let server = match self.clickhouse_server(hostgroup) {
-            Ok(s) => s,
-            Err(e) => return self.send_error(1, &e).await.map(|_| Sent { rows: 0 }),
-        };
-        let endpoint = match self.clickhouse_endpoint(&server) {
-            Ok(e) => e,
+        let (server, endpoint) = match self.clickhouse_target(hostgroup) {
+            Ok(t) => t,
             Err(e) => return self.send_error(1, &e).await.map(|_| Sent { rows: 0 }),
         };
         let stats = &self.shared.stats.clickhouse;
