@@ -630,6 +630,28 @@ async fn switchover_under_load_pauses_writes_briefly_and_loses_none() {
             "proxy {i}: {rows:?}"
         );
     }
+
+    // And back, under load: db1 wrote the last transactions db2 replicated before it became a
+    // replica itself (the soak's switchover back once waited the whole catch-up timeout here).
+    let load = Load::start(&layer);
+    assert!(load.wait_for(100, Duration::from_secs(60)).await);
+    let back = format!("127.0.0.1:{p1}");
+    let out = layer
+        .switchyard(&["switchover", "--to", &back, "--yes", "--repl-user", "repl"])
+        .await;
+    assert!(out.status.success(), "switchover back failed");
+    let after = load.count();
+    assert!(
+        load.wait_for(after + 100, Duration::from_secs(60)).await,
+        "writes flow after the switchover back"
+    );
+    let (acks, _) = load.stop().await;
+    let ids = ids_on(&layer.sb, "db1");
+    assert!(
+        acks.iter().all(|(id, _)| ids.contains(id)),
+        "acknowledged ids missing on db1"
+    );
+    assert_replicating(&layer.sb, "db2", "db1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
