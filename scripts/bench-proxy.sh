@@ -14,6 +14,7 @@
 #   BENCH_LAT_ROUNDS=5  BENCH_LAT_STATEMENTS=2000   latency run: rounds, statements per target and
 #                                   round (0: skip)
 #   BENCH_IDLE_CLIENTS=10000        idle clients for the memory figure (0: skip)
+#   BENCH_IDLE_MODE=plain|tls       how those clients connect (PyMySQL takes TLS when offered)
 #   SWITCHYARD_VENV=<dir>           the venv with PyMySQL (default ~/.local/share/switchyard/venv)
 #   HAPROXY_THREADS=<n>             haproxy nbthread (default: the proxy's threads, one per core)
 #   SWITCHYARD_BIN=<path>           use this binary instead of building target/release/switchyard
@@ -28,6 +29,7 @@ ps_mode="${BENCH_PS_MODE:-auto}"
 lat_rounds="${BENCH_LAT_ROUNDS:-5}"
 lat_statements="${BENCH_LAT_STATEMENTS:-2000}"
 idle_clients="${BENCH_IDLE_CLIENTS:-10000}"
+idle_mode="${BENCH_IDLE_MODE:-plain}"
 venv_python="${SWITCHYARD_VENV:-$HOME/.local/share/switchyard/venv}/bin/python"
 cores="$(nproc)"
 haproxy_threads="${HAPROXY_THREADS:-$cores}"
@@ -225,14 +227,16 @@ PY
 fi
 
 if [ "$idle_clients" -gt 0 ] && [ -n "$proxy_pid" ]; then
-    say "idle clients: $idle_clients PyMySQL connections to switchyard"
+    # One mode per run: a second run in the same process would reuse what the first freed.
+    mode="$idle_mode"
+    say "idle clients: $idle_clients PyMySQL connections to switchyard ($mode)"
     idle="$("$venv_python" scripts/bench-idle.py "$proxy_pid" 127.0.0.1 "$proxy_port" "$user" "$pw" sbtest \
-        "$idle_clients" "$admin_port" "$admin_user" "$admin_pw")" || idle=""
+        "$idle_clients" "$mode" "$admin_port" "$admin_user" "$admin_pw")" || idle=""
     if [ -n "$idle" ]; then
         IFS=$'\t' read -r n before after per <<<"$idle"
-        printf '\nidle clients: %s; switchyard RSS %s KiB -> %s KiB: %s KiB per idle client\n' \
-            "$n" "$before" "$after" "$per"
+        printf '\nidle clients (%s): %s; switchyard RSS %s KiB -> %s KiB: %s KiB per idle client\n' \
+            "$mode" "$n" "$before" "$after" "$per"
     else
-        say "idle-client run failed"
+        say "idle-client run ($mode) failed"
     fi
 fi
