@@ -4,10 +4,17 @@
 # target for several rounds in one run (this machine is shared and noisy: interleaving is what
 # makes the ratios meaningful). Prints QPS and p95 per target, the medians, the ratios
 # switchyard/HAProxy and switchyard/direct, the proxies' CPU per query and the load average.
+# Then one client's latency (PyMySQL `SELECT 1`, the targets taking turns block by block): p50
+# and p99 per target and what each proxy adds to direct, with the server's COM_CHANGE_DB per
+# statement; and the proxy's resident memory per idle client (PyMySQL connections left idle).
 # Cleans up everything it started. Not part of the tests.
 #
 #   BENCH_TIME=20  BENCH_ROUNDS=3  BENCH_THREADS=16  BENCH_TESTS="oltp_point_select oltp_read_only"
 #   BENCH_PS_MODE=auto|disable      sysbench --db-ps-mode (prepared statements or text protocol)
+#   BENCH_LAT_ROUNDS=5  BENCH_LAT_STATEMENTS=2000   latency run: rounds, statements per target and
+#                                   round (0: skip)
+#   BENCH_IDLE_CLIENTS=10000        idle clients for the memory figure (0: skip)
+#   SWITCHYARD_VENV=<dir>           the venv with PyMySQL (default ~/.local/share/switchyard/venv)
 #   HAPROXY_THREADS=<n>             haproxy nbthread (default: the proxy's threads, one per core)
 #   SWITCHYARD_BIN=<path>           use this binary instead of building target/release/switchyard
 set -euo pipefail
@@ -18,6 +25,10 @@ rounds="${BENCH_ROUNDS:-3}"
 threads="${BENCH_THREADS:-16}"
 tests="${BENCH_TESTS:-oltp_point_select oltp_read_only}"
 ps_mode="${BENCH_PS_MODE:-auto}"
+lat_rounds="${BENCH_LAT_ROUNDS:-5}"
+lat_statements="${BENCH_LAT_STATEMENTS:-2000}"
+idle_clients="${BENCH_IDLE_CLIENTS:-10000}"
+venv_python="${SWITCHYARD_VENV:-$HOME/.local/share/switchyard/venv}/bin/python"
 cores="$(nproc)"
 haproxy_threads="${HAPROXY_THREADS:-$cores}"
 export SWITCHYARD_LOG="${SWITCHYARD_LOG:-warn}"
@@ -64,8 +75,11 @@ json="$("$bin" sandbox up --dir "$work/sb" --replicas 0 --output json)"
     read -r user
     read -r pw
     read -r config
+    read -r admin_port
+    read -r admin_user
+    read -r admin_pw
 } < <(printf '%s' "$json" | python3 scripts/sandbox-fields.py servers.0.port proxy.mysql_port \
-    proxy.user proxy.password proxy.config)
+    proxy.user proxy.password proxy.config proxy.admin_port proxy.admin_user proxy.admin_password)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { # port seconds pid: gives up early when the process has exited
@@ -147,8 +161,9 @@ for ((round = 1; round <= rounds; round++)); do
     done
 done
 
-[ -s "$results" ] || { say "no successful run"; exit 1; }
-python3 - "$results" "$threads" "$time_s" "$ps_mode" "$cores" "$haproxy_threads" <<'PY'
+if [ -n "$tests" ]; then
+    [ -s "$results" ] || { say "no successful run"; exit 1; }
+    python3 - "$results" "$threads" "$time_s" "$ps_mode" "$cores" "$haproxy_threads" <<'PY'
 import statistics, sys
 path, threads, time_s, ps_mode, cores, hthreads = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(path)]
@@ -178,3 +193,46 @@ for test in dict.fromkeys(r[0] for r in rows):
     elif "haproxy" in med and med.get("direct"):
         print(f"  haproxy/direct: {med['haproxy'] / med['direct']:.2f}x (switchyard not run)")
 PY
+fi
+
+if ! "$venv_python" -c 'import pymysql' 2>/dev/null; then
+    say "no PyMySQL in $venv_python: latency and idle-client memory skipped (scripts/install-deps.sh)"
+    exit 0
+fi
+
+if [ "$lat_statements" -gt 0 ]; then
+    lat_targets=()
+    for target in $targets; do lat_targets+=("$target=$(port_of "$target")"); done
+    say "latency: one PyMySQL client, SELECT 1, $lat_rounds rounds x $lat_statements statements per target"
+    load_before="$(cut -d' ' -f1 /proc/loadavg)"
+    lat="$("$venv_python" scripts/bench-latency.py 127.0.0.1 "$user" "$pw" sbtest "$lat_rounds" \
+        "$lat_statements" "$primary_port" "${lat_targets[@]}")" || lat=""
+    load_after="$(cut -d' ' -f1 /proc/loadavg)"
+    [ -n "$lat" ] || say "latency run failed"
+    [ -z "$lat" ] || python3 - "$lat" "$load_before" "$load_after" <<'PY'
+import sys
+rows = {r[0]: r[1:] for r in (l.split("\t") for l in sys.argv[1].splitlines())}
+print(f"\none client, PyMySQL SELECT 1 (load average {sys.argv[2]} before, {sys.argv[3]} after)")
+print(f"  {'target':<11}{'p50 us':>9}{'p99 us':>9}{'added p50':>11}{'added p99':>11}{'COM_CHANGE_DB/stmt':>20}")
+d50, d99 = (float(v) for v in rows["direct"][:2])
+for target in ["direct", "haproxy", "switchyard"]:
+    if target not in rows:
+        continue
+    p50, p99, change_db = rows[target]
+    a50, a99 = ("-", "-") if target == "direct" else (f"{float(p50) - d50:.1f}", f"{float(p99) - d99:.1f}")
+    print(f"  {target:<11}{p50:>9}{p99:>9}{a50:>11}{a99:>11}{change_db:>20}")
+PY
+fi
+
+if [ "$idle_clients" -gt 0 ] && [ -n "$proxy_pid" ]; then
+    say "idle clients: $idle_clients PyMySQL connections to switchyard"
+    idle="$("$venv_python" scripts/bench-idle.py "$proxy_pid" 127.0.0.1 "$proxy_port" "$user" "$pw" sbtest \
+        "$idle_clients" "$admin_port" "$admin_user" "$admin_pw")" || idle=""
+    if [ -n "$idle" ]; then
+        IFS=$'\t' read -r n before after per <<<"$idle"
+        printf '\nidle clients: %s; switchyard RSS %s KiB -> %s KiB: %s KiB per idle client\n' \
+            "$n" "$before" "$after" "$per"
+    else
+        say "idle-client run failed"
+    fi
+fi
