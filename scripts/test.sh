@@ -22,8 +22,8 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace --no-fail-fast
 step "fuzz targets: saved crashes, then ${FUZZ_CI_SECONDS:-20} s each from fuzz/corpus"

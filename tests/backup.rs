@@ -6,7 +6,7 @@ mod faults;
 #[path = "support/s3.rs"]
 mod s3;
 
-use faults::{FaultConfig, FaultProxy};
+use faults::{FaultConfig, FaultProxy, IfNoneMatch};
 use s3::Moto;
 use serde_json::Value;
 use std::io::Write;
@@ -469,6 +469,7 @@ fn s3_round_trip_encrypted_compressed_4mib_parallel_4() {
         ],
     );
     assert_eq!(r["chunks"], 5);
+    assert_eq!(r["conditional_writes"], true, "moto honours If-None-Match");
     // Multipart objects (threshold below the chunk size): parts, complete, nothing left open.
     let r = round_trip(
         &env,
@@ -488,6 +489,74 @@ fn s3_round_trip_encrypted_compressed_4mib_parallel_4() {
     assert_eq!(moto.open_multipart_uploads(), 0);
     let list = env.json(&["list", "--src", url], None);
     assert_eq!(list.as_array().unwrap().len(), 2);
+}
+
+/// A store that ignores conditional writes (overwrites) and one that refuses them (501): the
+/// backup says so on stderr, checks each object before writing it instead, completes, verifies
+/// and restores; a second run under the same ID is still refused.
+#[test]
+fn stores_without_conditional_writes_are_detected_and_backed_up_with_a_warning() {
+    let Some(moto) = Moto::start("nocond") else {
+        return;
+    };
+    for (mode, id, says) in [
+        (IfNoneMatch::Ignore, "ignores", "ignores conditional writes"),
+        (IfNoneMatch::Refuse, "refuses", "refuses conditional writes"),
+    ] {
+        let proxy = FaultProxy::start(
+            moto.port,
+            FaultConfig {
+                if_none_match: mode,
+                ..Default::default()
+            },
+        );
+        let mut env = Env::new();
+        env.vars.extend(moto.env_via(proxy.port));
+        let url = "s3://nocond/x";
+        let data = test_data(3 * (1 << 20) + 17, 9);
+        let input = env.write("in", &data);
+        let args = [
+            "stream",
+            "--dest",
+            url,
+            "--name",
+            id,
+            "--chunk-size",
+            "1MiB",
+            "-q",
+            "--output",
+            "json",
+        ];
+        let out = env.ok(&args, Some(&input));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{mode:?}: {stderr}");
+        let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+        assert_eq!(report["conditional_writes"], false, "{mode:?}: {report}");
+        assert_eq!(report["chunks"], 4);
+        let v = env.json(&["verify", "--src", url, "--id", id, "-q"], None);
+        assert_eq!(v["ok"], true, "{mode:?}: {v}");
+        let again = env.run(&args, Some(&input));
+        assert!(!again.status.success(), "{mode:?}: a second run is refused");
+        assert!(text(&again).contains("already exists"), "{}", text(&again));
+        let restored = env.path("out");
+        env.ok(
+            &[
+                "restore",
+                "--src",
+                url,
+                "--id",
+                id,
+                "--to",
+                restored.to_str().unwrap(),
+                "-q",
+            ],
+            None,
+        );
+        assert!(
+            std::fs::read(&restored).unwrap() == data,
+            "{mode:?}: restored bytes differ"
+        );
+    }
 }
 
 #[test]

@@ -498,24 +498,8 @@ async fn unplanned_failover_keeps_every_acknowledged_write_and_fences_the_old_pr
 
     // The old primary comes back writable: no proxy may send it a single write.
     tokio::task::block_in_place(|| layer.sb.start("db1")).expect("restart the old primary");
-    let before = layer
-        .sb
-        .sql("db1", "SELECT @@gtid_binlog_pos")
-        .expect("gtid");
     let rows_before = ids_on(&layer.sb, "db1").len();
-    let load = Load::start(&layer);
-    assert!(
-        load.wait_for(200, Duration::from_secs(60)).await,
-        "writes flow with the old primary back"
-    );
-    let _ = load.stop().await;
-    assert_eq!(
-        layer
-            .sb
-            .sql("db1", "SELECT @@gtid_binlog_pos")
-            .expect("gtid"),
-        before
-    );
+    assert_no_write_reaches(&layer, "db1").await;
     assert_eq!(
         ids_on(&layer.sb, "db1").len(),
         rows_before,
@@ -646,6 +630,28 @@ async fn switchover_under_load_pauses_writes_briefly_and_loses_none() {
             "proxy {i}: {rows:?}"
         );
     }
+
+    // And back, under load: db1 wrote the last transactions db2 replicated before it became a
+    // replica itself (the soak's switchover back once waited the whole catch-up timeout here).
+    let load = Load::start(&layer);
+    assert!(load.wait_for(100, Duration::from_secs(60)).await);
+    let back = format!("127.0.0.1:{p1}");
+    let out = layer
+        .switchyard(&["switchover", "--to", &back, "--yes", "--repl-user", "repl"])
+        .await;
+    assert!(out.status.success(), "switchover back failed");
+    let after = load.count();
+    assert!(
+        load.wait_for(after + 100, Duration::from_secs(60)).await,
+        "writes flow after the switchover back"
+    );
+    let (acks, _) = load.stop().await;
+    let ids = ids_on(&layer.sb, "db1");
+    assert!(
+        acks.iter().all(|(id, _)| ids.contains(id)),
+        "acknowledged ids missing on db1"
+    );
+    assert_replicating(&layer.sb, "db2", "db1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1017,5 +1023,113 @@ async fn rejoin_refuses_a_former_primary_with_a_write_nobody_received() {
     assert!(
         err.contains("errant") && err.contains(&lost),
         "{lost}: {err}"
+    );
+}
+
+/// 200 acknowledged writes through the proxies leave `fenced`'s binlog where it was.
+async fn assert_no_write_reaches(layer: &Layer, fenced: &str) {
+    let before = layer
+        .sb
+        .sql(fenced, "SELECT @@gtid_binlog_pos")
+        .expect("gtid");
+    let load = Load::start(layer);
+    assert!(
+        load.wait_for(200, Duration::from_secs(60)).await,
+        "writes flow with {fenced} fenced"
+    );
+    let _ = load.stop().await;
+    assert_eq!(
+        layer
+            .sb
+            .sql(fenced, "SELECT @@gtid_binlog_pos")
+            .expect("gtid"),
+        before,
+        "a write reached the fenced {fenced}"
+    );
+}
+
+/// Client threads of the app user on `name` (a woken server finishing what its sockets held).
+fn app_threads(sb: &SandboxGuard, name: &str) -> u64 {
+    sb.sql(
+        name,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE user = '{}'",
+            sb.logins().app.user
+        ),
+    )
+    .ok()
+    .and_then(|v| v.trim().parse().ok())
+    .unwrap_or(u64::MAX)
+}
+
+/// A primary that stops answering without closing anything (SIGSTOP: a blackhole for every
+/// peer, the proxies, the replicas and the operator's tool alike) under semi-sync write load:
+/// the guided failover completes, every acknowledged write is on the new primary, and when the
+/// old primary wakes up it gets no write sent after the fence. Only the inserts that were
+/// already in its socket buffers when it hung may still land (no client got an OK for them);
+/// they are counted and printed, and rejoin would refuse them as errant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_primary_is_failed_over_and_gets_no_write_after_the_fence() {
+    let mut layer = Layer::start().await;
+    let load = Load::start(&layer);
+    assert!(
+        load.wait_for(300, Duration::from_secs(60)).await,
+        "writes flow before the primary hangs"
+    );
+    tokio::task::block_in_place(|| layer.sb.pause("db1")).expect("SIGSTOP the primary");
+    let hung_at = Instant::now();
+    let out = tokio::time::timeout(
+        Duration::from_secs(180),
+        layer.switchyard(&["failover", "run", "--yes", "--output", "json"]),
+    )
+    .await
+    .expect("the failover ends while the old primary hangs");
+    assert!(out.status.success(), "failover run failed");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan JSON");
+    assert_eq!(plan["state"], "done");
+    assert_eq!(plan["old_primary"]["port"], u64::from(layer.port("db1")));
+    let new_primary = name_of(&layer.sb, plan["candidate"]["port"].as_u64().expect("port"));
+    let after = load.count();
+    assert!(
+        load.wait_for(after + 100, Duration::from_secs(60)).await,
+        "writes flow again through the proxies"
+    );
+    let (acks, errors) = load.stop().await;
+    let gap = longest_gap(&acks, hung_at - Duration::from_millis(200), Instant::now());
+    let on_new = ids_on(&layer.sb, &new_primary);
+    let lost: Vec<u64> = acks
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !on_new.contains(id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged ids missing on {new_primary}: {lost:?}"
+    );
+
+    // Wake the old primary; it finishes what its sockets held, then must get nothing more.
+    tokio::task::block_in_place(|| layer.sb.resume("db1")).expect("SIGCONT the old primary");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app_threads(&layer.sb, "db1") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the old primary still runs client statements a minute after waking"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let in_flight = ids_on(&layer.sb, "db1")
+        .difference(&on_new)
+        .copied()
+        .collect::<Vec<_>>();
+    assert!(
+        in_flight.len() <= WRITERS as usize,
+        "more than one insert per writer landed on the old primary after it hung: {in_flight:?}"
+    );
+    assert_no_write_reaches(&layer, "db1").await;
+    println!(
+        "hung primary: writes stopped for {} ms ({} acknowledged, {errors} client errors); {} unacknowledged inserts were in its sockets when it hung",
+        gap.as_millis(),
+        acks.len(),
+        in_flight.len()
     );
 }

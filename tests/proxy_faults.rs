@@ -3,6 +3,8 @@
 
 mod proxy_support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -176,4 +178,180 @@ async fn a_blackholed_backend_fails_its_statements_and_only_its_own() {
     );
     let mut back = reader(&fx).await;
     assert_eq!(port_of(&mut back).await, through);
+}
+
+/// What one bad client does to a port.
+#[derive(Clone, Copy, Debug)]
+enum Abuse {
+    /// Bytes that are no protocol at all.
+    Garbage,
+    /// A request started and fed a byte at a time, never finished.
+    Slowloris,
+    /// The client's side closed for writing at once; it still reads.
+    HalfOpen,
+}
+
+/// Plays `abuse` against `port` until the proxy closes the connection, then again a second
+/// later (a misbehaving client retries; a tighter loop would be a connection flood, another
+/// test) until `stop`; false when a connection was still open after `HANG`.
+async fn bad_client(port: u16, http: bool, abuse: Abuse, stop: Arc<AtomicBool>) -> bool {
+    while !stop.load(Ordering::Relaxed) {
+        if !abuse_once(port, http, abuse).await {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    true
+}
+
+async fn abuse_once(port: u16, http: bool, abuse: Abuse) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let (mut r, mut s) = s.into_split();
+    let closed = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    let start: &[u8] = if http {
+        b"GET /metrics HTTP/1.1\r\n"
+    } else {
+        &[100, 0, 0, 1]
+    };
+    let played = async {
+        match abuse {
+            Abuse::Garbage => {
+                let _ = s.write_all(&[0xff; 300]).await;
+            }
+            Abuse::HalfOpen => {
+                let _ = s.shutdown().await;
+            }
+            Abuse::Slowloris => {
+                for b in start.iter().chain(std::iter::repeat(&b'x')) {
+                    if s.write_all(&[*b]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        }
+    };
+    // The slowloris writes until its writes fail; the others then wait for the close.
+    let _ = tokio::time::timeout(HANG, played).await;
+    let result = tokio::time::timeout(HANG, closed).await.is_ok();
+    drop(s);
+    result
+}
+
+/// `SELECT 1` round trips on `c`, sorted, in µs.
+async fn round_trips(c: &mut Conn, n: usize) -> Vec<u128> {
+    let mut took = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        exec(c, "SELECT 1").await;
+        took.push(t.elapsed().as_micros());
+    }
+    took.sort_unstable();
+    took
+}
+
+fn p99(sorted: &[u128]) -> u128 {
+    sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)]
+}
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// 1,000 bad clients on the admin and HTTP ports (garbage, slowloris, half-open): the data
+/// port keeps serving, a good admin login and a health probe are still answered, the proxy
+/// closes every bad connection itself (slowloris clients after `mysql-connect_timeout_client`
+/// on the admin port and the request timeout on HTTP) and the descriptors come back. The data
+/// port's p99 before and during is printed, not asserted (speed is for benchmarks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_bad_clients_on_the_admin_and_http_ports() {
+    let fx = Fixture::start(0).await;
+    let mut admin = fx.admin().await;
+    exec(&mut admin, "UPDATE global_variables SET variable_value = '2000' WHERE variable_name = 'mysql-connect_timeout_client'").await;
+    exec(&mut admin, "LOAD MYSQL VARIABLES TO RUNTIME").await;
+    drop(admin);
+    let (user, password) = fx.app_user();
+    let mut c = login(fx.proxy_addr().port(), &user, &password).await;
+    round_trips(&mut c, 50).await;
+    let quiet = round_trips(&mut c, 500).await;
+    let fds_before = open_descriptors();
+
+    let (admin_port, http_port) = (fx.proxy.admin_addr.port(), fx.proxy.http_addr.port());
+    let abuses = [Abuse::Garbage, Abuse::Slowloris, Abuse::HalfOpen];
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..1000)
+        .map(|i| {
+            let http = i % 2 == 1;
+            let port = if http { http_port } else { admin_port };
+            tokio::spawn(bad_client(
+                port,
+                http,
+                abuses[(i / 2) % 3],
+                Arc::clone(&stop),
+            ))
+        })
+        .collect();
+    // The slowloris third holds its connections (two descriptors each in this process); the
+    // others come back as fast as the proxy closes them.
+    eventually("the bad clients are connected", || async {
+        open_descriptors() >= fds_before + 600
+    })
+    .await;
+    let loaded = round_trips(&mut c, 500).await;
+    // Still answered while every bad client holds its connection.
+    let l = &fx.sb.logins().admin;
+    let mut good = tokio::time::timeout(HANG, login(admin_port, &l.user, &l.password))
+        .await
+        .expect("an admin login is answered under attack");
+    exec(
+        &mut good,
+        "SELECT COUNT(*) FROM stats_mysql_connection_pool",
+    )
+    .await;
+    let probe = tokio::time::timeout(HANG, async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", http_port)).await?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await?;
+        std::io::Result::Ok(answer)
+    })
+    .await
+    .expect("a health probe is answered under attack")
+    .expect("health probe");
+    assert!(probe.starts_with("HTTP/1.1 200"), "{probe}");
+    println!(
+        "data port SELECT 1: p99 {} µs quiet, {} µs under 1,000 bad clients ({:.2}×); p50 {} → {} µs",
+        p99(&quiet),
+        p99(&loaded),
+        p99(&loaded) as f64 / p99(&quiet).max(1) as f64,
+        quiet[quiet.len() / 2],
+        loaded[loaded.len() / 2],
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    let mut left_open = 0;
+    for client in clients {
+        if !client.await.expect("bad client task") {
+            left_open += 1;
+        }
+    }
+    assert_eq!(left_open, 0, "the proxy closes every bad connection itself");
+    eventually("the descriptors come back", || async {
+        open_descriptors() <= fds_before + 20
+    })
+    .await;
+    exec(&mut c, "SELECT 1").await;
 }

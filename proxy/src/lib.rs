@@ -5,7 +5,9 @@
 //! streams back unchanged while [`protocol::response`] finds its end.
 
 pub mod admin;
+pub mod clickhouse;
 pub mod config;
+pub mod fleet;
 pub mod hostgroups;
 pub mod http;
 pub mod monitor;

@@ -265,9 +265,15 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
             addr: config.admin.http_listen,
             source,
         })?;
-    let admin_addr = crate::admin::AdminListener::start(admin, config.admin.listen)
+    let fleet = admin.fleet();
+    let admin_addr = crate::admin::AdminListener::start(Arc::clone(&admin), config.admin.listen)
         .await?
         .addr;
+    if let Some(node) = fleet {
+        // Before the first client: a fleet proxy serves the fleet's current revision (its
+        // fences included) or starts with its writes fenced.
+        crate::fleet::agent::start(admin, node, admin_addr).await;
+    }
     let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
     info!(%mysql_addr, "proxy listening for MySQL clients");
     Ok(ProxyHandle {
@@ -317,7 +323,12 @@ fn default_announce(config: &Config) -> Announce {
 
 async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
     let mut announce = default_announce(config);
-    for server in runtime.hostgroups.servers() {
+    // A ClickHouse HTTP port sends no greeting to learn from.
+    let mysql = runtime
+        .hostgroups
+        .servers()
+        .filter(|s| s.row.backend == crate::config::Backend::Mysql);
+    for server in mysql {
         let addr = format!("{}:{}", server.row.hostname, server.row.port);
         let Ok(mut addrs) = tokio::net::lookup_host(&addr).await else {
             continue;

@@ -50,6 +50,8 @@ pub struct GlobalStats {
     pub errors: ErrorStats,
     /// Multiplexing: pinned sessions by reason and hostgroup, borrows, local answers.
     pub mux: MuxStats,
+    /// Statements run on ClickHouse hostgroups.
+    pub clickhouse: crate::clickhouse::ClickHouseStats,
 }
 
 /// Per server and hostgroup, named after `stats_mysql_connection_pool`'s columns.

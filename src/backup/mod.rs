@@ -6,12 +6,14 @@
 //! - [`units`]: sizes, bandwidths and ages as typed; [`plan`]: the sizing advisor; [`memory`]: the bound.
 //! - [`chunker`]: cutting the input and the stored chunk format; [`crypto`]: AES-256-GCM per chunk.
 //! - [`manifest`]: naming, manifest and resume journal; [`store`]: `file://`, `s3://`, `gs://`, `az://`.
-//! - [`upload`]: `backup stream` (parallel uploads, conditional puts, resume); [`retry`]: backoff with
+//! - [`upload`]: `backup stream` (parallel uploads, conditional puts, resume); [`conditional`]: stores
+//!   that ignore or refuse conditional writes; [`retry`]: backoff with
 //!   jitter; [`source`]: `--from-server` (runs mariabackup); [`progress`]: counters, snapshot, stderr.
 //! - [`restore`], [`verify`], [`housekeeping`] (list, prune); [`drill`]: restore into a fresh server and
 //!   compare its tables; [`records`]: the last verify and drill of a backup, next to its manifest.
 
 pub mod chunker;
+pub mod conditional;
 pub mod crypto;
 pub mod drill;
 pub mod housekeeping;

@@ -19,7 +19,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::chunker::{self, ChunkHeader, ChunkReader, Codec, RawChunk};
+use super::conditional::{self, Creation};
 use super::crypto::{self, MasterKey};
 use super::manifest::{
     self, chunk_name, ChunkEntry, Compression, Encryption, Manifest, JOURNAL_NAME, MANIFEST_NAME,
@@ -77,12 +78,17 @@ pub struct StreamReport {
     pub memory_bound: MemoryBound,
     /// Peak resident memory of this process (`VmHWM`).
     pub peak_rss: Option<u64>,
+    /// Whether the store refused a second conditional write of one object (see
+    /// [`conditional`]); false: objects were checked before they were written.
+    pub conditional_writes: bool,
 }
 
 /// Everything the upload tasks share.
 struct Ctx {
     loc: Location,
     opts: StreamOptions,
+    /// How objects are created only if absent on this store.
+    creation: Creation,
     codec: Arc<Codec>,
     progress: Arc<Progress>,
     /// Chunks an interrupted run stored (resume).
@@ -201,15 +207,13 @@ async fn put_object(ctx: &Ctx, path: &Path, bytes: Bytes, sha: &[u8; 32]) -> Res
     let tries = ctx.opts.retry.tries;
     let mut last: Option<object_store::Error> = None;
     for attempt in 1..=tries {
-        let res = ctx
-            .loc
-            .store
-            .put_opts(
-                path,
-                PutPayload::from(bytes.clone()),
-                PutOptions::from(PutMode::Create),
-            )
-            .await;
+        let res = conditional::create(
+            ctx.loc.store.as_ref(),
+            ctx.creation,
+            path,
+            PutPayload::from(bytes.clone()),
+        )
+        .await;
         match res {
             Ok(_) => return Ok(()),
             Err(e) if is_conflict(&e) => match stored_matches(ctx, path, len, sha).await {
@@ -578,10 +582,22 @@ pub async fn stream(
         cipher: opts.key.as_ref().map(|k| k.chunk_cipher(&salt)),
         salt,
     });
+    let probe_path = loc.object(
+        &opts.id,
+        &format!(".conditional-probe-{}", hex::encode(crypto::random_salt())),
+    );
+    let probe = conditional::probe(loc.store.as_ref(), &probe_path, &opts.retry)
+        .await
+        .with_context(|| format!("probing {} for conditional writes", loc.url))?;
+    if let Some(warning) = probe.warning(&loc.url) {
+        tracing::warn!("{warning}");
+    }
+    let creation = probe.creation();
     let bound = MemoryBound::new(opts.chunk_size, opts.parallel, opts.zstd_level.is_some());
     let ctx = Arc::new(Ctx {
         loc: loc.clone(),
         opts: opts.clone(),
+        creation,
         codec: codec.clone(),
         progress: progress.clone(),
         known,
@@ -598,14 +614,13 @@ pub async fn stream(
         let claim = opts
             .retry
             .run(&format!("writing {path}"), Some(&progress), || async {
-                match loc
-                    .store
-                    .put_opts(
-                        &path,
-                        PutPayload::from(body.clone()),
-                        PutOptions::from(PutMode::Create),
-                    )
-                    .await
+                match conditional::create(
+                    loc.store.as_ref(),
+                    creation,
+                    &path,
+                    PutPayload::from(body.clone()),
+                )
+                .await
                 {
                     Ok(_) => Ok(true),
                     Err(e) if is_conflict(&e) => {
@@ -776,10 +791,11 @@ pub async fn stream(
     let put = opts
         .retry
         .run(&format!("writing {manifest_path}"), Some(&progress), || {
-            loc.store.put_opts(
+            conditional::create(
+                loc.store.as_ref(),
+                creation,
                 &manifest_path,
                 PutPayload::from(body.clone()),
-                PutOptions::from(PutMode::Create),
             )
         })
         .await;
@@ -822,5 +838,6 @@ pub async fn stream(
         encrypted: doc.encryption.is_some(),
         memory_bound: bound,
         peak_rss: memory::peak_rss(),
+        conditional_writes: creation == Creation::Conditional,
     })
 }

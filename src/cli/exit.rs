@@ -6,6 +6,8 @@ pub const OK: u8 = 0;
 pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const REFUSED: u8 = 3;
+/// A fleet change based on a revision that is no longer the current one.
+pub const STALE: u8 = 4;
 
 pub const EXIT_CODES_HELP: &str = concat!(
     "Global options go before the command, after it or after its verb (`switchyard --admin URL \
@@ -14,9 +16,10 @@ pub const EXIT_CODES_HELP: &str = concat!(
     "Exit codes: 0 done, 1 failed (the message on stderr says why), 2 usage error (bad \
      arguments, unknown server), 3 refused (read-only, not confirmed: pass --yes without a \
      terminal, or a safety check such as taking the last ONLINE server of a hostgroup out \
-     without --force). With -o json an error is one line of JSON, the last on stderr: \
-     {\"error\": message, \"kind\": usage|not_found|refused|confirmation_required|connection|\
-     failed, \"exit_code\": N}."
+     without --force), 4 stale (a `fleet apply` or `rollback` based on a revision that is no \
+     longer the fleet's current one: nothing changed). With -o json an error is one line of JSON, the last on stderr: \
+     {\"error\": message, \"kind\": usage|not_found|refused|confirmation_required|stale|\
+     connection|failed, \"exit_code\": N}."
 );
 
 /// An error that carries its own exit code; anything else exits with [`FAILED`].
@@ -28,6 +31,8 @@ pub enum Failure {
     Refused(String),
     /// A change nobody confirmed (no `--yes`, no terminal, or not answered yes): refused.
     Unconfirmed(String),
+    /// A fleet change that lost the compare-and-swap: somebody published first.
+    Stale(String),
 }
 
 impl Failure {
@@ -35,6 +40,7 @@ impl Failure {
         match self {
             Failure::Usage(_) | Failure::NotFound(_) => USAGE,
             Failure::Refused(_) | Failure::Unconfirmed(_) => REFUSED,
+            Failure::Stale(_) => STALE,
         }
     }
 
@@ -44,6 +50,7 @@ impl Failure {
             Failure::NotFound(_) => Kind::NotFound,
             Failure::Refused(_) => Kind::Refused,
             Failure::Unconfirmed(_) => Kind::ConfirmationRequired,
+            Failure::Stale(_) => Kind::Stale,
         }
     }
 }
@@ -53,6 +60,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Usage(m) | Failure::NotFound(m) => write!(f, "usage: {m}"),
             Failure::Refused(m) | Failure::Unconfirmed(m) => write!(f, "refused: {m}"),
+            Failure::Stale(m) => write!(f, "{m}"),
         }
     }
 }
@@ -78,6 +86,7 @@ pub enum Kind {
     NotFound,
     Refused,
     ConfirmationRequired,
+    Stale,
     Connection,
     Failed,
 }

@@ -13,6 +13,7 @@ pub mod config_convert;
 pub mod console;
 pub mod exit;
 pub mod failover;
+pub mod fleet;
 pub mod output;
 pub mod proxy;
 pub mod read;
@@ -114,6 +115,10 @@ pub enum Command {
     Rejoin(Box<failover::RejoinArgs>),
     /// Hooks for an existing Orchestrator: fence and repoint the proxies on its failovers.
     Hook(failover::HookArgs),
+    /// A fleet of proxies' shared configuration in etcd: status, history, show, diff, apply,
+    /// rollback.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Fleet(fleet::FleetArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to the documented exit codes.
@@ -193,6 +198,7 @@ fn applies(command: &Command) -> Applies {
             Applies::OPERATIONS
         }
         Command::Codec(_)
+        | Command::Fleet(_)
         | Command::SstBench(_)
         | Command::Backup(_)
         | Command::Sandbox(_)
@@ -241,6 +247,7 @@ fn run(command: Command, conn: &AdminArgs, log: &str) -> anyhow::Result<()> {
         Command::Switchover(args) => failover::run_switchover(*args, conn),
         Command::Rejoin(args) => failover::run_rejoin(*args, conn),
         Command::Hook(args) => failover::run_hook(args, conn),
+        Command::Fleet(args) => fleet::run(args, conn.output),
     }
 }
 

@@ -108,32 +108,33 @@ fn clock(us: u64) -> String {
         )
 }
 
-/// Connects a few times; `Some(what)` when the server answered (a login or an error reply).
+/// Connects a few times, `ATTEMPT_GAP` apart; `Some(what)` when the server answered (a login or
+/// an error reply). The attempts overlap rather than queue: against a hung host each one runs
+/// to its connect timeout, and three in a row would add two timeouts to the outage.
 async fn own_attempts(primary: &Endpoint, settings: &Settings) -> (Option<String>, Vec<String>) {
-    let mut detail = Vec::new();
-    for attempt in 1..=ATTEMPTS {
+    let attempts = (1..=ATTEMPTS).map(|attempt| async move {
+        tokio::time::sleep(ATTEMPT_GAP * (attempt - 1)).await;
         match Db::connect(&primary.host, primary.port, &settings.login).await {
             Ok(db) => {
                 db.close().await;
-                return (Some(format!("login, attempt {attempt}")), detail);
+                Ok(format!("login, attempt {attempt}"))
             }
+            // An error reply comes from a running server.
             Err(OpsError::Server {
                 source: mysql_async::Error::Server(e),
                 ..
-            }) => {
-                // An error reply comes from a running server.
-                return (
-                    Some(format!(
-                        "error {} '{}', attempt {attempt}",
-                        e.code, e.message
-                    )),
-                    detail,
-                );
-            }
-            Err(e) => detail.push(format!("attempt {attempt}: {e}")),
+            }) => Ok(format!(
+                "error {} '{}', attempt {attempt}",
+                e.code, e.message
+            )),
+            Err(e) => Err(format!("attempt {attempt}: {e}")),
         }
-        if attempt < ATTEMPTS {
-            tokio::time::sleep(ATTEMPT_GAP).await;
+    });
+    let mut detail = Vec::new();
+    for outcome in join_all(attempts).await {
+        match outcome {
+            Ok(what) => return (Some(what), detail),
+            Err(failed) => detail.push(failed),
         }
     }
     (None, detail)

@@ -1062,6 +1062,20 @@ async fn catch_up(
         }
     };
     let mut db = Db::connect(&candidate.host, candidate.port, login).await?;
+    // MASTER_GTID_WAIT follows gtid_slave_pos only: a candidate that wrote the target's last
+    // transactions itself (a former primary switched back to) has them in its binary log and
+    // would be waited on until the timeout. What it has executed is what counts.
+    let has_target =
+        |text: &str| Position::parse(flavor, text).is_ok_and(|executed| executed.contains(&target));
+    let before = db
+        .value(sql::executed_position(flavor))
+        .await?
+        .unwrap_or_default();
+    if has_target(&before) {
+        db.close().await;
+        detail.push(format!("{candidate} already has {target} (at {before})"));
+        return Ok(());
+    }
     let secs = settings.catch_up_timeout.as_secs().max(1);
     let wait = sql::wait_for_position(flavor, &target, secs)?;
     let started = Instant::now();
@@ -1077,7 +1091,7 @@ async fn catch_up(
         "{candidate} applied up to {target} in {} ms (now at {now})",
         started.elapsed().as_millis()
     ));
-    if result.as_deref().is_some_and(sql::wait_succeeded) {
+    if result.as_deref().is_some_and(sql::wait_succeeded) || has_target(&now) {
         Ok(())
     } else {
         Err(OpsError::Timeout {

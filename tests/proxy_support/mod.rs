@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod clickhouse;
+pub mod etcd;
 pub mod raw;
 pub mod relay;
 pub mod sql;
@@ -190,6 +192,30 @@ pub fn mariadb_cli(port: u16, user: &str, password: &str, args: &[&str], stdin: 
         input.write_all(stdin.as_bytes()).expect("write stdin");
     }
     child.wait_with_output().expect("mariadb client finishes")
+}
+
+/// Runs the shell command line `command` on a pseudo-terminal (`script`), so an interactive
+/// program (the `mariadb` CLI) behaves as in a person's terminal, typing `input`; returns what
+/// the terminal showed.
+pub fn run_in_terminal(command: &str, env: &[(&str, &str)], input: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", command, "/dev/null"])
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script runs (util-linux)");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("type the input");
+    }
+    let out = child.wait_with_output().expect("script finishes");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// The real `switchyard proxy` binary on a config, for tests that watch the process itself.

@@ -23,7 +23,21 @@ pub struct FaultConfig {
     pub get_reset_rate: f64,
     /// Delay added before forwarding each PUT/POST (to slow a stream down).
     pub put_delay: Duration,
+    /// What the store behind does with `If-None-Match` on writes.
+    pub if_none_match: IfNoneMatch,
     pub seed: u64,
+}
+
+/// How the store behind the proxy treats conditional writes (`If-None-Match: *`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IfNoneMatch {
+    /// Forwarded: the store honours it.
+    #[default]
+    Forward,
+    /// Dropped from the request: a store that ignores it and overwrites.
+    Ignore,
+    /// Answered `501 NotImplemented`: a store that refuses it.
+    Refuse,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +77,7 @@ impl Rng {
 enum Fate {
     Forward,
     Error503,
+    Error501,
     ResetMidBody,
     LoseResponse,
 }
@@ -166,7 +181,12 @@ async fn handle(
         .unwrap_or(0);
     counters.requests.fetch_add(1, Relaxed);
     let is_write = method == "PUT" || method == "POST";
-    let fate = {
+    let conditional = head_text
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("if-none-match:"));
+    let fate = if is_write && conditional && config.if_none_match == IfNoneMatch::Refuse {
+        Fate::Error501
+    } else {
         let mut r = rng.lock().unwrap();
         let x = r.next_f64();
         if is_write {
@@ -192,7 +212,7 @@ async fn handle(
         tokio::time::sleep(config.put_delay).await;
     }
     match fate {
-        Fate::Error503 => {
+        Fate::Error503 | Fate::Error501 => {
             // Drain the body so the client reads a clean HTTP answer.
             let mut left = content_length.saturating_sub(body_start.len());
             while left > 0 {
@@ -202,10 +222,15 @@ async fn handle(
                 }
                 left = left.saturating_sub(n);
             }
-            counters.errors_503.fetch_add(1, Relaxed);
-            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>injected</Message></Error>";
+            let (status, code) = if let Fate::Error501 = fate {
+                ("501 Not Implemented", "NotImplemented")
+            } else {
+                counters.errors_503.fetch_add(1, Relaxed);
+                ("503 Service Unavailable", "SlowDown")
+            };
+            let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected</Message></Error>");
             let resp = format!(
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             client.write_all(resp.as_bytes()).await?;
@@ -229,7 +254,11 @@ async fn handle(
                 if line.is_empty() {
                     continue;
                 }
-                if line.to_ascii_lowercase().starts_with("connection:") {
+                let lower = line.to_ascii_lowercase();
+                if lower.starts_with("connection:")
+                    || (config.if_none_match == IfNoneMatch::Ignore
+                        && lower.starts_with("if-none-match:"))
+                {
                     continue;
                 }
                 new_head.push_str(line);

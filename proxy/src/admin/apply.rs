@@ -25,13 +25,15 @@ fn key(r: &ServerRow) -> Key {
 /// Reads `main.mysql_servers` as rows the runtime understands.
 pub fn read_servers(store: &Store) -> Result<Vec<ServerRow>, AdminError> {
     let mut stmt = store.db().prepare(
-        "SELECT hostgroup_id, hostname, port, status, weight, max_connections, max_replication_lag, use_ssl, max_latency_ms, comment FROM main.mysql_servers ORDER BY hostgroup_id, hostname, port",
+        "SELECT s.hostgroup_id, s.hostname, s.port, s.status, s.weight, s.max_connections, s.max_replication_lag, s.use_ssl, s.max_latency_ms, s.comment, COALESCE(x.backend, 'mysql') FROM main.mysql_servers s LEFT JOIN main.switchyard_mysql_servers x ON x.hostgroup_id = s.hostgroup_id AND x.hostname = s.hostname AND x.port = s.port ORDER BY s.hostgroup_id, s.hostname, s.port",
     )?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
+    let mut backends = HashMap::new();
     while let Some(r) = rows.next()? {
         let hostname: String = r.get(1)?;
         let status: String = r.get(3)?;
+        let backend: String = r.get(10)?;
         let row = ServerRow {
             hostgroup_id: int(r.get(0)?, "hostgroup_id", &hostname)?,
             port: int(r.get(2)?, "port", &hostname)?,
@@ -42,6 +44,7 @@ pub fn read_servers(store: &Store) -> Result<Vec<ServerRow>, AdminError> {
             use_ssl: r.get::<_, i64>(7)? != 0,
             max_latency_ms: int(r.get(8)?, "max_latency_ms", &hostname)?,
             comment: r.get(9)?,
+            backend: backend.parse().map_err(AdminError::Invalid)?,
             hostname,
         };
         if row.hostname.trim().is_empty() {
@@ -49,6 +52,9 @@ pub fn read_servers(store: &Store) -> Result<Vec<ServerRow>, AdminError> {
                 "mysql_servers: hostgroup {} has a server with an empty hostname",
                 row.hostgroup_id
             )));
+        }
+        if let Err(reason) = crate::config::one_backend_per_hostgroup(&mut backends, &row) {
+            return Err(AdminError::Invalid(reason));
         }
         out.push(row);
     }

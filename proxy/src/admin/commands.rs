@@ -94,6 +94,8 @@ pub enum Command {
     FlushLogs,
     /// `PROXYSQL RESTART`/`PROXYSQL RELOAD`: every module from MEMORY to RUNTIME.
     Reload,
+    /// `SAVE CONFIG TO FLEET [COMMENT 'why']`: MEMORY as the fleet's next revision.
+    SaveToFleet(String),
     /// `INSERT INTO stats_switchyard_events …`: what follows the table name (`(cols) VALUES …`).
     RecordEvents(String),
     Refused(String),
@@ -132,6 +134,18 @@ pub fn parse(statement: &str) -> Command {
             _ => return Command::Refused(format!("unsupported command: {norm}")),
         };
         return Command::LoadSave(module, mv);
+    }
+
+    static TO_FLEET: OnceLock<Regex> = OnceLock::new();
+    let to_fleet = re(
+        &TO_FLEET,
+        r"(?is)^SAVE\s+CONFIG\s+TO\s+FLEET(?:\s+COMMENT\s+'((?:[^']|'')*)')?$",
+    );
+    if let Some(c) = to_fleet.captures(sql) {
+        let why = c
+            .get(1)
+            .map_or(String::new(), |m| m.as_str().replace("''", "'"));
+        return Command::SaveToFleet(why);
     }
 
     static RECORD: OnceLock<Regex> = OnceLock::new();
@@ -290,6 +304,22 @@ fn show_variables(like: Option<&str>) -> Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn save_config_to_fleet_takes_an_optional_comment() {
+        assert_eq!(
+            parse("save config to fleet;"),
+            Command::SaveToFleet(String::new())
+        );
+        assert_eq!(
+            parse("SAVE CONFIG TO FLEET COMMENT 'db3 joins, it''s ready'"),
+            Command::SaveToFleet("db3 joins, it's ready".into())
+        );
+        assert!(matches!(
+            parse("SAVE CONFIG TO FLEET COMMENT"),
+            Command::Sql(..) | Command::Refused(_)
+        ));
+    }
 
     #[test]
     fn load_save_spellings() {

@@ -21,6 +21,7 @@ pub fn to_memory(admin: &Admin, store: &Store, module: Module) -> Result<(), Adm
             )?;
             for r in config.servers() {
                 rows_sql::insert_server(db, "main.mysql_servers", r)?;
+                rows_sql::set_server_backend(db, "main.", r)?;
             }
             let mut ins = db
                 .prepare("INSERT INTO main.mysql_replication_hostgroups VALUES (?1, ?2, ?3, ?4)")?;
@@ -174,6 +175,12 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
                 c.proxy.connect_timeout_server_max_ms.to_string(),
             ),
             ("mysql-threads", c.proxy.threads.to_string()),
+            // ProxySQL's name and default (ms): a client that has not finished its login by
+            // then is disconnected, on the data port and the admin port alike.
+            (
+                "mysql-connect_timeout_client",
+                super::variables::DEFAULT_CONNECT_TIMEOUT_CLIENT_MS.to_string(),
+            ),
             (
                 "mysql-max_stmts_per_connection",
                 super::variables::DEFAULT_MAX_STMTS_PER_CONNECTION.to_string(),

@@ -6,6 +6,7 @@ mod apply;
 mod columns;
 mod commands;
 mod config_rows;
+pub mod fleet;
 mod listener;
 mod login_throttle;
 mod monitor;
@@ -105,6 +106,8 @@ pub struct Admin {
     pub monitor: Arc<crate::monitor::MonitorState>,
     /// Cumulative pool counters at the last read of `stats_mysql_connection_pool_reset`.
     pool_baseline: Mutex<HashMap<(u32, String, u16), [u64; 5]>>,
+    /// This proxy's place in a fleet (`[fleet]`), `None` for a proxy on its own.
+    fleet: Option<Arc<crate::fleet::Node>>,
 }
 
 impl Admin {
@@ -122,6 +125,13 @@ impl Admin {
         let store = Store::open(disk_file.as_deref())?;
         let scheduler =
             scheduler::Scheduler::new(Arc::clone(&shared.health.events), shared.shutdown_signal());
+        let fleet = match &config.fleet {
+            Some(settings) => Some(Arc::new(
+                crate::fleet::Node::new(settings)
+                    .map_err(|e| AdminError::Invalid(format!("[fleet]: {e}")))?,
+            )),
+            None => None,
+        };
         let admin = Admin {
             shared,
             store: Mutex::new(store),
@@ -131,6 +141,7 @@ impl Admin {
             started: Instant::now(),
             monitor: Arc::default(),
             pool_baseline: Mutex::new(HashMap::new()),
+            fleet,
         };
         {
             let store = admin.lock();
@@ -253,6 +264,11 @@ impl Admin {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// This proxy's fleet membership, when it has a `[fleet]` section.
+    pub fn fleet(&self) -> Option<Arc<crate::fleet::Node>> {
+        self.fleet.clone()
+    }
+
     /// The routing events (`stats_switchyard_events`).
     pub fn events(&self) -> &crate::hostgroups::events::Events {
         &self.shared.health.events
@@ -280,6 +296,12 @@ impl Admin {
         }
         let store = self.lock();
         match commands::parse(statement) {
+            Command::SaveToFleet(why) => {
+                // Without the store's lock: it waits for etcd, and the fleet agent applies
+                // revisions under that lock.
+                drop(store);
+                self.save_to_fleet(&why, actor)
+            }
             Command::Sql(sql, params) => {
                 let hidden = hides_switchyard_tables(&store)?;
                 if hidden {
@@ -634,6 +656,12 @@ fn lookup_variable(store: &Store, name: &str) -> Result<Option<String>, AdminErr
     }
 }
 
+/// The version the admin interface reports; shaped like ProxySQL's (`major.minor.patch-…`) so
+/// tools that parse it (Dolphie) accept it.
+pub fn admin_version() -> String {
+    format!("2.7.1-switchyard-{}", env!("CARGO_PKG_VERSION"))
+}
+
 #[cfg(test)]
 mod hide_tests {
     #[test]
@@ -655,10 +683,4 @@ mod hide_tests {
             "the setting itself stays writable"
         );
     }
-}
-
-/// The version the admin interface reports; shaped like ProxySQL's (`major.minor.patch-…`) so
-/// tools that parse it (Dolphie) accept it.
-pub fn admin_version() -> String {
-    format!("2.7.1-switchyard-{}", env!("CARGO_PKG_VERSION"))
 }

@@ -23,6 +23,23 @@ pub fn insert_server(db: &Connection, table: &str, r: &ServerRow) -> rusqlite::R
     Ok(())
 }
 
+/// The row's `backend` into `switchyard_mysql_servers` (schema prefix `schema`, e.g. `main.`),
+/// keeping a tier already there; a MySQL server gets no row of its own for it (the default).
+pub fn set_server_backend(db: &Connection, schema: &str, r: &ServerRow) -> rusqlite::Result<()> {
+    let sql = if r.backend.is_mysql() {
+        format!("UPDATE {schema}switchyard_mysql_servers SET backend = ?4 WHERE hostgroup_id = ?1 AND hostname = ?2 AND port = ?3")
+    } else {
+        format!("INSERT INTO {schema}switchyard_mysql_servers (hostgroup_id, hostname, port, backend) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hostgroup_id, hostname, port) DO UPDATE SET backend = excluded.backend")
+    };
+    db.prepare_cached(&sql)?.execute(params![
+        r.hostgroup_id,
+        r.hostname,
+        r.port,
+        r.backend.as_str()
+    ])?;
+    Ok(())
+}
+
 /// Inserts into `table` with `password` as given (callers pass the hash, never clear text).
 pub fn insert_user(
     db: &Connection,

@@ -16,7 +16,7 @@ pub const CONFIG_TABLES: &[ConfigTable] = &[
     },
     ConfigTable {
         name: "switchyard_mysql_servers",
-        body: "(hostgroup_id INT CHECK (hostgroup_id>=0) NOT NULL , hostname VARCHAR NOT NULL , port INT CHECK (port >= 0 AND port <= 65535) NOT NULL , tier INT CHECK (tier >= 0 AND tier <= 255) NOT NULL DEFAULT 0 , PRIMARY KEY (hostgroup_id, hostname, port) )",
+        body: "(hostgroup_id INT CHECK (hostgroup_id>=0) NOT NULL , hostname VARCHAR NOT NULL , port INT CHECK (port >= 0 AND port <= 65535) NOT NULL , tier INT CHECK (tier >= 0 AND tier <= 255) NOT NULL DEFAULT 0 , backend VARCHAR CHECK (LOWER(backend) IN ('mysql','clickhouse')) NOT NULL DEFAULT 'mysql' , PRIMARY KEY (hostgroup_id, hostname, port) )",
     },
     ConfigTable {
         name: "switchyard_fences",
@@ -142,6 +142,15 @@ const DIGEST_COLUMNS: &str = "(hostgroup INT , schemaname VARCHAR NOT NULL , use
 const ERRORS_COLUMNS: &str = "(hostgroup INT NOT NULL , hostname VARCHAR NOT NULL , port INT NOT NULL , username VARCHAR NOT NULL , client_address VARCHAR NOT NULL , schemaname VARCHAR NOT NULL , errno INT NOT NULL , count_star INTEGER NOT NULL , first_seen INTEGER NOT NULL , last_seen INTEGER NOT NULL , last_error VARCHAR NOT NULL DEFAULT '' , PRIMARY KEY (hostgroup, hostname, port, username, schemaname, errno) )";
 
 /// The SQL that creates every table in a fresh store whose `disk` and `stats` are attached.
+/// Columns added to a config table after DISK files were written without them: (table,
+/// column, definition). A DISK file from an older switchyard gets them at start (SQLite appends
+/// them, which is where the table's body puts them), so `INSERT … SELECT *` copies still line up.
+pub const ADDED_COLUMNS: &[(&str, &str, &str)] = &[(
+    "switchyard_mysql_servers",
+    "backend",
+    "VARCHAR CHECK (LOWER(backend) IN ('mysql','clickhouse')) NOT NULL DEFAULT 'mysql'",
+)];
+
 pub fn create_all() -> String {
     let mut sql = String::new();
     for t in CONFIG_TABLES {

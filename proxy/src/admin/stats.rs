@@ -201,6 +201,13 @@ fn global(admin: &Admin, store: &Store) -> Result<(), AdminError> {
         ("Active_Transactions", in_transaction),
         ("Slow_queries", g.slow_queries.get()),
         ("generated_error_packets", g.generated_error_packets.get()),
+        ("ClickHouse_queries", g.clickhouse.queries.get()),
+        ("ClickHouse_errors", g.clickhouse.errors.get()),
+        ("ClickHouse_rows", g.clickhouse.rows.get()),
+        (
+            "ClickHouse_max_buffered_bytes",
+            g.clickhouse.max_buffered_bytes.get(),
+        ),
         (
             "Access_Denied_Wrong_Password",
             g.access_denied_wrong_password.get(),

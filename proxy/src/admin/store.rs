@@ -28,6 +28,22 @@ pub struct Store {
 const INITIALIZED: &str = "CREATE TABLE IF NOT EXISTS disk.switchyard_disk_meta \
      (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)";
 
+/// Brings a DISK file written by an older switchyard up to the current columns.
+fn add_missing_columns(db: &Connection) -> Result<(), rusqlite::Error> {
+    for (table, column, definition) in schema::ADDED_COLUMNS {
+        let mut stmt = db.prepare(&format!("PRAGMA disk.table_info({table})"))?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(1))?
+            .collect::<Result<_, _>>()?;
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(column)) {
+            db.execute_batch(&format!(
+                "ALTER TABLE disk.{table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens MEMORY and stats in memory and DISK at `disk` (creating its folder), creating any
     /// missing table. Without a file the `disk` schema is an empty in-memory one that SAVE and
@@ -63,6 +79,7 @@ impl Store {
         db.execute_batch("ATTACH DATABASE ':memory:' AS stats")?;
         db.execute_batch("ATTACH DATABASE ':memory:' AS monitor")?;
         db.execute_batch(&schema::create_all())?;
+        add_missing_columns(&db)?;
         // No further ATTACH: admin SQL must not open or create other files.
         db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 3)?;
         Ok(Store {

@@ -52,6 +52,7 @@ fn spec(name: &str) -> (Applies, Kind) {
     match name {
         "mysql-max_allowed_packet" => (Applies::Live, int(1024, 1 << 30)),
         "mysql-connect_timeout_server_max" => (Applies::Live, int(100, 3_600_000)),
+        "mysql-connect_timeout_client" => (Applies::Live, int(500, 3_600_000)),
         // Pool housekeeping and client limits, read live by `monitor::pools` and the sessions.
         "mysql-free_connections_pct" => (Applies::Live, int(0, 100)),
         "mysql-connection_max_age_ms" | "mysql-connection_max_idle_ms" => {
@@ -137,6 +138,9 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
 /// ProxySQL's default for `mysql-max_stmts_per_connection`.
 pub const DEFAULT_MAX_STMTS_PER_CONNECTION: u32 = 20;
 
+/// ProxySQL's `mysql-connect_timeout_client` default (ms).
+pub const DEFAULT_CONNECT_TIMEOUT_CLIENT_MS: u64 = 10_000;
+
 /// The variables the proxy runs with, readable from anywhere through `Shared::variables`.
 ///
 /// For other parts of the proxy (the monitor): [`LiveVariables::get`] and
@@ -145,6 +149,7 @@ pub const DEFAULT_MAX_STMTS_PER_CONNECTION: u32 = 20;
 pub struct LiveVariables {
     max_allowed_packet: AtomicU32,
     connect_timeout_server_max_ms: AtomicU64,
+    connect_timeout_client_ms: AtomicU64,
     max_stmts_per_connection: AtomicU32,
     values: RwLock<Arc<BTreeMap<String, String>>>,
     version: watch::Sender<u64>,
@@ -157,6 +162,7 @@ impl LiveVariables {
             connect_timeout_server_max_ms: AtomicU64::new(
                 config.proxy.connect_timeout_server_max_ms,
             ),
+            connect_timeout_client_ms: AtomicU64::new(DEFAULT_CONNECT_TIMEOUT_CLIENT_MS),
             max_stmts_per_connection: AtomicU32::new(DEFAULT_MAX_STMTS_PER_CONNECTION),
             values: RwLock::new(Arc::new(BTreeMap::new())),
             version: watch::channel(0).0,
@@ -171,6 +177,13 @@ impl LiveVariables {
     /// How long a client waits for a backend connection (ms).
     pub fn connect_timeout_server_max_ms(&self) -> u64 {
         self.connect_timeout_server_max_ms.load(Ordering::Relaxed)
+    }
+
+    /// How long a client may take over its login, greeting to OK, before it is disconnected:
+    /// without it a client that connects and says nothing holds a session task and a
+    /// descriptor for ever (slowloris).
+    pub fn connect_timeout_client(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.connect_timeout_client_ms.load(Ordering::Relaxed))
     }
 
     /// Binary-protocol statements kept prepared on one backend connection (ProxySQL's
@@ -209,6 +222,11 @@ impl LiveVariables {
                     if let Ok(n) = v.parse() {
                         self.connect_timeout_server_max_ms
                             .store(n, Ordering::Relaxed);
+                    }
+                }
+                "mysql-connect_timeout_client" => {
+                    if let Ok(n) = v.parse() {
+                        self.connect_timeout_client_ms.store(n, Ordering::Relaxed);
                     }
                 }
                 "mysql-max_stmts_per_connection" => {

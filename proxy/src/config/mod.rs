@@ -17,8 +17,8 @@ use toml::Spanned;
 
 pub use error::ConfigError;
 pub use rows::{
-    GaleraHostgroupRow, HostgroupAttributesRow, QueryRuleRow, ReplicationHostgroupRow,
-    SchedulerRow, ServerRow, ServerStatus, UserRow,
+    one_backend_per_hostgroup, Backend, GaleraHostgroupRow, HostgroupAttributesRow, QueryRuleRow,
+    ReplicationHostgroupRow, SchedulerRow, ServerRow, ServerStatus, UserRow,
 };
 
 use crate::protocol::auth::PasswordHash;
@@ -53,6 +53,10 @@ pub struct Config {
     /// `global_variables` rows named `admin-KEY`, over the values derived from `[admin]`.
     #[serde(default)]
     pub admin_variables: std::collections::BTreeMap<String, toml::Value>,
+    /// Membership of a fleet of proxies sharing their configuration through etcd; absent for
+    /// a proxy on its own (which then needs no etcd).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetSettings>,
 }
 
 /// The MySQL-protocol listener for clients.
@@ -298,8 +302,12 @@ impl Config {
             })?;
         }
         let mut seen_servers = std::collections::HashSet::new();
+        let mut backends = std::collections::HashMap::new();
         for server in &self.mysql_servers {
             let s = server.get_ref();
+            if let Err(reason) = rows::one_backend_per_hostgroup(&mut backends, s) {
+                return Err(at(server.span(), reason));
+            }
             if s.hostname.is_empty() {
                 return Err(at(server.span(), "mysql_servers: hostname is empty".into()));
             }
@@ -330,6 +338,13 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some(fleet) = &self.fleet {
+            fleet.validate().map_err(|reason| ConfigError::Invalid {
+                path: None,
+                line: None,
+                reason,
+            })?;
         }
         if !self.admin.disk && self.admin.data_file.is_some() {
             return Err(ConfigError::Invalid {

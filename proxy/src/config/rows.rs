@@ -60,6 +60,65 @@ pub struct ServerRow {
     pub max_latency_ms: u32,
     #[serde(default)]
     pub comment: String,
+    /// What speaks at `hostname:port` (switchyard's `switchyard_mysql_servers.backend`; not a
+    /// ProxySQL column).
+    #[serde(default, skip_serializing_if = "Backend::is_mysql")]
+    pub backend: Backend,
+}
+
+/// The protocol a server row's address speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A MySQL-protocol server (MariaDB, MySQL): statements are forwarded as they are.
+    #[default]
+    Mysql,
+    /// ClickHouse's HTTP interface: statements are sent over HTTP and the results converted to
+    /// MySQL result sets (`crate::clickhouse`).
+    Clickhouse,
+}
+
+impl Backend {
+    pub fn is_mysql(&self) -> bool {
+        *self == Backend::Mysql
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Mysql => "mysql",
+            Backend::Clickhouse => "clickhouse",
+        }
+    }
+}
+
+impl FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "mysql" => Ok(Backend::Mysql),
+            "clickhouse" => Ok(Backend::Clickhouse),
+            other => Err(format!("unknown backend '{other}' (mysql, clickhouse)")),
+        }
+    }
+}
+
+/// A hostgroup is either MySQL or ClickHouse: a statement routed to it is sent one way. Records
+/// `row`'s backend for its hostgroup in `seen`; a second kind is refused.
+pub fn one_backend_per_hostgroup(
+    seen: &mut std::collections::HashMap<u32, Backend>,
+    row: &ServerRow,
+) -> Result<(), String> {
+    match seen.insert(row.hostgroup_id, row.backend) {
+        Some(other) if other != row.backend => Err(format!(
+            "mysql_servers: hostgroup {} mixes {} and {} servers ({}:{}); a hostgroup has one backend",
+            row.hostgroup_id,
+            other.as_str(),
+            row.backend.as_str(),
+            row.hostname,
+            row.port
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A row of `mysql_replication_hostgroups`.
@@ -155,6 +214,7 @@ impl ServerRow {
             use_ssl: false,
             max_latency_ms: 0,
             comment: String::new(),
+            backend: Backend::Mysql,
         }
     }
 }

@@ -99,3 +99,37 @@ fn query_rules_scheduler_and_variables_sections_load() {
     ))
     .is_err());
 }
+
+#[test]
+fn fleet_section_is_checked_at_load() {
+    let with = |fleet: &str| Config::parse(&format!("{GOOD}\n[fleet]\n{fleet}"));
+    let c = with(
+        "etcd = [\"http://127.0.0.1:2379\"]\ncluster = \"layer1\"\nwrite_fence_after = \"3s\"",
+    )
+    .unwrap();
+    let f = c.fleet.unwrap();
+    assert_eq!(f.lease_ttl(), std::time::Duration::from_secs(10));
+    assert_eq!(f.write_fence_after(), std::time::Duration::from_secs(3));
+    assert_eq!(f.tick(), std::time::Duration::from_millis(750));
+    assert_eq!(f.request_timeout(), std::time::Duration::from_millis(1500));
+    for (bad, why) in [
+        ("etcd = []\ncluster = \"a\"", "no endpoint"),
+        (
+            "etcd = [\"https://e:2379\"]\ncluster = \"a\"",
+            "only http://",
+        ),
+        ("etcd = [\"http://e:2379\"]\ncluster = \"a/b\"", "cluster"),
+        (
+            "etcd = [\"http://e:2379\"]\ncluster = \"a\"\nlease_ttl = \"1s\"",
+            "at least 2s",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\ncluster = \"a\"\nwrite_fence_after = \"soon\"",
+            "soon",
+        ),
+    ] {
+        let e = with(bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+    assert!(Config::parse(GOOD).unwrap().fleet.is_none());
+}

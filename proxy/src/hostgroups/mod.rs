@@ -39,8 +39,8 @@ pub struct Server {
     pub state: ServerState,
     /// Priority tier from `switchyard_mysql_servers` (0 first).
     tier: AtomicU8,
-    /// The mean of the monitor's last pings was above the row's `max_latency_ms`: out of rotation, still
-    /// ONLINE (ProxySQL's meaning).
+    /// The mean of the monitor's last pings was above the row's `max_latency_ms`: out of
+    /// rotation, still ONLINE (ProxySQL's meaning).
     too_slow: AtomicBool,
 }
 
@@ -64,8 +64,8 @@ impl Server {
         }
     }
 
-    /// Records the mean of the monitor's last pings against `max_latency_ms` (0: no limit); true when the
-    /// server left or came back to rotation with it.
+    /// Records the mean of the monitor's last pings against `max_latency_ms` (0: no limit); true
+    /// when the server left or came back to rotation with it.
     pub fn note_latency(&self, ping_us: u64) -> bool {
         let limit_us = u64::from(self.row.max_latency_ms).saturating_mul(1000);
         let slow = limit_us > 0 && ping_us > limit_us;
@@ -196,6 +196,15 @@ impl Hostgroup {
     pub fn contains(&self, host: &str, port: u16) -> bool {
         self.servers.iter().any(|s| s.is_at(host, port))
     }
+
+    /// Why the hostgroup is out of rotation on this proxy because of the fleet's write fence:
+    /// a client then gets that reason at once instead of waiting for a server.
+    pub fn write_fence(&self) -> Option<String> {
+        if self.pick().is_some() {
+            return None;
+        }
+        self.servers.iter().find_map(|s| s.state.view().write_fence)
+    }
 }
 
 /// All hostgroups by id.
@@ -232,6 +241,19 @@ impl Hostgroups {
         port: u16,
     ) -> impl Iterator<Item = &'a Arc<Server>> + 'a {
         self.servers().filter(move |s| s.is_at(host, port))
+    }
+
+    /// Each distinct `host:port` of a MySQL-protocol server, once.
+    pub fn mysql_endpoints(&self) -> Vec<(String, u16)> {
+        let clickhouse: std::collections::HashSet<(&str, u16)> = self
+            .servers()
+            .filter(|s| s.row.backend != crate::config::Backend::Mysql)
+            .map(|s| (s.row.hostname.as_str(), s.row.port))
+            .collect();
+        self.endpoints()
+            .into_iter()
+            .filter(|(h, p)| !clickhouse.contains(&(h.as_str(), *p)))
+            .collect()
     }
 
     /// Each distinct `host:port`, once.

@@ -64,6 +64,9 @@ struct Inner {
     /// The last ONLINE server that errors would have shunned: kept, connects rate-limited.
     degraded: Option<String>,
     fence: Option<Fence>,
+    /// Set by the fleet while this proxy cannot prove it is in the etcd quorum and current: a
+    /// writer ONLINE by configuration is OFFLINE_SOFT on this proxy only (reason inside).
+    write_fence: Option<String>,
     /// Times of recent connect errors, within the shun window.
     errors: VecDeque<Instant>,
     /// No new backend connect before this (backoff after failures).
@@ -82,6 +85,7 @@ pub struct StateView {
     pub quarantine: Option<String>,
     pub degraded: Option<String>,
     pub fence: Option<Fence>,
+    pub write_fence: Option<String>,
 }
 
 #[derive(Debug)]
@@ -124,6 +128,7 @@ impl Inner {
             return ServerStatus::OfflineHard;
         }
         match self.configured {
+            ServerStatus::Online if self.write_fence.is_some() => ServerStatus::OfflineSoft,
             ServerStatus::Online if self.shun.is_some() || self.quarantine.is_some() => {
                 ServerStatus::Shunned
             }
@@ -206,6 +211,7 @@ impl ServerState {
             quarantine: inner.quarantine.clone(),
             degraded: inner.degraded.clone(),
             fence: inner.fence.clone(),
+            write_fence: inner.write_fence.clone(),
         }
     }
 
@@ -217,6 +223,7 @@ impl ServerState {
             i.shun = view.shun;
             i.quarantine = view.quarantine;
             i.degraded = view.degraded;
+            i.write_fence = view.write_fence;
         });
     }
 
@@ -231,6 +238,15 @@ impl ServerState {
         self.with(|i| {
             let changed = i.fence != fence;
             i.fence = fence;
+            changed
+        })
+    }
+
+    /// Sets or clears the fleet's write fence; true when it changed.
+    pub fn set_write_fence(&self, reason: Option<String>) -> bool {
+        self.with(|i| {
+            let changed = i.write_fence.is_some() != reason.is_some();
+            i.write_fence = reason;
             changed
         })
     }
@@ -407,6 +423,24 @@ impl ServerState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_fence_takes_an_online_server_out_and_gives_it_back_as_it_was() {
+        let s = ServerState::new(ServerStatus::Online);
+        assert!(s.set_write_fence(Some("no quorum".into())));
+        assert!(!s.set_write_fence(Some("still no quorum".into())));
+        assert_eq!(s.status(), ServerStatus::OfflineSoft);
+        // A replacement (a row edit) keeps the fence.
+        let next = ServerState::new(ServerStatus::Online);
+        next.inherit(&s);
+        assert_eq!(next.status(), ServerStatus::OfflineSoft);
+        assert!(s.set_write_fence(None));
+        assert_eq!(s.status(), ServerStatus::Online);
+        // It never makes a fenced or drained server look better.
+        let hard = ServerState::new(ServerStatus::OfflineHard);
+        hard.set_write_fence(Some("x".into()));
+        assert_eq!(hard.status(), ServerStatus::OfflineHard);
+    }
 
     #[test]
     fn operator_status_and_fence_win() {

@@ -25,8 +25,9 @@ use crate::admin::Admin;
 const MAX_HEAD: usize = 8 * 1024;
 /// A client has this long to send its request head and this long again to take the answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections served at once; more wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 64;
+/// Connections served at once; past it a connection gets a 503 at once. Each costs a small task
+/// and a descriptor for at most twice `IO_TIMEOUT`, so the bound is about descriptors, not work.
+const MAX_CONNECTIONS: usize = 1024;
 
 pub use ready::readiness;
 
@@ -43,16 +44,16 @@ async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
     let mut shutdown = admin.shared.shutdown_signal();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&slots).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            _ = shutdown.changed() => return,
-        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Accepting never waits for a slot: connections that hold theirs without
+                    // sending a request (slowloris) must not queue a health probe behind them.
+                    let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                        debug!(%peer, "HTTP connection refused: every slot is taken");
+                        tokio::spawn(refuse_busy(stream));
+                        continue;
+                    };
                     let admin = Arc::clone(&admin);
                     tokio::spawn(async move {
                         serve(stream, &admin).await;
@@ -69,6 +70,17 @@ async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
         }
     }
 }
+
+/// A 503 without reading the request, bounded in time like every other answer.
+async fn refuse_busy(mut stream: TcpStream) {
+    let _ = tokio::time::timeout(IO_TIMEOUT, async {
+        let _ = stream.write_all(BUSY.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+const BUSY: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n";
 
 /// An answer: status, content type, body.
 struct Response {

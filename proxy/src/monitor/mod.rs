@@ -69,7 +69,8 @@ async fn supervise(admin: Arc<Admin>) {
         }
         let cfg = rx.borrow().clone();
         let endpoints = if cfg.enabled {
-            admin.shared.runtime().hostgroups.endpoints()
+            // The checks speak MySQL; a ClickHouse server's HTTP port would only fail them.
+            admin.shared.runtime().hostgroups.mysql_endpoints()
         } else {
             vec![]
         };

@@ -149,6 +149,40 @@ pub fn encode_ok(ok: &Ok, session_track: bool) -> BytesMut {
     out
 }
 
+/// A column definition (protocol 4.1) with empty schema and table names; `type_info`: with
+/// MariaDB's data-type block, empty as the server sends it for plain types.
+pub struct ColumnDef<'a> {
+    pub name: &'a [u8],
+    pub collation: u16,
+    pub length: u32,
+    pub kind: u8,
+    pub flags: u16,
+    pub decimals: u8,
+}
+
+impl ColumnDef<'_> {
+    pub fn encode(&self, type_info: bool) -> BytesMut {
+        let mut out = BytesMut::with_capacity(32 + self.name.len());
+        put_lenenc_bytes(&mut out, b"def");
+        put_lenenc_bytes(&mut out, b"");
+        put_lenenc_bytes(&mut out, b"");
+        put_lenenc_bytes(&mut out, b"");
+        put_lenenc_bytes(&mut out, self.name);
+        put_lenenc_bytes(&mut out, b"");
+        if type_info {
+            put_lenenc_bytes(&mut out, b"");
+        }
+        put_lenenc_int(&mut out, 0x0c);
+        out.put_u16_le(self.collation);
+        out.put_u32_le(self.length);
+        out.put_u8(self.kind);
+        out.put_u16_le(self.flags);
+        out.put_u8(self.decimals);
+        out.put_u16_le(0);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,9 @@ impl Session {
             return answered;
         }
         let hostgroup = self.route(command, packet);
+        if self.backend.is_none() && self.is_clickhouse(hostgroup) {
+            return self.clickhouse_command(hostgroup, command, packet).await;
+        }
         if command == com::PROCESS_KILL {
             // COM_PROCESS_KILL names a thread like `KILL CONNECTION n`.
             let id = packet

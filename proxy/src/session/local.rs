@@ -12,8 +12,8 @@ use bytes::{BufMut, BytesMut};
 
 use super::sql::{LocalQuery, Reads};
 use crate::protocol::constants::status;
-use crate::protocol::messages::{encode_ok, Ok as OkPacket};
-use crate::protocol::wire::{put_lenenc_bytes, put_lenenc_int};
+use crate::protocol::messages::{encode_ok, ColumnDef, Ok as OkPacket};
+use crate::protocol::wire::put_lenenc_bytes;
 
 const TYPE_LONG: u8 = 0x03;
 const TYPE_LONGLONG: u8 = 0x08;
@@ -26,8 +26,6 @@ const COLLATION_UTF8MB3: u16 = 33;
 /// MariaDB's decimals for strings ("not fixed").
 const NOT_FIXED_DEC: u8 = 39;
 
-/// A column definition (protocol 4.1); `type_info`: with MariaDB's data-type block, empty as
-/// the server sends it for plain types.
 fn column_def(
     type_info: bool,
     name: &str,
@@ -37,24 +35,15 @@ fn column_def(
     flags: u16,
     decimals: u8,
 ) -> BytesMut {
-    let mut out = BytesMut::with_capacity(32 + name.len());
-    put_lenenc_bytes(&mut out, b"def");
-    put_lenenc_bytes(&mut out, b"");
-    put_lenenc_bytes(&mut out, b"");
-    put_lenenc_bytes(&mut out, b"");
-    put_lenenc_bytes(&mut out, name.as_bytes());
-    put_lenenc_bytes(&mut out, b"");
-    if type_info {
-        put_lenenc_bytes(&mut out, b"");
+    ColumnDef {
+        name: name.as_bytes(),
+        collation,
+        length,
+        kind,
+        flags,
+        decimals,
     }
-    put_lenenc_int(&mut out, 0x0c);
-    out.put_u16_le(collation);
-    out.put_u32_le(length);
-    out.put_u8(kind);
-    out.put_u16_le(flags);
-    out.put_u8(decimals);
-    out.put_u16_le(0);
-    out
+    .encode(type_info)
 }
 
 /// The column a local query returns (`type_info`: see `column_def`).

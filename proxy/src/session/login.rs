@@ -36,6 +36,8 @@ pub enum LoginError {
     Refused(ErrPacket),
     #[error("TLS handshake failed: {0}")]
     Tls(std::io::Error),
+    #[error("login not finished within mysql-connect_timeout_client ({0:?})")]
+    TimedOut(std::time::Duration),
 }
 
 /// The capabilities a greeting offers.
@@ -75,8 +77,23 @@ pub struct LoggedIn {
 }
 
 /// Runs the connection phase, authenticating against `users` (the runtime's users for clients,
-/// the admin users for the admin interface), with a greeting that offers `offer`.
+/// the admin users for the admin interface), with a greeting that offers `offer`. A client that
+/// has not finished within `mysql-connect_timeout_client` is dropped, as MariaDB drops one after
+/// its `connect_timeout`.
 pub async fn login(
+    conn: PacketConn,
+    shared: &Arc<Shared>,
+    connection_id: u32,
+    users: &Users,
+    offer: Offer,
+) -> Result<LoggedIn, LoginError> {
+    let limit = shared.variables.connect_timeout_client();
+    tokio::time::timeout(limit, converse(conn, shared, connection_id, users, offer))
+        .await
+        .unwrap_or(Err(LoginError::TimedOut(limit)))
+}
+
+async fn converse(
     mut conn: PacketConn,
     shared: &Arc<Shared>,
     connection_id: u32,

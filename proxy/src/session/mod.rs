@@ -9,6 +9,7 @@
 //! connection that carries such server state is reset when its session ends.
 
 mod change_user;
+mod clickhouse;
 mod dependent;
 mod fast_forward;
 mod forward;
@@ -467,6 +468,20 @@ impl Session {
                 .get(hostgroup)
                 .and_then(|hg| hg.pick())
                 .cloned();
+            if picked.is_none() {
+                if let Some(reason) = runtime
+                    .hostgroups
+                    .get(hostgroup)
+                    .and_then(|hg| hg.write_fence())
+                {
+                    return Err(ErrPacket::new(
+                        errors::NO_BACKEND,
+                        format!(
+                            "Writes are fenced on this proxy (hostgroup {hostgroup}): {reason}"
+                        ),
+                    ));
+                }
+            }
             if let Some(server) = picked {
                 let generation = server.state.generation();
                 match self.borrow_from(&server, deadline, &want_vars).await {

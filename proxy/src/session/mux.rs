@@ -316,8 +316,10 @@ mod tests {
     #[test]
     fn prepared_statements_pin_only_while_the_server_holds_data_or_a_cursor() {
         let now = Instant::now();
-        let mut p = Pins::default();
-        p.long_data = true;
+        let mut p = Pins {
+            long_data: true,
+            ..Pins::default()
+        };
         assert_eq!(p.mask(now), Reason::LongData.bit());
         assert!(holds_server_state(p.mask(now)));
         p.long_data = false;

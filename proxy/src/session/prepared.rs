@@ -395,6 +395,10 @@ impl Session {
         packet: &[u8],
         seq: u8,
     ) -> Result<(), End> {
+        let hostgroup = self.route(command, packet);
+        if self.backend.is_none() && self.is_clickhouse(hostgroup) {
+            return self.clickhouse_command(hostgroup, command, packet).await;
+        }
         let done = match command {
             com::STMT_PREPARE => self.stmt_prepare(packet).await,
             com::STMT_EXECUTE | STMT_BULK_EXECUTE => self.stmt_execute(packet).await,

@@ -131,6 +131,11 @@ impl Session {
         if let Some(ms) = a.delay_ms.filter(|ms| *ms > 0) {
             tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
         }
+        if self.is_clickhouse(hostgroup) {
+            return self
+                .clickhouse_statement(&decision, &text, lossless, hostgroup, started, cache_key)
+                .await;
+        }
         // The statement that runs: the rules' rewrite, then the session functions the proxy
         // knows (`ROW_COUNT()`, `CONNECTION_ID()`, …) replaced by their values.
         let ruled = match &a.rewritten {
@@ -360,7 +365,7 @@ impl Session {
 
     /// Rule `mirror_hostgroup`: the statement also runs on a server of `hostgroup`, in the
     /// background; its result is discarded and never delays the client.
-    fn mirror(&self, hostgroup: u32, text: String) {
+    pub(super) fn mirror(&self, hostgroup: u32, text: String) {
         let server = self
             .shared
             .runtime()

@@ -64,11 +64,18 @@ fn lex(sql: &str) -> Vec<Tok> {
                 out.push(Tok::Str(i, end));
                 i = end;
             }
-            b'`' => {
-                let end = skip_quoted(s, i, b);
-                out.push(Tok::Ident(i + 1, end.saturating_sub(1).max(i + 1)));
-                i = end;
-            }
+            b'`' => match quoted_end(s, i, b) {
+                Some(end) => {
+                    out.push(Tok::Ident(i + 1, end - 1));
+                    i = end;
+                }
+                // Unterminated (the server refuses the statement): the rest is one word, so no
+                // span ends past the text or inside a character.
+                None => {
+                    out.push(Tok::Word(i, s.len()));
+                    i = s.len();
+                }
+            },
             b'@' if next == Some(b'@') => {
                 let start = i + 2;
                 let mut j = start;
@@ -121,6 +128,11 @@ fn find(s: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
 
 /// The index just past the closing quote (backslash escapes and doubled quotes honoured).
 fn skip_quoted(s: &[u8], start: usize, q: u8) -> usize {
+    quoted_end(s, start, q).unwrap_or(s.len())
+}
+
+/// Just past the quote that closes the one at `start`; `None` when nothing closes it.
+fn quoted_end(s: &[u8], start: usize, q: u8) -> Option<usize> {
     let mut i = start + 1;
     while i < s.len() {
         if s[i] == b'\\' && q != b'`' {
@@ -132,11 +144,11 @@ fn skip_quoted(s: &[u8], start: usize, q: u8) -> usize {
                 i += 2;
                 continue;
             }
-            return i + 1;
+            return Some(i + 1);
         }
         i += 1;
     }
-    s.len()
+    None
 }
 
 /// One session variable assignment a SET makes, name lowercased; `None` value means DEFAULT.
@@ -1071,6 +1083,22 @@ pub fn without_socket(sql: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `statement` fuzz target: an unterminated backquote made the item span end one
+    /// past the text, so the substitution of a session function in that item failed.
+    #[test]
+    fn an_unterminated_identifier_keeps_spans_inside_the_text() {
+        for sql in [
+            "SELECT ROW_COUNT(), (`",
+            "SELECT ROW_COUNT(), `\u{fffd}",
+            "SELECT ROW_COUNT() + `a``",
+        ] {
+            let e = effects(sql);
+            assert_eq!(e.calls.len(), 1, "{sql}");
+            let out = substitute(sql, &e.calls, |_| Some("7".into()));
+            assert!(out.is_some_and(|o| o.starts_with("SELECT 7")), "{sql}");
+        }
+    }
 
     fn assigns(sql: &str) -> Vec<(String, Option<String>)> {
         effects(sql)

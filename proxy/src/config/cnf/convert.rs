@@ -47,8 +47,6 @@ const UNSUPPORTED_SECTIONS: &[&str] = &[
     "ldap_variables",
     "mysql_ldap_mapping",
     "sqliteserver_variables",
-    "clickhouse_variables",
-    "clickhouse_users",
     "mysql_firewall_whitelist_users",
     "mysql_firewall_whitelist_rules",
     "mysql_firewall_whitelist_sqli_fingerprints",
@@ -109,6 +107,7 @@ const BOOL_COLUMNS: &[(&str, &[&str])] = &[
         &["multiplex", "connection_warming"],
     ),
     ("scheduler", &["active"]),
+    ("clickhouse_users", &["active"]),
 ];
 
 /// `mysql_replication_hostgroups.check_type` values ProxySQL accepts.
@@ -129,10 +128,12 @@ pub fn convert(settings: &[Setting]) -> Result<Converted, CnfError> {
     let mut c = Converter {
         config: Config::default(),
         warnings: Vec::new(),
+        clickhouse: None,
     };
     for s in settings {
         c.top(s)?;
     }
+    c.clickhouse_rows()?;
     Ok(Converted {
         config: c.config,
         warnings: c.warnings,
@@ -142,7 +143,38 @@ pub fn convert(settings: &[Setting]) -> Result<Converted, CnfError> {
 struct Converter {
     config: Config,
     warnings: Vec<Warning>,
+    /// `clickhouse_variables` and `clickhouse_users`, turned into rows once the whole file is
+    /// read (the server's hostgroup depends on every other row).
+    clickhouse: Option<ClickHouse>,
 }
+
+/// What the cnf's ClickHouse sections say.
+struct ClickHouse {
+    at: Origin,
+    hostname: String,
+    http_port: u16,
+    hostgroup: Option<u32>,
+    users: Vec<Spanned<ClickHouseUserRow>>,
+}
+
+/// A row of ProxySQL's `clickhouse_users`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClickHouseUserRow {
+    username: String,
+    password: String,
+    #[serde(default = "yes")]
+    active: bool,
+    #[serde(default)]
+    max_connections: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// ClickHouse's HTTP port by default.
+const CLICKHOUSE_HTTP_PORT: u16 = 8123;
 
 fn error(at: &Origin, reason: String) -> CnfError {
     CnfError {
@@ -196,6 +228,11 @@ impl Converter {
                 self.config.mysql_hostgroup_attributes = self.rows(s)?
             }
             "scheduler" => self.config.scheduler = self.rows(s)?,
+            "clickhouse_variables" => self.clickhouse_variables(s)?,
+            "clickhouse_users" => {
+                let users = self.rows(s)?;
+                self.clickhouse_at(&s.node.at).users = users;
+            }
             name if UNSUPPORTED_SECTIONS.contains(&name) => {
                 self.warn(
                     at,
@@ -210,6 +247,136 @@ impl Converter {
             }
         }
         Ok(())
+    }
+
+    fn clickhouse_at(&mut self, at: &Origin) -> &mut ClickHouse {
+        self.clickhouse.get_or_insert_with(|| ClickHouse {
+            at: at.clone(),
+            hostname: "127.0.0.1".into(),
+            http_port: CLICKHOUSE_HTTP_PORT,
+            hostgroup: None,
+            users: Vec::new(),
+        })
+    }
+
+    /// ProxySQL's `clickhouse-*` variables. switchyard reaches ClickHouse over its HTTP
+    /// interface, so `port` (ProxySQL's native-protocol port) is replaced by switchyard's
+    /// `http_port`, and the ClickHouse users log in on the proxy's one MySQL interface.
+    fn clickhouse_variables(&mut self, s: &Setting) -> Result<(), CnfError> {
+        self.clickhouse_at(&s.node.at);
+        for v in self.group(s)?.to_vec() {
+            let at = &v.node.at;
+            match v.name.as_str() {
+                "hostname" => self.clickhouse_at(at).hostname = string(&v)?,
+                "http_port" => self.clickhouse_at(at).http_port = integer(&v, 1, 65535)? as u16,
+                "hostgroup" => {
+                    self.clickhouse_at(at).hostgroup = Some(integer(&v, 0, i64::from(u32::MAX))? as u32)
+                }
+                "port" => self.warn(
+                    at,
+                    format!("clickhouse_variables: 'port' (ClickHouse's native protocol) is not used: switchyard speaks ClickHouse's HTTP interface, set 'http_port' (default {CLICKHOUSE_HTTP_PORT})"),
+                ),
+                "mysql_ifaces" => self.warn(
+                    at,
+                    "clickhouse_variables: 'mysql_ifaces' is not used: ClickHouse users log in on the proxy's own interface (mysql_variables.interfaces) and reach ClickHouse through their default hostgroup".into(),
+                ),
+                name => self.warn(
+                    at,
+                    format!("clickhouse_variables: '{name}' is ignored: switchyard does not support it"),
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// The ClickHouse server row (`backend = clickhouse`) and one `mysql_users` row per
+    /// ClickHouse user, defaulting to its hostgroup: `hostgroup` when given, else one above every
+    /// hostgroup the file uses, said in a warning.
+    fn clickhouse_rows(&mut self) -> Result<(), CnfError> {
+        let Some(ch) = self.clickhouse.take() else {
+            return Ok(());
+        };
+        let hostgroup = match ch.hostgroup {
+            Some(h) => h,
+            None => {
+                let used = self
+                    .used_hostgroups()
+                    .max()
+                    .map_or(0, |h| h.saturating_add(1));
+                self.warn(
+                    &ch.at,
+                    format!("ClickHouse at {}:{} is hostgroup {used} (set clickhouse_variables.hostgroup to choose another)", ch.hostname, ch.http_port),
+                );
+                used
+            }
+        };
+        if self
+            .config
+            .mysql_servers
+            .iter()
+            .any(|s| s.get_ref().hostgroup_id == hostgroup)
+        {
+            return Err(error(
+                &ch.at,
+                format!("clickhouse_variables: hostgroup {hostgroup} already has MySQL servers in mysql_servers"),
+            ));
+        }
+        let mut server = crate::config::ServerRow::new(hostgroup, &ch.hostname, ch.http_port);
+        server.backend = crate::config::Backend::Clickhouse;
+        server.comment = "ClickHouse (from clickhouse_variables)".into();
+        self.config
+            .mysql_servers
+            .push(Spanned::new(span(&ch.at), server));
+        for u in ch.users {
+            let span = u.span();
+            let u = u.into_inner();
+            if self
+                .config
+                .mysql_users
+                .iter()
+                .any(|m| m.get_ref().username == u.username)
+            {
+                return Err(CnfError {
+                    file: ch.at.file.clone(),
+                    line: None,
+                    reason: format!("clickhouse_users: '{}' is also in mysql_users: a user has one default hostgroup", u.username),
+                });
+            }
+            let mut row = crate::config::UserRow::new(&u.username, &u.password, hostgroup);
+            row.active = u.active;
+            if let Some(m) = u.max_connections {
+                row.max_connections = m;
+            }
+            row.comment = "ClickHouse user (from clickhouse_users)".into();
+            self.config.mysql_users.push(Spanned::new(span, row));
+        }
+        Ok(())
+    }
+
+    fn used_hostgroups(&self) -> impl Iterator<Item = u32> + '_ {
+        let c = &self.config;
+        c.mysql_servers
+            .iter()
+            .map(|s| s.get_ref().hostgroup_id)
+            .chain(c.mysql_users.iter().map(|u| u.get_ref().default_hostgroup))
+            .chain(c.mysql_replication_hostgroups.iter().flat_map(|r| {
+                let r = r.get_ref();
+                [r.writer_hostgroup, r.reader_hostgroup]
+            }))
+            .chain(c.mysql_galera_hostgroups.iter().flat_map(|r| {
+                let r = r.get_ref();
+                [
+                    r.writer_hostgroup,
+                    r.backup_writer_hostgroup,
+                    r.reader_hostgroup,
+                    r.offline_hostgroup,
+                ]
+            }))
+            .chain(
+                c.mysql_query_rules
+                    .iter()
+                    .filter_map(|r| r.get_ref().destination_hostgroup),
+            )
     }
 
     fn group<'a>(&self, s: &'a Setting) -> Result<&'a [Setting], CnfError> {

@@ -312,3 +312,47 @@ fn hostile_input_never_panics() {
         let _ = parse(text, None);
     }
 }
+
+/// Seed 001's ClickHouse setup as a cnf: the ClickHouse users and variables become a
+/// `backend = clickhouse` server row and users defaulting to its hostgroup, next to the
+/// rewrite rule that feeds it.
+const CLICKHOUSE: &str = r#"
+mysql_servers = ( { address = "127.0.0.1", port = 3306, hostgroup = 10 } )
+mysql_users = ( { username = "app", password = "apppass", default_hostgroup = 10 } )
+clickhouse_variables = { hostname = "127.0.0.1", port = 9000, http_port = 18123, mysql_ifaces = "0.0.0.0:6090" }
+clickhouse_users = ( { username = "clicku", password = "clickp", active = 1, max_connections = 100 } )
+mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "FROM_UNIXTIME\\(`created`, '%Y-%m'\\)", replace_pattern = "substring(toString(toDate(created)),1,7)", re_modifiers = "CASELESS,GLOBAL" } )
+"#;
+
+#[test]
+fn clickhouse_sections_become_a_clickhouse_hostgroup_and_its_users() {
+    let (config, warnings) = parse(CLICKHOUSE, None).expect("valid cnf");
+    let ch: Vec<_> = config
+        .mysql_servers
+        .iter()
+        .map(|s| s.get_ref())
+        .filter(|s| s.backend == crate::config::Backend::Clickhouse)
+        .collect();
+    assert_eq!(ch.len(), 1);
+    assert_eq!((ch[0].hostname.as_str(), ch[0].port), ("127.0.0.1", 18123));
+    // One above every hostgroup the file uses, said in a warning.
+    assert_eq!(ch[0].hostgroup_id, 11);
+    let user = config
+        .mysql_users
+        .iter()
+        .map(|u| u.get_ref())
+        .find(|u| u.username == "clicku")
+        .expect("clickhouse user imported");
+    assert_eq!((user.default_hostgroup, user.max_connections), (11, 100));
+    assert_eq!(user.password, "clickp");
+    for word in ["hostgroup 11", "'port'", "'mysql_ifaces'"] {
+        assert!(
+            warnings.iter().any(|w| w.message.contains(word)),
+            "no warning about {word}: {warnings:?}"
+        );
+    }
+    // An explicit hostgroup that holds MySQL servers is refused.
+    let clash = CLICKHOUSE.replace("http_port = 18123", "http_port = 18123, hostgroup = 10");
+    let err = parse(&clash, None).expect_err("mixed hostgroup");
+    assert!(err.to_string().contains("hostgroup 10"), "{err}");
+}

@@ -1,0 +1,438 @@
+//! The fleet against real etcd members on loopback (tests/proxy_support/etcd.rs): proxies in
+//! process on one sandbox, sharing revisions; the CLI's stale apply and rollback; the write
+//! fence when the quorum is lost or the proxy is cut off from etcd; a killed proxy's lease.
+
+mod proxy_support;
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use proxy_support::etcd::EtcdCluster;
+use proxy_support::relay::{Fault, Relay};
+use proxy_support::{own_state_dir, sql, Out};
+use switchyard::sandbox::SandboxGuard;
+use switchyard_proxy::config::Config;
+use switchyard_proxy::fleet::etcd::Etcd;
+use switchyard_proxy::fleet::{Fleet, FleetSettings, HumanDuration, Member};
+use switchyard_proxy::ProxyHandle;
+
+fn settings(etcd: Vec<String>, cluster: &str, name: &str) -> FleetSettings {
+    FleetSettings {
+        etcd,
+        cluster: cluster.into(),
+        name: Some(name.into()),
+        // Short, for a short test; 3 s rather than etcd's minimum of 2 so that a proxy on a
+        // busy test machine does not fence itself while its etcd is only slow.
+        lease_ttl: Some(HumanDuration(Duration::from_secs(3))),
+        write_fence_after: Some(HumanDuration(Duration::from_secs(3))),
+    }
+}
+
+async fn sandbox() -> SandboxGuard {
+    tokio::task::spawn_blocking(|| SandboxGuard::temp(1, false))
+        .await
+        .expect("sandbox task")
+        .expect("sandbox up")
+}
+
+/// An in-process proxy of the sandbox, member of a fleet.
+async fn fleet_proxy(sb: &SandboxGuard, fleet: FleetSettings) -> ProxyHandle {
+    let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
+    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
+    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
+    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
+    own_state_dir(&mut config, sb.dir());
+    config.fleet = Some(fleet);
+    switchyard_proxy::start(config).await.expect("proxy starts")
+}
+
+async fn admin(sb: &SandboxGuard, p: &ProxyHandle) -> mysql_async::Conn {
+    let l = &sb.logins().admin;
+    sql::login(p.admin_addr.port(), &l.user, &l.password).await
+}
+
+fn client(etcd: Vec<String>, cluster: &str) -> Fleet {
+    Fleet::new(
+        Etcd::new(&etcd, Duration::from_secs(2)).expect("etcd client"),
+        cluster,
+    )
+}
+
+async fn members(fleet: &Fleet) -> Vec<Member> {
+    fleet.members().await.unwrap_or_default()
+}
+
+/// Waits until the members named run `revision`.
+async fn all_run(fleet: &Fleet, names: &[&str], revision: u64) {
+    sql::eventually(&format!("{names:?} run revision {revision}"), || async {
+        let m = members(fleet).await;
+        names
+            .iter()
+            .all(|n| m.iter().any(|m| m.name == *n && m.revision == revision))
+    })
+    .await;
+}
+
+async fn reader_weight(sb: &SandboxGuard, p: &ProxyHandle) -> Option<String> {
+    sql::one(
+        &mut admin(sb, p).await,
+        "SELECT weight FROM runtime_mysql_servers WHERE hostgroup_id=20",
+    )
+    .await
+}
+
+/// `switchyard fleet …` with `-o json`.
+fn cli(etcd: &[String], cluster: &str, args: &[&str]) -> Out {
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "fleet",
+            "--etcd",
+            &etcd.join(","),
+            "--cluster",
+            cluster,
+            "-o",
+            "json",
+        ])
+        .args(args)
+        .env("SWITCHYARD_LOG", "warn")
+        .output()
+        .expect("switchyard runs")
+        .into()
+}
+
+fn url(sb: &SandboxGuard, p: &ProxyHandle, reader: bool) -> String {
+    let l = if reader {
+        &sb.logins().app_ro
+    } else {
+        &sb.logins().app
+    };
+    format!(
+        "mysql://{}:{}@127.0.0.1:{}/app?prefer_socket=false",
+        l.user,
+        l.password,
+        p.mysql_addr.port()
+    )
+}
+
+/// One write through the proxy (the app user's hostgroup is the writer): Ok, or the error.
+async fn write(sb: &SandboxGuard, p: &ProxyHandle) -> Result<(), String> {
+    let opts = mysql_async::Opts::from_url(&url(sb, p, false)).map_err(|e| e.to_string())?;
+    let mut c = mysql_async::Conn::new(opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let r = c
+        .query_drop("INSERT INTO app.fleet_writes (proxy) VALUES (1)")
+        .await
+        .map_err(|e| e.to_string());
+    let _ = c.disconnect().await;
+    r
+}
+
+/// One read through the proxy (the read-only user's hostgroup is the readers').
+async fn read(sb: &SandboxGuard, p: &ProxyHandle) -> Result<(), String> {
+    let opts = mysql_async::Opts::from_url(&url(sb, p, true)).map_err(|e| e.to_string())?;
+    let mut c = mysql_async::Conn::new(opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let r: Result<Option<i64>, _> = c.query_first("SELECT 1").await;
+    let _ = c.disconnect().await;
+    r.map(drop).map_err(|e| e.to_string())
+}
+
+async fn make_table(sb: &SandboxGuard) {
+    let l = &sb.logins().app;
+    let mut c = sql::login(sb.primary().port, &l.user, &l.password).await;
+    sql::exec(
+        &mut c,
+        "CREATE TABLE IF NOT EXISTS app.fleet_writes (id INT AUTO_INCREMENT PRIMARY KEY, proxy INT)",
+    )
+    .await;
+}
+
+async fn events(sb: &SandboxGuard, p: &ProxyHandle, kind: &str) -> usize {
+    sql::rows(
+        &mut admin(sb, p).await,
+        &format!("SELECT * FROM stats_switchyard_events WHERE kind='{kind}'"),
+    )
+    .await
+    .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_proxies_share_revisions_refuse_stale_applies_and_fence_writes_without_quorum() {
+    let mut etcd = EtcdCluster::start(3).await;
+    let sb = sandbox().await;
+    make_table(&sb).await;
+    let endpoints = etcd.endpoints();
+    let names = ["p0", "p1", "p2"];
+    let mut proxies = Vec::new();
+    for n in names {
+        proxies.push(fleet_proxy(&sb, settings(endpoints.clone(), "layer1", n)).await);
+    }
+    let fleet = client(endpoints.clone(), "layer1");
+    all_run(&fleet, &names, 0).await;
+
+    // One proxy's MEMORY becomes revision 1; every proxy runs it.
+    let mut a0 = admin(&sb, &proxies[0]).await;
+    sql::exec(
+        &mut a0,
+        "UPDATE mysql_servers SET weight=7 WHERE hostgroup_id=20",
+    )
+    .await;
+    let saved = std::time::Instant::now();
+    sql::exec(
+        &mut a0,
+        "SAVE CONFIG TO FLEET COMMENT 'readers at weight 7'",
+    )
+    .await;
+    all_run(&fleet, &names, 1).await;
+    // Measured, not asserted (the poll adds up to its own 100 ms period).
+    eprintln!(
+        "fleet: revision 1 ran on 3 proxies {} ms after SAVE CONFIG TO FLEET",
+        saved.elapsed().as_millis()
+    );
+    for p in &proxies {
+        assert_eq!(reader_weight(&sb, p).await.as_deref(), Some("7"));
+    }
+
+    // An operator exports revision 1; meanwhile another proxy publishes revision 2.
+    let exported = cli(&endpoints, "layer1", &["show", "1"]);
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    let file = sb.dir().join("fleet-rev1.json");
+    std::fs::write(&file, &exported.stdout).expect("write revision file");
+    let mut a1 = admin(&sb, &proxies[1]).await;
+    sql::exec(
+        &mut a1,
+        "UPDATE mysql_servers SET weight=9 WHERE hostgroup_id=20",
+    )
+    .await;
+    sql::exec(
+        &mut a1,
+        "SAVE CONFIG TO FLEET COMMENT 'readers at weight 9'",
+    )
+    .await;
+    all_run(&fleet, &names, 2).await;
+
+    // The operator's apply is based on revision 1: refused, nothing changes.
+    let path = file.to_string_lossy().into_owned();
+    let stale = cli(&endpoints, "layer1", &["apply", &path, "--why", "late"]);
+    assert_eq!(
+        stale.code, 4,
+        "stale apply: {} {}",
+        stale.stdout, stale.stderr
+    );
+    let err: serde_json::Value =
+        serde_json::from_str(stale.stderr.lines().last().unwrap_or_default())
+            .expect("JSON error line");
+    assert_eq!(err["kind"], "stale", "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revision 2"),
+        "{err}"
+    );
+    let diff = cli(&endpoints, "layer1", &["diff", &path]);
+    assert_eq!(diff.code, 0, "{}", diff.stderr);
+    assert_eq!(
+        diff.json().as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        diff.stdout
+    );
+
+    // Rollback to revision 1, as revision 3.
+    let rollback = cli(
+        &endpoints,
+        "layer1",
+        &["rollback", "1", "--why", "9 was too much", "--who", "ops"],
+    );
+    assert_eq!(rollback.code, 0, "{}", rollback.stderr);
+    assert_eq!(rollback.json()["revision"], 3);
+    all_run(&fleet, &names, 3).await;
+    for p in &proxies {
+        assert_eq!(reader_weight(&sb, p).await.as_deref(), Some("7"));
+    }
+    let history = cli(&endpoints, "layer1", &["history"]).json();
+    let history = history.as_array().cloned().unwrap_or_default();
+    assert_eq!(history.len(), 3);
+    assert!(history[0]["who"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("admin:"));
+    assert_eq!(history[0]["why"], "readers at weight 7");
+    assert_eq!(history[2]["who"], "ops");
+    assert_eq!(history[2]["why"], "rollback to revision 1: 9 was too much");
+    let status = cli(&endpoints, "layer1", &["status"]).json();
+    assert_eq!(status["current"]["revision"], 3);
+    assert_eq!(status["members"].as_array().map(Vec::len), Some(3));
+    assert!(status["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|m| m["lag"] == 0 && m["write_fenced"].is_null()));
+
+    // Writes go through before the quorum is lost.
+    for p in &proxies {
+        write(&sb, p).await.expect("write before the partition");
+    }
+    // Two of three members gone: no quorum. Every proxy refuses writes, reads go on.
+    etcd.kill(1);
+    etcd.kill(2);
+    let lost = std::time::Instant::now();
+    for p in &proxies {
+        sql::eventually("writes fenced without the quorum", || async {
+            write(&sb, p).await.is_err_and(|e| e.contains("fenced"))
+        })
+        .await;
+        read(&sb, p).await.expect("reads are served while fenced");
+        assert!(events(&sb, p, "write_fence").await >= 1);
+    }
+    let fenced_after = lost.elapsed();
+    // The quorum is back: writes resume on every proxy.
+    etcd.restart(1);
+    etcd.restart(2);
+    etcd.wait_quorum().await;
+    eprintln!(
+        "fleet: writes refused on 3 proxies within {} ms of the quorum's loss (write_fence_after 3 s)",
+        fenced_after.as_millis()
+    );
+    let back = std::time::Instant::now();
+    for p in &proxies {
+        sql::eventually("writes back with the quorum", || async {
+            write(&sb, p).await.is_ok()
+        })
+        .await;
+        assert!(events(&sb, p, "write_unfence").await >= 1);
+    }
+    eprintln!(
+        "fleet: writes back on 3 proxies {} ms after the quorum returned",
+        back.elapsed().as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_cut_off_from_etcd_fences_its_writes_and_catches_up_before_writing_again() {
+    let etcd = EtcdCluster::start(1).await;
+    let sb = sandbox().await;
+    make_table(&sb).await;
+    let relay = Relay::start(etcd.client_addr(0)).await;
+    let endpoints = etcd.endpoints();
+    let isolated = fleet_proxy(
+        &sb,
+        settings(vec![format!("http://{}", relay.addr)], "layer2", "isolated"),
+    )
+    .await;
+    let peer = fleet_proxy(&sb, settings(endpoints.clone(), "layer2", "peer")).await;
+    let fleet = client(endpoints, "layer2");
+    let mut a = admin(&sb, &peer).await;
+    sql::exec(&mut a, "SAVE CONFIG TO FLEET COMMENT 'first'").await;
+    all_run(&fleet, &["isolated", "peer"], 1).await;
+    write(&sb, &isolated).await.expect("write before the cut");
+
+    relay.set(Fault::Cut);
+    sql::eventually("the isolated proxy fences its writes", || async {
+        write(&sb, &isolated)
+            .await
+            .is_err_and(|e| e.contains("Writes are fenced on this proxy"))
+    })
+    .await;
+    read(&sb, &isolated).await.expect("reads go on");
+    write(&sb, &peer).await.expect("the peer still writes");
+    // The fleet moves on while the proxy is away.
+    sql::exec(
+        &mut a,
+        "UPDATE mysql_servers SET weight=5 WHERE hostgroup_id=20",
+    )
+    .await;
+    sql::exec(&mut a, "SAVE CONFIG TO FLEET COMMENT 'while isolated'").await;
+    all_run(&fleet, &["peer"], 2).await;
+    assert_eq!(reader_weight(&sb, &isolated).await.as_deref(), Some("1"));
+
+    relay.set(Fault::pass());
+    sql::eventually("writes come back", || async {
+        write(&sb, &isolated).await.is_ok()
+    })
+    .await;
+    // Writes came back only with the current revision in place.
+    assert_eq!(reader_weight(&sb, &isolated).await.as_deref(), Some("5"));
+    all_run(&fleet, &["isolated"], 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_proxy_leaves_the_fleet_and_restarts_with_the_fences_before_its_first_client() {
+    let etcd = EtcdCluster::start(1).await;
+    let sb = sandbox().await;
+    let mut config = Config::load(sb.proxy_config()).expect("config");
+    config.fleet = Some(settings(etcd.endpoints(), "layer3", "doomed"));
+    config.admin.state_dir = Some(sb.dir().join("doomed-state"));
+    let path = sb.dir().join("doomed.toml");
+    std::fs::write(&path, config.to_toml().expect("toml")).expect("write config");
+    let mut process = proxy_support::ProxyProcess::spawn(&path);
+    let fleet = client(etcd.endpoints(), "layer3");
+    sql::eventually("the proxy joins", || async {
+        members(&fleet).await.iter().any(|m| m.name == "doomed")
+    })
+    .await;
+    let l = &sb.logins().admin;
+    let mut a = sql::login(config.admin.listen.port(), &l.user, &l.password).await;
+    sql::exec(&mut a, "SAVE CONFIG TO FLEET COMMENT 'start'").await;
+    all_run(&fleet, &["doomed"], 1).await;
+    drop(a);
+
+    // SIGKILL: no goodbye, only the lease's expiry removes it.
+    let _ = process.child.kill();
+    let _ = process.child.wait();
+    sql::eventually("the dead proxy leaves", || async {
+        fleet
+            .members()
+            .await
+            .is_ok_and(|m| !m.iter().any(|m| m.name == "doomed"))
+    })
+    .await;
+
+    // While it is down, the fleet fences the primary.
+    let (mut current, _) = fleet.current().await.expect("etcd").expect("revision 1");
+    let fences = current
+        .tables
+        .get_mut("switchyard_fences")
+        .expect("fences table");
+    let primary = sb.primary().port.to_string();
+    let row = fences
+        .columns
+        .iter()
+        .map(|c| match c.as_str() {
+            "hostname" => Some("127.0.0.1".to_string()),
+            "port" => Some(primary.clone()),
+            "reason" => Some("old primary".to_string()),
+            "actor" => Some("test".to_string()),
+            _ => Some("0".to_string()),
+        })
+        .collect();
+    fences.rows.push(row);
+    fleet
+        .publish(current.tables, 1, "test", "fence the old primary")
+        .await
+        .expect("publish revision 2");
+
+    // Restarted from its DISK layer (revision 1), it runs revision 2 before its first client
+    // (or, when etcd is too slow to answer its first tick, it starts with its writes fenced:
+    // either way the old primary takes no write from the first client on).
+    let _process = proxy_support::ProxyProcess::spawn(&path);
+    // A reader: the writer hostgroup has nothing ONLINE once the fence is in place.
+    let reader = &sb.logins().app_ro;
+    let first = sql::login(config.proxy.listen.port(), &reader.user, &reader.password).await;
+    let mut a = sql::login(config.admin.listen.port(), &l.user, &l.password).await;
+    let status = format!("SELECT status FROM runtime_mysql_servers WHERE port={primary}");
+    let at_first_client = sql::one(&mut a, &status).await;
+    assert!(
+        matches!(
+            at_first_client.as_deref(),
+            Some("OFFLINE_HARD" | "OFFLINE_SOFT")
+        ),
+        "the old primary is out of rotation when the first client is served: {at_first_client:?}"
+    );
+    drop(first);
+    all_run(&fleet, &["doomed"], 2).await;
+    sql::converges(&mut a, &status, vec![vec![Some("OFFLINE_HARD".into())]]).await;
+}
