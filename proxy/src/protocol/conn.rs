@@ -1,7 +1,8 @@
 //! A packet connection: a transport plus its read and write buffers.
 //!
 //! Buffers start empty and are dropped back to nothing by [`PacketConn::trim`] between commands,
-//! so an idle client costs no buffer memory however large its last result was.
+//! and a read into an empty buffer waits for the socket to be readable before allocating, so an
+//! idle client costs no buffer memory however large its last result was.
 
 use std::io;
 
@@ -16,7 +17,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// The least a read asks for, so a typical command arrives in one syscall.
 const SMALL_READ: usize = 4 * 1024;
 /// Write buffers above this are released after a command instead of being kept for the next one.
-const KEEP_CAPACITY: usize = 64 * 1024;
+/// Responses stream through `write_raw`; the write buffer only carries the proxy's own small
+/// packets (greeting, OK, errors, local answers), so a few hundred bytes is all it needs to keep.
+const KEEP_CAPACITY: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
@@ -76,6 +79,25 @@ impl PacketConn {
     async fn fill_to(&mut self, n: usize) -> Result<bool, ConnError> {
         while self.rbuf.len() < n {
             let was_empty = self.rbuf.is_empty();
+            if was_empty {
+                // An idle client waits here for its next command: without a buffer until bytes
+                // arrive, read first onto the stack (readiness can be stale, so a buffer reserved
+                // on it could sit through a long wait). A TLS stream keeps its own buffers.
+                if let Transport::Tcp(s) = &self.transport {
+                    s.readable().await?;
+                    let mut first = [0u8; SMALL_READ];
+                    match s.try_read(&mut first) {
+                        Ok(0) => return Ok(false),
+                        Ok(k) => {
+                            self.rbuf.reserve(k.max(n));
+                            self.rbuf.extend_from_slice(&first[..k]);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    continue;
+                }
+            }
             // Read a whole small command (and its header) in one syscall, not just what is known
             // to be missing; a large packet still only grows the buffer to its own size.
             self.rbuf.reserve((n - self.rbuf.len()).max(SMALL_READ));
@@ -178,7 +200,8 @@ impl PacketConn {
     }
 
     /// Gives back buffer memory between commands: an idle connection holds no read buffer at
-    /// all (the next command's read allocates one), and no oversized write buffer.
+    /// all (the next command's read allocates one once its bytes arrive), and no write buffer
+    /// beyond a small one.
     pub fn trim(&mut self) {
         if self.rbuf.is_empty() {
             self.rbuf = BytesMut::new();
@@ -188,7 +211,64 @@ impl PacketConn {
         }
     }
 
+    /// Bytes of buffer memory held now (read and write), for tests of what an idle connection
+    /// keeps.
+    pub fn buffer_capacity(&self) -> usize {
+        self.rbuf.capacity() + self.wbuf.capacity()
+    }
+
     pub async fn shutdown(&mut self) {
         let _ = self.transport.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A connection waiting for its next command holds no buffer; one that has read a command
+    /// and been trimmed holds none either, however big the command was.
+    #[tokio::test]
+    async fn an_idle_connection_holds_no_buffer() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut conn = PacketConn::new(Transport::Tcp(stream));
+
+        let mut big = Vec::new();
+        put_packet_for_test(&mut big, 0, &vec![b'x'; 100_000]);
+        peer.write_all(&big).await.expect("write");
+        let (packet, _) = conn
+            .read_framed(0, 1 << 20)
+            .await
+            .expect("read")
+            .expect("a packet");
+        assert_eq!(packet.len(), HEADER_LEN + 100_000);
+        drop(packet);
+        conn.trim();
+        assert_eq!(conn.buffer_capacity(), 0);
+
+        // Nothing more arrives: the read waits without a buffer.
+        {
+            let mut read = pin!(conn.read_framed(0, 1 << 20));
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(matches!(read.as_mut().poll(&mut cx), Poll::Pending));
+        }
+        assert_eq!(conn.buffer_capacity(), 0);
+    }
+
+    fn put_packet_for_test(out: &mut Vec<u8>, seq: u8, payload: &[u8]) {
+        let mut buf = BytesMut::new();
+        put_packet(&mut buf, seq, payload);
+        out.extend_from_slice(&buf);
     }
 }
