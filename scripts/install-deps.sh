@@ -5,11 +5,15 @@
 #   - Python tools listed in scripts/deps/*.pip, into the venv $SWITCHYARD_VENV
 #     (default ~/.local/share/switchyard/venv; its bin/ holds e.g. moto_server).
 #   - A Rust toolchain through rustup when cargo is missing, plus clippy and rustfmt.
+#   - Tools built from crates.io listed in scripts/deps/*.cargo, into $SWITCHYARD_TOOLS
+#     (default ~/.local/share/switchyard/tools; its bin/ holds e.g. garage), built once: the
+#     build folder stays there until the install succeeds, so an interrupted build resumes.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 deps="$here/deps"
 venv="${SWITCHYARD_VENV:-$HOME/.local/share/switchyard/venv}"
+tools="${SWITCHYARD_TOOLS:-$HOME/.local/share/switchyard/tools}"
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -102,7 +106,32 @@ install_rust() {
     fi
 }
 
+install_cargo_tools() {
+    shopt -s nullglob
+    local files=("$deps"/*.cargo)
+    shopt -u nullglob
+    [ ${#files[@]} -gt 0 ] || return 0
+    if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
+        # shellcheck disable=SC1091
+        . "$HOME/.cargo/env"
+    fi
+    local crate version binary flags
+    while read -r crate version binary flags; do
+        [ -n "$crate" ] || continue
+        # `garage --version` style output names the version; anything else is rebuilt.
+        if "$tools/bin/$binary" --version 2>/dev/null | grep -qF "$version"; then
+            continue
+        fi
+        say "building $crate $version from crates.io into $tools (once; a few minutes)"
+        # shellcheck disable=SC2086 # flags are words from the list file
+        CARGO_TARGET_DIR="$tools/build" cargo install --locked --debug --quiet \
+            --root "$tools" "$crate@$version" $flags
+        rm -rf "$tools/build"
+    done < <(cat "${files[@]}" | sed 's/#.*//' | sed '/^[[:space:]]*$/d')
+}
+
 install_apt
 install_pip
 install_rust
+install_cargo_tools
 say "done"
