@@ -11,8 +11,8 @@ use futures::StreamExt;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
-use proxy_support::relay::{Fault, Relay};
-use proxy_support::sql::{eventually, exec, login, rows};
+use proxy_support::relay::{Fault, Relay, Shape};
+use proxy_support::sql::{eventually, exec, login, one, rows};
 use proxy_support::Fixture;
 
 const READER: u32 = 20;
@@ -354,4 +354,94 @@ async fn a_thousand_bad_clients_on_the_admin_and_http_ports() {
     })
     .await;
     exec(&mut c, "SELECT 1").await;
+}
+
+/// A writable primary whose read_only checks time out (a slow link, or a machine too busy to
+/// run the monitor: the soak lost its workload this way) but which answers a patient check
+/// stays the writer, and the transaction running on it commits. Before, the third timeout
+/// assumed read_only=1, moved the server out of the writer hostgroup and ended its
+/// transactions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_checks_that_time_out_do_not_demote_a_primary_that_answers_a_patient_check() {
+    const WRITER: u32 = 10;
+    let fx = Fixture::start(0).await;
+    let primary = fx.primary_port();
+    let relay = Relay::start(([127, 0, 0, 1], primary).into()).await;
+    let port = relay.port();
+    let mut admin = fx.admin().await;
+    for (name, value) in [
+        ("mysql-monitor_read_only_interval", "300"),
+        ("mysql-monitor_read_only_timeout", "200"),
+        ("mysql-monitor_ping_timeout", "5000"),
+        ("mysql-monitor_connect_timeout", "5000"),
+    ] {
+        exec(&mut admin, &format!("UPDATE global_variables SET variable_value = '{value}' WHERE variable_name = '{name}'")).await;
+    }
+    exec(&mut admin, "LOAD MYSQL VARIABLES TO RUNTIME").await;
+    exec(
+        &mut admin,
+        &format!("UPDATE mysql_servers SET port = {port} WHERE port = {primary}"),
+    )
+    .await;
+    exec(&mut admin, "LOAD MYSQL SERVERS TO RUNTIME").await;
+    let count = |filter: &str| {
+        format!("SELECT COUNT(*) FROM mysql_server_read_only_log WHERE port = {port} AND {filter}")
+    };
+    let writable = count("error IS NULL AND read_only = 0");
+    eventually("read_only=0 seen through the relay", || async {
+        one(&mut fx.admin().await, &writable).await.as_deref() != Some("0")
+    })
+    .await;
+
+    let mut c = Conn::new(mysql_async::Opts::from_url(&fx.proxy_url()).expect("url"))
+        .await
+        .expect("app login");
+    c.query_drop("CREATE TABLE IF NOT EXISTS slow_ro (id INT PRIMARY KEY)")
+        .await
+        .expect("create");
+    c.query_drop("BEGIN").await.expect("begin");
+    c.query_drop("INSERT INTO slow_ro VALUES (1)")
+        .await
+        .expect("insert");
+
+    // 150 ms each way: a read_only check takes ~300 ms against a 200 ms timeout, and well under
+    // the patient check's 800 ms.
+    let errors_before: u64 = one(&mut admin, &count("error IS NOT NULL"))
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    relay.set(Fault::Pass(Shape {
+        latency: Duration::from_millis(150),
+        ..Shape::default()
+    }));
+    // Two rounds of three timeouts: each round's third would have demoted the primary.
+    let errors = count("error IS NOT NULL");
+    eventually("six read_only checks time out", || async {
+        let n: u64 = one(&mut fx.admin().await, &errors)
+            .await
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        n >= errors_before + 6
+    })
+    .await;
+    let writers = rows(
+        &mut admin,
+        &format!("SELECT status FROM runtime_mysql_servers WHERE hostgroup_id = {WRITER} AND port = {port}"),
+    )
+    .await;
+    assert_eq!(
+        writers,
+        vec![vec![Some("ONLINE".to_string())]],
+        "the primary is still the writer"
+    );
+    c.query_drop("INSERT INTO slow_ro VALUES (2)")
+        .await
+        .expect("the transaction goes on");
+    c.query_drop("COMMIT").await.expect("commit");
+    relay.set(Fault::pass());
+    let n: Option<String> = c
+        .query_first("SELECT COUNT(*) FROM slow_ro")
+        .await
+        .expect("count");
+    assert_eq!(n.as_deref(), Some("2"));
 }

@@ -576,6 +576,10 @@ async fn greeting(e: &Endpoint, timeout: Duration) -> Result<u64, CheckError> {
     }
 }
 
+/// How much longer than `mysql-monitor_read_only_timeout` the last check before a writable
+/// server is assumed read-only may take.
+const SECOND_OPINION_FACTOR: u32 = 4;
+
 async fn read_only(
     admin: &Admin,
     cfg: &MonitorConfig,
@@ -586,16 +590,39 @@ async fn read_only(
     if cfg.username.is_empty() {
         return;
     }
-    let (result, started) = timed(
-        admin,
-        cfg,
-        e,
-        conn,
-        Check::ReadOnly,
-        async |c| checks::read_only(c, check_type, cfg.read_only_timeout).await,
-        |r, ro| r.value = Some(i64::from(*ro)),
-    )
-    .await;
+    let check = async |conn: &mut Option<Conn>, patience: Duration| {
+        timed(
+            admin,
+            cfg,
+            e,
+            conn,
+            Check::ReadOnly,
+            async |c| checks::read_only(c, check_type, patience).await,
+            |r, ro| r.value = Some(i64::from(*ro)),
+        )
+        .await
+    };
+    let (mut result, mut started) = check(conn, cfg.read_only_timeout).await;
+    if matches!(result, Err(CheckError::Timeout(_))) {
+        // The timeout that would make a writable server read-only: moving it takes it out of
+        // the writer hostgroup and ends the transactions running on it. A server that is
+        // merely slow (a starved machine: the soak lost its workload this way) answers a
+        // patient check, so ask once more before assuming; a hung one still moves, one
+        // patient timeout later.
+        let known = admin.monitor.latest(e).unwrap_or_default();
+        if known.read_only == Some(false)
+            && known.read_only_timeouts + 1 >= cfg.read_only_max_timeout_count
+        {
+            let patience = cfg.read_only_timeout.saturating_mul(SECOND_OPINION_FACTOR);
+            info!(
+                server = %format_args!("{}:{}", e.0, e.1),
+                timeouts = known.read_only_timeouts + 1,
+                patience_ms = patience.as_millis() as u64,
+                "read_only checks of a writable server timed out; asking once more before assuming read_only=1"
+            );
+            (result, started) = check(conn, patience).await;
+        }
+    }
     admin.monitor.update(e, |l| match &result {
         Ok(ro) => {
             l.read_only = Some(*ro);
