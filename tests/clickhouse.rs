@@ -8,6 +8,7 @@ use mysql_async::consts::ColumnType;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 use proxy_support::clickhouse::{ClickHouse, PASSWORD, USER};
+use proxy_support::relay::{Fault, Relay};
 use proxy_support::sql;
 use switchyard_proxy::config::{Backend, Config, QueryRuleRow, ServerRow, UserRow};
 use switchyard_proxy::ProxyHandle;
@@ -300,4 +301,69 @@ async fn the_mariadb_cli_works_interactively() {
         );
     }
     assert!(!output.contains("ERROR"), "{output}");
+}
+
+/// The monitor checks a ClickHouse server with `GET /ping` over its HTTP port: one that stops
+/// answering (a blackhole in front of it) is shunned after the missed pings, statements go to
+/// the other server of the hostgroup meanwhile, and it comes back after a good ping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_clickhouse_server_is_shunned_and_comes_back() {
+    let f = Fixture::start().await;
+    let relay = Relay::start(([127, 0, 0, 1], f.ch.http_port).into()).await;
+    let port = relay.port();
+    let mut admin = sql::login(f.proxy.admin_addr.port(), "admin", "admin").await;
+    for stmt in [
+        "UPDATE global_variables SET variable_value = '200' WHERE variable_name = 'mysql-monitor_ping_interval'".to_string(),
+        "UPDATE global_variables SET variable_value = '1000' WHERE variable_name = 'mysql-monitor_ping_timeout'".to_string(),
+        "LOAD MYSQL VARIABLES TO RUNTIME".to_string(),
+        format!("INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES ({HOSTGROUP}, '127.0.0.1', {port})"),
+        format!("INSERT INTO switchyard_mysql_servers (hostgroup_id, hostname, port, backend) VALUES ({HOSTGROUP}, '127.0.0.1', {port}, 'clickhouse')"),
+        "LOAD MYSQL SERVERS TO RUNTIME".to_string(),
+    ] {
+        sql::exec(&mut admin, &stmt).await;
+    }
+    let good_pings = format!(
+        "SELECT COUNT(*) FROM mysql_server_ping_log WHERE port = {port} AND ping_error IS NULL"
+    );
+    sql::eventually("the monitor pings ClickHouse", || async {
+        sql::one(&mut admin_of(&f).await, &good_pings)
+            .await
+            .as_deref()
+            != Some("0")
+    })
+    .await;
+
+    relay.set(Fault::Blackhole);
+    let status = format!(
+        "SELECT status FROM stats_switchyard_servers WHERE hostgroup_id = {HOSTGROUP} AND port = {port}"
+    );
+    sql::eventually("the blackholed server is shunned", || async {
+        sql::one(&mut admin_of(&f).await, &status).await.as_deref() == Some("SHUNNED")
+    })
+    .await;
+    let reason = sql::one(
+        &mut admin,
+        &format!("SELECT reason FROM stats_switchyard_events WHERE kind = 'shun' AND server = '127.0.0.1:{port}'"),
+    )
+    .await
+    .unwrap_or_default();
+    assert!(reason.contains("/ping"), "{reason}");
+    let mut c = f.client().await;
+    for _ in 0..20 {
+        let one: Option<u8> = c
+            .query_first("SELECT 1")
+            .await
+            .expect("served by the other server");
+        assert_eq!(one, Some(1));
+    }
+
+    relay.set(Fault::pass());
+    sql::eventually("the server is back after a good ping", || async {
+        sql::one(&mut admin_of(&f).await, &status).await.as_deref() == Some("ONLINE")
+    })
+    .await;
+}
+
+async fn admin_of(f: &Fixture) -> Conn {
+    sql::login(f.proxy.admin_addr.port(), "admin", "admin").await
 }

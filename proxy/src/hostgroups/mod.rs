@@ -243,17 +243,11 @@ impl Hostgroups {
         self.servers().filter(move |s| s.is_at(host, port))
     }
 
-    /// Each distinct `host:port` of a MySQL-protocol server, once.
-    pub fn mysql_endpoints(&self) -> Vec<(String, u16)> {
-        let clickhouse: std::collections::HashSet<(&str, u16)> = self
-            .servers()
-            .filter(|s| s.row.backend != crate::config::Backend::Mysql)
-            .map(|s| (s.row.hostname.as_str(), s.row.port))
-            .collect();
-        self.endpoints()
-            .into_iter()
-            .filter(|(h, p)| !clickhouse.contains(&(h.as_str(), *p)))
-            .collect()
+    /// Whether the server at `host:port` speaks ClickHouse's HTTP, not MySQL (a hostgroup has
+    /// one kind, and the config refuses an address in hostgroups of both kinds).
+    pub fn is_clickhouse(&self, host: &str, port: u16) -> bool {
+        self.members(host, port)
+            .any(|s| s.row.backend == crate::config::Backend::Clickhouse)
     }
 
     /// Each distinct `host:port`, once.

@@ -69,8 +69,7 @@ async fn supervise(admin: Arc<Admin>) {
         }
         let cfg = rx.borrow().clone();
         let endpoints = if cfg.enabled {
-            // The checks speak MySQL; a ClickHouse server's HTTP port would only fail them.
-            admin.shared.runtime().hostgroups.mysql_endpoints()
+            admin.shared.runtime().hostgroups.endpoints()
         } else {
             vec![]
         };
@@ -208,6 +207,24 @@ async fn watch_server(admin: Arc<Admin>, e: Endpoint, mut rx: watch::Receiver<Ar
     loop {
         let cfg = rx.borrow_and_update().clone();
         let now = Instant::now();
+        if admin.shared.runtime().hostgroups.is_clickhouse(&e.0, e.1) {
+            // ClickHouse answers HTTP: its health is `GET /ping`, judged as a MySQL ping is
+            // (shun after missed pings, back after a good one). The other checks speak MySQL.
+            if now >= due.ping {
+                due.ping = now + cfg.ping_interval;
+                ping(&admin, &cfg, &e, &mut conn).await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.ping.into()) => {}
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    due.ping = Instant::now();
+                }
+            }
+            continue;
+        }
         let roles = Roles::of(&admin, &cfg, &e);
         if now >= due.ping {
             due.ping = now + cfg.ping_interval;
@@ -391,7 +408,9 @@ async fn connect(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint) {
 /// greeting). Failures in a row shun; a success is the probe that brings a shunned server back.
 async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option<Conn>) {
     let start = now_us();
-    let result = if cfg.username.is_empty() {
+    let result = if admin.shared.runtime().hostgroups.is_clickhouse(&e.0, e.1) {
+        clickhouse_ping(e, cfg.ping_timeout).await
+    } else if cfg.username.is_empty() {
         greeting(e, cfg.ping_timeout).await
     } else {
         match ensure_conn(cfg, e, conn).await {
@@ -559,6 +578,14 @@ async fn limits(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Opt
         }
         Err(err) => debug!(error = %err, "cannot read the server's max_connections"),
     }
+}
+
+async fn clickhouse_ping(e: &Endpoint, timeout: Duration) -> Result<u64, CheckError> {
+    let started = Instant::now();
+    crate::clickhouse::http::ping(&format!("{}:{}", e.0, e.1), timeout)
+        .await
+        .map_err(|err| CheckError::Failed(err.to_string()))?;
+    Ok(started.elapsed().as_micros() as u64)
 }
 
 async fn greeting(e: &Endpoint, timeout: Duration) -> Result<u64, CheckError> {
