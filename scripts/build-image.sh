@@ -104,9 +104,12 @@ not_run() {
 [ "$static" = yes ] || not_run "the binary is dynamically linked (build a static one: scripts/build-image.sh)"
 command -v podman >/dev/null || not_run "podman is not installed (apt-get install podman runc)"
 if command -v runc >/dev/null; then PODMAN+=(--runtime runc); fi
-nofile="$(ulimit -Hn)"; nproc="$(ulimit -Hu)"
+# Explicit limits: podman's defaults are above what this machine lets a process raise them to.
+# Open files at this shell's hard limit (a proxy holds two per session); processes lowered,
+# since setting them even at the hard limit is refused here.
+nofile="$(ulimit -Hn)"
 [ "$nofile" = unlimited ] && nofile=1048576
-[ "$nproc" = unlimited ] && nproc=1048576
+nproc=4096
 RUN_FLAGS=(--network host --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
 
 "${PODMAN[@]}" load -q -i "$work/image.tar" >"$work/load.log" 2>&1 \
