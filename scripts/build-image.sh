@@ -21,6 +21,11 @@
 # dns modules built in, so a hostname in mysql_servers resolves from the container's /etc/hosts
 # and resolv.conf (which every engine provides); other NSS modules (LDAP, mDNS) cannot load.
 #
+# A quicker static binary for trying the image (debug, from dependencies already built for the
+# tests; only the final link changes): `cargo rustc --bin switchyard -- -C
+# target-feature=+crt-static`, then SWITCHYARD_IMAGE_BIN=target/debug/switchyard (the next
+# `cargo build` links it dynamically again).
+#
 # Running it: podman (Debian: apt-get install podman runc). This machine needs runc, the vfs
 # driver and explicit ulimits (no cgroup v2, no permission to raise rlimits); those flags are
 # in $PODMAN below and harmless elsewhere.
