@@ -137,7 +137,8 @@ install -m 0640 -g 65532 "$sandbox_dir/proxy.toml" "$work/proxy.toml"
 container="switchyard-check-$$"
 "${PODMAN[@]}" run -d --name "$container" "${RUN_FLAGS[@]}" \
     -v "$work/proxy.toml:/etc/switchyard/proxy.toml:ro" \
-    "$image" proxy --config /etc/switchyard/proxy.toml --grace 10 >/dev/null
+    "$image" proxy --config /etc/switchyard/proxy.toml --state-dir /var/lib/switchyard/proxy \
+    --grace 10 >/dev/null
 ready=""
 for _ in $(seq 1 300); do
     if curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1; then ready=1; break; fi
@@ -159,4 +160,5 @@ if [ "$code" != 0 ]; then
     echo "run: FAILED: exit code $code after SIGTERM"
     exit 1
 fi
-echo "run: ok: a client query through the container answered '$answer'; SIGTERM -> exit 0 in ${stopped_ms} ms"
+disk="$("${PODMAN[@]}" logs "$container" 2>&1 | grep -o 'DISK layer [^ ]*' | head -1)"
+echo "run: ok: a client query through the container answered '$answer'; ${disk:-no DISK layer line}; SIGTERM -> exit 0 in ${stopped_ms} ms"
