@@ -87,7 +87,10 @@ pub struct Shared {
     pub query: crate::query::QueryProcessor,
     announce: RwLock<Announce>,
     next_id: AtomicU32,
+    /// Draining: no new clients, sessions finish their transaction (see `ProxyHandle::shutdown`).
     shutdown: watch::Receiver<bool>,
+    /// The drain is over: what still serves during it (the HTTP endpoints) stops.
+    stopped: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -183,8 +186,19 @@ impl Shared {
         }
     }
 
+    /// Changes to `true` when the drain starts.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
+    }
+
+    /// Whether the proxy is draining (or stopped).
+    pub fn draining(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Changes to `true` when the drain is over and the proxy stops.
+    pub fn stopped_signal(&self) -> watch::Receiver<bool> {
+        self.stopped.clone()
     }
 }
 
@@ -198,21 +212,48 @@ pub struct ProxyHandle {
     pub data_file: Option<std::path::PathBuf>,
     pub shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
+    stopped: watch::Sender<bool>,
     accept: JoinHandle<()>,
 }
 
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Client sessions still open when the grace ran out (0: every session finished).
+    pub sessions_left: u64,
+    pub elapsed: Duration,
+}
+
 impl ProxyHandle {
-    /// Stops accepting, tells sessions to finish, and waits up to `grace` for them.
-    pub async fn shutdown(self, grace: Duration) {
+    /// Drains and stops: the client and admin listeners close at once (new connects are
+    /// refused), `/readyz` answers 503, idle sessions outside a transaction are closed with
+    /// error 1053, a session inside a transaction goes on until it commits or rolls back (a
+    /// running statement always finishes); once no session is left, or after `grace`, the
+    /// HTTP endpoints stop too and whatever is still open is left to the caller's exit.
+    pub async fn shutdown(self, grace: Duration) -> Drained {
+        let started = tokio::time::Instant::now();
         let _ = self.shutdown.send(true);
         let _ = self.accept.await;
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline = started + grace;
         while self.shared.stats.client_connections_connected.get() > 0
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let _ = self.stopped.send(true);
+        let drained = Drained {
+            sessions_left: self.shared.stats.client_connections_connected.get(),
+            elapsed: started.elapsed(),
+        };
+        if drained.sessions_left > 0 {
+            warn!(
+                sessions = drained.sessions_left,
+                grace_ms = grace.as_millis() as u64,
+                "grace over: sessions still open are cut"
+            );
+        }
         info!("proxy stopped");
+        drained
     }
 }
 
@@ -233,6 +274,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
     let announce = learn_announce(&config, &runtime).await;
     let learned = announce.version != default_announce(&config).version;
     let (tx, rx) = watch::channel(false);
+    let (stopped_tx, stopped_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         runtime: RwLock::new(Arc::new(runtime)),
         settings: config.proxy.clone(),
@@ -248,6 +290,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         announce: RwLock::new(announce),
         next_id: AtomicU32::new(1),
         shutdown: rx,
+        stopped: stopped_rx,
     });
     let admin = Arc::new(crate::admin::Admin::new(&config, Arc::clone(&shared))?);
     if !learned && config.proxy.server_version.is_none() {
@@ -283,6 +326,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         data_file,
         shared,
         shutdown: tx,
+        stopped: stopped_tx,
         accept,
     })
 }

@@ -51,7 +51,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the proxy headless.
+    /// Run the proxy headless (also as `proxysql -f -D DIR -c FILE`, ProxySQL's command line).
+    #[command(alias = "proxysql")]
     Proxy(proxy::ProxyArgs),
     /// Compress or decompress stdin to stdout with an SST compression method.
     Codec(codec::CodecArgs),

@@ -271,6 +271,13 @@ impl Sandbox {
     /// Starts a stopped or killed server and waits until it accepts connections; a replica
     /// resumes replication on its own. Starting a running server does nothing.
     pub fn start(&mut self, name: &str) -> Result<()> {
+        self.start_with(name, &[])
+    }
+
+    /// [`Sandbox::start`] with mariadbd options for this run only, on top of its my.cnf (e.g.
+    /// `--innodb-read-only`, which MariaDB cannot change while running: an Aurora-style role
+    /// change is a restart with or without it). The next plain `start` runs without them.
+    pub fn start_with(&mut self, name: &str, options: &[&str]) -> Result<()> {
         let _span = info_span!("sandbox_start", server = name).entered();
         let rec = self.state.server(name)?.clone();
         match self.live_state(&rec) {
@@ -279,7 +286,7 @@ impl Sandbox {
             ProcState::Gone => {}
         }
         let paths = self.paths(name);
-        let pid = server::spawn(&self.bin, &paths)?;
+        let pid = server::spawn_with(&self.bin, &paths, options)?;
         self.set_pid(name, Some(pid))?;
         server::wait_ready(name, pid, &paths, rec.port)
     }

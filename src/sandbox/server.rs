@@ -120,6 +120,11 @@ pub fn write_cnf(paths: &ServerPaths, s: &ServerSettings) -> Result<()> {
 /// Starts mariadbd in its own process group, so a Ctrl-C in the terminal that ran
 /// `sandbox up` does not reach it. Returns the pid; the caller waits with [`wait_ready`].
 pub fn spawn(bin: &Binaries, paths: &ServerPaths) -> Result<u32> {
+    spawn_with(bin, paths, &[])
+}
+
+/// [`spawn`] with server options for this start only (`--innodb-read-only`), after the my.cnf.
+pub fn spawn_with(bin: &Binaries, paths: &ServerPaths, options: &[&str]) -> Result<u32> {
     let _ = fs::remove_file(&paths.socket);
     let _ = fs::remove_file(&paths.pid_file);
     let out = fs::OpenOptions::new()
@@ -136,6 +141,7 @@ pub fn spawn(bin: &Binaries, paths: &ServerPaths) -> Result<u32> {
         // mariadbd refuses to run as root unless told to; the sandbox owns its files anyway.
         cmd.arg("--user=root");
     }
+    cmd.args(options);
     let child = cmd
         .stdin(Stdio::null())
         .stdout(out)

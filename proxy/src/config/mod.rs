@@ -134,6 +134,49 @@ pub struct MonitorSettings {
     pub username: String,
     #[serde(default)]
     pub password: String,
+    /// A file whose first line is the password (a mounted secret), instead of `password`:
+    /// relative to the config file's folder. Read once at load into `password`, then cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl MonitorSettings {
+    /// Replaces `password_file` by the password it holds. The error names the file, never what
+    /// it holds.
+    fn read_password_file(&mut self, base: Option<&Path>) -> Result<(), ConfigError> {
+        let Some(file) = self.password_file.take() else {
+            return Ok(());
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            path: None,
+            line: None,
+            reason,
+        };
+        if !self.password.is_empty() {
+            return Err(invalid(
+                "[monitor] password and password_file are both set: drop one".into(),
+            ));
+        }
+        let path = match base {
+            Some(dir) if file.is_relative() => dir.join(&file),
+            _ => file,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            invalid(format!(
+                "[monitor] password_file {}: cannot read it: {e}",
+                path.display()
+            ))
+        })?;
+        let line = text.lines().next().unwrap_or("");
+        if line.is_empty() {
+            return Err(invalid(format!(
+                "[monitor] password_file {}: its first line is empty",
+                path.display()
+            )));
+        }
+        self.password = line.to_string();
+        Ok(())
+    }
 }
 
 fn default_true() -> bool {
@@ -251,9 +294,12 @@ impl Config {
         if as_cnf {
             return cnf::parse(&text, Some(path));
         }
-        Config::parse(&text)
-            .map(|c| (c, Vec::new()))
-            .map_err(|e| e.in_file(path))
+        let mut config = Config::parse(&text).map_err(|e| e.in_file(path))?;
+        config
+            .monitor
+            .read_password_file(path.parent())
+            .map_err(|e| e.in_file(path))?;
+        Ok((config, Vec::new()))
     }
 
     /// Parses and validates TOML text.

@@ -133,3 +133,45 @@ fn fleet_section_is_checked_at_load() {
     }
     assert!(Config::parse(GOOD).unwrap().fleet.is_none());
 }
+
+#[test]
+fn the_monitor_password_comes_from_a_file_next_to_the_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("secrets")).expect("mkdir");
+    std::fs::write(dir.path().join("secrets/monitor"), "Mon Pass^1\n").expect("secret");
+    let path = dir.path().join("proxy.toml");
+    let text =
+        format!("{GOOD}\n[monitor]\nusername = \"monitor\"\npassword_file = \"secrets/monitor\"\n");
+    std::fs::write(&path, &text).expect("config");
+    let config = Config::load(&path).expect("loads");
+    assert_eq!(config.monitor.password, "Mon Pass^1");
+    assert_eq!(
+        config.monitor.password_file, None,
+        "read once, then cleared"
+    );
+    // Nothing about the file is written back out.
+    let toml = config.to_toml().expect("toml");
+    assert!(!toml.contains("password_file"), "{toml}");
+
+    // Both set, a missing file, an empty first line: refused, naming the file, never the secret.
+    let both =
+        format!("{GOOD}\n[monitor]\npassword = \"x\"\npassword_file = \"secrets/monitor\"\n");
+    std::fs::write(&path, both).expect("config");
+    let e = Config::load(&path).expect_err("both set").to_string();
+    assert!(e.contains("both set"), "{e}");
+    let missing = format!("{GOOD}\n[monitor]\npassword_file = \"secrets/nope\"\n");
+    std::fs::write(&path, missing).expect("config");
+    let e = Config::load(&path).expect_err("missing file").to_string();
+    assert!(
+        e.contains("secrets/nope") && e.contains("cannot read"),
+        "{e}"
+    );
+    std::fs::write(dir.path().join("secrets/empty"), "\nsecond line\n").expect("secret");
+    let empty = format!("{GOOD}\n[monitor]\npassword_file = \"secrets/empty\"\n");
+    std::fs::write(&path, empty).expect("config");
+    let e = Config::load(&path).expect_err("empty").to_string();
+    assert!(
+        e.contains("first line is empty") && !e.contains("second line"),
+        "{e}"
+    );
+}

@@ -41,7 +41,8 @@ pub async fn start(admin: Arc<Admin>, addr: SocketAddr) -> std::io::Result<Socke
 }
 
 async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
-    let mut shutdown = admin.shared.shutdown_signal();
+    // Served through the drain, so that `/readyz` says 503 while sessions finish.
+    let mut shutdown = admin.shared.stopped_signal();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {

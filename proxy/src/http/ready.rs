@@ -8,8 +8,8 @@ use crate::server::Shared;
 /// an active user defaults to has an ONLINE server with a weight above zero (one it would pick).
 /// Otherwise the reason, naming each hostgroup that cannot take traffic and a user it strands.
 pub fn readiness(shared: &Shared) -> Result<(), String> {
-    if *shared.shutdown_signal().borrow() {
-        return Err("shutting down".into());
+    if shared.draining() {
+        return Err("shutting down: draining sessions".into());
     }
     let runtime = shared.runtime();
     let mut defaults: BTreeMap<u32, &str> = BTreeMap::new();

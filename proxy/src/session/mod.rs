@@ -196,7 +196,12 @@ impl Session {
         // the global do not reach it, so neither do they here.
         let default_wait = self.default_wait_timeout();
         let mut idle_from = tokio::time::Instant::now();
+        // Set when the drain starts inside a transaction: the session goes on until it ends.
+        let mut draining = false;
         loop {
+            if draining && self.status & status::IN_TRANS == 0 {
+                return Box::pin(self.refuse_shutdown()).await;
+            }
             self.client.trim();
             entry.set_busy(false);
             // A connection kept only by the connection delay goes back when the delay ends.
@@ -219,11 +224,13 @@ impl Session {
                     debug!("idle longer than wait_timeout; disconnecting");
                     return Served::IdleTimeout;
                 }
-                _ = shutdown.changed() => {
-                    self.shared.stats.generated_error_packets.incr();
-                    let err = ErrPacket::new(errors::SERVER_SHUTDOWN, "Server shutdown in progress");
-                    let _ = self.client.send(0, &err.encode()).await;
-                    return Served::Done;
+                _ = shutdown.changed(), if !draining => {
+                    if self.status & status::IN_TRANS != 0 {
+                        debug!("draining: the session finishes its transaction first");
+                        draining = true;
+                        continue;
+                    }
+                    return Box::pin(self.refuse_shutdown()).await;
                 }
             };
             let (packet, next_seq) = match read {
@@ -290,6 +297,14 @@ impl Session {
             com::QUERY => self.query(packet).await,
             _ => self.forward(command, packet).await,
         }
+    }
+
+    /// The end of a session the drain closes: error 1053, as a server that shuts down sends.
+    async fn refuse_shutdown(&mut self) -> Served {
+        self.shared.stats.generated_error_packets.incr();
+        let err = ErrPacket::new(errors::SERVER_SHUTDOWN, "Server shutdown in progress");
+        let _ = self.client.send(0, &err.encode()).await;
+        Served::Done
     }
 
     /// ProxySQL's `Slow_queries`: longer than `mysql-long_query_time` (ms).
