@@ -154,14 +154,19 @@ fn normal_equations(p: [f64; 3], pts: &[Point]) -> ([[f64; 3]; 3], [f64; 3]) {
     for q in pts {
         let j = gradient(p, q.n);
         let r = q.x - model(p, q.n);
-        for i in 0..3 {
-            g[i] += j[i] * r;
-            for k in 0..3 {
-                a[i][k] += j[i] * j[k];
-            }
-        }
+        accumulate(&mut a, &mut g, j, r);
     }
     (a, g)
+}
+
+/// Adds one row `j` with target `y` to the normal equations: `a += jjᵀ`, `b += j·y`.
+fn accumulate(a: &mut [[f64; 3]; 3], b: &mut [f64; 3], j: [f64; 3], y: f64) {
+    for ((row, bi), ji) in a.iter_mut().zip(b.iter_mut()).zip(j) {
+        *bi += ji * y;
+        for (cell, jk) in row.iter_mut().zip(j) {
+            *cell += ji * jk;
+        }
+    }
 }
 
 /// Solves `a · x = b` by Gaussian elimination with partial pivoting; `None` when singular.
@@ -180,8 +185,9 @@ fn solve(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
         b.swap(col, pivot);
         for row in col + 1..3 {
             let f = a[row][col] / a[col][col];
-            for k in col..3 {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col];
+            for (cell, p) in a[row].iter_mut().zip(pivot_row).skip(col) {
+                *cell -= f * p;
             }
             b[row] -= f * b[col];
         }
@@ -224,14 +230,12 @@ fn linear_start(pts: &[Point]) -> Option<[f64; 3]> {
     let mut a = [[0.0; 3]; 3];
     let mut b = [0.0; 3];
     for q in pts {
-        let row = [1.0, q.n - 1.0, q.n * (q.n - 1.0)];
-        let y = q.n / q.x;
-        for i in 0..3 {
-            b[i] += row[i] * y;
-            for k in 0..3 {
-                a[i][k] += row[i] * row[k];
-            }
-        }
+        accumulate(
+            &mut a,
+            &mut b,
+            [1.0, q.n - 1.0, q.n * (q.n - 1.0)],
+            q.n / q.x,
+        );
     }
     let [inv_lambda, s, k] = solve(a, b)?;
     (inv_lambda > 0.0).then(|| project([1.0 / inv_lambda, s / inv_lambda, k / inv_lambda]))
