@@ -93,7 +93,8 @@ for t in $levels; do
     printf '%-8s %12s\n' "$t" "$(qps "$t")" >&2
 done
 sleep 2
-read -r fit lambda sigma kappa peak_n peak_x max_err < <(row "fit, lambda, sigma, kappa, COALESCE(peak_n, 'none'), COALESCE(peak_x, 'none'), max_err_pct")
+# `fit` last: a reason ("not enough spread: …") has spaces.
+read -r lambda sigma kappa peak_n peak_x max_err fit < <(row "lambda, sigma, kappa, COALESCE(peak_n, 'none'), COALESCE(peak_x, 'none'), max_err_pct, fit")
 say "fit: $fit; lambda $lambda, sigma $sigma, kappa $kappa; peak N* $peak_n, X* $peak_x; largest error over the window $max_err %"
 uncapped="$(qps 64)"
 if [ "$fit" != peak ]; then
