@@ -574,22 +574,27 @@ pub fn capacity_rows() -> Vec<CapacityRow> {
     ]
 }
 
-/// db1.prod's measured points: the curve at 1..48, a little off it, twice.
+/// The measured points of db1.prod and of its hostgroup: the curve at 1..48, a little off it.
 pub fn capacity_points() -> Vec<CapacityPointRow> {
-    [
+    let levels = [
         1.0, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0, 32.0, 40.0, 48.0, 3.0, 6.0, 20.0, 36.0,
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, &n)| CapacityPointRow {
-        hostgroup: 10,
-        srv_host: "db1.prod".into(),
-        srv_port: 3306,
-        time_ms: T0_MS - 2_000 * (14 - i as u64),
-        n,
-        x: usl_x(n) * if i % 2 == 0 { 1.03 } else { 0.97 },
-    })
-    .collect()
+    ];
+    [("db1.prod", 3306), ("", 0)]
+        .into_iter()
+        .flat_map(|(host, port)| {
+            levels
+                .iter()
+                .enumerate()
+                .map(move |(i, &n)| CapacityPointRow {
+                    hostgroup: 10,
+                    srv_host: host.into(),
+                    srv_port: port,
+                    time_ms: T0_MS - 2_000 * (14 - i as u64),
+                    n,
+                    x: usl_x(n) * if i % 2 == 0 { 1.03 } else { 0.97 },
+                })
+        })
+        .collect()
 }
 
 /// A console that has read the proxy `reads` times.
