@@ -8,10 +8,12 @@
 //! cost of keeping every pair of workers coherent (crosstalk). With κ > 0 the curve has a peak at
 //! N* = √((1−σ)/κ) and falls beyond it; with κ = 0 it only flattens towards λ/σ.
 //!
-//! The fit is plain nonlinear least squares on X (Levenberg–Marquardt with σ ∈ [0, 1], κ ≥ 0,
-//! λ > 0 kept by projection), started from the linear regression of the mean latency N/X on
-//! (1, N−1, N(N−1)), which the law makes exact. Standard errors come from the Jacobian at the
-//! solution: cov = s²(JᵀJ)⁻¹ with s² = SSR/(n−3). Pure arithmetic: no IO, no clock.
+//! The fit is nonlinear least squares on X (Levenberg–Marquardt with σ ∈ [0, 1], κ ≥ 0, λ > 0
+//! kept by projection), started from the linear regression of the mean latency N/X on
+//! (1, N−1, N(N−1)), which the law makes exact, then refitted a few times with Huber weights
+//! (iteratively reweighted least squares) so that a few intervals across a change of load do not
+//! drag the curve. Standard errors come from the Jacobian at the solution: cov = s²(JᵀWJ)⁻¹
+//! with s² = Σwr²/(n−3). Pure arithmetic: no IO, no clock.
 
 use std::fmt;
 
@@ -132,12 +134,14 @@ fn project(p: [f64; 3]) -> [f64; 3] {
     ]
 }
 
-fn ssr(p: [f64; 3], pts: &[Point]) -> f64 {
+/// Σ wᵢ rᵢ² (the weights of the robust refit; all 1 for plain least squares).
+fn ssr(p: [f64; 3], pts: &[Point], w: &[f64]) -> f64 {
     let s: f64 = pts
         .iter()
-        .map(|q| {
+        .zip(w)
+        .map(|(q, w)| {
             let r = q.x - model(p, q.n);
-            r * r
+            w * r * r
         })
         .sum();
     if s.is_finite() {
@@ -147,16 +151,36 @@ fn ssr(p: [f64; 3], pts: &[Point]) -> f64 {
     }
 }
 
-/// JᵀJ and Jᵀr at `p`.
-fn normal_equations(p: [f64; 3], pts: &[Point]) -> ([[f64; 3]; 3], [f64; 3]) {
+/// JᵀWJ and JᵀWr at `p`.
+fn normal_equations(p: [f64; 3], pts: &[Point], w: &[f64]) -> ([[f64; 3]; 3], [f64; 3]) {
     let mut a = [[0.0; 3]; 3];
     let mut g = [0.0; 3];
-    for q in pts {
-        let j = gradient(p, q.n);
-        let r = q.x - model(p, q.n);
+    for (q, w) in pts.iter().zip(w) {
+        let root = w.sqrt();
+        let j = gradient(p, q.n).map(|v| v * root);
+        let r = (q.x - model(p, q.n)) * root;
         accumulate(&mut a, &mut g, j, r);
     }
     (a, g)
+}
+
+/// Huber weights for the residuals at `p`: 1 within 1.345 robust standard deviations (the
+/// median absolute residual × 1.4826), less beyond, so an interval across a change of load
+/// pulls the curve less than the steady ones around it.
+fn huber_weights(p: [f64; 3], pts: &[Point]) -> Option<Vec<f64>> {
+    let abs: Vec<f64> = pts.iter().map(|q| (q.x - model(p, q.n)).abs()).collect();
+    let mut sorted = abs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let scale = 1.4826 * sorted.get(sorted.len() / 2)?;
+    if !scale.is_finite() || scale <= f64::MIN_POSITIVE {
+        return None;
+    }
+    let k = 1.345 * scale;
+    Some(
+        abs.iter()
+            .map(|r| if *r <= k { 1.0 } else { k / r })
+            .collect(),
+    )
 }
 
 /// Adds one row `j` with target `y` to the normal equations: `a += jjᵀ`, `b += j·y`.
@@ -242,12 +266,12 @@ fn linear_start(pts: &[Point]) -> Option<[f64; 3]> {
 }
 
 /// Levenberg–Marquardt from `start`; returns the parameters and their SSR.
-fn descend(start: [f64; 3], pts: &[Point]) -> ([f64; 3], f64) {
+fn descend(start: [f64; 3], pts: &[Point], w: &[f64]) -> ([f64; 3], f64) {
     let mut p = project(start);
-    let mut cost = ssr(p, pts);
+    let mut cost = ssr(p, pts, w);
     let mut mu = 1e-3;
     for _ in 0..500 {
-        let (a, g) = normal_equations(p, pts);
+        let (a, g) = normal_equations(p, pts, w);
         let mut damped = a;
         for (i, row) in damped.iter_mut().enumerate() {
             row[i] += mu * a[i][i].max(1e-12);
@@ -260,7 +284,7 @@ fn descend(start: [f64; 3], pts: &[Point]) -> ([f64; 3], f64) {
             continue;
         };
         let next = project([p[0] + step[0], p[1] + step[1], p[2] + step[2]]);
-        let next_cost = ssr(next, pts);
+        let next_cost = ssr(next, pts, w);
         if next_cost < cost {
             let gain = (cost - next_cost) / cost.max(f64::MIN_POSITIVE);
             p = next;
@@ -304,15 +328,24 @@ pub fn fit(points: &[Point]) -> Result<Fit, FitError> {
     let best_per_unit = pts.iter().map(|q| q.x / q.n).fold(0.0_f64, f64::max);
     let mut starts = vec![[best_per_unit, 0.0, 0.0], [best_per_unit, 0.1, 1e-3]];
     starts.extend(linear_start(&pts));
-    let (p, cost) = starts
+    let mut w = vec![1.0; pts.len()];
+    let (mut p, mut cost) = starts
         .into_iter()
-        .map(|s| descend(s, &pts))
+        .map(|s| descend(s, &pts, &w))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap_or(([best_per_unit, 0.0, 0.0], f64::INFINITY));
+    // Iteratively reweighted: a few Huber rounds from the least-squares solution.
+    for _ in 0..5 {
+        let Some(next) = huber_weights(p, &pts) else {
+            break;
+        };
+        w = next;
+        (p, cost) = descend(p, &pts, &w);
+    }
 
     let n = pts.len() as f64;
     let s2 = cost / (n - 3.0);
-    let (a, _) = normal_equations(p, &pts);
+    let (a, _) = normal_equations(p, &pts, &w);
     let errors = inverse_diagonal(a).map(|d| d.map(|v| (s2 * v).max(0.0).sqrt()));
     let param = |i: usize| Param {
         value: p[i],
@@ -339,7 +372,7 @@ pub fn fit(points: &[Point]) -> Result<Fit, FitError> {
         sigma: param(1),
         kappa: param(2),
         peak,
-        r2: (sst > 0.0).then(|| 1.0 - cost / sst),
+        r2: (sst > 0.0).then(|| 1.0 - ssr(p, &pts, &vec![1.0; pts.len()]) / sst),
         mean_err_pct: rel.iter().sum::<f64>() / n,
         max_err_pct: rel.iter().copied().fold(0.0, f64::max),
         points: pts.len(),
@@ -413,6 +446,29 @@ mod tests {
             assert!((x - model(truth, want)).abs() / model(truth, want) < 0.05);
             assert!(f.max_err_pct < 10.0, "seed {seed}: {f:?}");
             assert!(f.r2.expect("r2") > 0.95);
+        }
+    }
+
+    #[test]
+    fn a_few_intervals_across_a_change_of_load_barely_move_the_fit() {
+        let truth = [1000.0, 0.05, 0.002];
+        let mut pts = synthetic(truth, &LEVELS, 4, 0.02, 11);
+        // What an interval that ends a level looks like: long latencies booked, few completions.
+        for n in [3.0, 12.0, 40.0] {
+            pts.push(Point {
+                n,
+                x: model(truth, n) * 0.3,
+            });
+        }
+        let f = fit(&pts).expect("fits");
+        let want = (0.95_f64 / 0.002).sqrt();
+        let Peak::At { n, .. } = f.peak else {
+            panic!("no peak: {f:?}");
+        };
+        assert!((n - want).abs() / want < 0.15, "N* {n} vs {want}: {f:?}");
+        for &level in &LEVELS {
+            let err = (f.throughput(level) - model(truth, level)).abs() / model(truth, level);
+            assert!(err < 0.05, "{level}: {err}: {f:?}");
         }
     }
 
