@@ -514,7 +514,8 @@ async fn against_an_admin_without_switchyard_tables_the_cli_says_what_is_unavail
             "stats_switchyard_servers",
             "stats_switchyard_events",
             "stats_switchyard_multiplexing",
-            "stats_switchyard_pinned_sessions"
+            "stats_switchyard_pinned_sessions",
+            "stats_switchyard_capacity"
         ]
     );
     assert_eq!(status["multiplexing"], Value::Null);

@@ -5,6 +5,7 @@
 //! streams back unchanged while [`protocol::response`] finds its end.
 
 pub mod admin;
+pub mod capacity;
 pub mod clickhouse;
 pub mod config;
 pub mod fleet;

@@ -85,6 +85,8 @@ pub struct Shared {
     pub health: crate::hostgroups::Health,
     /// Query rules, digests and the result cache.
     pub query: crate::query::QueryProcessor,
+    /// Throughput and concurrency windows, their USL fits and the caps (`capacity`).
+    pub capacity: crate::capacity::Capacity,
     announce: RwLock<Announce>,
     next_id: AtomicU32,
     /// Draining: no new clients, sessions finish their transaction (see `ProxyHandle::shutdown`).
@@ -287,6 +289,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         mux: Default::default(),
         health: crate::hostgroups::Health::default(),
         query: crate::query::QueryProcessor::default(),
+        capacity: crate::capacity::Capacity::default(),
         announce: RwLock::new(announce),
         next_id: AtomicU32::new(1),
         shutdown: rx,
@@ -302,6 +305,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
     }
     let data_file = admin.data_file();
     crate::monitor::start(Arc::clone(&admin));
+    tokio::spawn(crate::capacity::sampler::run(Arc::clone(&shared)));
     let http_addr = crate::http::start(Arc::clone(&admin), config.admin.http_listen)
         .await
         .map_err(|source| StartError::Http {

@@ -65,6 +65,8 @@ pub struct PoolStats {
     pub queries: Counter,
     pub bytes_data_sent: Counter,
     pub bytes_data_recv: Counter,
+    /// Statement latencies and the capacity cap (`capacity`).
+    pub load: crate::capacity::ServerLoad,
 }
 
 /// The statement kinds of `stats_mysql_commands_counters`, in ProxySQL's spelling.

@@ -7,6 +7,7 @@ pub mod act;
 pub mod admin;
 pub mod backup;
 pub mod backup_drill;
+pub mod capacity;
 pub mod codec;
 pub mod config;
 pub mod config_convert;
@@ -79,6 +80,10 @@ pub enum Command {
     /// Connection pools per server (stats_mysql_connection_pool).
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Pools(read::PoolsArgs),
+    /// Capacity per server and hostgroup: the Universal Scalability Law fitted to the proxy's
+    /// own throughput and concurrency measurements (stats_switchyard_capacity).
+    #[command(after_help = format!("{}\n\n{}", capacity::JSON_HELP, exit::EXIT_CODES_HELP))]
+    Capacity(capacity::CapacityArgs),
     /// Client sessions: list, kill.
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Sessions(sessions::SessionsArgs),
@@ -188,6 +193,7 @@ fn applies(command: &Command) -> Applies {
         | Command::Status(_)
         | Command::Servers(_)
         | Command::Pools(_)
+        | Command::Capacity(_)
         | Command::Sessions(_)
         | Command::Digests(_)
         | Command::Rules(_)
@@ -225,6 +231,7 @@ fn run(command: Command, conn: &AdminArgs, log: &str) -> anyhow::Result<()> {
         Command::Status(args) => read::status(args, conn),
         Command::Servers(args) => servers::run(args, conn),
         Command::Pools(args) => read::pools(args, conn),
+        Command::Capacity(args) => capacity::run(args, conn),
         Command::Digests(args) => read::digests(args, conn),
         Command::Sessions(args) => sessions::run(args, conn),
         Command::Rules(args) => rules::run(args, conn),

@@ -27,14 +27,17 @@ pub enum Extra {
     Events,
     Multiplexing,
     PinnedSessions,
+    /// The USL fits (`stats_switchyard_capacity`).
+    Capacity,
 }
 
 impl Extra {
-    pub const ALL: [Extra; 4] = [
+    pub const ALL: [Extra; 5] = [
         Extra::ServerState,
         Extra::Events,
         Extra::Multiplexing,
         Extra::PinnedSessions,
+        Extra::Capacity,
     ];
 
     pub fn table(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Extra {
             Extra::Events => EventRow::TABLE,
             Extra::Multiplexing => MultiplexRow::TABLE,
             Extra::PinnedSessions => PinnedRow::TABLE,
+            Extra::Capacity => super::capacity::CapacityRow::TABLE,
         }
     }
 
@@ -53,6 +57,7 @@ impl Extra {
             Extra::Events => "event history",
             Extra::Multiplexing => "per-hostgroup multiplexing",
             Extra::PinnedSessions => "pinned sessions by reason",
+            Extra::Capacity => "capacity model (USL fits)",
         }
     }
 }
@@ -369,6 +374,8 @@ impl Control {
         let events = self.events().await?;
         let multiplexing = self.read_if(MULTIPLEXING_SQL).await?;
         let pinned = self.read_if(PINNED_SQL).await?;
+        let capacity = self.capacity().await?;
+        let capacity_points = self.capacity_points().await?;
         Ok(Snapshot {
             taken_at_ms: now_ms,
             capabilities: self.capabilities.clone(),
@@ -385,6 +392,8 @@ impl Control {
             events,
             multiplexing,
             pinned,
+            capacity,
+            capacity_points,
         })
     }
 

@@ -103,6 +103,7 @@
 //! `fenced_by` (`admin:USER@HOST` of the admin session) and `fenced_at`, and every routing
 //! change becomes a `stats_switchyard_events` row; the console writes nothing of that itself.
 
+mod capacity;
 mod client;
 mod error;
 mod row;
@@ -111,6 +112,7 @@ mod snapshot;
 mod sql;
 mod target;
 
+pub use capacity::{CapacityPointRow, CapacityRow, Estimate};
 pub use client::{Capabilities, Control, Extra, CONNECT_TIMEOUT};
 pub use error::{ControlError, InputError, RowError};
 pub use row::{parse_rows, AdminRow, FromAdminRow};

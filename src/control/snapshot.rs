@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::capacity::{CapacityPointRow, CapacityRow};
 use super::client::Capabilities;
 use super::rows::{
     DigestRow, EventRow, GlobalStatRow, MultiplexRow, PinnedRow, PoolRow, ProcessRow, QueryRuleRow,
@@ -29,6 +30,12 @@ pub struct Snapshot {
     pub events: Option<Vec<EventRow>>,
     pub multiplexing: Option<Vec<MultiplexRow>>,
     pub pinned: Option<Vec<PinnedRow>>,
+    /// The USL fits and their points (`None`/empty without switchyard's tables; absent in
+    /// recordings made before they existed).
+    #[serde(default)]
+    pub capacity: Option<Vec<CapacityRow>>,
+    #[serde(default)]
+    pub capacity_points: Vec<CapacityPointRow>,
 }
 
 impl Snapshot {

@@ -150,6 +150,7 @@ const TABLE_VIEWS: &[View] = &[
     View::Events,
     View::Failover,
     View::Backups,
+    View::Capacity,
 ];
 /// Where Up/Down move something: a table's rows, the SST form's fields.
 const MOVE_VIEWS: &[View] = &[
@@ -165,6 +166,7 @@ const MOVE_VIEWS: &[View] = &[
     View::Failover,
     View::Backups,
     View::Sst,
+    View::Capacity,
 ];
 const FAILOVER: &[View] = &[View::Failover];
 const SST: &[View] = &[View::Sst];
@@ -182,6 +184,7 @@ const NOT_FAILOVER: &[View] = &[
     View::Events,
     View::Backups,
     View::Sst,
+    View::Capacity,
 ];
 const BACKUPS: &[View] = &[View::Backups];
 
@@ -527,6 +530,13 @@ pub const BINDINGS: &[Binding] = &[
         "C",
         UiAction::GoTo(View::Sst),
         "SST benchmark view",
+        &[]
+    ),
+    bind!(
+        &[Key::Char('U')],
+        "U",
+        UiAction::GoTo(View::Capacity),
+        "capacity (USL) view",
         &[]
     ),
     bind!(

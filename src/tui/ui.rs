@@ -118,6 +118,18 @@ fn draw_body(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Some(scope) => format!("{} in {scope}", view.title()),
         None => view.title().to_owned(),
     };
+    if view == View::Capacity {
+        views::capacity::render(
+            frame,
+            area,
+            &title,
+            &data,
+            &state,
+            app.model.current(),
+            theme,
+        );
+        return;
+    }
     if view != View::Servers {
         widgets::render_table(frame, area, &title, &data, &state, theme);
         return;

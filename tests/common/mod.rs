@@ -5,9 +5,9 @@
 #![allow(dead_code)] // each test binary uses part of this
 
 use switchyard::control::{
-    Capabilities, DigestRow, EventRow, GlobalStatRow, MultiplexRow, PinnedRow, PoolRow, ProcessRow,
-    QueryRuleRow, RuleHitsRow, ServerRow, ServerStateRow, ServerStatus, Snapshot, UserRow,
-    VariableRow,
+    Capabilities, CapacityPointRow, CapacityRow, DigestRow, Estimate, EventRow, GlobalStatRow,
+    MultiplexRow, PinnedRow, PoolRow, ProcessRow, QueryRuleRow, RuleHitsRow, ServerRow,
+    ServerStateRow, ServerStatus, Snapshot, UserRow, VariableRow,
 };
 use switchyard::tui::app::App;
 
@@ -492,7 +492,109 @@ pub fn snapshot(i: u64) -> Snapshot {
                 sessions: 2,
             },
         ]),
+        capacity: Some(capacity_rows()),
+        capacity_points: capacity_points(),
     }
+}
+
+/// USL on db1.prod: λ 900, σ 0.04, κ 0.0015 (N* 24.8).
+const USL: (f64, f64, f64) = (900.0, 0.04, 0.0015);
+
+fn usl_x(n: f64) -> f64 {
+    let (l, s, k) = USL;
+    l * n / (1.0 + s * (n - 1.0) + k * n * (n - 1.0))
+}
+
+/// The fits: db1.prod with a peak, its hostgroup, and db2.prod without enough spread.
+pub fn capacity_rows() -> Vec<CapacityRow> {
+    let (l, s, k) = USL;
+    let peak_n = ((1.0 - s) / k).sqrt();
+    let fitted = CapacityRow {
+        hostgroup: 10,
+        srv_host: "db1.prod".into(),
+        srv_port: 3306,
+        points: 14,
+        n_max: Some(48.0),
+        lambda: Some(Estimate {
+            value: l,
+            error: Some(11.0),
+        }),
+        sigma: Some(Estimate {
+            value: s,
+            error: Some(0.004),
+        }),
+        kappa: Some(Estimate {
+            value: k,
+            error: Some(0.0002),
+        }),
+        peak_n: Some(peak_n),
+        peak_x: Some(usl_x(peak_n)),
+        current_n: Some(12.0),
+        current_x: Some(usl_x(12.0)),
+        load_pct: Some(12.0 / peak_n * 100.0),
+        r2: Some(0.98),
+        mean_err_pct: Some(2.4),
+        max_err_pct: Some(6.1),
+        fit: "peak".into(),
+        cap: Some(25),
+        running: 11,
+        max_running: Some(50),
+    };
+    vec![
+        CapacityRow {
+            srv_host: String::new(),
+            srv_port: 0,
+            cap: None,
+            max_running: None,
+            ..fitted.clone()
+        },
+        fitted,
+        CapacityRow {
+            hostgroup: 20,
+            srv_host: "db2.prod".into(),
+            srv_port: 3306,
+            points: 4,
+            n_max: None,
+            lambda: None,
+            sigma: None,
+            kappa: None,
+            peak_n: None,
+            peak_x: None,
+            current_n: Some(3.1),
+            current_x: Some(2_400.0),
+            load_pct: None,
+            r2: None,
+            mean_err_pct: None,
+            max_err_pct: None,
+            fit: "not enough points: 4 of 5".into(),
+            cap: None,
+            running: 3,
+            max_running: Some(9),
+        },
+    ]
+}
+
+/// The measured points of db1.prod and of its hostgroup: the curve at 1..48, a little off it.
+pub fn capacity_points() -> Vec<CapacityPointRow> {
+    let levels = [
+        1.0, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0, 32.0, 40.0, 48.0, 3.0, 6.0, 20.0, 36.0,
+    ];
+    [("db1.prod", 3306), ("", 0)]
+        .into_iter()
+        .flat_map(|(host, port)| {
+            levels
+                .iter()
+                .enumerate()
+                .map(move |(i, &n)| CapacityPointRow {
+                    hostgroup: 10,
+                    srv_host: host.into(),
+                    srv_port: port,
+                    time_ms: T0_MS - 2_000 * (14 - i as u64),
+                    n,
+                    x: usl_x(n) * if i % 2 == 0 { 1.03 } else { 0.97 },
+                })
+        })
+        .collect()
 }
 
 /// A console that has read the proxy `reads` times.

@@ -185,6 +185,9 @@ pub const COLUMNS: &[Column] = &[
 /// Refuses the load of `module` when a row of its tables sets a refused column.
 pub fn check(store: &Store, module: Module) -> Result<(), AdminError> {
     let tables = module.tables();
+    if tables.contains(&"mysql_hostgroup_attributes") {
+        check_capacity_cap(store)?;
+    }
     for c in COLUMNS.iter().filter(|c| tables.contains(&c.table)) {
         let Support::Refused(why) = c.support else {
             continue;
@@ -215,6 +218,42 @@ pub fn check(store: &Store, module: Module) -> Result<(), AdminError> {
         }
     }
     Ok(())
+}
+
+/// `hostgroup_settings.capacity_cap` is 0 or 1: anything else (`true`, `"1"`, 2) would be read
+/// as off, a setting accepted and ignored.
+fn check_capacity_cap(store: &Store) -> Result<(), AdminError> {
+    const KEY: &str = "'$.capacity_cap'";
+    let sql = format!(
+        "SELECT hostgroup_id, json_extract(hostgroup_settings, {KEY}) FROM main.mysql_hostgroup_attributes \
+         WHERE json_valid(hostgroup_settings) AND json_type(hostgroup_settings, {KEY}) IS NOT NULL \
+         AND NOT (json_type(hostgroup_settings, {KEY}) = 'integer' AND json_extract(hostgroup_settings, {KEY}) IN (0, 1)) LIMIT 1"
+    );
+    let found: Option<(i64, Option<String>)> = store
+        .db()
+        .query_row(&sql, [], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, rusqlite::types::Value>(1).map(|v| match v {
+                    rusqlite::types::Value::Integer(i) => Some(i.to_string()),
+                    rusqlite::types::Value::Real(f) => Some(f.to_string()),
+                    rusqlite::types::Value::Text(t) => Some(format!("'{t}'")),
+                    _ => None,
+                })?,
+            ))
+        })
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    match found {
+        Some((hg, value)) => Err(AdminError::Invalid(format!(
+            "mysql_hostgroup_attributes: hostgroup {hg}: hostgroup_settings.capacity_cap = {} is not supported: 1 caps each server's concurrent statements at its fitted peak, 0 (or no key) does not",
+            value.as_deref().unwrap_or("a non-number")
+        ))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -207,6 +207,15 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             ("mysql-ssl_p2s_crl", String::new()),
             ("mysql-ssl_p2s_verify", "identity".into()),
             ("mysql-connection_delay_multiplex_ms", "0".into()),
+            // switchyard's: the capacity sampler's interval (ms) and window (points).
+            (
+                "mysql-capacity_sample_ms",
+                crate::capacity::sampler::DEFAULT_SAMPLE_MS.to_string(),
+            ),
+            (
+                "mysql-capacity_window",
+                crate::capacity::sampler::DEFAULT_WINDOW.to_string(),
+            ),
         ]
         .into_iter()
         .chain(admin.shared.query.variables())

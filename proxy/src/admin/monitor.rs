@@ -69,6 +69,7 @@ pub fn config(admin: &Admin, store: &Store) -> Result<MonitorConfig, AdminError>
                 connection_max_idle_ms: json_number(&json, "connection_max_idle_ms"),
                 connection_max_age_ms: json_number(&json, "connection_max_age_ms"),
                 init_connect: (!init_connect.trim().is_empty()).then(|| init_connect.into()),
+                capacity_cap: json_number(&json, "capacity_cap") == Some(1),
             },
         );
     }

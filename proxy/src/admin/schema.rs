@@ -105,6 +105,14 @@ pub const STATS_TABLES: &[(&str, &str)] = &[
         "(table_name VARCHAR NOT NULL , column_name VARCHAR NOT NULL , applies VARCHAR NOT NULL , note VARCHAR NOT NULL , PRIMARY KEY (table_name, column_name))",
     ),
     (
+        "stats_switchyard_capacity",
+        "(hostgroup INT NOT NULL , srv_host VARCHAR NOT NULL , srv_port INT NOT NULL , points INT NOT NULL , n_max REAL , lambda REAL , lambda_err REAL , sigma REAL , sigma_err REAL , kappa REAL , kappa_err REAL , peak_n REAL , peak_x REAL , current_n REAL , current_x REAL , load_pct REAL , r2 REAL , mean_err_pct REAL , max_err_pct REAL , fit VARCHAR NOT NULL , cap INT , running INT NOT NULL , max_running INT , PRIMARY KEY (hostgroup, srv_host, srv_port))",
+    ),
+    (
+        "stats_switchyard_capacity_points",
+        "(hostgroup INT NOT NULL , srv_host VARCHAR NOT NULL , srv_port INT NOT NULL , time_ms INT NOT NULL , n REAL NOT NULL , x REAL NOT NULL)",
+    ),
+    (
         "stats_switchyard_variables",
         "(variable_name VARCHAR NOT NULL PRIMARY KEY , memory_value VARCHAR , runtime_value VARCHAR , applies VARCHAR NOT NULL , pending_restart INT NOT NULL)",
     ),

@@ -46,6 +46,8 @@ const LIVE: &[(&str, Build)] = &[
         super::monitor::fill(a, s, crate::monitor::Check::Galera)
     }),
     ("stats_switchyard_scheduler", scheduler),
+    ("stats_switchyard_capacity", capacity),
+    ("stats_switchyard_capacity_points", capacity_points),
     ("stats_switchyard_variables", variables),
     ("stats_switchyard_columns", columns),
 ];
@@ -607,6 +609,88 @@ fn columns(_: &Admin, store: &Store) -> Result<(), AdminError> {
             super::columns::Support::Refused(why) => ("refused", why),
         };
         ins.execute(params![c.table, c.column, applies, note])?;
+    }
+    Ok(())
+}
+
+/// The USL fit of each server's and hostgroup's window (`capacity`); a hostgroup's row has
+/// `srv_host` '' and `srv_port` 0.
+fn capacity(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    use crate::capacity::usl::Peak;
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_switchyard_capacity", [])?;
+    let mut ins = db.prepare(
+        "INSERT INTO stats.stats_switchyard_capacity VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+    )?;
+    let runtime = admin.shared.runtime();
+    for r in admin.shared.capacity.reports() {
+        let s = &r.scope;
+        let members: Vec<_> = runtime
+            .hostgroups
+            .get(s.hostgroup)
+            .map(|hg| {
+                hg.servers
+                    .iter()
+                    .filter(|m| s.is_hostgroup() || m.is_at(&s.host, s.port))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let running: u64 = members.iter().map(|m| m.stats.load.running.get()).sum();
+        let max_running = (!s.is_hostgroup())
+            .then(|| members.first().map(|m| m.stats.load.max_running.get()))
+            .flatten();
+        let fit = r.fit.as_ref().and_then(|f| f.as_ref().ok());
+        let verdict = match &r.fit {
+            None => "no samples".to_owned(),
+            Some(Err(e)) => e.to_string(),
+            Some(Ok(f)) if f.peak == Peak::Unbounded => "unbounded".to_owned(),
+            Some(Ok(_)) => "peak".to_owned(),
+        };
+        let peak = fit.and_then(|f| match f.peak {
+            Peak::At { n, x } => Some((n, x)),
+            Peak::Unbounded => None,
+        });
+        let current = r.current;
+        let finite = |v: f64| v.is_finite().then_some(v);
+        ins.execute(params![
+            s.hostgroup,
+            s.host,
+            s.port,
+            r.points,
+            fit.map(|f| f.n_max),
+            fit.map(|f| f.lambda.value),
+            fit.and_then(|f| f.lambda.error),
+            fit.map(|f| f.sigma.value),
+            fit.and_then(|f| f.sigma.error),
+            fit.map(|f| f.kappa.value),
+            fit.and_then(|f| f.kappa.error),
+            peak.map(|p| p.0),
+            peak.map(|p| p.1),
+            current.map(|c| c.n),
+            current.map(|c| c.x),
+            peak.zip(current)
+                .and_then(|(p, c)| finite(c.n / p.0 * 100.0)),
+            fit.and_then(|f| f.r2).and_then(finite),
+            fit.map(|f| f.mean_err_pct),
+            fit.map(|f| f.max_err_pct),
+            verdict,
+            r.cap,
+            running,
+            max_running
+        ])?;
+    }
+    Ok(())
+}
+
+/// The points of every window, oldest first.
+fn capacity_points(admin: &Admin, store: &Store) -> Result<(), AdminError> {
+    let db = store.db();
+    db.execute("DELETE FROM stats.stats_switchyard_capacity_points", [])?;
+    let mut ins = db.prepare(
+        "INSERT INTO stats.stats_switchyard_capacity_points VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (s, p) in admin.shared.capacity.points() {
+        ins.execute(params![s.hostgroup, s.host, s.port, p.at_ms, p.n, p.x])?;
     }
     Ok(())
 }

@@ -64,6 +64,9 @@ fn spec(name: &str) -> (Applies, Kind) {
         "mysql-max_stmts_per_connection" => (Applies::Live, int(1, 1024)),
         // ProxySQL's range: up to 20 days, in ms.
         "mysql-long_query_time" => (Applies::Live, int(0, 1_728_000_000)),
+        // The capacity sampler reads them at every tick (`capacity::sampler`).
+        "mysql-capacity_sample_ms" => (Applies::Live, int(100, 3_600_000)),
+        "mysql-capacity_window" => (Applies::Live, int(10, 100_000)),
         "admin-scheduler_timeout_ms" => (Applies::Live, int(100, 86_400_000)),
         "admin-events_retention_days" => (Applies::Live, int(1, 36_500)),
         // Backend TLS: checked and built whole by `tls::backend_tls` at the LOAD; new backend

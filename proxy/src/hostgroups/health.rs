@@ -67,6 +67,8 @@ pub struct HostgroupSettings {
     /// Sent on every new backend connection of the hostgroup, and again after a reset
     /// (`init_connect`; `None` when empty).
     pub init_connect: Option<Arc<str>>,
+    /// Cap each server's concurrent work at its fitted USL peak (`hostgroup_settings.capacity_cap`).
+    pub capacity_cap: bool,
 }
 
 impl Default for HostgroupSettings {
@@ -80,6 +82,7 @@ impl Default for HostgroupSettings {
             connection_max_idle_ms: None,
             connection_max_age_ms: None,
             init_connect: None,
+            capacity_cap: false,
         }
     }
 }

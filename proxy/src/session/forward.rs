@@ -1,5 +1,7 @@
 //! Forwarding one client command and streaming its response back.
 
+use std::sync::Arc;
+
 use bytes::Buf;
 use tracing::{debug, warn};
 
@@ -7,8 +9,9 @@ use super::local::{self, Shape};
 use super::mux::Reason;
 use super::sql::{self, Effects, LocalQuery};
 use super::{state, End, Session};
+use crate::capacity::{Gate, Running};
 use crate::pool::Schema;
-use crate::protocol::constants::{cap, com, errors, MAX_PAYLOAD};
+use crate::protocol::constants::{cap, com, errors, status, MAX_PAYLOAD};
 use crate::protocol::messages::Err as ErrPacket;
 use crate::protocol::packet::{put_packet, HEADER_LEN};
 use crate::protocol::response::{expect_for, Outcome, Progress, Tracker};
@@ -125,6 +128,12 @@ impl Session {
         if let Err(err) = self.sync_dependent(effects).await {
             return self.send_error(1, &err).await.map(|_| None);
         }
+        let statement = matches!(command, com::QUERY | com::STMT_EXECUTE);
+        if statement {
+            if let Err(err) = self.admit().await {
+                return self.send_error(1, &err).await.map(|_| None);
+            }
+        }
         let Some(lent) = self.backend.as_mut() else {
             return Err(End::Close);
         };
@@ -143,6 +152,7 @@ impl Session {
         }
         lent.server.stats.queries.incr();
         lent.server.stats.bytes_data_sent.add(packet.len() as u64);
+        let running = statement.then(|| Running::start(&lent.server.stats));
         if let Err(e) = lent.conn.conn.write_raw(packet).await {
             if retryable {
                 return self.unanswered(&e.to_string());
@@ -162,7 +172,7 @@ impl Session {
             self.flavor & cap::SESSION_TRACK != 0,
         );
         match self.stream_response(&mut tracker, capture).await {
-            Ok(()) => {}
+            Ok(()) => running.into_iter().for_each(Running::done),
             Err(Broken::ClientGone) => {
                 debug!("client left mid-response; closing its backend connection");
                 self.drop_backend();
@@ -181,10 +191,56 @@ impl Session {
         }
         let outcome = tracker.into_outcome();
         self.follow(command, packet, effects, &outcome);
+        if self.status & status::IN_TRANS == 0 {
+            // The unit of work ended with the statement (or with its transaction).
+            if let Some(lent) = self.backend.as_mut() {
+                lent.admission = None;
+            }
+        }
         if outcome.error.is_none() && matches!(command, com::QUERY | com::STMT_EXECUTE) {
             self.resolve_assigned(effects).await;
         }
         Ok(Some(outcome))
+    }
+
+    /// A place under the capacity cap of the held connection's server, when its hostgroup
+    /// has one: at once inside a transaction (it may hold locks the waiting statements need),
+    /// else waiting up to the hostgroup's connect timeout, then the usual 9001.
+    async fn admit(&mut self) -> Result<(), ErrPacket> {
+        let in_transaction = self.status & status::IN_TRANS != 0;
+        let Some(lent) = self.backend.as_mut() else {
+            return Ok(());
+        };
+        if lent.admission.is_some() || !lent.server.stats.load.gate.enabled() {
+            return Ok(());
+        }
+        let stats = Arc::clone(&lent.server.stats);
+        if in_transaction {
+            lent.admission = Some(Gate::admit_now(&stats));
+            return Ok(());
+        }
+        let hostgroup = lent.hostgroup;
+        let address = lent.server.address();
+        let timeout = self.shared.health.connect_timeout(
+            hostgroup,
+            self.shared.variables.connect_timeout_server_max_ms(),
+        );
+        match Gate::admit(&stats, tokio::time::Instant::now() + timeout).await {
+            Some(admission) => {
+                if let Some(lent) = self.backend.as_mut() {
+                    lent.admission = Some(admission);
+                }
+                Ok(())
+            }
+            None => Err(ErrPacket::new(
+                errors::NO_BACKEND,
+                format!(
+                    "Max connect timeout reached while waiting for {address} in hostgroup {hostgroup} after {}ms: its capacity cap of {} statements at once (the fitted USL peak) is in use",
+                    timeout.as_millis(),
+                    stats.load.gate.limit().map_or_else(|| "no".to_owned(), |l| l.to_string())
+                ),
+            )),
+        }
     }
 
     /// Reads back the values of variables the statement set to an expression, so what is

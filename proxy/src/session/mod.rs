@@ -58,6 +58,9 @@ struct Lent {
     hostgroup: u32,
     /// The server's OFFLINE_HARD generation when lent (see `ServerState::lent_usable`).
     generation: u64,
+    /// A place under the server's capacity cap, held for a statement, or for a whole
+    /// transaction (see `capacity::Gate`); given back on drop.
+    admission: Option<crate::capacity::Admission>,
 }
 
 pub struct Session {
@@ -518,6 +521,7 @@ impl Session {
                             server,
                             hostgroup,
                             generation,
+                            admission: None,
                         });
                         return Ok(());
                     }

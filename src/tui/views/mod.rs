@@ -3,6 +3,7 @@
 //! gets `/`, sort and drill-down the same way.
 
 pub mod backups;
+pub mod capacity;
 mod digests;
 mod events;
 pub mod failover;
@@ -52,10 +53,12 @@ pub enum View {
     Backups,
     /// SST compression benchmark (`C`): the `sst-bench` engine run from the console.
     Sst,
+    /// The USL capacity model per server and hostgroup (`U`).
+    Capacity,
 }
 
 impl View {
-    pub const ALL: [View; 13] = [
+    pub const ALL: [View; 14] = [
         View::Overview,
         View::Hostgroups,
         View::Servers,
@@ -69,6 +72,7 @@ impl View {
         View::Failover,
         View::Backups,
         View::Sst,
+        View::Capacity,
     ];
 
     pub fn title(self) -> &'static str {
@@ -86,6 +90,7 @@ impl View {
             View::Failover => "Failover",
             View::Backups => "Backups",
             View::Sst => "SST",
+            View::Capacity => "Capacity",
         }
     }
 
@@ -105,6 +110,7 @@ impl View {
             View::Failover => "Fail",
             View::Backups => "Bkp",
             View::Sst => "SST",
+            View::Capacity => "Cap",
         }
     }
 
@@ -114,6 +120,7 @@ impl View {
             Some(i) if i < 10 => char::from_digit(((i + 1) % 10) as u32, 10).unwrap_or('?'),
             _ if self == View::Backups => 'B',
             _ if self == View::Sst => 'C',
+            _ if self == View::Capacity => 'U',
             _ => 'F',
         }
     }
@@ -136,6 +143,7 @@ impl View {
             View::Sst => {
                 "SST compression benchmark: methods through a throttled link, [sst] advice"
             }
+            View::Capacity => "USL fit per server: measured X by N, the curve, peak N*, cap",
         }
     }
 }
@@ -338,6 +346,7 @@ pub fn table(view: View, model: &Model, scope: &Scope) -> Option<TableData> {
         View::Users => users::table(snap),
         View::Variables => variables::table(model, snap),
         View::Events => events::table(model, snap, scope),
+        View::Capacity => capacity::table(snap, scope),
         View::Failover => failover::table(&model.ops),
         // Drawn from the app's backup state, not from the admin snapshot (see `table_of`).
         View::Backups => return None,
