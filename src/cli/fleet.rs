@@ -12,7 +12,7 @@ use super::exit::Failure;
 use super::output::{OutputFormat, Rendered};
 use switchyard_proxy::fleet::document::{diff, Change};
 use switchyard_proxy::fleet::etcd::Etcd;
-use switchyard_proxy::fleet::{Fleet, FleetError, Member, Revision};
+use switchyard_proxy::fleet::{Fleet, FleetError, Holder, Member, Revision};
 
 #[derive(Debug, Args)]
 pub struct FleetArgs {
@@ -44,7 +44,7 @@ pub enum FleetVerb {
     Diff { file: PathBuf },
     /// Publishes a revision file as the next revision. It is based on the file's `revision`
     /// (what `show` wrote) unless --base says otherwise; refused (exit 4) when the fleet has
-    /// moved on since.
+    /// moved on since, and (exit 5) while an operation holds the cluster's lock.
     Apply {
         file: PathBuf,
         #[arg(long)]
@@ -121,6 +121,7 @@ async fn verb(fleet: &Fleet, verb: FleetVerb, format: OutputFormat) -> anyhow::R
         } => {
             let proposed = read_file(&file)?;
             check_tables(&proposed)?;
+            refuse_if_locked(fleet).await?;
             let base = base.unwrap_or(proposed.revision);
             let who = who.unwrap_or_else(default_who);
             let rev = fleet
@@ -135,6 +136,7 @@ async fn verb(fleet: &Fleet, verb: FleetVerb, format: OutputFormat) -> anyhow::R
             why,
             who,
         } => {
+            refuse_if_locked(fleet).await?;
             let base = match base {
                 Some(b) => b,
                 None => current(fleet).await?.revision,
@@ -146,6 +148,19 @@ async fn verb(fleet: &Fleet, verb: FleetVerb, format: OutputFormat) -> anyhow::R
                 .map_err(failure)?;
             print_published(&rev, format)
         }
+    }
+}
+
+/// A configuration change in the middle of an operation would race its routing steps (each is
+/// a revision of its own): refused while somebody holds the operation lock.
+async fn refuse_if_locked(fleet: &Fleet) -> anyhow::Result<()> {
+    match fleet.lock_holder().await.map_err(failure)? {
+        None => Ok(()),
+        Some(h) => Err(Failure::Locked(format!(
+            "cluster {}: an operation is running, held by {h}; apply when it ends",
+            fleet.cluster()
+        ))
+        .into()),
     }
 }
 
@@ -216,6 +231,8 @@ struct StatusJson {
     cluster: String,
     current: Option<RevisionSummary>,
     members: Vec<MemberJson>,
+    /// Who holds the operation lock (failover, switchover, rejoin), if anybody.
+    lock: Option<Holder>,
 }
 
 #[derive(Serialize)]
@@ -255,6 +272,7 @@ async fn status(fleet: &Fleet, format: OutputFormat) -> anyhow::Result<()> {
     let current = fleet.current().await.map_err(failure)?.map(|(r, _)| r);
     let latest = current.as_ref().map_or(0, |r| r.revision);
     let members = fleet.members().await.map_err(failure)?;
+    let lock = fleet.lock_holder().await.map_err(failure)?;
     let lines: Vec<MemberLine> = members
         .iter()
         .map(|m| MemberLine {
@@ -280,6 +298,7 @@ async fn status(fleet: &Fleet, format: OutputFormat) -> anyhow::Result<()> {
                 member: m,
             })
             .collect(),
+        lock: lock.clone(),
     };
     let mut rendered = Rendered::rows(&lines, &json)?;
     let head = match &current {
@@ -293,7 +312,11 @@ async fn status(fleet: &Fleet, format: OutputFormat) -> anyhow::Result<()> {
         ),
         None => format!("cluster {}: no revision published yet", fleet.cluster()),
     };
-    rendered.table = format!("{head}\n{}", rendered.table);
+    let lock = match &lock {
+        Some(h) => format!("operation lock: held by {h}"),
+        None => "operation lock: free".to_string(),
+    };
+    rendered.table = format!("{head}\n{lock}\n{}", rendered.table);
     rendered.print(format, false)
 }
 

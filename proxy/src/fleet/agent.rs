@@ -152,10 +152,13 @@ impl Agent {
 
     /// One round with etcd; records whether it left the proxy current, and lifts the fence then.
     async fn tick(&mut self) {
+        // The write fence is timed from the start of the tick (before its lease renewal), so
+        // an operator can bound it from the lease alone (see `FleetSettings::fence_within`).
+        let started = Instant::now();
         match self.sync().await {
             Ok(current) => {
                 if current {
-                    self.last_current = Some(Instant::now());
+                    self.last_current = Some(started);
                     if self.node.write_fence().is_some() {
                         self.unfence();
                         // The member record says so at once.
@@ -230,6 +233,8 @@ impl Agent {
             health,
             write_fenced: fence,
             updated_ms: now_ms(),
+            lease_ttl_ms: millis(self.node.settings.lease_ttl()),
+            fence_within_ms: millis(self.node.settings.fence_within()),
         };
         let text = serde_json::to_vec(&member).map_err(|e| FleetError::Document {
             key: self.node.fleet.member_key(&self.name),
@@ -308,6 +313,11 @@ impl Agent {
                 return;
             }
         };
+        // Runtimes installed from now on (the monitor's, a LOAD's) get the same fence before a
+        // session sees them.
+        self.admin
+            .shared
+            .set_write_fence(why.map(|w| (w.to_string(), writers.clone())));
         let runtime = self.admin.shared.runtime();
         let events = self.admin.events();
         for server in runtime.hostgroups.servers() {
@@ -334,4 +344,8 @@ impl Agent {
             warn!("fleet: no writer hostgroup in the runtime topology: nothing to fence");
         }
     }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

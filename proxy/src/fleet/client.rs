@@ -28,6 +28,14 @@ pub struct Member {
     pub write_fenced: Option<String>,
     /// When it last changed this record (ms since the epoch).
     pub updated_ms: i64,
+    /// Its membership lease's TTL (0: an older proxy that did not say).
+    #[serde(default)]
+    pub lease_ttl_ms: u64,
+    /// The longest it can go on routing writes after its last lease renewal when it loses
+    /// etcd: `write_fence_after`, plus one tick and one round of requests to every endpoint
+    /// (0: an older proxy that did not say).
+    #[serde(default)]
+    pub fence_within_ms: u64,
 }
 
 /// One cluster's keys in etcd.
@@ -162,9 +170,19 @@ impl Fleet {
 
     /// The proxies whose lease is alive, by name.
     pub async fn members(&self) -> Result<Vec<Member>, FleetError> {
+        Ok(self
+            .members_with_leases()
+            .await?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect())
+    }
+
+    /// The live proxies with the id of the lease each keeps alive.
+    pub async fn members_with_leases(&self) -> Result<Vec<(Member, i64)>, FleetError> {
         let mut out = Vec::new();
         for kv in self.etcd.prefix(&self.key("members/")).await? {
-            out.push(Self::parse::<Member>(&kv.key, &kv.value)?);
+            out.push((Self::parse::<Member>(&kv.key, &kv.value)?, kv.lease));
         }
         Ok(out)
     }
