@@ -445,3 +445,147 @@ async fn a_proxy_cut_off_during_a_fleet_failover_fences_itself_and_returns_on_th
         "a write reached the old primary after the fence"
     );
 }
+
+fn fleet_cli(etcd: &[String], cluster: &str, args: &[&str]) -> Out {
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "fleet",
+            "--etcd",
+            &etcd.join(","),
+            "--cluster",
+            cluster,
+            "-o",
+            "json",
+        ])
+        .args(args)
+        .env("SWITCHYARD_LOG", "warn")
+        .output()
+        .expect("switchyard runs")
+        .into()
+}
+
+/// `fleet show` with every row of `table` where `column` is `value` changed by `edit`.
+fn edited(
+    etcd: &[String],
+    cluster: &str,
+    path: &std::path::Path,
+    edit: impl Fn(&mut serde_json::Map<String, serde_json::Value>),
+) -> String {
+    let shown = fleet_cli(etcd, cluster, &["show"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let mut rev = shown.json();
+    edit(rev["tables"].as_object_mut().expect("tables"));
+    std::fs::write(path, rev.to_string()).expect("write revision file");
+    path.to_string_lossy().into_owned()
+}
+
+fn set_column(
+    tables: &mut serde_json::Map<String, serde_json::Value>,
+    hostgroup: &str,
+    column: &str,
+    value: &str,
+) {
+    let servers = &mut tables["mysql_servers"];
+    let columns: Vec<String> = servers["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c.as_str().map(String::from))
+        .collect();
+    let hg = columns
+        .iter()
+        .position(|c| c == "hostgroup_id")
+        .expect("hostgroup_id");
+    let col = columns.iter().position(|c| c == column).expect("column");
+    for row in servers["rows"].as_array_mut().expect("rows") {
+        if row[hg] == hostgroup {
+            row[col] = serde_json::Value::String(value.into());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_that_turns_unready_stops_the_rollout_and_a_healthy_one_goes_through() {
+    let etcd = EtcdCluster::start(1).await;
+    let sb = sandbox(1).await;
+    let endpoints = etcd.endpoints();
+    let names = ["p0", "p1"];
+    let mut proxies = Vec::new();
+    for n in names {
+        proxies.push(fleet_proxy(&sb, settings(endpoints.clone(), "ops3", n)).await);
+    }
+    let fleet = client(&endpoints, "ops3");
+    sql::exec(
+        &mut admin(&sb, &proxies[0]).await,
+        "SAVE CONFIG TO FLEET COMMENT 'start'",
+    )
+    .await;
+    all_run(&fleet, &names, 1).await;
+
+    // A revision that takes the writer hostgroup out: the canary loses /readyz.
+    let bad = edited(&endpoints, "ops3", &sb.dir().join("bad.json"), |t| {
+        set_column(t, "10", "status", "OFFLINE_HARD")
+    });
+    let out = fleet_cli(
+        &endpoints,
+        "ops3",
+        &[
+            "apply",
+            &bad,
+            "--why",
+            "writer out",
+            "--canary",
+            "p0",
+            "--canary-watch",
+            "5s",
+        ],
+    );
+    assert_eq!(
+        out.code, 1,
+        "a degraded canary stops the rollout: {}",
+        out.stderr
+    );
+    let err = last_json_line(&out.stderr);
+    assert_eq!(err["kind"], "canary_failed", "{err}");
+    assert!(
+        err["error"].as_str().unwrap_or_default().contains("readyz"),
+        "{err}"
+    );
+    let (current, _) = fleet.current().await.expect("etcd").expect("a revision");
+    assert_eq!(current.revision, 1, "the cluster's revision did not move");
+    all_run(&fleet, &names, 1).await;
+    for p in &proxies {
+        sql::converges(
+            &mut admin(&sb, p).await,
+            "SELECT DISTINCT status FROM runtime_mysql_servers WHERE hostgroup_id=10",
+            vec![vec![Some("ONLINE".into())]],
+        )
+        .await;
+    }
+    assert!(
+        fleet.lock_holder().await.expect("etcd").is_none(),
+        "lock released"
+    );
+
+    // A harmless change goes through the canary to every proxy.
+    let good = edited(&endpoints, "ops3", &sb.dir().join("good.json"), |t| {
+        set_column(t, "20", "weight", "3")
+    });
+    let out = fleet_cli(
+        &endpoints,
+        "ops3",
+        &[
+            "apply",
+            &good,
+            "--why",
+            "readers at 3",
+            "--canary",
+            "auto",
+            "--canary-watch",
+            "1s",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["revision"], 2);
+    all_run(&fleet, &names, 2).await;
+}

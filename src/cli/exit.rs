@@ -20,10 +20,11 @@ pub const EXIT_CODES_HELP: &str = concat!(
      terminal, or a safety check such as taking the last ONLINE server of a hostgroup out \
      without --force), 4 stale (a `fleet apply` or `rollback` based on a revision that is no \
      longer the fleet's current one: nothing changed), 5 locked (with --etcd/--cluster, another \
-     operation holds the cluster's operation lock; the message names who, what and since when). \
+     operation holds the cluster's operation lock; the message names who, what and since when); a \
+     `fleet apply --canary` stopped by a degraded canary exits 1 with kind canary_failed. \
      With -o json an error is one line of JSON, the last on stderr: \
      {\"error\": message, \"kind\": usage|not_found|refused|confirmation_required|stale|\
-     locked|connection|failed, \"exit_code\": N}."
+     locked|canary_failed|connection|failed, \"exit_code\": N}."
 );
 
 /// An error that carries its own exit code; anything else exits with [`FAILED`].
@@ -39,6 +40,8 @@ pub enum Failure {
     Stale(String),
     /// The fleet's operation lock is held by somebody else (the message names the holder).
     Locked(String),
+    /// A canary rollout stopped because the canary proxy degraded; the fleet kept its revision.
+    CanaryFailed(String),
 }
 
 impl Failure {
@@ -48,6 +51,7 @@ impl Failure {
             Failure::Refused(_) | Failure::Unconfirmed(_) => REFUSED,
             Failure::Stale(_) => STALE,
             Failure::Locked(_) => LOCKED,
+            Failure::CanaryFailed(_) => FAILED,
         }
     }
 
@@ -59,6 +63,7 @@ impl Failure {
             Failure::Unconfirmed(_) => Kind::ConfirmationRequired,
             Failure::Stale(_) => Kind::Stale,
             Failure::Locked(_) => Kind::Locked,
+            Failure::CanaryFailed(_) => Kind::CanaryFailed,
         }
     }
 }
@@ -70,6 +75,7 @@ impl fmt::Display for Failure {
             Failure::Refused(m) | Failure::Unconfirmed(m) => write!(f, "refused: {m}"),
             Failure::Stale(m) => write!(f, "{m}"),
             Failure::Locked(m) => write!(f, "locked: {m}"),
+            Failure::CanaryFailed(m) => write!(f, "canary failed: {m}"),
         }
     }
 }
@@ -97,6 +103,7 @@ pub enum Kind {
     ConfirmationRequired,
     Stale,
     Locked,
+    CanaryFailed,
     Connection,
     Failed,
 }

@@ -8,6 +8,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use tabled::Tabled;
 
+#[path = "fleet_canary.rs"]
+mod canary;
+
 use super::exit::Failure;
 use super::output::{OutputFormat, Rendered};
 use switchyard_proxy::fleet::document::{diff, Change};
@@ -55,6 +58,16 @@ pub enum FleetVerb {
         /// Who (default: $USER@host).
         #[arg(long)]
         who: Option<String>,
+        /// Run the revision on one proxy first (a member's name, or `auto`: the first healthy
+        /// one by name), watch it for --canary-watch, then publish it to the cluster. Stops by
+        /// itself (exit 1, kind canary_failed; the canary goes back to the cluster's revision)
+        /// when the canary refuses the revision, loses readiness (/readyz), fences its writes,
+        /// leaves the fleet, or makes more errors than the other proxies.
+        #[arg(long, value_name = "NAME|auto")]
+        canary: Option<String>,
+        /// How long the canary is watched (500ms, 30s, 2m).
+        #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "canary")]
+        canary_watch: std::time::Duration,
     },
     /// Publishes an earlier revision's configuration again, as a new revision.
     Rollback {
@@ -86,7 +99,7 @@ pub fn run(args: FleetArgs, format: OutputFormat) -> anyhow::Result<()> {
 }
 
 /// A fleet error as the exit codes say: stale 4, a missing revision 2, the rest 1.
-fn failure(e: FleetError) -> anyhow::Error {
+pub(super) fn failure(e: FleetError) -> anyhow::Error {
     match e {
         FleetError::Stale { .. } => Failure::Stale(e.to_string()).into(),
         FleetError::NoRevision(_) => Failure::NotFound(e.to_string()).into(),
@@ -118,12 +131,25 @@ async fn verb(fleet: &Fleet, verb: FleetVerb, format: OutputFormat) -> anyhow::R
             base,
             why,
             who,
+            canary,
+            canary_watch,
         } => {
             let proposed = read_file(&file)?;
             check_tables(&proposed)?;
             refuse_if_locked(fleet).await?;
             let base = base.unwrap_or(proposed.revision);
             let who = who.unwrap_or_else(default_who);
+            if let Some(name) = canary {
+                let rollout = Rollout {
+                    name: &name,
+                    watch: canary_watch,
+                    base,
+                    who: &who,
+                    why: &why,
+                };
+                let rev = canary::run(fleet, proposed, &rollout).await?;
+                return print_published(&rev, format);
+            }
             let rev = fleet
                 .publish(proposed.tables, base, &who, &why)
                 .await
@@ -198,6 +224,23 @@ fn check_tables(rev: &Revision) -> anyhow::Result<()> {
         return Err(Failure::Usage(format!("table '{missing}' is missing")).into());
     }
     Ok(())
+}
+
+/// `fleet apply --canary`'s choices.
+pub struct Rollout<'a> {
+    pub name: &'a str,
+    pub watch: std::time::Duration,
+    pub base: u64,
+    pub who: &'a str,
+    pub why: &'a str,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    serde_json::from_value::<switchyard_proxy::fleet::HumanDuration>(serde_json::Value::String(
+        text.to_string(),
+    ))
+    .map(|d| d.0)
+    .map_err(|e| e.to_string())
 }
 
 fn default_who() -> String {

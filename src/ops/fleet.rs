@@ -292,6 +292,8 @@ mod tests {
             updated_ms: 0,
             lease_ttl_ms: ttl_ms,
             fence_within_ms: within_ms,
+            not_ready: None,
+            generated_errors: 0,
         }
     }
 

@@ -105,6 +105,9 @@ pub async fn start(admin: Arc<Admin>, node: Arc<Node>, admin_addr: std::net::Soc
     tokio::spawn(agent.run());
 }
 
+/// A member record's content: revision, health, write fence, readiness, generated errors.
+type Published = (u64, String, Option<String>, Option<String>, u64);
+
 struct Agent {
     admin: Arc<Admin>,
     node: Arc<Node>,
@@ -112,7 +115,7 @@ struct Agent {
     admin_addr: String,
     lease: Option<i64>,
     /// The member record as last written under the current lease (without its time).
-    published: Option<(u64, String, Option<String>)>,
+    published: Option<Published>,
     /// The last tick that reached the quorum and found this proxy on the current revision.
     last_current: Option<Instant>,
 }
@@ -191,13 +194,21 @@ impl Agent {
             self.lease = Some(id);
             self.published = None;
         }
-        let token = self.node.fleet.current_token().await?;
+        let config = self.node.fleet.current_token().await?;
+        // A canary revision addressed to this proxy (`fleet apply --canary`) is its target while
+        // it exists; once it is gone (rolled out or abandoned) the cluster's revision is again.
+        let canary = self.node.fleet.canary(&self.name).await?;
+        let token = canary.as_ref().map_or(config, |(_, t)| *t);
         let (applied_token, failed_token) = {
             let s = self.node.status();
             (s.applied_token, s.failed_token)
         };
         if token != 0 && token != applied_token && token != failed_token {
-            if let Some((revision, token)) = self.node.fleet.current().await? {
+            let target = match canary {
+                Some(c) => Some(c),
+                None => self.node.fleet.current().await?,
+            };
+            if let Some((revision, token)) = target {
                 self.apply(revision, token).await;
             }
         }
@@ -221,7 +232,15 @@ impl Agent {
             let s = self.node.status();
             (s.applied, s.health.clone(), s.write_fence.clone())
         };
-        let record = (revision, health.clone(), fence.clone());
+        let not_ready = crate::http::readiness(&self.admin.shared).err();
+        let errors = self.admin.shared.stats.generated_error_packets.get();
+        let record = (
+            revision,
+            health.clone(),
+            fence.clone(),
+            not_ready.clone(),
+            errors,
+        );
         if self.published.as_ref() == Some(&record) {
             return Ok(());
         }
@@ -235,6 +254,8 @@ impl Agent {
             updated_ms: now_ms(),
             lease_ttl_ms: millis(self.node.settings.lease_ttl()),
             fence_within_ms: millis(self.node.settings.fence_within()),
+            not_ready,
+            generated_errors: errors,
         };
         let text = serde_json::to_vec(&member).map_err(|e| FleetError::Document {
             key: self.node.fleet.member_key(&self.name),

@@ -36,6 +36,13 @@ pub struct Member {
     /// (0: an older proxy that did not say).
     #[serde(default)]
     pub fence_within_ms: u64,
+    /// Why its `/readyz` fails, when it does.
+    #[serde(default)]
+    pub not_ready: Option<String>,
+    /// Error packets the proxy made itself (not a backend's passed through), since it started:
+    /// what a canary rollout watches.
+    #[serde(default)]
+    pub generated_errors: u64,
 }
 
 /// One cluster's keys in etcd.
@@ -66,6 +73,20 @@ impl Fleet {
 
     pub fn member_key(&self, name: &str) -> String {
         self.key(&format!("members/{name}"))
+    }
+
+    /// A canary revision for member `name` (`fleet apply --canary`).
+    pub fn canary_key(&self, name: &str) -> String {
+        self.key(&format!("canary/{name}"))
+    }
+
+    /// The canary revision addressed to `name`, with its key's mod revision.
+    pub async fn canary(&self, name: &str) -> Result<Option<(Revision, i64)>, FleetError> {
+        let key = self.canary_key(name);
+        match self.etcd.get(&key).await? {
+            None => Ok(None),
+            Some(kv) => Ok(Some((Self::parse(&key, &kv.value)?, kv.mod_revision))),
+        }
     }
 
     fn history_key(&self, revision: u64) -> String {

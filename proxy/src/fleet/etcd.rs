@@ -255,6 +255,16 @@ impl Etcd {
         Ok(Some((int(&v, "grantedTTL"), remaining)))
     }
 
+    pub async fn delete(&self, key: &str) -> Result<(), FleetError> {
+        self.call(
+            "delete",
+            "/v3/kv/deleterange",
+            json!({ "key": B64.encode(key) }),
+        )
+        .await
+        .map(drop)
+    }
+
     /// A new lease of `ttl`; its id.
     pub async fn grant(&self, ttl: Duration) -> Result<i64, FleetError> {
         let v = self

@@ -148,6 +148,11 @@ impl LockGuard {
         }
     }
 
+    /// The lock's lease: keys written under it go when the lock does.
+    pub fn lease(&self) -> i64 {
+        self.lease
+    }
+
     /// The lease expired before it could be renewed (etcd unreachable for a whole TTL):
     /// somebody else may hold the lock now.
     pub fn lost(&self) -> bool {
