@@ -102,6 +102,10 @@ pub async fn start(admin: Arc<Admin>, node: Arc<Node>, admin_addr: std::net::Soc
         let why = format!("joining the fleet: {}", agent.node.health());
         agent.fence(&why);
     }
+    tokio::spawn(super::watch::run(
+        Arc::clone(&agent.node),
+        agent.admin.shared.shutdown_signal(),
+    ));
     tokio::spawn(agent.run());
 }
 
