@@ -2,9 +2,10 @@
 //! etcd's JSON gateway (`POST /v3/watch`, a stream of newline-separated JSON messages). The
 //! agent's periodic tick stays as it is: it is the quorum check, and it catches any change a
 //! broken or silent watch stream missed. A stream that ends or fails is opened again on the
-//! next endpoint after one tick.
+//! next endpoint after one tick, and every stream is reopened after a minute.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -12,6 +13,9 @@ use serde_json::json;
 use tracing::debug;
 
 use super::Node;
+
+/// How long one watch stream is kept before it is opened again.
+const REOPEN: Duration = Duration::from_secs(60);
 
 /// Follows the keys a member applies (`canary/…` and `config`, adjacent in key order) until
 /// `shutdown`, waking the agent on every event.
@@ -40,8 +44,12 @@ pub async fn run(node: Arc<Node>, mut shutdown: tokio::sync::watch::Receiver<boo
             endpoints[next % endpoints.len().max(1)].trim_end_matches('/')
         );
         next += 1;
+        // A stream stalled by a partition may never fail by itself: it is reopened every
+        // minute (the tick covers the gap either way).
         tokio::select! {
-            r = follow(&http, &url, &body, &node) => debug!(%url, outcome = ?r, "fleet watch ended"),
+            r = tokio::time::timeout(REOPEN, follow(&http, &url, &body, &node)) => {
+                debug!(%url, outcome = ?r, "fleet watch ended");
+            }
             _ = shutdown.changed() => return,
         }
         tokio::select! {
