@@ -143,6 +143,7 @@ impl Layer {
             catch_up_timeout: Duration::from_secs(30),
             hold_timeout: Duration::from_secs(2),
             force: false,
+            fleet: None,
         }
     }
 

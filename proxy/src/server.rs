@@ -93,6 +93,11 @@ pub struct Shared {
     shutdown: watch::Receiver<bool>,
     /// The drain is over: what still serves during it (the HTTP endpoints) stops.
     stopped: watch::Receiver<bool>,
+    /// The fleet's write fence while it is set: its reason and the writer hostgroups. Every
+    /// runtime installed meanwhile has those hostgroups' servers fenced before a session sees
+    /// it, so a server the monitor moves into a writer hostgroup (a promoted replica turning
+    /// read_only off) is never routed to between two ticks of the fleet agent.
+    write_fence: std::sync::Mutex<Option<(String, Vec<u32>)>>,
 }
 
 impl Shared {
@@ -106,11 +111,34 @@ impl Shared {
     /// Makes `runtime` the one new sessions and lookups see; sessions in flight finish with the
     /// runtime they hold, so nobody is dropped.
     pub fn set_runtime(&self, runtime: Runtime) {
+        if let Some((why, writers)) = self.write_fence() {
+            for server in runtime.hostgroups.servers() {
+                if writers.contains(&server.row.hostgroup_id) {
+                    server.state.set_write_fence(Some(why.clone()));
+                }
+            }
+        }
         let runtime = Arc::new(runtime);
         match self.runtime.write() {
             Ok(mut r) => *r = runtime,
             Err(p) => *p.into_inner() = runtime,
         }
+    }
+
+    /// The fleet's write fence (reason, writer hostgroups) that new runtimes get; `None` lifts it
+    /// for runtimes installed from now on (the agent clears the servers of the current one).
+    pub fn set_write_fence(&self, fence: Option<(String, Vec<u32>)>) {
+        match self.write_fence.lock() {
+            Ok(mut f) => *f = fence,
+            Err(p) => *p.into_inner() = fence,
+        }
+    }
+
+    fn write_fence(&self) -> Option<(String, Vec<u32>)> {
+        self.write_fence
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// A connection id, unique across client and admin sessions.
@@ -290,6 +318,7 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         health: crate::hostgroups::Health::default(),
         query: crate::query::QueryProcessor::default(),
         capacity: crate::capacity::Capacity::default(),
+        write_fence: std::sync::Mutex::new(None),
         announce: RwLock::new(announce),
         next_id: AtomicU32::new(1),
         shutdown: rx,

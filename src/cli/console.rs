@@ -257,7 +257,7 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
                 .collect()
         };
         let ops = OpsContext {
-            setup: args.op.setup(proxies, args.writer_hostgroup)?,
+            setup: args.op.setup(proxies, args.writer_hostgroup, None)?,
             journal: args.op.journal(),
         };
         let record = args

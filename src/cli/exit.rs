@@ -8,6 +8,8 @@ pub const USAGE: u8 = 2;
 pub const REFUSED: u8 = 3;
 /// A fleet change based on a revision that is no longer the current one.
 pub const STALE: u8 = 4;
+/// Another operator holds the fleet's operation lock (failover, switchover, rejoin).
+pub const LOCKED: u8 = 5;
 
 pub const EXIT_CODES_HELP: &str = concat!(
     "Global options go before the command, after it or after its verb (`switchyard --admin URL \
@@ -17,9 +19,12 @@ pub const EXIT_CODES_HELP: &str = concat!(
      arguments, unknown server), 3 refused (read-only, not confirmed: pass --yes without a \
      terminal, or a safety check such as taking the last ONLINE server of a hostgroup out \
      without --force), 4 stale (a `fleet apply` or `rollback` based on a revision that is no \
-     longer the fleet's current one: nothing changed). With -o json an error is one line of JSON, the last on stderr: \
+     longer the fleet's current one: nothing changed), 5 locked (with --etcd/--cluster, another \
+     operation holds the cluster's operation lock; the message names who, what and since when); a \
+     `fleet apply --canary` stopped by a degraded canary exits 1 with kind canary_failed. \
+     With -o json an error is one line of JSON, the last on stderr: \
      {\"error\": message, \"kind\": usage|not_found|refused|confirmation_required|stale|\
-     connection|failed, \"exit_code\": N}."
+     locked|canary_failed|connection|failed, \"exit_code\": N}."
 );
 
 /// An error that carries its own exit code; anything else exits with [`FAILED`].
@@ -33,6 +38,10 @@ pub enum Failure {
     Unconfirmed(String),
     /// A fleet change that lost the compare-and-swap: somebody published first.
     Stale(String),
+    /// The fleet's operation lock is held by somebody else (the message names the holder).
+    Locked(String),
+    /// A canary rollout stopped because the canary proxy degraded; the fleet kept its revision.
+    CanaryFailed(String),
 }
 
 impl Failure {
@@ -41,6 +50,8 @@ impl Failure {
             Failure::Usage(_) | Failure::NotFound(_) => USAGE,
             Failure::Refused(_) | Failure::Unconfirmed(_) => REFUSED,
             Failure::Stale(_) => STALE,
+            Failure::Locked(_) => LOCKED,
+            Failure::CanaryFailed(_) => FAILED,
         }
     }
 
@@ -51,6 +62,8 @@ impl Failure {
             Failure::Refused(_) => Kind::Refused,
             Failure::Unconfirmed(_) => Kind::ConfirmationRequired,
             Failure::Stale(_) => Kind::Stale,
+            Failure::Locked(_) => Kind::Locked,
+            Failure::CanaryFailed(_) => Kind::CanaryFailed,
         }
     }
 }
@@ -61,6 +74,8 @@ impl fmt::Display for Failure {
             Failure::Usage(m) | Failure::NotFound(m) => write!(f, "usage: {m}"),
             Failure::Refused(m) | Failure::Unconfirmed(m) => write!(f, "refused: {m}"),
             Failure::Stale(m) => write!(f, "{m}"),
+            Failure::Locked(m) => write!(f, "locked: {m}"),
+            Failure::CanaryFailed(m) => write!(f, "canary failed: {m}"),
         }
     }
 }
@@ -87,6 +102,8 @@ pub enum Kind {
     Refused,
     ConfirmationRequired,
     Stale,
+    Locked,
+    CanaryFailed,
     Connection,
     Failed,
 }

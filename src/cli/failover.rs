@@ -35,6 +35,9 @@ pub struct OpsArgs {
     #[command(flatten)]
     pub op: OperationArgs,
 
+    #[command(flatten)]
+    pub fleet: FleetOpArgs,
+
     /// Run without asking (scripts); without it and without a terminal the run is refused.
     #[arg(long)]
     pub yes: bool,
@@ -83,6 +86,7 @@ impl OperationArgs {
         &self,
         proxies: Vec<ProxyTarget>,
         writer_hostgroup: Option<u32>,
+        fleet: Option<ops::FleetOps>,
     ) -> anyhow::Result<Setup> {
         let repl = match (
             &self.repl_user,
@@ -115,11 +119,87 @@ impl OperationArgs {
                 never_promote,
             },
             catch_up_timeout: Duration::from_secs(self.catch_up_timeout),
+            fleet,
         })
     }
 
     pub fn journal(&self) -> Journal {
         Journal::new(&self.state_dir.clone().unwrap_or_else(Journal::default_dir))
+    }
+}
+
+/// A layer that is a fleet (`switchyard fleet`): its proxies and its operation lock in etcd.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetOpArgs {
+    /// etcd client URLs of the layer's fleet, comma-separated (with --cluster). The proxies
+    /// are then the cluster's live members (not --proxies, which is refused beside them), the
+    /// operation holds the cluster's operation lock (a second one exits 5 naming the holder),
+    /// and each routing step is also published as a fleet revision.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// The fleet's cluster, as in the proxies' `[fleet] cluster`.
+    #[arg(long)]
+    pub cluster: Option<String>,
+}
+
+impl FleetOpArgs {
+    /// The fleet named, checked; `None` without --etcd and --cluster.
+    pub fn fleet(&self) -> anyhow::Result<Option<switchyard_proxy::fleet::Fleet>> {
+        let cluster = match (&self.cluster, self.etcd.is_empty()) {
+            (None, true) => return Ok(None),
+            (Some(c), false) => c,
+            _ => return Err(Failure::Usage("--etcd and --cluster go together".into()).into()),
+        };
+        switchyard_proxy::fleet::valid_name(cluster).map_err(Failure::Usage)?;
+        if let Some(bad) = self.etcd.iter().find(|e| !e.starts_with("http://")) {
+            return Err(Failure::Usage(format!(
+                "--etcd {bad}: only http:// endpoints are supported"
+            ))
+            .into());
+        }
+        let etcd = switchyard_proxy::fleet::etcd::Etcd::new(&self.etcd, Duration::from_secs(3))?;
+        Ok(Some(switchyard_proxy::fleet::Fleet::new(etcd, cluster)))
+    }
+
+    /// The fleet with its operation lock taken for `what` (none when `what` is `None`: the
+    /// command only looks); a lock held by somebody else is refused (exit 5) naming them.
+    pub async fn take(
+        &self,
+        layer: &ProxyOnlyArgs,
+        what: Option<&str>,
+    ) -> anyhow::Result<Option<ops::FleetOps>> {
+        let Some(fleet) = self.fleet()? else {
+            return Ok(None);
+        };
+        if !layer.proxies.is_empty() {
+            return Err(Failure::Usage(
+                "--proxies and --etcd/--cluster both name the layer's proxies: with the fleet, \
+                 the layer is the cluster's live members; drop --proxies"
+                    .into(),
+            )
+            .into());
+        }
+        let lock = match what {
+            None => None,
+            Some(what) => {
+                let me = switchyard_proxy::fleet::Holder::me(what);
+                match fleet.try_lock(&me).await? {
+                    Ok(guard) => Some(std::sync::Arc::new(guard)),
+                    Err(holder) => {
+                        return Err(Failure::Locked(format!(
+                            "cluster {}: the operation lock is held by {holder}; one operation \
+                             at a time (`switchyard fleet status` shows the holder)",
+                            fleet.cluster()
+                        ))
+                        .into())
+                    }
+                }
+            }
+        };
+        Ok(Some(ops::FleetOps {
+            fleet: std::sync::Arc::new(fleet),
+            lock,
+        }))
     }
 }
 
@@ -254,6 +334,24 @@ pub struct ProxyOnlyArgs {
 }
 
 impl ProxyOnlyArgs {
+    /// The layer's proxies: the fleet's live members when there is one (logging in as
+    /// --admin's user), else [`Self::targets`].
+    pub async fn layer_targets(
+        &self,
+        conn: &AdminArgs,
+        fleet: Option<&ops::FleetOps>,
+    ) -> anyhow::Result<Vec<ProxyTarget>> {
+        match fleet {
+            None => self.targets(conn),
+            Some(f) => {
+                let password = secret(&conn.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
+                ops::fleet::member_targets(&f.fleet, &conn.admin, password)
+                    .await
+                    .map_err(exit_error)
+            }
+        }
+    }
+
     /// Every proxy with the admin password (from the file or the environment; the same for
     /// every proxy).
     pub fn targets(&self, conn: &AdminArgs) -> anyhow::Result<Vec<ProxyTarget>> {
@@ -316,6 +414,7 @@ pub fn run_hook(args: HookArgs, conn: &AdminArgs) -> anyhow::Result<()> {
         catch_up_timeout: Duration::from_secs(0),
         hold_timeout: Duration::from_secs(0),
         force: false,
+        fleet: None,
     };
     runtime()?.block_on(async {
         let detail = match &successor {
@@ -355,9 +454,16 @@ fn secret(file: &Option<PathBuf>, env: &str) -> anyhow::Result<Option<String>> {
 
 /// The settings every operation uses, with the server login resolved (asking the proxy for
 /// its monitor user when none is given).
-async fn settings(a: &OpsArgs, conn: &AdminArgs, force: bool) -> anyhow::Result<Settings> {
-    let setup =
-        a.op.setup(a.layer.targets(conn)?, a.layer.writer_hostgroup)?;
+/// With the fleet, `what` is the operation the lock is taken for (`None`: only looking).
+async fn settings(
+    a: &OpsArgs,
+    conn: &AdminArgs,
+    force: bool,
+    what: Option<&str>,
+) -> anyhow::Result<Settings> {
+    let fleet = a.fleet.take(&a.layer, what).await?;
+    let proxies = a.layer.layer_targets(conn, fleet.as_ref()).await?;
+    let setup = a.op.setup(proxies, a.layer.writer_hostgroup, fleet)?;
     setup.resolve(force).await.map_err(exit_error)
 }
 
@@ -525,7 +631,7 @@ pub fn run_failover(args: FailoverArgs, conn: &AdminArgs) -> anyhow::Result<()> 
     runtime()?.block_on(async move {
         match args.command {
             FailoverCommand::Plan { ops: a, force } => {
-                let s = settings(&a, conn, force).await?;
+                let s = settings(&a, conn, force, None).await?;
                 let (plan, topo) = ops::exec::plan_failover(&s).await.map_err(exit_error)?;
                 if output == OutputFormat::Json {
                     #[derive(Serialize)]
@@ -553,7 +659,8 @@ pub fn run_failover(args: FailoverArgs, conn: &AdminArgs) -> anyhow::Result<()> 
                     refuse_if_read_only(conn, "run a failover")?;
                 }
                 refuse_if_open(&a)?;
-                let s = settings(&a, conn, force).await?;
+                let what = (!dry_run).then_some("failover run");
+                let s = settings(&a, conn, force, what).await?;
                 let (plan, _) = ops::exec::plan_failover(&s).await.map_err(exit_error)?;
                 if dry_run {
                     return print_plan(&plan, output, true);
@@ -592,7 +699,8 @@ pub fn run_failover(args: FailoverArgs, conn: &AdminArgs) -> anyhow::Result<()> 
                     ))
                     .into());
                 }
-                let s = settings(&a, conn, false).await?;
+                let what = format!("{} resume ({})", plan.kind, plan.id);
+                let s = settings(&a, conn, false, Some(&what)).await?;
                 confirm(
                     &a,
                     &format!(
@@ -607,9 +715,12 @@ pub fn run_failover(args: FailoverArgs, conn: &AdminArgs) -> anyhow::Result<()> 
             FailoverCommand::Abort { ops: a } => {
                 refuse_if_read_only(conn, "abort a plan")?;
                 confirm(&a, "abort the current plan")?;
-                let plan = ops::exec::abort(&journal(&a), &a.layer.targets(conn)?, None)
+                let fleet = a.fleet.take(&a.layer, Some("failover abort")).await?;
+                let targets = a.layer.layer_targets(conn, fleet.as_ref()).await?;
+                let plan = ops::exec::abort(&journal(&a), &targets, None)
                     .await
                     .map_err(exit_error)?;
+                drop(fleet);
                 print_plan(&plan, output, false)
             }
         }
@@ -625,7 +736,8 @@ pub fn run_switchover(args: SwitchoverArgs, conn: &AdminArgs) -> anyhow::Result<
     runtime()?.block_on(async move {
         let a = &args.ops;
         refuse_if_open(a)?;
-        let s = settings(a, conn, false).await?;
+        let what = format!("switchover to {to}");
+        let s = settings(a, conn, false, (!args.dry_run).then_some(&what)).await?;
         let (plan, _) = ops::exec::plan_switchover(&s, &to)
             .await
             .map_err(exit_error)?;
@@ -655,7 +767,8 @@ pub fn run_rejoin(args: RejoinArgs, conn: &AdminArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let a = &args.ops;
         refuse_if_open(a)?;
-        let s = settings(a, conn, args.force).await?;
+        let what = format!("rejoin {server}");
+        let s = settings(a, conn, args.force, (!args.dry_run).then_some(&what)).await?;
         let (plan, _) = ops::exec::plan_rejoin(&s, &server)
             .await
             .map_err(exit_error)?;

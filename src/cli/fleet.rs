@@ -8,11 +8,14 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use tabled::Tabled;
 
+#[path = "fleet_canary.rs"]
+mod canary;
+
 use super::exit::Failure;
 use super::output::{OutputFormat, Rendered};
 use switchyard_proxy::fleet::document::{diff, Change};
 use switchyard_proxy::fleet::etcd::Etcd;
-use switchyard_proxy::fleet::{Fleet, FleetError, Member, Revision};
+use switchyard_proxy::fleet::{Fleet, FleetError, Holder, Member, Revision};
 
 #[derive(Debug, Args)]
 pub struct FleetArgs {
@@ -44,7 +47,7 @@ pub enum FleetVerb {
     Diff { file: PathBuf },
     /// Publishes a revision file as the next revision. It is based on the file's `revision`
     /// (what `show` wrote) unless --base says otherwise; refused (exit 4) when the fleet has
-    /// moved on since.
+    /// moved on since, and (exit 5) while an operation holds the cluster's lock.
     Apply {
         file: PathBuf,
         #[arg(long)]
@@ -55,6 +58,16 @@ pub enum FleetVerb {
         /// Who (default: $USER@host).
         #[arg(long)]
         who: Option<String>,
+        /// Run the revision on one proxy first (a member's name, or `auto`: the first healthy
+        /// one by name), watch it for --canary-watch, then publish it to the cluster. Stops by
+        /// itself (exit 1, kind canary_failed; the canary goes back to the cluster's revision)
+        /// when the canary refuses the revision, loses readiness (/readyz), fences its writes,
+        /// leaves the fleet, or makes more errors than the other proxies.
+        #[arg(long, value_name = "NAME|auto")]
+        canary: Option<String>,
+        /// How long the canary is watched (500ms, 30s, 2m).
+        #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "canary")]
+        canary_watch: std::time::Duration,
     },
     /// Publishes an earlier revision's configuration again, as a new revision.
     Rollback {
@@ -86,7 +99,7 @@ pub fn run(args: FleetArgs, format: OutputFormat) -> anyhow::Result<()> {
 }
 
 /// A fleet error as the exit codes say: stale 4, a missing revision 2, the rest 1.
-fn failure(e: FleetError) -> anyhow::Error {
+pub(super) fn failure(e: FleetError) -> anyhow::Error {
     match e {
         FleetError::Stale { .. } => Failure::Stale(e.to_string()).into(),
         FleetError::NoRevision(_) => Failure::NotFound(e.to_string()).into(),
@@ -118,11 +131,25 @@ async fn verb(fleet: &Fleet, verb: FleetVerb, format: OutputFormat) -> anyhow::R
             base,
             why,
             who,
+            canary,
+            canary_watch,
         } => {
             let proposed = read_file(&file)?;
             check_tables(&proposed)?;
+            refuse_if_locked(fleet).await?;
             let base = base.unwrap_or(proposed.revision);
             let who = who.unwrap_or_else(default_who);
+            if let Some(name) = canary {
+                let rollout = Rollout {
+                    name: &name,
+                    watch: canary_watch,
+                    base,
+                    who: &who,
+                    why: &why,
+                };
+                let rev = canary::run(fleet, proposed, &rollout).await?;
+                return print_published(&rev, format);
+            }
             let rev = fleet
                 .publish(proposed.tables, base, &who, &why)
                 .await
@@ -135,6 +162,7 @@ async fn verb(fleet: &Fleet, verb: FleetVerb, format: OutputFormat) -> anyhow::R
             why,
             who,
         } => {
+            refuse_if_locked(fleet).await?;
             let base = match base {
                 Some(b) => b,
                 None => current(fleet).await?.revision,
@@ -146,6 +174,19 @@ async fn verb(fleet: &Fleet, verb: FleetVerb, format: OutputFormat) -> anyhow::R
                 .map_err(failure)?;
             print_published(&rev, format)
         }
+    }
+}
+
+/// A configuration change in the middle of an operation would race its routing steps (each is
+/// a revision of its own): refused while somebody holds the operation lock.
+async fn refuse_if_locked(fleet: &Fleet) -> anyhow::Result<()> {
+    match fleet.lock_holder().await.map_err(failure)? {
+        None => Ok(()),
+        Some(h) => Err(Failure::Locked(format!(
+            "cluster {}: an operation is running, held by {h}; apply when it ends",
+            fleet.cluster()
+        ))
+        .into()),
     }
 }
 
@@ -185,6 +226,23 @@ fn check_tables(rev: &Revision) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `fleet apply --canary`'s choices.
+pub struct Rollout<'a> {
+    pub name: &'a str,
+    pub watch: std::time::Duration,
+    pub base: u64,
+    pub who: &'a str,
+    pub why: &'a str,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    serde_json::from_value::<switchyard_proxy::fleet::HumanDuration>(serde_json::Value::String(
+        text.to_string(),
+    ))
+    .map(|d| d.0)
+    .map_err(|e| e.to_string())
+}
+
 fn default_who() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -216,6 +274,8 @@ struct StatusJson {
     cluster: String,
     current: Option<RevisionSummary>,
     members: Vec<MemberJson>,
+    /// Who holds the operation lock (failover, switchover, rejoin), if anybody.
+    lock: Option<Holder>,
 }
 
 #[derive(Serialize)]
@@ -255,6 +315,7 @@ async fn status(fleet: &Fleet, format: OutputFormat) -> anyhow::Result<()> {
     let current = fleet.current().await.map_err(failure)?.map(|(r, _)| r);
     let latest = current.as_ref().map_or(0, |r| r.revision);
     let members = fleet.members().await.map_err(failure)?;
+    let lock = fleet.lock_holder().await.map_err(failure)?;
     let lines: Vec<MemberLine> = members
         .iter()
         .map(|m| MemberLine {
@@ -280,6 +341,7 @@ async fn status(fleet: &Fleet, format: OutputFormat) -> anyhow::Result<()> {
                 member: m,
             })
             .collect(),
+        lock: lock.clone(),
     };
     let mut rendered = Rendered::rows(&lines, &json)?;
     let head = match &current {
@@ -293,7 +355,11 @@ async fn status(fleet: &Fleet, format: OutputFormat) -> anyhow::Result<()> {
         ),
         None => format!("cluster {}: no revision published yet", fleet.cluster()),
     };
-    rendered.table = format!("{head}\n{}", rendered.table);
+    let lock = match &lock {
+        Some(h) => format!("operation lock: held by {h}"),
+        None => "operation lock: free".to_string(),
+    };
+    rendered.table = format!("{head}\n{lock}\n{}", rendered.table);
     rendered.print(format, false)
 }
 

@@ -57,6 +57,9 @@ pub struct Settings {
     pub hold_timeout: Duration,
     /// Skip the replicas' opinion in "is the primary down" and the errant-transaction refusal.
     pub force: bool,
+    /// The layer is a fleet's members (`--etcd`, `--cluster`): routing steps are also
+    /// published as revisions, a failover waits out the minority's write window.
+    pub fleet: Option<super::fleet::FleetOps>,
 }
 
 impl Settings {
@@ -181,6 +184,10 @@ fn statements(
                 },
             )?,
         ),
+        Step::AwaitMinorityFence { cluster, .. } => vec![format!(
+            "etcd: the time to live of every member's lease in cluster {cluster}; wait until the last \
+             one that does not report is past its fence deadline"
+        )],
         Step::Promote { candidate } => server_sql(
             candidate,
             sql::promote(flavor).into_iter().map(String::from),
@@ -339,6 +346,12 @@ pub async fn plan_failover(settings: &Settings) -> Result<(Plan, Topology), OpsE
         candidate: candidate.clone(),
         from: None,
     });
+    if let Some(f) = &settings.fleet {
+        steps.push(Step::AwaitMinorityFence {
+            primary: old.clone(),
+            cluster: f.cluster().to_string(),
+        });
+    }
     steps.push(Step::Promote {
         candidate: candidate.clone(),
     });
@@ -347,7 +360,7 @@ pub async fn plan_failover(settings: &Settings) -> Result<(Plan, Topology), OpsE
         old_primary: old.clone(),
         old_to_reader: None,
     });
-    let plan = assemble(
+    let mut plan = assemble(
         Kind::Failover,
         &topo,
         flavor,
@@ -356,6 +369,15 @@ pub async fn plan_failover(settings: &Settings) -> Result<(Plan, Topology), OpsE
         steps,
         settings,
     )?;
+    if let Some(f) = &settings.fleet {
+        // The wait as the members' settings make it now, in the plan the operator confirms.
+        let window = super::fleet::describe_window(&f.fleet).await;
+        for rec in &mut plan.steps {
+            if matches!(rec.step, Step::AwaitMinorityFence { .. }) {
+                rec.statements.push(format!("etcd: {window}"));
+            }
+        }
+    }
     Ok((plan, topo))
 }
 
@@ -659,6 +681,11 @@ fn adopt_journal_copy(plan: &mut Plan, journal: &Journal) -> Result<(), OpsError
 /// A plan's fence and repoint must reach the proxies it was made for: resuming it against a
 /// different list would leave part of the layer on the old primary.
 fn same_proxies(plan: &Plan, settings: &Settings) -> Result<(), OpsError> {
+    // A fleet's layer is its members of now; every routing step is also a revision, which a
+    // member that was not there gets when it joins.
+    if settings.fleet.is_some() {
+        return Ok(());
+    }
     let mut given: Vec<String> = settings.proxies.iter().map(ProxyTarget::label).collect();
     let mut planned = plan.proxies.clone();
     given.sort();
@@ -769,6 +796,36 @@ async fn run_step(
     settings: &Settings,
     detail: &mut Vec<String>,
 ) -> Result<(), OpsError> {
+    let Some(fleet) = &settings.fleet else {
+        return run_step_here(step, plan, settings, detail).await;
+    };
+    fleet.check_lock()?;
+    if !publishes(step) {
+        return run_step_here(step, plan, settings, detail).await;
+    }
+    // Routing steps become fleet configuration: a proxy that joins or restarts gets them
+    // before it serves. No revision may be pending while their statements run.
+    super::fleet::await_members_current(&fleet.fleet, detail).await?;
+    run_step_here(step, plan, settings, detail).await?;
+    let why = format!("{} {}: {}", plan.kind, plan.id, step.describe());
+    super::fleet::publish(&settings.proxies, &why, detail).await?;
+    super::fleet::await_members_current(&fleet.fleet, detail).await
+}
+
+/// The steps whose end state is routing a joining proxy must have.
+fn publishes(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Fence { .. } | Step::Repoint { .. } | Step::ReturnAsReader { .. }
+    )
+}
+
+async fn run_step_here(
+    step: &Step,
+    plan: &Plan,
+    settings: &Settings,
+    detail: &mut Vec<String>,
+) -> Result<(), OpsError> {
     let login = &settings.login;
     let flavor = plan.flavor;
     match step {
@@ -833,6 +890,12 @@ async fn run_step(
             db.close().await;
             r
         }
+        Step::AwaitMinorityFence { cluster, .. } => match &settings.fleet {
+            Some(f) => super::fleet::await_minority_fenced(&f.fleet, detail).await,
+            None => Err(OpsError::Input(format!(
+                "this plan was made for fleet cluster {cluster}: resume it with --etcd and --cluster"
+            ))),
+        },
         Step::Promote { candidate } => {
             let mut db = Db::connect(&candidate.host, candidate.port, login).await?;
             if replica_status(&mut db).await?.is_some() {
@@ -1311,6 +1374,7 @@ mod tests {
             catch_up_timeout: Duration::from_secs(1),
             hold_timeout: Duration::from_secs(1),
             force: false,
+            fleet: None,
         }
     }
 

@@ -16,6 +16,7 @@
 //! - [`record`]: each step as an event in every proxy's `stats_switchyard_events`
 //! - [`setup`]: from the operator's flags to the settings an operation runs with
 //! - `confirm`: is the primary really down (here, the proxies' monitors, the replicas)
+//! - [`fleet`]: the layer as a fleet's members, its operation lock, revisions per step
 //! - [`exec`]: making plans from the live topology, and running them
 //!
 //! [`Control`]: crate::control::Control
@@ -24,6 +25,7 @@ mod confirm;
 pub mod db;
 mod error;
 pub mod exec;
+pub mod fleet;
 pub mod grants;
 pub mod gtid;
 pub mod plan;
@@ -36,6 +38,7 @@ pub mod topology;
 pub use db::ServerLogin;
 pub use error::OpsError;
 pub use exec::{ProxyTarget, Settings};
+pub use fleet::FleetOps;
 pub use plan::{Journal, Kind, Plan, PlanState, Step, StepRecord, StepState};
 pub use setup::Setup;
 pub use topology::{Endpoint, Scope, ServerView, Topology};

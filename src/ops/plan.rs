@@ -52,6 +52,9 @@ pub enum Step {
         replica: Endpoint,
         new_primary: Endpoint,
     },
+    /// Fleet failover: proxies cut off from etcd have fenced their own writes (their lease
+    /// says when at the latest) before anything is promoted.
+    AwaitMinorityFence { primary: Endpoint, cluster: String },
     /// Replication stopped and reset, writable.
     Promote { candidate: Endpoint },
     /// The new primary is the writer in every proxy.
@@ -79,6 +82,7 @@ impl Step {
             Step::SetReadOnly { .. } => "set_read_only",
             Step::CatchUp { .. } => "catch_up",
             Step::Regroup { .. } => "regroup",
+            Step::AwaitMinorityFence { .. } => "await_minority_fence",
             Step::Promote { .. } => "promote",
             Step::Repoint { .. } => "repoint",
             Step::Reattach { .. } => "reattach",
@@ -89,7 +93,9 @@ impl Step {
     /// The server the step is about, for events and the console.
     pub fn server(&self) -> &Endpoint {
         match self {
-            Step::ConfirmPrimaryDown { primary } | Step::HoldWrites { primary } => primary,
+            Step::ConfirmPrimaryDown { primary }
+            | Step::HoldWrites { primary }
+            | Step::AwaitMinorityFence { primary, .. } => primary,
             Step::Fence { server, .. }
             | Step::SetReadOnly { server }
             | Step::Reattach { server, .. }
@@ -135,6 +141,9 @@ impl Step {
                 replica,
                 new_primary,
             } => format!("make {replica} replicate from {new_primary}"),
+            Step::AwaitMinorityFence { primary, cluster } => format!(
+                "wait until every proxy of cluster {cluster} cut off from etcd has fenced its own writes (to {primary}): write_fence_after and a tick after its last lease renewal"
+            ),
             Step::Promote { candidate } => {
                 format!("promote {candidate}: stop and reset replication, read_only off")
             }

@@ -23,6 +23,8 @@ pub struct Setup {
     pub repl: Option<ServerLogin>,
     pub scope: Scope,
     pub catch_up_timeout: Duration,
+    /// The fleet the proxies came from (and whose lock is held), if any.
+    pub fleet: Option<super::fleet::FleetOps>,
 }
 
 impl Setup {
@@ -51,6 +53,7 @@ impl Setup {
             catch_up_timeout: self.catch_up_timeout,
             hold_timeout: HOLD_TIMEOUT,
             force,
+            fleet: self.fleet.clone(),
         })
     }
 }

@@ -102,8 +102,15 @@ pub async fn start(admin: Arc<Admin>, node: Arc<Node>, admin_addr: std::net::Soc
         let why = format!("joining the fleet: {}", agent.node.health());
         agent.fence(&why);
     }
+    tokio::spawn(super::watch::run(
+        Arc::clone(&agent.node),
+        agent.admin.shared.shutdown_signal(),
+    ));
     tokio::spawn(agent.run());
 }
+
+/// A member record's content: revision, health, write fence, readiness, generated errors.
+type Published = (u64, String, Option<String>, Option<String>, u64);
 
 struct Agent {
     admin: Arc<Admin>,
@@ -112,7 +119,7 @@ struct Agent {
     admin_addr: String,
     lease: Option<i64>,
     /// The member record as last written under the current lease (without its time).
-    published: Option<(u64, String, Option<String>)>,
+    published: Option<Published>,
     /// The last tick that reached the quorum and found this proxy on the current revision.
     last_current: Option<Instant>,
 }
@@ -152,10 +159,13 @@ impl Agent {
 
     /// One round with etcd; records whether it left the proxy current, and lifts the fence then.
     async fn tick(&mut self) {
+        // The write fence is timed from the start of the tick (before its lease renewal), so
+        // an operator can bound it from the lease alone (see `FleetSettings::fence_within`).
+        let started = Instant::now();
         match self.sync().await {
             Ok(current) => {
                 if current {
-                    self.last_current = Some(Instant::now());
+                    self.last_current = Some(started);
                     if self.node.write_fence().is_some() {
                         self.unfence();
                         // The member record says so at once.
@@ -188,13 +198,21 @@ impl Agent {
             self.lease = Some(id);
             self.published = None;
         }
-        let token = self.node.fleet.current_token().await?;
+        let config = self.node.fleet.current_token().await?;
+        // A canary revision addressed to this proxy (`fleet apply --canary`) is its target while
+        // it exists; once it is gone (rolled out or abandoned) the cluster's revision is again.
+        let canary = self.node.fleet.canary(&self.name).await?;
+        let token = canary.as_ref().map_or(config, |(_, t)| *t);
         let (applied_token, failed_token) = {
             let s = self.node.status();
             (s.applied_token, s.failed_token)
         };
         if token != 0 && token != applied_token && token != failed_token {
-            if let Some((revision, token)) = self.node.fleet.current().await? {
+            let target = match canary {
+                Some(c) => Some(c),
+                None => self.node.fleet.current().await?,
+            };
+            if let Some((revision, token)) = target {
                 self.apply(revision, token).await;
             }
         }
@@ -218,7 +236,15 @@ impl Agent {
             let s = self.node.status();
             (s.applied, s.health.clone(), s.write_fence.clone())
         };
-        let record = (revision, health.clone(), fence.clone());
+        let not_ready = crate::http::readiness(&self.admin.shared).err();
+        let errors = self.admin.shared.stats.generated_error_packets.get();
+        let record = (
+            revision,
+            health.clone(),
+            fence.clone(),
+            not_ready.clone(),
+            errors,
+        );
         if self.published.as_ref() == Some(&record) {
             return Ok(());
         }
@@ -230,6 +256,10 @@ impl Agent {
             health,
             write_fenced: fence,
             updated_ms: now_ms(),
+            lease_ttl_ms: millis(self.node.settings.lease_ttl()),
+            fence_within_ms: millis(self.node.settings.fence_within()),
+            not_ready,
+            generated_errors: errors,
         };
         let text = serde_json::to_vec(&member).map_err(|e| FleetError::Document {
             key: self.node.fleet.member_key(&self.name),
@@ -308,6 +338,11 @@ impl Agent {
                 return;
             }
         };
+        // Runtimes installed from now on (the monitor's, a LOAD's) get the same fence before a
+        // session sees them.
+        self.admin
+            .shared
+            .set_write_fence(why.map(|w| (w.to_string(), writers.clone())));
         let runtime = self.admin.shared.runtime();
         let events = self.admin.events();
         for server in runtime.hostgroups.servers() {
@@ -334,4 +369,8 @@ impl Agent {
             warn!("fleet: no writer hostgroup in the runtime topology: nothing to fence");
         }
     }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

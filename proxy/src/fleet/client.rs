@@ -28,6 +28,21 @@ pub struct Member {
     pub write_fenced: Option<String>,
     /// When it last changed this record (ms since the epoch).
     pub updated_ms: i64,
+    /// Its membership lease's TTL (0: an older proxy that did not say).
+    #[serde(default)]
+    pub lease_ttl_ms: u64,
+    /// The longest it can go on routing writes after its last lease renewal when it loses
+    /// etcd: `write_fence_after`, plus one tick and one round of requests to every endpoint
+    /// (0: an older proxy that did not say).
+    #[serde(default)]
+    pub fence_within_ms: u64,
+    /// Why its `/readyz` fails, when it does.
+    #[serde(default)]
+    pub not_ready: Option<String>,
+    /// Error packets the proxy made itself (not a backend's passed through), since it started:
+    /// what a canary rollout watches.
+    #[serde(default)]
+    pub generated_errors: u64,
 }
 
 /// One cluster's keys in etcd.
@@ -58,6 +73,20 @@ impl Fleet {
 
     pub fn member_key(&self, name: &str) -> String {
         self.key(&format!("members/{name}"))
+    }
+
+    /// A canary revision for member `name` (`fleet apply --canary`).
+    pub fn canary_key(&self, name: &str) -> String {
+        self.key(&format!("canary/{name}"))
+    }
+
+    /// The canary revision addressed to `name`, with its key's mod revision.
+    pub async fn canary(&self, name: &str) -> Result<Option<(Revision, i64)>, FleetError> {
+        let key = self.canary_key(name);
+        match self.etcd.get(&key).await? {
+            None => Ok(None),
+            Some(kv) => Ok(Some((Self::parse(&key, &kv.value)?, kv.mod_revision))),
+        }
     }
 
     fn history_key(&self, revision: u64) -> String {
@@ -162,9 +191,19 @@ impl Fleet {
 
     /// The proxies whose lease is alive, by name.
     pub async fn members(&self) -> Result<Vec<Member>, FleetError> {
+        Ok(self
+            .members_with_leases()
+            .await?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect())
+    }
+
+    /// The live proxies with the id of the lease each keeps alive.
+    pub async fn members_with_leases(&self) -> Result<Vec<(Member, i64)>, FleetError> {
         let mut out = Vec::new();
         for kv in self.etcd.prefix(&self.key("members/")).await? {
-            out.push(Self::parse::<Member>(&kv.key, &kv.value)?);
+            out.push((Self::parse::<Member>(&kv.key, &kv.value)?, kv.lease));
         }
         Ok(out)
     }

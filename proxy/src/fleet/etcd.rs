@@ -189,6 +189,82 @@ impl Etcd {
         Ok(v.get("succeeded").and_then(Value::as_bool).unwrap_or(false))
     }
 
+    /// Creates `key` (under `lease`) only if it does not exist (compare on its create revision
+    /// being 0), in one transaction that reads the key when it does: `Ok(None)` when created,
+    /// `Ok(Some(existing))` when somebody holds it.
+    pub async fn create(
+        &self,
+        key: &str,
+        value: &[u8],
+        lease: i64,
+    ) -> Result<Option<Kv>, FleetError> {
+        let body = json!({
+            "compare": [{
+                "key": B64.encode(key),
+                "target": "CREATE",
+                "result": "EQUAL",
+                "create_revision": "0",
+            }],
+            "success": [{ "request_put": {
+                "key": B64.encode(key),
+                "value": B64.encode(value),
+                "lease": lease.to_string(),
+            }}],
+            "failure": [{ "request_range": { "key": B64.encode(key) } }],
+        });
+        let v = self.call("txn", "/v3/kv/txn", body).await?;
+        if v.get("succeeded").and_then(Value::as_bool).unwrap_or(false) {
+            return Ok(None);
+        }
+        let range = v
+            .get("responses")
+            .and_then(Value::as_array)
+            .and_then(|r| r.first())
+            .and_then(|r| r.get("response_range"))
+            .ok_or_else(|| FleetError::Protocol {
+                call: "txn",
+                reason: format!("a refused create without the key's value: {v}"),
+            })?;
+        let held = kvs(range, "txn")?.into_iter().next();
+        // Deleted between the compare and the read cannot happen in one transaction; an empty
+        // range means the key is there with an empty answer, which the gateway never sends.
+        held.map(Some).ok_or_else(|| FleetError::Protocol {
+            call: "txn",
+            reason: format!("create refused but the key is absent: {v}"),
+        })
+    }
+
+    /// A lease's granted TTL and what is left of it (whole seconds, rounded down by etcd);
+    /// `None` when it has expired.
+    pub async fn time_to_live(&self, lease: i64) -> Result<Option<(i64, i64)>, FleetError> {
+        let v = self
+            .call(
+                "lease timetolive",
+                "/v3/lease/timetolive",
+                json!({ "ID": lease.to_string() }),
+            )
+            .await?;
+        let remaining = match v.get("TTL") {
+            // Expired leases answer TTL -1.
+            Some(_) => int(&v, "TTL"),
+            None => 0,
+        };
+        if remaining < 0 {
+            return Ok(None);
+        }
+        Ok(Some((int(&v, "grantedTTL"), remaining)))
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), FleetError> {
+        self.call(
+            "delete",
+            "/v3/kv/deleterange",
+            json!({ "key": B64.encode(key) }),
+        )
+        .await
+        .map(drop)
+    }
+
     /// A new lease of `ttl`; its id.
     pub async fn grant(&self, ttl: Duration) -> Result<i64, FleetError> {
         let v = self

@@ -5,6 +5,8 @@
 //! - [`etcd`]: the etcd v3 client (JSON gateway);
 //! - [`client`]: the cluster's keys (current revision, history, members), for proxies and the CLI;
 //! - [`document`]: a revision, in the admin's own table vocabulary, and diffs;
+//! - [`lock`]: one operation at a time per cluster (failover, switchover, …);
+//! - `watch`: wakes the agent when the revision changes (the tick stays as the fallback);
 //! - [`agent`]: what a fleet proxy runs: lease, membership, following revisions, the write fence.
 
 pub mod agent;
@@ -12,10 +14,13 @@ pub mod client;
 pub mod document;
 mod error;
 pub mod etcd;
+pub mod lock;
 mod settings;
+mod watch;
 
 pub use agent::Node;
 pub use client::{Fleet, Member};
 pub use document::{Revision, Table, Tables};
 pub use error::FleetError;
+pub use lock::{Holder, LockGuard};
 pub use settings::{valid_name, FleetSettings, HumanDuration};

@@ -71,6 +71,15 @@ impl FleetSettings {
         (self.tick() * 2).max(Duration::from_secs(1))
     }
 
+    /// The longest this proxy can go on routing writes after its last lease renewal once it
+    /// loses etcd: the fence is due `write_fence_after` after the start of its last good tick
+    /// (which renewed the lease), and is set after the tick that finds it overdue, which waits
+    /// up to one tick and then one request per endpoint.
+    pub fn fence_within(&self) -> Duration {
+        let endpoints = u32::try_from(self.etcd.len().max(1)).unwrap_or(u32::MAX);
+        self.write_fence_after() + self.tick() + self.request_timeout() * endpoints
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.etcd.is_empty() {
             return Err("[fleet] etcd lists no endpoint".into());
