@@ -20,6 +20,11 @@ use switchyard::sandbox::WRITER_HOSTGROUP;
 
 const SAMPLE_MS: u64 = 500;
 
+/// The two tests measure throughput on one 2-core machine: run side by side, each one's
+/// sysbench or probes would be noise in the other's curve, so they take turns.
+static ONE_AT_A_TIME: std::sync::LazyLock<tokio::sync::Mutex<()>> =
+    std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));
+
 async fn set_sampling(fx: &Fixture) {
     let mut admin = fx.admin().await;
     sql::exec(
@@ -119,6 +124,7 @@ fn sysbench(port: u16, user: &str, password: &str, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_usl_fit_of_sysbench_passes_near_the_measured_points() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let fx = Fixture::start(0).await;
     set_sampling(&fx).await;
     let (u, p) = fx.app_user();
@@ -226,6 +232,7 @@ async fn probe(fx: &Fixture, clients: usize, for_ms: u64) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cap_holds_a_server_at_its_fitted_peak() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let fx = Fixture::start(0).await;
     set_sampling(&fx).await;
     // Known law, measured for real: 1..12 clients, a few intervals each.
@@ -242,10 +249,9 @@ async fn the_cap_holds_a_server_at_its_fitted_peak() {
     assert_eq!(fit.fit, "peak", "{fit:?}");
     let peak = fit.peak_n.expect("peak");
     assert!((2.0..=8.0).contains(&peak), "N* {peak} (the law says 4)");
-    // The curve passes near each level's measured mean (the intervals wholly inside the level;
-    // those across a change of level mix two loads). 10 % held in most runs here, but not all
-    // (12 % once at one client on the loaded machine: the window's level-change intervals book
-    // whole latencies at completion and pull the curve), so the bound is 15 %.
+    // The curve passes within the 10 % of each level's measured mean (the intervals
+    // wholly inside the level; those across a change of level mix two loads). Run beside the
+    // sysbench test it once reached 12 % at one client; taking turns, 0–2.4 % in three runs.
     for (clients, from, to) in levels {
         let pts = points_within(&fx, from + 300, to).await;
         assert!(
@@ -257,7 +263,7 @@ async fn the_cap_holds_a_server_at_its_fitted_peak() {
         let err = (curve - x).abs() / x * 100.0;
         println!("{clients:>2} clients: measured N {n:5.2} X {x:6.1}; curve X {curve:6.1} ({err:4.1} % off)");
         assert!(
-            err <= 15.0,
+            err <= 10.0,
             "{clients} clients: the curve is {err:.1} % off the measured mean"
         );
     }
