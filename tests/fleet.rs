@@ -4,74 +4,16 @@
 
 mod proxy_support;
 
-use std::time::Duration;
-
-use mysql_async::prelude::Queryable;
 use proxy_support::etcd::EtcdCluster;
+use proxy_support::fleet::{
+    admin, all_run, cli, client, events, fleet_proxy, make_table, members, read, sandbox, settings,
+    write,
+};
 use proxy_support::relay::{Fault, Relay};
-use proxy_support::{own_state_dir, sql, Out};
+use proxy_support::sql;
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::Config;
-use switchyard_proxy::fleet::etcd::Etcd;
-use switchyard_proxy::fleet::{Fleet, FleetSettings, HumanDuration, Member};
 use switchyard_proxy::ProxyHandle;
-
-fn settings(etcd: Vec<String>, cluster: &str, name: &str) -> FleetSettings {
-    FleetSettings {
-        etcd,
-        cluster: cluster.into(),
-        name: Some(name.into()),
-        // Short, for a short test; 3 s rather than etcd's minimum of 2 so that a proxy on a
-        // busy test machine does not fence itself while its etcd is only slow.
-        lease_ttl: Some(HumanDuration(Duration::from_secs(3))),
-        write_fence_after: Some(HumanDuration(Duration::from_secs(3))),
-    }
-}
-
-async fn sandbox() -> SandboxGuard {
-    tokio::task::spawn_blocking(|| SandboxGuard::temp(1, false))
-        .await
-        .expect("sandbox task")
-        .expect("sandbox up")
-}
-
-/// An in-process proxy of the sandbox, member of a fleet.
-async fn fleet_proxy(sb: &SandboxGuard, fleet: FleetSettings) -> ProxyHandle {
-    let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
-    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
-    own_state_dir(&mut config, sb.dir());
-    config.fleet = Some(fleet);
-    switchyard_proxy::start(config).await.expect("proxy starts")
-}
-
-async fn admin(sb: &SandboxGuard, p: &ProxyHandle) -> mysql_async::Conn {
-    let l = &sb.logins().admin;
-    sql::login(p.admin_addr.port(), &l.user, &l.password).await
-}
-
-fn client(etcd: Vec<String>, cluster: &str) -> Fleet {
-    Fleet::new(
-        Etcd::new(&etcd, Duration::from_secs(2)).expect("etcd client"),
-        cluster,
-    )
-}
-
-async fn members(fleet: &Fleet) -> Vec<Member> {
-    fleet.members().await.unwrap_or_default()
-}
-
-/// Waits until the members named run `revision`.
-async fn all_run(fleet: &Fleet, names: &[&str], revision: u64) {
-    sql::eventually(&format!("{names:?} run revision {revision}"), || async {
-        let m = members(fleet).await;
-        names
-            .iter()
-            .all(|n| m.iter().any(|m| m.name == *n && m.revision == revision))
-    })
-    .await;
-}
 
 async fn reader_weight(sb: &SandboxGuard, p: &ProxyHandle) -> Option<String> {
     sql::one(
@@ -82,86 +24,10 @@ async fn reader_weight(sb: &SandboxGuard, p: &ProxyHandle) -> Option<String> {
 }
 
 /// `switchyard fleet …` with `-o json`.
-fn cli(etcd: &[String], cluster: &str, args: &[&str]) -> Out {
-    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args([
-            "fleet",
-            "--etcd",
-            &etcd.join(","),
-            "--cluster",
-            cluster,
-            "-o",
-            "json",
-        ])
-        .args(args)
-        .env("SWITCHYARD_LOG", "warn")
-        .output()
-        .expect("switchyard runs")
-        .into()
-}
-
-fn url(sb: &SandboxGuard, p: &ProxyHandle, reader: bool) -> String {
-    let l = if reader {
-        &sb.logins().app_ro
-    } else {
-        &sb.logins().app
-    };
-    format!(
-        "mysql://{}:{}@127.0.0.1:{}/app?prefer_socket=false",
-        l.user,
-        l.password,
-        p.mysql_addr.port()
-    )
-}
-
-/// One write through the proxy (the app user's hostgroup is the writer): Ok, or the error.
-async fn write(sb: &SandboxGuard, p: &ProxyHandle) -> Result<(), String> {
-    let opts = mysql_async::Opts::from_url(&url(sb, p, false)).map_err(|e| e.to_string())?;
-    let mut c = mysql_async::Conn::new(opts)
-        .await
-        .map_err(|e| e.to_string())?;
-    let r = c
-        .query_drop("INSERT INTO app.fleet_writes (proxy) VALUES (1)")
-        .await
-        .map_err(|e| e.to_string());
-    let _ = c.disconnect().await;
-    r
-}
-
-/// One read through the proxy (the read-only user's hostgroup is the readers').
-async fn read(sb: &SandboxGuard, p: &ProxyHandle) -> Result<(), String> {
-    let opts = mysql_async::Opts::from_url(&url(sb, p, true)).map_err(|e| e.to_string())?;
-    let mut c = mysql_async::Conn::new(opts)
-        .await
-        .map_err(|e| e.to_string())?;
-    let r: Result<Option<i64>, _> = c.query_first("SELECT 1").await;
-    let _ = c.disconnect().await;
-    r.map(drop).map_err(|e| e.to_string())
-}
-
-async fn make_table(sb: &SandboxGuard) {
-    let l = &sb.logins().app;
-    let mut c = sql::login(sb.primary().port, &l.user, &l.password).await;
-    sql::exec(
-        &mut c,
-        "CREATE TABLE IF NOT EXISTS app.fleet_writes (id INT AUTO_INCREMENT PRIMARY KEY, proxy INT)",
-    )
-    .await;
-}
-
-async fn events(sb: &SandboxGuard, p: &ProxyHandle, kind: &str) -> usize {
-    sql::rows(
-        &mut admin(sb, p).await,
-        &format!("SELECT * FROM stats_switchyard_events WHERE kind='{kind}'"),
-    )
-    .await
-    .len()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_proxies_share_revisions_refuse_stale_applies_and_fence_writes_without_quorum() {
     let mut etcd = EtcdCluster::start(3).await;
-    let sb = sandbox().await;
+    let sb = sandbox(1).await;
     make_table(&sb).await;
     let endpoints = etcd.endpoints();
     let names = ["p0", "p1", "p2"];
@@ -169,7 +35,7 @@ async fn three_proxies_share_revisions_refuse_stale_applies_and_fence_writes_wit
     for n in names {
         proxies.push(fleet_proxy(&sb, settings(endpoints.clone(), "layer1", n)).await);
     }
-    let fleet = client(endpoints.clone(), "layer1");
+    let fleet = client(&endpoints, "layer1");
     all_run(&fleet, &names, 0).await;
 
     // One proxy's MEMORY becomes revision 1; every proxy runs it.
@@ -314,7 +180,7 @@ async fn three_proxies_share_revisions_refuse_stale_applies_and_fence_writes_wit
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_cut_off_from_etcd_fences_its_writes_and_catches_up_before_writing_again() {
     let etcd = EtcdCluster::start(1).await;
-    let sb = sandbox().await;
+    let sb = sandbox(1).await;
     make_table(&sb).await;
     let relay = Relay::start(etcd.client_addr(0)).await;
     let endpoints = etcd.endpoints();
@@ -324,7 +190,7 @@ async fn a_proxy_cut_off_from_etcd_fences_its_writes_and_catches_up_before_writi
     )
     .await;
     let peer = fleet_proxy(&sb, settings(endpoints.clone(), "layer2", "peer")).await;
-    let fleet = client(endpoints, "layer2");
+    let fleet = client(&endpoints, "layer2");
     let mut a = admin(&sb, &peer).await;
     sql::exec(&mut a, "SAVE CONFIG TO FLEET COMMENT 'first'").await;
     all_run(&fleet, &["isolated", "peer"], 1).await;
@@ -362,14 +228,14 @@ async fn a_proxy_cut_off_from_etcd_fences_its_writes_and_catches_up_before_writi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_proxy_leaves_the_fleet_and_restarts_with_the_fences_before_its_first_client() {
     let etcd = EtcdCluster::start(1).await;
-    let sb = sandbox().await;
+    let sb = sandbox(1).await;
     let mut config = Config::load(sb.proxy_config()).expect("config");
     config.fleet = Some(settings(etcd.endpoints(), "layer3", "doomed"));
     config.admin.state_dir = Some(sb.dir().join("doomed-state"));
     let path = sb.dir().join("doomed.toml");
     std::fs::write(&path, config.to_toml().expect("toml")).expect("write config");
     let mut process = proxy_support::ProxyProcess::spawn(&path);
-    let fleet = client(etcd.endpoints(), "layer3");
+    let fleet = client(&etcd.endpoints(), "layer3");
     sql::eventually("the proxy joins", || async {
         members(&fleet).await.iter().any(|m| m.name == "doomed")
     })

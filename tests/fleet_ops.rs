@@ -8,121 +8,21 @@ mod proxy_support;
 
 use std::time::{Duration, Instant};
 
-use mysql_async::prelude::Queryable;
 use proxy_support::etcd::EtcdCluster;
+use proxy_support::fleet::{
+    admin, all_run, cli, client, events, fleet_proxy_with, make_table, read, sandbox, settings,
+    write,
+};
 use proxy_support::relay::{Fault, Relay};
-use proxy_support::{own_state_dir, sql, Out};
+use proxy_support::{sql, Out};
 use switchyard::sandbox::SandboxGuard;
-use switchyard_proxy::config::Config;
-use switchyard_proxy::fleet::etcd::Etcd;
-use switchyard_proxy::fleet::{Fleet, FleetSettings, Holder, HumanDuration};
+use switchyard_proxy::fleet::{FleetSettings, Holder};
 use switchyard_proxy::ProxyHandle;
 
-fn settings(etcd: Vec<String>, cluster: &str, name: &str) -> FleetSettings {
-    FleetSettings {
-        etcd,
-        cluster: cluster.into(),
-        name: Some(name.into()),
-        // 3 s rather than etcd's minimum of 2, so that a proxy on a busy test machine does not
-        // fence itself while its etcd is only slow.
-        lease_ttl: Some(HumanDuration(Duration::from_secs(3))),
-        write_fence_after: Some(HumanDuration(Duration::from_secs(3))),
-    }
-}
-
-async fn sandbox(replicas: usize) -> SandboxGuard {
-    tokio::task::spawn_blocking(move || SandboxGuard::temp(replicas, false))
-        .await
-        .expect("sandbox task")
-        .expect("sandbox up")
-}
-
-async fn fleet_proxy(sb: &SandboxGuard, fleet: FleetSettings) -> ProxyHandle {
-    let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
-    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
-    // Clients waiting for a writer give up after 3 s rather than the 10 s default.
-    config.proxy.connect_timeout_server_max_ms = 3_000;
-    own_state_dir(&mut config, sb.dir());
-    config.fleet = Some(fleet);
-    switchyard_proxy::start(config).await.expect("proxy starts")
-}
-
-async fn admin(sb: &SandboxGuard, p: &ProxyHandle) -> mysql_async::Conn {
-    let l = &sb.logins().admin;
-    sql::login(p.admin_addr.port(), &l.user, &l.password).await
-}
-
-fn client(etcd: &[String], cluster: &str) -> Fleet {
-    Fleet::new(
-        Etcd::new(etcd, Duration::from_secs(2)).expect("etcd client"),
-        cluster,
-    )
-}
-
-async fn all_run(fleet: &Fleet, names: &[&str], revision: u64) {
-    sql::eventually(&format!("{names:?} run revision {revision}"), || async {
-        let m = fleet.members().await.unwrap_or_default();
-        names
-            .iter()
-            .all(|n| m.iter().any(|m| m.name == *n && m.revision == revision))
-    })
-    .await;
-}
-
-fn url(sb: &SandboxGuard, p: &ProxyHandle, reader: bool) -> String {
-    let l = if reader {
-        &sb.logins().app_ro
-    } else {
-        &sb.logins().app
-    };
-    format!(
-        "mysql://{}:{}@127.0.0.1:{}/app?prefer_socket=false",
-        l.user,
-        l.password,
-        p.mysql_addr.port()
-    )
-}
-
-async fn write(sb: &SandboxGuard, p: &ProxyHandle) -> Result<(), String> {
-    let opts = mysql_async::Opts::from_url(&url(sb, p, false)).map_err(|e| e.to_string())?;
-    let mut c = mysql_async::Conn::new(opts)
-        .await
-        .map_err(|e| e.to_string())?;
-    let r = c
-        .query_drop("INSERT INTO app.fleet_writes (proxy) VALUES (1)")
-        .await
-        .map_err(|e| e.to_string());
-    let _ = c.disconnect().await;
-    r
-}
-
-async fn read(sb: &SandboxGuard, p: &ProxyHandle) -> Result<(), String> {
-    let opts = mysql_async::Opts::from_url(&url(sb, p, true)).map_err(|e| e.to_string())?;
-    let mut c = mysql_async::Conn::new(opts)
-        .await
-        .map_err(|e| e.to_string())?;
-    let r: Result<Option<i64>, _> = c.query_first("SELECT 1").await;
-    let _ = c.disconnect().await;
-    r.map(drop).map_err(|e| e.to_string())
-}
-
-fn make_table(sb: &SandboxGuard) {
-    sb.sql(
-        "db1",
-        "CREATE TABLE IF NOT EXISTS app.fleet_writes (id INT AUTO_INCREMENT PRIMARY KEY, proxy INT)",
-    )
-    .expect("create table");
-}
-
-async fn events(sb: &SandboxGuard, p: &ProxyHandle, kind: &str) -> usize {
-    sql::rows(
-        &mut admin(sb, p).await,
-        &format!("SELECT * FROM stats_switchyard_events WHERE kind='{kind}'"),
-    )
-    .await
-    .len()
+/// A fleet member whose clients waiting for a writer give up after 3 s rather than the 10 s
+/// default.
+async fn impatient_member(sb: &SandboxGuard, fleet: FleetSettings) -> ProxyHandle {
+    fleet_proxy_with(sb, fleet, |c| c.proxy.connect_timeout_server_max_ms = 3_000).await
 }
 
 /// `(hostgroup, port, status)` of the runtime rows of `port`.
@@ -168,13 +68,13 @@ fn last_json_line(text: &str) -> serde_json::Value {
 async fn one_operation_at_a_time_on_the_members_with_one_etcd_member_of_three_gone() {
     let mut etcd = EtcdCluster::start(3).await;
     let sb = sandbox(2).await;
-    make_table(&sb);
+    make_table(&sb).await;
     let endpoints = etcd.endpoints();
     let joined = endpoints.join(",");
     let names = ["p0", "p1"];
     let mut proxies = Vec::new();
     for n in names {
-        proxies.push(fleet_proxy(&sb, settings(endpoints.clone(), "ops1", n)).await);
+        proxies.push(impatient_member(&sb, settings(endpoints.clone(), "ops1", n)).await);
     }
     let fleet = client(&endpoints, "ops1");
     sql::exec(
@@ -313,7 +213,7 @@ async fn one_operation_at_a_time_on_the_members_with_one_etcd_member_of_three_go
     assert!(current.why.starts_with("switchover"), "{}", current.why);
     all_run(&fleet, &names, current.revision).await;
     let db2_port = sb.server("db2").expect("db2").port;
-    let late = fleet_proxy(&sb, settings(endpoints.clone(), "ops1", "late")).await;
+    let late = impatient_member(&sb, settings(endpoints.clone(), "ops1", "late")).await;
     let rows = runtime_rows(&sb, &late, db2_port).await;
     assert!(
         rows.contains(&vec![Some("10".into()), Some("ONLINE".into())]),
@@ -330,15 +230,15 @@ async fn one_operation_at_a_time_on_the_members_with_one_etcd_member_of_three_go
 async fn a_proxy_cut_off_during_a_fleet_failover_fences_itself_and_returns_on_the_new_primary() {
     let etcd = EtcdCluster::start(1).await;
     let mut sb = sandbox(2).await;
-    make_table(&sb);
+    make_table(&sb).await;
     let relay = Relay::start(etcd.client_addr(0)).await;
     let endpoints = etcd.endpoints();
-    let isolated = fleet_proxy(
+    let isolated = impatient_member(
         &sb,
         settings(vec![format!("http://{}", relay.addr)], "ops2", "isolated"),
     )
     .await;
-    let peer = fleet_proxy(&sb, settings(endpoints.clone(), "ops2", "peer")).await;
+    let peer = impatient_member(&sb, settings(endpoints.clone(), "ops2", "peer")).await;
     let fleet = client(&endpoints, "ops2");
     sql::exec(
         &mut admin(&sb, &peer).await,
@@ -446,24 +346,6 @@ async fn a_proxy_cut_off_during_a_fleet_failover_fences_itself_and_returns_on_th
     );
 }
 
-fn fleet_cli(etcd: &[String], cluster: &str, args: &[&str]) -> Out {
-    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args([
-            "fleet",
-            "--etcd",
-            &etcd.join(","),
-            "--cluster",
-            cluster,
-            "-o",
-            "json",
-        ])
-        .args(args)
-        .env("SWITCHYARD_LOG", "warn")
-        .output()
-        .expect("switchyard runs")
-        .into()
-}
-
 /// `fleet show` with every row of `table` where `column` is `value` changed by `edit`.
 fn edited(
     etcd: &[String],
@@ -471,7 +353,7 @@ fn edited(
     path: &std::path::Path,
     edit: impl Fn(&mut serde_json::Map<String, serde_json::Value>),
 ) -> String {
-    let shown = fleet_cli(etcd, cluster, &["show"]);
+    let shown = cli(etcd, cluster, &["show"]);
     assert_eq!(shown.code, 0, "{}", shown.stderr);
     let mut rev = shown.json();
     edit(rev["tables"].as_object_mut().expect("tables"));
@@ -512,7 +394,7 @@ async fn a_canary_that_turns_unready_stops_the_rollout_and_a_healthy_one_goes_th
     let names = ["p0", "p1"];
     let mut proxies = Vec::new();
     for n in names {
-        proxies.push(fleet_proxy(&sb, settings(endpoints.clone(), "ops3", n)).await);
+        proxies.push(impatient_member(&sb, settings(endpoints.clone(), "ops3", n)).await);
     }
     let fleet = client(&endpoints, "ops3");
     sql::exec(
@@ -526,7 +408,7 @@ async fn a_canary_that_turns_unready_stops_the_rollout_and_a_healthy_one_goes_th
     let bad = edited(&endpoints, "ops3", &sb.dir().join("bad.json"), |t| {
         set_column(t, "10", "status", "OFFLINE_HARD")
     });
-    let out = fleet_cli(
+    let out = cli(
         &endpoints,
         "ops3",
         &[
@@ -571,7 +453,7 @@ async fn a_canary_that_turns_unready_stops_the_rollout_and_a_healthy_one_goes_th
     let good = edited(&endpoints, "ops3", &sb.dir().join("good.json"), |t| {
         set_column(t, "20", "weight", "3")
     });
-    let out = fleet_cli(
+    let out = cli(
         &endpoints,
         "ops3",
         &[

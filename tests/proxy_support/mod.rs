@@ -5,6 +5,7 @@
 
 pub mod clickhouse;
 pub mod etcd;
+pub mod fleet;
 pub mod raw;
 pub mod relay;
 pub mod sql;
