@@ -480,7 +480,7 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
         .expect("etcd answers")
         .expect("the lock is free");
 
-    let data = switchyard::tui::fleet_worker::read(&fleet, 0)
+    let data = switchyard::tui::fleet_worker::read(&fleet, 0, None)
         .await
         .expect("the view reads the cluster");
     assert_eq!(data.status.latest(), 2);
@@ -498,8 +498,21 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
     let whys: Vec<&str> = data.history.iter().map(|r| r.why.as_str()).collect();
     assert_eq!(whys, ["first", "second"]);
 
+    // A new revision is read into the history the view already had.
+    let tables = switchyard_proxy::fleet::Tables::new();
+    fleet
+        .publish(tables, 2, "carol", "third")
+        .await
+        .expect("revision 3");
+    let next = switchyard::tui::fleet_worker::read(&fleet, 0, Some(&data))
+        .await
+        .expect("the view reads the cluster again");
+    let whys: Vec<&str> = next.history.iter().map(|r| r.why.as_str()).collect();
+    assert_eq!(whys, ["first", "second", "third"]);
+    assert_eq!(next.status.lag(&next.status.members[0]), 1);
+
     etcd.kill(0);
-    let err = switchyard::tui::fleet_worker::read(&fleet, 0)
+    let err = switchyard::tui::fleet_worker::read(&fleet, 0, Some(&next))
         .await
         .expect_err("no etcd, no read");
     assert!(!err.is_empty());

@@ -23,12 +23,26 @@ pub struct FleetData {
     pub read_at_ms: u64,
 }
 
-/// Reads the status and the history once.
-pub async fn read(fleet: &Fleet, now_ms: u64) -> Result<FleetData, String> {
+/// Reads the status, and the history unless the current revision is still the newest one of
+/// `previous` (history only grows with the current revision, and each entry is a whole
+/// configuration: not worth reading again every refresh).
+pub async fn read(
+    fleet: &Fleet,
+    now_ms: u64,
+    previous: Option<&FleetData>,
+) -> Result<FleetData, String> {
     let work = async {
+        let status = read_status(fleet).await?;
+        let known = previous.filter(|p| {
+            p.history.last().map(|r| r.revision) == status.current.as_ref().map(|r| r.revision)
+        });
+        let history = match known {
+            Some(p) => p.history.clone(),
+            None => fleet.history().await?,
+        };
         Ok::<_, switchyard_proxy::fleet::FleetError>(FleetData {
-            status: read_status(fleet).await?,
-            history: fleet.history().await?,
+            status,
+            history,
             read_at_ms: now_ms,
         })
     };
@@ -48,12 +62,16 @@ pub async fn worker(
     mut schedule: watch::Receiver<(Duration, bool)>,
     to_loop: mpsc::UnboundedSender<Result<FleetData, String>>,
 ) {
+    let mut last: Option<FleetData> = None;
     loop {
         let (every, paused) = *schedule.borrow_and_update();
         if !paused {
-            let result = read(&fleet, super::run::now_ms()).await;
-            if let Err(e) = &result {
-                tracing::warn!(error = %e, cluster = fleet.cluster(), "fleet read failed");
+            let result = read(&fleet, super::run::now_ms(), last.as_ref()).await;
+            match &result {
+                Ok(data) => last = Some(data.clone()),
+                Err(e) => {
+                    tracing::warn!(error = %e, cluster = fleet.cluster(), "fleet read failed")
+                }
             }
             if to_loop.send(result).is_err() {
                 return;
