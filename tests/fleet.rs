@@ -302,3 +302,84 @@ async fn a_killed_proxy_leaves_the_fleet_and_restarts_with_the_fences_before_its
     all_run(&fleet, &["doomed"], 2).await;
     sql::converges(&mut a, &status, vec![vec![Some("OFFLINE_HARD".into())]]).await;
 }
+
+/// The console's fleet view reads what `fleet status` and `fleet history` read: the members
+/// with their lag, the lock holder, every revision; a dead etcd is an error to show, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
+    let mut etcd = EtcdCluster::start(1).await;
+    let fleet = client(etcd.endpoints(), "view");
+    let empty = switchyard_proxy::fleet::Tables::new();
+    fleet
+        .publish(empty.clone(), 0, "alice", "first")
+        .await
+        .expect("revision 1");
+    fleet
+        .publish(empty, 1, "bob", "second")
+        .await
+        .expect("revision 2");
+    for (name, revision) in [("p1", 2), ("p2", 1)] {
+        let m = Member {
+            name: name.into(),
+            admin: "127.0.0.1:6032".into(),
+            version: "test".into(),
+            revision,
+            health: "ok".into(),
+            write_fenced: (name == "p2").then(|| "etcd unreachable".to_string()),
+            updated_ms: 0,
+            lease_ttl_ms: 0,
+            fence_within_ms: 0,
+            not_ready: None,
+            generated_errors: 0,
+        };
+        let text = serde_json::to_vec(&m).expect("member as JSON");
+        fleet
+            .etcd
+            .put(&fleet.member_key(name), &text, None)
+            .await
+            .expect("member record");
+    }
+    let me = switchyard_proxy::fleet::Holder::me("switchover in a test");
+    let _guard = fleet
+        .try_lock(&me)
+        .await
+        .expect("etcd answers")
+        .expect("the lock is free");
+
+    let data = switchyard::tui::fleet_worker::read(&fleet, 0, None)
+        .await
+        .expect("the view reads the cluster");
+    assert_eq!(data.status.latest(), 2);
+    let lags: Vec<(&str, u64)> = data
+        .status
+        .members
+        .iter()
+        .map(|m| (m.name.as_str(), data.status.lag(m)))
+        .collect();
+    assert_eq!(lags, [("p1", 0), ("p2", 1)]);
+    assert_eq!(
+        data.status.lock.as_ref().map(|h| h.what.as_str()),
+        Some("switchover in a test")
+    );
+    let whys: Vec<&str> = data.history.iter().map(|r| r.why.as_str()).collect();
+    assert_eq!(whys, ["first", "second"]);
+
+    // A new revision is read into the history the view already had.
+    let tables = switchyard_proxy::fleet::Tables::new();
+    fleet
+        .publish(tables, 2, "carol", "third")
+        .await
+        .expect("revision 3");
+    let next = switchyard::tui::fleet_worker::read(&fleet, 0, Some(&data))
+        .await
+        .expect("the view reads the cluster again");
+    let whys: Vec<&str> = next.history.iter().map(|r| r.why.as_str()).collect();
+    assert_eq!(whys, ["first", "second", "third"]);
+    assert_eq!(next.status.lag(&next.status.members[0]), 1);
+
+    etcd.kill(0);
+    let err = switchyard::tui::fleet_worker::read(&fleet, 0, Some(&next))
+        .await
+        .expect_err("no etcd, no read");
+    assert!(!err.is_empty());
+}

@@ -37,7 +37,7 @@ fn views_switch_by_digit_and_tab() {
     keys(&mut app, &[Key::BackTab]);
     assert_eq!(app.view(), View::Pools);
     keys(&mut app, &[Key::Char('1'), Key::BackTab]);
-    assert_eq!(app.view(), View::Capacity, "shift-tab wraps around");
+    assert_eq!(app.view(), View::Fleet, "shift-tab wraps around");
     keys(&mut app, &[Key::Char('l'), Key::Char('l'), Key::Char('h')]);
     assert_eq!(app.view(), View::Overview, "vim keys too");
 }

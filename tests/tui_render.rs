@@ -361,3 +361,109 @@ fn failover_step_confirmation_shows_where_each_statement_goes() {
         "{screen}"
     );
 }
+
+/// A three-proxy cluster at revision 3: one proxy a revision behind, one with its writes fenced
+/// and not ready; an operation holds the lock.
+fn fleet_sample() -> switchyard::tui::fleet_worker::FleetData {
+    use switchyard::cli::fleet::FleetStatus;
+    use switchyard_proxy::fleet::{Holder, Member, Revision, Table, Tables};
+    let t0 = common::T0_MS as i64;
+    let servers = |rows: &[(&str, &str)]| -> Tables {
+        let mut t = Tables::new();
+        t.insert(
+            "mysql_servers".into(),
+            Table {
+                columns: vec!["hostname".into(), "status".into()],
+                rows: rows
+                    .iter()
+                    .map(|(h, s)| vec![Some(h.to_string()), Some(s.to_string())])
+                    .collect(),
+            },
+        );
+        t
+    };
+    let rev = |n: u64, who: &str, why: &str, tables: Tables| Revision {
+        revision: n,
+        parent: n - 1,
+        who: who.into(),
+        when_ms: t0 - (4 - n as i64) * 3_600_000,
+        why: why.into(),
+        tables,
+    };
+    let history = vec![
+        rev(1, "alice@ops1", "first", servers(&[("db1", "ONLINE")])),
+        rev(
+            2,
+            "bob@ops2",
+            "add db2",
+            servers(&[("db1", "ONLINE"), ("db2", "ONLINE")]),
+        ),
+        rev(
+            3,
+            "switchyard failover",
+            "fence db1",
+            servers(&[("db1", "OFFLINE_HARD"), ("db2", "ONLINE")]),
+        ),
+    ];
+    let member = |name: &str, port: u16, revision: u64| Member {
+        name: name.into(),
+        admin: format!("127.0.0.1:{port}"),
+        version: "0.1.0".into(),
+        revision,
+        health: "ok".into(),
+        write_fenced: None,
+        updated_ms: t0,
+        lease_ttl_ms: 5000,
+        fence_within_ms: 6000,
+        not_ready: None,
+        generated_errors: 0,
+    };
+    let mut c = member("proxy-c", 6034, 2);
+    c.health = "apply of revision 3 failed: hostgroup 99 unknown".into();
+    c.write_fenced = Some("etcd quorum lost for 5.2s".into());
+    c.not_ready = Some("writes fenced".into());
+    switchyard::tui::fleet_worker::FleetData {
+        status: FleetStatus {
+            current: history.last().cloned(),
+            members: vec![member("proxy-a", 6032, 3), member("proxy-b", 6033, 3), c],
+            lock: Some(Holder {
+                who: "carol@ops3".into(),
+                pid: 4242,
+                what: "switchover to 127.0.0.1:3307".into(),
+                since_ms: t0 - 30_000,
+            }),
+        },
+        history,
+        read_at_ms: common::T0_MS,
+    }
+}
+
+#[test]
+fn fleet_view_shows_proxies_lock_history_and_the_selected_diff() {
+    let theme = default_theme();
+    let mut app = on(View::Fleet);
+    assert!(text(&render(&app, &theme, 80, 24)).contains("--etcd http://HOST:2379 --cluster NAME"));
+    app.fleet = switchyard::tui::app::FleetPane::enabled("prod");
+    app.on_fleet_update(Ok(fleet_sample()));
+    let buf = render(&app, &theme, 120, 40);
+    check_snapshot("fleet_sample_120x40", &buf);
+    let screen = text(&buf);
+    assert!(screen.contains("operation lock: held by carol@ops3 (pid 4242)"));
+    assert!(
+        screen.contains("FENCED fenced: etcd quorum lost"),
+        "{screen}"
+    );
+    // The newest revision is selected first: its diff against revision 2.
+    assert!(screen.contains("+ mysql_servers: hostname=db1, status=OFFLINE_HARD"));
+    assert!(screen.contains("- mysql_servers: hostname=db1, status=ONLINE"));
+    app.handle_key(Key::Down);
+    let screen = text(&render(&app, &theme, 120, 40));
+    assert!(screen.contains("+ mysql_servers: hostname=db2, status=ONLINE"));
+    assert!(!screen.contains("OFFLINE_HARD"));
+    check_snapshot("fleet_sample_80x24", &render(&app, &theme, 80, 24));
+    // A failed read keeps the last good one on screen and says why.
+    app.on_fleet_update(Err("no answer from etcd within 10s".into()));
+    let screen = text(&render(&app, &theme, 120, 40));
+    assert!(screen.contains("etcd read failed: no answer from etcd within 10s"));
+    assert!(screen.contains("proxy-c"));
+}

@@ -86,6 +86,38 @@ pub struct ConsoleArgs {
 
     #[command(flatten)]
     pub backup: ConsoleBackupArgs,
+
+    #[command(flatten)]
+    pub fleet: ConsoleFleetArgs,
+}
+
+/// The fleet view (E).
+#[derive(Debug, Args)]
+pub struct ConsoleFleetArgs {
+    /// etcd client URLs of a fleet, comma-separated (with --cluster), as `switchyard fleet`
+    /// takes them: the fleet view (E) then shows the cluster's proxies, its operation lock and
+    /// its revisions. Only the view reads them; failover from the console still uses --proxies.
+    #[arg(
+        long,
+        env = "SWITCHYARD_FLEET_ETCD",
+        value_delimiter = ',',
+        conflicts_with = "replay"
+    )]
+    pub etcd: Vec<String>,
+    /// The fleet's cluster, as in the proxies' `[fleet] cluster`.
+    #[arg(long, env = "SWITCHYARD_FLEET_CLUSTER", conflicts_with = "replay")]
+    pub cluster: Option<String>,
+}
+
+impl ConsoleFleetArgs {
+    /// The cluster named, checked as `failover --etcd --cluster` checks it; `None` without both.
+    fn fleet(&self) -> anyhow::Result<Option<switchyard_proxy::fleet::Fleet>> {
+        super::failover::FleetOpArgs {
+            etcd: self.etcd.clone(),
+            cluster: self.cluster.clone(),
+        }
+        .fleet()
+    }
 }
 
 /// The backups view (B).
@@ -189,6 +221,7 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
     let refresh = super::record::refresh(args.refresh)?;
     let theme = theme::select(args.theme.as_deref(), &ColourEnv::from_env())?;
     let backups = args.backup.settings()?;
+    let fleet = args.fleet.fleet()?;
     let interactive = interactive();
     let output = conn.output;
     let read_only = conn.read_only;
@@ -223,6 +256,8 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
             // A store's backups are not part of a recording; its actions are refused anyway.
             backups: backups.clone(),
             connect: vec![REPLAY_HELP.to_owned(), String::new()],
+            // A recording holds no fleet reads (--etcd conflicts with --replay).
+            fleet: None,
         };
         let replay = Replay::new(recording);
         let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -280,6 +315,7 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
             drain_deadline: args.drain_deadline,
             backups,
             connect,
+            fleet,
         };
         let (control, embedded) = session.split();
         let source = Source::Live {

@@ -251,7 +251,8 @@ fn default_who() -> String {
     format!("{user}@{host}")
 }
 
-fn when(ms: i64) -> String {
+/// Milliseconds since the epoch as a UTC time.
+pub fn when(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map_or_else(
         || "-".into(),
         |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
@@ -311,23 +312,65 @@ impl From<&Revision> for RevisionSummary {
     }
 }
 
+/// What `fleet status` and the console's fleet view show: the current revision, the live
+/// proxies and who holds the operation lock, read in that order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetStatus {
+    pub current: Option<Revision>,
+    pub members: Vec<Member>,
+    pub lock: Option<Holder>,
+}
+
+impl FleetStatus {
+    /// The revision every proxy should run (0: nothing published yet).
+    pub fn latest(&self) -> u64 {
+        self.current.as_ref().map_or(0, |r| r.revision)
+    }
+
+    /// Revisions `member` is behind the latest one.
+    pub fn lag(&self, member: &Member) -> u64 {
+        lag(self.latest(), member.revision)
+    }
+}
+
+/// Revisions a proxy running `runs` is behind `latest`; a proxy that reports a revision newer
+/// than the one read (published between the two reads) is not behind.
+pub fn lag(latest: u64, runs: u64) -> u64 {
+    latest.saturating_sub(runs)
+}
+
+pub async fn read_status(fleet: &Fleet) -> Result<FleetStatus, FleetError> {
+    Ok(FleetStatus {
+        current: fleet.current().await?.map(|(r, _)| r),
+        members: fleet.members().await?,
+        lock: fleet.lock_holder().await?,
+    })
+}
+
+/// How `fleet status` shows a member's write fence.
+fn writes(member: &Member) -> String {
+    member
+        .write_fenced
+        .as_ref()
+        .map_or_else(|| "routed".into(), |w| format!("FENCED: {w}"))
+}
+
 async fn status(fleet: &Fleet, format: OutputFormat) -> anyhow::Result<()> {
-    let current = fleet.current().await.map_err(failure)?.map(|(r, _)| r);
+    let FleetStatus {
+        current,
+        members,
+        lock,
+    } = read_status(fleet).await.map_err(failure)?;
     let latest = current.as_ref().map_or(0, |r| r.revision);
-    let members = fleet.members().await.map_err(failure)?;
-    let lock = fleet.lock_holder().await.map_err(failure)?;
     let lines: Vec<MemberLine> = members
         .iter()
         .map(|m| MemberLine {
             name: m.name.clone(),
             admin: m.admin.clone(),
             revision: m.revision,
-            lag: latest.saturating_sub(m.revision),
+            lag: lag(latest, m.revision),
             health: m.health.clone(),
-            writes: m
-                .write_fenced
-                .as_ref()
-                .map_or_else(|| "routed".into(), |w| format!("FENCED: {w}")),
+            writes: writes(m),
             updated: when(m.updated_ms),
         })
         .collect();
@@ -337,7 +380,7 @@ async fn status(fleet: &Fleet, format: OutputFormat) -> anyhow::Result<()> {
         members: members
             .into_iter()
             .map(|m| MemberJson {
-                lag: latest.saturating_sub(m.revision),
+                lag: lag(latest, m.revision),
                 member: m,
             })
             .collect(),
@@ -391,4 +434,20 @@ fn print_changes(changes: &[Change], format: OutputFormat) -> anyhow::Result<()>
 fn print_published(rev: &Revision, format: OutputFormat) -> anyhow::Result<()> {
     let summary = RevisionSummary::from(rev);
     Rendered::rows(std::slice::from_ref(&summary), &summary)?.print(format, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_counts_revisions_behind_and_never_goes_negative() {
+        assert_eq!(lag(7, 4), 3);
+        assert_eq!(lag(7, 7), 0);
+        assert_eq!(lag(0, 0), 0);
+        // A proxy that applied a revision published after `current` was read.
+        assert_eq!(lag(7, 8), 0);
+        // A proxy that has run nothing yet is behind by every revision.
+        assert_eq!(lag(3, 0), 3);
+    }
 }

@@ -23,6 +23,25 @@ pub use backups::{
 pub use failover::{OpsConfirm, OpsRequest, OpsUpdate};
 pub use modes::{Confirm, Mode, NumberField, RuleField, RuleForm};
 
+/// The fleet view's state: the cluster given with `console --etcd … --cluster …` (`None`: the
+/// view says how to enable it), the last good read and the last read's error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetPane {
+    pub cluster: Option<String>,
+    pub data: Option<super::fleet_worker::FleetData>,
+    /// Why the last read failed; the last good read stays on screen beside it.
+    pub error: Option<String>,
+}
+
+impl FleetPane {
+    pub fn enabled(cluster: &str) -> FleetPane {
+        FleetPane {
+            cluster: Some(cluster.to_owned()),
+            ..FleetPane::default()
+        }
+    }
+}
+
 /// Refresh interval bounds: fast enough to watch a drain, slow enough not to load the proxy.
 pub const MIN_REFRESH: Duration = Duration::from_millis(500);
 pub const MAX_REFRESH: Duration = Duration::from_secs(60);
@@ -107,6 +126,8 @@ pub struct App {
     pub replay_line: Option<String>,
     /// The SST benchmark view's form, run and result.
     pub sst: sst::SstState,
+    /// The fleet view's cluster and its last read.
+    pub fleet: FleetPane,
     stack: Vec<Location>,
     states: HashMap<View, ViewState>,
     /// `q` was pressed once while an operation ran; the next `q` quits.
@@ -130,6 +151,7 @@ impl App {
             connect: Vec::new(),
             replay_line: None,
             sst: sst::SstState::default(),
+            fleet: FleetPane::default(),
             stack: vec![Location {
                 view: View::Overview,
                 scope: Scope::All,
@@ -159,6 +181,18 @@ impl App {
 
     pub fn view_state(&self, view: View) -> ViewState {
         self.states.get(&view).cloned().unwrap_or_default()
+    }
+
+    /// A read of the fleet view's cluster arrived.
+    pub fn on_fleet_update(&mut self, read: Result<super::fleet_worker::FleetData, String>) {
+        match read {
+            Ok(data) => {
+                self.fleet.data = Some(data);
+                self.fleet.error = None;
+            }
+            Err(e) => self.fleet.error = Some(e),
+        }
+        self.dirty = true;
     }
 
     fn state_mut(&mut self) -> &mut ViewState {
@@ -321,6 +355,9 @@ impl App {
     fn table_data(&self) -> Option<views::TableData> {
         if self.view() == View::Backups {
             return Some(views::backups::table(&self.backups));
+        }
+        if self.view() == View::Fleet {
+            return Some(views::fleet::table(&self.fleet));
         }
         views::table(self.view(), &self.model, self.scope())
     }

@@ -151,6 +151,7 @@ const TABLE_VIEWS: &[View] = &[
     View::Failover,
     View::Backups,
     View::Capacity,
+    View::Fleet,
 ];
 /// Where Up/Down move something: a table's rows, the SST form's fields.
 const MOVE_VIEWS: &[View] = &[
@@ -167,6 +168,7 @@ const MOVE_VIEWS: &[View] = &[
     View::Backups,
     View::Sst,
     View::Capacity,
+    View::Fleet,
 ];
 const FAILOVER: &[View] = &[View::Failover];
 const SST: &[View] = &[View::Sst];
@@ -185,6 +187,7 @@ const NOT_FAILOVER: &[View] = &[
     View::Backups,
     View::Sst,
     View::Capacity,
+    View::Fleet,
 ];
 const BACKUPS: &[View] = &[View::Backups];
 
@@ -537,6 +540,13 @@ pub const BINDINGS: &[Binding] = &[
         "U",
         UiAction::GoTo(View::Capacity),
         "capacity (USL) view",
+        &[]
+    ),
+    bind!(
+        &[Key::Char('E')],
+        "E",
+        UiAction::GoTo(View::Fleet),
+        "fleet view (etcd cluster)",
         &[]
     ),
     bind!(

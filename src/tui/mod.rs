@@ -6,11 +6,13 @@
 //! messages ([`run`]), so a slow admin interface never freezes the keys. [`model`] derives rates
 //! and histories from successive snapshots; [`theme`] loads the colour themes. Failover,
 //! switchover and rejoin run on their own task too ([`ops_worker`]): a step may wait a minute;
-//! so do backups, verifies and restores ([`backup_worker`]).
+//! so do backups, verifies and restores ([`backup_worker`]), and the fleet view's etcd reads
+//! ([`fleet_worker`]).
 
 pub mod app;
 pub mod backup_worker;
 pub mod event;
+pub mod fleet_worker;
 pub mod model;
 pub mod ops_worker;
 pub mod replay;

@@ -28,6 +28,7 @@ use super::app::{
 };
 use super::backup_worker;
 use super::event::Key;
+use super::fleet_worker;
 use super::model::Model;
 use super::ops_worker::{self, OpsContext};
 use super::replay::{Move, Replay};
@@ -56,6 +57,8 @@ pub struct Options {
     pub backups: BackupSettings,
     /// How to connect to the proxy, for the help screen (empty: nothing to show).
     pub connect: Vec<String>,
+    /// The fleet view's cluster (`console --etcd … --cluster …`); read on a live console only.
+    pub fleet: Option<switchyard_proxy::fleet::Fleet>,
 }
 
 /// Where the console's snapshots come from.
@@ -136,6 +139,21 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
         Source::Replay(r) => (Some(r), None, None, Some((to_loop, updates_tx))),
     };
     let mut ops_open = true;
+    // No fleet: the channel's sender is dropped at once and the branch below is disabled.
+    let (fleet_tx, mut fleet_updates) = mpsc::unbounded_channel();
+    let mut fleet_open = false;
+    let mut fleet_task = None;
+    if let Some(fleet) = opts.fleet {
+        app.fleet = super::app::FleetPane::enabled(fleet.cluster());
+        if replay.is_none() {
+            fleet_open = true;
+            fleet_task = Some(tokio::spawn(fleet_worker::worker(
+                fleet,
+                schedule_tx.subscribe(),
+                fleet_tx,
+            )));
+        }
+    }
     // Cancel must get through while a job runs: the worker takes requests between progress ticks.
     let (backup_tx, backup_rx) = mpsc::channel::<BackupRequest>(4);
     let (backup_updates_tx, mut backup_updates) = mpsc::unbounded_channel::<BackupUpdate>();
@@ -282,6 +300,10 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
                 Some(u) => app.on_backup_update(u, now_ms()),
                 None => backup_open = false,
             },
+            update = fleet_updates.recv(), if fleet_open => match update {
+                Some(u) => app.on_fleet_update(u),
+                None => fleet_open = false,
+            },
             _ = sigterm.recv() => break,
             _ = sighup.recv() => break,
             _ = sigint.recv() => break,
@@ -301,6 +323,9 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
     }
     // A backup cut off here keeps its journal: `backup stream --resume ID` continues it.
     backup_task.abort();
+    if let Some(t) = fleet_task {
+        t.abort();
+    }
     Ok(())
 }
 

@@ -106,6 +106,12 @@ fn draw_body(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         views::backups::render(frame, area, &app.backups, &state, theme);
         return;
     }
+    if view == View::Fleet {
+        let state = app.view_state(view);
+        let data = views::fleet::table(&app.fleet);
+        views::fleet::render(frame, area, &app.fleet, &data, &state, theme);
+        return;
+    }
     let Some(data) = views::table(view, &app.model, app.scope()) else {
         frame.render_widget(
             Paragraph::new("waiting for the first read of the admin interface…").style(theme.muted),

@@ -7,6 +7,7 @@ pub mod capacity;
 mod digests;
 mod events;
 pub mod failover;
+pub mod fleet;
 mod hostgroups;
 mod overview;
 mod pools;
@@ -55,10 +56,13 @@ pub enum View {
     Sst,
     /// The USL capacity model per server and hostgroup (`U`).
     Capacity,
+    /// The proxies of a fleet cluster, its operation lock and its revision history (`E`, for
+    /// etcd): needs `console --etcd … --cluster …`.
+    Fleet,
 }
 
 impl View {
-    pub const ALL: [View; 14] = [
+    pub const ALL: [View; 15] = [
         View::Overview,
         View::Hostgroups,
         View::Servers,
@@ -73,6 +77,7 @@ impl View {
         View::Backups,
         View::Sst,
         View::Capacity,
+        View::Fleet,
     ];
 
     pub fn title(self) -> &'static str {
@@ -91,6 +96,7 @@ impl View {
             View::Backups => "Backups",
             View::Sst => "SST",
             View::Capacity => "Capacity",
+            View::Fleet => "Fleet",
         }
     }
 
@@ -111,6 +117,7 @@ impl View {
             View::Backups => "Bkp",
             View::Sst => "SST",
             View::Capacity => "Cap",
+            View::Fleet => "Flt",
         }
     }
 
@@ -121,6 +128,7 @@ impl View {
             _ if self == View::Backups => 'B',
             _ if self == View::Sst => 'C',
             _ if self == View::Capacity => 'U',
+            _ if self == View::Fleet => 'E',
             _ => 'F',
         }
     }
@@ -144,6 +152,9 @@ impl View {
                 "SST compression benchmark: methods through a throttled link, [sst] advice"
             }
             View::Capacity => "USL fit per server: measured X by N, the curve, peak N*, cap",
+            View::Fleet => {
+                "fleet proxies: revision, lag, health, fences; lock; revisions with diffs"
+            }
         }
     }
 }
@@ -186,6 +197,8 @@ pub enum RowKey {
     Session(u64),
     Rule(u32),
     Backup(String),
+    /// A fleet revision.
+    Revision(u64),
 }
 
 /// How a cell is drawn; the theme turns it into a style.
@@ -336,7 +349,8 @@ pub fn table(view: View, model: &Model, scope: &Scope) -> Option<TableData> {
         return (view == View::Failover).then(|| failover::table(&model.ops));
     };
     Some(match view {
-        View::Overview | View::Sst => return None,
+        // The fleet view reads etcd, not the admin snapshot (see `App::table_data`).
+        View::Overview | View::Sst | View::Fleet => return None,
         View::Hostgroups => hostgroups::table(snap),
         View::Servers => servers::table(snap, scope),
         View::Pools => pools::table(snap, scope),

@@ -22,6 +22,12 @@ pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // to stay readable): every tab stays on screen at 80 columns.
     let short: usize = View::ALL.iter().map(|v| v.short().len() + 3).sum();
     let compact = !wide && usize::from(area.width) <= short;
+    // The letter views keep their space unless that pushes the last tab off screen.
+    let compact_with_gaps: usize = View::ALL
+        .iter()
+        .map(|v| v.short().len() + if v.key().is_ascii_digit() { 2 } else { 3 })
+        .sum();
+    let letter_gaps = compact_with_gaps <= usize::from(area.width);
     // At 80 columns every tab needs the room the product name would take.
     let mut spans = if area.width >= 100 {
         vec![Span::styled(" switchyard ", theme.title)]
@@ -36,7 +42,7 @@ pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.tab
         };
         let key = view.key();
-        let gap = if compact && key.is_ascii_digit() {
+        let gap = if compact && (key.is_ascii_digit() || !letter_gaps) {
             ""
         } else {
             " "

@@ -10,7 +10,7 @@ pub use dialog::{
     render_confirm, render_confirm_ops, render_prompt, render_question, render_rule_form,
 };
 pub use help::render_help;
-pub use table::render_table;
+pub use table::{render_table, role_style};
 
 /// Replaces control characters (C0, C1, DEL, ESC) with `?` and tabs/newlines with a space:
 /// query text and names come from clients and must not drive the terminal.

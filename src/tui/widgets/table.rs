@@ -9,7 +9,7 @@ use ratatui::Frame;
 use crate::tui::theme::Theme;
 use crate::tui::views::{arrange, Role, TableData, ViewState};
 
-fn role_style(theme: &Theme, role: Role) -> ratatui::style::Style {
+pub fn role_style(theme: &Theme, role: Role) -> ratatui::style::Style {
     match role {
         Role::Text => theme.text,
         Role::Muted => theme.muted,
