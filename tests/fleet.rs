@@ -308,7 +308,7 @@ async fn a_killed_proxy_leaves_the_fleet_and_restarts_with_the_fences_before_its
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
     let mut etcd = EtcdCluster::start(1).await;
-    let fleet = client(etcd.endpoints(), "view");
+    let fleet = client(&etcd.endpoints(), "view");
     let empty = switchyard_proxy::fleet::Tables::new();
     fleet
         .publish(empty.clone(), 0, "alice", "first")
@@ -319,7 +319,7 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
         .await
         .expect("revision 2");
     for (name, revision) in [("p1", 2), ("p2", 1)] {
-        let m = Member {
+        let m = switchyard_proxy::fleet::Member {
             name: name.into(),
             admin: "127.0.0.1:6032".into(),
             version: "test".into(),
