@@ -510,7 +510,7 @@ async fn backups_view_start_cancel_resume_verify_restore_prune() {
     let tmux = Tmux::start(80, 24, &command);
     tmux.wait_for(&["Queries/s"]).await;
     tmux.keys("B");
-    tmux.wait_for(&["Backups in file://", "B Bkp", "b starts a backup"])
+    tmux.wait_for(&["Backups in file://", "Bkp", "b starts a backup"])
         .await;
 
     // The form: a file source, sized from the file; the advice follows the choices.
