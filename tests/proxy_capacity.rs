@@ -8,7 +8,6 @@
 
 mod proxy_support;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,28 +97,11 @@ fn mean(v: &[(f64, f64)]) -> (f64, f64) {
     )
 }
 
+/// sysbench oltp_point_select on one 10,000-row table, text protocol.
 fn sysbench(port: u16, user: &str, password: &str, args: &[&str]) {
-    let out = Command::new("sysbench")
-        .args([
-            "oltp_point_select",
-            "--mysql-host=127.0.0.1",
-            "--mysql-db=sbtest",
-            "--tables=1",
-            "--table-size=10000",
-            "--db-ps-mode=disable",
-        ])
-        .arg(format!("--mysql-port={port}"))
-        .arg(format!("--mysql-user={user}"))
-        .arg(format!("--mysql-password={password}"))
-        .args(args)
-        .output()
-        .expect("sysbench runs (install sysbench)");
-    assert!(
-        out.status.success(),
-        "sysbench {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let fixed = ["--tables=1", "--table-size=10000", "--db-ps-mode=disable"];
+    let all: Vec<&str> = fixed.iter().chain(args).copied().collect();
+    proxy_support::sysbench_test("oltp_point_select", port, user, password, &all);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,12 +275,14 @@ impl Drop for ProxyProcess {
 
 /// Runs sysbench oltp_read_write on db `sbtest`; panics with its output unless it exits cleanly.
 pub fn sysbench(port: u16, user: &str, password: &str, args: &[&str]) -> String {
+    sysbench_test("oltp_read_write", port, user, password, args)
+}
+
+/// Runs sysbench's `test` (e.g. `oltp_point_select`) on db `sbtest`; panics with its output
+/// unless it exits cleanly.
+pub fn sysbench_test(test: &str, port: u16, user: &str, password: &str, args: &[&str]) -> String {
     let out = Command::new("sysbench")
-        .args([
-            "oltp_read_write",
-            "--mysql-host=127.0.0.1",
-            "--mysql-db=sbtest",
-        ])
+        .args([test, "--mysql-host=127.0.0.1", "--mysql-db=sbtest"])
         .arg(format!("--mysql-port={port}"))
         .arg(format!("--mysql-user={user}"))
         .arg(format!("--mysql-password={password}"))
