@@ -22,34 +22,21 @@ mem_size="${BENCH_MEMORY_SIZE:-2GiB}"
 venv="${SWITCHYARD_VENV:-$HOME/.local/share/switchyard/venv}"
 export SWITCHYARD_LOG="${SWITCHYARD_LOG:-warn}"
 
-say() { printf '==> %s\n' "$*" >&2; }
+. scripts/lib/bench.sh
 bytes() { # 1GiB → 1073741824
     python3 -c "import re,sys; m=re.fullmatch(r'(\d+)(KiB|MiB|GiB)?',sys.argv[1]); \
 print(int(m.group(1))*{None:1,'KiB':1<<10,'MiB':1<<20,'GiB':1<<30}[m.group(2)])" "$1"
 }
 
-if [ -n "${SWITCHYARD_BIN:-}" ]; then
-    bin="$SWITCHYARD_BIN"
-else
-    if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
-        # shellcheck disable=SC1091
-        . "$HOME/.cargo/env"
-    fi
-    say "building switchyard (release)"
-    cargo build --release -q --bin switchyard
-    bin="$PWD/target/release/switchyard"
-fi
+use_switchyard_bin
 moto="$venv/bin/moto_server"
 command -v moto_server >/dev/null && moto="$(command -v moto_server)"
 
 dir="${BENCH_DIR:-$(mktemp -d /var/tmp/bench-backup.XXXXXX)}"
-moto_pid=""
-cleanup() {
-    [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null
-    [ -z "${BENCH_DIR:-}" ] && rm -rf "$dir"
-    return 0
-}
-trap cleanup EXIT
+# The input and the file:// store live in $dir (on disk, not tmpfs); kept when BENCH_DIR names it.
+bench_cleanup_extra() { [ -n "${BENCH_DIR:-}" ] || rm -rf "$dir"; }
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; b,s=float(sys.argv[1]),float(sys.argv[2]); print(f'{b/s/1048576:.0f}')" "$1" "$2"; }
@@ -106,9 +93,9 @@ for chunk in $chunks; do
 done
 
 if [ -x "$moto" ]; then
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     "$moto" -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
-    moto_pid=$!
+    bench_pids+=" $!"
     for _ in $(seq 1 300); do
         curl -s -o /dev/null "http://127.0.0.1:$port/" && break
         sleep 0.2

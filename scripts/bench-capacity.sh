@@ -16,59 +16,15 @@ time_s="${BENCH_TIME:-10}"
 levels="${BENCH_THREADS:-1 2 4 8 16 32 64}"
 export SWITCHYARD_LOG="${SWITCHYARD_LOG:-warn}"
 
-say() { printf '==> %s\n' "$*" >&2; }
-for tool in sysbench mariadb python3; do
-    command -v "$tool" >/dev/null || { say "$tool is missing: run scripts/install-deps.sh"; exit 1; }
-done
+. scripts/lib/bench.sh
+need_tools sysbench mariadb python3
 
-if [ -n "${SWITCHYARD_BIN:-}" ]; then
-    bin="$SWITCHYARD_BIN"
-else
-    if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
-        # shellcheck disable=SC1091
-        . "$HOME/.cargo/env"
-    fi
-    say "building switchyard (release)"
-    cargo build --release -q
-    bin="$PWD/target/release/switchyard"
-fi
+use_switchyard_bin
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/switchyard-capacity.XXXXXX")"
-proxy_pid=""
-cleanup() {
-    trap - EXIT INT TERM
-    if [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; then wait "$proxy_pid" 2>/dev/null || true; fi
-    if [ -e "$work/sb/sandbox.json" ]; then
-        "$bin" sandbox down --dir "$work/sb" >/dev/null 2>&1 || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir switchyard-capacity
 
-say "sandbox: one primary"
-json="$("$bin" sandbox up --dir "$work/sb" --replicas 0 --output json)"
-{
-    read -r primary_port
-    read -r proxy_port
-    read -r user
-    read -r pw
-    read -r config
-    read -r admin_port
-    read -r admin_user
-    read -r admin_pw
-} < <(printf '%s' "$json" | python3 scripts/sandbox-fields.py servers.0.port proxy.mysql_port \
-    proxy.user proxy.password proxy.config proxy.admin_port proxy.admin_user proxy.admin_password)
+sandbox_one_primary
 
-wait_port() { # port seconds pid
-    local i
-    for ((i = 0; i < $2 * 10; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        kill -0 "$3" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
 admin() { mariadb -h127.0.0.1 -P"$admin_port" -u"$admin_user" -p"$admin_pw" -N -B -e "$1"; }
 
 sb=(oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 --mysql-user="$user"
@@ -76,10 +32,7 @@ sb=(oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 --mysql-user="$us
 say "sysbench prepare: 4 tables x 10000 rows"
 sysbench "${sb[@]}" --mysql-port="$primary_port" prepare >/dev/null
 
-"$bin" proxy --config "$config" >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-wait_port "$proxy_port" 30 "$proxy_pid" || { say "the proxy did not start:"; tail -5 "$work/proxy.log" >&2; exit 1; }
-wait_port "$admin_port" 30 "$proxy_pid"
+start_proxy || exit 1
 admin "UPDATE global_variables SET variable_value='1000' WHERE variable_name='mysql-capacity_sample_ms'; LOAD MYSQL VARIABLES TO RUNTIME"
 
 qps() { # threads -> queries per second through the proxy

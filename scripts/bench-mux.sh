@@ -27,64 +27,17 @@ sb_time="${SB_TIME:-30}"
 venv_python="${VENV_PYTHON:-$HOME/.local/share/switchyard/venv/bin/python}"
 export SWITCHYARD_LOG="${SWITCHYARD_LOG:-warn}"
 
-say() { printf '==> %s\n' "$*" >&2; }
-for tool in sysbench python3 mariadb; do
-    command -v "$tool" >/dev/null || { say "$tool is missing: run scripts/install-deps.sh"; exit 1; }
-done
+. scripts/lib/bench.sh
+need_tools sysbench python3 mariadb
 "$venv_python" -c 'import pymysql' 2>/dev/null || { say "PyMySQL missing in $venv_python: run scripts/install-deps.sh"; exit 1; }
 
-if [ -n "${SWITCHYARD_BIN:-}" ]; then
-    bin="$SWITCHYARD_BIN"
-else
-    if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
-        # shellcheck disable=SC1091
-        . "$HOME/.cargo/env"
-    fi
-    say "building switchyard (release)"
-    cargo build --release -q
-    bin="$PWD/target/release/switchyard"
-fi
+use_switchyard_bin
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/switchyard-bench-mux.XXXXXX")"
-proxy_pid=""
-cleanup() {
-    trap - EXIT INT TERM
-    if [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; then wait "$proxy_pid" 2>/dev/null || true; fi
-    if [ -e "$work/sb/sandbox.json" ]; then
-        "$bin" sandbox down --dir "$work/sb" >/dev/null 2>&1 || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir switchyard-bench-mux
 
-say "sandbox: one primary"
-json="$("$bin" sandbox up --dir "$work/sb" --replicas 0 --output json)"
-{
-    read -r primary_port
-    read -r proxy_port
-    read -r admin_port
-    read -r user
-    read -r pw
-    read -r admin_user
-    read -r admin_pw
-    read -r config
-} < <(printf '%s' "$json" | python3 scripts/sandbox-fields.py servers.0.port proxy.mysql_port \
-    proxy.admin_port proxy.user proxy.password proxy.admin_user proxy.admin_password proxy.config)
+sandbox_one_primary
 
-wait_port() { # port seconds pid: gives up early when the process has exited
-    local i
-    for ((i = 0; i < $2 * 10; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        kill -0 "$3" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-"$bin" proxy --config "$config" >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-wait_port "$proxy_port" 30 "$proxy_pid" || { say "switchyard proxy did not start:"; tail -5 "$work/proxy.log" >&2; exit 1; }
+start_proxy || exit 1
 
 export BENCH_PROXY_PORT="$proxy_port" BENCH_ADMIN_PORT="$admin_port" BENCH_USER="$user" BENCH_PW="$pw" \
     BENCH_ADMIN_USER="$admin_user" BENCH_ADMIN_PW="$admin_pw"

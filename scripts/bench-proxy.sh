@@ -35,64 +35,14 @@ cores="$(nproc)"
 haproxy_threads="${HAPROXY_THREADS:-$cores}"
 export SWITCHYARD_LOG="${SWITCHYARD_LOG:-warn}"
 
-say() { printf '==> %s\n' "$*" >&2; }
-for tool in sysbench haproxy python3; do
-    command -v "$tool" >/dev/null || { say "$tool is missing: run scripts/install-deps.sh"; exit 1; }
-done
+. scripts/lib/bench.sh
+need_tools sysbench haproxy python3
 
-if [ -n "${SWITCHYARD_BIN:-}" ]; then
-    bin="$SWITCHYARD_BIN"
-else
-    if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
-        # shellcheck disable=SC1091
-        . "$HOME/.cargo/env"
-    fi
-    say "building switchyard (release)"
-    cargo build --release -q
-    bin="$PWD/target/release/switchyard"
-fi
+use_switchyard_bin
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/switchyard-bench.XXXXXX")"
-haproxy_pid=""
-proxy_pid=""
-cleanup() {
-    trap - EXIT INT TERM
-    local pid
-    for pid in $proxy_pid $haproxy_pid; do
-        if kill "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; fi
-    done
-    if [ -e "$work/sb/sandbox.json" ]; then
-        "$bin" sandbox down --dir "$work/sb" >/dev/null 2>&1 || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir switchyard-bench
 
-say "sandbox: one primary"
-json="$("$bin" sandbox up --dir "$work/sb" --replicas 0 --output json)"
-{
-    read -r primary_port
-    read -r proxy_port
-    read -r user
-    read -r pw
-    read -r config
-    read -r admin_port
-    read -r admin_user
-    read -r admin_pw
-} < <(printf '%s' "$json" | python3 scripts/sandbox-fields.py servers.0.port proxy.mysql_port \
-    proxy.user proxy.password proxy.config proxy.admin_port proxy.admin_user proxy.admin_password)
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { # port seconds pid: gives up early when the process has exited
-    local i
-    for ((i = 0; i < $2 * 10; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        kill -0 "$3" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
+sandbox_one_primary
 
 sb_common=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user="$user" --mysql-password="$pw"
     --mysql-db=sbtest --tables=4 --table-size=10000)
@@ -115,16 +65,14 @@ listen mysql
 CFG
 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
 haproxy_pid=$!
+bench_pids+=" $haproxy_pid"
 wait_port "$haproxy_port" 10 "$haproxy_pid" || { say "haproxy did not start:"; cat "$work/haproxy.log" >&2; exit 1; }
 
 targets="direct haproxy"
-"$bin" proxy --config "$config" >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-if wait_port "$proxy_port" 30 "$proxy_pid"; then
+if start_proxy; then
     targets="direct haproxy switchyard"
 else
-    say "switchyard proxy did not start; benchmarking direct and haproxy only. Its log:"
-    tail -5 "$work/proxy.log" >&2
+    say "benchmarking direct and haproxy only"
     proxy_pid=""
 fi
 
