@@ -10,6 +10,7 @@
 # Cleans up everything it started. Not part of the tests.
 #
 #   BENCH_TIME=20  BENCH_ROUNDS=3  BENCH_THREADS=16  BENCH_TESTS="oltp_point_select oltp_read_only"
+#                                   (BENCH_TESTS="": skip the throughput runs)
 #   BENCH_PS_MODE=auto|disable      sysbench --db-ps-mode (prepared statements or text protocol)
 #   BENCH_LAT_ROUNDS=5  BENCH_LAT_STATEMENTS=2000   latency run: rounds, statements per target and
 #                                   round (0: skip)
@@ -24,7 +25,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 time_s="${BENCH_TIME:-20}"
 rounds="${BENCH_ROUNDS:-3}"
 threads="${BENCH_THREADS:-16}"
-tests="${BENCH_TESTS:-oltp_point_select oltp_read_only}"
+tests="${BENCH_TESTS-oltp_point_select oltp_read_only}"
 ps_mode="${BENCH_PS_MODE:-auto}"
 lat_rounds="${BENCH_LAT_ROUNDS:-5}"
 lat_statements="${BENCH_LAT_STATEMENTS:-2000}"
@@ -82,7 +83,7 @@ cpu_ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; 
 clk_tck="$(getconf CLK_TCK)"
 
 results="$work/results.tsv"
-say "running: $tests; targets: $targets; $rounds rounds x ${time_s}s, $threads threads, ps-mode $ps_mode"
+[ -z "$tests" ] || say "running: $tests; targets: $targets; $rounds rounds x ${time_s}s, $threads threads, ps-mode $ps_mode"
 for ((round = 1; round <= rounds; round++)); do
     for test in $tests; do
         for target in $targets; do
