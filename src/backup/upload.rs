@@ -38,7 +38,6 @@ use super::memory::{self, MemoryBound};
 use super::progress::Progress;
 use super::retry::{retriable, RetryPolicy};
 use super::store::Location;
-use crate::cli::exit::Failure;
 
 #[derive(Debug, Clone)]
 pub struct StreamOptions {
@@ -112,7 +111,7 @@ impl Ctx {
 }
 
 fn refused(msg: String) -> anyhow::Error {
-    Failure::Refused(msg).into()
+    super::BackupError::Refused(msg).into()
 }
 
 async fn get_opt(store: &dyn ObjectStore, path: &Path) -> Result<Option<Bytes>> {

@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::control::{Action, EventRow, Module, ServerStatus, ServerTarget, Snapshot};
+use crate::display::fmt_interval;
+/// The bounds the refresh interval is clamped to (shared with `switchyard record`).
+pub use crate::display::{MAX_REFRESH, MIN_REFRESH};
 
 use super::event::{action_for, Key, UiAction};
 use super::model::Model;
@@ -42,9 +45,6 @@ impl FleetPane {
     }
 }
 
-/// Refresh interval bounds: fast enough to watch a drain, slow enough not to load the proxy.
-pub const MIN_REFRESH: Duration = Duration::from_millis(500);
-pub const MAX_REFRESH: Duration = Duration::from_secs(60);
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
 /// How long a drain started here may take before the console offers to fence the server.
 pub const DEFAULT_DRAIN_DEADLINE: Duration = Duration::from_secs(60);
@@ -775,14 +775,5 @@ fn target_of(action: &Action) -> Option<&ServerTarget> {
         | Action::SetWeight(t, _)
         | Action::SetTier(t, _) => Some(t),
         _ => None,
-    }
-}
-
-/// `500ms`, `2s`.
-pub fn fmt_interval(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}s", d.as_secs())
     }
 }

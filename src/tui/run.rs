@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crossterm::event::{self, Event};
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
@@ -18,6 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::control::{Action, Control, ControlError, Snapshot};
+use crate::display::now_ms;
 
 use crate::recording::Recorder;
 
@@ -83,13 +84,6 @@ enum FromWorker {
     ActionDone(Action, Result<Vec<String>, String>),
     /// Recording stopped (the file could not be written); the console goes on.
     RecordFailed(String),
-}
-
-/// Unix milliseconds now; before 1970 reads as 0 (only rates would be off).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Restores the terminal when dropped, whatever path leaves the loop.

@@ -445,7 +445,7 @@ impl App {
                             let text = format!(
                                 "{} backups in the store, listed at {}",
                                 list.len(),
-                                crate::tui::views::date_clock(at)
+                                crate::display::date_clock(at)
                             );
                             self.say(Tone::Info, text);
                         }
