@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod cli;
 pub mod control;
+pub mod display;
 pub mod ops;
 pub mod recording;
 pub mod sandbox;

@@ -21,5 +21,6 @@ pub mod session;
 pub mod stats;
 pub mod tls;
 pub mod users;
+pub mod vocab;
 
 pub use server::{start, ProxyHandle, Runtime, StartError};

@@ -9,6 +9,7 @@
 //! - [`upload`]: `backup stream` (parallel uploads, conditional puts, resume); [`conditional`]: stores
 //!   that ignore or refuse conditional writes; [`retry`]: backoff with
 //!   jitter; [`source`]: `--from-server` (runs mariabackup); [`progress`]: counters, snapshot, stderr.
+//! - [`error`]: refusals a caller maps to its own exit codes.
 //! - [`restore`], [`verify`], [`housekeeping`] (list, prune); [`drill`]: restore into a fresh server and
 //!   compare its tables; [`records`]: the last verify and drill of a backup, next to its manifest.
 
@@ -16,6 +17,7 @@ pub mod chunker;
 pub mod conditional;
 pub mod crypto;
 pub mod drill;
+pub mod error;
 pub mod housekeeping;
 pub mod manifest;
 pub mod memory;
@@ -29,6 +31,8 @@ pub mod store;
 pub mod units;
 pub mod upload;
 pub mod verify;
+
+pub use error::BackupError;
 
 /// Seconds between writes of the resume journal during a stream (the default of `--journal-interval`).
 pub const JOURNAL_INTERVAL_SECS: f64 = 30.0;

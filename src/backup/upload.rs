@@ -38,7 +38,6 @@ use super::memory::{self, MemoryBound};
 use super::progress::Progress;
 use super::retry::{retriable, RetryPolicy};
 use super::store::Location;
-use crate::cli::exit::Failure;
 
 #[derive(Debug, Clone)]
 pub struct StreamOptions {
@@ -112,7 +111,7 @@ impl Ctx {
 }
 
 fn refused(msg: String) -> anyhow::Error {
-    Failure::Refused(msg).into()
+    super::BackupError::Refused(msg).into()
 }
 
 async fn get_opt(store: &dyn ObjectStore, path: &Path) -> Result<Option<Bytes>> {
@@ -552,29 +551,7 @@ pub async fn stream(
 ) -> Result<StreamReport> {
     manifest::validate_id(&opts.id)?;
     memory::return_large_buffers_to_os();
-    let started_at = Utc::now();
-    let (mut doc, known) = if opts.resume {
-        let r = load_resume(loc, &mut opts).await?;
-        (r.doc, r.known)
-    } else {
-        let (listed, other) = list_chunks(loc, &opts.id).await?;
-        if !listed.is_empty() || !other.is_empty() {
-            return Err(refused(format!(
-                "backup {} already exists at {} ({} objects): continue it with --resume {} or choose another --name",
-                opts.id,
-                loc.url,
-                listed.len() + other.len(),
-                opts.id
-            )));
-        }
-        (
-            base_document(&opts, &crypto::random_salt(), started_at),
-            HashMap::new(),
-        )
-    };
-    if opts.resume {
-        doc.resumes += 1;
-    }
+    let (mut doc, known) = start_document(loc, &mut opts).await?;
     let salt = doc.salt_bytes()?;
     let codec = Arc::new(Codec {
         chunk_size: opts.chunk_size,
@@ -582,17 +559,7 @@ pub async fn stream(
         cipher: opts.key.as_ref().map(|k| k.chunk_cipher(&salt)),
         salt,
     });
-    let probe_path = loc.object(
-        &opts.id,
-        &format!(".conditional-probe-{}", hex::encode(crypto::random_salt())),
-    );
-    let probe = conditional::probe(loc.store.as_ref(), &probe_path, &opts.retry)
-        .await
-        .with_context(|| format!("probing {} for conditional writes", loc.url))?;
-    if let Some(warning) = probe.warning(&loc.url) {
-        tracing::warn!("{warning}");
-    }
-    let creation = probe.creation();
+    let creation = probe_creation(loc, &opts).await?;
     let bound = MemoryBound::new(opts.chunk_size, opts.parallel, opts.zstd_level.is_some());
     let ctx = Arc::new(Ctx {
         loc: loc.clone(),
@@ -605,140 +572,17 @@ pub async fn stream(
         stop: AtomicBool::new(false),
         pool: Mutex::new(Vec::new()),
     });
-
-    // Claim the ID: the first journal is created only if absent. A retry that finds it may be
-    // looking at its own earlier try whose answer was lost: the content (with our random salt) decides.
     if !opts.resume {
-        let path = loc.object(&opts.id, JOURNAL_NAME);
-        let body = Bytes::from(doc.to_json());
-        let claim = opts
-            .retry
-            .run(&format!("writing {path}"), Some(&progress), || async {
-                match conditional::create(
-                    loc.store.as_ref(),
-                    creation,
-                    &path,
-                    PutPayload::from(body.clone()),
-                )
-                .await
-                {
-                    Ok(_) => Ok(true),
-                    Err(e) if is_conflict(&e) => {
-                        Ok(loc.store.get(&path).await?.bytes().await? == body)
-                    }
-                    Err(e) => Err(e),
-                }
-            })
-            .await
-            .with_context(|| format!("writing {path}"))?;
-        if !claim {
-            return Err(refused(format!(
-                "backup {} was claimed by another run",
-                opts.id
-            )));
-        }
+        claim_id(&ctx, &doc).await?;
     }
 
     // Memory: one permit per chunk buffer.
     let buffers = Arc::new(Semaphore::new(opts.parallel + 1));
-    let uploads = Arc::new(Semaphore::new(opts.parallel));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(RawChunk, OwnedSemaphorePermit)>(1);
-    let rt = tokio::runtime::Handle::current();
-    let reader_ctx = ctx.clone();
-    let reader_buffers = buffers.clone();
-    let reader = std::thread::Builder::new()
-        .name("backup-reader".into())
-        .spawn(move || -> Result<u64> {
-            let mut reader = ChunkReader::new(input, &reader_ctx.codec);
-            let mut count = 0;
-            loop {
-                if reader_ctx.stop.load(Relaxed) {
-                    return Ok(count);
-                }
-                let permit = rt
-                    .block_on(reader_buffers.clone().acquire_owned())
-                    .expect("semaphore open");
-                let recycled = reader_ctx.pool.lock().unwrap().pop().unwrap_or_default();
-                let Some(chunk) = reader.next_chunk_into(recycled)? else {
-                    return Ok(count);
-                };
-                count = chunk.index;
-                reader_ctx.progress.chunks_read.fetch_add(1, Relaxed);
-                reader_ctx
-                    .progress
-                    .bytes_read
-                    .fetch_add(chunk.plain_len, Relaxed);
-                if tx.blocking_send((chunk, permit)).is_err() {
-                    return Ok(count);
-                }
-            }
-        })
-        .context("starting the reader thread")?;
-
-    // Journal writer.
+    let (tx, rx) = tokio::sync::mpsc::channel::<(RawChunk, OwnedSemaphorePermit)>(1);
+    let reader = spawn_reader(input, ctx.clone(), buffers, tx)?;
     let journal_stop = Arc::new(tokio::sync::Notify::new());
-    let journal_task = {
-        let ctx = ctx.clone();
-        let doc = doc.clone();
-        let stop = journal_stop.clone();
-        tokio::spawn(async move {
-            let mut written = usize::MAX;
-            loop {
-                tokio::select! {
-                    _ = stop.notified() => break,
-                    _ = tokio::time::sleep(ctx.opts.journal_interval) => {}
-                }
-                let n = ctx.done.lock().unwrap().len();
-                if n != written {
-                    match write_journal(&ctx, &doc).await {
-                        Ok(()) => written = n,
-                        Err(e) => tracing::warn!(
-                            "journal not written (resume will re-check more chunks): {e:#}"
-                        ),
-                    }
-                }
-            }
-        })
-    };
-
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut first_error: Option<anyhow::Error> = None;
-    let note = |r: Result<Result<()>, tokio::task::JoinError>,
-                ctx: &Ctx,
-                first: &mut Option<anyhow::Error>| {
-        let r = r.map_err(anyhow::Error::from).and_then(|r| r);
-        if let Err(e) = r {
-            ctx.stop.store(true, Relaxed);
-            if first.is_none() {
-                *first = Some(e);
-            } else {
-                tracing::error!("{e:#}");
-            }
-        }
-    };
-    loop {
-        tokio::select! {
-            biased;
-            Some(r) = tasks.join_next(), if !tasks.is_empty() => note(r, &ctx, &mut first_error),
-            msg = rx.recv() => {
-                let Some((chunk, permit)) = msg else { break };
-                if ctx.stop.load(Relaxed) {
-                    drop((chunk, permit));
-                    continue;
-                }
-                let slot = uploads.clone().acquire_owned().await.expect("semaphore open");
-                let ctx2 = ctx.clone();
-                tasks.spawn(async move {
-                    let r = handle_chunk(ctx2, chunk, permit).await;
-                    drop(slot);
-                    r
-                });
-            }
-        }
-    }
-    while let Some(r) = tasks.join_next().await {
-        note(r, &ctx, &mut first_error);
-    }
+    let journal_task = spawn_journal_writer(ctx.clone(), doc.clone(), journal_stop.clone());
+    let mut first_error = upload_chunks(&ctx, rx).await;
     let read_result = reader
         .join()
         .map_err(|_| anyhow!("reader thread panicked"))?;
@@ -774,7 +618,6 @@ pub async fn stream(
         )));
     }
 
-    // The manifest, last, created only if absent.
     let chunks: Vec<ChunkEntry> = ctx.done.lock().unwrap().values().cloned().collect();
     doc.complete = true;
     doc.completed_at = Some(Utc::now());
@@ -786,35 +629,7 @@ pub async fn stream(
         "internal error: {} chunks stored of {read_count}",
         doc.chunk_count
     );
-    let manifest_path = loc.object(&opts.id, MANIFEST_NAME);
-    let body = Bytes::from(doc.to_json());
-    let put = opts
-        .retry
-        .run(&format!("writing {manifest_path}"), Some(&progress), || {
-            conditional::create(
-                loc.store.as_ref(),
-                creation,
-                &manifest_path,
-                PutPayload::from(body.clone()),
-            )
-        })
-        .await;
-    match put {
-        Ok(_) => {}
-        Err(e) if is_conflict(&e) => {
-            let same = get_opt(loc.store.as_ref(), &manifest_path).await?;
-            let ours = same
-                .and_then(|b| Manifest::from_json(&b).ok())
-                .is_some_and(|m| m.chunks == doc.chunks && m.salt == doc.salt);
-            if !ours {
-                return Err(refused(format!(
-                    "{manifest_path} was written by another run: backup {} is claimed",
-                    opts.id
-                )));
-            }
-        }
-        Err(e) => return Err(anyhow!(e).context(format!("writing {manifest_path}"))),
-    }
+    let manifest_path = write_manifest(&ctx, &doc).await?;
     let journal_path = loc.object(&opts.id, JOURNAL_NAME);
     if let Err(e) = loc.store.delete(&journal_path).await {
         tracing::warn!("{journal_path} not deleted: {e}");
@@ -840,4 +655,231 @@ pub async fn stream(
         peak_rss: memory::peak_rss(),
         conditional_writes: creation == Creation::Conditional,
     })
+}
+
+/// The run's document: the interrupted run's (`--resume`) with the chunks it stored, or a new
+/// one when nothing is stored under the ID yet.
+async fn start_document(
+    loc: &Location,
+    opts: &mut StreamOptions,
+) -> Result<(Manifest, HashMap<u64, ChunkEntry>)> {
+    let started_at = Utc::now();
+    if opts.resume {
+        let mut r = load_resume(loc, opts).await?;
+        r.doc.resumes += 1;
+        return Ok((r.doc, r.known));
+    }
+    let (listed, other) = list_chunks(loc, &opts.id).await?;
+    if !listed.is_empty() || !other.is_empty() {
+        return Err(refused(format!(
+            "backup {} already exists at {} ({} objects): continue it with --resume {} or choose another --name",
+            opts.id,
+            loc.url,
+            listed.len() + other.len(),
+            opts.id
+        )));
+    }
+    Ok((
+        base_document(opts, &crypto::random_salt(), started_at),
+        HashMap::new(),
+    ))
+}
+
+/// How this store creates an object only if absent, found by trying it.
+async fn probe_creation(loc: &Location, opts: &StreamOptions) -> Result<Creation> {
+    let probe_path = loc.object(
+        &opts.id,
+        &format!(".conditional-probe-{}", hex::encode(crypto::random_salt())),
+    );
+    let probe = conditional::probe(loc.store.as_ref(), &probe_path, &opts.retry)
+        .await
+        .with_context(|| format!("probing {} for conditional writes", loc.url))?;
+    if let Some(warning) = probe.warning(&loc.url) {
+        tracing::warn!("{warning}");
+    }
+    Ok(probe.creation())
+}
+
+/// Claims the ID: the first journal is created only if absent. A retry that finds it may be
+/// looking at its own earlier try whose answer was lost: the content (with our random salt) decides.
+async fn claim_id(ctx: &Ctx, doc: &Manifest) -> Result<()> {
+    let (loc, opts) = (&ctx.loc, &ctx.opts);
+    let path = loc.object(&opts.id, JOURNAL_NAME);
+    let body = Bytes::from(doc.to_json());
+    let claim = opts
+        .retry
+        .run(&format!("writing {path}"), Some(&ctx.progress), || async {
+            match conditional::create(
+                loc.store.as_ref(),
+                ctx.creation,
+                &path,
+                PutPayload::from(body.clone()),
+            )
+            .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if is_conflict(&e) => Ok(loc.store.get(&path).await?.bytes().await? == body),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .with_context(|| format!("writing {path}"))?;
+    if !claim {
+        return Err(refused(format!(
+            "backup {} was claimed by another run",
+            opts.id
+        )));
+    }
+    Ok(())
+}
+
+/// The reader thread: cuts the input into chunks, each in a buffer taken under a permit of
+/// `buffers`, and sends them on; returns the number of the last chunk read.
+fn spawn_reader(
+    input: Box<dyn Read + Send>,
+    ctx: Arc<Ctx>,
+    buffers: Arc<Semaphore>,
+    tx: tokio::sync::mpsc::Sender<(RawChunk, OwnedSemaphorePermit)>,
+) -> Result<std::thread::JoinHandle<Result<u64>>> {
+    let rt = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name("backup-reader".into())
+        .spawn(move || -> Result<u64> {
+            let mut reader = ChunkReader::new(input, &ctx.codec);
+            let mut count = 0;
+            loop {
+                if ctx.stop.load(Relaxed) {
+                    return Ok(count);
+                }
+                let permit = rt
+                    .block_on(buffers.clone().acquire_owned())
+                    .expect("semaphore open");
+                let recycled = ctx.pool.lock().unwrap().pop().unwrap_or_default();
+                let Some(chunk) = reader.next_chunk_into(recycled)? else {
+                    return Ok(count);
+                };
+                count = chunk.index;
+                ctx.progress.chunks_read.fetch_add(1, Relaxed);
+                ctx.progress.bytes_read.fetch_add(chunk.plain_len, Relaxed);
+                if tx.blocking_send((chunk, permit)).is_err() {
+                    return Ok(count);
+                }
+            }
+        })
+        .context("starting the reader thread")
+}
+
+/// The journal writer: rewrites the journal every `journal_interval` while chunks get stored,
+/// until `stop` is notified.
+fn spawn_journal_writer(
+    ctx: Arc<Ctx>,
+    doc: Manifest,
+    stop: Arc<tokio::sync::Notify>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut written = usize::MAX;
+        loop {
+            tokio::select! {
+                _ = stop.notified() => break,
+                _ = tokio::time::sleep(ctx.opts.journal_interval) => {}
+            }
+            let n = ctx.done.lock().unwrap().len();
+            if n != written {
+                match write_journal(&ctx, &doc).await {
+                    Ok(()) => written = n,
+                    Err(e) => tracing::warn!(
+                        "journal not written (resume will re-check more chunks): {e:#}"
+                    ),
+                }
+            }
+        }
+    })
+}
+
+/// Uploads every chunk the reader sends, at most `parallel` at a time; the first error stops
+/// the run (later ones are logged) and is returned once every upload has ended.
+async fn upload_chunks(
+    ctx: &Arc<Ctx>,
+    mut rx: tokio::sync::mpsc::Receiver<(RawChunk, OwnedSemaphorePermit)>,
+) -> Option<anyhow::Error> {
+    let uploads = Arc::new(Semaphore::new(ctx.opts.parallel));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut first_error: Option<anyhow::Error> = None;
+    let note = |r: Result<Result<()>, tokio::task::JoinError>,
+                ctx: &Ctx,
+                first: &mut Option<anyhow::Error>| {
+        let r = r.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(e) = r {
+            ctx.stop.store(true, Relaxed);
+            if first.is_none() {
+                *first = Some(e);
+            } else {
+                tracing::error!("{e:#}");
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            biased;
+            Some(r) = tasks.join_next(), if !tasks.is_empty() => note(r, ctx, &mut first_error),
+            msg = rx.recv() => {
+                let Some((chunk, permit)) = msg else { break };
+                if ctx.stop.load(Relaxed) {
+                    drop((chunk, permit));
+                    continue;
+                }
+                let slot = uploads.clone().acquire_owned().await.expect("semaphore open");
+                let ctx2 = ctx.clone();
+                tasks.spawn(async move {
+                    let r = handle_chunk(ctx2, chunk, permit).await;
+                    drop(slot);
+                    r
+                });
+            }
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        note(r, ctx, &mut first_error);
+    }
+    first_error
+}
+
+/// The manifest, last, created only if absent; one already there is ours only when it lists
+/// the same chunks under the same salt (a retry whose answer was lost).
+async fn write_manifest(ctx: &Ctx, doc: &Manifest) -> Result<Path> {
+    let (loc, opts) = (&ctx.loc, &ctx.opts);
+    let manifest_path = loc.object(&opts.id, MANIFEST_NAME);
+    let body = Bytes::from(doc.to_json());
+    let put = opts
+        .retry
+        .run(
+            &format!("writing {manifest_path}"),
+            Some(&ctx.progress),
+            || {
+                conditional::create(
+                    loc.store.as_ref(),
+                    ctx.creation,
+                    &manifest_path,
+                    PutPayload::from(body.clone()),
+                )
+            },
+        )
+        .await;
+    match put {
+        Ok(_) => {}
+        Err(e) if is_conflict(&e) => {
+            let same = get_opt(loc.store.as_ref(), &manifest_path).await?;
+            let ours = same
+                .and_then(|b| Manifest::from_json(&b).ok())
+                .is_some_and(|m| m.chunks == doc.chunks && m.salt == doc.salt);
+            if !ours {
+                return Err(refused(format!(
+                    "{manifest_path} was written by another run: backup {} is claimed",
+                    opts.id
+                )));
+            }
+        }
+        Err(e) => return Err(anyhow!(e).context(format!("writing {manifest_path}"))),
+    }
+    Ok(manifest_path)
 }

@@ -5,12 +5,13 @@
 use anyhow::Result;
 use futures::StreamExt;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use super::chunker;
-use super::crypto::MasterKey;
-use super::manifest::{chunk_name, JOURNAL_NAME, MANIFEST_NAME};
+use super::crypto::{ChunkCipher, MasterKey, SALT_LEN};
+use super::manifest::{chunk_name, ChunkEntry, Manifest, JOURNAL_NAME, MANIFEST_NAME};
 use super::progress::Progress;
 use super::restore::{cipher_for, fetch_checked};
 use super::retry::RetryPolicy;
@@ -72,23 +73,7 @@ pub async fn verify(
     let m = match manifest {
         Ok(Some(m)) => m,
         Ok(None) => {
-            let journal = read_document(loc, &opts.id, JOURNAL_NAME)
-                .await
-                .ok()
-                .flatten();
-            let problem = if listed.is_empty() && other.is_empty() {
-                format!("no backup {} at {}", opts.id, loc.url)
-            } else {
-                format!(
-                    "missing: the backup is incomplete ({} chunk objects stored{})",
-                    listed.len(),
-                    if journal.is_some() {
-                        ", journal present: interrupted or still running"
-                    } else {
-                        ""
-                    }
-                )
-            };
+            let problem = no_manifest(loc, &opts.id, &listed, &other).await;
             report.bad.push(BadChunk {
                 name: MANIFEST_NAME.into(),
                 problem,
@@ -114,33 +99,7 @@ pub async fn verify(
             problem: format!("{e:#}"),
         });
     }
-    for (i, _) in listed
-        .iter()
-        .filter(|(i, _)| !m.chunks.iter().any(|c| c.index == **i))
-    {
-        report.extra_objects.push(chunk_name(*i));
-    }
-    report.extra_objects.extend(
-        other
-            .into_iter()
-            .filter(|n| n != MANIFEST_NAME && n != JOURNAL_NAME && !super::records::is_record(n)),
-    );
-    for c in &m.chunks {
-        match listed.get(&c.index) {
-            None => report.bad.push(BadChunk {
-                name: c.name.clone(),
-                problem: "missing from the store".into(),
-            }),
-            Some(size) if *size != c.stored_size => report.bad.push(BadChunk {
-                name: c.name.clone(),
-                problem: format!(
-                    "stored object is {size} bytes, the manifest says {}",
-                    c.stored_size
-                ),
-            }),
-            Some(_) => {}
-        }
-    }
+    compare_listing(&mut report, &m, &listed, other);
     if opts.quick {
         report.chunks_checked = m.chunk_count;
         report.ok = report.bad.is_empty();
@@ -173,34 +132,7 @@ pub async fn verify(
             let progress = progress.clone();
             async move {
                 progress.chunks_in_flight.fetch_add(1, Relaxed);
-                let r = async {
-                    let stored = fetch_checked(&loc, &id, &c, &retry, Some(&progress)).await?;
-                    let index = c.index;
-                    let authenticated = cipher.is_some();
-                    let plain_len = tokio::task::spawn_blocking(move || -> Result<u64> {
-                        if authenticated
-                            || stored.get(9).is_some_and(|f| f & chunker::FLAG_AES == 0)
-                        {
-                            Ok(
-                                chunker::open(stored, index, &salt, cipher.as_ref().as_ref())?.len()
-                                    as u64,
-                            )
-                        } else {
-                            let h = chunker::ChunkHeader::decode(&stored)?;
-                            anyhow::ensure!(h.index == index, "header says chunk {}", h.index);
-                            anyhow::ensure!(h.salt == salt, "chunk belongs to another backup");
-                            Ok(h.plain_len)
-                        }
-                    })
-                    .await??;
-                    anyhow::ensure!(
-                        plain_len == c.plain_size,
-                        "{plain_len} plaintext bytes, the manifest says {}",
-                        c.plain_size
-                    );
-                    Ok(())
-                }
-                .await;
+                let r = check_chunk(&loc, &id, &c, &retry, cipher, salt, &progress).await;
                 progress.chunks_in_flight.fetch_sub(1, Relaxed);
                 progress.chunks_done.fetch_add(1, Relaxed);
                 progress.bytes_done.fetch_add(c.plain_size, Relaxed);
@@ -222,4 +154,97 @@ pub async fn verify(
     report.bad.sort_by(|a, b| a.name.cmp(&b.name));
     report.ok = report.bad.is_empty();
     Ok(report)
+}
+
+/// What is wrong when there is no manifest: no backup at all, or an incomplete one.
+async fn no_manifest(
+    loc: &Location,
+    id: &str,
+    listed: &BTreeMap<u64, u64>,
+    other: &[String],
+) -> String {
+    let journal = read_document(loc, id, JOURNAL_NAME).await.ok().flatten();
+    if listed.is_empty() && other.is_empty() {
+        format!("no backup {id} at {}", loc.url)
+    } else {
+        format!(
+            "missing: the backup is incomplete ({} chunk objects stored{})",
+            listed.len(),
+            if journal.is_some() {
+                ", journal present: interrupted or still running"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// The store's listing against the manifest: objects it does not list, chunks missing or of
+/// another size.
+fn compare_listing(
+    report: &mut VerifyReport,
+    m: &Manifest,
+    listed: &BTreeMap<u64, u64>,
+    other: Vec<String>,
+) {
+    for (i, _) in listed
+        .iter()
+        .filter(|(i, _)| !m.chunks.iter().any(|c| c.index == **i))
+    {
+        report.extra_objects.push(chunk_name(*i));
+    }
+    report.extra_objects.extend(
+        other
+            .into_iter()
+            .filter(|n| n != MANIFEST_NAME && n != JOURNAL_NAME && !super::records::is_record(n)),
+    );
+    for c in &m.chunks {
+        match listed.get(&c.index) {
+            None => report.bad.push(BadChunk {
+                name: c.name.clone(),
+                problem: "missing from the store".into(),
+            }),
+            Some(size) if *size != c.stored_size => report.bad.push(BadChunk {
+                name: c.name.clone(),
+                problem: format!(
+                    "stored object is {size} bytes, the manifest says {}",
+                    c.stored_size
+                ),
+            }),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Fetches one chunk and checks it: opened (decrypted and authenticated) when there is a
+/// cipher or it is not encrypted, else its header; its plaintext size against the manifest.
+async fn check_chunk(
+    loc: &Location,
+    id: &str,
+    c: &ChunkEntry,
+    retry: &RetryPolicy,
+    cipher: Arc<Option<ChunkCipher>>,
+    salt: [u8; SALT_LEN],
+    progress: &Progress,
+) -> Result<()> {
+    let stored = fetch_checked(loc, id, c, retry, Some(progress)).await?;
+    let index = c.index;
+    let authenticated = cipher.is_some();
+    let plain_len = tokio::task::spawn_blocking(move || -> Result<u64> {
+        if authenticated || stored.get(9).is_some_and(|f| f & chunker::FLAG_AES == 0) {
+            Ok(chunker::open(stored, index, &salt, cipher.as_ref().as_ref())?.len() as u64)
+        } else {
+            let h = chunker::ChunkHeader::decode(&stored)?;
+            anyhow::ensure!(h.index == index, "header says chunk {}", h.index);
+            anyhow::ensure!(h.salt == salt, "chunk belongs to another backup");
+            Ok(h.plain_len)
+        }
+    })
+    .await??;
+    anyhow::ensure!(
+        plain_len == c.plain_size,
+        "{plain_len} plaintext bytes, the manifest says {}",
+        c.plain_size
+    );
+    Ok(())
 }

@@ -21,7 +21,7 @@ use crate::backup::store::{self, ClientSettings, Location};
 use crate::backup::units::{
     fmt_bytes, fmt_bytes_si, fmt_duration, fmt_rate, parse_bandwidth, parse_duration, parse_size,
 };
-use crate::backup::upload::{self, StreamOptions};
+use crate::backup::upload::{self, StreamOptions, StreamReport};
 use crate::backup::verify::{self, VerifyOptions};
 use crate::backup::{manifest, JOURNAL_INTERVAL_SECS};
 
@@ -366,29 +366,7 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
     }
     let zstd_level = parse_compress(&a.compress)?;
     let bound = MemoryBound::new(chunk_size, a.parallel, zstd_level.is_some());
-    let available = memory::available_memory()?;
-    let (limit, limit_name) = match &a.max_memory {
-        Some(m) => {
-            let m = size_arg("max-memory", m)?;
-            if m < available {
-                (m, "--max-memory")
-            } else {
-                (available, "available memory")
-            }
-        }
-        None => (available, "available memory"),
-    };
-    if bound.total > limit {
-        let per_buffer = limit.saturating_sub(bound.constant) / (a.parallel as u64 + 1);
-        return Err(Failure::Refused(format!(
-            "memory bound {} exceeds {limit_name} ({}): lower --chunk-size (at most ~{} with --parallel {}) or --parallel",
-            bound.arithmetic(),
-            fmt_bytes(limit),
-            fmt_bytes(per_buffer.saturating_sub(memory::CHUNK_FRAMING)),
-            a.parallel
-        ))
-        .into());
-    }
+    let (limit, limit_name) = memory_limit(&a, &bound)?;
     let key = load_key(&a.encrypt_key_file)?;
     let (id, resume) = match (&a.resume, &a.name) {
         (Some(id), _) => (id.clone(), true),
@@ -406,35 +384,7 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
         });
     let loc = open_store(&a.dest, &a.retry.client(object_size)?)?;
     let progress = Progress::new();
-    let (input, input_size): (Box<dyn std::io::Read + Send>, Option<u64>) = match &a.input {
-        _ if a.from_server.is_some() => {
-            let url = a.from_server.as_deref().unwrap();
-            let child =
-                crate::backup::source::mariabackup(url, &a.mariabackup, &a.mariabackup_arg).await?;
-            (Box::new(child), None)
-        }
-        Some(p) => {
-            let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
-            let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-            (Box::new(f), size)
-        }
-        None => {
-            use std::os::fd::AsFd;
-            let stdin = std::io::stdin();
-            if stdin.is_terminal() {
-                return Err(usage("the backup stream comes on stdin (e.g. `mariabackup --backup --stream=xbstream | switchyard backup stream …`) or --input FILE"));
-            }
-            let size = stdin
-                .as_fd()
-                .try_clone_to_owned()
-                .ok()
-                .map(std::fs::File::from)
-                .and_then(|f| f.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len());
-            (Box::new(stdin), size)
-        }
-    };
+    let (input, input_size) = open_input(&a).await?;
     let expected = match &a.expected_size {
         Some(s) => Some(size_arg("expected-size", s)?),
         None => input_size,
@@ -481,6 +431,73 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
     if !a.quiet {
         eprintln!("{}", progress.snapshot().line("streamed"));
     }
+    print_stream_report(output, &a.dest, &r)
+}
+
+/// The memory the stream may use, and what sets it; refused when the bound is above it.
+fn memory_limit(a: &StreamArgs, bound: &MemoryBound) -> Result<(u64, &'static str)> {
+    let available = memory::available_memory()?;
+    let (limit, limit_name) = match &a.max_memory {
+        Some(m) => {
+            let m = size_arg("max-memory", m)?;
+            if m < available {
+                (m, "--max-memory")
+            } else {
+                (available, "available memory")
+            }
+        }
+        None => (available, "available memory"),
+    };
+    if bound.total > limit {
+        let per_buffer = limit.saturating_sub(bound.constant) / (a.parallel as u64 + 1);
+        return Err(Failure::Refused(format!(
+            "memory bound {} exceeds {limit_name} ({}): lower --chunk-size (at most ~{} with --parallel {}) or --parallel",
+            bound.arithmetic(),
+            fmt_bytes(limit),
+            fmt_bytes(per_buffer.saturating_sub(memory::CHUNK_FRAMING)),
+            a.parallel
+        ))
+        .into());
+    }
+    Ok((limit, limit_name))
+}
+
+/// The byte stream to back up: mariabackup's output (`--from-server`), a file, or stdin (not a
+/// terminal); with its size when it is a regular file.
+async fn open_input(a: &StreamArgs) -> Result<(Box<dyn std::io::Read + Send>, Option<u64>)> {
+    let input: (Box<dyn std::io::Read + Send>, Option<u64>) = match &a.input {
+        _ if a.from_server.is_some() => {
+            let url = a.from_server.as_deref().unwrap();
+            let child =
+                crate::backup::source::mariabackup(url, &a.mariabackup, &a.mariabackup_arg).await?;
+            (Box::new(child), None)
+        }
+        Some(p) => {
+            let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            (Box::new(f), size)
+        }
+        None => {
+            use std::os::fd::AsFd;
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                return Err(usage("the backup stream comes on stdin (e.g. `mariabackup --backup --stream=xbstream | switchyard backup stream …`) or --input FILE"));
+            }
+            let size = stdin
+                .as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .map(std::fs::File::from)
+                .and_then(|f| f.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            (Box::new(stdin), size)
+        }
+    };
+    Ok(input)
+}
+
+fn print_stream_report(output: OutputFormat, dest: &str, r: &StreamReport) -> Result<()> {
     print_report(
         output,
         vec![
@@ -489,7 +506,7 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
                 "manifest",
                 format!(
                     "{}/{}/{}",
-                    a.dest.trim_end_matches('/'),
+                    dest.trim_end_matches('/'),
                     r.id,
                     manifest::MANIFEST_NAME
                 ),
@@ -524,7 +541,7 @@ async fn run_stream(a: StreamArgs, output: OutputFormat) -> Result<()> {
             ("memory bound", r.memory_bound.arithmetic()),
             ("peak RSS", r.peak_rss.map_or("?".into(), fmt_bytes)),
         ],
-        &r,
+        r,
     )
 }
 

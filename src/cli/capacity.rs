@@ -6,8 +6,7 @@ use serde::Serialize;
 use tabled::Tabled;
 
 use crate::control::{CapacityRow, Estimate, Extra, ServerTarget};
-use crate::tui::views::unavailable;
-use crate::tui::widgets::sanitize;
+use crate::display::{sanitize, unavailable};
 
 use super::admin::{with_session, AdminArgs};
 use super::output::Rendered;

@@ -37,7 +37,7 @@ pub struct ConsoleArgs {
 
     /// How long a drain started here may take before the console offers to fence the server
     /// (OFFLINE_HARD, confirmed like any action), e.g. 60s, 5m.
-    #[arg(long, default_value = "60s", value_parser = super::servers::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = crate::display::parse_duration)]
     pub drain_deadline: Duration,
 
     /// Write logs (filtered by --log) to this file; nothing is logged on the terminal, where
@@ -303,7 +303,7 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
                     max_bytes: Some(RECORD_MAX_BYTES),
                     max_age: None,
                 };
-                Recorder::create(path, &session.label, retention, run::now_ms())
+                Recorder::create(path, &session.label, retention, crate::display::now_ms())
             })
             .transpose()
             .context("--record")?;

@@ -113,6 +113,11 @@ pub fn classify(e: &anyhow::Error) -> (u8, Kind) {
     if let Some(f) = e.downcast_ref::<Failure>() {
         return (f.code(), f.kind());
     }
+    if let Some(b) = e.downcast_ref::<crate::backup::BackupError>() {
+        return match b {
+            crate::backup::BackupError::Refused(_) => (REFUSED, Kind::Refused),
+        };
+    }
     let lost = |c: &(dyn std::error::Error + 'static)| {
         c.downcast_ref::<crate::control::ControlError>()
             .is_some_and(crate::control::ControlError::connection_lost)

@@ -13,6 +13,9 @@ mod canary;
 
 use super::exit::Failure;
 use super::output::{OutputFormat, Rendered};
+pub use crate::control::fleet::FleetStatus;
+use crate::control::fleet::{lag, read_status};
+use crate::display::when;
 use switchyard_proxy::fleet::document::{diff, Change};
 use switchyard_proxy::fleet::etcd::Etcd;
 use switchyard_proxy::fleet::{Fleet, FleetError, Holder, Member, Revision};
@@ -251,14 +254,6 @@ fn default_who() -> String {
     format!("{user}@{host}")
 }
 
-/// Milliseconds since the epoch as a UTC time.
-pub fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || "-".into(),
-        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-    )
-}
-
 #[derive(Tabled)]
 struct MemberLine {
     name: String,
@@ -310,41 +305,6 @@ impl From<&Revision> for RevisionSummary {
             why: r.why.clone(),
         }
     }
-}
-
-/// What `fleet status` and the console's fleet view show: the current revision, the live
-/// proxies and who holds the operation lock, read in that order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FleetStatus {
-    pub current: Option<Revision>,
-    pub members: Vec<Member>,
-    pub lock: Option<Holder>,
-}
-
-impl FleetStatus {
-    /// The revision every proxy should run (0: nothing published yet).
-    pub fn latest(&self) -> u64 {
-        self.current.as_ref().map_or(0, |r| r.revision)
-    }
-
-    /// Revisions `member` is behind the latest one.
-    pub fn lag(&self, member: &Member) -> u64 {
-        lag(self.latest(), member.revision)
-    }
-}
-
-/// Revisions a proxy running `runs` is behind `latest`; a proxy that reports a revision newer
-/// than the one read (published between the two reads) is not behind.
-pub fn lag(latest: u64, runs: u64) -> u64 {
-    latest.saturating_sub(runs)
-}
-
-pub async fn read_status(fleet: &Fleet) -> Result<FleetStatus, FleetError> {
-    Ok(FleetStatus {
-        current: fleet.current().await?.map(|(r, _)| r),
-        members: fleet.members().await?,
-        lock: fleet.lock_holder().await?,
-    })
 }
 
 /// How `fleet status` shows a member's write fence.
@@ -434,20 +394,4 @@ fn print_changes(changes: &[Change], format: OutputFormat) -> anyhow::Result<()>
 fn print_published(rev: &Revision, format: OutputFormat) -> anyhow::Result<()> {
     let summary = RevisionSummary::from(rev);
     Rendered::rows(std::slice::from_ref(&summary), &summary)?.print(format, false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lag_counts_revisions_behind_and_never_goes_negative() {
-        assert_eq!(lag(7, 4), 3);
-        assert_eq!(lag(7, 7), 0);
-        assert_eq!(lag(0, 0), 0);
-        // A proxy that applied a revision published after `current` was read.
-        assert_eq!(lag(7, 8), 0);
-        // A proxy that has run nothing yet is behind by every revision.
-        assert_eq!(lag(3, 0), 3);
-    }
 }

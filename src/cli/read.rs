@@ -15,8 +15,7 @@ use crate::control::{
     Control, DigestRow, EventRow, Extra, MultiplexRow, PinnedRow, PoolRow, ServerStatus,
     ServerTarget, UserRow,
 };
-use crate::tui::views::{date_clock, unavailable};
-use crate::tui::widgets::sanitize;
+use crate::display::{date_clock, now_ms, sanitize, unavailable};
 
 use super::admin::{with_session, AdminArgs};
 use super::exit::Failure;
@@ -55,7 +54,7 @@ pub async fn show(
     loop {
         let rendered = read(control).await?;
         if format == OutputFormat::Table {
-            println!("-- {} UTC", date_clock(crate::tui::run::now_ms()));
+            println!("-- {} UTC", date_clock(now_ms()));
         }
         rendered.print(format, true)?;
         tokio::select! {

@@ -9,9 +9,8 @@ use anyhow::Context;
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::display::{fmt_interval, now_ms, MAX_REFRESH, MIN_REFRESH};
 use crate::recording::{Recorder, Retention};
-use crate::tui::app::{fmt_interval, MAX_REFRESH, MIN_REFRESH};
-use crate::tui::run::now_ms;
 
 use super::admin::{with_session, AdminArgs};
 
@@ -36,7 +35,7 @@ pub struct RecordArgs {
 
     /// Oldest frame to keep (e.g. 48h, 30m); older ones are dropped, once the oldest is a
     /// quarter of this past it. Default: only --max-size bounds the file.
-    #[arg(long, value_parser = super::servers::parse_duration)]
+    #[arg(long, value_parser = crate::display::parse_duration)]
     pub keep: Option<Duration>,
 
     /// Stop after this many reads (default: until Ctrl-C or SIGTERM).

@@ -17,8 +17,7 @@ use tabled::Tabled;
 use crate::control::{
     Action, Control, Extra, ServerRow, ServerStatus, ServerTarget, MAX_TIER, MAX_WEIGHT,
 };
-use crate::tui::views::server_note as note;
-use crate::tui::widgets::sanitize;
+use crate::display::{now_ms, parse_duration, sanitize, server_note as note};
 
 use super::act::{authorise, execute, perform, plan, ActArgs, ActionReport};
 use super::admin::{with_session, AdminArgs};
@@ -126,24 +125,6 @@ pub enum Then {
     Stay,
 }
 
-/// `90`, `90s`, `5m`, `1h`, `500ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}': expected a number with s, m, h or ms, e.g. 60s"))?;
-    let d = match unit {
-        "" | "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        other => return Err(format!("'{s}': unknown unit '{other}' (s, m, h or ms)")),
-    };
-    Ok(d)
-}
-
 /// One row of `servers list`; the JSON array holds these.
 #[derive(Debug, Clone, Serialize, Tabled)]
 pub struct ServerLine {
@@ -180,7 +161,7 @@ async fn server_lines(
     hostgroup: Option<u32>,
 ) -> anyhow::Result<Vec<ServerLine>> {
     // One snapshot: `note` reads servers, pools and switchyard's states together.
-    let snap = control.snapshot(crate::tui::run::now_ms()).await?;
+    let snap = control.snapshot(now_ms()).await?;
     Ok(snap
         .servers
         .iter()
@@ -539,20 +520,4 @@ async fn drain(control: &mut Control, conn: &AdminArgs, d: DrainArgs) -> anyhow:
         anyhow::bail!("{summary}");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_take_units() {
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("s").is_err());
-    }
 }

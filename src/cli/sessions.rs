@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use tabled::Tabled;
 
 use crate::control::{Action, ProcessRow};
-use crate::tui::widgets::sanitize;
+use crate::display::sanitize;
 
 use super::act::{perform, ActArgs};
 use super::admin::{with_session, AdminArgs};

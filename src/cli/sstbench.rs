@@ -19,6 +19,7 @@ use crate::sstbench::pipeline::{Engine, RunMeasurement};
 use crate::sstbench::recommend::Context;
 use crate::sstbench::report::{BenchReport, MethodResult};
 use crate::sstbench::server::{self, ServerUrl};
+use crate::sstbench::throttle::{parse_bandwidth, parse_percent};
 use crate::sstbench::throttle::{Bandwidth, ByteSize};
 
 #[derive(Debug, Args)]
@@ -89,31 +90,6 @@ impl EngineChoice {
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
     Failure::Usage(msg.into()).into()
-}
-
-/// `50%`, `50` → 50.0.
-pub fn parse_percent(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .trim_end_matches('%')
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad percentage {s:?}: write e.g. 50%"))?;
-    if v > 0.0 && v <= 100.0 {
-        Ok(v)
-    } else {
-        Err(format!(
-            "{s:?}: a share of the cores is above 0 % and at most 100 %"
-        ))
-    }
-}
-
-pub fn parse_bandwidth(s: &str) -> Result<Option<Bandwidth>, String> {
-    if s.trim().eq_ignore_ascii_case("unlimited") {
-        Ok(None)
-    } else {
-        s.parse().map(Some)
-    }
 }
 
 pub fn run(args: SstBenchArgs, output: OutputFormat) -> anyhow::Result<()> {
@@ -430,24 +406,5 @@ impl Progress for Reporter {
             Err(e) => format!("{label}: FAILED: {e}"),
         };
         self.note(&line);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_and_bandwidth_arguments() {
-        assert_eq!(parse_percent("50%"), Ok(50.0));
-        assert_eq!(parse_percent(" 12.5 "), Ok(12.5));
-        assert!(parse_percent("0%").is_err());
-        assert!(parse_percent("150%").is_err());
-        assert!(parse_percent("half").is_err());
-        assert_eq!(parse_bandwidth("unlimited"), Ok(None));
-        assert_eq!(
-            parse_bandwidth("300Mbit"),
-            Ok(Some(Bandwidth::from_bits(300e6)))
-        );
     }
 }

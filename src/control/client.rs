@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
+use mysql_async::{Conn, Opts, OptsBuilder, Row};
 use serde::Serialize;
+use switchyard_proxy::vocab::value_text;
 
 use super::error::ControlError;
 use super::row::{parse_rows, AdminRow, FromAdminRow};
@@ -142,19 +143,6 @@ const SERVER_STATES_SQL: &str = "SELECT * FROM stats_switchyard_servers";
 const MULTIPLEXING_SQL: &str = "SELECT * FROM stats_switchyard_multiplexing";
 const PINNED_SQL: &str = "SELECT * FROM stats_switchyard_pinned_sessions";
 const EVENTS_SQL: &str = "SELECT * FROM stats_switchyard_events ORDER BY event_id DESC LIMIT 500";
-
-/// Values as text, the way ProxySQL sends them; numbers from other servers are formatted.
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::NULL => None,
-        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::UInt(u) => Some(u.to_string()),
-        Value::Float(f) => Some(f.to_string()),
-        Value::Double(d) => Some(d.to_string()),
-        other => Some(other.as_sql(true).trim_matches('\'').to_owned()),
-    }
-}
 
 fn admin_row(row: &Row) -> AdminRow {
     let columns = row
@@ -440,16 +428,5 @@ mod tests {
         let label = Control::label("mysql://admin:s3cret@10.0.0.7:6032").unwrap();
         assert_eq!(label, "admin@10.0.0.7:6032");
         assert!(Control::label("http://x").is_err());
-    }
-
-    #[test]
-    fn values_read_as_text() {
-        assert_eq!(value_text(&Value::NULL), None);
-        assert_eq!(
-            value_text(&Value::Bytes(b"10".to_vec())).as_deref(),
-            Some("10")
-        );
-        assert_eq!(value_text(&Value::Int(-3)).as_deref(), Some("-3"));
-        assert_eq!(value_text(&Value::UInt(7)).as_deref(), Some("7"));
     }
 }

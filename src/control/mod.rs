@@ -106,6 +106,7 @@
 mod capacity;
 mod client;
 mod error;
+pub mod fleet;
 mod row;
 mod rows;
 mod snapshot;

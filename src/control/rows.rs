@@ -2,78 +2,12 @@
 //! interface sends. Column names are ProxySQL's (see `proxysql.md` §1.3/§1.4); the switchyard
 //! tables are documented in the module docs of [`crate::control`].
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
+use switchyard_proxy::config::Backend;
+pub use switchyard_proxy::vocab::{DigestRow, ServerRow, ServerStatus};
 
 use super::error::RowError;
 use super::row::{AdminRow, FromAdminRow};
-
-/// A server's status as the admin tables spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum ServerStatus {
-    #[serde(rename = "ONLINE")]
-    Online,
-    #[serde(rename = "SHUNNED")]
-    Shunned,
-    /// Only in `stats_mysql_connection_pool`: shunned by the monitor for replication lag.
-    #[serde(rename = "SHUNNED_REPLICATION_LAG")]
-    ShunnedReplicationLag,
-    /// Draining: no new work, current sessions finish.
-    #[serde(rename = "OFFLINE_SOFT")]
-    OfflineSoft,
-    /// Fenced: connections closed now, stays so until an operator unfences it.
-    #[serde(rename = "OFFLINE_HARD")]
-    OfflineHard,
-}
-
-impl ServerStatus {
-    pub const SETTABLE: [ServerStatus; 3] = [
-        ServerStatus::Online,
-        ServerStatus::OfflineSoft,
-        ServerStatus::OfflineHard,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerStatus::Online => "ONLINE",
-            ServerStatus::Shunned => "SHUNNED",
-            ServerStatus::ShunnedReplicationLag => "SHUNNED_REPLICATION_LAG",
-            ServerStatus::OfflineSoft => "OFFLINE_SOFT",
-            ServerStatus::OfflineHard => "OFFLINE_HARD",
-        }
-    }
-
-    pub fn is_shunned(self) -> bool {
-        matches!(
-            self,
-            ServerStatus::Shunned | ServerStatus::ShunnedReplicationLag
-        )
-    }
-}
-
-impl fmt::Display for ServerStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ServerStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "ONLINE" => Ok(ServerStatus::Online),
-            "SHUNNED" => Ok(ServerStatus::Shunned),
-            "SHUNNED_REPLICATION_LAG" => Ok(ServerStatus::ShunnedReplicationLag),
-            "OFFLINE_SOFT" => Ok(ServerStatus::OfflineSoft),
-            "OFFLINE_HARD" => Ok(ServerStatus::OfflineHard),
-            other => Err(format!(
-                "unknown server status '{other}' (ONLINE, SHUNNED, OFFLINE_SOFT, OFFLINE_HARD)"
-            )),
-        }
-    }
-}
 
 fn status(
     row: &AdminRow,
@@ -86,20 +20,6 @@ fn status(
 }
 
 /// `mysql_servers` / `runtime_mysql_servers`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServerRow {
-    pub hostgroup_id: u32,
-    pub hostname: String,
-    pub port: u16,
-    pub status: ServerStatus,
-    pub weight: u32,
-    pub max_connections: u32,
-    pub max_replication_lag: u32,
-    pub use_ssl: bool,
-    pub max_latency_ms: u32,
-    pub comment: String,
-}
-
 impl FromAdminRow for ServerRow {
     const TABLE: &'static str = "runtime_mysql_servers";
     fn from_row(r: &AdminRow) -> Result<Self, RowError> {
@@ -115,6 +35,12 @@ impl FromAdminRow for ServerRow {
             use_ssl: r.flag(T, "use_ssl", false)?,
             max_latency_ms: r.num_or_zero(T, "max_latency_ms")?,
             comment: r.opt_text("comment").unwrap_or_default(),
+            backend: match r.opt_text("backend") {
+                Some(b) => b
+                    .parse()
+                    .map_err(|_| RowError::bad(T, "backend", &b, "mysql or clickhouse"))?,
+                None => Backend::default(),
+            },
         })
     }
 }
@@ -178,27 +104,7 @@ impl FromAdminRow for GlobalStatRow {
     }
 }
 
-/// `stats_mysql_query_digest`; times in microseconds, first/last seen in Unix seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DigestRow {
-    /// -1 for statements the proxy answered itself (query cache, rule `OK_msg`/`error_msg`), as
-    /// ProxySQL shows them.
-    pub hostgroup: i64,
-    pub schemaname: String,
-    pub username: String,
-    pub client_address: String,
-    pub digest: String,
-    pub digest_text: String,
-    pub count_star: u64,
-    pub first_seen: u64,
-    pub last_seen: u64,
-    pub sum_time: u64,
-    pub min_time: u64,
-    pub max_time: u64,
-    pub sum_rows_affected: u64,
-    pub sum_rows_sent: u64,
-}
-
+/// `stats_mysql_query_digest`.
 impl FromAdminRow for DigestRow {
     const TABLE: &'static str = "stats_mysql_query_digest";
     fn from_row(r: &AdminRow) -> Result<Self, RowError> {

@@ -8,6 +8,7 @@ use std::fmt;
 use super::error::InputError;
 use super::rows::ServerStatus;
 use super::target::ServerTarget;
+pub use switchyard_proxy::vocab::Module;
 
 /// A quoted SQL string literal; refuses input that could escape it in either dialect.
 pub fn quote(what: &'static str, value: &str) -> Result<String, InputError> {
@@ -24,28 +25,6 @@ pub fn quote(what: &'static str, value: &str) -> Result<String, InputError> {
 pub const MAX_WEIGHT: u32 = 10_000_000;
 /// Priority tiers: 0 is used first; a handful is plenty, the bound only catches typos.
 pub const MAX_TIER: u32 = 255;
-
-/// Configuration modules that move between MEMORY, RUNTIME and DISK.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Module {
-    MysqlServers,
-    MysqlUsers,
-    MysqlQueryRules,
-    MysqlVariables,
-    AdminVariables,
-}
-
-impl Module {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Module::MysqlServers => "MYSQL SERVERS",
-            Module::MysqlUsers => "MYSQL USERS",
-            Module::MysqlQueryRules => "MYSQL QUERY RULES",
-            Module::MysqlVariables => "MYSQL VARIABLES",
-            Module::AdminVariables => "ADMIN VARIABLES",
-        }
-    }
-}
 
 /// Everything the console can change. Each action is a fixed list of admin statements.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +140,7 @@ fn set_status(
         ),
         load(Module::MysqlServers),
         // Operator statuses (drain, fence) hold across a proxy restart: saved with the change.
-        format!("SAVE {} TO DISK", Module::MysqlServers.as_str()),
+        format!("SAVE {} TO DISK", Module::MysqlServers.name()),
     ])
 }
 
@@ -182,7 +161,7 @@ fn bounded(
 }
 
 fn load(m: Module) -> String {
-    format!("LOAD {} TO RUNTIME", m.as_str())
+    format!("LOAD {} TO RUNTIME", m.name())
 }
 
 impl Action {
@@ -247,7 +226,7 @@ impl Action {
             }
             Action::KillConnection(id) => Ok(vec![format!("KILL CONNECTION {id}")]),
             Action::LoadToRuntime(m) => Ok(vec![load(*m)]),
-            Action::SaveToDisk(m) => Ok(vec![format!("SAVE {} TO DISK", m.as_str())]),
+            Action::SaveToDisk(m) => Ok(vec![format!("SAVE {} TO DISK", m.name())]),
             Action::AddRule(r) => Ok(vec![
                 format!(
                     "INSERT INTO mysql_query_rules (rule_id, active, username, schemaname, \
@@ -311,8 +290,8 @@ impl fmt::Display for Action {
             Action::SetWeight(t, w) => write!(f, "set weight of {t} to {w}"),
             Action::SetTier(t, tier) => write!(f, "set tier of {t} to {tier}"),
             Action::KillConnection(id) => write!(f, "kill client connection {id}"),
-            Action::LoadToRuntime(m) => write!(f, "load {} to runtime", m.as_str()),
-            Action::SaveToDisk(m) => write!(f, "save {} to disk", m.as_str()),
+            Action::LoadToRuntime(m) => write!(f, "load {} to runtime", m.name()),
+            Action::SaveToDisk(m) => write!(f, "save {} to disk", m.name()),
             Action::AddRule(r) => write!(f, "add query rule {}", r.rule_id),
             Action::DeleteRule(id) => write!(f, "delete query rule {id}"),
             Action::EditRule(e) => write!(f, "edit query rule {}", e.rule_id),

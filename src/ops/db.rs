@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
+use mysql_async::{Conn, Opts, OptsBuilder, Row};
+use switchyard_proxy::vocab::value_text;
 use tracing::debug;
 
 use super::error::OpsError;
@@ -133,15 +134,5 @@ impl Db {
 
     pub async fn close(self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.disconnect()).await;
-    }
-}
-
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::NULL => None,
-        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::UInt(u) => Some(u.to_string()),
-        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
     }
 }

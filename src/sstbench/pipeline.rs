@@ -187,179 +187,38 @@ pub fn run(
     let send_sock = TcpStream::connect(addr).map_err(PipelineError::Link)?;
     let (recv_sock, _) = listener.accept().map_err(PipelineError::Link)?;
     drop(listener);
+    let (compress_io, decompress_io, children) = codec_io(codec)?;
 
-    let (compress_io, decompress_io, children) = match codec {
-        Codec::Builtin { .. } => (CodecIo::channels(), CodecIo::channels(), None),
-        Codec::External {
-            compress,
-            decompress,
-            ..
-        } => {
-            let c = spawn_filter(compress)?;
-            let d = match spawn_filter(decompress) {
-                Ok(d) => d,
-                Err(e) => {
-                    c.kill_and_reap();
-                    return Err(e);
-                }
-            };
-            (
-                CodecIo::Pipes(c.stdin, c.stdout),
-                CodecIo::Pipes(d.stdin, d.stdout),
-                Some([c.process, d.process]),
-            )
-        }
-    };
-
-    let sink_bytes = AtomicU64::new(0);
-    let failed = AtomicBool::new(false);
     let main_cpu0 = thread_cpu();
     let process_cpu0 = process_cpu();
     let start = Instant::now();
-
-    let outcome = std::thread::scope(|s| {
-        let failed = &failed;
-        let sink_bytes = &sink_bytes;
-        let mut helpers: Vec<std::thread::ScopedJoinHandle<'_, StageRun<CodecRun>>> = Vec::new();
-
-        // Donor side: source → [compressor] → link sender.
-        let (source_out, compress_in, compress_out, link_in) = compress_io.ends();
-        let source = s.spawn(move || {
-            measured(failed, |_, blocked| {
-                source_loop(input, Timed::new(source_out, blocked))
-            })
-        });
-        if let (Some(r), Some(w), Codec::Builtin { method, threads }) =
-            (compress_in, compress_out, codec)
-        {
-            let (method, threads) = (*method, *threads);
-            helpers.push(s.spawn(move || {
-                measured(failed, |starved, blocked| {
-                    codecs::compress(
-                        method,
-                        threads,
-                        Timed::new(r, starved),
-                        Timed::new(w, blocked),
-                    )
-                })
-            }));
-        }
-        let sender = s.spawn(move || {
-            measured(failed, |starved, blocked| {
-                link_send(Timed::new(link_in, starved), send_sock, bandwidth, blocked)
-            })
-        });
-
-        // Joiner side: link receiver → [decompressor] → sink.
-        let (link_out, decompress_in, decompress_out, sink_in) = decompress_io.ends();
-        let receiver = s.spawn(move || {
-            measured(failed, |starved, blocked| {
-                link_receive(recv_sock, starved, Timed::new(link_out, blocked))
-            })
-        });
-        if let (Some(r), Some(w), Codec::Builtin { method, .. }) =
-            (decompress_in, decompress_out, codec)
-        {
-            let method = *method;
-            helpers.push(s.spawn(move || {
-                measured(failed, |starved, blocked| {
-                    codecs::decompress(method, Timed::new(r, starved), Timed::new(w, blocked))
-                        .map(|()| CodecRun::default())
-                })
-            }));
-        }
-        let sink = s.spawn(move || {
-            measured(failed, |starved, _| {
-                sink_loop(Timed::new(sink_in, starved), sink_bytes)
-            })
-        });
-
-        // Watch: report progress; if a stage failed, stop external programs so nobody waits
-        // on a pipe forever.
-        let mut killed = false;
-        while !(source.is_finished()
-            && sender.is_finished()
-            && receiver.is_finished()
-            && sink.is_finished()
-            && helpers.iter().all(|h| h.is_finished()))
-        {
-            if failed.load(Ordering::Relaxed) && !killed {
-                if let Some(children) = &children {
-                    children.iter().for_each(Process::kill);
-                }
-                killed = true;
-            }
-            progress(sink_bytes.load(Ordering::Relaxed));
-            std::thread::sleep(Duration::from_millis(40));
-        }
-        progress(sink_bytes.load(Ordering::Relaxed));
-        let helpers: Vec<StageRun<CodecRun>> = helpers.into_iter().map(join_stage).collect();
-        let stages = (
-            join_stage(source),
-            join_stage(sender),
-            join_stage(receiver),
-            join_stage(sink),
-        );
-        (stages, helpers)
-    });
+    let link = Link {
+        send: send_sock,
+        receive: recv_sock,
+        bandwidth,
+    };
+    let stages = run_stages(
+        input,
+        codec,
+        link,
+        (compress_io, decompress_io),
+        children.as_ref(),
+        progress,
+    );
     let process_cpu_used = process_cpu().saturating_sub(process_cpu0);
     let main_cpu = thread_cpu().saturating_sub(main_cpu0);
-    let ((source, sender, receiver, sink), mut helpers) = outcome;
-    let decompressor = if helpers.len() == 2 {
-        helpers.pop()
-    } else {
-        None
-    };
-    let compressor = helpers.pop();
     let child_usage = children.map(|[c, d]| [c.reap(), d.reap()]);
-
-    // A tool that exited with an error is the cause; else the first stage error. The rest are
-    // echoes: broken pipes, truncated streams, tools killed by SIGPIPE or by the watcher.
-    let tool_failure = |own_exit_only: bool| -> Option<PipelineError> {
-        let usage = child_usage.as_ref()?;
-        usage
-            .iter()
-            .zip(codec_commands(codec))
-            .find(|(u, _)| !u.success && (u.exit_code.is_some() || !own_exit_only))
-            .map(|(u, command)| PipelineError::Tool {
-                command: command.join(" "),
-                status: u.status.clone(),
-                stderr: if u.stderr.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", u.stderr.trim())
-                },
-            })
-    };
-    if let Some(e) = tool_failure(true) {
+    if let Some(e) = stages.failure(codec, child_usage.as_ref()) {
         return Err(e);
     }
-    let first_error = [
-        (Stage::Source, source.error.as_ref()),
-        (Stage::Link, sender.error.as_ref()),
-        (Stage::Link, receiver.error.as_ref()),
-        (Stage::Sink, sink.error.as_ref()),
-        (
-            Stage::Compress,
-            compressor.as_ref().and_then(|c| c.error.as_ref()),
-        ),
-        (
-            Stage::Decompress,
-            decompressor.as_ref().and_then(|d| d.error.as_ref()),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(stage, e)| e.map(|(at, e)| (*at, stage, e)))
-    .min_by_key(|(at, _, _)| *at);
-    if let Some((_, stage, e)) = first_error {
-        return Err(PipelineError::Stage {
-            stage,
-            source: io::Error::new(e.kind(), e.to_string()),
-        });
-    }
-    if let Some(e) = tool_failure(false) {
-        return Err(e);
-    }
+    let Stages {
+        source,
+        sender,
+        receiver,
+        sink,
+        compressor,
+        decompressor,
+    } = stages;
     let (
         Some((input_bytes, input_sha)),
         Some((sink_len, output_sha)),
@@ -432,6 +291,220 @@ pub fn run(
         stages,
         sha256: input_sha,
     })
+}
+
+/// The codec's ends: channels to the builtin codec's threads, or the pipes of the external
+/// compressor and decompressor (started here, both or neither).
+fn codec_io(codec: &Codec) -> Result<(CodecIo, CodecIo, Option<[Process; 2]>), PipelineError> {
+    Ok(match codec {
+        Codec::Builtin { .. } => (CodecIo::channels(), CodecIo::channels(), None),
+        Codec::External {
+            compress,
+            decompress,
+            ..
+        } => {
+            let c = spawn_filter(compress)?;
+            let d = match spawn_filter(decompress) {
+                Ok(d) => d,
+                Err(e) => {
+                    c.kill_and_reap();
+                    return Err(e);
+                }
+            };
+            (
+                CodecIo::Pipes(c.stdin, c.stdout),
+                CodecIo::Pipes(d.stdin, d.stdout),
+                Some([c.process, d.process]),
+            )
+        }
+    })
+}
+
+/// The loopback link between the donor's and the joiner's side.
+struct Link {
+    send: TcpStream,
+    receive: TcpStream,
+    bandwidth: Option<Bandwidth>,
+}
+
+/// Every stage's run, once all have ended.
+struct Stages {
+    source: StageRun<(u64, String)>,
+    sender: StageRun<(u64, Duration)>,
+    receiver: StageRun<CodecRun>,
+    sink: StageRun<(u64, String)>,
+    /// The builtin codec's threads (none with external programs).
+    compressor: Option<StageRun<CodecRun>>,
+    decompressor: Option<StageRun<CodecRun>>,
+}
+
+/// Runs every stage on a thread of its own and watches them from this one until all have
+/// ended.
+fn run_stages(
+    input: Box<dyn Read + Send>,
+    codec: &Codec,
+    link: Link,
+    (compress_io, decompress_io): (CodecIo, CodecIo),
+    children: Option<&[Process; 2]>,
+    progress: &dyn Fn(u64),
+) -> Stages {
+    let sink_bytes = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let Link {
+        send: send_sock,
+        receive: recv_sock,
+        bandwidth,
+    } = link;
+    let ((source, sender, receiver, sink), mut helpers) = std::thread::scope(|s| {
+        let failed = &failed;
+        let sink_bytes = &sink_bytes;
+        let mut helpers: Vec<std::thread::ScopedJoinHandle<'_, StageRun<CodecRun>>> = Vec::new();
+
+        // Donor side: source → [compressor] → link sender.
+        let (source_out, compress_in, compress_out, link_in) = compress_io.ends();
+        let source = s.spawn(move || {
+            measured(failed, |_, blocked| {
+                source_loop(input, Timed::new(source_out, blocked))
+            })
+        });
+        if let (Some(r), Some(w), Codec::Builtin { method, threads }) =
+            (compress_in, compress_out, codec)
+        {
+            let (method, threads) = (*method, *threads);
+            helpers.push(s.spawn(move || {
+                measured(failed, |starved, blocked| {
+                    codecs::compress(
+                        method,
+                        threads,
+                        Timed::new(r, starved),
+                        Timed::new(w, blocked),
+                    )
+                })
+            }));
+        }
+        let sender = s.spawn(move || {
+            measured(failed, |starved, blocked| {
+                link_send(Timed::new(link_in, starved), send_sock, bandwidth, blocked)
+            })
+        });
+
+        // Joiner side: link receiver → [decompressor] → sink.
+        let (link_out, decompress_in, decompress_out, sink_in) = decompress_io.ends();
+        let receiver = s.spawn(move || {
+            measured(failed, |starved, blocked| {
+                link_receive(recv_sock, starved, Timed::new(link_out, blocked))
+            })
+        });
+        if let (Some(r), Some(w), Codec::Builtin { method, .. }) =
+            (decompress_in, decompress_out, codec)
+        {
+            let method = *method;
+            helpers.push(s.spawn(move || {
+                measured(failed, |starved, blocked| {
+                    codecs::decompress(method, Timed::new(r, starved), Timed::new(w, blocked))
+                        .map(|()| CodecRun::default())
+                })
+            }));
+        }
+        let sink = s.spawn(move || {
+            measured(failed, |starved, _| {
+                sink_loop(Timed::new(sink_in, starved), sink_bytes)
+            })
+        });
+
+        // Watch: report progress; if a stage failed, stop external programs so nobody waits
+        // on a pipe forever.
+        let mut killed = false;
+        while !(source.is_finished()
+            && sender.is_finished()
+            && receiver.is_finished()
+            && sink.is_finished()
+            && helpers.iter().all(|h| h.is_finished()))
+        {
+            if failed.load(Ordering::Relaxed) && !killed {
+                if let Some(children) = children {
+                    children.iter().for_each(Process::kill);
+                }
+                killed = true;
+            }
+            progress(sink_bytes.load(Ordering::Relaxed));
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        progress(sink_bytes.load(Ordering::Relaxed));
+        let helpers: Vec<StageRun<CodecRun>> = helpers.into_iter().map(join_stage).collect();
+        let stages = (
+            join_stage(source),
+            join_stage(sender),
+            join_stage(receiver),
+            join_stage(sink),
+        );
+        (stages, helpers)
+    });
+    let decompressor = if helpers.len() == 2 {
+        helpers.pop()
+    } else {
+        None
+    };
+    let compressor = helpers.pop();
+    Stages {
+        source,
+        sender,
+        receiver,
+        sink,
+        compressor,
+        decompressor,
+    }
+}
+
+impl Stages {
+    /// Why the run failed, if it did. A tool that exited with an error is the cause; else the
+    /// first stage error. The rest are echoes: broken pipes, truncated streams, tools killed by
+    /// SIGPIPE or by the watcher.
+    fn failure(&self, codec: &Codec, child_usage: Option<&[Usage; 2]>) -> Option<PipelineError> {
+        let tool_failure = |own_exit_only: bool| -> Option<PipelineError> {
+            let usage = child_usage?;
+            usage
+                .iter()
+                .zip(codec_commands(codec))
+                .find(|(u, _)| !u.success && (u.exit_code.is_some() || !own_exit_only))
+                .map(|(u, command)| PipelineError::Tool {
+                    command: command.join(" "),
+                    status: u.status.clone(),
+                    stderr: if u.stderr.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", u.stderr.trim())
+                    },
+                })
+        };
+        if let Some(e) = tool_failure(true) {
+            return Some(e);
+        }
+        let first_error = [
+            (Stage::Source, self.source.error.as_ref()),
+            (Stage::Link, self.sender.error.as_ref()),
+            (Stage::Link, self.receiver.error.as_ref()),
+            (Stage::Sink, self.sink.error.as_ref()),
+            (
+                Stage::Compress,
+                self.compressor.as_ref().and_then(|c| c.error.as_ref()),
+            ),
+            (
+                Stage::Decompress,
+                self.decompressor.as_ref().and_then(|d| d.error.as_ref()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(stage, e)| e.map(|(at, e)| (*at, stage, e)))
+        .min_by_key(|(at, _, _)| *at);
+        if let Some((_, stage, e)) = first_error {
+            return Some(PipelineError::Stage {
+                stage,
+                source: io::Error::new(e.kind(), e.to_string()),
+            });
+        }
+        tool_failure(false)
+    }
 }
 
 fn codec_commands(codec: &Codec) -> [Vec<String>; 2] {

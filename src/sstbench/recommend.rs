@@ -118,6 +118,35 @@ pub fn explain_bottleneck(row: &MethodResult, bandwidth: Option<Bandwidth>) -> S
     }
 }
 
+/// The winner's compressor and decompressor as `[sst]` lines (with Debian's tool as an
+/// alternative to a builtin codec); the commands, or none for `none`.
+fn sst_commands_section(
+    w: &MethodResult,
+    ctx: &Context,
+    section: &mut String,
+) -> (Option<String>, Option<String>) {
+    match sst_commands(w, &ctx.switchyard) {
+        Some((c, d)) => {
+            section.push_str(&format!("compressor='{c}'\ndecompressor='{d}'\n"));
+            if w.engine == Engine::Builtin {
+                if let Some(tool) = w.method.debian_tool(w.threads) {
+                    section.push_str(&format!(
+                        "# or Debian's {}: compressor='{}' decompressor='{}'\n",
+                        tool.package,
+                        tool.compress.join(" "),
+                        tool.decompress.join(" ")
+                    ));
+                }
+            }
+            (Some(c), Some(d))
+        }
+        None => {
+            section.push_str("# no compressor: send the backup stream as it is\n");
+            (None, None)
+        }
+    }
+}
+
 /// Picks the fastest row whose donor CPU stays within the budget.
 pub fn recommend(
     results: &[MethodResult],
@@ -198,24 +227,7 @@ pub fn recommend(
             ctx.cores,
             ctx.input
         ));
-        match sst_commands(w, &ctx.switchyard) {
-            Some((c, d)) => {
-                section.push_str(&format!("compressor='{c}'\ndecompressor='{d}'\n"));
-                if w.engine == Engine::Builtin {
-                    if let Some(tool) = w.method.debian_tool(w.threads) {
-                        section.push_str(&format!(
-                            "# or Debian's {}: compressor='{}' decompressor='{}'\n",
-                            tool.package,
-                            tool.compress.join(" "),
-                            tool.decompress.join(" ")
-                        ));
-                    }
-                }
-                compressor = Some(c);
-                decompressor = Some(d);
-            }
-            None => section.push_str("# no compressor: send the backup stream as it is\n"),
-        }
+        (compressor, decompressor) = sst_commands_section(w, ctx, &mut section);
     } else {
         explanation.push(format!(
             "No method stayed within the {} donor CPU budget; raise --max-donor-cpu or add \

@@ -1,5 +1,5 @@
-//! Link bandwidth and data sizes as people write them, and the token bucket that holds a sender
-//! to a bandwidth.
+//! Link bandwidth, data sizes and shares of the cores as people write them, and the token bucket
+//! that holds a sender to a bandwidth.
 
 use std::fmt;
 use std::str::FromStr;
@@ -193,9 +193,48 @@ impl TokenBucket {
     }
 }
 
+/// `50%`, `50` → 50.0.
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad percentage {s:?}: write e.g. 50%"))?;
+    if v > 0.0 && v <= 100.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{s:?}: a share of the cores is above 0 % and at most 100 %"
+        ))
+    }
+}
+
+pub fn parse_bandwidth(s: &str) -> Result<Option<Bandwidth>, String> {
+    if s.trim().eq_ignore_ascii_case("unlimited") {
+        Ok(None)
+    } else {
+        s.parse().map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_and_bandwidth_arguments() {
+        assert_eq!(parse_percent("50%"), Ok(50.0));
+        assert_eq!(parse_percent(" 12.5 "), Ok(12.5));
+        assert!(parse_percent("0%").is_err());
+        assert!(parse_percent("150%").is_err());
+        assert!(parse_percent("half").is_err());
+        assert_eq!(parse_bandwidth("unlimited"), Ok(None));
+        assert_eq!(
+            parse_bandwidth("300Mbit"),
+            Ok(Some(Bandwidth::from_bits(300e6)))
+        );
+    }
 
     #[test]
     fn bandwidths_parse_in_bits_and_bytes() {

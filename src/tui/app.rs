@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::control::{Action, EventRow, Module, ServerStatus, ServerTarget, Snapshot};
+use crate::display::fmt_interval;
+/// The bounds the refresh interval is clamped to (shared with `switchyard record`).
+pub use crate::display::{MAX_REFRESH, MIN_REFRESH};
 
 use super::event::{action_for, Key, UiAction};
 use super::model::Model;
@@ -42,9 +45,6 @@ impl FleetPane {
     }
 }
 
-/// Refresh interval bounds: fast enough to watch a drain, slow enough not to load the proxy.
-pub const MIN_REFRESH: Duration = Duration::from_millis(500);
-pub const MAX_REFRESH: Duration = Duration::from_secs(60);
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
 /// How long a drain started here may take before the console offers to fence the server.
 pub const DEFAULT_DRAIN_DEADLINE: Duration = Duration::from_secs(60);
@@ -537,28 +537,8 @@ impl App {
         };
         let quitting =
             action == UiAction::Quit || (action == UiAction::BackOrQuit && self.stack.len() == 1);
-        if quitting && !self.quit_armed {
-            if let Some(job) = self.backups.job.as_ref().filter(|j| j.running) {
-                self.quit_armed = true;
-                let text = format!(
-                    "the {} of {} is running: q again quits and cuts it off",
-                    job.kind.noun(),
-                    job.id
-                );
-                self.say(Tone::Error, text);
-                return None;
-            }
-            if let Some(busy) = self.model.ops.busy.clone() {
-                self.quit_armed = true;
-                self.say(
-                    Tone::Error,
-                    format!(
-                        "{busy} is running: q again quits and cuts it off \
-                         (`switchyard failover resume` retries the step)"
-                    ),
-                );
-                return None;
-            }
+        if quitting && !self.quit_armed && self.arm_quit() {
+            return None;
         }
         self.quit_armed = false;
         if self.view() == View::Sst && matches!(action, UiAction::Up | UiAction::Down) {
@@ -596,73 +576,15 @@ impl App {
                 self.paused = !self.paused;
                 return Some(Effect::Reschedule);
             }
-            UiAction::Slower | UiAction::Faster => {
-                let i = REFRESH_STEPS
-                    .iter()
-                    .position(|d| *d >= self.refresh)
-                    .unwrap_or(REFRESH_STEPS.len() - 1);
-                let j = if action == UiAction::Slower {
-                    (i + 1).min(REFRESH_STEPS.len() - 1)
-                } else {
-                    i.saturating_sub(1)
-                };
-                self.refresh = REFRESH_STEPS[j].clamp(MIN_REFRESH, MAX_REFRESH);
-                self.say(
-                    Tone::Info,
-                    format!("refresh every {}", fmt_interval(self.refresh)),
-                );
-                return Some(Effect::Reschedule);
-            }
-            UiAction::Drain | UiAction::Fence | UiAction::Unfence | UiAction::SetOnline => {
-                if let Some(t) = self.selected_server() {
-                    self.ask(match action {
-                        UiAction::Drain => Action::Drain(t),
-                        UiAction::Fence => Action::Fence(t),
-                        UiAction::Unfence => Action::Unfence(t),
-                        _ => Action::SetStatus(t, ServerStatus::Online),
-                    });
-                }
-            }
-            UiAction::SetWeight | UiAction::SetTier => {
-                let field = if action == UiAction::SetWeight {
-                    NumberField::Weight
-                } else {
-                    NumberField::Tier
-                };
-                if self.read_only {
-                    self.say(
-                        Tone::Error,
-                        format!(
-                            "read-only: refused to set a {} (started with --read-only)",
-                            field.name()
-                        ),
-                    );
-                } else if let Some(t) = self.selected_server() {
-                    self.mode = Mode::Number {
-                        field,
-                        target: t,
-                        input: String::new(),
-                    };
-                }
-            }
+            UiAction::Slower | UiAction::Faster => return self.change_refresh(action),
+            UiAction::Drain
+            | UiAction::Fence
+            | UiAction::Unfence
+            | UiAction::SetOnline
+            | UiAction::SetWeight
+            | UiAction::SetTier
+            | UiAction::CancelDrain => self.server_key(action),
             UiAction::EditRule => self.edit_rule(),
-            UiAction::CancelDrain => {
-                if let Some(t) = self.selected_server() {
-                    let draining = self.model.current().is_some_and(|s| {
-                        s.servers.iter().any(|r| {
-                            Some(r.hostgroup_id) == t.hostgroup
-                                && r.hostname == t.host
-                                && r.port == t.port
-                                && r.status == ServerStatus::OfflineSoft
-                        })
-                    });
-                    if draining {
-                        self.ask(Action::SetStatus(t, ServerStatus::Online));
-                    } else {
-                        self.say(Tone::Error, format!("{t} is not draining"));
-                    }
-                }
-            }
             UiAction::Kill => match self.selected_key() {
                 Some(RowKey::Session(id)) => self.ask(Action::KillConnection(id)),
                 _ => self.say(Tone::Error, "select a session first"),
@@ -695,6 +617,108 @@ impl App {
             }
         }
         None
+    }
+
+    /// Quitting while a backup job or an operation runs takes a second q: says so and returns
+    /// true the first time.
+    fn arm_quit(&mut self) -> bool {
+        if let Some(job) = self.backups.job.as_ref().filter(|j| j.running) {
+            self.quit_armed = true;
+            let text = format!(
+                "the {} of {} is running: q again quits and cuts it off",
+                job.kind.noun(),
+                job.id
+            );
+            self.say(Tone::Error, text);
+            return true;
+        }
+        if let Some(busy) = self.model.ops.busy.clone() {
+            self.quit_armed = true;
+            self.say(
+                Tone::Error,
+                format!(
+                    "{busy} is running: q again quits and cuts it off \
+                     (`switchyard failover resume` retries the step)"
+                ),
+            );
+            return true;
+        }
+        false
+    }
+
+    /// One step slower or faster on the refresh ladder.
+    fn change_refresh(&mut self, action: UiAction) -> Option<Effect> {
+        let i = REFRESH_STEPS
+            .iter()
+            .position(|d| *d >= self.refresh)
+            .unwrap_or(REFRESH_STEPS.len() - 1);
+        let j = if action == UiAction::Slower {
+            (i + 1).min(REFRESH_STEPS.len() - 1)
+        } else {
+            i.saturating_sub(1)
+        };
+        self.refresh = REFRESH_STEPS[j].clamp(MIN_REFRESH, MAX_REFRESH);
+        self.say(
+            Tone::Info,
+            format!("refresh every {}", fmt_interval(self.refresh)),
+        );
+        Some(Effect::Reschedule)
+    }
+
+    /// The keys that change the selected server: status, weight, tier, cancelling a drain.
+    fn server_key(&mut self, action: UiAction) {
+        match action {
+            UiAction::Drain | UiAction::Fence | UiAction::Unfence | UiAction::SetOnline => {
+                if let Some(t) = self.selected_server() {
+                    self.ask(match action {
+                        UiAction::Drain => Action::Drain(t),
+                        UiAction::Fence => Action::Fence(t),
+                        UiAction::Unfence => Action::Unfence(t),
+                        _ => Action::SetStatus(t, ServerStatus::Online),
+                    });
+                }
+            }
+            UiAction::SetWeight | UiAction::SetTier => {
+                let field = if action == UiAction::SetWeight {
+                    NumberField::Weight
+                } else {
+                    NumberField::Tier
+                };
+                if self.read_only {
+                    self.say(
+                        Tone::Error,
+                        format!(
+                            "read-only: refused to set a {} (started with --read-only)",
+                            field.name()
+                        ),
+                    );
+                } else if let Some(t) = self.selected_server() {
+                    self.mode = Mode::Number {
+                        field,
+                        target: t,
+                        input: String::new(),
+                    };
+                }
+            }
+            UiAction::CancelDrain => {
+                if let Some(t) = self.selected_server() {
+                    let draining = self.model.current().is_some_and(|s| {
+                        s.servers.iter().any(|r| {
+                            Some(r.hostgroup_id) == t.hostgroup
+                                && r.hostname == t.host
+                                && r.port == t.port
+                                && r.status == ServerStatus::OfflineSoft
+                        })
+                    });
+                    if draining {
+                        self.ask(Action::SetStatus(t, ServerStatus::Online));
+                    } else {
+                        self.say(Tone::Error, format!("{t} is not draining"));
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Opens the editor on the selected rule, filled from the runtime.
@@ -775,14 +799,5 @@ fn target_of(action: &Action) -> Option<&ServerTarget> {
         | Action::SetWeight(t, _)
         | Action::SetTier(t, _) => Some(t),
         _ => None,
-    }
-}
-
-/// `500ms`, `2s`.
-pub fn fmt_interval(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}s", d.as_secs())
     }
 }

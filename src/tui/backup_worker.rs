@@ -26,7 +26,7 @@ use super::app::{
     BackupRequest, BackupSettings, BackupUpdate, JobKind, Measured, Source, StartSpec,
     MULTIPART_THRESHOLD, PART_SIZE,
 };
-use super::run::now_ms;
+use crate::display::now_ms;
 
 type Updates = mpsc::UnboundedSender<BackupUpdate>;
 

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, watch};
 
 use switchyard_proxy::fleet::{Fleet, Revision};
 
-use crate::cli::fleet::{read_status, FleetStatus};
+use crate::control::fleet::{read_status, FleetStatus};
 
 /// A whole read that takes longer than this failed (each etcd request has its own 3 s bound).
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,7 +66,7 @@ pub async fn worker(
     loop {
         let (every, paused) = *schedule.borrow_and_update();
         if !paused {
-            let result = read(&fleet, super::run::now_ms(), last.as_ref()).await;
+            let result = read(&fleet, crate::display::now_ms(), last.as_ref()).await;
             match &result {
                 Ok(data) => last = Some(data.clone()),
                 Err(e) => {

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use crate::ops::{self, Journal, OpsError, Plan, PlanState, Settings, Setup, StepRecord};
 
 use super::app::{OpsRequest, OpsUpdate};
-use super::run::now_ms;
+use crate::display::now_ms;
 
 /// What the worker needs: how to reach the proxies and servers, and where the journal is.
 #[derive(Debug, Clone)]

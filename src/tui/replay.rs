@@ -10,7 +10,7 @@ use crate::recording::Recording;
 
 use super::event::Key;
 use super::model::HISTORY;
-use super::views::date_clock;
+use crate::display::date_clock;
 
 /// What the loop must do after a replay key or tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +123,7 @@ impl Replay {
     pub fn seek(&mut self, input: &str) -> Result<(), String> {
         let first = self.frames[0].taken_at_ms;
         let target = if let Some(offset) = input.trim().strip_prefix('+') {
-            let d = crate::cli::servers::parse_duration(offset)?;
+            let d = crate::display::parse_duration(offset)?;
             first.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         } else {
             let secs = clock_secs(input.trim()).ok_or_else(|| {

@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crossterm::event::{self, Event};
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
@@ -18,6 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::control::{Action, Control, ControlError, Snapshot};
+use crate::display::now_ms;
 
 use crate::recording::Recorder;
 
@@ -85,13 +86,6 @@ enum FromWorker {
     RecordFailed(String),
 }
 
-/// Unix milliseconds now; before 1970 reads as 0 (only rates would be off).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// Restores the terminal when dropped, whatever path leaves the loop.
 struct TerminalGuard;
 
@@ -113,59 +107,20 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
     app.backups = super::app::Backups::new(opts.backups.clone());
     app.connect = opts.connect.clone();
 
-    let (to_loop, mut from_worker) = mpsc::channel::<FromWorker>(16);
-    let (actions_tx, actions_rx) = mpsc::channel::<Action>(4);
-    let (schedule_tx, schedule_rx) = watch::channel((app.refresh, app.paused));
-    let (ops_tx, ops_rx) = mpsc::channel::<OpsRequest>(1);
-    let (updates_tx, mut ops_updates) = mpsc::unbounded_channel::<OpsUpdate>();
-    let (mut replay, worker, ops_task, _idle) = match source {
-        Source::Live {
-            control,
-            ops,
-            record,
-        } => (
-            None,
-            Some(tokio::spawn(worker(
-                control,
-                record,
-                to_loop,
-                actions_rx,
-                schedule_rx,
-            ))),
-            Some(tokio::spawn(ops_worker::worker(ops, ops_rx, updates_tx))),
-            None,
-        ),
-        // The senders stay alive (and idle) so the loop's receivers never read as closed.
-        Source::Replay(r) => (Some(r), None, None, Some((to_loop, updates_tx))),
-    };
+    let Wiring {
+        mut replay,
+        mut outlets,
+        mut from_worker,
+        mut ops_updates,
+        mut backup_updates,
+        mut fleet_updates,
+        mut fleet_open,
+        mut sst_updates,
+        tasks,
+        _idle,
+    } = wire(source, opts.fleet, &opts.backups, &mut app);
     let mut ops_open = true;
-    // No fleet: the channel's sender is dropped at once and the branch below is disabled.
-    let (fleet_tx, mut fleet_updates) = mpsc::unbounded_channel();
-    let mut fleet_open = false;
-    let mut fleet_task = None;
-    if let Some(fleet) = opts.fleet {
-        app.fleet = super::app::FleetPane::enabled(fleet.cluster());
-        if replay.is_none() {
-            fleet_open = true;
-            fleet_task = Some(tokio::spawn(fleet_worker::worker(
-                fleet,
-                schedule_tx.subscribe(),
-                fleet_tx,
-            )));
-        }
-    }
-    // Cancel must get through while a job runs: the worker takes requests between progress ticks.
-    let (backup_tx, backup_rx) = mpsc::channel::<BackupRequest>(4);
-    let (backup_updates_tx, mut backup_updates) = mpsc::unbounded_channel::<BackupUpdate>();
-    let backup_task = tokio::spawn(backup_worker::worker(
-        opts.backups.clone(),
-        backup_rx,
-        backup_updates_tx,
-    ));
     let mut backup_open = true;
-    // The SST benchmark's reports; the loop keeps a sender so the channel never closes.
-    let (sst_tx, mut sst_updates) = mpsc::unbounded_channel::<SstUpdate>();
-    let mut sst_cancel: Option<Arc<AtomicBool>> = None;
     let mut ticks = replay_ticks(app.refresh);
     if let Some(r) = &mut replay {
         show_replay(&mut app, r, Move::Jump);
@@ -181,12 +136,7 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
 
     loop {
         if app.dirty {
-            let mut out = io::stdout();
-            // Synchronized output: the terminal shows the frame whole, never half drawn.
-            crossterm::queue!(out, BeginSynchronizedUpdate)?;
-            terminal.draw(|f| draw(f, &app, &opts.theme))?;
-            crossterm::queue!(out, EndSynchronizedUpdate)?;
-            out.flush()?;
+            draw_frame(&mut terminal, &app, &opts.theme)?;
             app.dirty = false;
         }
         tokio::select! {
@@ -201,64 +151,11 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
                             }
                         }
                     }
-                    match app.handle_key(key) {
-                        Some(Effect::Quit) => break,
-                        Some(Effect::Execute(action)) => {
-                            // Never wait here: the keys must stay live while the admin is slow.
-                            if let Err(e) = actions_tx.try_send(action.clone()) {
-                                let why = match e {
-                                    mpsc::error::TrySendError::Full(_) => "earlier actions are still running",
-                                    mpsc::error::TrySendError::Closed(_) => "admin connection closed",
-                                };
-                                app.on_action_done(&action, Err(why.into()), now_ms());
-                            }
-                        }
-                        Some(Effect::Reschedule) => {
-                            let _ = schedule_tx.send((app.refresh, app.paused));
-                            ticks = replay_ticks(app.refresh);
-                        }
-                        Some(Effect::Sst(request)) => match request {
-                            SstRequest::Run(values) => {
-                                sst_cancel = Some(sst_worker::start(values, sst_tx.clone()));
-                            }
-                            SstRequest::Cancel => {
-                                if let Some(c) = &sst_cancel {
-                                    c.store(true, Ordering::Relaxed);
-                                }
-                            }
-                            SstRequest::Write { path, text } => {
-                                let (text, tone) = match std::fs::write(&path, text) {
-                                    Ok(()) => {
-                                        (format!("wrote the [sst] section to {path}"), Tone::Info)
-                                    }
-                                    Err(e) => (format!("writing {path}: {e}"), Tone::Error),
-                                };
-                                app.status = Some(Status { text, tone });
-                            }
-                        },
-                        Some(Effect::Ops(_)) if replay.is_some() => {
-                            let why = "a replay reads no topology and runs no operations";
-                            app.on_ops_update(OpsUpdate::Finished(Err(why.into())), now_ms());
-                        }
-                        Some(Effect::Ops(request)) => {
-                            if let Err(e) = ops_tx.try_send(request) {
-                                let why = match e {
-                                    mpsc::error::TrySendError::Full(_) => "an operation is still running",
-                                    mpsc::error::TrySendError::Closed(_) => "the operations worker stopped",
-                                };
-                                app.on_ops_update(OpsUpdate::Finished(Err(why.into())), now_ms());
-                            }
-                        }
-                        Some(Effect::Backup(request)) => {
-                            if let Err(e) = backup_tx.try_send(request) {
-                                let why = match e {
-                                    mpsc::error::TrySendError::Full(_) => "the backup worker is busy",
-                                    mpsc::error::TrySendError::Closed(_) => "the backup worker stopped",
-                                };
-                                app.on_backup_update(BackupUpdate::Finished(Err(why.into())), now_ms());
-                            }
-                        }
-                        None => {}
+                    let Some(effect) = app.handle_key(key) else { continue };
+                    match outlets.apply(&mut app, effect) {
+                        Next::Quit => break,
+                        Next::Reschedule => ticks = replay_ticks(app.refresh),
+                        Next::Stay => {}
                     }
                 }
                 Some(Event::Resize(..)) => {
@@ -281,7 +178,7 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
             },
             Some(update) = sst_updates.recv() => {
                 if matches!(update, SstUpdate::Done(_)) {
-                    sst_cancel = None;
+                    outlets.sst_cancel = None;
                 }
                 app.on_sst_update(update);
             },
@@ -310,23 +207,238 @@ pub async fn run(source: Source, opts: Options) -> Result<(), RunError> {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    if let Some(c) = &sst_cancel {
+    if let Some(c) = &outlets.sst_cancel {
         c.store(true, Ordering::Relaxed);
     }
-    if let Some(w) = worker {
-        w.abort();
-    }
-    // A step cut off here stays "running" in the journal; `failover resume` retries it (every
-    // step is idempotent).
-    if let Some(t) = ops_task {
-        t.abort();
-    }
-    // A backup cut off here keeps its journal: `backup stream --resume ID` continues it.
-    backup_task.abort();
-    if let Some(t) = fleet_task {
-        t.abort();
-    }
+    tasks.abort();
     Ok(())
+}
+
+/// The loop's ends of the workers' channels, and the workers' tasks.
+struct Wiring {
+    replay: Option<Replay>,
+    outlets: Outlets,
+    from_worker: mpsc::Receiver<FromWorker>,
+    ops_updates: mpsc::UnboundedReceiver<OpsUpdate>,
+    backup_updates: mpsc::UnboundedReceiver<BackupUpdate>,
+    fleet_updates: mpsc::UnboundedReceiver<Result<fleet_worker::FleetData, String>>,
+    fleet_open: bool,
+    sst_updates: mpsc::UnboundedReceiver<SstUpdate>,
+    tasks: Tasks,
+    /// A replay's senders, kept alive (and idle) so the loop's receivers never read as closed.
+    _idle: Option<(mpsc::Sender<FromWorker>, mpsc::UnboundedSender<OpsUpdate>)>,
+}
+
+/// Starts the workers a source needs (a replay reads no admin and runs no operations).
+fn wire(
+    source: Source,
+    fleet: Option<switchyard_proxy::fleet::Fleet>,
+    backups: &BackupSettings,
+    app: &mut App,
+) -> Wiring {
+    let (to_loop, from_worker) = mpsc::channel::<FromWorker>(16);
+    let (actions_tx, actions_rx) = mpsc::channel::<Action>(4);
+    let (schedule_tx, schedule_rx) = watch::channel((app.refresh, app.paused));
+    let (ops_tx, ops_rx) = mpsc::channel::<OpsRequest>(1);
+    let (updates_tx, ops_updates) = mpsc::unbounded_channel::<OpsUpdate>();
+    let (replay, worker, ops_task, idle) = match source {
+        Source::Live {
+            control,
+            ops,
+            record,
+        } => (
+            None,
+            Some(tokio::spawn(worker(
+                control,
+                record,
+                to_loop,
+                actions_rx,
+                schedule_rx,
+            ))),
+            Some(tokio::spawn(ops_worker::worker(ops, ops_rx, updates_tx))),
+            None,
+        ),
+        // The senders stay alive (and idle) so the loop's receivers never read as closed.
+        Source::Replay(r) => (Some(r), None, None, Some((to_loop, updates_tx))),
+    };
+    // No fleet: the channel's sender is dropped at once and the branch below is disabled.
+    let (fleet_tx, fleet_updates) = mpsc::unbounded_channel();
+    let mut fleet_open = false;
+    let mut fleet_task = None;
+    if let Some(fleet) = fleet {
+        app.fleet = super::app::FleetPane::enabled(fleet.cluster());
+        if replay.is_none() {
+            fleet_open = true;
+            fleet_task = Some(tokio::spawn(fleet_worker::worker(
+                fleet,
+                schedule_tx.subscribe(),
+                fleet_tx,
+            )));
+        }
+    }
+    // Cancel must get through while a job runs: the worker takes requests between progress ticks.
+    let (backup_tx, backup_rx) = mpsc::channel::<BackupRequest>(4);
+    let (backup_updates_tx, backup_updates) = mpsc::unbounded_channel::<BackupUpdate>();
+    let backup_task = tokio::spawn(backup_worker::worker(
+        backups.clone(),
+        backup_rx,
+        backup_updates_tx,
+    ));
+    // The SST benchmark's reports; the loop keeps a sender so the channel never closes.
+    let (sst_tx, sst_updates) = mpsc::unbounded_channel::<SstUpdate>();
+    let outlets = Outlets {
+        actions: actions_tx,
+        schedule: schedule_tx,
+        ops: ops_tx,
+        backup: backup_tx,
+        sst: sst_tx,
+        sst_cancel: None,
+        replaying: replay.is_some(),
+    };
+    Wiring {
+        replay,
+        outlets,
+        from_worker,
+        ops_updates,
+        backup_updates,
+        fleet_updates,
+        fleet_open,
+        sst_updates,
+        tasks: Tasks {
+            worker,
+            ops: ops_task,
+            backup: backup_task,
+            fleet: fleet_task,
+        },
+        _idle: idle,
+    }
+}
+
+/// The workers' tasks, stopped when the console quits.
+struct Tasks {
+    worker: Option<tokio::task::JoinHandle<()>>,
+    ops: Option<tokio::task::JoinHandle<()>>,
+    backup: tokio::task::JoinHandle<()>,
+    fleet: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Tasks {
+    fn abort(self) {
+        if let Some(w) = self.worker {
+            w.abort();
+        }
+        // A step cut off here stays "running" in the journal; `failover resume` retries it
+        // (every step is idempotent).
+        if let Some(t) = self.ops {
+            t.abort();
+        }
+        // A backup cut off here keeps its journal: `backup stream --resume ID` continues it.
+        self.backup.abort();
+        if let Some(t) = self.fleet {
+            t.abort();
+        }
+    }
+}
+
+/// Draws the app; synchronized output, so the terminal shows the frame whole, never half drawn.
+fn draw_frame(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &App,
+    theme: &Theme,
+) -> Result<(), RunError> {
+    let mut out = io::stdout();
+    crossterm::queue!(out, BeginSynchronizedUpdate)?;
+    terminal.draw(|f| draw(f, app, theme))?;
+    crossterm::queue!(out, EndSynchronizedUpdate)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// What the loop does after a key's effect.
+enum Next {
+    Stay,
+    Quit,
+    /// The refresh interval or pause changed: the replay's ticks follow it.
+    Reschedule,
+}
+
+/// Where the loop hands what a key asked for: the workers and the SST benchmark.
+struct Outlets {
+    actions: mpsc::Sender<Action>,
+    schedule: watch::Sender<(Duration, bool)>,
+    ops: mpsc::Sender<OpsRequest>,
+    backup: mpsc::Sender<BackupRequest>,
+    sst: mpsc::UnboundedSender<SstUpdate>,
+    /// Set while an SST benchmark runs.
+    sst_cancel: Option<Arc<AtomicBool>>,
+    /// A replay reads no topology and runs no operations.
+    replaying: bool,
+}
+
+impl Outlets {
+    fn apply(&mut self, app: &mut App, effect: Effect) -> Next {
+        match effect {
+            Effect::Quit => return Next::Quit,
+            Effect::Execute(action) => {
+                // Never wait here: the keys must stay live while the admin is slow.
+                if let Err(e) = self.actions.try_send(action.clone()) {
+                    let why = match e {
+                        mpsc::error::TrySendError::Full(_) => "earlier actions are still running",
+                        mpsc::error::TrySendError::Closed(_) => "admin connection closed",
+                    };
+                    app.on_action_done(&action, Err(why.into()), now_ms());
+                }
+            }
+            Effect::Reschedule => {
+                let _ = self.schedule.send((app.refresh, app.paused));
+                return Next::Reschedule;
+            }
+            Effect::Sst(request) => self.sst(app, request),
+            Effect::Ops(_) if self.replaying => {
+                let why = "a replay reads no topology and runs no operations";
+                app.on_ops_update(OpsUpdate::Finished(Err(why.into())), now_ms());
+            }
+            Effect::Ops(request) => {
+                if let Err(e) = self.ops.try_send(request) {
+                    let why = match e {
+                        mpsc::error::TrySendError::Full(_) => "an operation is still running",
+                        mpsc::error::TrySendError::Closed(_) => "the operations worker stopped",
+                    };
+                    app.on_ops_update(OpsUpdate::Finished(Err(why.into())), now_ms());
+                }
+            }
+            Effect::Backup(request) => {
+                if let Err(e) = self.backup.try_send(request) {
+                    let why = match e {
+                        mpsc::error::TrySendError::Full(_) => "the backup worker is busy",
+                        mpsc::error::TrySendError::Closed(_) => "the backup worker stopped",
+                    };
+                    app.on_backup_update(BackupUpdate::Finished(Err(why.into())), now_ms());
+                }
+            }
+        }
+        Next::Stay
+    }
+
+    fn sst(&mut self, app: &mut App, request: SstRequest) {
+        match request {
+            SstRequest::Run(values) => {
+                self.sst_cancel = Some(sst_worker::start(values, self.sst.clone()));
+            }
+            SstRequest::Cancel => {
+                if let Some(c) = &self.sst_cancel {
+                    c.store(true, Ordering::Relaxed);
+                }
+            }
+            SstRequest::Write { path, text } => {
+                let (text, tone) = match std::fs::write(&path, text) {
+                    Ok(()) => (format!("wrote the [sst] section to {path}"), Tone::Info),
+                    Err(e) => (format!("writing {path}: {e}"), Tone::Error),
+                };
+                app.status = Some(Status { text, tone });
+            }
+        }
+    }
 }
 
 /// Playback moves a frame per refresh interval, the first one interval after the start.

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::cli::sstbench::{parse_bandwidth, parse_percent};
 use crate::sstbench::bench::{self, BenchConfig, BenchError, Progress};
 use crate::sstbench::clock::process_cpu;
 use crate::sstbench::codecs::Method;
@@ -19,6 +18,7 @@ use crate::sstbench::recommend::Context;
 use crate::sstbench::report::BenchReport;
 use crate::sstbench::server::{self, ServerUrl};
 use crate::sstbench::throttle::ByteSize;
+use crate::sstbench::throttle::{parse_bandwidth, parse_percent};
 
 use super::app::sst::{self as form, RunSummary, SstUpdate};
 

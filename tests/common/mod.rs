@@ -27,6 +27,7 @@ fn server(hg: u32, host: &str, status: ServerStatus, weight: u32, lag: u32) -> S
         use_ssl: false,
         max_latency_ms: 0,
         comment: String::new(),
+        backend: Default::default(),
     }
 }
 

@@ -6,65 +6,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-/// The configuration modules LOAD and SAVE move between layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Module {
-    MysqlServers,
-    MysqlUsers,
-    MysqlQueryRules,
-    MysqlVariables,
-    AdminVariables,
-    Scheduler,
-}
-
-impl Module {
-    pub fn name(self) -> &'static str {
-        match self {
-            Module::MysqlServers => "MYSQL SERVERS",
-            Module::MysqlUsers => "MYSQL USERS",
-            Module::MysqlQueryRules => "MYSQL QUERY RULES",
-            Module::MysqlVariables => "MYSQL VARIABLES",
-            Module::AdminVariables => "ADMIN VARIABLES",
-            Module::Scheduler => "SCHEDULER",
-        }
-    }
-
-    /// The config tables a module moves (as ProxySQL, servers include the hostgroup tables).
-    pub fn tables(self) -> &'static [&'static str] {
-        match self {
-            Module::MysqlServers => &[
-                "mysql_servers",
-                "switchyard_mysql_servers",
-                "switchyard_fences",
-                "mysql_replication_hostgroups",
-                "mysql_galera_hostgroups",
-                "mysql_hostgroup_attributes",
-            ],
-            Module::MysqlUsers => &["mysql_users"],
-            Module::MysqlQueryRules => &["mysql_query_rules"],
-            Module::MysqlVariables | Module::AdminVariables => &["global_variables"],
-            Module::Scheduler => &["scheduler"],
-        }
-    }
-
-    /// For the variables modules: the `variable_name` prefix the module owns.
-    pub fn variable_prefix(self) -> Option<&'static str> {
-        match self {
-            Module::MysqlVariables => Some("mysql-"),
-            Module::AdminVariables => Some("admin-"),
-            _ => None,
-        }
-    }
-
-    pub const ALL: [Module; 6] = [
-        Module::MysqlServers,
-        Module::MysqlUsers,
-        Module::MysqlQueryRules,
-        Module::MysqlVariables,
-        Module::AdminVariables,
-        Module::Scheduler,
-    ];
-}
+pub use crate::vocab::Module;
 
 /// A move between layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

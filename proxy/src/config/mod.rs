@@ -357,6 +357,16 @@ impl Config {
             if s.hostname.is_empty() {
                 return Err(at(server.span(), "mysql_servers: hostname is empty".into()));
             }
+            if s.status == ServerStatus::ShunnedReplicationLag {
+                // As ProxySQL's CHECK on mysql_servers.status: the monitor's status, not a setting.
+                return Err(at(
+                    server.span(),
+                    format!(
+                        "mysql_servers: {}:{} has status {}, which only the monitor sets",
+                        s.hostname, s.port, s.status
+                    ),
+                ));
+            }
             if s.weight > 10_000_000 {
                 return Err(at(
                     server.span(),

@@ -1,9 +1,10 @@
 //! Rows of the configuration tables, with ProxySQL's column names and defaults.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::vocab::ServerStatus;
 
 /// A row of `mysql_users`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,52 +132,6 @@ pub struct ReplicationHostgroupRow {
     pub check_type: String,
     #[serde(default)]
     pub comment: String,
-}
-
-/// Administrative status of a server, as ProxySQL spells it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ServerStatus {
-    #[default]
-    #[serde(rename = "ONLINE")]
-    Online,
-    #[serde(rename = "SHUNNED")]
-    Shunned,
-    #[serde(rename = "OFFLINE_SOFT")]
-    OfflineSoft,
-    #[serde(rename = "OFFLINE_HARD")]
-    OfflineHard,
-}
-
-impl ServerStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerStatus::Online => "ONLINE",
-            ServerStatus::Shunned => "SHUNNED",
-            ServerStatus::OfflineSoft => "OFFLINE_SOFT",
-            ServerStatus::OfflineHard => "OFFLINE_HARD",
-        }
-    }
-}
-
-impl fmt::Display for ServerStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ServerStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_uppercase().as_str() {
-            "ONLINE" => Ok(ServerStatus::Online),
-            "SHUNNED" => Ok(ServerStatus::Shunned),
-            "OFFLINE_SOFT" => Ok(ServerStatus::OfflineSoft),
-            "OFFLINE_HARD" => Ok(ServerStatus::OfflineHard),
-            other => Err(format!(
-                "unknown server status '{other}' (ONLINE, SHUNNED, OFFLINE_SOFT, OFFLINE_HARD)"
-            )),
-        }
-    }
 }
 
 impl UserRow {

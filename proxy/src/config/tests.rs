@@ -65,6 +65,16 @@ fn bad_type_and_duplicates_are_refused_with_line() {
 }
 
 #[test]
+fn the_monitors_lag_status_is_not_a_setting() {
+    let text = GOOD.replace(
+        "weight = 3",
+        "weight = 3\nstatus = \"SHUNNED_REPLICATION_LAG\"",
+    );
+    let e = Config::parse(&text).unwrap_err();
+    assert!(e.to_string().contains("only the monitor sets"), "{e}");
+}
+
+#[test]
 fn broken_password_hash_is_refused() {
     let e = Config::parse(&GOOD.replace("*14E65567ABDB5135D0CFD9A70B3032C179A49EE7", "*14E655"))
         .unwrap_err();

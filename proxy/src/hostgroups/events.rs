@@ -85,7 +85,7 @@ impl Event {
             }
             let kind = match new.status {
                 ServerStatus::Online => "online",
-                ServerStatus::Shunned => "shun",
+                ServerStatus::Shunned | ServerStatus::ShunnedReplicationLag => "shun",
                 ServerStatus::OfflineSoft => "drain",
                 ServerStatus::OfflineHard => "fence",
             };

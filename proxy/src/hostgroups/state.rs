@@ -110,6 +110,7 @@ fn code(s: ServerStatus) -> u8 {
         ServerStatus::Shunned => 1,
         ServerStatus::OfflineSoft => 2,
         ServerStatus::OfflineHard => 3,
+        ServerStatus::ShunnedReplicationLag => 4,
     }
 }
 
@@ -118,6 +119,7 @@ fn status_of(c: u8) -> ServerStatus {
         0 => ServerStatus::Online,
         1 => ServerStatus::Shunned,
         2 => ServerStatus::OfflineSoft,
+        4 => ServerStatus::ShunnedReplicationLag,
         _ => ServerStatus::OfflineHard,
     }
 }

@@ -54,6 +54,7 @@ fn status_code(s: ServerStatus) -> u8 {
         ServerStatus::Shunned => 2,
         ServerStatus::OfflineSoft => 3,
         ServerStatus::OfflineHard => 4,
+        ServerStatus::ShunnedReplicationLag => 5,
     }
 }
 

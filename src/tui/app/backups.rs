@@ -445,7 +445,7 @@ impl App {
                             let text = format!(
                                 "{} backups in the store, listed at {}",
                                 list.len(),
-                                crate::tui::views::date_clock(at)
+                                crate::display::date_clock(at)
                             );
                             self.say(Tone::Info, text);
                         }
@@ -567,40 +567,7 @@ impl App {
         };
         match action {
             UiAction::ListBackups => return Some(self.send_backup(BackupRequest::List)),
-            UiAction::NewBackup => {
-                if self.refuse_read_only("start a backup") || self.refuse_busy() {
-                    return None;
-                }
-                let form = self
-                    .backups
-                    .last_form
-                    .clone()
-                    .unwrap_or_else(|| BackupForm {
-                        kind: if self.backups.settings.from_server.is_some() {
-                            SourceKind::Server
-                        } else {
-                            SourceKind::File
-                        },
-                        server: self
-                            .backups
-                            .settings
-                            .from_server
-                            .clone()
-                            .unwrap_or_default(),
-                        file: String::new(),
-                        id: String::new(),
-                        chunk: 5,
-                        parallel: 4,
-                        compress: false,
-                        encrypt: self.backups.settings.key_file.is_some(),
-                        focus: FormField::Source,
-                    });
-                let mut form = form;
-                form.id = crate::backup::manifest::default_id(chrono::Utc::now());
-                let source = form.source();
-                self.mode = Mode::BackupForm(form);
-                return Some(self.send_backup(BackupRequest::Measure(source)));
-            }
+            UiAction::NewBackup => return self.new_backup(),
             UiAction::CancelBackup => {
                 let Some(job) = self.backups.job.clone().filter(|j| j.running) else {
                     self.say(Tone::Error, "nothing is running");
@@ -620,54 +587,8 @@ impl App {
                     details: vec![],
                 });
             }
-            UiAction::ResumeBackup => {
-                if self.refuse_read_only("resume a backup") || self.refuse_busy() {
-                    return None;
-                }
-                let Some(mut spec) = self.backups.job.as_ref().and_then(|j| j.resumable.clone())
-                else {
-                    self.say(
-                        Tone::Error,
-                        "nothing to resume: only a backup from a file that was cancelled or \
-                         failed here can be resumed (a new mariabackup stream differs)",
-                    );
-                    return None;
-                };
-                spec.resume = true;
-                self.mode = Mode::ConfirmBackup(BackupConfirm {
-                    question: format!(
-                        "Resume backup {} from {}: stored chunks are checked and kept, the rest \
-                         uploaded",
-                        spec.id,
-                        spec.source.label()
-                    ),
-                    details: vec![command_line(&store, &spec)],
-                    request: BackupRequest::Start(spec),
-                });
-            }
-            UiAction::VerifyBackup => {
-                if self.refuse_busy() {
-                    return None;
-                }
-                let b = self.selected_backup()?;
-                self.mode = Mode::ConfirmBackup(BackupConfirm {
-                    question: format!(
-                        "Verify backup {}: read all {} chunks back and check every checksum{}",
-                        b.id,
-                        b.chunks,
-                        if self.backups.settings.key_file.is_some() {
-                            " and authentication"
-                        } else {
-                            " (no key file: not authenticated)"
-                        }
-                    ),
-                    details: vec![
-                        format!("switchyard backup verify --src {store} --id {}", b.id),
-                        format!("records the result as {}/last-verify.json", b.id),
-                    ],
-                    request: BackupRequest::Verify(b.id),
-                });
-            }
+            UiAction::ResumeBackup => self.resume_backup(&store),
+            UiAction::VerifyBackup => self.verify_backup(&store),
             UiAction::RestoreBackup => {
                 if self.refuse_read_only("restore a backup") || self.refuse_busy() {
                     return None;
@@ -694,6 +615,96 @@ impl App {
             _ => {}
         }
         None
+    }
+
+    /// Opens the new-backup form (the last one's values, or the defaults) and measures the
+    /// source.
+    fn new_backup(&mut self) -> Option<Effect> {
+        if self.refuse_read_only("start a backup") || self.refuse_busy() {
+            return None;
+        }
+        let form = self
+            .backups
+            .last_form
+            .clone()
+            .unwrap_or_else(|| BackupForm {
+                kind: if self.backups.settings.from_server.is_some() {
+                    SourceKind::Server
+                } else {
+                    SourceKind::File
+                },
+                server: self
+                    .backups
+                    .settings
+                    .from_server
+                    .clone()
+                    .unwrap_or_default(),
+                file: String::new(),
+                id: String::new(),
+                chunk: 5,
+                parallel: 4,
+                compress: false,
+                encrypt: self.backups.settings.key_file.is_some(),
+                focus: FormField::Source,
+            });
+        let mut form = form;
+        form.id = crate::backup::manifest::default_id(chrono::Utc::now());
+        let source = form.source();
+        self.mode = Mode::BackupForm(form);
+        Some(self.send_backup(BackupRequest::Measure(source)))
+    }
+
+    /// Asks to resume the backup this console cancelled or saw fail.
+    fn resume_backup(&mut self, store: &str) {
+        if self.refuse_read_only("resume a backup") || self.refuse_busy() {
+            return;
+        }
+        let Some(mut spec) = self.backups.job.as_ref().and_then(|j| j.resumable.clone()) else {
+            self.say(
+                Tone::Error,
+                "nothing to resume: only a backup from a file that was cancelled or \
+                 failed here can be resumed (a new mariabackup stream differs)",
+            );
+            return;
+        };
+        spec.resume = true;
+        self.mode = Mode::ConfirmBackup(BackupConfirm {
+            question: format!(
+                "Resume backup {} from {}: stored chunks are checked and kept, the rest \
+                 uploaded",
+                spec.id,
+                spec.source.label()
+            ),
+            details: vec![command_line(store, &spec)],
+            request: BackupRequest::Start(spec),
+        });
+    }
+
+    /// Asks to verify the selected backup.
+    fn verify_backup(&mut self, store: &str) {
+        if self.refuse_busy() {
+            return;
+        }
+        let Some(b) = self.selected_backup() else {
+            return;
+        };
+        self.mode = Mode::ConfirmBackup(BackupConfirm {
+            question: format!(
+                "Verify backup {}: read all {} chunks back and check every checksum{}",
+                b.id,
+                b.chunks,
+                if self.backups.settings.key_file.is_some() {
+                    " and authentication"
+                } else {
+                    " (no key file: not authenticated)"
+                }
+            ),
+            details: vec![
+                format!("switchyard backup verify --src {store} --id {}", b.id),
+                format!("records the result as {}/last-verify.json", b.id),
+            ],
+            request: BackupRequest::Verify(b.id),
+        });
     }
 
     pub(super) fn backup_prompt_key(

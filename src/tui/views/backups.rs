@@ -140,7 +140,7 @@ pub fn render(frame: &mut Frame, area: Rect, b: &Backups, state: &ViewState, the
         Paragraph::new(
             lines
                 .into_iter()
-                .map(|l| Line::styled(widgets::sanitize(&l), theme.text))
+                .map(|l| Line::styled(crate::display::sanitize(&l), theme.text))
                 .collect::<Vec<_>>(),
         ),
         detail_area,
@@ -243,7 +243,7 @@ fn render_job(frame: &mut Frame, area: Rect, job: &Job, theme: &Theme) {
             Ok(t) => (t, theme.text),
             Err(e) => (e, theme.error),
         };
-        lines.push(Line::styled(widgets::sanitize(t), style));
+        lines.push(Line::styled(crate::display::sanitize(t), style));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), rest);
 }
@@ -272,7 +272,7 @@ pub fn render_form(frame: &mut Frame, area: Rect, form: &BackupForm, b: &Backups
             Span::styled(
                 format!(
                     "{}{}",
-                    widgets::sanitize(&value),
+                    crate::display::sanitize(&value),
                     if focus { "_" } else { "" }
                 ),
                 theme.text,
@@ -377,7 +377,7 @@ fn advice_lines<'a>(form: &BackupForm, b: &Backups, theme: &Theme) -> Vec<Line<'
             Line::styled(
                 format!(
                     "size unknown: {}",
-                    widgets::sanitize(m.result.as_ref().err().map_or("", String::as_str))
+                    crate::display::sanitize(m.result.as_ref().err().map_or("", String::as_str))
                 ),
                 theme.warning,
             ),

@@ -14,10 +14,11 @@ use ratatui::Frame;
 
 use super::{col, date_clock, wide, Cell, Role, RowData, RowKey, TableData, ViewState};
 use crate::control::{ServerStatus, ServerTarget};
+use crate::display::sanitize;
 use crate::ops::{Plan, PlanState, ServerView, StepState, Topology};
 use crate::tui::model::{Model, Operations};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{render_table, sanitize};
+use crate::tui::widgets::render_table;
 
 /// What a server is in the topology, and its state in words (colour only repeats them).
 pub fn role_of(topo: &Topology, s: &ServerView) -> (&'static str, String, Role) {

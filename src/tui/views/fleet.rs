@@ -13,10 +13,11 @@ use switchyard_proxy::fleet::document::diff;
 use switchyard_proxy::fleet::{Member, Revision};
 
 use super::{arrange, col, date_clock, wide, Cell, Role, RowData, RowKey, TableData, ViewState};
-use crate::cli::fleet::{when, FleetStatus};
+use crate::control::fleet::FleetStatus;
+use crate::display::{sanitize, when};
 use crate::tui::app::FleetPane;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{render_table, role_style, sanitize};
+use crate::tui::widgets::{render_table, role_style};
 
 /// What the view says without `--etcd` and `--cluster`.
 pub const OFF: &str = "fleet view off: start the console with --etcd http://HOST:2379 --cluster NAME (as `switchyard fleet`)";

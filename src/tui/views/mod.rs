@@ -22,16 +22,13 @@ use std::cmp::Ordering;
 
 use ratatui::layout::Constraint;
 
-use crate::control::{ServerStatus, ServerTarget, Snapshot};
+use crate::control::{ServerStatus, ServerTarget};
 
 use super::model::Model;
 
+use crate::display::{date_clock, human, micros, unavailable, UNKNOWN};
 pub use overview::render as render_overview;
 pub use servers::detail as server_detail;
-pub use servers::note as server_note;
-
-/// What a cell shows for a measurement the proxy reports as NULL (not measured yet).
-pub const UNKNOWN: &str = "unknown";
 
 /// Every screen of the console, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -244,7 +241,7 @@ pub struct Cell {
 impl Cell {
     /// Text from the proxy (query text, user and host names): control characters are replaced.
     pub fn text(s: &str) -> Cell {
-        let clean = super::widgets::sanitize(s);
+        let clean = crate::display::sanitize(s);
         Cell {
             sort: SortKey::Text(clean.to_lowercase()),
             text: clean,
@@ -367,87 +364,9 @@ pub fn table(view: View, model: &Model, scope: &Scope) -> Option<TableData> {
     })
 }
 
-/// The note shown when a switchyard table is missing.
-pub fn unavailable(what: &str, table: &str) -> String {
-    format!("unavailable on this admin interface: {what} (needs table {table})")
-}
-
-/// `1234567` → `1.2M`; keeps columns narrow at 80 columns.
-pub fn human(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1e9 {
-        format!("{:.1}G", v / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if a >= 1e4 {
-        format!("{:.1}k", v / 1e3)
-    } else if a >= 100.0 || v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
-/// Microseconds as `850us`, `12.3ms`, `4.1s`, `39.4m`, `2.8h`.
-pub fn micros(us: f64) -> String {
-    if us >= 3600e6 {
-        format!("{:.1}h", us / 3600e6)
-    } else if us >= 60e6 {
-        format!("{:.1}m", us / 60e6)
-    } else if us >= 1e6 {
-        format!("{:.1}s", us / 1e6)
-    } else if us >= 1e3 {
-        format!("{:.1}ms", us / 1e3)
-    } else {
-        format!("{us:.0}us")
-    }
-}
-
-/// Seconds as `45s`, `3m05s`, `2h10m`.
-pub fn duration(secs: u64) -> String {
-    if secs >= 3600 {
-        format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)
-    } else if secs >= 60 {
-        format!("{}m{:02}s", secs / 60, secs % 60)
-    } else {
-        format!("{secs}s")
-    }
-}
-
-/// Unix milliseconds formatted in UTC (the console shows every time in UTC).
-fn utc(ms: u64, format: &str) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(|| "?".to_owned(), |t| t.format(format).to_string())
-}
-
-/// `MM-DD HH:MM:SS` UTC.
-pub fn date_clock(ms: u64) -> String {
-    utc(ms, "%m-%d %H:%M:%S")
-}
-
-/// Seconds of the snapshot, for "time left" and "for how long".
-pub fn now_secs(snap: &Snapshot) -> u64 {
-    snap.taken_at_ms / 1000
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_are_humanised() {
-        assert_eq!(human(12.0), "12");
-        assert_eq!(human(12.34), "12.3");
-        assert_eq!(human(15_300.0), "15.3k");
-        assert_eq!(human(2_500_000.0), "2.5M");
-        assert_eq!(micros(850.0), "850us");
-        assert_eq!(micros(12_300.0), "12.3ms");
-        assert_eq!(micros(10_237_500_000.0), "2.8h");
-        assert_eq!(duration(185), "3m05s");
-        assert_eq!(date_clock(1_700_000_000_000), "11-14 22:13:20");
-    }
 
     #[test]
     fn missing_values_sort_last_and_numbers_numerically() {

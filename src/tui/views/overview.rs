@@ -234,7 +234,7 @@ fn render_pinned(frame: &mut Frame, area: Rect, snap: &Snapshot, theme: &Theme) 
                 .map(|(reason, n)| {
                     Line::from(vec![
                         Span::styled(
-                            format!("{:<21}", crate::tui::widgets::sanitize(&reason)),
+                            format!("{:<21}", crate::display::sanitize(&reason)),
                             theme.text,
                         ),
                         Span::styled(n.to_string(), theme.text),

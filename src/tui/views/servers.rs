@@ -4,62 +4,9 @@
 
 use ratatui::layout::Constraint::{Length, Min};
 
-use super::{
-    col, duration, micros, now_secs, unavailable, Cell, Role, RowData, RowKey, Scope, TableData,
-    UNKNOWN,
-};
-use crate::control::{Extra, ServerRow, ServerStateRow, ServerStatus, ServerTarget, Snapshot};
-
-/// The "why" of a server's state, in one line.
-pub fn note(snap: &Snapshot, s: &ServerRow) -> String {
-    let state = snap.server_state(s.hostgroup_id, &s.hostname, s.port);
-    let now = now_secs(snap);
-    let pool = snap.pool(s.hostgroup_id, &s.hostname, s.port);
-    match s.status {
-        ServerStatus::Shunned | ServerStatus::ShunnedReplicationLag => {
-            let reason = state
-                .map(|st| st.shun_reason.as_str())
-                .filter(|r| !r.is_empty())
-                .unwrap_or(if s.status == ServerStatus::ShunnedReplicationLag {
-                    "replication lag"
-                } else {
-                    "reason unknown"
-                });
-            match state.and_then(|st| st.shunned_until) {
-                Some(until) if until > now => {
-                    format!("{reason}; retry in {}", duration(until - now))
-                }
-                Some(_) => format!("{reason}; retry due"),
-                None => reason.to_owned(),
-            }
-        }
-        ServerStatus::OfflineHard => match state {
-            Some(ServerStateRow {
-                fenced_by,
-                fenced_at: Some(at),
-                ..
-            }) if !fenced_by.is_empty() => format!(
-                "fenced by {fenced_by} {} ago",
-                duration(now.saturating_sub(*at))
-            ),
-            Some(ServerStateRow { fenced_by, .. }) if !fenced_by.is_empty() => {
-                format!("fenced by {fenced_by}")
-            }
-            _ => "fenced".to_owned(),
-        },
-        ServerStatus::OfflineSoft => {
-            let left = pool.map_or(0, |p| p.conn_used);
-            match state.and_then(|st| st.drain_started_at) {
-                Some(at) => format!(
-                    "draining {}, {left} conn left",
-                    duration(now.saturating_sub(at))
-                ),
-                None => format!("draining, {left} conn left"),
-            }
-        }
-        ServerStatus::Online => String::new(),
-    }
-}
+use super::{col, micros, unavailable, Cell, Role, RowData, RowKey, Scope, TableData, UNKNOWN};
+use crate::control::{Extra, ServerTarget, Snapshot};
+use crate::display::server_note;
 
 pub fn table(snap: &Snapshot, scope: &Scope) -> TableData {
     let rows = snap
@@ -104,7 +51,7 @@ pub fn table(snap: &Snapshot, scope: &Scope) -> TableData {
                     latency,
                     used,
                     free,
-                    Cell::text(&note(snap, s)).role(Role::Muted),
+                    Cell::text(&server_note(snap, s)).role(Role::Muted),
                 ],
                 key: RowKey::Server(ServerTarget::new(Some(s.hostgroup_id), &s.hostname, s.port)),
             }
@@ -154,15 +101,12 @@ pub fn detail(snap: &Snapshot, target: &ServerTarget) -> Vec<String> {
         s.max_replication_lag,
         if s.use_ssl { "  ssl" } else { "" }
     )];
-    let why = note(snap, s);
+    let why = server_note(snap, s);
     if !why.is_empty() {
         lines.push(why);
     }
     if !s.comment.is_empty() {
-        lines.push(format!(
-            "comment: {}",
-            super::super::widgets::sanitize(&s.comment)
-        ));
+        lines.push(format!("comment: {}", crate::display::sanitize(&s.comment)));
     }
     lines
 }

@@ -5,9 +5,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::tui::app::{fmt_interval, App, Mode, Tone};
+use crate::display::{date_clock, fmt_interval, sanitize};
+use crate::tui::app::{App, Mode, Tone};
 use crate::tui::theme::Theme;
-use crate::tui::views::{date_clock, View};
+use crate::tui::views::View;
 
 /// Below this the layout cannot show a server row with its status; say so instead.
 pub const MIN_WIDTH: u16 = 80;
@@ -51,7 +52,7 @@ pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     let right = if app.read_only { " READ-ONLY " } else { "" };
-    let target = super::sanitize(&app.admin_label);
+    let target = sanitize(&app.admin_label);
     let room = usize::from(area.width).saturating_sub(used + right.len() + 1);
     // The target is shown right-aligned, cut to the room left, and always apart from the tabs.
     if room > 8 {
@@ -78,7 +79,7 @@ pub fn render_status_line(frame: &mut Frame, area: Rect, app: &App, theme: &Them
         ));
     } else if let Some(err) = &app.model.read_error {
         left.push(Span::styled(
-            format!(" read failed: {} ", super::sanitize(err)),
+            format!(" read failed: {} ", sanitize(err)),
             theme.error,
         ));
     } else if let Some(status) = &app.status {
@@ -86,10 +87,7 @@ pub fn render_status_line(frame: &mut Frame, area: Rect, app: &App, theme: &Them
             Tone::Info => theme.text,
             Tone::Error => theme.error,
         };
-        left.push(Span::styled(
-            format!(" {} ", super::sanitize(&status.text)),
-            style,
-        ));
+        left.push(Span::styled(format!(" {} ", sanitize(&status.text)), style));
     }
     let mut right = Vec::new();
     if let Some(scope) = app.scope().label() {

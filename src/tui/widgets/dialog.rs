@@ -6,9 +6,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
+use crate::display::sanitize;
 use crate::tui::app::{Confirm, OpsConfirm, RuleField, RuleForm};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::sanitize;
 
 fn centred(area: Rect, width: u16, height: u16) -> Rect {
     let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
@@ -159,7 +159,7 @@ pub fn render_rule_form(frame: &mut Frame, area: Rect, form: &RuleForm, theme: &
                 format!("{marker}{label:<22}"),
                 if focus { theme.title } else { theme.muted },
             ),
-            Span::styled(format!("{}{cursor}", super::sanitize(&value)), theme.text),
+            Span::styled(format!("{}{cursor}", sanitize(&value)), theme.text),
         ])
     };
     let lines = vec![

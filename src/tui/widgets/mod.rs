@@ -11,28 +11,3 @@ pub use dialog::{
 };
 pub use help::render_help;
 pub use table::{render_table, role_style};
-
-/// Replaces control characters (C0, C1, DEL, ESC) with `?` and tabs/newlines with a space:
-/// query text and names come from clients and must not drive the terminal.
-pub fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => ' ',
-            c if c.is_control() => '?',
-            c => c,
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sanitize;
-
-    #[test]
-    fn control_characters_never_reach_the_screen() {
-        assert_eq!(sanitize("SELECT 1\n\tFROM t"), "SELECT 1  FROM t");
-        assert_eq!(sanitize("x\u{1b}[2Jy\u{7}"), "x?[2Jy?");
-        assert_eq!(sanitize("a\u{9b}31mb\u{7f}"), "a?31mb?");
-        assert_eq!(sanitize("café ✓"), "café ✓");
-    }
-}
