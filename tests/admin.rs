@@ -1,7 +1,7 @@
 //! The admin plane through its real port: the `mariadb` CLI and mysql_async against an in-process
 //! proxy in front of a sandbox.
 
-mod proxy_support;
+mod support;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use proxy_support::sql::{converges, error, exec, login, one, rows, try_login, Rows};
-use proxy_support::{mariadb_cli, sysbench, Fixture};
+use support::poll::{wait, Text};
+use support::sql::{converges, error, exec, login, one, rows, try_login, Rows};
+use support::{mariadb_cli, sysbench, Fixture};
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::Config;
 use switchyard_proxy::ProxyHandle;
@@ -22,13 +23,9 @@ async fn start_proxy(config: Config) -> ProxyHandle {
 
 /// The sandbox's proxy config on ephemeral ports, so tests in this binary never clash.
 fn config_for(sb: &SandboxGuard) -> Config {
-    let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
-    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
+    let mut config = support::sandbox_config(sb);
     // Errors against a dead server come back quickly.
     config.proxy.connect_timeout_server_max_ms = 1500;
-    proxy_support::own_state_dir(&mut config, sb.dir());
     config
 }
 
@@ -698,8 +695,18 @@ async fn dolphie_runs_its_proxysql_panels() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("dolphie starts");
-    // Let it run several refresh cycles; it only stops when killed.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // It only stops when killed: wait until it has recorded several refresh cycles (a row each
+    // in its replay database), or exited, which the asserts below report.
+    wait("three dolphie refresh cycles")
+        .every(Duration::from_millis(500))
+        .until(async || {
+            if child.try_wait().is_ok_and(|s| s.is_some()) || replay_rows(dir.path()) >= 3 {
+                Ok(())
+            } else {
+                Err(Text(std::fs::read_to_string(&log).unwrap_or_default()))
+            }
+        })
+        .await;
     let exited = child.try_wait().expect("wait");
     let _ = child.kill();
     let out = child.wait_with_output().expect("dolphie output");
@@ -720,6 +727,23 @@ async fn dolphie_runs_its_proxysql_panels() {
     client.disconnect().await.expect("disconnect");
 }
 
+/// Refresh cycles dolphie recorded under its `--replay-dir` (`<host>/daemon.db`, SQLite).
+fn replay_rows(dir: &std::path::Path) -> u64 {
+    let count = "import sqlite3, sys, glob\n\
+                 n = 0\n\
+                 for f in glob.glob(sys.argv[1] + '/*/daemon.db'):\n\
+                 \ttry: n += sqlite3.connect(f).execute('SELECT COUNT(*) FROM replay_data').fetchone()[0]\n\
+                 \texcept sqlite3.Error: pass\n\
+                 print(n)";
+    Command::new("python3")
+        .args(["-c", count])
+        .arg(dir)
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn find_dolphie() -> Option<std::path::PathBuf> {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let user_bin = home.map(|h| h.join(".local/bin/dolphie"));
@@ -737,7 +761,7 @@ fn find_dolphie() -> Option<std::path::PathBuf> {
 /// only; the fenced one's pool sees no query) and the events from before are listed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fence_and_saved_rows_survive_kill_9_of_the_proxy() {
-    use proxy_support::ProxyProcess;
+    use support::ProxyProcess;
     let sb = tokio::task::spawn_blocking(|| SandboxGuard::temp(1, false))
         .await
         .expect("sandbox task")
@@ -844,15 +868,8 @@ async fn a_fence_and_saved_rows_survive_kill_9_of_the_proxy() {
 
 /// An admin login on a proxy process that is starting: its admin port opens after the client one.
 async fn admin_when_up(port: u16, user: &str, password: &str) -> Conn {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match try_login(port, user, password).await {
-            Ok(c) => return c,
-            Err(e) => assert!(
-                std::time::Instant::now() < deadline,
-                "admin never up on {port}: {e}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait(format!("the admin on {port}"))
+        .within(Duration::from_secs(30))
+        .until(async || try_login(port, user, password).await)
+        .await
 }

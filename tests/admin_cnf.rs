@@ -6,14 +6,14 @@
 //! - `LOAD MYSQL/ADMIN VARIABLES TO RUNTIME`: live values apply to new sessions, invalid ones are
 //!   refused by name with nothing changed and traffic flowing, restart-only ones stay as they run.
 
-mod proxy_support;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder};
-use proxy_support::Fixture;
+use mysql_async::{Conn, Opts};
+use support::Fixture;
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::Config;
 use switchyard_proxy::ProxyHandle;
@@ -52,21 +52,16 @@ async fn rows(c: &mut Conn, sql: &str) -> Rows {
 }
 
 async fn admin(proxy: &ProxyHandle, user: &str, password: &str) -> Conn {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(proxy.admin_addr.port())
-        .user(Some(user))
-        .pass(Some(password))
-        .prefer_socket(false);
-    Conn::new(opts).await.expect("admin login")
+    support::sql::login(proxy.admin_addr.port(), user, password).await
 }
 
-async fn start(path: &Path) -> ProxyHandle {
+/// An in-process proxy on the config (TOML or ProxySQL cnf) at `path`, its state beside it.
+async fn proxy_from(path: &Path) -> ProxyHandle {
     let mut config = Config::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // Two proxies run side by side: no fixed HTTP port.
     config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
     let parent = path.parent().unwrap_or(Path::new("."));
-    proxy_support::own_state_dir(&mut config, parent);
+    support::own_state_dir(&mut config, parent);
     switchyard_proxy::start(config).await.expect("proxy starts")
 }
 
@@ -236,8 +231,8 @@ async fn cnf_and_its_conversion_run_the_same_runtime() {
         );
     }
 
-    let from_cnf = start(&cnf).await;
-    let from_toml = start(&toml).await;
+    let from_cnf = proxy_from(&cnf).await;
+    let from_toml = proxy_from(&toml).await;
     let mut a = admin(&from_cnf, ADMIN_USER, ADMIN_PASSWORD).await;
     let mut b = admin(&from_toml, ADMIN_USER, ADMIN_PASSWORD).await;
     for table in RUNTIME_TABLES {
@@ -455,9 +450,7 @@ async fn variables_apply_live_or_are_refused_by_name() {
 async fn the_seed_sidecar_cnf_runs() {
     let mut config = Config::load(Path::new(SIDECAR)).expect("the sidecar cnf loads");
     assert!(config.admin.listen.ip().is_loopback());
-    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
+    support::ephemeral_ports(&mut config);
     let state = tempfile::tempdir().expect("tempdir");
     config.admin.state_dir = Some(state.path().to_path_buf());
     let proxy = switchyard_proxy::start(config).await.expect("proxy starts");

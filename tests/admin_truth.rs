@@ -4,15 +4,16 @@
 //! know is NULL. Columns of the config tables either work (users `use_ssl`) or are refused at
 //! `LOAD … TO RUNTIME` with their name.
 
-mod proxy_support;
+mod support;
 
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use proxy_support::relay::{Fault, Relay, Shape};
-use proxy_support::sql::{self, eventually, exec, one, rows};
-use proxy_support::Fixture;
+use support::poll::{eventually, wait};
+use support::relay::{Fault, Relay, Shape};
+use support::sql::{self, exec, one, rows};
+use support::Fixture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn global(admin: &mut Conn, name: &str) -> u64 {
@@ -91,16 +92,19 @@ async fn statistics_are_what_the_server_says() {
     assert_eq!(global(&mut admin, "Active_Transactions").await, 2);
     exec(&mut clients[0], "COMMIT").await;
     // InnoDB refreshes innodb_trx only when it was not read for 100 ms: poll slower than that.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while one(&mut direct, count_trx).await.as_deref() != Some("1") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "InnoDB never saw the commit: {:?} {:?}",
-            rows(&mut direct, "SELECT trx_mysql_thread_id, trx_state, trx_query FROM information_schema.innodb_trx").await,
-            rows(&mut direct, "SELECT ID, USER, COMMAND, INFO FROM information_schema.PROCESSLIST").await
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait("InnoDB to see the commit")
+        .within(Duration::from_secs(30))
+        .every(Duration::from_millis(250))
+        .until(async || {
+            if one(&mut direct, count_trx).await.as_deref() == Some("1") {
+                return Ok(());
+            }
+            Err((
+                rows(&mut direct, "SELECT trx_mysql_thread_id, trx_state, trx_query FROM information_schema.innodb_trx").await,
+                rows(&mut direct, "SELECT ID, USER, COMMAND, INFO FROM information_schema.PROCESSLIST").await,
+            ))
+        })
+        .await;
     assert_eq!(global(&mut admin, "Active_Transactions").await, 1);
     let m = metrics(&fx).await;
     assert_eq!(sample(&m, "proxysql_active_transactions"), Some(1), "{m}");
@@ -495,14 +499,17 @@ async fn a_server_above_max_latency_leaves_rotation() {
         one(&mut fx.admin().await, &back).await.as_deref() == Some("1")
     })
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while queries_on(&mut admin, relay).await == before {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no statement reached the server again"
-        );
-        exec(&mut c, "SELECT 1").await;
-    }
+    wait("a statement to reach the server again")
+        .within(Duration::from_secs(30))
+        .every(Duration::from_millis(20))
+        .until(async || {
+            if queries_on(&mut admin, relay).await != before {
+                return Ok(());
+            }
+            exec(&mut c, "SELECT 1").await;
+            Err("not yet")
+        })
+        .await;
 }
 
 /// `init_connect`: every new backend connection of the hostgroup runs it (and again after a
@@ -600,7 +607,7 @@ async fn active_transactions_follow_sysbench() {
     {
         let (u, p) = (u.clone(), p.clone());
         tokio::task::spawn_blocking(move || {
-            proxy_support::sysbench(primary, &u, &p, &[&common[..], &["prepare"]].concat())
+            support::sysbench(primary, &u, &p, &[&common[..], &["prepare"]].concat())
         })
         .await
         .expect("prepare");
@@ -609,7 +616,7 @@ async fn active_transactions_follow_sysbench() {
     let run = {
         let (u, p, threads) = (u.clone(), p.clone(), threads.clone());
         tokio::task::spawn_blocking(move || {
-            proxy_support::sysbench(
+            support::sysbench(
                 port,
                 &u,
                 &p,

@@ -2,19 +2,17 @@
 //! servers: moto_server (with an HTTP fault injector in front of it) and Garage, a production store
 //! without conditional writes. The round trip, resume and verify tests run against both.
 
-#[path = "support/faults.rs"]
-mod faults;
-#[path = "support/s3.rs"]
-mod s3;
+mod support;
 
-use faults::{FaultConfig, FaultProxy, IfNoneMatch};
-use s3::{Kind, S3Server};
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::faults::{FaultConfig, FaultProxy, IfNoneMatch};
+use support::poll::wait;
+use support::s3::{Kind, S3Server};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
@@ -780,19 +778,20 @@ fn killed_stream_resumes(kind: Kind) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let n = stored_chunks(&moto, "p/r1/").len();
-        if n >= 20 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "stream finished before it could be killed"
-        );
-        assert!(Instant::now() < deadline, "stream too slow");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait("20 chunks stored by the stream")
+        .within(Duration::from_secs(120))
+        .every(Duration::from_millis(50))
+        .until_blocking(|| {
+            let n = stored_chunks(&moto, "p/r1/").len();
+            if n >= 20 {
+                return Ok(());
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "stream finished before it could be killed"
+            );
+            Err(n)
+        });
     child.kill().unwrap(); // SIGKILL: no cleanup, no last journal write
     child.wait().unwrap();
     let stored_at_kill = stored_chunks(&moto, "p/r1/").len();
@@ -1098,17 +1097,21 @@ fn mariabackup_stream_restore_prepare_checksums_match() {
             let _ = self.0.wait();
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !sock.exists() {
-        if let Some(status) = server.try_wait().unwrap() {
-            panic!(
-                "mariadbd on the restored datadir exited ({status}): {}",
-                std::fs::read_to_string(env.path("restored.err")).unwrap_or_default()
-            );
-        }
-        assert!(Instant::now() < deadline, "restored server did not start");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait("the server on the restored datadir to start")
+        .within(Duration::from_secs(120))
+        .every(Duration::from_millis(200))
+        .until_blocking(|| {
+            if sock.exists() {
+                return Ok(());
+            }
+            if let Some(status) = server.try_wait().unwrap() {
+                panic!(
+                    "mariadbd on the restored datadir exited ({status}): {}",
+                    std::fs::read_to_string(env.path("restored.err")).unwrap_or_default()
+                );
+            }
+            Err("no socket yet")
+        });
     let _server = Kill(server);
     let after = checksums(&format!(
         "--socket={} -u{} -p{}",

@@ -3,16 +3,18 @@
 //! read directly; exit codes for refused (read-only, not confirmed, safety check), unknown
 //! names, failed actions; `--dry-run` changes nothing; drain waits for the last session.
 
-mod proxy_support;
+mod support;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use proxy_support::{pinned_reader, Fixture, Out};
 use serde_json::Value;
-use switchyard_proxy::config::Config;
+use support::poll::eventually;
+use support::{pinned_reader, Fixture, Out};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn admin_url(fx: &Fixture) -> String {
     format!(
@@ -59,14 +61,6 @@ async fn replica_status(conn: &mut Conn, port: u16) -> String {
         .await
         .expect("runtime status");
     s.unwrap_or_default()
-}
-
-async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never saw {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,7 +363,7 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
 
     // Drain that waits: a pinned session holds the replica until it commits.
     let mut reader = pinned_reader(&fx.sb, fx.proxy.mysql_addr).await;
-    let child = command(
+    let mut child = command(
         &fx,
         &[
             "servers",
@@ -385,15 +379,35 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
     )
     .spawn()
     .expect("spawn drain");
-    wait_until("the replica OFFLINE_SOFT", async || {
+    let progress = Arc::new(Mutex::new(String::new()));
+    let reading = {
+        let stderr = child.stderr.take().expect("piped stderr");
+        let progress = Arc::clone(&progress);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(mut p) = progress.lock() {
+                    p.push_str(&line);
+                    p.push('\n');
+                }
+            }
+        })
+    };
+    let progressed = |text: &str| progress.lock().is_ok_and(|p| p.contains(text));
+    eventually("the replica OFFLINE_SOFT", async || {
         replica_status(&mut conn, port).await == "OFFLINE_SOFT"
     })
     .await;
-    // The drain is still waiting for the session; it ends when the transaction does.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The drain is waiting for the session: it ends when the transaction does.
+    eventually("the drain to report the pinned session", async || {
+        progressed("1 sessions, 1 connections left")
+    })
+    .await;
     reader.query_drop("COMMIT").await.expect("commit");
     drop(reader);
-    let out = finish(child).await;
+    let mut out = finish(child).await;
+    reading.await.expect("stderr reader");
+    out.stderr = progress.lock().map(|p| p.clone()).unwrap_or_default();
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let report = out.json();
     assert_eq!(report["outcome"], "drained");
@@ -487,19 +501,14 @@ async fn actions_are_refused_confirmed_dry_run_and_drained() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_an_admin_without_switchyard_tables_the_cli_says_what_is_unavailable() {
-    let sb = tokio::task::spawn_blocking(|| switchyard::sandbox::SandboxGuard::temp(0, false))
-        .await
-        .expect("task")
-        .expect("sandbox");
-    let mut config = Config::load(sb.proxy_config()).expect("config");
-    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-    config
-        .admin_variables
-        .insert("hide_switchyard_tables".into(), toml::Value::Boolean(true));
-    proxy_support::own_state_dir(&mut config, sb.dir());
-    let proxy = switchyard_proxy::start(config).await.expect("proxy");
-    let fx = Fixture { sb, proxy };
+    let fx = Fixture::builder(0)
+        .tweak(|config| {
+            config
+                .admin_variables
+                .insert("hide_switchyard_tables".into(), toml::Value::Boolean(true));
+        })
+        .start()
+        .await;
 
     let status = ok_json(&fx, &["status", "-o", "json"]).await;
     let missing: Vec<&str> = status["unavailable"]

@@ -4,14 +4,15 @@
 //! values wins; and with `-o json` every error is one JSON object, the last line of stderr, whose
 //! `exit_code` is the process's.
 
-mod proxy_support;
+mod support;
 
 use std::path::Path;
 use std::process::Stdio;
 
 use mysql_async::prelude::Queryable;
-use proxy_support::{Fixture, Out};
 use serde_json::Value;
+use support::ports::free_port;
+use support::{Fixture, Out};
 
 /// The error object of a run: the last line of stderr, parsed; its exit code is the process's.
 fn error(out: &Out) -> Value {
@@ -67,11 +68,6 @@ fn admin_url(fx: &Fixture, port: u16) -> String {
 }
 
 /// A loopback port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 async fn weight(conn: &mut mysql_async::Conn, port: u16) -> u64 {
     let w: Option<u64> = conn
         .query_first(format!(
@@ -87,7 +83,7 @@ async fn global_options_work_before_and_after_the_noun_and_the_verb() {
     let fx = Fixture::start(1).await;
     let mut conn = fx.admin().await;
     let good = admin_url(&fx, fx.proxy.admin_addr.port());
-    let bad = admin_url(&fx, closed_port());
+    let bad = admin_url(&fx, free_port());
     let password = fx.sb.logins().admin.password.clone();
     let env = [("SWITCHYARD_ADMIN_PASSWORD", password.as_str())];
     let dir = tempfile::tempdir().expect("tempdir");
@@ -243,7 +239,7 @@ async fn errors_with_json_output_are_one_object_with_kind_and_exit_code() {
     let replica = format!("20/127.0.0.1:{port}");
 
     // Connection: nothing listens. Nothing goes to stdout.
-    let bad = admin_url(&fx, closed_port());
+    let bad = admin_url(&fx, free_port());
     let out = run(
         &strings(&["-o", "json", "servers", "list", "--admin", &bad]),
         &[],
@@ -271,7 +267,7 @@ async fn errors_with_json_output_are_one_object_with_kind_and_exit_code() {
     }
 
     // Not found: a server the proxy does not have; still a usage error (2).
-    let missing = format!("20/127.0.0.1:{}", closed_port());
+    let missing = format!("20/127.0.0.1:{}", free_port());
     let set = ["servers", "set", missing.as_str(), "--weight", "3", "--yes"];
     let out = run(
         &[

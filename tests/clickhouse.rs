@@ -2,15 +2,15 @@
 //! a MySQL client's statements go through the query rules (the seed's rewrite) to ClickHouse's
 //! HTTP interface and come back as MySQL result sets or errors.
 
-mod proxy_support;
+mod support;
 
 use mysql_async::consts::ColumnType;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
-use proxy_support::clickhouse::{ClickHouse, PASSWORD, USER};
-use proxy_support::relay::{Fault, Relay};
-use proxy_support::sql;
-use switchyard_proxy::config::{Backend, Config, QueryRuleRow, ServerRow, UserRow};
+use support::clickhouse::{ClickHouse, PASSWORD, USER};
+use support::relay::{Fault, Relay};
+use support::sql;
+use switchyard_proxy::config::{Backend, QueryRuleRow, ServerRow, UserRow};
 use switchyard_proxy::ProxyHandle;
 use toml::Spanned;
 
@@ -45,18 +45,7 @@ impl Fixture {
             .await
             .expect("clickhouse task");
         let state = tempfile::tempdir().expect("state folder");
-        let mut config = Config::default();
-        config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-        config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-        config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
-        config.admin.state_dir = Some(state.path().to_path_buf());
-        config.admin.users.push(Spanned::new(
-            0..0,
-            switchyard_proxy::config::AdminUser {
-                username: "admin".into(),
-                password: "admin".into(),
-            },
-        ));
+        let mut config = support::bare_config(state.path(), "admin", "admin");
         let mut server = ServerRow::new(HOSTGROUP, "127.0.0.1", ch.http_port);
         server.backend = Backend::Clickhouse;
         config.mysql_servers.push(Spanned::new(0..0, server));
@@ -277,7 +266,7 @@ async fn the_mariadb_cli_works_interactively() {
         let cli = format!(
             "mariadb --protocol=TCP -h127.0.0.1 -P{port} -u{USER} --auto-rehash"
         );
-        proxy_support::run_in_terminal(
+        support::run_in_terminal(
             &cli,
             &[("MYSQL_PWD", PASSWORD)],
             "SHOW DATABASES;\nUSE default;\nSHOW TABLES;\nSELECT DATABASE();\nSELECT count() AS n FROM visits;\nquit\n",

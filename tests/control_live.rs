@@ -3,12 +3,11 @@
 //! reads, actions sent as shown and their effect on the runtime, KILL CONNECTION of a real client
 //! session, and the degraded mode against an admin that hides switchyard's tables.
 
-mod proxy_support;
-
-use std::time::{Duration, Instant};
+mod support;
 
 use mysql_async::prelude::Queryable;
-use proxy_support::Fixture;
+use support::poll::wait;
+use support::Fixture;
 use switchyard::control::{Action, Control, Extra, ServerStatus, ServerTarget};
 
 fn admin_url(fx: &Fixture) -> (String, String) {
@@ -25,14 +24,9 @@ async fn until<T>(
     what: &str,
     mut read: impl AsyncFnMut(&mut Control) -> Option<T>,
 ) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = read(control).await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "never saw {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait(what)
+        .until(async || read(control).await.ok_or("not yet"))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

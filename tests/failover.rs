@@ -2,18 +2,18 @@
 //! switchyard proxies in front of it (a fencing layer), 16 writer clients logging every
 //! acknowledged insert id, and the `switchyard` binary driving the operation.
 
-mod proxy_support;
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::poll::wait;
 
 use mysql_async::prelude::Queryable;
 use switchyard::ops::{
     self, Journal, PlanState, ProxyTarget, Scope, ServerLogin, Settings, StepState,
 };
 use switchyard::sandbox::SandboxGuard;
-use switchyard_proxy::config::Config;
 use switchyard_proxy::ProxyHandle;
 
 const WRITERS: u32 = 16;
@@ -25,15 +25,13 @@ struct Layer {
 }
 
 async fn start_proxy(sb: &SandboxGuard, admin_port: u16) -> ProxyHandle {
-    let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
-    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = format!("127.0.0.1:{admin_port}").parse().expect("addr");
-    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
-    // Clients waiting for a writer give up after 3 s and reconnect, so a test sees the
-    // failover rather than a 10 s default.
-    config.proxy.connect_timeout_server_max_ms = 3_000;
-    proxy_support::own_state_dir(&mut config, sb.dir());
-    switchyard_proxy::start(config).await.expect("proxy starts")
+    support::proxy_of(sb, |config| {
+        config.admin.listen = format!("127.0.0.1:{admin_port}").parse().expect("addr");
+        // Clients waiting for a writer give up after 3 s and reconnect, so a test sees the
+        // failover rather than a 10 s default.
+        config.proxy.connect_timeout_server_max_ms = 3_000;
+    })
+    .await
 }
 
 impl Layer {
@@ -155,13 +153,14 @@ impl Layer {
         i: usize,
         ok: impl Fn(&[(u32, u16, String)]) -> bool,
     ) -> Vec<(u32, u16, String)> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let rows = self.runtime_rows(i).await;
-            if ok(&rows) || Instant::now() > deadline {
-                return rows;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        let settled = wait(format!("proxy {i}'s runtime rows to settle"))
+            .within(Duration::from_secs(15))
+            .every(Duration::from_millis(200))
+            .try_until(async || Some(self.runtime_rows(i).await).filter(|r| ok(r)))
+            .await;
+        match settled {
+            Some(rows) => rows,
+            None => self.runtime_rows(i).await,
         }
     }
 
@@ -177,16 +176,7 @@ impl Layer {
     }
 
     async fn admin(&self, i: usize) -> mysql_async::Conn {
-        let logins = self.sb.logins();
-        let url = format!(
-            "mysql://{}:{}@127.0.0.1:{}",
-            logins.admin.user,
-            logins.admin.password,
-            self.proxies[i].admin_addr.port()
-        );
-        mysql_async::Conn::from_url(url)
-            .await
-            .expect("admin connects")
+        support::admin(&self.sb, &self.proxies[i]).await
     }
 
     async fn runtime_rows(&self, i: usize) -> Vec<(u32, u16, String)> {
@@ -267,14 +257,12 @@ impl Load {
     }
 
     async fn wait_for(&self, more_than: usize, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while self.count() <= more_than {
-            if Instant::now() > deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        true
+        wait(format!("more than {more_than} acknowledged writes"))
+            .within(limit)
+            .every(Duration::from_millis(20))
+            .try_until(async || (self.count() > more_than).then_some(()))
+            .await
+            .is_some()
     }
 
     async fn stop(self) -> (Vec<(u64, Instant)>, u64) {
@@ -357,27 +345,27 @@ async fn slave_status(sb: &SandboxGuard, name: &str) -> std::collections::HashMa
 /// everything the primary wrote.
 async fn assert_replicating(sb: &SandboxGuard, replica: &str, primary: &str) {
     let primary_port = sb.server(primary).expect("primary").port.to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let st = slave_status(sb, replica).await;
-        let get = |k: &str| st.get(k).cloned().unwrap_or_default();
-        if get("Master_Port") == primary_port
-            && get("Slave_IO_Running") == "Yes"
-            && get("Slave_SQL_Running") == "Yes"
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{replica} does not replicate from {primary}: port {}, IO {}, SQL {}, {} {}",
-            get("Master_Port"),
-            get("Slave_IO_Running"),
-            get("Slave_SQL_Running"),
-            get("Last_IO_Error"),
-            get("Last_SQL_Error")
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait(format!("{replica} to replicate from {primary}"))
+        .every(Duration::from_millis(200))
+        .until(async || {
+            let st = slave_status(sb, replica).await;
+            let get = |k: &str| st.get(k).cloned().unwrap_or_default();
+            if get("Master_Port") == primary_port
+                && get("Slave_IO_Running") == "Yes"
+                && get("Slave_SQL_Running") == "Yes"
+            {
+                return Ok(());
+            }
+            Err(format!(
+                "port {}, IO {}, SQL {}, {} {}",
+                get("Master_Port"),
+                get("Slave_IO_Running"),
+                get("Slave_SQL_Running"),
+                get("Last_IO_Error"),
+                get("Last_SQL_Error")
+            ))
+        })
+        .await;
     let pos = sb
         .sql(primary, "SELECT @@gtid_binlog_pos")
         .expect("binlog pos");
@@ -1110,14 +1098,13 @@ async fn a_hung_primary_is_failed_over_and_gets_no_write_after_the_fence() {
 
     // Wake the old primary; it finishes what its sockets held, then must get nothing more.
     tokio::task::block_in_place(|| layer.sb.resume("db1")).expect("SIGCONT the old primary");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while app_threads(&layer.sb, "db1") > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the old primary still runs client statements a minute after waking"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait("the old primary to run no client statement after waking")
+        .every(Duration::from_millis(200))
+        .until(async || match app_threads(&layer.sb, "db1") {
+            0 => Ok(()),
+            running => Err(running),
+        })
+        .await;
     let in_flight = ids_on(&layer.sb, "db1")
         .difference(&on_new)
         .copied()

@@ -2,15 +2,17 @@
 //! process on one sandbox, sharing revisions; the CLI's stale apply and rollback; the write
 //! fence when the quorum is lost or the proxy is cut off from etcd; a killed proxy's lease.
 
-mod proxy_support;
+mod support;
 
-use proxy_support::etcd::EtcdCluster;
-use proxy_support::fleet::{
+use support::etcd::EtcdCluster;
+use support::fleet::{
     admin, all_run, cli, client, events, fleet_proxy, make_table, members, read, sandbox, settings,
     write,
 };
-use proxy_support::relay::{Fault, Relay};
-use proxy_support::sql;
+use support::relay::{Fault, Relay};
+use support::sql;
+// The tests below name `proxy_support::ProxyProcess` (the folder before tests/support/).
+use support as proxy_support;
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::Config;
 use switchyard_proxy::ProxyHandle;

@@ -4,17 +4,17 @@
 //! of three lost changes nothing for clients; a proxy cut off from etcd during a failover
 //! fences its writes, then comes back on the new primary, and the old primary gets no write.
 
-mod proxy_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use proxy_support::etcd::EtcdCluster;
-use proxy_support::fleet::{
+use support::etcd::EtcdCluster;
+use support::fleet::{
     admin, all_run, cli, client, events, fleet_proxy_with, make_table, read, sandbox, settings,
     write,
 };
-use proxy_support::relay::{Fault, Relay};
-use proxy_support::{sql, Out};
+use support::relay::{Fault, Relay};
+use support::{sql, Out};
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::fleet::{FleetSettings, Holder};
 use switchyard_proxy::ProxyHandle;

@@ -4,207 +4,35 @@
 //! leave rotation for the offline hostgroup; when every node is out, the last usable one stays
 //! in rotation and the event says so.
 
-mod monitor_support;
+mod support;
 
-use std::fs;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use monitor_support::{exec, rows, wait_count, wait_rows};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use switchyard_proxy::config::{AdminUser, Config, GaleraHostgroupRow, ServerRow, UserRow};
+use support::galera::{Cluster, Settings, PROVIDER};
+use support::poll::wait;
+use support::sql::{exec, first, rows, wait_count, wait_rows};
+use switchyard_proxy::config::{Config, GaleraHostgroupRow, ServerRow, UserRow};
 use switchyard_proxy::protocol::auth::PasswordHash;
 use toml::Spanned;
 
-const PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
 const USER: &str = "sw";
 const PASSWORD: &str = "sw-galera-test";
+/// A node's start to Synced (an SST) on a busy 2-core machine.
+const SYNCED_WITHIN: Duration = Duration::from_secs(300);
 const WRITER: u32 = 1;
 const BACKUP: u32 = 2;
 const READER: u32 = 3;
 const OFFLINE: u32 = 4;
 
-fn free_port(also_next: bool) -> u16 {
-    for _ in 0..200 {
-        let Ok(l) = TcpListener::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(addr) = l.local_addr() else { continue };
-        let p = addr.port();
-        if !also_next || (p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()) {
-            return p;
-        }
-    }
-    panic!("no free loopback port");
-}
-
-struct Node {
-    dir: PathBuf,
-    port: u16,
-    base_port: u16,
-    sst_port: u16,
-    child: Option<Child>,
-}
-
-/// Three nodes; killed and removed on drop.
-struct Cluster {
-    root: PathBuf,
-    nodes: Vec<Node>,
-}
-
-impl Cluster {
-    fn new() -> Cluster {
-        let root = std::env::temp_dir().join(format!(
-            "switchyard-galera-hg-{}-{}",
-            std::process::id(),
-            free_port(false)
-        ));
-        let nodes = (0..3)
-            .map(|i| Node {
-                dir: root.join(format!("n{i}")),
-                port: free_port(false),
-                base_port: free_port(true),
-                sst_port: free_port(false),
-                child: None,
-            })
-            .collect();
-        let c = Cluster { root, nodes };
-        for (i, n) in c.nodes.iter().enumerate() {
-            fs::create_dir_all(n.dir.join("data")).expect("datadir");
-            let address = if i == 0 {
-                "gcomm://".to_string()
-            } else {
-                format!("gcomm://127.0.0.1:{}", c.nodes[0].base_port)
-            };
-            let cnf = format!(
-                "[mysqld]\n\
-                 datadir={dir}/data\nsocket={dir}/mysqld.sock\nport={port}\nbind-address=127.0.0.1\n\
-                 user=root\npid-file={dir}/mysqld.pid\nlog-error={dir}/error.log\n\
-                 binlog_format=ROW\ninnodb_autoinc_lock_mode=2\n\
-                 innodb_buffer_pool_size=32M\ninnodb_log_file_size=16M\nperformance_schema=OFF\n\
-                 wsrep_on=ON\nwsrep_provider={PROVIDER}\n\
-                 wsrep_cluster_name=switchyard-hg-{pid}\n\
-                 wsrep_cluster_address={address}\n\
-                 wsrep_node_name=node{i}\nwsrep_node_address=127.0.0.1:{base}\n\
-                 wsrep_provider_options=\"base_port={base};gcache.size=16M;\
-                 evs.suspect_timeout=PT30S;evs.inactive_timeout=PT60S;\
-                 evs.install_timeout=PT30S;pc.ignore_sb=true\"\n\
-                 wsrep_sst_receive_address=127.0.0.1:{sstp}\n\
-                 wsrep_sst_method=mariabackup\nwsrep_sst_auth=root:\n",
-                dir = n.dir.display(),
-                port = n.port,
-                pid = std::process::id(),
-                base = n.base_port,
-                sstp = n.sst_port,
-            );
-            fs::write(n.dir.join("my.cnf"), cnf).expect("my.cnf");
-        }
-        c
-    }
-
-    fn install_first(&self) {
-        let n = &self.nodes[0];
-        let out = Command::new("mariadb-install-db")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}/data", n.dir.display()))
-            .args(["--user=root", "--auth-root-authentication-method=normal"])
-            .args(["--skip-test-db", "--skip-name-resolve"])
-            .output()
-            .expect("mariadb-install-db runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn start(&mut self, i: usize) {
-        let n = &mut self.nodes[i];
-        let mut cmd = Command::new("mariadbd");
-        cmd.arg(format!("--defaults-file={}/my.cnf", n.dir.display()));
-        if i == 0 {
-            cmd.arg("--wsrep-new-cluster");
-        }
-        n.child = Some(
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("mariadbd starts"),
-        );
-    }
-
-    fn sql(&self, i: usize, sql: &str) -> Result<String, String> {
-        let n = &self.nodes[i];
-        let out = Command::new("mariadb")
-            .arg("--no-defaults")
-            .arg(format!("--socket={}/mysqld.sock", n.dir.display()))
-            .args(["-uroot", "-N", "-B", "-e", sql])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    }
-
-    fn wait_synced(&mut self, i: usize) {
-        let start = Instant::now();
-        loop {
-            let state = self.sql(i, "SHOW STATUS LIKE 'wsrep_local_state_comment'");
-            if state.as_deref().is_ok_and(|s| s.ends_with("Synced")) {
-                return;
-            }
-            let exited = self.nodes[i]
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || start.elapsed() > Duration::from_secs(300) {
-                let log =
-                    fs::read_to_string(self.nodes[i].dir.join("error.log")).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                panic!(
-                    "node{i} not synced ({exited:?}, {state:?}); log (newest first):\n{}",
-                    tail.join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for n in self.nodes.iter_mut().rev() {
-            if let Some(mut child) = n.child.take() {
-                // SAFETY: signalling our own child process.
-                unsafe {
-                    libc::kill(child.id() as libc::pid_t, libc::SIGKILL);
-                }
-                let _ = child.wait();
-            }
-        }
-        let _ = fs::remove_dir_all(&self.root);
-    }
-}
-
 fn config(cluster: &Cluster) -> Config {
-    let mut c = Config::default();
-    c.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-    c.admin.listen = "127.0.0.1:0".parse().expect("addr");
+    let mut c = support::bare_config(
+        &cluster.root.join("proxy-state"),
+        "gadmin",
+        &PasswordHash::of_cleartext("gadmin-pw").to_hex(),
+    );
     c.proxy.connect_timeout_server_max_ms = 3000;
-    c.admin.state_dir = Some(cluster.root.join("proxy-state"));
-    c.admin.users.push(Spanned::new(
-        0..0,
-        AdminUser {
-            username: "gadmin".into(),
-            password: PasswordHash::of_cleartext("gadmin-pw").to_hex(),
-        },
-    ));
     c.monitor.username = USER.into();
     c.monitor.password = PASSWORD.into();
     let hash = PasswordHash::of_cleartext(PASSWORD).to_hex();
@@ -258,18 +86,17 @@ async fn members(admin: &mut Conn, hostgroup: u32) -> Vec<u16> {
 async fn wait_members(admin: &mut Conn, hostgroup: u32, want: &[u16]) {
     let mut want = want.to_vec();
     want.sort();
-    let end = Instant::now() + Duration::from_secs(90);
-    loop {
-        let now = members(admin, hostgroup).await;
-        if now == want {
-            return;
-        }
-        assert!(
-            Instant::now() < end,
-            "timed out waiting for hostgroup {hostgroup} to hold {want:?}: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait(format!("hostgroup {hostgroup} to hold {want:?}"))
+        .within(Duration::from_secs(90))
+        .until(async || {
+            let now = members(admin, hostgroup).await;
+            if now == want {
+                Ok(())
+            } else {
+                Err(now)
+            }
+        })
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,10 +106,15 @@ async fn donors_and_desynced_nodes_leave_rotation_unless_last() {
         "galera-4 is not installed: apt-get install $(grep -v '^#' scripts/deps/sst.apt)"
     );
     let cluster = tokio::task::spawn_blocking(|| {
-        let mut c = Cluster::new();
+        let mut c = Cluster::new("galera-hg", 3);
+        c.configure(&Settings {
+            mysqld: "innodb_buffer_pool_size=32M\ninnodb_log_file_size=16M\nperformance_schema=OFF",
+            gcache: "16M",
+            sst: "",
+        });
         c.install_first();
         c.start(0);
-        c.wait_synced(0);
+        c.wait_synced(0, SYNCED_WITHIN);
         c.sql(
             0,
             &format!(
@@ -292,7 +124,7 @@ async fn donors_and_desynced_nodes_leave_rotation_unless_last() {
         .expect("users");
         for i in 1..3 {
             c.start(i);
-            c.wait_synced(i);
+            c.wait_synced(i, SYNCED_WITHIN);
         }
         c
     })
@@ -351,7 +183,7 @@ async fn donors_and_desynced_nodes_leave_rotation_unless_last() {
     let text = format!("{offline:?}");
     assert!(text.contains("wsrep_desync=ON"), "{text}");
     assert!(text.contains("donor"), "{text}");
-    let donor_log = monitor_support::one(
+    let donor_log = first(
         &mut admin,
         &format!("SELECT COUNT(*) FROM monitor.mysql_server_galera_log WHERE port={} AND wsrep_local_state=2 AND wsrep_desync='NO'", ports[2]),
     )
@@ -391,7 +223,7 @@ async fn donors_and_desynced_nodes_leave_rotation_unless_last() {
     let in_rotation =
         members(&mut admin, WRITER).await.len() + members(&mut admin, READER).await.len();
     assert!(in_rotation > 0, "the last node must stay in rotation");
-    let last = monitor_support::one(
+    let last = first(
         &mut admin,
         "SELECT reason FROM stats_switchyard_events WHERE kind='last_node' ORDER BY event_id DESC LIMIT 1",
     )

@@ -2,14 +2,15 @@
 //! a sandbox: /healthz, /readyz flipping to 503 when the writer hostgroup's only server is fenced
 //! through the admin port and back, /metrics with ProxySQL's names and labels, and bad requests.
 
-mod proxy_support;
+mod support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use proxy_support::Fixture;
+use support::poll::wait;
+use support::Fixture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -46,15 +47,12 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Polls /readyz until it answers `want`.
 async fn ready_becomes(addr: SocketAddr, want: u16) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, body) = get(addr, "/readyz").await;
-        if status == want {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "/readyz stayed {status}: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait(format!("/readyz to answer {want}"))
+        .until(async || match get(addr, "/readyz").await {
+            (status, body) if status == want => Ok(body),
+            other => Err(other),
+        })
+        .await
 }
 
 /// The value of the sample whose line starts with `prefix` (name and labels).

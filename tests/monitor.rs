@@ -2,22 +2,23 @@
 //! its admin port: shunning a stopped replica and its probed return, lag shunning, the
 //! single-writer guard, fencing across a restart, and tier fallback.
 
-mod monitor_support;
+mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use monitor_support::{
-    events, exec, one, rows, start, wait_count, wait_event, wait_for, wait_rows, wait_status,
-};
 use mysql_async::prelude::Queryable;
+use support::monitor::{events, status, wait_event, wait_status};
+use support::poll::eventually;
+use support::sql::{exec, first, rows, wait_count, wait_rows};
+use support::Fixture;
 use switchyard::control::{Action, ServerTarget};
 
 const WRITER: u32 = 10;
 const READER: u32 = 20;
 
 /// Ports that `n` fresh read-only clients land on; every client must succeed.
-async fn reader_ports(s: &monitor_support::Setup, n: usize) -> BTreeSet<u16> {
+async fn reader_ports(s: &Fixture, n: usize) -> BTreeSet<u16> {
     let mut seen = BTreeSet::new();
     for i in 0..n {
         let port = s
@@ -31,7 +32,7 @@ async fn reader_ports(s: &monitor_support::Setup, n: usize) -> BTreeSet<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fall_back() {
-    let mut s = start(2, &[]).await;
+    let mut s = Fixture::builder(2).fast_monitor(&[]).start().await;
     let mut admin = s.admin().await;
     let (r1_name, r1) = s.replica(0);
     let (r2_name, r2) = s.replica(1);
@@ -47,7 +48,7 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
     // Stop replica 1: shunned by the monitor's missed pings.
     s.sb.stop(&r1_name).expect("stop replica 1");
     wait_status(&mut admin, READER, r1, "SHUNNED").await;
-    let reason = one(
+    let reason = first(
         &mut admin,
         &format!("SELECT shun_reason FROM stats_switchyard_servers WHERE hostgroup_id={READER} AND port={r1}"),
     )
@@ -55,7 +56,7 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
     .unwrap_or_default();
     assert!(reason.contains("ping"), "shun reason: {reason}");
     assert!(!events(&mut admin, r1, "shun").await.is_empty());
-    let ping_errors = one(
+    let ping_errors = first(
         &mut admin,
         &format!("SELECT COUNT(*) FROM monitor.mysql_server_ping_log WHERE port={r1} AND ping_error IS NOT NULL"),
     )
@@ -94,11 +95,9 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
         "{unshun:?}"
     );
     let setup = &s;
-    wait_for(
-        "reads on both replicas",
-        Duration::from_secs(60),
-        || async move { (reader_ports(setup, 20).await.len() == 2).then_some(()) },
-    )
+    eventually("reads on both replicas", async || {
+        reader_ports(setup, 20).await.len() == 2
+    })
     .await;
 
     // Lag: replica 2's SQL thread stopped means NULL lag, counted as
@@ -112,7 +111,7 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
     s.sb.sql(&r2_name, "STOP SLAVE SQL_THREAD")
         .expect("stop SQL thread");
     wait_status(&mut admin, READER, r2, "SHUNNED").await;
-    let reason = one(
+    let reason = first(
         &mut admin,
         &format!("SELECT shun_reason FROM stats_switchyard_servers WHERE hostgroup_id={READER} AND port={r2}"),
     )
@@ -124,7 +123,7 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
         .expect("start SQL thread");
     wait_status(&mut admin, READER, r2, "ONLINE").await;
     assert!(!events(&mut admin, r2, "unshun").await.is_empty());
-    let lag_rows = one(
+    let lag_rows = first(
         &mut admin,
         &format!("SELECT COUNT(*) FROM monitor.mysql_server_replication_lag_log WHERE port={r2} AND repl_lag >= 60"),
     )
@@ -168,7 +167,7 @@ async fn replicas_shun_on_stop_and_lag_and_come_back_after_a_probe_and_tiers_fal
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unfenced() {
-    let mut s = start(1, &[]).await;
+    let mut s = Fixture::builder(1).fast_monitor(&[]).start().await;
     let mut admin = s.admin().await;
     let (p_name, p) = s.primary();
     let (r_name, r) = s.replica(0);
@@ -186,7 +185,7 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     s.sb.sql(&r_name, "SET GLOBAL read_only=0")
         .expect("replica writable");
     wait_event(&mut admin, r, "quarantine").await;
-    let q = one(
+    let q = first(
         &mut admin,
         &format!("SELECT quarantine FROM stats_switchyard_servers WHERE port={r}"),
     )
@@ -238,12 +237,12 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     }
     wait_status(&mut admin, WRITER, p, "OFFLINE_HARD").await;
     // Pool counters survive status changes, so "no traffic" means no change from here on.
-    let queries_at_fence = one(
+    let queries_at_fence = first(
         &mut admin,
         &format!("SELECT SUM(Queries) FROM stats_mysql_connection_pool WHERE srv_port={p}"),
     )
     .await;
-    let fenced_by = one(
+    let fenced_by = first(
         &mut admin,
         &format!("SELECT fenced_by FROM stats_switchyard_servers WHERE port={p}"),
     )
@@ -280,9 +279,7 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
     )
     .await;
     assert_eq!(
-        monitor_support::status(&mut admin, WRITER, p)
-            .await
-            .as_deref(),
+        status(&mut admin, WRITER, p).await.as_deref(),
         Some("OFFLINE_HARD")
     );
     match s.port_of_new_client(false).await {
@@ -292,7 +289,7 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
             "clear error expected: {e}"
         ),
     }
-    let queries_before_unfence = one(
+    let queries_before_unfence = first(
         &mut admin,
         &format!("SELECT SUM(Queries) FROM stats_mysql_connection_pool WHERE srv_port={p}"),
     )
@@ -313,7 +310,7 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
         .await
         .expect("write after unfence");
     assert_eq!(port, p);
-    let queries = one(
+    let queries = first(
         &mut admin,
         &format!("SELECT SUM(Queries) FROM stats_mysql_connection_pool WHERE srv_port={p}"),
     )
@@ -327,21 +324,20 @@ async fn a_second_writer_is_quarantined_and_a_fenced_primary_stays_out_until_unf
 }
 
 /// One read as the read-only user; `Err` carries the client's error text.
-async fn try_read(s: &monitor_support::Setup) -> Result<u16, String> {
+async fn try_read(s: &Fixture) -> Result<u16, String> {
     s.port_of_new_client(true).await.map_err(|e| e.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_errors_shun_a_server_but_never_the_last_online_one() {
     // Pings never shun here: only the sessions' connect errors do.
-    let mut s = start(
-        2,
-        &[
+    let mut s = Fixture::builder(2)
+        .fast_monitor(&[
             ("monitor_ping_max_failures", "1000000"),
             ("shun_on_failures", "2"),
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     let mut admin = s.admin().await;
     let (r1_name, r1) = s.replica(0);
     let (r2_name, r2) = s.replica(1);
@@ -357,11 +353,7 @@ async fn connect_errors_shun_a_server_but_never_the_last_online_one() {
             .expect("reads go on while replica 1 is down");
         assert_eq!(port, r2);
         reads += 1;
-        if monitor_support::status(&mut admin, READER, r1)
-            .await
-            .as_deref()
-            == Some("SHUNNED")
-        {
+        if status(&mut admin, READER, r1).await.as_deref() == Some("SHUNNED") {
             break;
         }
         assert!(reads < 500, "replica 1 never shunned after {reads} reads");
@@ -385,7 +377,7 @@ async fn connect_errors_shun_a_server_but_never_the_last_online_one() {
             );
         }
         tries += 1;
-        let degraded = one(
+        let degraded = first(
             &mut admin,
             &format!("SELECT degraded FROM stats_switchyard_servers WHERE hostgroup_id={READER} AND port={r2}"),
         )
@@ -397,9 +389,7 @@ async fn connect_errors_shun_a_server_but_never_the_last_online_one() {
         assert!(tries < 100, "replica 2 never marked degraded");
     }
     assert_eq!(
-        monitor_support::status(&mut admin, READER, r2)
-            .await
-            .as_deref(),
+        status(&mut admin, READER, r2).await.as_deref(),
         Some("ONLINE")
     );
     assert!(events(&mut admin, r2, "shun").await.is_empty());
@@ -411,11 +401,9 @@ async fn connect_errors_shun_a_server_but_never_the_last_online_one() {
     wait_status(&mut admin, READER, r1, "ONLINE").await;
     wait_event(&mut admin, r2, "recover").await;
     let setup = &s;
-    wait_for(
-        "reads on both replicas",
-        Duration::from_secs(60),
-        || async move { (reader_ports(setup, 20).await.len() == 2).then_some(()) },
-    )
+    eventually("reads on both replicas", async || {
+        reader_ports(setup, 20).await.len() == 2
+    })
     .await;
     drop(admin);
     s.proxy.shutdown(Duration::from_secs(5)).await;

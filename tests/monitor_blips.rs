@@ -6,15 +6,18 @@
 //! `MONITOR_BLIPS` sets the number of blips (default 20) and `MONITOR_BLIP_CLIENTS` the clients
 //! (default 200).
 
-mod monitor_support;
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use monitor_support::{events, exec, one, start, wait_for};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
+use support::monitor::{events, status};
+use support::poll::wait;
+use support::sql::{exec, first};
+use support::Fixture;
 
 const THROTTLE: u64 = 40;
 /// The token bucket's burst at that rate: a hundredth of a second, at least one connect.
@@ -51,7 +54,7 @@ fn is_clear(e: &mysql_async::Error) -> bool {
 async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
     let blips = env("MONITOR_BLIPS", 20);
     let clients = env("MONITOR_BLIP_CLIENTS", 200);
-    let mut s = start(0, &[]).await;
+    let mut s = Fixture::builder(0).fast_monitor(&[]).start().await;
     let mut admin = s.admin().await;
     let (p_name, p) = s.primary();
     exec(
@@ -132,7 +135,7 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
         tokio::spawn(async move {
             while sampling.load(Ordering::Relaxed) {
                 let before = Instant::now();
-                let created = one(
+                let created = first(
                     &mut admin,
                     "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='Server_Connections_created'",
                 )
@@ -140,9 +143,7 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
                 let after = Instant::now();
-                let status = monitor_support::status(&mut admin, 10, p)
-                    .await
-                    .unwrap_or_default();
+                let status = status(&mut admin, 10, p).await.unwrap_or_default();
                 if let Ok(mut v) = samples.lock() {
                     v.push((before, after, created, status));
                 }
@@ -151,6 +152,7 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
         })
     };
 
+    // The sleeps are the blips themselves (a second paused, a second running), not a wait.
     for _ in 0..blips {
         s.sb.pause(&p_name).expect("pause primary");
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -159,20 +161,20 @@ async fn primary_blips_make_no_connect_storm_and_no_shun_loop() {
     }
     after.store(true, Ordering::Relaxed);
     // Every client succeeds again once the blips are over.
-    wait_for(
-        "every client to succeed after the blips",
-        Duration::from_secs(120),
-        || {
-            let stats = &stats;
-            async move {
-                stats
-                    .iter()
-                    .all(|c| c.ok_after.load(Ordering::Relaxed) > 0)
-                    .then_some(())
+    wait("every client to succeed after the blips")
+        .within(Duration::from_secs(120))
+        .until(async || {
+            let waiting = stats
+                .iter()
+                .filter(|c| c.ok_after.load(Ordering::Relaxed) == 0)
+                .count();
+            if waiting == 0 {
+                Ok(())
+            } else {
+                Err(format!("{waiting} clients not yet"))
             }
-        },
-    )
-    .await;
+        })
+        .await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.expect("client task");

@@ -1,13 +1,13 @@
 //! The proxy carries real traffic: the same statements through the proxy and straight to the
 //! server give the same results, with mysql_async and with the `mariadb` CLI.
 
-mod proxy_support;
+mod support;
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Row, Value};
 use sha2::{Digest, Sha256};
 
-use proxy_support::Fixture;
+use support::Fixture;
 
 async fn connect(url: &str) -> Conn {
     Conn::new(Opts::from_url(url).expect("url"))
@@ -344,7 +344,7 @@ async fn tls_and_caching_sha2_password_logins() {
         "the client reports TLS: {status}"
     );
     let (u, _) = fx.app_user();
-    let wrong = proxy_support::mariadb_cli(
+    let wrong = support::mariadb_cli(
         port,
         &u,
         "wrong",

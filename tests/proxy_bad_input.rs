@@ -1,16 +1,17 @@
 //! Bad input and failures on either side: the offending client gets an error or is closed, the
 //! proxy keeps serving everyone else, nothing panics, and memory stays bounded.
 
-mod proxy_support;
+mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use mysql_async::prelude::*;
 use tokio::io::AsyncWriteExt;
 
-use proxy_support::raw::RawClient;
-use proxy_support::{Fixture, ProxyProcess};
+use support::poll::wait;
+use support::raw::RawClient;
+use support::{Fixture, ProxyProcess};
 use switchyard_proxy::protocol::constants::com;
 use switchyard_proxy::protocol::messages::Err as ErrPacket;
 use switchyard_proxy::protocol::response::{Expect, Progress, Tracker};
@@ -144,14 +145,14 @@ async fn client_leaving_mid_result_frees_its_backend_connection() {
         .next()
         .cloned()
         .expect("a server");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.stats.conn_used.get() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the backend connection was never released"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait("the backend connection to be released")
+        .within(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .until(async || match server.stats.conn_used.get() {
+            0 => Ok(()),
+            used => Err(used),
+        })
+        .await;
     proxy_still_serves(&fx).await;
 }
 
@@ -190,7 +191,8 @@ async fn slow_reader_of_a_1_gb_result_keeps_proxy_memory_bounded() {
     let mut q = vec![com::QUERY];
     q.extend_from_slice(b"SELECT REPEAT('x', 1000) FROM seq_1_to_1000000");
     c.command(&q).await.expect("send");
-    // Not reading for a while: everything the proxy held would show now.
+    // Not reading for a while: everything the proxy held would show now. The pause is the
+    // scenario (a client that stops reading), not a wait for an event.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (stalled, _) = proxy.rss_kib();
     let mut tracker = Tracker::new(Expect::Results, true, true);

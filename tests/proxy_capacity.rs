@@ -6,14 +6,15 @@
 //! test. What is asserted is how well the curve fits what was measured, and (with a workload
 //! whose scalability law is known) where the peak is and that the cap holds it.
 
-mod proxy_support;
+mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use proxy_support::{sql, Fixture};
+use support::poll::wait;
+use support::{sql, Fixture};
 use switchyard::control::{CapacityRow, FromAdminRow};
 use switchyard::sandbox::WRITER_HOSTGROUP;
 
@@ -65,6 +66,17 @@ async fn capacity_row(fx: &Fixture) -> Option<CapacityRow> {
     )
 }
 
+/// Waits until the sampler's last interval of the primary is idle: every interval of the load
+/// just ended is recorded (idle ones are not points).
+async fn sampled_past_the_load(fx: &Fixture) {
+    wait("an idle sampling interval after the load")
+        .until(async || match capacity_row(fx).await {
+            Some(row) if row.current_x == Some(0.0) => Ok(()),
+            other => Err(other.map(|row| row.current_x)),
+        })
+        .await
+}
+
 /// The sampler's points of the primary whose whole interval lies within `[from_ms, to_ms]`.
 async fn points_within(fx: &Fixture, from_ms: u64, to_ms: u64) -> Vec<(f64, f64)> {
     let mut admin = fx.admin().await;
@@ -101,7 +113,7 @@ fn mean(v: &[(f64, f64)]) -> (f64, f64) {
 fn sysbench(port: u16, user: &str, password: &str, args: &[&str]) {
     let fixed = ["--tables=1", "--table-size=10000", "--db-ps-mode=disable"];
     let all: Vec<&str> = fixed.iter().chain(args).copied().collect();
-    proxy_support::sysbench_test("oltp_point_select", port, user, password, &all);
+    support::sysbench_test("oltp_point_select", port, user, password, &all);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +138,7 @@ async fn the_usl_fit_of_sysbench_passes_near_the_measured_points() {
         // Sampling is not aligned with the levels: wait for the interval that ends after `to`
         // to be recorded, then keep the intervals wholly inside the level (sysbench connects
         // its threads in the first moments).
-        tokio::time::sleep(Duration::from_millis(2 * SAMPLE_MS)).await;
+        sampled_past_the_load(&fx).await;
         let pts = points_within(&fx, from + 300, to).await;
         assert!(
             !pts.is_empty(),
@@ -225,7 +237,7 @@ async fn the_cap_holds_a_server_at_its_fitted_peak() {
         levels.push((clients, from, now_ms()));
         println!("{clients:>2} clients: {done} probes, at most {most} at once on the server");
     }
-    tokio::time::sleep(Duration::from_millis(2 * SAMPLE_MS)).await;
+    sampled_past_the_load(&fx).await;
     let fit = capacity_row(&fx).await.expect("a capacity row");
     println!("fit: {fit:?}");
     assert_eq!(fit.fit, "peak", "{fit:?}");

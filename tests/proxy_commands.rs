@@ -3,14 +3,14 @@
 //! read-only cursor fetched in pieces (COM_STMT_EXECUTE + COM_STMT_FETCH); and the greeting's
 //! capabilities and column metadata for MySQL- and MariaDB-style clients.
 
-mod proxy_support;
+mod support;
 
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
 
-use proxy_support::raw::{RawClient, CLIENT_CAPS};
-use proxy_support::Fixture;
+use support::raw::{RawClient, CLIENT_CAPS};
+use support::Fixture;
 use switchyard_proxy::protocol::constants::{cap, com, status};
 use switchyard_proxy::protocol::messages::Err as ErrPacket;
 

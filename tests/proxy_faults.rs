@@ -1,7 +1,7 @@
-//! Network faults between the proxy and a backend, made by a TCP relay (`proxy_support::relay`)
+//! Network faults between the proxy and a backend, made by a TCP relay (`support::relay`)
 //! in front of one replica: what the clients see and what the proxy does.
 
-mod proxy_support;
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,9 +11,10 @@ use futures::StreamExt;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
-use proxy_support::relay::{Fault, Relay, Shape};
-use proxy_support::sql::{eventually, exec, login, one, rows};
-use proxy_support::Fixture;
+use support::poll::eventually;
+use support::relay::{Fault, Relay, Shape};
+use support::sql::{exec, login, one, rows};
+use support::Fixture;
 
 const READER: u32 = 20;
 /// How long a client may wait on a blackholed server before the test calls it a hang. The

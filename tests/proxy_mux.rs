@@ -4,7 +4,7 @@
 //! unpins), LAST_INSERT_ID answered with the server's own column definition, and a drain under
 //! sysbench read load.
 
-mod proxy_support;
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts};
 
-use proxy_support::raw::RawClient;
-use proxy_support::sql::{eventually, rows};
-use proxy_support::{sysbench, Fixture};
+use support::poll::eventually;
+use support::raw::RawClient;
+use support::sql::rows;
+use support::{sysbench, Fixture};
 
 const WRITER: u32 = 10;
 const READER: u32 = 20;
@@ -678,7 +679,7 @@ async fn prepared_statement_churn_stays_bounded() {
             peak
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    let end_of_load = Instant::now() + Duration::from_secs(secs);
     let mut conns = Vec::new();
     for chunk in (0..200).collect::<Vec<usize>>().chunks(50) {
         conns.extend(futures::future::join_all(chunk.iter().map(|_| connect(&url))).await);
@@ -689,7 +690,7 @@ async fn prepared_statement_churn_stays_bounded() {
         .map(|(c, mut conn)| {
             tokio::spawn(async move {
                 let mut n = 0u64;
-                while Instant::now() < deadline {
+                while Instant::now() < end_of_load {
                     let sql = format!("SELECT ? + {}", (c + n as usize) % 50);
                     let stmt = conn.prep(sql).await.expect("prepare");
                     let v: Option<i64> = conn.exec_first(&stmt, (1,)).await.expect("execute");

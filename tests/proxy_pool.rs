@@ -4,17 +4,18 @@
 //! error at a limit is the server's own (code, SQLSTATE, message); a client idle past its
 //! `wait_timeout` is disconnected exactly as a direct one.
 
-mod proxy_support;
+mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts};
 
-use proxy_support::raw::RawClient;
-use proxy_support::sql::{converges, eventually, exec, login, one, rows};
-use proxy_support::Fixture;
+use support::poll::{eventually, wait};
+use support::raw::RawClient;
+use support::sql::{converges, exec, login, one, rows};
+use support::Fixture;
 
 const WRITER: u32 = 10;
 
@@ -121,18 +122,13 @@ async fn a_burst_shrinks_back_to_the_free_share_with_com_quit() {
     )
     .await;
     exec(&mut a, "LOAD MYSQL SERVERS TO RUNTIME").await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (used, free) = pool(&mut a).await;
-        if used == 0 && free == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the pool never emptied: {used} used, {free} idle"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait("the pool to empty")
+        .every(Duration::from_millis(50))
+        .until(async || match pool(&mut a).await {
+            (0, 0) => Ok(()),
+            (used, free) => Err(format!("{used} used, {free} idle")),
+        })
+        .await;
     // The clients stay connected and keep working on what is left.
     for mut c in conns {
         assert_eq!(

@@ -5,7 +5,7 @@
 //! working and pin only while they wait; the per-connection statement cache is bounded on the
 //! server.
 
-mod proxy_support;
+mod support;
 
 use std::net::SocketAddr;
 
@@ -13,9 +13,10 @@ use bytes::BytesMut;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts};
 
-use proxy_support::raw::RawClient;
-use proxy_support::sql::{eventually, rows};
-use proxy_support::Fixture;
+use support::poll::eventually;
+use support::raw::RawClient;
+use support::sql::rows;
+use support::Fixture;
 use switchyard_proxy::protocol::constants::{com, status};
 use switchyard_proxy::protocol::messages::Err as ErrPacket;
 

@@ -6,14 +6,15 @@
 //! tests/transparency.rs compares whole transcripts with direct connections; this file names the
 //! mechanisms one by one.)
 
-mod proxy_support;
+mod support;
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts};
 
-use proxy_support::raw::RawClient;
-use proxy_support::sql::{error, eventually, exec, one, rows};
-use proxy_support::Fixture;
+use support::poll::eventually;
+use support::raw::RawClient;
+use support::sql::{error, exec, one, rows};
+use support::Fixture;
 
 /// Every client of these tests shares at most this many backend connections.
 const POOL: u32 = 2;

@@ -2,9 +2,9 @@
 //! sysbench aborts on any error outside its ignore list (deadlocks and lock waits, which the
 //! server raises whatever is in front of it), so a clean exit is the zero-errors check.
 
-mod proxy_support;
+mod support;
 
-use proxy_support::{sysbench, Fixture};
+use support::{sysbench, Fixture};
 
 const TABLES: &str = "--tables=8";
 const SIZE: &str = "--table-size=10000";

@@ -2,13 +2,15 @@
 //! proxy verifying it (`mysql-ssl_p2s_ca`) or refusing it with a wrong CA, and the frontend
 //! certificate read again on `LOAD MYSQL VARIABLES TO RUNTIME` without dropping a session.
 
-mod proxy_support;
+mod support;
 
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use proxy_support::sql::{exec, login, one, rows};
+use support::admin;
+use support::poll::wait;
+use support::sql::{exec, one, rows};
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::{Config, ServerRow};
 use switchyard_proxy::ProxyHandle;
@@ -21,18 +23,9 @@ async fn tls_sandbox(replicas: usize) -> SandboxGuard {
 }
 
 fn config_for(sb: &SandboxGuard) -> Config {
-    let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
-    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
+    let mut config = support::sandbox_config(sb);
     config.proxy.connect_timeout_server_max_ms = 2_000;
-    proxy_support::own_state_dir(&mut config, sb.dir());
     config
-}
-
-async fn admin(sb: &SandboxGuard, proxy: &ProxyHandle) -> Conn {
-    let l = &sb.logins().admin;
-    login(proxy.admin_addr.port(), &l.user, &l.password).await
 }
 
 fn url(user: &str, password: &str, proxy: &ProxyHandle) -> String {
@@ -120,21 +113,18 @@ async fn a_wrong_ca_is_refused_and_the_server_shunned() {
     let status_sql = format!(
         "SELECT status FROM runtime_mysql_servers WHERE hostgroup_id = 20 AND port = {replica}"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(mut c) = Conn::from_url(ro_url.clone()).await {
-            let _ = c.query_drop("SELECT 1").await;
-            let _ = c.disconnect().await;
-        }
-        if one(&mut a, &status_sql).await.as_deref() == Some("SHUNNED") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the replica was never shunned"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait("the replica to be shunned")
+        .until(async || {
+            if let Ok(mut c) = Conn::from_url(ro_url.clone()).await {
+                let _ = c.query_drop("SELECT 1").await;
+                let _ = c.disconnect().await;
+            }
+            match one(&mut a, &status_sql).await {
+                status if status.as_deref() == Some("SHUNNED") => Ok(()),
+                status => Err(status),
+            }
+        })
+        .await;
     let shun = rows(
         &mut a,
         &format!("SELECT reason FROM stats_switchyard_events WHERE kind = 'shun' AND server = '127.0.0.1:{replica}'"),
@@ -172,7 +162,7 @@ async fn the_frontend_certificate_reloads_without_dropping_sessions() {
     // The mariadb CLI as a TLS client that verifies the proxy's certificate (and its IP).
     let tls_login = move |ca: &std::path::Path| {
         let ca = format!("--ssl-ca={}", ca.display());
-        let out = proxy_support::mariadb_cli(
+        let out = support::mariadb_cli(
             port,
             &l.user,
             &l.password,
@@ -244,12 +234,12 @@ async fn sighup_reloads_the_frontend_certificate() {
     });
     let path = certs.path().join("proxy.toml");
     std::fs::write(&path, config.to_toml().expect("toml")).expect("write config");
-    let proxy = tokio::task::block_in_place(|| proxy_support::ProxyProcess::spawn(&path));
+    let proxy = tokio::task::block_in_place(|| support::ProxyProcess::spawn(&path));
     let l = sb.logins().app.clone();
     let port = proxy.addr.port();
     let tls_login = move |ca: &std::path::Path| {
         let ca = format!("--ssl-ca={}", ca.display());
-        proxy_support::mariadb_cli(
+        support::mariadb_cli(
             port,
             &l.user,
             &l.password,
@@ -266,14 +256,16 @@ async fn sighup_reloads_the_frontend_certificate() {
         .status
         .success()
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !tls_login(&first.ca) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no TLS login with the first CA"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let tls_login_with = |ca: &std::path::Path| {
+        if tls_login(ca) {
+            Ok(())
+        } else {
+            Err("refused")
+        }
+    };
+    wait("a TLS login with the first CA")
+        .within(Duration::from_secs(30))
+        .until_blocking(|| tls_login_with(&first.ca));
     std::fs::copy(&second.cert, &cert).expect("copy");
     std::fs::copy(&second.key, &key).expect("copy");
     let hup = std::process::Command::new("kill")
@@ -281,12 +273,8 @@ async fn sighup_reloads_the_frontend_certificate() {
         .status()
         .expect("kill -HUP");
     assert!(hup.success());
-    while !tls_login(&second.ca) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "SIGHUP did not load the new certificate"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait("SIGHUP to load the new certificate")
+        .within(Duration::from_secs(30))
+        .until_blocking(|| tls_login_with(&second.ca));
     assert!(!tls_login(&first.ca), "the old certificate is still served");
 }

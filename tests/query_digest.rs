@@ -2,12 +2,12 @@
 //! rows affected and sent, the ProxySQL-style `0x…` digest, reset-on-read through the `_reset`
 //! table, and the entry cap (`mysql-query_digests_max_entries`) holding with its overflow row.
 
-mod proxy_support;
+mod support;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use proxy_support::sql::{converges, exec, rows};
-use proxy_support::Fixture;
+use support::sql::{converges, exec, rows};
+use support::Fixture;
 use switchyard_proxy::query::digest;
 
 fn s(v: &str) -> Option<String> {

@@ -3,14 +3,15 @@
 //! rewrites (001) work as written with their effect checked on the server, a bad regex is
 //! refused at LOAD with its rule id while traffic keeps flowing.
 
-mod proxy_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use proxy_support::sql::{converges, error, eventually, exec, rows};
-use proxy_support::Fixture;
+use support::poll::eventually;
+use support::sql::{converges, error, exec, rows, wait_rows};
+use support::Fixture;
 
 async fn client(fx: &Fixture) -> Conn {
     Conn::from_url(fx.proxy_url()).await.expect("client login")
@@ -145,15 +146,7 @@ async fn conditions_chains_and_local_replies() {
     // Learn a digest the way an operator does: run the query, read it from the digest table.
     exec(&mut c, "SELECT 40 + 2").await;
     let sql = "SELECT digest FROM stats_mysql_query_digest WHERE digest_text = 'SELECT ? + ?'";
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let found = loop {
-        let found = rows(&mut a, sql).await;
-        if !found.is_empty() {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "the digest was never recorded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let found = wait_rows(&mut a, "the digest to be recorded", sql, |r| !r.is_empty()).await;
     let digest = found[0][0].clone().expect("digest");
     assert!(digest.starts_with("0x") && digest.len() == 18, "{digest}");
     load_rules(
@@ -469,36 +462,24 @@ async fn cache_timeout_mirror_and_delay() {
         .expect("session still usable");
     assert_eq!(v, Some(1));
     // The kill is counted once its KILL QUERY is answered, which may follow the client's error.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let killed = rows(&mut a, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'mysql_killed_backend_queries'").await;
-        if killed[0][0].as_deref() == Some("1") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "kill never counted: {killed:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    converges(
+        &mut a,
+        "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'mysql_killed_backend_queries'",
+        vec![vec![Some("1".into())]],
+    )
+    .await;
 
     // mirror_hostgroup: the statement also runs on hostgroup 30; its result is discarded.
     c.query_drop("INSERT INTO mirrored (v) VALUES (7)")
         .await
         .expect("insert");
     assert_eq!(c.affected_rows(), 1);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n: Option<i64> = r
-            .query_first("SELECT COUNT(*) FROM mirrored WHERE v = 7")
-            .await
-            .expect("count");
-        if n == Some(2) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the mirrored insert never reached the server"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    converges(
+        &mut r,
+        "SELECT COUNT(*) FROM mirrored WHERE v = 7",
+        vec![vec![Some("2".into())]],
+    )
+    .await;
 
     // delay: the statement waits before it is sent (a lower bound, never flaky).
     let started = Instant::now();

@@ -3,57 +3,28 @@
 //! are counted in `stats_switchyard_scheduler`, raise events, and follow `LOAD SCHEDULER TO
 //! RUNTIME` live. No backend is needed: the proxy runs with no servers.
 
-mod proxy_support;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use proxy_support::sql::{exec, login, rows};
-use switchyard_proxy::config::{AdminUser, Config};
+use support::poll::wait;
+use support::sql::{exec, login, rows, wait_rows};
 use switchyard_proxy::ProxyHandle;
-use toml::Spanned;
 
 const ADMIN_PASSWORD: &str = "sched-admin-pw";
 
-async fn start(state_dir: &Path) -> ProxyHandle {
-    let mut config = Config::default();
-    config.admin.state_dir = Some(state_dir.join("proxy-state"));
-    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.users.push(Spanned::new(
-        0..0,
-        AdminUser {
-            username: "admin".into(),
-            password: ADMIN_PASSWORD.into(),
-        },
-    ));
+/// A proxy with no sandbox and no servers: the scheduler needs none.
+async fn bare_proxy(state_dir: &Path) -> ProxyHandle {
+    let config = support::bare_config(&state_dir.join("proxy-state"), "admin", ADMIN_PASSWORD);
     switchyard_proxy::start(config).await.expect("proxy starts")
 }
 
 async fn admin(proxy: &ProxyHandle) -> Conn {
     login(proxy.admin_addr.port(), "admin", ADMIN_PASSWORD).await
-}
-
-type Row = Vec<Option<String>>;
-
-/// Polls `sql` until `done` holds for its rows, with a generous deadline for a loaded machine.
-async fn wait_for(c: &mut Conn, sql: &str, what: &str, done: impl Fn(&[Row]) -> bool) -> Vec<Row> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = rows(c, sql).await;
-        if done(&r) {
-            return r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last: {r:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn script(dir: &Path, name: &str, body: &str) -> String {
@@ -83,7 +54,7 @@ async fn scripts_run_fail_time_out_and_follow_load_scheduler() {
         "hanger.sh",
         &format!("sleep {marker}\necho never"),
     );
-    let proxy = start(dir.path()).await;
+    let proxy = bare_proxy(dir.path()).await;
     let mut c = admin(&proxy).await;
 
     exec(&mut c, "SET admin-scheduler_timeout_ms = 1000").await;
@@ -119,22 +90,16 @@ async fn scripts_run_fail_time_out_and_follow_load_scheduler() {
     );
 
     // The writer runs every interval with its arguments.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let lines = wait("the writer to run three times").until_blocking(|| {
         let lines = std::fs::read_to_string(&out).unwrap_or_default();
-        if lines.lines().count() >= 3 {
-            assert!(lines.lines().all(|l| l == "run x"), "{lines}");
-            break;
+        match lines.lines().count() {
+            runs if runs >= 3 => Ok(lines),
+            runs => Err(format!("{runs} runs")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "writer ran {} times",
-            lines.lines().count()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    });
+    assert!(lines.lines().all(|l| l == "run x"), "{lines}");
     let sql = "SELECT id, runs, failures, timeouts, last_exit, last_error, consecutive_failures FROM stats_switchyard_scheduler ORDER BY id";
-    let stats = wait_for(&mut c, sql, "failures and a timeout", |r| {
+    let stats = wait_rows(&mut c, "failures and a timeout", sql, |r| {
         r.len() == 3 && num(&r[1][2]) >= 2 && num(&r[2][3]) >= 1
     })
     .await;
@@ -214,14 +179,12 @@ async fn scripts_run_fail_time_out_and_follow_load_scheduler() {
         "the unchanged row kept its counters: {after:?}"
     );
     // With the hanger gone, its process group is killed at once.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while alive() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "'{pattern}' still running after its row was removed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait(format!("'{pattern}' to stop once its row was removed"))
+        .within(Duration::from_secs(30))
+        .until_blocking(|| match alive() {
+            0 => Ok(()),
+            running => Err(running),
+        });
 
     // The seed's scheduler insert runs as written; the program does not exist here, so the run
     // fails to start, which is counted and raised.
@@ -232,10 +195,10 @@ async fn scripts_run_fail_time_out_and_follow_load_scheduler() {
     .await;
     exec(&mut c, "LOAD SCHEDULER TO RUNTIME").await;
     exec(&mut c, "SAVE SCHEDULER TO DISK").await;
-    let seed = wait_for(
+    let seed = wait_rows(
         &mut c,
-        "SELECT failures, last_error FROM stats_switchyard_scheduler WHERE filename = '/usr/bin/proxy-oc-tool.sh'",
         "the seed's row to fail to start",
+        "SELECT failures, last_error FROM stats_switchyard_scheduler WHERE filename = '/usr/bin/proxy-oc-tool.sh'",
         |r| r.len() == 1 && num(&r[0][0]) >= 1,
     )
     .await;

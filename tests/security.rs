@@ -1,7 +1,7 @@
 //! Security properties checked as tests: what the logs never hold, and how the admin
 //! interface treats a source that guesses passwords.
 
-mod proxy_support;
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use mysql_async::prelude::*;
 use switchyard_proxy::protocol::auth::{NativeSecret, PasswordHash};
 
-use proxy_support::sql::{eventually, exec, login, try_login};
-use proxy_support::Fixture;
+use support::poll::eventually;
+use support::sql::{exec, login, try_login};
+use support::Fixture;
 
 /// Every log line the process writes, kept in memory.
 #[derive(Clone, Default)]

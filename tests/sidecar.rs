@@ -8,7 +8,7 @@
 //!   role), with the time from each role change to the hostgroup move printed;
 //! - the container image: `scripts/build-image.sh --check` on whatever binary this run has.
 
-mod proxy_support;
+mod support;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,14 +16,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use proxy_support::sql;
+use support::poll::{wait, Text};
+use support::sql;
 use switchyard::sandbox::SandboxGuard;
-use switchyard_proxy::config::Config;
 use switchyard_proxy::ProxyHandle;
 
 const SEED_CNF: &str = include_str!("fixtures/sidecar-proxysql.cnf");
-/// Generous bounds for a loaded 2-core machine; nothing here is a timed assertion of speed.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 fn sandbox(replicas: usize) -> SandboxGuard {
     SandboxGuard::temp(replicas, false).expect("sandbox up")
@@ -50,15 +48,17 @@ fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Polls `check` until it holds, panicking with `what` and the proxy's log past the deadline.
 fn wait_for(what: &str, log: &Path, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "never happened: {what}\nproxy log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait(what)
+        .every(Duration::from_millis(50))
+        .until_blocking(|| {
+            if check() {
+                return Ok(());
+            }
+            Err(Text(format!(
+                "proxy log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )))
+        })
 }
 
 /// The real binary, its stderr in `log` (read on failure).
@@ -83,21 +83,17 @@ fn sigterm(child: &Child) {
 
 /// Waits for the child to exit (it is killed past the deadline, so no test leaves it behind).
 fn wait_exit(child: &mut Child, within: Duration, log: &Path) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the proxy did not exit within {within:?}\nlog:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let exited = wait("the proxy to exit")
+        .within(within)
+        .every(Duration::from_millis(20))
+        .try_until_blocking(|| child.try_wait().expect("try_wait"));
+    exited.unwrap_or_else(|| {
+        support::process::kill(child);
+        panic!(
+            "the proxy did not exit within {within:?}\nlog:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    })
 }
 
 struct Reaper(Child);
@@ -354,10 +350,10 @@ fn writers(proxy: &ProxyHandle, hostgroup: u32) -> Vec<u16> {
 /// Polls until `check` holds for the proxy; returns how long it took.
 async fn moved(what: &str, proxy: &ProxyHandle, check: impl Fn(&ProxyHandle) -> bool) -> Duration {
     let started = Instant::now();
-    while !check(proxy) {
-        assert!(started.elapsed() < PATIENCE, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait(what)
+        .every(Duration::from_millis(20))
+        .until(async || if check(proxy) { Ok(()) } else { Err("not yet") })
+        .await;
     started.elapsed()
 }
 
@@ -392,11 +388,7 @@ async fn aurora_style_read_only_detection_moves_servers_by_check_type() {
     let db2 = sb.topology().servers[1].port;
     let mut proxies = Vec::new();
     for check_type in CHECK_TYPES {
-        let mut config = Config::load(sb.proxy_config()).expect("config");
-        config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-        config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-        config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
-        proxy_support::own_state_dir(&mut config, sb.dir());
+        let mut config = support::sandbox_config(&sb);
         for rh in &mut config.mysql_replication_hostgroups {
             rh.get_mut().check_type = check_type.to_string();
         }
@@ -426,24 +418,19 @@ async fn aurora_style_read_only_detection_moves_servers_by_check_type() {
         let p = proxy("super_read_only");
         let l = &sb.logins().admin;
         let mut admin = sql::login(p.admin_addr.port(), &l.user, &l.password).await;
-        let started = Instant::now();
-        while !sql::rows(
+        sql::wait_rows(
             &mut admin,
+            "a super_read_only error in the read_only log",
             "SELECT error FROM monitor.mysql_server_read_only_log WHERE error IS NOT NULL",
+            |r| {
+                r.iter().any(|row| {
+                    row[0]
+                        .as_deref()
+                        .is_some_and(|e| e.contains("super_read_only"))
+                })
+            },
         )
-        .await
-        .iter()
-        .any(|row| {
-            row[0]
-                .as_deref()
-                .is_some_and(|e| e.contains("super_read_only"))
-        }) {
-            assert!(
-                started.elapsed() < PATIENCE,
-                "no super_read_only error in the read_only log"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        .await;
         assert_eq!(writers(p, w), vec![db1], "configured placement kept");
     }
 
@@ -469,14 +456,13 @@ async fn aurora_style_read_only_detection_moves_servers_by_check_type() {
             .expect("clock")
             .as_micros()) as u64;
         let check = format!("SELECT 1 FROM monitor.mysql_server_read_only_log WHERE port = {db1} AND time_start_us > {since_us} AND error IS NULL");
-        let started = Instant::now();
-        while sql::rows(&mut admin, &check).await.is_empty() {
-            assert!(
-                started.elapsed() < PATIENCE,
-                "{t}: no read_only check of db1 after SET"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        sql::wait_rows(
+            &mut admin,
+            &format!("{t}: a read_only check of db1 after SET"),
+            &check,
+            |r| !r.is_empty(),
+        )
+        .await;
         assert_eq!(
             writers(p, w),
             vec![db1],
@@ -521,17 +507,19 @@ async fn aurora_style_read_only_detection_moves_servers_by_check_type() {
         let p = proxy("innodb_read_only");
         let l = &sb.logins().app;
         let mut app = sql::login(p.mysql_addr.port(), &l.user, &l.password).await;
-        let started = Instant::now();
-        while app
-            .query_first::<(u16, u8), _>("SELECT @@port, @@global.innodb_read_only")
-            .await
-            .ok()
-            .flatten()
-            != Some((db2, 0))
-        {
-            assert!(started.elapsed() < PATIENCE, "writes never reached db2");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait("writes to reach db2")
+            .until(async || {
+                match app
+                    .query_first::<(u16, u8), _>("SELECT @@port, @@global.innodb_read_only")
+                    .await
+                    .ok()
+                    .flatten()
+                {
+                    Some(at) if at == (db2, 0) => Ok(()),
+                    other => Err(other),
+                }
+            })
+            .await;
         sql::exec(
             &mut app,
             "CREATE TABLE app.after_failover (id INT PRIMARY KEY)",

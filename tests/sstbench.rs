@@ -4,10 +4,13 @@
 //! The CLI tools come from `scripts/deps/sst.apt`; a test that needs a missing one fails and says
 //! which package to install.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
+use support::galera;
 use switchyard::sstbench::codecs::{self, Method};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
@@ -545,233 +548,12 @@ fn qpress_reads_what_mariabackup_compress_writes() {
     assert!(pages_checked > 500, "{pages_checked} pages");
 }
 
-/// A two-node Galera cluster on loopback (Debian's galera-4) for real SSTs: ports per node for
-/// SQL, group communication (base_port, IST on base_port + 1) and SST; generous evs timeouts so
-/// a busy 2-core machine does not partition it mid-SST. Killed and removed on drop.
-mod galera {
-    use std::fs;
-    use std::net::TcpListener;
-    use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
-
-    pub const PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
-
-    fn free_port(also_next: bool) -> u16 {
-        for _ in 0..200 {
-            let l = TcpListener::bind("127.0.0.1:0").unwrap();
-            let p = l.local_addr().unwrap().port();
-            if !also_next || (p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()) {
-                return p;
-            }
-        }
-        panic!("no free loopback port");
-    }
-
-    pub struct Node {
-        pub name: &'static str,
-        pub dir: PathBuf,
-        pub port: u16,
-        pub base_port: u16,
-        pub sst_port: u16,
-        child: Option<Child>,
-    }
-
-    impl Node {
-        pub fn datadir(&self) -> PathBuf {
-            self.dir.join("data")
-        }
-        pub fn cnf(&self) -> PathBuf {
-            self.dir.join("my.cnf")
-        }
-        pub fn socket(&self) -> PathBuf {
-            self.dir.join("mysqld.sock")
-        }
-        pub fn log(&self) -> PathBuf {
-            self.dir.join("error.log")
-        }
-    }
-
-    pub struct Cluster {
-        pub root: PathBuf,
-        pub nodes: [Node; 2],
-    }
-
-    impl Cluster {
-        pub fn new() -> Cluster {
-            let root = std::env::temp_dir().join(format!(
-                "switchyard-galera-{}-{}",
-                std::process::id(),
-                free_port(false)
-            ));
-            let node = |name, i: usize| Node {
-                name,
-                dir: root.join(format!("n{i}")),
-                port: free_port(false),
-                base_port: free_port(true),
-                sst_port: free_port(false),
-                child: None,
-            };
-            let c = Cluster {
-                nodes: [node("node1", 1), node("node2", 2)],
-                root,
-            };
-            for n in &c.nodes {
-                fs::create_dir_all(n.datadir()).unwrap();
-            }
-            c
-        }
-
-        /// Writes both nodes' my.cnf; `sst` is the `[sst]` section's body.
-        pub fn configure(&self, sst: &str) {
-            let first = &self.nodes[0];
-            for (i, n) in self.nodes.iter().enumerate() {
-                let address = if i == 0 {
-                    "gcomm://".to_string()
-                } else {
-                    format!("gcomm://127.0.0.1:{}", first.base_port)
-                };
-                let cnf = format!(
-                    "[mysqld]\n\
-                     datadir={data}\nsocket={sock}\nport={port}\nbind-address=127.0.0.1\n\
-                     user=root\npid-file={dir}/mysqld.pid\nlog-error={log}\n\
-                     binlog_format=ROW\ninnodb_autoinc_lock_mode=2\n\
-                     innodb_buffer_pool_size=64M\ninnodb_log_file_size=32M\n\
-                     wsrep_on=ON\nwsrep_provider={PROVIDER}\n\
-                     wsrep_cluster_name=switchyard-sst-{pid}\n\
-                     wsrep_cluster_address={address}\n\
-                     wsrep_node_name={name}\nwsrep_node_address=127.0.0.1:{base}\n\
-                     wsrep_provider_options=\"base_port={base};gcache.size=32M;\
-                     evs.suspect_timeout=PT30S;evs.inactive_timeout=PT60S;\
-                     evs.install_timeout=PT30S;pc.ignore_sb=true\"\n\
-                     wsrep_sst_receive_address=127.0.0.1:{sstp}\n\
-                     wsrep_sst_method=mariabackup\nwsrep_sst_auth=root:\n\
-                     \n[sst]\n{sst}\n",
-                    data = n.datadir().display(),
-                    sock = n.socket().display(),
-                    port = n.port,
-                    dir = n.dir.display(),
-                    log = n.log().display(),
-                    pid = std::process::id(),
-                    name = n.name,
-                    base = n.base_port,
-                    sstp = n.sst_port,
-                );
-                fs::write(n.cnf(), cnf).unwrap();
-            }
-        }
-
-        pub fn install_first(&self) {
-            let n = &self.nodes[0];
-            let out = Command::new("mariadb-install-db")
-                .arg("--no-defaults")
-                .arg(format!("--datadir={}", n.datadir().display()))
-                .args(["--user=root", "--auth-root-authentication-method=normal"])
-                .args(["--skip-test-db", "--skip-name-resolve"])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-
-        pub fn start(&mut self, i: usize) {
-            let n = &mut self.nodes[i];
-            let mut cmd = Command::new("mariadbd");
-            cmd.arg(format!("--defaults-file={}", n.cnf().display()));
-            if i == 0 {
-                cmd.arg("--wsrep-new-cluster");
-            }
-            n.child = Some(
-                cmd.stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            );
-        }
-
-        pub fn sql(&self, i: usize, sql: &str) -> Result<String, String> {
-            let n = &self.nodes[i];
-            let out = Command::new("mariadb")
-                .arg("--no-defaults")
-                .arg(format!("--socket={}", n.socket().display()))
-                .args(["-uroot", "-N", "-B", "-e", sql])
-                .output()
-                .map_err(|e| e.to_string())?;
-            if out.status.success() {
-                Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-            } else {
-                Err(String::from_utf8_lossy(&out.stderr).into_owned())
-            }
-        }
-
-        /// Waits until the node reports `Synced`; returns the time waited.
-        pub fn wait_synced(&mut self, i: usize, limit: Duration) -> Duration {
-            let start = Instant::now();
-            loop {
-                let state = self.sql(i, "SHOW STATUS LIKE 'wsrep_local_state_comment'");
-                if state.as_deref().is_ok_and(|s| s.ends_with("Synced")) {
-                    return start.elapsed();
-                }
-                let exited = self.nodes[i]
-                    .child
-                    .as_mut()
-                    .and_then(|c| c.try_wait().ok().flatten());
-                if exited.is_some() || start.elapsed() > limit {
-                    panic!(
-                        "{} not synced ({exited:?}, {state:?}); log:\n{}",
-                        self.nodes[i].name,
-                        tail(&self.nodes[i].log(), 40)
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(250));
-            }
-        }
-
-        /// Stops a node (SIGTERM, then SIGKILL after 60 s) and wipes its datadir, so its next
-        /// start needs a full SST.
-        pub fn stop_and_wipe(&mut self, i: usize) {
-            stop(&mut self.nodes[i]);
-            let data = self.nodes[i].datadir();
-            fs::remove_dir_all(&data).unwrap();
-            fs::create_dir_all(&data).unwrap();
-        }
-    }
-
-    fn stop(n: &mut Node) {
-        if let Some(mut child) = n.child.take() {
-            // SAFETY: signalling our own child process.
-            unsafe {
-                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-            }
-            let start = Instant::now();
-            while child.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > Duration::from_secs(60) {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-
-    pub fn tail(path: &Path, lines: usize) -> String {
-        let text = fs::read_to_string(path).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
-    }
-
-    impl Drop for Cluster {
-        fn drop(&mut self) {
-            for n in self.nodes.iter_mut().rev() {
-                stop(n);
-            }
-            let _ = fs::remove_dir_all(&self.root);
-        }
+/// Two nodes with room for sysbench's tables, `sst` as the `[sst]` section.
+fn sst_settings(sst: &str) -> galera::Settings<'_> {
+    galera::Settings {
+        mysqld: "innodb_buffer_pool_size=64M\ninnodb_log_file_size=32M",
+        gcache: "32M",
+        sst,
     }
 }
 
@@ -796,8 +578,8 @@ fn galera_sst_with_the_recommended_settings_and_without() {
     );
     // The link: pv -L 10m on the donor (`[sst] rlimit`), after the compressor, like a WAN.
     let rlimit = "rlimit=10m";
-    let mut cluster = galera::Cluster::new();
-    cluster.configure(&format!("time=1\n{rlimit}"));
+    let mut cluster = galera::Cluster::new("galera", 2);
+    cluster.configure(&sst_settings(&format!("time=1\n{rlimit}")));
     cluster.install_first();
     cluster.start(0);
     cluster.wait_synced(0, Duration::from_secs(120));
@@ -830,9 +612,9 @@ fn galera_sst_with_the_recommended_settings_and_without() {
     );
 
     // SST 1: the recommended [sst] lines (our codec on both ends).
-    cluster.configure(&format!(
+    cluster.configure(&sst_settings(&format!(
         "time=1\n{rlimit}\ncompressor='{compressor}'\ndecompressor='{decompressor}'"
-    ));
+    )));
     cluster.start(1);
     let with_codec = cluster.wait_synced(1, Duration::from_secs(300));
     let rows = cluster
@@ -847,7 +629,7 @@ fn galera_sst_with_the_recommended_settings_and_without() {
 
     // SST 2: the same, uncompressed.
     cluster.stop_and_wipe(1);
-    cluster.configure(&format!("time=1\n{rlimit}"));
+    cluster.configure(&sst_settings(&format!("time=1\n{rlimit}")));
     cluster.start(1);
     let without = cluster.wait_synced(1, Duration::from_secs(300));
     assert_eq!(

@@ -5,13 +5,12 @@
 //! Any per-session difference fails the test with a reproduction.
 //!
 //! Short mode here; `scripts/transparency.sh` runs it longer. Settings: see
-//! `tests/transparency_support/mod.rs`.
+//! `tests/support/transparency/mod.rs`.
 
-mod proxy_support;
-mod transparency_support;
+mod support;
 
-use proxy_support::Fixture;
-use transparency_support::{Settings, Target};
+use support::transparency::{Settings, Target};
+use support::Fixture;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_is_transparent_to_concurrent_sessions() {
@@ -41,7 +40,7 @@ async fn proxy_is_transparent_to_concurrent_sessions() {
         user,
         password,
     };
-    let totals = transparency_support::run(&target, &settings).await;
+    let totals = support::transparency::run(&target, &settings).await;
     println!("{}", totals.report);
     assert!(totals.proxy_statements > 0, "no statement ran");
     assert_eq!(

@@ -1,6 +1,8 @@
 //! The console's state machine without a terminal: keys in, state and effects out.
 
-mod common;
+mod support;
+
+use support::console;
 
 use std::time::Duration;
 
@@ -28,7 +30,7 @@ fn server(hg: u32, host: &str) -> ServerTarget {
 
 #[test]
 fn views_switch_by_digit_and_tab() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     assert_eq!(app.view(), View::Overview);
     keys(&mut app, &[Key::Char('3')]);
     assert_eq!(app.view(), View::Servers);
@@ -44,14 +46,14 @@ fn views_switch_by_digit_and_tab() {
 
 #[test]
 fn q_goes_back_then_quits_and_esc_never_quits() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     assert_eq!(keys(&mut app, &[Key::Esc]), []);
     keys(&mut app, &[Key::Char('2'), Key::Enter]);
     assert_eq!(app.view(), View::Servers);
     assert_eq!(keys(&mut app, &[Key::Char('q')]), []);
     assert_eq!(app.view(), View::Hostgroups);
     assert_eq!(keys(&mut app, &[Key::Char('q')]), [Effect::Quit]);
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('?')]);
     assert_eq!(
         keys(&mut app, &[Key::CtrlC]),
@@ -62,7 +64,7 @@ fn q_goes_back_then_quits_and_esc_never_quits() {
 
 #[test]
 fn drill_down_goes_hostgroup_server_pool_events_and_back() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('2'), Key::Down, Key::Enter]);
     assert_eq!(app.view(), View::Servers);
     assert_eq!(app.scope(), &Scope::Hostgroup(20));
@@ -84,7 +86,7 @@ fn drill_down_goes_hostgroup_server_pool_events_and_back() {
 
 #[test]
 fn selection_stays_within_the_rows() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('3')]);
     keys(&mut app, &[Key::Up]);
     assert_eq!(app.view_state(View::Servers).selected, 0);
@@ -98,7 +100,7 @@ fn selection_stays_within_the_rows() {
 
 #[test]
 fn drain_asks_with_the_sql_and_only_capital_y_runs_it() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('3'), Key::Char('/')]);
     for c in "db5".chars() {
         keys(&mut app, &[Key::Char(c)]);
@@ -136,7 +138,7 @@ fn drain_asks_with_the_sql_and_only_capital_y_runs_it() {
 
 #[test]
 fn cancel_leaves_everything_as_it_was() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('3'), Key::Char('f')]);
     assert!(matches!(app.mode, Mode::Confirm(_)));
     assert_eq!(keys(&mut app, &[Key::Char('n')]), []);
@@ -149,7 +151,7 @@ fn cancel_leaves_everything_as_it_was() {
 
 #[test]
 fn read_only_refuses_every_action_and_says_so() {
-    let mut app = common::app_with_reads(2, true);
+    let mut app = console::app_with_reads(2, true);
     keys(&mut app, &[Key::Char('3')]);
     for k in ['d', 'f', 'u', 'o', 'w', 't', 'L', 'W'] {
         assert_eq!(keys(&mut app, &[Key::Char(k)]), [], "{k}");
@@ -162,7 +164,7 @@ fn read_only_refuses_every_action_and_says_so() {
 
 #[test]
 fn weight_prompt_accepts_digits_and_bounds_the_value() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('3'), Key::Char('w')]);
     assert!(matches!(app.mode, Mode::Number { .. }));
     keys(
@@ -193,7 +195,7 @@ fn weight_prompt_accepts_digits_and_bounds_the_value() {
 
 #[test]
 fn set_online_and_load_and_save_follow_the_view() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('3'), Key::Char('o')]);
     let Mode::Confirm(c) = app.mode.clone() else {
         panic!()
@@ -216,7 +218,7 @@ fn set_online_and_load_and_save_follow_the_view() {
 
 #[test]
 fn filter_sort_and_clear() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(
         &mut app,
         &[
@@ -281,20 +283,20 @@ fn filter_sort_and_clear() {
 
 #[test]
 fn pause_ignores_new_reads() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     assert_eq!(keys(&mut app, &[Key::Char('p')]), [Effect::Reschedule]);
     assert!(app.paused);
     let before = app.model.current().map(|s| s.taken_at_ms);
-    app.on_snapshot(common::snapshot(5));
+    app.on_snapshot(console::snapshot(5));
     assert_eq!(app.model.current().map(|s| s.taken_at_ms), before);
     keys(&mut app, &[Key::Char('p')]);
-    app.on_snapshot(common::snapshot(5));
+    app.on_snapshot(console::snapshot(5));
     assert_ne!(app.model.current().map(|s| s.taken_at_ms), before);
 }
 
 #[test]
 fn refresh_interval_stays_within_bounds() {
-    let mut app = common::app_with_reads(1, false);
+    let mut app = console::app_with_reads(1, false);
     for _ in 0..20 {
         assert_eq!(keys(&mut app, &[Key::Char('-')]), [Effect::Reschedule]);
     }
@@ -309,7 +311,7 @@ fn refresh_interval_stays_within_bounds() {
 
 #[test]
 fn help_opens_and_closes() {
-    let mut app = common::app_with_reads(1, false);
+    let mut app = console::app_with_reads(1, false);
     keys(&mut app, &[Key::Char('?')]);
     assert_eq!(app.mode, Mode::Help);
     keys(&mut app, &[Key::Char('d')]);
@@ -320,25 +322,25 @@ fn help_opens_and_closes() {
 
 #[test]
 fn action_results_reach_the_status_line_and_the_events_view() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     let action = Action::Fence(server(20, "db2.prod"));
     app.on_action_done(
         &action,
         Err("Lost connection".into()),
-        common::T0_MS + 9_000,
+        console::T0_MS + 9_000,
     );
     let status = app.status.clone().expect("status");
     assert_eq!(status.tone, Tone::Error);
     assert!(status.text.contains("Lost connection"));
     keys(&mut app, &[Key::Char('0')]);
     assert_eq!(visible(&app).len(), 4, "three proxy events and ours");
-    app.on_action_done(&action, Ok(vec![]), common::T0_MS + 10_000);
+    app.on_action_done(&action, Ok(vec![]), console::T0_MS + 10_000);
     assert_eq!(app.status.map(|s| s.tone), Some(Tone::Info));
 }
 
 #[test]
 fn kill_asks_for_the_selected_session() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('5')]);
     assert_eq!(app.view(), View::Sessions);
     // Longest-running first: the report query.
@@ -359,7 +361,7 @@ fn kill_asks_for_the_selected_session() {
 
 #[test]
 fn tier_prompt_leads_to_the_tier_sql() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('3'), Key::Char('G'), Key::Char('t')]);
     let Mode::Number { field, .. } = app.mode.clone() else {
         panic!("no prompt: {:?}", app.mode)
@@ -383,7 +385,7 @@ fn tier_prompt_leads_to_the_tier_sql() {
 
 #[test]
 fn the_selection_follows_its_server_when_rows_re_sort() {
-    let mut app = common::app_with_reads(1, false);
+    let mut app = console::app_with_reads(1, false);
     // Servers sorted by connections in use, most first: db1 (22+), db2 (14+), db6 (6), db5 (9-i)…
     keys(&mut app, &[Key::Char('3')]);
     for _ in 0..7 {
@@ -400,7 +402,7 @@ fn the_selection_follows_its_server_when_rows_re_sort() {
         keys(&mut app, &[Key::Down]);
     }
     // db5 drains from 9 to 4 connections and falls below db6 (6).
-    app.on_snapshot(common::snapshot(5));
+    app.on_snapshot(console::snapshot(5));
     let rows = visible(&app);
     let now_at = rows.iter().position(|k| *k == db5).expect("db5 listed");
     assert_ne!(
@@ -419,7 +421,7 @@ fn the_selection_follows_its_server_when_rows_re_sort() {
 fn a_rule_is_edited_in_a_form_then_confirmed_with_its_sql() {
     use switchyard::control::RuleEdit;
     use switchyard::tui::app::RuleField;
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('7')]);
     assert_eq!(app.view(), View::Rules);
     // Rules are listed by id: the third is rule 30 (match_pattern ^SELECT, no HG, inactive).
@@ -478,7 +480,7 @@ fn a_rule_is_edited_in_a_form_then_confirmed_with_its_sql() {
     // Esc leaves the editor without a change; read-only never opens it.
     keys(&mut app, &[Key::Char('e'), Key::Esc]);
     assert_eq!(app.mode, Mode::Normal);
-    let mut ro = common::app_with_reads(2, true);
+    let mut ro = console::app_with_reads(2, true);
     keys(&mut ro, &[Key::Char('7'), Key::Char('e')]);
     assert_eq!(ro.mode, Mode::Normal);
     assert_eq!(ro.status.as_ref().map(|s| s.tone), Some(Tone::Error));
@@ -488,10 +490,10 @@ fn a_rule_is_edited_in_a_form_then_confirmed_with_its_sql() {
 fn a_drain_started_here_is_followed_to_zero_or_to_its_deadline() {
     let db5 = server(20, "db5.prod");
     // Reaches zero: the snapshots count db5's connections down (9 - i).
-    let mut app = common::app_with_reads(2, false);
-    app.on_action_done(&Action::Drain(db5.clone()), Ok(vec![]), common::T0_MS);
+    let mut app = console::app_with_reads(2, false);
+    app.on_action_done(&Action::Drain(db5.clone()), Ok(vec![]), console::T0_MS);
     assert_eq!(app.drains.len(), 1);
-    app.on_snapshot(common::snapshot(3));
+    app.on_snapshot(console::snapshot(3));
     let text = app
         .status
         .as_ref()
@@ -502,7 +504,7 @@ fn a_drain_started_here_is_followed_to_zero_or_to_its_deadline() {
         "{text}"
     );
     assert!(text.contains("c cancels"), "{text}");
-    app.on_snapshot(common::snapshot(9));
+    app.on_snapshot(console::snapshot(9));
     let text = app
         .status
         .as_ref()
@@ -512,10 +514,10 @@ fn a_drain_started_here_is_followed_to_zero_or_to_its_deadline() {
     assert!(app.drains.is_empty());
 
     // Past the deadline with work left: the fence is offered, with its SQL, never run unasked.
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     app.drain_deadline = Duration::from_secs(3);
-    app.on_action_done(&Action::Drain(db5.clone()), Ok(vec![]), common::T0_MS);
-    app.on_snapshot(common::snapshot(4)); // T0 + 8 s: past the deadline, 5 left
+    app.on_action_done(&Action::Drain(db5.clone()), Ok(vec![]), console::T0_MS);
+    app.on_snapshot(console::snapshot(4)); // T0 + 8 s: past the deadline, 5 left
     let Mode::Confirm(c) = &app.mode else {
         panic!("fence offered: {:?}", app.mode)
     };
@@ -527,7 +529,7 @@ fn a_drain_started_here_is_followed_to_zero_or_to_its_deadline() {
 
     // c cancels a drain: back ONLINE, confirmed like every action; not on a server that is
     // not draining.
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('3')]);
     keys(
         &mut app,
@@ -543,7 +545,7 @@ fn a_drain_started_here_is_followed_to_zero_or_to_its_deadline() {
 }
 
 fn failover_app(read_only: bool) -> switchyard::tui::app::App {
-    let mut app = common::app_with_reads(2, read_only);
+    let mut app = console::app_with_reads(2, read_only);
     let effects = keys(&mut app, &[Key::Char('F')]);
     assert_eq!(app.view(), View::Failover);
     assert_eq!(
@@ -553,12 +555,12 @@ fn failover_app(read_only: bool) -> switchyard::tui::app::App {
     );
     assert!(app.model.ops.busy.is_some(), "busy from the request on");
     app.on_ops_update(
-        OpsUpdate::Topology(Box::new(common::failover::topology()), common::T0_MS),
-        common::T0_MS,
+        OpsUpdate::Topology(Box::new(console::failover::topology()), console::T0_MS),
+        console::T0_MS,
     );
     app.on_ops_update(
         OpsUpdate::Finished(Ok("topology read".into())),
-        common::T0_MS,
+        console::T0_MS,
     );
     assert!(app.model.ops.busy.is_none());
     app
@@ -575,14 +577,17 @@ fn failover_steps_run_one_at_a_time_and_only_after_a_capital_y() {
         vec![Effect::Ops(OpsRequest::PlanFailover)],
         "in the failover view F plans a failover"
     );
-    app.on_ops_update(OpsUpdate::Busy("plan a failover…".into()), common::T0_MS);
+    app.on_ops_update(OpsUpdate::Busy("plan a failover…".into()), console::T0_MS);
     assert!(
         keys(&mut app, &[Key::Char('F')]).is_empty(),
         "one request at a time"
     );
-    app.on_ops_update(OpsUpdate::Finished(Ok("planned".into())), common::T0_MS);
-    let plan = common::failover::stopped_plan();
-    app.on_ops_update(OpsUpdate::Plan(Some(Box::new(plan.clone()))), common::T0_MS);
+    app.on_ops_update(OpsUpdate::Finished(Ok("planned".into())), console::T0_MS);
+    let plan = console::failover::stopped_plan();
+    app.on_ops_update(
+        OpsUpdate::Plan(Some(Box::new(plan.clone()))),
+        console::T0_MS,
+    );
     assert!(
         keys(&mut app, &[Key::Char('S')]).is_empty(),
         "no new plan while one is open"
@@ -617,7 +622,7 @@ fn failover_steps_run_one_at_a_time_and_only_after_a_capital_y() {
     // Progress patches the plan on screen while the step runs.
     let mut rec = plan.steps[2].clone();
     rec.state = StepState::Running;
-    app.on_ops_update(OpsUpdate::Step(2, Box::new(rec.clone())), common::T0_MS);
+    app.on_ops_update(OpsUpdate::Step(2, Box::new(rec.clone())), console::T0_MS);
     let shown = app.model.ops.plan.as_ref().unwrap();
     assert_eq!(shown.state, PlanState::Running);
     assert_eq!(shown.steps[2].state, StepState::Running);
@@ -633,8 +638,8 @@ fn failover_steps_run_one_at_a_time_and_only_after_a_capital_y() {
 fn run_all_lists_every_step_left_and_read_only_refuses() {
     let mut app = failover_app(false);
     app.on_ops_update(
-        OpsUpdate::Plan(Some(Box::new(common::failover::stopped_plan()))),
-        common::T0_MS,
+        OpsUpdate::Plan(Some(Box::new(console::failover::stopped_plan()))),
+        console::T0_MS,
     );
     keys(&mut app, &[Key::Char('A')]);
     let Mode::ConfirmOps(c) = app.mode.clone() else {
@@ -643,7 +648,7 @@ fn run_all_lists_every_step_left_and_read_only_refuses() {
     assert_eq!(
         c.request,
         OpsRequest::Run {
-            plan_id: common::failover::stopped_plan().id,
+            plan_id: console::failover::stopped_plan().id,
             from_step: 2,
             one_step: false
         }
@@ -659,8 +664,8 @@ fn run_all_lists_every_step_left_and_read_only_refuses() {
 
     let mut ro = failover_app(true);
     ro.on_ops_update(
-        OpsUpdate::Plan(Some(Box::new(common::failover::stopped_plan()))),
-        common::T0_MS,
+        OpsUpdate::Plan(Some(Box::new(console::failover::stopped_plan()))),
+        console::T0_MS,
     );
     for k in ['n', 'A', 'X'] {
         assert!(keys(&mut ro, &[Key::Char(k)]).is_empty());
@@ -676,13 +681,13 @@ fn switchover_and_rejoin_act_on_the_selected_server() {
     assert_eq!(
         keys(&mut app, &[Key::Down, Key::Char('S')]),
         vec![Effect::Ops(OpsRequest::PlanSwitchover(
-            common::failover::ep(3307)
+            console::failover::ep(3307)
         ))]
     );
-    app.on_ops_update(OpsUpdate::Finished(Ok("planned".into())), common::T0_MS);
+    app.on_ops_update(OpsUpdate::Finished(Ok("planned".into())), console::T0_MS);
     assert_eq!(
         keys(&mut app, &[Key::Char('g'), Key::Char('J')]),
-        vec![Effect::Ops(OpsRequest::PlanRejoin(common::failover::ep(
+        vec![Effect::Ops(OpsRequest::PlanRejoin(console::failover::ep(
             3306
         )))]
     );
@@ -690,7 +695,7 @@ fn switchover_and_rejoin_act_on_the_selected_server() {
 
 #[test]
 fn taking_out_the_last_online_server_of_a_hostgroup_is_said_loudly() {
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('3'), Key::Char('f')]);
     let Mode::Confirm(c) = app.mode.clone() else {
         panic!("f asks first")
@@ -714,7 +719,7 @@ fn taking_out_the_last_online_server_of_a_hostgroup_is_said_loudly() {
 #[test]
 fn backups_view_keys_refuse_what_cannot_or_may_not_run() {
     use switchyard::tui::app::{BackupRequest, BackupSettings, Backups};
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     keys(&mut app, &[Key::Char('B')]);
     assert_eq!(app.view(), View::Backups);
     assert_eq!(keys(&mut app, &[Key::Char('b')]), []);
@@ -723,7 +728,7 @@ fn backups_view_keys_refuse_what_cannot_or_may_not_run() {
     let mut settings = BackupSettings::none();
     settings.store = Some("file:///nonexistent".into());
     settings.available_memory = Some(1 << 30);
-    let mut ro = common::app_with_reads(2, true);
+    let mut ro = console::app_with_reads(2, true);
     ro.backups = Backups::new(settings.clone());
     keys(&mut ro, &[Key::Char('B')]);
     for k in ['b', 'P'] {
@@ -737,7 +742,7 @@ fn backups_view_keys_refuse_what_cannot_or_may_not_run() {
         assert_eq!(ro.mode, Mode::Normal);
     }
 
-    let mut app = common::app_with_reads(2, false);
+    let mut app = console::app_with_reads(2, false);
     app.backups = Backups::new(settings);
     let effects = keys(&mut app, &[Key::Char('B'), Key::Char('b')]);
     assert!(

@@ -2,7 +2,9 @@
 //! committed text in `tests/snapshots/` (regenerate with `UPDATE_SNAPSHOTS=1`, then read the
 //! diff), plus cell style assertions for status colours and NO_COLOR.
 
-mod common;
+mod support;
+
+use support::console;
 
 use std::path::PathBuf;
 
@@ -87,17 +89,17 @@ fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
 }
 
 fn on(view: View) -> App {
-    let mut app = common::app_with_reads(6, false);
+    let mut app = console::app_with_reads(6, false);
     app.handle_key(Key::Char(view.key()));
     assert_eq!(app.view(), view);
     if view == View::Failover {
-        let t0 = common::T0_MS;
+        let t0 = console::T0_MS;
         app.on_ops_update(
-            OpsUpdate::Topology(Box::new(common::failover::topology()), t0),
+            OpsUpdate::Topology(Box::new(console::failover::topology()), t0),
             t0,
         );
         app.on_ops_update(
-            OpsUpdate::Plan(Some(Box::new(common::failover::stopped_plan()))),
+            OpsUpdate::Plan(Some(Box::new(console::failover::stopped_plan()))),
             t0,
         );
         app.on_ops_update(OpsUpdate::Finished(Ok("topology read".into())), t0);
@@ -243,7 +245,7 @@ fn help_lists_the_keys_of_the_view() {
 fn a_proxysql_admin_shows_what_is_unavailable() {
     let mut app = App::new("admin@proxysql:6032", false);
     for i in 0..3 {
-        app.on_snapshot(common::proxysql_snapshot(i));
+        app.on_snapshot(console::proxysql_snapshot(i));
     }
     let theme = default_theme();
     check_snapshot("proxysql_overview_80x24", &render(&app, &theme, 80, 24));
@@ -278,7 +280,7 @@ fn a_long_message_leaves_the_refresh_and_help_hints_visible() {
         "db2.prod",
         3306,
     ));
-    app.on_action_done(&action, Err("x".repeat(200)), common::T0_MS);
+    app.on_action_done(&action, Err("x".repeat(200)), console::T0_MS);
     let buf = render(&app, &default_theme(), 80, 24);
     let last = text(&buf).lines().last().unwrap_or_default().to_owned();
     assert!(last.ends_with("every 2s | ? help"), "{last}");
@@ -367,7 +369,7 @@ fn failover_step_confirmation_shows_where_each_statement_goes() {
 fn fleet_sample() -> switchyard::tui::fleet_worker::FleetData {
     use switchyard::cli::fleet::FleetStatus;
     use switchyard_proxy::fleet::{Holder, Member, Revision, Table, Tables};
-    let t0 = common::T0_MS as i64;
+    let t0 = console::T0_MS as i64;
     let servers = |rows: &[(&str, &str)]| -> Tables {
         let mut t = Tables::new();
         t.insert(
@@ -434,7 +436,7 @@ fn fleet_sample() -> switchyard::tui::fleet_worker::FleetData {
             }),
         },
         history,
-        read_at_ms: common::T0_MS,
+        read_at_ms: console::T0_MS,
     }
 }
 

@@ -3,11 +3,13 @@
 //! admin tables are read directly to check that the screen tells the truth. Polls the screen
 //! until the expected text appears (bounded), never sleeps to guess.
 
-mod proxy_support;
+mod support;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::poll::{wait, Text};
+use support::sandbox;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
@@ -83,45 +85,46 @@ impl Tmux {
 
     /// Waits until every needle is on screen; returns the screen.
     async fn wait_for(&self, needles: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let screen = self.screen();
-            if needles.iter().all(|n| screen.contains(n)) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never saw {needles:?}; screen:\n{screen}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait(format!("{needles:?} on screen"))
+            .until(async || {
+                let screen = self.screen();
+                if needles.iter().all(|n| screen.contains(n)) {
+                    Ok(screen)
+                } else {
+                    Err(Text(screen))
+                }
+            })
+            .await
     }
 
     /// Quits with `q` and checks the terminal was given back.
     async fn quit(&self) {
         self.keys("q");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let pressed = Instant::now();
         // One query for all three: tmux fills the exit status a moment after the pane dies,
         // and separate queries could read "dead" and then an empty status.
-        let (status, signal) = loop {
-            let state = self.display("#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}");
-            let mut parts = state.splitn(3, ':');
-            let (dead, status, signal) = (
-                parts.next().unwrap_or_default(),
-                parts.next().unwrap_or_default().to_string(),
-                parts.next().unwrap_or_default().to_string(),
-            );
-            if dead == "1" && (!status.is_empty() || !signal.is_empty()) {
-                break (status, signal);
-            }
-            // tmux 3.3 sometimes marks the pane dead on the pty's EOF and never records an exit
-            // status; a clean exit is then told by the checks below (terminal given back).
-            if dead == "1" && Instant::now() + Duration::from_secs(25) > deadline {
-                break ("0".to_string(), signal);
-            }
-            assert!(Instant::now() < deadline, "q did not quit ({state:?})");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let (status, signal) = wait("q to quit")
+            .within(Duration::from_secs(30))
+            .until(async || {
+                let state = self.display("#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}");
+                let mut parts = state.splitn(3, ':');
+                let (dead, status, signal) = (
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default().to_string(),
+                    parts.next().unwrap_or_default().to_string(),
+                );
+                if dead == "1" && (!status.is_empty() || !signal.is_empty()) {
+                    return Ok((status, signal));
+                }
+                // tmux 3.3 sometimes marks the pane dead on the pty's EOF and never records an
+                // exit status; a clean exit is then told by the checks below (terminal given
+                // back).
+                if dead == "1" && pressed.elapsed() > Duration::from_secs(5) {
+                    return Ok(("0".to_string(), signal));
+                }
+                Err(state)
+            })
+            .await;
         assert_eq!(
             status,
             "0",
@@ -143,13 +146,6 @@ impl Drop for Tmux {
     }
 }
 
-async fn sandbox(replicas: usize) -> SandboxGuard {
-    tokio::task::spawn_blocking(move || SandboxGuard::temp(replicas, false))
-        .await
-        .expect("sandbox task")
-        .expect("sandbox up")
-}
-
 /// The embedded proxy's admin port, as the sandbox's config sets it, with the sandbox's admin.
 async fn admin(sb: &SandboxGuard, config: &Config) -> Conn {
     let l = &sb.logins().admin;
@@ -159,14 +155,9 @@ async fn admin(sb: &SandboxGuard, config: &Config) -> Conn {
         .user(Some(l.user.clone()))
         .pass(Some(l.password.clone()))
         .prefer_socket(false);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match Conn::new(opts.clone()).await {
-            Ok(c) => return c,
-            Err(e) => assert!(Instant::now() < deadline, "embedded admin never up: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait("the embedded admin")
+        .until(async || Conn::new(opts.clone()).await)
+        .await
 }
 
 async fn one(conn: &mut Conn, sql: &str) -> String {
@@ -195,7 +186,7 @@ async fn drain_a_replica_from_the_console_until_nothing_is_left() {
     let mut admin = admin(&sb, &config).await;
 
     // A reader in an open transaction: pinned to the replica, one session and one connection.
-    let mut reader = proxy_support::pinned_reader(&sb, config.proxy.listen).await;
+    let mut reader = support::pinned_reader(&sb, config.proxy.listen).await;
 
     let replica = format!("127.0.0.1:{port}");
     tmux.keys("3");
@@ -315,11 +306,11 @@ async fn a_subcommand_on_a_terminal_asks_before_it_acts() {
 async fn drain_on_a_terminal_shows_a_progress_bar_then_fences_at_the_deadline() {
     let sb = sandbox(1).await;
     let config = Config::load(sb.proxy_config()).expect("config");
-    let _proxy = proxy_support::ProxyProcess::spawn(sb.proxy_config());
+    let _proxy = support::ProxyProcess::spawn(sb.proxy_config());
     let mut admin = admin(&sb, &config).await;
     let port = sb.replicas()[0].port;
 
-    let reader = proxy_support::pinned_reader(&sb, config.proxy.listen).await;
+    let reader = support::pinned_reader(&sb, config.proxy.listen).await;
 
     let l = &sb.logins().admin;
     let command = format!(
@@ -664,38 +655,39 @@ async fn the_demo_workload_runs_through_the_proxy_and_stops_with_the_console() {
 
     // Both clients' statements reach the digests: one login prepares, the other sends text.
     let logins = sb.logins();
-    let deadline = Instant::now() + Duration::from_secs(60);
     for user in [&logins.app.user, &logins.app_ro.user] {
         let sql = format!(
             "SELECT COALESCE(SUM(count_star), 0) FROM stats_mysql_query_digest \
              WHERE username = '{user}' AND digest_text LIKE 'SELECT c FROM sbtest%'"
         );
-        while one(&mut admin, &sql).await.parse::<u64>().unwrap_or(0) == 0 {
-            assert!(Instant::now() < deadline, "no workload queries from {user}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait(format!("workload queries from {user}"))
+            .every(Duration::from_millis(200))
+            .until(async || match one(&mut admin, &sql).await.parse::<u64>() {
+                Ok(n) if n > 0 => Ok(()),
+                other => Err(other),
+            })
+            .await;
     }
 
     // The read-write client prepares its statements: the primary executes them as such.
     let primary = sb.primary().name.clone();
-    loop {
-        let rows = sb
-            .query(&primary, "SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")
-            .expect("status");
-        let executed: u64 = rows
-            .first()
-            .and_then(|r| r.get(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        if executed > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no prepared statement reached the primary"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait("a prepared statement to reach the primary")
+        .every(Duration::from_millis(200))
+        .until_blocking(|| {
+            let rows = sb
+                .query(&primary, "SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")
+                .expect("status");
+            let executed: u64 = rows
+                .first()
+                .and_then(|r| r.get(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if executed > 0 {
+                Ok(())
+            } else {
+                Err(executed)
+            }
+        });
 
     tmux.keys("?");
     let screen = tmux
@@ -773,11 +765,14 @@ async fn a_recording_replays_with_steps_and_jumps() {
         .spawn()
         .expect("switchyard record");
     let mut admin = admin(&sb, &config).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while switchyard::recording::load(&file).map_or(0, |r| r.frames.len()) < 2 {
-        assert!(Instant::now() < deadline, "no frames recorded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait("two frames recorded")
+        .until(
+            async || match switchyard::recording::load(&file).map_or(0, |r| r.frames.len()) {
+                n if n >= 2 => Ok(()),
+                n => Err(n),
+            },
+        )
+        .await;
     for sql in [
         format!("UPDATE mysql_servers SET weight = 777 WHERE port = {port}"),
         "LOAD MYSQL SERVERS TO RUNTIME".to_owned(),
@@ -785,14 +780,10 @@ async fn a_recording_replays_with_steps_and_jumps() {
         admin.query_drop(sql).await.expect("set weight");
     }
     drop(admin);
-    loop {
-        if let Some(status) = recorder.try_wait().expect("wait") {
-            assert!(status.success(), "record exited with {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "record did not finish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = wait("record to finish")
+        .until(async || recorder.try_wait().expect("wait").ok_or("running"))
+        .await;
+    assert!(status.success(), "record exited with {status}");
     let frames = switchyard::recording::load(&file)
         .expect("load")
         .frames
@@ -855,15 +846,16 @@ async fn the_sst_view_runs_a_small_benchmark_and_writes_its_advice() {
         tmux.keys(value);
         tmux.key("Enter");
         let shown: String = value.chars().take(20).collect();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let screen = tmux.screen();
-            if screen.contains(&shown) && !screen.contains("Enter to keep") {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{value} never set:\n{screen}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait(format!("{value} to be set"))
+            .until(async || {
+                let screen = tmux.screen();
+                if screen.contains(&shown) && !screen.contains("Enter to keep") {
+                    Ok(())
+                } else {
+                    Err(Text(screen))
+                }
+            })
+            .await;
     }
     set(&tmux, "4MiB:innodb").await; // Input
     tmux.keys("j");

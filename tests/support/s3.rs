@@ -12,10 +12,13 @@
 
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::poll::{wait, Text};
+use super::ports::free_port;
 
 fn home_dir(var: &str, default: &str) -> Option<PathBuf> {
     match std::env::var_os(var) {
@@ -54,14 +57,6 @@ pub fn garage_path() -> Option<PathBuf> {
         home_dir("SWITCHYARD_TOOLS", ".local/share/switchyard/tools"),
         "garage",
     )
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One raw HTTP/1.1 request with `Connection: close`; returns (status, body).
@@ -327,21 +322,20 @@ root_domain = ".s3.garage.localhost"
     }
 
     fn wait_until(&self, mut ready: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while !ready() {
-            if Instant::now() >= deadline {
+        wait(format!("{:?} to answer on port {}", self.kind, self.port))
+            .within(Duration::from_secs(90))
+            .every(Duration::from_millis(200))
+            .until_blocking(|| {
+                if ready() {
+                    return Ok(());
+                }
                 let log = self
                     .dir
                     .as_ref()
                     .and_then(|d| std::fs::read_to_string(d.path().join("garage.log")).ok())
                     .unwrap_or_default();
-                panic!(
-                    "{:?} did not answer on port {}\n{log}",
-                    self.kind, self.port
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+                Err(Text(log))
+            })
     }
 
     /// A signed request straight to the server (`query` canonical: see [`sigv4_headers`]).
@@ -445,7 +439,6 @@ root_domain = ".s3.garage.localhost"
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::process::kill(&mut self.child);
     }
 }

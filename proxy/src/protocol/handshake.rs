@@ -418,11 +418,31 @@ mod tests {
             ..Default::default()
         };
         let bytes = r.encode();
+        // Capabilities, max packet, collation and filler; then "u\0" and the empty auth
+        // response's length: what follows (database, plugin, attributes) is optional.
+        let fixed = 32;
+        let required = fixed + 2 + 1;
         for n in 0..bytes.len() {
-            let _ = ClientHello::parse(&bytes[..n]);
+            let parsed = ClientHello::parse(&bytes[..n]);
+            if n == fixed {
+                // Cut right after the fixed part, with SSL offered: an SSL request.
+                assert!(
+                    matches!(parsed, Some(ClientHello::SslRequest { .. })),
+                    "{n} bytes: {parsed:?}"
+                );
+            } else if n < required {
+                assert!(parsed.is_none(), "{n} bytes: {parsed:?}");
+            } else {
+                assert!(
+                    matches!(&parsed, Some(ClientHello::Response(h)) if h.username == "u"),
+                    "{n} bytes: {parsed:?}"
+                );
+            }
         }
+        // A version string without its NUL: never a greeting.
         for n in 0..60 {
-            let _ = Greeting::parse(&vec![10u8; n]);
+            let parsed = Greeting::parse(&vec![10u8; n]);
+            assert!(parsed.is_none(), "{n} bytes: {parsed:?}");
         }
     }
 

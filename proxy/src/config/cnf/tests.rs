@@ -309,7 +309,8 @@ fn hostile_input_never_panics() {
     for text in [
         "\"", "a=\"\\x4", "a=0x", "a=-", "a=(,)", "a={", "/*", "a=\u{0}", "@", "a=1e999",
     ] {
-        let _ = parse(text, None);
+        let parsed = parse(text, None);
+        assert!(parsed.is_err(), "{text:?} was accepted: {parsed:?}");
     }
 }
 

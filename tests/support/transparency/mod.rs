@@ -457,7 +457,7 @@ fn python_bin() -> PathBuf {
 }
 
 fn driver_py() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transparency_support/pymysql_driver.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/transparency/pymysql_driver.py")
 }
 
 /// Reproductions reported per run (the first per client and family), how many of them are

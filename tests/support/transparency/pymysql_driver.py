@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The PyMySQL driver of the transparency tester (a client without session tracking).
 
-Runs each script (JSON lines, one statement each, written by tests/transparency_support) on its
+Runs each script (JSON lines, one statement each, written by tests/support/transparency) on its
 own connection, one thread per script, all at once, and writes one transcript line per statement
-in the shape of tests/transparency_support/transcript.rs. Loopback only; needs no network.
+in the shape of tests/support/transparency/transcript.rs. Loopback only; needs no network.
 
 usage: pymysql_driver.py PORT SCRIPT_DIR OUT_DIR TAG... (user in TRANSPARENCY_USER, password in
 MYSQL_PWD)

@@ -1,5 +1,5 @@
 //! A text-protocol client WITH CLIENT_SESSION_TRACK (mysql_async never asks for it), on the raw
-//! client of tests/proxy_support: besides what the other drivers record, each OK carries the
+//! client of tests/support: besides what the other drivers record, each OK carries the
 //! session-state changes the server reported (schema, system variables), which a tracking
 //! client relies on and the proxy must pass on as the server sent them.
 
@@ -9,9 +9,9 @@ use switchyard_proxy::protocol::constants::status;
 use switchyard_proxy::protocol::messages::{Err as ErrPacket, Ok as OkPacket};
 use switchyard_proxy::protocol::wire::Reader;
 
+use super::super::raw::RawClient;
 use super::script::Step;
 use super::transcript::Entry;
-use crate::proxy_support::raw::RawClient;
 
 const COM_QUERY: u8 = 0x03;
 

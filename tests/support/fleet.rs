@@ -11,7 +11,8 @@ use switchyard_proxy::fleet::etcd::Etcd;
 use switchyard_proxy::fleet::{Fleet, FleetSettings, HumanDuration, Member};
 use switchyard_proxy::ProxyHandle;
 
-use super::{own_state_dir, sql, Out};
+use super::fixture::proxy_of;
+use super::{sql, Out};
 
 /// Fleet settings for member `name`: a 3 s lease and write fence (short, for a short test;
 /// 3 s rather than etcd's minimum of 2 so that a proxy on a busy test machine does not fence
@@ -26,12 +27,7 @@ pub fn settings(etcd: Vec<String>, cluster: &str, name: &str) -> FleetSettings {
     }
 }
 
-pub async fn sandbox(replicas: usize) -> SandboxGuard {
-    tokio::task::spawn_blocking(move || SandboxGuard::temp(replicas, false))
-        .await
-        .expect("sandbox task")
-        .expect("sandbox up")
-}
+pub use super::fixture::{admin, sandbox};
 
 /// An in-process proxy of the sandbox, member of a fleet.
 pub async fn fleet_proxy(sb: &SandboxGuard, fleet: FleetSettings) -> ProxyHandle {
@@ -44,19 +40,11 @@ pub async fn fleet_proxy_with(
     fleet: FleetSettings,
     tweak: impl FnOnce(&mut Config),
 ) -> ProxyHandle {
-    let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
-    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
-    own_state_dir(&mut config, sb.dir());
-    config.fleet = Some(fleet);
-    tweak(&mut config);
-    switchyard_proxy::start(config).await.expect("proxy starts")
-}
-
-pub async fn admin(sb: &SandboxGuard, p: &ProxyHandle) -> mysql_async::Conn {
-    let l = &sb.logins().admin;
-    sql::login(p.admin_addr.port(), &l.user, &l.password).await
+    proxy_of(sb, |config| {
+        config.fleet = Some(fleet);
+        tweak(config);
+    })
+    .await
 }
 
 pub fn client(etcd: &[String], cluster: &str) -> Fleet {

@@ -3,10 +3,14 @@
 //! interserver) free on loopback, ready when `/ping` answers, stopped by pid when dropped.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::poll::{wait, Text};
+use super::ports::free_port;
+use super::process;
 
 /// The user the fixture creates, with a clear-text password (the proxy passes it on).
 pub const USER: &str = "clicku";
@@ -16,13 +20,6 @@ pub struct ClickHouse {
     child: Child,
     dir: tempfile::TempDir,
     pub http_port: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 impl ClickHouse {
@@ -102,24 +99,20 @@ impl ClickHouse {
     }
 
     fn wait_ready(&mut self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
-            if ping(self.http_port) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "clickhouse-server exited ({status}) before answering: {}",
-                    self.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "clickhouse-server did not answer /ping within {limit:?}: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait("clickhouse-server to answer /ping")
+            .within(limit)
+            .until_blocking(|| {
+                if ping(self.http_port) {
+                    return Ok(());
+                }
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!(
+                        "clickhouse-server exited ({status}) before answering: {}",
+                        self.log()
+                    );
+                }
+                Err(Text(self.log()))
+            })
     }
 
     fn log(&self) -> String {
@@ -147,20 +140,7 @@ impl ClickHouse {
 
 impl Drop for ClickHouse {
     fn drop(&mut self) {
-        // By pid: SIGTERM, then SIGKILL if it lingers.
-        let pid = self.child.id() as libc::pid_t;
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        process::stop(&mut self.child, Duration::from_secs(10));
     }
 }
 

@@ -1,23 +1,19 @@
 //! Shared fixtures for the proxy's integration tests: a sandbox with the proxy in front of it,
 //! in-process or as the real binary, plus clients that talk to either.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
-pub mod clickhouse;
-pub mod etcd;
-pub mod fleet;
-pub mod raw;
-pub mod relay;
-pub mod sql;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder};
 use switchyard::sandbox::SandboxGuard;
-use switchyard_proxy::config::Config;
+use switchyard_proxy::config::{AdminUser, Config};
 use switchyard_proxy::ProxyHandle;
+
+use super::poll::wait;
+use super::{process, sql};
 
 /// Gives an in-process proxy a state folder of its own under `parent` (a sandbox's folder, so it
 /// goes with it): it then starts from its config as on a fresh machine, and never from the DISK
@@ -37,34 +33,141 @@ pub struct Fixture {
     pub proxy: ProxyHandle,
 }
 
-impl Fixture {
-    pub async fn start(replicas: usize) -> Fixture {
-        Fixture::start_with(replicas, |_| {}).await
+/// One adjustment of the proxy's config, applied in the order given.
+type Tweak = Box<dyn FnOnce(&mut Config) + Send>;
+
+/// How a [`Fixture`] is set up: [`Fixture::builder`], the adjustments, then [`Builder::start`].
+#[must_use = "a builder starts nothing until `start`"]
+pub struct Builder {
+    replicas: usize,
+    tweaks: Vec<Tweak>,
+}
+
+impl Builder {
+    /// A monitor that checks often (pings and read-only every 300 ms, a server shunned after
+    /// two missed pings and back after a second), then `vars` on top: the monitor tests see a
+    /// change within a second or two.
+    pub fn fast_monitor(self, vars: &[(&str, &str)]) -> Builder {
+        let fast = [
+            ("monitor_ping_interval", "300"),
+            ("monitor_ping_timeout", "1000"),
+            ("monitor_ping_max_failures", "2"),
+            ("monitor_read_only_interval", "300"),
+            ("monitor_replication_lag_interval", "300"),
+            ("monitor_connect_interval", "2000"),
+            ("shun_recovery_time_sec", "1"),
+        ];
+        let vars: Vec<(String, String)> = fast
+            .iter()
+            .chain(vars)
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        self.tweak(move |config| {
+            config.proxy.connect_timeout_server_max_ms = 3000;
+            for (k, v) in vars {
+                config.mysql_variables.insert(k, toml::Value::String(v));
+            }
+        })
     }
 
-    /// As [`Fixture::start`], with the sandbox's proxy config adjusted by `tweak` first (e.g. a
-    /// small backend pool).
-    pub async fn start_with(replicas: usize, tweak: impl FnOnce(&mut Config)) -> Fixture {
-        let sb = tokio::task::spawn_blocking(move || SandboxGuard::temp(replicas, false))
-            .await
-            .expect("sandbox task")
-            .expect("sandbox up");
-        let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
-        // An ephemeral port: tests in one binary run in parallel.
-        config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
-        // The sandbox's own admin port stays free for a proxy process on the same config.
-        config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-        config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
-        own_state_dir(&mut config, sb.dir());
-        tweak(&mut config);
-        let proxy = switchyard_proxy::start(config).await.expect("proxy starts");
+    /// The sandbox's proxy config adjusted by `tweak` (e.g. a small backend pool), after the
+    /// adjustments before it.
+    pub fn tweak(mut self, tweak: impl FnOnce(&mut Config) + Send + 'static) -> Builder {
+        self.tweaks.push(Box::new(tweak));
+        self
+    }
+
+    /// Starts the sandbox, then the proxy in-process on ephemeral ports.
+    pub async fn start(self) -> Fixture {
+        let sb = sandbox(self.replicas).await;
+        let proxy = proxy_of(&sb, |config| {
+            for tweak in self.tweaks {
+                tweak(config);
+            }
+        })
+        .await;
         Fixture { sb, proxy }
+    }
+}
+
+/// A sandbox of a primary and `replicas` (no semi-sync), started off the async runtime.
+pub async fn sandbox(replicas: usize) -> SandboxGuard {
+    tokio::task::spawn_blocking(move || SandboxGuard::temp(replicas, false))
+        .await
+        .expect("sandbox task")
+        .expect("sandbox up")
+}
+
+/// Points every listener of `config` at an ephemeral loopback port: tests in one binary run
+/// in parallel, and a sandbox's own ports stay free for a proxy process on the same config.
+pub fn ephemeral_ports(config: &mut Config) {
+    config.proxy.listen = "127.0.0.1:0".parse().expect("addr");
+    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
+    config.admin.http_listen = "127.0.0.1:0".parse().expect("addr");
+}
+
+/// A config for a proxy without a sandbox (its backends are the test's own servers): no
+/// servers or users yet, ephemeral ports, its state in `state_dir`, and one admin login.
+pub fn bare_config(state_dir: &Path, admin_user: &str, admin_password: &str) -> Config {
+    let mut config = Config::default();
+    ephemeral_ports(&mut config);
+    config.admin.state_dir = Some(state_dir.to_path_buf());
+    config.admin.users.push(toml::Spanned::new(
+        0..0,
+        AdminUser {
+            username: admin_user.into(),
+            password: admin_password.into(),
+        },
+    ));
+    config
+}
+
+/// The sandbox's proxy config on ephemeral ports, with a state folder of its own.
+pub fn sandbox_config(sb: &SandboxGuard) -> Config {
+    let mut config = Config::load(sb.proxy_config()).expect("sandbox proxy config loads");
+    ephemeral_ports(&mut config);
+    own_state_dir(&mut config, sb.dir());
+    config
+}
+
+/// An in-process proxy of `sb` on [`sandbox_config`], adjusted by `tweak` first.
+pub async fn proxy_of(sb: &SandboxGuard, tweak: impl FnOnce(&mut Config)) -> ProxyHandle {
+    let mut config = sandbox_config(sb);
+    tweak(&mut config);
+    switchyard_proxy::start(config).await.expect("proxy starts")
+}
+
+/// The admin interface of `proxy`, as the sandbox's admin.
+pub async fn admin(sb: &SandboxGuard, proxy: &ProxyHandle) -> Conn {
+    let l = &sb.logins().admin;
+    sql::login(proxy.admin_addr.port(), &l.user, &l.password).await
+}
+
+impl Fixture {
+    /// A sandbox of a primary and `replicas`, to be adjusted before [`Builder::start`].
+    pub fn builder(replicas: usize) -> Builder {
+        Builder {
+            replicas,
+            tweaks: Vec::new(),
+        }
+    }
+
+    /// `Fixture::builder(replicas).start()`.
+    pub async fn start(replicas: usize) -> Fixture {
+        Fixture::builder(replicas).start().await
+    }
+
+    /// `Fixture::builder(replicas).tweak(tweak).start()`.
+    pub async fn start_with(
+        replicas: usize,
+        tweak: impl FnOnce(&mut Config) + Send + 'static,
+    ) -> Fixture {
+        Fixture::builder(replicas).tweak(tweak).start().await
     }
 
     /// The proxy's admin interface, as the sandbox's admin.
     pub async fn admin(&self) -> mysql_async::Conn {
-        let l = &self.sb.logins().admin;
-        sql::login(self.proxy.admin_addr.port(), &l.user, &l.password).await
+        admin(&self.sb, &self.proxy).await
     }
 
     /// Sessions of `hostgroup` pinned now for `reason`, and times `reason` pinned one
@@ -125,6 +228,46 @@ impl Fixture {
     pub fn cli(&self, port: u16, args: &[&str], stdin: &str) -> Output {
         let (u, p) = self.app_user();
         mariadb_cli(port, &u, &p, args, stdin)
+    }
+
+    fn client_opts(&self, ro: bool) -> OptsBuilder {
+        let l = if ro {
+            &self.sb.logins().app_ro
+        } else {
+            &self.sb.logins().app
+        };
+        OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.proxy.mysql_addr.port())
+            .user(Some(l.user.clone()))
+            .pass(Some(l.password.clone()))
+            .db_name(Some("app"))
+            .prefer_socket(false)
+    }
+
+    /// A client of the proxy as the read-only user (`ro`, reader hostgroup) or the app user.
+    pub async fn client(&self, ro: bool) -> Result<Conn, mysql_async::Error> {
+        Conn::new(self.client_opts(ro)).await
+    }
+
+    /// The backend port a fresh client connection's first query lands on.
+    pub async fn port_of_new_client(&self, ro: bool) -> Result<u16, mysql_async::Error> {
+        let mut c = self.client(ro).await?;
+        let port: Option<u16> = c.query_first("SELECT @@port").await?;
+        let _ = c.disconnect().await;
+        Ok(port.unwrap_or(0))
+    }
+
+    /// Replica `i`'s name and port.
+    pub fn replica(&self, i: usize) -> (String, u16) {
+        let r = &self.sb.replicas()[i];
+        (r.name.clone(), r.port)
+    }
+
+    /// The primary's name and port.
+    pub fn primary(&self) -> (String, u16) {
+        let p = self.sb.primary();
+        (p.name.clone(), p.port)
     }
 }
 
@@ -238,11 +381,10 @@ impl ProxyProcess {
             .spawn()
             .expect("switchyard proxy starts");
         let addr = parsed.proxy.listen;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "proxy did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait(format!("the proxy to listen on {addr}"))
+            .within(Duration::from_secs(20))
+            .every(Duration::from_millis(50))
+            .until_blocking(|| std::net::TcpStream::connect(addr).map(drop));
         ProxyProcess { child, addr }
     }
 
@@ -268,8 +410,7 @@ impl ProxyProcess {
 
 impl Drop for ProxyProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        process::kill(&mut self.child);
     }
 }
 

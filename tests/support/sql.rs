@@ -1,15 +1,16 @@
 //! Statements and results for the tests, over mysql_async's text protocol (the only one the
 //! admin interface speaks, as ProxySQL's): every value comes back as text or NULL.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Value};
 
-pub type Rows = Vec<Vec<Option<String>>>;
+use super::poll::wait;
+// Where the fleet tests find it.
+pub use super::poll::eventually;
 
-/// How long a polled condition may take on a loaded 2-core machine.
-const PATIENCE: Duration = Duration::from_secs(60);
+pub type Rows = Vec<Vec<Option<String>>>;
 
 /// A TCP login on 127.0.0.1 (never the unix socket a client may prefer).
 pub async fn login(port: u16, user: &str, password: &str) -> Conn {
@@ -60,6 +61,15 @@ pub async fn one(c: &mut Conn, sql: &str) -> Option<String> {
     r[0][0].clone()
 }
 
+/// The first column of the first row, if any.
+pub async fn first(c: &mut Conn, sql: &str) -> Option<String> {
+    rows(c, sql)
+        .await
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next().flatten())
+}
+
 /// The server error a statement gets: (code, message).
 pub async fn error(c: &mut Conn, sql: &str) -> (u16, String) {
     match c.query_drop(sql).await {
@@ -68,32 +78,49 @@ pub async fn error(c: &mut Conn, sql: &str) -> (u16, String) {
     }
 }
 
-/// Polls `check` until it holds; panics with `what` after a generous deadline.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Polls `sql` until it returns `expected`: counters and digests are recorded right after a
 /// reply, and sessions tear down in the background, so an admin read may come a moment early.
 pub async fn converges(c: &mut Conn, sql: &str, expected: Rows) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let got = rows(c, sql).await;
-        if got == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{sql}: {got:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait(format!("{sql} to return {expected:?}"))
+        .every(Duration::from_millis(50))
+        .until(async || {
+            let got = rows(c, sql).await;
+            if got == expected {
+                Ok(())
+            } else {
+                Err(got)
+            }
+        })
+        .await
+}
+
+/// Polls an admin query until `ok` accepts its rows, or panics with `what` after a minute and a
+/// half (generous: the machine may be busy).
+pub async fn wait_rows(
+    admin: &mut Conn,
+    what: &str,
+    sql: &str,
+    ok: impl Fn(&Rows) -> bool,
+) -> Rows {
+    wait(what)
+        .within(Duration::from_secs(90))
+        .until(async || {
+            let r = rows(admin, sql).await;
+            if ok(&r) {
+                Ok(r)
+            } else {
+                Err(r)
+            }
+        })
+        .await
+}
+
+/// Waits until the first value of `sql` is other than `"0"` (a `COUNT(*)` that became positive).
+pub async fn wait_count(admin: &mut Conn, what: &str, sql: &str) {
+    wait_rows(admin, what, sql, |r| {
+        r.first()
+            .and_then(|row| row.first().cloned().flatten())
+            .is_some_and(|v| v != "0")
+    })
+    .await;
 }

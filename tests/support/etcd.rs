@@ -3,12 +3,15 @@
 //! folder removed when the cluster is dropped; a member can be killed and started again (same
 //! data folder) to take the quorum away and give it back.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use switchyard_proxy::fleet::etcd::Etcd;
+
+use super::poll::wait;
+use super::ports::free_port;
+use super::process;
 
 struct Member {
     name: String,
@@ -24,13 +27,6 @@ pub struct EtcdCluster {
 }
 
 /// A loopback port nobody listens on now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 impl EtcdCluster {
     /// `n` members (1 or 3), started and answering linearizable reads (a quorum has formed).
     pub async fn start(n: usize) -> EtcdCluster {
@@ -114,8 +110,7 @@ impl EtcdCluster {
     /// SIGKILL to member `i`, waited for.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            process::kill(&mut child);
         }
     }
 
@@ -128,18 +123,17 @@ impl EtcdCluster {
     /// Waits until a linearizable read succeeds through the members.
     pub async fn wait_quorum(&self) {
         let etcd = Etcd::new(&self.endpoints(), Duration::from_millis(500)).expect("client");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match etcd.mod_revision("/switchyard-test/probe").await {
-                Ok(_) => return,
-                Err(e) => assert!(
-                    Instant::now() < deadline,
-                    "etcd never formed a quorum: {e}; logs in {}",
-                    self.dir.path().display()
-                ),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait(format!(
+            "etcd to form a quorum (logs in {})",
+            self.dir.path().display()
+        ))
+        .within(Duration::from_secs(30))
+        .until(async || {
+            etcd.mod_revision("/switchyard-test/probe")
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
     }
 }
 
