@@ -1,6 +1,8 @@
 //! The admin plane through its real port: the `mariadb` CLI and mysql_async against an in-process
 //! proxy in front of a sandbox.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::process::Command;

@@ -6,6 +6,8 @@
 //! - `LOAD MYSQL/ADMIN VARIABLES TO RUNTIME`: live values apply to new sessions, invalid ones are
 //!   refused by name with nothing changed and traffic flowing, restart-only ones stay as they run.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::path::Path;

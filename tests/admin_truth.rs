@@ -4,6 +4,8 @@
 //! know is NULL. Columns of the config tables either work (users `use_ssl`) or are refused at
 //! `LOAD … TO RUNTIME` with their name.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! servers: moto_server (with an HTTP fault injector in front of it) and Garage, a production store
 //! without conditional writes. The round trip, resume and verify tests run against both.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use serde_json::Value;

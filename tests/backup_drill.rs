@@ -2,6 +2,8 @@
 //! a page of one table's .ibd overwritten in the restored data before the server starts fails that table;
 //! a source that changed after the backup fails the changed table.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
 use switchyard::sandbox::SandboxGuard;

@@ -4,6 +4,8 @@
 //! values wins; and with `-o json` every error is one JSON object, the last line of stderr, whose
 //! `exit_code` is the process's.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::path::Path;

@@ -2,6 +2,8 @@
 //! a MySQL client's statements go through the query rules (the seed's rewrite) to ClickHouse's
 //! HTTP interface and come back as MySQL result sets or errors.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use mysql_async::consts::ColumnType;

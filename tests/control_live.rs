@@ -3,6 +3,8 @@
 //! reads, actions sent as shown and their effect on the runtime, KILL CONNECTION of a real client
 //! session, and the degraded mode against an admin that hides switchyard's tables.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use mysql_async::prelude::Queryable;

@@ -2,6 +2,8 @@
 //! process on one sandbox, sharing revisions; the CLI's stale apply and rollback; the write
 //! fence when the quorum is lost or the proxy is cut off from etcd; a killed proxy's lease.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use support::etcd::EtcdCluster;

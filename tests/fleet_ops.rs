@@ -4,6 +4,8 @@
 //! of three lost changes nothing for clients; a proxy cut off from etcd during a failover
 //! fences its writes, then comes back on the new primary, and the old primary gets no write.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::time::{Duration, Instant};

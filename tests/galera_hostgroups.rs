@@ -4,6 +4,8 @@
 //! leave rotation for the offline hostgroup; when every node is out, the last usable one stays
 //! in rotation and the event says so.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::time::Duration;

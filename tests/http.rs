@@ -2,6 +2,8 @@
 //! a sandbox: /healthz, /readyz flipping to 503 when the writer hostgroup's only server is fenced
 //! through the admin port and back, /metrics with ProxySQL's names and labels, and bad requests.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::net::SocketAddr;

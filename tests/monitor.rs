@@ -2,6 +2,8 @@
 //! its admin port: shunning a stopped replica and its probed return, lag shunning, the
 //! single-writer guard, fencing across a restart, and tier fallback.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::collections::BTreeSet;

@@ -6,6 +6,8 @@
 //! `MONITOR_BLIPS` sets the number of blips (default 20) and `MONITOR_BLIP_CLIENTS` the clients
 //! (default 200).
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

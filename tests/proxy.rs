@@ -1,6 +1,8 @@
 //! The proxy carries real traffic: the same statements through the proxy and straight to the
 //! server give the same results, with mysql_async and with the `mariadb` CLI.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use mysql_async::prelude::*;

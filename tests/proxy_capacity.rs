@@ -6,6 +6,8 @@
 //! test. What is asserted is how well the curve fits what was measured, and (with a workload
 //! whose scalability law is known) where the peak is and that the cap holds it.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};

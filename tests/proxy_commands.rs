@@ -3,6 +3,8 @@
 //! read-only cursor fetched in pieces (COM_STMT_EXECUTE + COM_STMT_FETCH); and the greeting's
 //! capabilities and column metadata for MySQL- and MariaDB-style clients.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::net::SocketAddr;

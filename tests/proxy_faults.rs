@@ -1,6 +1,8 @@
 //! Network faults between the proxy and a backend, made by a TCP relay (`support::relay`)
 //! in front of one replica: what the clients see and what the proxy does.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,6 +4,8 @@
 //! unpins), LAST_INSERT_ID answered with the server's own column definition, and a drain under
 //! sysbench read load.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

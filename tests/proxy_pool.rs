@@ -4,6 +4,8 @@
 //! error at a limit is the server's own (code, SQLSTATE, message); a client idle past its
 //! `wait_timeout` is disconnected exactly as a direct one.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::sync::Arc;

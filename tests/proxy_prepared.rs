@@ -5,6 +5,8 @@
 //! working and pin only while they wait; the per-connection statement cache is bounded on the
 //! server.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::net::SocketAddr;

@@ -6,6 +6,8 @@
 //! tests/transparency.rs compares whole transcripts with direct connections; this file names the
 //! mechanisms one by one.)
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use mysql_async::prelude::*;

@@ -2,6 +2,8 @@
 //! sysbench aborts on any error outside its ignore list (deadlocks and lock waits, which the
 //! server raises whatever is in front of it), so a clean exit is the zero-errors check.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use support::{sysbench, Fixture};

@@ -2,6 +2,8 @@
 //! proxy verifying it (`mysql-ssl_p2s_ca`) or refusing it with a wrong CA, and the frontend
 //! certificate read again on `LOAD MYSQL VARIABLES TO RUNTIME` without dropping a session.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! rows affected and sent, the ProxySQL-style `0x…` digest, reset-on-read through the `_reset`
 //! table, and the entry cap (`mysql-query_digests_max_entries`) holding with its overflow row.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use mysql_async::prelude::Queryable;

@@ -3,6 +3,8 @@
 //! rewrites (001) work as written with their effect checked on the server, a bad regex is
 //! refused at LOAD with its rule id while traffic keeps flowing.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! `switchyard record`: a real proxy (embedded, on a sandbox's config) recorded by the binary,
 //! the file read back with the library, and a recording of another version refused.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 use std::process::Command;
 
 use switchyard::recording::{self, VERSION};

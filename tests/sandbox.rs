@@ -1,6 +1,8 @@
 //! The sandbox against real mariadbd processes: replication, logins, failure drills, tear-down,
 //! and the `switchyard sandbox` JSON contract through the built binary.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -3,6 +3,8 @@
 //! are counted in `stats_switchyard_scheduler`, raise events, and follow `LOAD SCHEDULER TO
 //! RUNTIME` live. No backend is needed: the proxy runs with no servers.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,8 @@
 //! Security properties checked as tests: what the logs never hold, and how the admin
 //! interface treats a source that guesses passwords.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::io::Write;

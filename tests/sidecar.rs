@@ -8,6 +8,8 @@
 //!   role), with the time from each role change to the hostgroup move printed;
 //! - the container image: `scripts/build-image.sh --check` on whatever binary this run has.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::net::{SocketAddr, TcpStream};

@@ -4,6 +4,8 @@
 //! The CLI tools come from `scripts/deps/sst.apt`; a test that needs a missing one fails and says
 //! which package to install.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::io::{Read, Write};

@@ -7,6 +7,8 @@
 //! Short mode here; `scripts/transparency.sh` runs it longer. Settings: see
 //! `tests/support/transparency/mod.rs`.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use support::transparency::{Settings, Target};

@@ -1,5 +1,7 @@
 //! The console's state machine without a terminal: keys in, state and effects out.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use support::console;

@@ -2,6 +2,8 @@
 //! committed text in `tests/snapshots/` (regenerate with `UPDATE_SNAPSHOTS=1`, then read the
 //! diff), plus cell style assertions for status colours and NO_COLOR.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use support::console;

@@ -3,6 +3,8 @@
 //! admin tables are read directly to check that the screen tells the truth. Polls the screen
 //! until the expected text appears (bounded), never sleeps to guess.
 
+#![allow(clippy::unwrap_used)] // a test reports by panicking
+
 mod support;
 
 use std::process::Command;

@@ -45,6 +45,13 @@ pub struct ChunkHeader {
     pub nonce: [u8; NONCE_LEN],
 }
 
+/// `N` bytes of a header at `at`; the caller has checked the header's length.
+fn field<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&b[at..at + N]);
+    out
+}
+
 impl ChunkHeader {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut h = [0u8; HEADER_LEN];
@@ -72,10 +79,10 @@ impl ChunkHeader {
         );
         Ok(ChunkHeader {
             flags: b[9],
-            index: u64::from_le_bytes(b[12..20].try_into().unwrap()),
-            plain_len: u64::from_le_bytes(b[20..28].try_into().unwrap()),
-            salt: b[28..44].try_into().unwrap(),
-            nonce: b[44..56].try_into().unwrap(),
+            index: u64::from_le_bytes(field(b, 12)),
+            plain_len: u64::from_le_bytes(field(b, 20)),
+            salt: field(b, 28),
+            nonce: field(b, 44),
         })
     }
 }
@@ -222,7 +229,10 @@ impl<R: Read> ChunkReader<R> {
                         e.include_checksum(true).context("zstd checksum flag")?;
                         enc = Some(e);
                     }
-                    enc.as_mut().unwrap().write_all(&self.block[..n])?;
+                    // Always there (made just above on the first block).
+                    if let Some(e) = enc.as_mut() {
+                        e.write_all(&self.block[..n])?;
+                    }
                     consumed += n as u64;
                     if n < want {
                         break;

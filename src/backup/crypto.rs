@@ -40,12 +40,12 @@ impl MasterKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let trimmed = std::str::from_utf8(bytes).map(str::trim).ok();
         if let Some(hex_text) = trimmed.filter(|t| t.len() == 2 * KEY_LEN) {
-            if let Ok(v) = hex::decode(hex_text) {
-                return Ok(MasterKey(v.try_into().unwrap()));
+            if let Ok(Ok(key)) = hex::decode(hex_text).map(<[u8; KEY_LEN]>::try_from) {
+                return Ok(MasterKey(key));
             }
         }
-        if bytes.len() == KEY_LEN {
-            return Ok(MasterKey(bytes.try_into().unwrap()));
+        if let Ok(key) = <[u8; KEY_LEN]>::try_from(bytes) {
+            return Ok(MasterKey(key));
         }
         bail!(
             "an encryption key is {KEY_LEN} raw bytes or {} hex digits (got {} bytes); \

@@ -80,10 +80,9 @@ pub async fn info(loc: &Location, id: &str) -> Result<Option<BackupInfo>> {
         status: if complete { "complete" } else { "incomplete" }.into(),
         started_at: doc.as_ref().map(|d| d.started_at),
         completed_at: doc.as_ref().and_then(|d| d.completed_at),
-        chunks: if complete {
-            doc.as_ref().unwrap().chunk_count
-        } else {
-            listed.len() as u64
+        chunks: match doc.as_ref().filter(|_| complete) {
+            Some(d) => d.chunk_count,
+            None => listed.len() as u64,
         },
         chunk_size: doc.as_ref().map(|d| d.chunk_size),
         plain_bytes: doc.as_ref().filter(|d| d.complete).map(|d| d.plain_bytes),

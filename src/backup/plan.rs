@@ -78,7 +78,7 @@ pub fn profile(name: &str) -> Option<PriceProfile> {
 /// The copy destination the seed's workflow uses for a given backup bucket class.
 pub fn default_copy_profile(p: &PriceProfile) -> PriceProfile {
     if p.name.starts_with("gcs") {
-        profile("gcs-nearline").unwrap()
+        profile("gcs-nearline").expect("gcs-nearline is one of PROFILES")
     } else {
         *p
     }

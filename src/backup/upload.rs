@@ -24,7 +24,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -99,13 +99,19 @@ struct Ctx {
     pool: Mutex<Vec<Vec<u8>>>,
 }
 
+/// A poisoned lock only means another upload task panicked mid-update of a map or a buffer list
+/// whose every state is valid; the backup goes on (and that task's error ends it).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Ctx {
     /// Keeps a stored chunk's buffer for the next chunk, if nothing else still holds it.
     fn recycle(&self, bytes: Bytes) {
         if let Ok(m) = bytes.try_into_mut() {
             let mut v = Vec::from(m);
             v.clear();
-            self.pool.lock().unwrap().push(v);
+            lock(&self.pool).push(v);
         }
     }
 }
@@ -231,13 +237,16 @@ async fn put_object(ctx: &Ctx, path: &Path, bytes: Bytes, sha: &[u8; 32]) -> Res
             tracing::warn!(
                 "{path}: try {attempt}/{tries} failed, retrying in {:.1}s: {}",
                 wait.as_secs_f64(),
-                last.as_ref().unwrap()
+                last.as_ref().map_or(String::new(), ToString::to_string)
             );
             ctx.progress.retries.fetch_add(1, Relaxed);
             tokio::time::sleep(wait).await;
         }
     }
-    Err(anyhow!(last.unwrap()).context(format!("{path}: failed after {tries} tries")))
+    match last {
+        Some(e) => Err(anyhow!(e).context(format!("{path}: failed after {tries} tries"))),
+        None => bail!("{path}: not stored: the retry policy allows no tries"),
+    }
 }
 
 /// Stores one large object in parts (explicit part numbers, so a retried part replaces itself); aborts
@@ -374,7 +383,7 @@ async fn handle_chunk(ctx: Arc<Ctx>, raw: RawChunk, permit: OwnedSemaphorePermit
         ctx.recycle(sealed.bytes);
         ctx.progress.bytes_done.fetch_add(entry.plain_size, Relaxed);
         ctx.progress.chunks_done.fetch_add(1, Relaxed);
-        ctx.done.lock().unwrap().insert(index, entry);
+        lock(&ctx.done).insert(index, entry);
         Ok(())
     }
     .await;
@@ -429,13 +438,7 @@ async fn write_journal(ctx: &Ctx, doc: &Manifest) -> Result<()> {
     // What an interrupted run stored stays listed even if this run has not re-checked it yet.
     let mut chunks: BTreeMap<u64, ChunkEntry> =
         ctx.known.iter().map(|(k, v)| (*k, v.clone())).collect();
-    chunks.extend(
-        ctx.done
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (*k, v.clone())),
-    );
+    chunks.extend(lock(&ctx.done).iter().map(|(k, v)| (*k, v.clone())));
     doc.set_chunks(chunks.into_values().collect());
     let path = ctx.loc.object(&ctx.opts.id, JOURNAL_NAME);
     let body = Bytes::from(doc.to_json());
@@ -599,26 +602,20 @@ pub async fn stream(
         if let Err(j) = write_journal(&ctx, &doc).await {
             tracing::warn!("journal not written: {j:#}");
         }
-        let stored = ctx.done.lock().unwrap().len();
+        let stored = lock(&ctx.done).len();
         return Err(e.context(format!(
             "backup {} stopped; {stored} chunks are stored: continue with `--resume {}` and the same input",
             opts.id, opts.id
         )));
     }
-    let stray: Vec<u64> = ctx
-        .known
-        .keys()
-        .copied()
-        .filter(|k| *k > read_count)
-        .collect();
-    if !stray.is_empty() {
+    if let Some(&stray) = ctx.known.keys().filter(|k| **k > read_count).max() {
         return Err(refused(format!(
             "the input ended after {read_count} chunks but the interrupted run stored {}: the input differs",
-            chunk_name(*stray.iter().max().unwrap())
+            chunk_name(stray)
         )));
     }
 
-    let chunks: Vec<ChunkEntry> = ctx.done.lock().unwrap().values().cloned().collect();
+    let chunks: Vec<ChunkEntry> = lock(&ctx.done).values().cloned().collect();
     doc.complete = true;
     doc.completed_at = Some(Utc::now());
     doc.set_chunks(chunks);
@@ -754,7 +751,7 @@ fn spawn_reader(
                 let permit = rt
                     .block_on(buffers.clone().acquire_owned())
                     .expect("semaphore open");
-                let recycled = ctx.pool.lock().unwrap().pop().unwrap_or_default();
+                let recycled = lock(&ctx.pool).pop().unwrap_or_default();
                 let Some(chunk) = reader.next_chunk_into(recycled)? else {
                     return Ok(count);
                 };
@@ -783,7 +780,7 @@ fn spawn_journal_writer(
                 _ = stop.notified() => break,
                 _ = tokio::time::sleep(ctx.opts.journal_interval) => {}
             }
-            let n = ctx.done.lock().unwrap().len();
+            let n = lock(&ctx.done).len();
             if n != written {
                 match write_journal(&ctx, &doc).await {
                     Ok(()) => written = n,

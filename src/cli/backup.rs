@@ -465,36 +465,30 @@ fn memory_limit(a: &StreamArgs, bound: &MemoryBound) -> Result<(u64, &'static st
 /// The byte stream to back up: mariabackup's output (`--from-server`), a file, or stdin (not a
 /// terminal); with its size when it is a regular file.
 async fn open_input(a: &StreamArgs) -> Result<(Box<dyn std::io::Read + Send>, Option<u64>)> {
-    let input: (Box<dyn std::io::Read + Send>, Option<u64>) = match &a.input {
-        _ if a.from_server.is_some() => {
-            let url = a.from_server.as_deref().unwrap();
-            let child =
-                crate::backup::source::mariabackup(url, &a.mariabackup, &a.mariabackup_arg).await?;
-            (Box::new(child), None)
-        }
-        Some(p) => {
-            let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
-            let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-            (Box::new(f), size)
-        }
-        None => {
-            use std::os::fd::AsFd;
-            let stdin = std::io::stdin();
-            if stdin.is_terminal() {
-                return Err(usage("the backup stream comes on stdin (e.g. `mariabackup --backup --stream=xbstream | switchyard backup stream …`) or --input FILE"));
-            }
-            let size = stdin
-                .as_fd()
-                .try_clone_to_owned()
-                .ok()
-                .map(std::fs::File::from)
-                .and_then(|f| f.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len());
-            (Box::new(stdin), size)
-        }
-    };
-    Ok(input)
+    if let Some(url) = a.from_server.as_deref() {
+        let child =
+            crate::backup::source::mariabackup(url, &a.mariabackup, &a.mariabackup_arg).await?;
+        return Ok((Box::new(child), None));
+    }
+    if let Some(p) = &a.input {
+        let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+        let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        return Ok((Box::new(f), size));
+    }
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(usage("the backup stream comes on stdin (e.g. `mariabackup --backup --stream=xbstream | switchyard backup stream …`) or --input FILE"));
+    }
+    let size = stdin
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    Ok((Box::new(stdin), size))
 }
 
 fn print_stream_report(output: OutputFormat, dest: &str, r: &StreamReport) -> Result<()> {
