@@ -318,10 +318,11 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
         .publish(empty, 1, "bob", "second")
         .await
         .expect("revision 2");
-    for (name, revision) in [("p1", 2), ("p2", 1)] {
+    // Ports nothing listens on: the failover view's members, unreachable.
+    for (name, revision, admin) in [("p1", 2, "127.0.0.1:1"), ("p2", 1, "127.0.0.1:2")] {
         let m = switchyard_proxy::fleet::Member {
             name: name.into(),
-            admin: "127.0.0.1:6032".into(),
+            admin: admin.into(),
             version: "test".into(),
             revision,
             health: "ok".into(),
@@ -340,7 +341,7 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
             .expect("member record");
     }
     let me = switchyard_proxy::fleet::Holder::me("switchover in a test");
-    let _guard = fleet
+    let guard = fleet
         .try_lock(&me)
         .await
         .expect("etcd answers")
@@ -364,6 +365,40 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
     let whys: Vec<&str> = data.history.iter().map(|r| r.why.as_str()).collect();
     assert_eq!(whys, ["first", "second"]);
 
+    // The failover view's layer is the member list, and running a plan takes the lock.
+    let journal = tempfile::tempdir().expect("journal dir");
+    let ctx = switchyard::tui::ops_worker::OpsContext {
+        setup: switchyard::ops::Setup {
+            proxies: vec![],
+            server_user: Some("monitor".into()),
+            server_password: Some("secret".into()),
+            repl: None,
+            scope: switchyard::ops::Scope {
+                writer_hostgroup: None,
+                never_promote: vec![],
+            },
+            catch_up_timeout: std::time::Duration::from_secs(1),
+            fleet: None,
+        },
+        journal: switchyard::ops::Journal::new(journal.path()),
+        fleet: Some(switchyard::tui::ops_worker::ConsoleFleet {
+            fleet: std::sync::Arc::new(client(&etcd.endpoints(), "view")),
+            login: switchyard::ops::ProxyTarget {
+                url: "mysql://admin@127.0.0.1:6032".into(),
+                password: None,
+            },
+        }),
+    };
+    let held = switchyard::tui::ops_worker::settings(&ctx, Some("failover run (x)"))
+        .await
+        .expect_err("the lock is held");
+    assert!(held.contains("switchover in a test"), "{held}");
+    let looking = switchyard::tui::ops_worker::settings(&ctx, None)
+        .await
+        .expect("looking takes no lock");
+    let labels: Vec<String> = looking.proxies.iter().map(|p| p.label()).collect();
+    assert_eq!(labels, ["admin@127.0.0.1:1", "admin@127.0.0.1:2"]);
+
     // A new revision is read into the history the view already had.
     let tables = switchyard_proxy::fleet::Tables::new();
     fleet
@@ -376,6 +411,18 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
     let whys: Vec<&str> = next.history.iter().map(|r| r.why.as_str()).collect();
     assert_eq!(whys, ["first", "second", "third"]);
     assert_eq!(next.status.lag(&next.status.members[0]), 1);
+
+    drop(guard);
+    let running = switchyard::tui::ops_worker::settings(&ctx, Some("failover run (x)"))
+        .await
+        .expect("the lock is free again");
+    let holder = fleet.lock_holder().await.expect("etcd").expect("held");
+    assert_eq!(holder.what, "console: failover run (x)");
+    drop(running);
+    sql::eventually("the console's lock is released", || async {
+        fleet.lock_holder().await.is_ok_and(|h| h.is_none())
+    })
+    .await;
 
     etcd.kill(0);
     let err = switchyard::tui::fleet_worker::read(&fleet, 0, Some(&next))

@@ -800,6 +800,11 @@ async fn run_step(
         return run_step_here(step, plan, settings, detail).await;
     };
     fleet.check_lock()?;
+    let live = Settings {
+        proxies: super::fleet::live_targets(&fleet.fleet, &settings.proxies).await?,
+        ..settings.clone()
+    };
+    let settings = &live;
     if !publishes(step) {
         return run_step_here(step, plan, settings, detail).await;
     }
@@ -808,8 +813,7 @@ async fn run_step(
     super::fleet::await_members_current(&fleet.fleet, detail).await?;
     run_step_here(step, plan, settings, detail).await?;
     let why = format!("{} {}: {}", plan.kind, plan.id, step.describe());
-    super::fleet::publish(&settings.proxies, &why, detail).await?;
-    super::fleet::await_members_current(&fleet.fleet, detail).await
+    super::fleet::publish_change(fleet, &settings.proxies, &why, detail).await
 }
 
 /// The steps whose end state is routing a joining proxy must have.
@@ -959,10 +963,17 @@ async fn each_proxy(
     build: impl Fn(bool) -> Result<Vec<String>, crate::control::InputError>,
 ) -> Result<(), OpsError> {
     let mut failed = Vec::new();
+    let mut unreachable = Vec::new();
     for p in &settings.proxies {
         let label = p.label();
         let outcome: Result<(), OpsError> = async {
-            let mut control = p.connect().await?;
+            let mut control = match p.connect().await {
+                Ok(c) => c,
+                Err(e) => {
+                    unreachable.push((label.clone(), e.to_string()));
+                    return Err(e);
+                }
+            };
             let fence_table = control.capabilities().has_table("switchyard_fences");
             let statements = build(fence_table).map_err(|e| OpsError::Input(e.to_string()))?;
             for s in &statements {
@@ -984,6 +995,11 @@ async fn each_proxy(
                 detail.push(format!("proxy {label}: FAILED: {e}"));
                 failed.push(label);
             }
+        }
+    }
+    if let Some(f) = settings.fleet.as_ref().filter(|_| !unreachable.is_empty()) {
+        if unreachable.len() == failed.len() {
+            return super::fleet::excuse_unreachable(&f.fleet, &unreachable, detail).await;
         }
     }
     if failed.is_empty() {

@@ -23,6 +23,7 @@ pub fn settings(etcd: Vec<String>, cluster: &str, name: &str) -> FleetSettings {
         name: Some(name.into()),
         lease_ttl: Some(HumanDuration(Duration::from_secs(3))),
         write_fence_after: Some(HumanDuration(Duration::from_secs(3))),
+        advertise: None,
     }
 }
 

@@ -45,6 +45,11 @@ pub struct FleetSettings {
     /// lease TTL, so a proxy that has left the member list no longer writes.
     #[serde(default)]
     pub write_fence_after: Option<HumanDuration>,
+    /// The admin address (`host:port`) this proxy publishes in the member list, for the CLI
+    /// and the other tools to dial; default: the admin listen address, which must then not be
+    /// a wildcard (0.0.0.0, ::). Also the default name.
+    #[serde(default)]
+    pub advertise: Option<String>,
 }
 
 impl FleetSettings {
@@ -105,8 +110,41 @@ impl FleetSettings {
         if self.write_fence_after() < Duration::from_millis(500) {
             return Err("[fleet] write_fence_after must be at least 500ms".into());
         }
+        if let Some(a) = &self.advertise {
+            valid_advertise(a).map_err(|e| format!("[fleet] advertise '{a}': {e}"))?;
+        }
         Ok(())
     }
+
+    /// What the member list says this proxy's admin address is: `advertise`, else `listen`.
+    pub fn admin_address(&self, listen: std::net::SocketAddr) -> String {
+        self.advertise.clone().unwrap_or_else(|| listen.to_string())
+    }
+}
+
+/// A dialable `host:port`: a host that is not a wildcard, a port that is not 0.
+fn valid_advertise(text: &str) -> Result<(), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or("expected host:port, e.g. proxy1.example:6032")?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => {}
+        _ => return Err(format!("port '{port}' is not 1 to 65535")),
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.is_empty() {
+        return Err("no host".into());
+    }
+    if bare
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified())
+    {
+        return Err("a wildcard address cannot be dialled; name this host".into());
+    }
+    if bare.contains(':') && !host.starts_with('[') {
+        return Err("write an IPv6 address in brackets, e.g. [fd00::1]:6032".into());
+    }
+    Ok(())
 }
 
 /// Names go into etcd keys: keep them to characters that need no escaping.
