@@ -4,7 +4,7 @@
 
 mod proxy_support;
 
-use proxy_support::etcd::EtcdCluster;
+use proxy_support::etcd::{EtcdCerts, EtcdCluster};
 use proxy_support::fleet::{
     admin, all_run, cli, client, events, fleet_proxy, make_table, members, read, sandbox, settings,
     write,
@@ -301,6 +301,110 @@ async fn a_killed_proxy_leaves_the_fleet_and_restarts_with_the_fences_before_its
     drop(first);
     all_run(&fleet, &["doomed"], 2).await;
     sql::converges(&mut a, &status, vec![vec![Some("OFFLINE_HARD".into())]]).await;
+}
+
+/// A member publishes its admin address for the CLI to dial: a wildcard one cannot be, so a
+/// fleet proxy listening on 0.0.0.0 without `[fleet] advertise` does not start, and says which
+/// line and why.
+#[test]
+fn a_wildcard_admin_in_a_fleet_needs_advertise_to_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("proxy.toml");
+    let text = "[proxy]\nlisten = \"127.0.0.1:0\"\n\n[admin]\nlisten = \"0.0.0.0:0\"\n\n\
+                [fleet]\netcd = [\"http://127.0.0.1:9\"]\ncluster = \"a\"\n";
+    std::fs::write(&path, text).expect("write config");
+    let out: proxy_support::Out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--config")
+        .arg(&path)
+        .arg("proxy")
+        .env("SWITCHYARD_LOG", "warn")
+        .output()
+        .expect("switchyard runs")
+        .into();
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("proxy.toml:line 5") && out.stderr.contains("advertise"),
+        "names the admin listen line and the way out: {}",
+        out.stderr
+    );
+}
+
+/// TLS to etcd: a member verifies etcd's certificate against the CA of `[fleet] ca_file` and
+/// shows its own; the CLI does the same with --etcd-ca-file; `https://` without a CA is a
+/// usage error, and an etcd whose certificate another CA signed is not trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_over_tls_to_etcd_verifies_both_sides() {
+    let etcd = EtcdCluster::start_tls(1).await;
+    let certs = etcd.certs().expect("TLS etcd");
+    let sb = sandbox(0).await;
+    let endpoints = etcd.endpoints();
+    let p = fleet_proxy(
+        &sb,
+        switchyard_proxy::fleet::FleetSettings {
+            ca_file: Some(certs.ca.clone()),
+            cert_file: Some(certs.cert.clone()),
+            key_file: Some(certs.key.clone()),
+            ..settings(endpoints.clone(), "tls", "p0")
+        },
+    )
+    .await;
+    sql::exec(
+        &mut admin(&sb, &p).await,
+        "SAVE CONFIG TO FLEET COMMENT 'over TLS'",
+    )
+    .await;
+    let tls_cli = |extra: &[&str]| {
+        let out: proxy_support::Out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args([
+                "fleet",
+                "--etcd",
+                &endpoints.join(","),
+                "--cluster",
+                "tls",
+                "-o",
+                "json",
+            ])
+            .args(extra)
+            .arg("status")
+            .env("SWITCHYARD_LOG", "warn")
+            .output()
+            .expect("switchyard runs")
+            .into();
+        out
+    };
+    let files = [
+        "--etcd-ca-file",
+        &certs.ca.to_string_lossy(),
+        "--etcd-cert-file",
+        &certs.cert.to_string_lossy(),
+        "--etcd-key-file",
+        &certs.key.to_string_lossy(),
+    ]
+    .map(String::from);
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    sql::eventually("the member runs revision 1 over TLS", || async {
+        let out = tls_cli(&files);
+        out.code == 0 && {
+            let status = out.json();
+            status["current"]["revision"] == 1 && status["members"][0]["revision"] == 1
+        }
+    })
+    .await;
+    let bare = tls_cli(&[]);
+    assert_eq!(bare.code, 2, "https:// without a CA: {}", bare.stderr);
+    let other = EtcdCerts::generate(&sb.dir().join("other-ca"));
+    let forged = tls_cli(&[
+        "--etcd-ca-file",
+        &other.ca.to_string_lossy(),
+        "--etcd-cert-file",
+        &certs.cert.to_string_lossy(),
+        "--etcd-key-file",
+        &certs.key.to_string_lossy(),
+    ]);
+    assert_ne!(
+        forged.code, 0,
+        "an etcd certificate of another CA is refused"
+    );
 }
 
 /// The console's fleet view reads what `fleet status` and `fleet history` read: the members

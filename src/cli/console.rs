@@ -108,6 +108,8 @@ pub struct ConsoleFleetArgs {
     /// The fleet's cluster, as in the proxies' `[fleet] cluster`.
     #[arg(long, env = "SWITCHYARD_FLEET_CLUSTER", conflicts_with = "replay")]
     pub cluster: Option<String>,
+    #[command(flatten)]
+    pub tls: super::failover::EtcdTlsArgs,
 }
 
 impl ConsoleFleetArgs {
@@ -116,6 +118,7 @@ impl ConsoleFleetArgs {
         super::failover::FleetOpArgs {
             etcd: self.etcd.clone(),
             cluster: self.cluster.clone(),
+            tls: self.tls.clone(),
         }
         .fleet()
     }

@@ -140,6 +140,60 @@ pub struct FleetOpArgs {
     /// The fleet's cluster, as in the proxies' `[fleet] cluster`.
     #[arg(long)]
     pub cluster: Option<String>,
+    #[command(flatten)]
+    pub tls: EtcdTlsArgs,
+}
+
+/// TLS to etcd (`https://` endpoints), as the proxies' `[fleet] ca_file`, `cert_file`,
+/// `key_file`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct EtcdTlsArgs {
+    /// PEM file of the CA that signed the etcd members' certificates (https:// endpoints are
+    /// verified against it alone).
+    #[arg(long, env = "SWITCHYARD_ETCD_CA_FILE", value_name = "FILE")]
+    pub etcd_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for an etcd that asks for one; with --etcd-key-file.
+    #[arg(
+        long,
+        env = "SWITCHYARD_ETCD_CERT_FILE",
+        value_name = "FILE",
+        requires = "etcd_key_file"
+    )]
+    pub etcd_cert_file: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(
+        long,
+        env = "SWITCHYARD_ETCD_KEY_FILE",
+        value_name = "FILE",
+        requires = "etcd_cert_file"
+    )]
+    pub etcd_key_file: Option<PathBuf>,
+}
+
+impl EtcdTlsArgs {
+    /// A client of `endpoints`; their scheme is checked against the TLS options (exit 2).
+    pub fn etcd(
+        &self,
+        endpoints: &[String],
+    ) -> anyhow::Result<switchyard_proxy::fleet::etcd::Etcd> {
+        let tls = self
+            .etcd_ca_file
+            .clone()
+            .map(|ca_file| switchyard_proxy::fleet::EtcdTls {
+                ca_file,
+                client: self.etcd_cert_file.clone().zip(self.etcd_key_file.clone()),
+            });
+        if self.etcd_cert_file.is_some() && tls.is_none() {
+            return Err(Failure::Usage("--etcd-cert-file needs --etcd-ca-file".into()).into());
+        }
+        switchyard_proxy::fleet::etcd::check_endpoints(endpoints, tls.as_ref())
+            .map_err(|e| Failure::Usage(format!("--etcd: {e} (--etcd-ca-file)")))?;
+        Ok(switchyard_proxy::fleet::etcd::Etcd::with_tls(
+            endpoints,
+            Duration::from_secs(3),
+            tls,
+        )?)
+    }
 }
 
 impl FleetOpArgs {
@@ -151,13 +205,7 @@ impl FleetOpArgs {
             _ => return Err(Failure::Usage("--etcd and --cluster go together".into()).into()),
         };
         switchyard_proxy::fleet::valid_name(cluster).map_err(Failure::Usage)?;
-        if let Some(bad) = self.etcd.iter().find(|e| !e.starts_with("http://")) {
-            return Err(Failure::Usage(format!(
-                "--etcd {bad}: only http:// endpoints are supported"
-            ))
-            .into());
-        }
-        let etcd = switchyard_proxy::fleet::etcd::Etcd::new(&self.etcd, Duration::from_secs(3))?;
+        let etcd = self.tls.etcd(&self.etcd)?;
         Ok(Some(switchyard_proxy::fleet::Fleet::new(etcd, cluster)))
     }
 
@@ -316,6 +364,8 @@ pub struct HookFleetArgs {
     /// The fleet's cluster, as in the proxies' `[fleet] cluster`.
     #[arg(long)]
     pub fleet_cluster: Option<String>,
+    #[command(flatten)]
+    pub tls: EtcdTlsArgs,
 }
 
 impl HookFleetArgs {
@@ -326,6 +376,7 @@ impl HookFleetArgs {
         Ok(FleetOpArgs {
             etcd: self.etcd.clone(),
             cluster: self.fleet_cluster.clone(),
+            tls: self.tls.clone(),
         })
     }
 }

@@ -116,7 +116,15 @@ fn fleet_section_is_checked_at_load() {
         ("etcd = []\ncluster = \"a\"", "no endpoint"),
         (
             "etcd = [\"https://e:2379\"]\ncluster = \"a\"",
-            "only http://",
+            "need the CA",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\ncluster = \"a\"\nca_file = \"/ca.pem\"",
+            "endpoints are http://",
+        ),
+        (
+            "etcd = [\"https://e:2379\"]\ncluster = \"a\"\nca_file = \"/ca.pem\"\ncert_file = \"/c.pem\"",
+            "go together",
         ),
         ("etcd = [\"http://e:2379\"]\ncluster = \"a/b\"", "cluster"),
         (

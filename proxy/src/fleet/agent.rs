@@ -44,7 +44,7 @@ struct Status {
 impl Node {
     pub fn new(settings: &FleetSettings) -> Result<Node, FleetError> {
         settings.validate().map_err(FleetError::Settings)?;
-        let etcd = Etcd::new(&settings.etcd, settings.request_timeout())?;
+        let etcd = Etcd::with_tls(&settings.etcd, settings.request_timeout(), settings.tls())?;
         Ok(Node {
             settings: settings.clone(),
             fleet: Fleet::new(etcd, &settings.cluster),

@@ -1,5 +1,6 @@
 //! `[fleet]` in the proxy's config file.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,16 @@ pub struct FleetSettings {
     /// a wildcard (0.0.0.0, ::). Also the default name.
     #[serde(default)]
     pub advertise: Option<String>,
+    /// PEM file of the CA that signed the etcd members' certificates: `https://` endpoints
+    /// need it, and are verified against it alone.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for an etcd that asks for one (`--client-cert-auth`); with
+    /// `key_file` and `ca_file`.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 impl FleetSettings {
@@ -85,17 +96,27 @@ impl FleetSettings {
         self.write_fence_after() + self.tick() + self.request_timeout() * endpoints
     }
 
+    /// TLS to etcd, when a CA is given.
+    pub fn tls(&self) -> Option<super::EtcdTls> {
+        let ca_file = self.ca_file.clone()?;
+        Some(super::EtcdTls {
+            ca_file,
+            client: self.cert_file.clone().zip(self.key_file.clone()),
+        })
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.etcd.is_empty() {
             return Err("[fleet] etcd lists no endpoint".into());
         }
-        for url in &self.etcd {
-            if !url.starts_with("http://") {
-                return Err(format!(
-                    "[fleet] etcd endpoint '{url}': only http:// endpoints are supported (no TLS client for etcd yet)"
-                ));
-            }
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err("[fleet] cert_file and key_file go together".into());
         }
+        if self.cert_file.is_some() && self.ca_file.is_none() {
+            return Err("[fleet] cert_file needs ca_file (and https:// endpoints)".into());
+        }
+        super::etcd::check_endpoints(&self.etcd, self.tls().as_ref())
+            .map_err(|e| format!("[fleet] {e}"))?;
         valid_name(&self.cluster).map_err(|e| format!("[fleet] cluster: {e}"))?;
         if let Some(name) = &self.name {
             valid_name(name).map_err(|e| format!("[fleet] name: {e}"))?;
