@@ -400,7 +400,7 @@ pub async fn await_minority_fenced(
     }
     tokio::time::sleep(wait.saturating_sub(started.elapsed())).await;
     detail.push(format!(
-        "waited {} ms before promoting",
+        "waited {} ms for proxies cut off from etcd to fence their own writes",
         started.elapsed().as_millis()
     ));
     Ok(())
