@@ -1,4 +1,4 @@
-//! The fleet against real etcd members on loopback (tests/proxy_support/etcd.rs): proxies in
+//! The fleet against real etcd members on loopback (tests/support/etcd.rs): proxies in
 //! process on one sandbox, sharing revisions; the CLI's stale apply and rollback; the write
 //! fence when the quorum is lost or the proxy is cut off from etcd; a killed proxy's lease.
 
@@ -6,15 +6,13 @@
 
 mod support;
 
-use support::etcd::EtcdCluster;
+use support::etcd::{EtcdCerts, EtcdCluster};
 use support::fleet::{
     admin, all_run, cli, client, events, fleet_proxy, make_table, members, read, sandbox, settings,
     write,
 };
 use support::relay::{Fault, Relay};
 use support::sql;
-// The tests below name `proxy_support::ProxyProcess` (the folder before tests/support/).
-use support as proxy_support;
 use switchyard::sandbox::SandboxGuard;
 use switchyard_proxy::config::Config;
 use switchyard_proxy::ProxyHandle;
@@ -238,7 +236,7 @@ async fn a_killed_proxy_leaves_the_fleet_and_restarts_with_the_fences_before_its
     config.admin.state_dir = Some(sb.dir().join("doomed-state"));
     let path = sb.dir().join("doomed.toml");
     std::fs::write(&path, config.to_toml().expect("toml")).expect("write config");
-    let mut process = proxy_support::ProxyProcess::spawn(&path);
+    let mut process = support::ProxyProcess::spawn(&path);
     let fleet = client(&etcd.endpoints(), "layer3");
     sql::eventually("the proxy joins", || async {
         members(&fleet).await.iter().any(|m| m.name == "doomed")
@@ -288,7 +286,7 @@ async fn a_killed_proxy_leaves_the_fleet_and_restarts_with_the_fences_before_its
     // Restarted from its DISK layer (revision 1), it runs revision 2 before its first client
     // (or, when etcd is too slow to answer its first tick, it starts with its writes fenced:
     // either way the old primary takes no write from the first client on).
-    let _process = proxy_support::ProxyProcess::spawn(&path);
+    let _process = support::ProxyProcess::spawn(&path);
     // A reader: the writer hostgroup has nothing ONLINE once the fence is in place.
     let reader = &sb.logins().app_ro;
     let first = sql::login(config.proxy.listen.port(), &reader.user, &reader.password).await;
@@ -307,6 +305,110 @@ async fn a_killed_proxy_leaves_the_fleet_and_restarts_with_the_fences_before_its
     sql::converges(&mut a, &status, vec![vec![Some("OFFLINE_HARD".into())]]).await;
 }
 
+/// A member publishes its admin address for the CLI to dial: a wildcard one cannot be, so a
+/// fleet proxy listening on 0.0.0.0 without `[fleet] advertise` does not start, and says which
+/// line and why.
+#[test]
+fn a_wildcard_admin_in_a_fleet_needs_advertise_to_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("proxy.toml");
+    let text = "[proxy]\nlisten = \"127.0.0.1:0\"\n\n[admin]\nlisten = \"0.0.0.0:0\"\n\n\
+                [fleet]\netcd = [\"http://127.0.0.1:9\"]\ncluster = \"a\"\n";
+    std::fs::write(&path, text).expect("write config");
+    let out: support::Out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--config")
+        .arg(&path)
+        .arg("proxy")
+        .env("SWITCHYARD_LOG", "warn")
+        .output()
+        .expect("switchyard runs")
+        .into();
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("proxy.toml:line 5") && out.stderr.contains("advertise"),
+        "names the admin listen line and the way out: {}",
+        out.stderr
+    );
+}
+
+/// TLS to etcd: a member verifies etcd's certificate against the CA of `[fleet] ca_file` and
+/// shows its own; the CLI does the same with --etcd-ca-file; `https://` without a CA is a
+/// usage error, and an etcd whose certificate another CA signed is not trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_over_tls_to_etcd_verifies_both_sides() {
+    let etcd = EtcdCluster::start_tls(1).await;
+    let certs = etcd.certs().expect("TLS etcd");
+    let sb = sandbox(0).await;
+    let endpoints = etcd.endpoints();
+    let p = fleet_proxy(
+        &sb,
+        switchyard_proxy::fleet::FleetSettings {
+            ca_file: Some(certs.ca.clone()),
+            cert_file: Some(certs.cert.clone()),
+            key_file: Some(certs.key.clone()),
+            ..settings(endpoints.clone(), "tls", "p0")
+        },
+    )
+    .await;
+    sql::exec(
+        &mut admin(&sb, &p).await,
+        "SAVE CONFIG TO FLEET COMMENT 'over TLS'",
+    )
+    .await;
+    let tls_cli = |extra: &[&str]| {
+        let out: support::Out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args([
+                "fleet",
+                "--etcd",
+                &endpoints.join(","),
+                "--cluster",
+                "tls",
+                "-o",
+                "json",
+            ])
+            .args(extra)
+            .arg("status")
+            .env("SWITCHYARD_LOG", "warn")
+            .output()
+            .expect("switchyard runs")
+            .into();
+        out
+    };
+    let files = [
+        "--etcd-ca-file",
+        &certs.ca.to_string_lossy(),
+        "--etcd-cert-file",
+        &certs.cert.to_string_lossy(),
+        "--etcd-key-file",
+        &certs.key.to_string_lossy(),
+    ]
+    .map(String::from);
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    sql::eventually("the member runs revision 1 over TLS", || async {
+        let out = tls_cli(&files);
+        out.code == 0 && {
+            let status = out.json();
+            status["current"]["revision"] == 1 && status["members"][0]["revision"] == 1
+        }
+    })
+    .await;
+    let bare = tls_cli(&[]);
+    assert_eq!(bare.code, 2, "https:// without a CA: {}", bare.stderr);
+    let other = EtcdCerts::generate(&sb.dir().join("other-ca"));
+    let forged = tls_cli(&[
+        "--etcd-ca-file",
+        &other.ca.to_string_lossy(),
+        "--etcd-cert-file",
+        &certs.cert.to_string_lossy(),
+        "--etcd-key-file",
+        &certs.key.to_string_lossy(),
+    ]);
+    assert_ne!(
+        forged.code, 0,
+        "an etcd certificate of another CA is refused"
+    );
+}
+
 /// The console's fleet view reads what `fleet status` and `fleet history` read: the members
 /// with their lag, the lock holder, every revision; a dead etcd is an error to show, not a hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,10 +424,11 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
         .publish(empty, 1, "bob", "second")
         .await
         .expect("revision 2");
-    for (name, revision) in [("p1", 2), ("p2", 1)] {
+    // Ports nothing listens on: the failover view's members, unreachable.
+    for (name, revision, admin) in [("p1", 2, "127.0.0.1:1"), ("p2", 1, "127.0.0.1:2")] {
         let m = switchyard_proxy::fleet::Member {
             name: name.into(),
-            admin: "127.0.0.1:6032".into(),
+            admin: admin.into(),
             version: "test".into(),
             revision,
             health: "ok".into(),
@@ -344,7 +447,7 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
             .expect("member record");
     }
     let me = switchyard_proxy::fleet::Holder::me("switchover in a test");
-    let _guard = fleet
+    let guard = fleet
         .try_lock(&me)
         .await
         .expect("etcd answers")
@@ -368,6 +471,40 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
     let whys: Vec<&str> = data.history.iter().map(|r| r.why.as_str()).collect();
     assert_eq!(whys, ["first", "second"]);
 
+    // The failover view's layer is the member list, and running a plan takes the lock.
+    let journal = tempfile::tempdir().expect("journal dir");
+    let ctx = switchyard::tui::ops_worker::OpsContext {
+        setup: switchyard::ops::Setup {
+            proxies: vec![],
+            server_user: Some("monitor".into()),
+            server_password: Some("secret".into()),
+            repl: None,
+            scope: switchyard::ops::Scope {
+                writer_hostgroup: None,
+                never_promote: vec![],
+            },
+            catch_up_timeout: std::time::Duration::from_secs(1),
+            fleet: None,
+        },
+        journal: switchyard::ops::Journal::new(journal.path()),
+        fleet: Some(switchyard::tui::ops_worker::ConsoleFleet {
+            fleet: std::sync::Arc::new(client(&etcd.endpoints(), "view")),
+            login: switchyard::ops::ProxyTarget {
+                url: "mysql://admin@127.0.0.1:6032".into(),
+                password: None,
+            },
+        }),
+    };
+    let held = switchyard::tui::ops_worker::settings(&ctx, Some("failover run (x)"))
+        .await
+        .expect_err("the lock is held");
+    assert!(held.contains("switchover in a test"), "{held}");
+    let looking = switchyard::tui::ops_worker::settings(&ctx, None)
+        .await
+        .expect("looking takes no lock");
+    let labels: Vec<String> = looking.proxies.iter().map(|p| p.label()).collect();
+    assert_eq!(labels, ["admin@127.0.0.1:1", "admin@127.0.0.1:2"]);
+
     // A new revision is read into the history the view already had.
     let tables = switchyard_proxy::fleet::Tables::new();
     fleet
@@ -380,6 +517,18 @@ async fn the_console_fleet_view_reads_members_lag_lock_and_history() {
     let whys: Vec<&str> = next.history.iter().map(|r| r.why.as_str()).collect();
     assert_eq!(whys, ["first", "second", "third"]);
     assert_eq!(next.status.lag(&next.status.members[0]), 1);
+
+    drop(guard);
+    let running = switchyard::tui::ops_worker::settings(&ctx, Some("failover run (x)"))
+        .await
+        .expect("the lock is free again");
+    let holder = fleet.lock_holder().await.expect("etcd").expect("held");
+    assert_eq!(holder.what, "console: failover run (x)");
+    drop(running);
+    sql::eventually("the console's lock is released", || async {
+        fleet.lock_holder().await.is_ok_and(|h| h.is_none())
+    })
+    .await;
 
     etcd.kill(0);
     let err = switchyard::tui::fleet_worker::read(&fleet, 0, Some(&next))

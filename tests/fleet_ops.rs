@@ -1,4 +1,4 @@
-//! Operations on a fleet's layer against real etcd members (tests/proxy_support/etcd.rs) and a
+//! Operations on a fleet's layer against real etcd members (tests/support/etcd.rs) and a
 //! replication sandbox: one operation at a time (the cluster's lock, its holder named), the
 //! proxies taken from the member list, routing steps published as revisions; one etcd member
 //! of three lost changes nothing for clients; a proxy cut off from etcd during a failover
@@ -15,10 +15,11 @@ use support::fleet::{
     admin, all_run, cli, client, events, fleet_proxy_with, make_table, read, sandbox, settings,
     write,
 };
+use support::ports::free_port;
 use support::relay::{Fault, Relay};
 use support::{sql, Out};
 use switchyard::sandbox::SandboxGuard;
-use switchyard_proxy::fleet::{FleetSettings, Holder};
+use switchyard_proxy::fleet::{FleetSettings, Holder, HumanDuration};
 use switchyard_proxy::ProxyHandle;
 
 /// A fleet member whose clients waiting for a writer give up after 3 s rather than the 10 s
@@ -138,17 +139,58 @@ async fn one_operation_at_a_time_on_the_members_with_one_etcd_member_of_three_go
         &sb.logins().repl.user,
         "--yes",
     ];
-    let refused = switchyard(&sb, state.path(), &switchover).await;
-    assert_eq!(refused.code, 5, "a held lock refuses with exit 5");
-    let err = last_json_line(&refused.stderr);
-    assert_eq!(err["kind"], "locked", "{err}");
-    let message = err["error"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("alice@elsewhere")
-            && message.contains("pid 4242")
-            && message.contains("failover run"),
-        "the refusal names the holder: {message}"
-    );
+    let db1 = format!("127.0.0.1:{}", sb.server("db1").expect("db1").port);
+    let on_fleet = ["--etcd", &joined, "--cluster", "ops1", "--yes"];
+    let fence_db1 = [&["servers", "fence", &db1][..], &on_fleet[..]].concat();
+    let drain_db1 = [
+        &["servers", "drain", &db1, "--deadline", "20s"][..],
+        &on_fleet[..],
+    ]
+    .concat();
+    let db1_port = sb.server("db1").expect("db1").port.to_string();
+    let hook_db1 = [
+        "hook",
+        "pre-failover",
+        "--failed-host",
+        "127.0.0.1",
+        "--failed-port",
+        &db1_port,
+        "--cluster",
+        "main",
+        "--etcd",
+        &joined,
+        "--fleet-cluster",
+        "ops1",
+    ];
+    for args in [
+        &switchover[..],
+        &fence_db1[..],
+        &drain_db1[..],
+        &hook_db1[..],
+    ] {
+        let refused = switchyard(&sb, state.path(), args).await;
+        assert_eq!(refused.code, 5, "a held lock refuses with exit 5");
+        let err = last_json_line(&refused.stderr);
+        assert_eq!(err["kind"], "locked", "{err}");
+        let message = err["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("alice@elsewhere")
+                && message.contains("pid 4242")
+                && message.contains("failover run"),
+            "the refusal names the holder: {message}"
+        );
+    }
+    let both = switchyard(
+        &sb,
+        state.path(),
+        &[
+            &fence_db1[..],
+            &["--proxies", "mysql://admin@127.0.0.1:1"][..],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(both.code, 2, "--proxies beside --etcd is a usage error");
     // A second lock from the library is refused the same way while the first is held.
     let second = fleet
         .try_lock(&Holder::me("test"))
@@ -214,12 +256,58 @@ async fn one_operation_at_a_time_on_the_members_with_one_etcd_member_of_three_go
     );
     assert!(current.why.starts_with("switchover"), "{}", current.why);
     all_run(&fleet, &names, current.revision).await;
+
+    // The old primary, a reader now, drained and then fenced on every member, each a revision
+    // of its own.
+    for (args, why) in [
+        (&drain_db1[..], "servers drain"),
+        (&fence_db1[..], "servers fence"),
+        (&hook_db1[..], "orchestrator pre-failover"),
+    ] {
+        let before = fleet
+            .current()
+            .await
+            .expect("etcd")
+            .map_or(0, |(r, _)| r.revision);
+        let out = switchyard(&sb, state.path(), args).await;
+        assert_eq!(out.code, 0, "{why} on the fleet");
+        if !why.starts_with("orchestrator") {
+            assert_eq!(out.json()["proxies"].as_array().map(Vec::len), Some(2));
+        }
+        let (now, _) = fleet.current().await.expect("etcd").expect("a revision");
+        assert!(
+            now.revision > before && now.why.starts_with(why),
+            "{} {}",
+            now.revision,
+            now.why
+        );
+        all_run(&fleet, &names, now.revision).await;
+    }
+    let db1_port: u16 = db1_port.parse().expect("port");
+    let fenced = |rows: &[Vec<Option<String>>]| {
+        !rows.is_empty() && rows.iter().all(|r| r[1].as_deref() == Some("OFFLINE_HARD"))
+    };
+    for p in &proxies {
+        let rows = runtime_rows(&sb, p, db1_port).await;
+        assert!(fenced(&rows), "fenced on every member: {rows:?}");
+    }
+    assert_eq!(
+        fleet.lock_holder().await.expect("etcd"),
+        None,
+        "lock released"
+    );
+
     let db2_port = sb.server("db2").expect("db2").port;
     let late = impatient_member(&sb, settings(endpoints.clone(), "ops1", "late")).await;
     let rows = runtime_rows(&sb, &late, db2_port).await;
     assert!(
         rows.contains(&vec![Some("10".into()), Some("ONLINE".into())]),
         "a proxy that joins routes writes to the new primary: {rows:?}"
+    );
+    let rows = runtime_rows(&sb, &late, db1_port).await;
+    assert!(
+        fenced(&rows),
+        "a proxy that joins has the fence before it serves: {rows:?}"
     );
     for p in proxies.iter().chain([&late]) {
         write(&sb, p)
@@ -235,9 +323,22 @@ async fn a_proxy_cut_off_during_a_fleet_failover_fences_itself_and_returns_on_th
     make_table(&sb).await;
     let relay = Relay::start(etcd.client_addr(0)).await;
     let endpoints = etcd.endpoints();
-    let isolated = impatient_member(
+    // Its admin is reached through a relay too, the address it advertises: cut, the isolated
+    // proxy can be reached by nobody. Its lease (12 s) outlives its write fence (3 s), so the
+    // failover finds it in the member list, unreachable.
+    let admin_port = free_port();
+    let admin_relay = Relay::start(([127, 0, 0, 1], admin_port).into()).await;
+    let isolated = fleet_proxy_with(
         &sb,
-        settings(vec![format!("http://{}", relay.addr)], "ops2", "isolated"),
+        FleetSettings {
+            lease_ttl: Some(HumanDuration(Duration::from_secs(12))),
+            advertise: Some(admin_relay.addr.to_string()),
+            ..settings(vec![format!("http://{}", relay.addr)], "ops2", "isolated")
+        },
+        |c| {
+            c.proxy.connect_timeout_server_max_ms = 3_000;
+            c.admin.listen = ([127, 0, 0, 1], admin_port).into();
+        },
     )
     .await;
     let peer = impatient_member(&sb, settings(endpoints.clone(), "ops2", "peer")).await;
@@ -248,25 +349,19 @@ async fn a_proxy_cut_off_during_a_fleet_failover_fences_itself_and_returns_on_th
     )
     .await;
     all_run(&fleet, &["isolated", "peer"], 1).await;
+    let listed = fleet.members().await.expect("etcd");
+    assert!(
+        listed
+            .iter()
+            .any(|m| m.name == "isolated" && m.admin == admin_relay.addr.to_string()),
+        "the member publishes its advertised admin address: {listed:?}"
+    );
     write(&sb, &isolated).await.expect("write before the cut");
 
-    // The isolated proxy loses etcd: it fences its writes and leaves the member list.
+    // The isolated proxy loses etcd and can no longer be reached; at once the primary dies
+    // and the majority side fails over with the fleet.
     relay.set(Fault::Cut);
-    sql::eventually("the isolated proxy fences its writes", || async {
-        write(&sb, &isolated)
-            .await
-            .is_err_and(|e| e.contains("Writes are fenced on this proxy"))
-    })
-    .await;
-    sql::eventually("the isolated proxy leaves the member list", || async {
-        fleet
-            .members()
-            .await
-            .is_ok_and(|m| m.len() == 1 && m[0].name == "peer")
-    })
-    .await;
-
-    // The primary dies; the majority side fails over with the fleet.
+    admin_relay.set(Fault::Cut);
     tokio::task::block_in_place(|| sb.kill("db1")).expect("kill -9 the primary");
     let state = tempfile::tempdir().expect("state dir");
     let out = switchyard(
@@ -298,6 +393,18 @@ async fn a_proxy_cut_off_during_a_fleet_failover_fences_itself_and_returns_on_th
         wait.is_some() && wait < promote,
         "the plan waits out the minority's write window before promoting: {steps:?}"
     );
+    let fence = &plan["steps"][steps.iter().position(|s| *s == "fence").expect("fence")];
+    let said = fence["detail"].to_string();
+    assert!(
+        said.contains(&format!("{} skipped: unreachable", admin_relay.addr)),
+        "the fence step names the member it skipped and why: {said}"
+    );
+    assert!(
+        write(&sb, &isolated)
+            .await
+            .is_err_and(|e| e.contains("Writes are fenced on this proxy")),
+        "the skipped proxy has fenced its own writes"
+    );
     let new_port = plan["candidate"]["port"].as_u64().expect("candidate port");
 
     // The old primary comes back; nothing may reach it from here on.
@@ -324,6 +431,7 @@ async fn a_proxy_cut_off_during_a_fleet_failover_fences_itself_and_returns_on_th
 
     // Back in contact: it runs the fleet's revision with the new primary, then writes there.
     relay.set(Fault::pass());
+    admin_relay.set(Fault::pass());
     let (current, _) = fleet.current().await.expect("etcd").expect("a revision");
     all_run(&fleet, &["isolated", "peer"], current.revision).await;
     sql::eventually("the returning proxy writes again", || async {

@@ -36,6 +36,9 @@ pub struct ActionReport {
     pub dry_run: bool,
     /// The admin statements, in order, exactly as sent (or as they would be sent).
     pub statements: Vec<String>,
+    /// The proxies they ran on (`user@host:port`): more than one for a fleet's members.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<String>,
 }
 
 impl ActionReport {
@@ -98,6 +101,7 @@ pub fn authorise(
             actions: actions.iter().map(ToString::to_string).collect(),
             dry_run: true,
             statements,
+            proxies: vec![],
         }
         .print(admin.output)?;
         return Ok(None);
@@ -153,6 +157,7 @@ pub async fn perform(
         actions: actions.iter().map(ToString::to_string).collect(),
         dry_run: false,
         statements,
+        proxies: vec![],
     }
     .print(admin.output)
 }

@@ -22,7 +22,7 @@ use super::admin::{password, with_session, AdminArgs, Session};
 use super::failover::OperationArgs;
 use crate::ops::ProxyTarget;
 use crate::sandbox::{Sandbox, Workload};
-use crate::tui::ops_worker::OpsContext;
+use crate::tui::ops_worker::{ConsoleFleet, OpsContext};
 
 #[derive(Debug, Args)]
 pub struct ConsoleArgs {
@@ -96,7 +96,8 @@ pub struct ConsoleArgs {
 pub struct ConsoleFleetArgs {
     /// etcd client URLs of a fleet, comma-separated (with --cluster), as `switchyard fleet`
     /// takes them: the fleet view (E) then shows the cluster's proxies, its operation lock and
-    /// its revisions. Only the view reads them; failover from the console still uses --proxies.
+    /// its revisions, and the failover view (F) takes the layer's proxies from the cluster's
+    /// live members and holds its operation lock while it runs or aborts a plan.
     #[arg(
         long,
         env = "SWITCHYARD_FLEET_ETCD",
@@ -107,6 +108,8 @@ pub struct ConsoleFleetArgs {
     /// The fleet's cluster, as in the proxies' `[fleet] cluster`.
     #[arg(long, env = "SWITCHYARD_FLEET_CLUSTER", conflicts_with = "replay")]
     pub cluster: Option<String>,
+    #[command(flatten)]
+    pub tls: super::failover::EtcdTlsArgs,
 }
 
 impl ConsoleFleetArgs {
@@ -115,6 +118,7 @@ impl ConsoleFleetArgs {
         super::failover::FleetOpArgs {
             etcd: self.etcd.clone(),
             cluster: self.cluster.clone(),
+            tls: self.tls.clone(),
         }
         .fleet()
     }
@@ -279,6 +283,18 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let session = Session::open(conn).await?;
+        if !args.proxies.is_empty() && !args.fleet.etcd.is_empty() {
+            return Err(super::exit::Failure::Usage(
+                "--proxies and --etcd/--cluster both name the layer's proxies: with the fleet, \
+                 the failover view's layer is the cluster's live members; drop --proxies"
+                    .into(),
+            )
+            .into());
+        }
+        let ops_fleet = args.fleet.fleet()?.map(|f| ConsoleFleet {
+            fleet: std::sync::Arc::new(f),
+            login: session.proxy_target(),
+        });
         let proxies = if args.proxies.is_empty() {
             vec![session.proxy_target()]
         } else {
@@ -294,6 +310,7 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
         let ops = OpsContext {
             setup: args.op.setup(proxies, args.writer_hostgroup, None)?,
             journal: args.op.journal(),
+            fleet: ops_fleet,
         };
         let record = args
             .record

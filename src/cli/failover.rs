@@ -140,6 +140,60 @@ pub struct FleetOpArgs {
     /// The fleet's cluster, as in the proxies' `[fleet] cluster`.
     #[arg(long)]
     pub cluster: Option<String>,
+    #[command(flatten)]
+    pub tls: EtcdTlsArgs,
+}
+
+/// TLS to etcd (`https://` endpoints), as the proxies' `[fleet] ca_file`, `cert_file`,
+/// `key_file`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct EtcdTlsArgs {
+    /// PEM file of the CA that signed the etcd members' certificates (https:// endpoints are
+    /// verified against it alone).
+    #[arg(long, env = "SWITCHYARD_ETCD_CA_FILE", value_name = "FILE")]
+    pub etcd_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for an etcd that asks for one; with --etcd-key-file.
+    #[arg(
+        long,
+        env = "SWITCHYARD_ETCD_CERT_FILE",
+        value_name = "FILE",
+        requires = "etcd_key_file"
+    )]
+    pub etcd_cert_file: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(
+        long,
+        env = "SWITCHYARD_ETCD_KEY_FILE",
+        value_name = "FILE",
+        requires = "etcd_cert_file"
+    )]
+    pub etcd_key_file: Option<PathBuf>,
+}
+
+impl EtcdTlsArgs {
+    /// A client of `endpoints`; their scheme is checked against the TLS options (exit 2).
+    pub fn etcd(
+        &self,
+        endpoints: &[String],
+    ) -> anyhow::Result<switchyard_proxy::fleet::etcd::Etcd> {
+        let tls = self
+            .etcd_ca_file
+            .clone()
+            .map(|ca_file| switchyard_proxy::fleet::EtcdTls {
+                ca_file,
+                client: self.etcd_cert_file.clone().zip(self.etcd_key_file.clone()),
+            });
+        if self.etcd_cert_file.is_some() && tls.is_none() {
+            return Err(Failure::Usage("--etcd-cert-file needs --etcd-ca-file".into()).into());
+        }
+        switchyard_proxy::fleet::etcd::check_endpoints(endpoints, tls.as_ref())
+            .map_err(|e| Failure::Usage(format!("--etcd: {e} (--etcd-ca-file)")))?;
+        Ok(switchyard_proxy::fleet::etcd::Etcd::with_tls(
+            endpoints,
+            Duration::from_secs(3),
+            tls,
+        )?)
+    }
 }
 
 impl FleetOpArgs {
@@ -151,13 +205,7 @@ impl FleetOpArgs {
             _ => return Err(Failure::Usage("--etcd and --cluster go together".into()).into()),
         };
         switchyard_proxy::fleet::valid_name(cluster).map_err(Failure::Usage)?;
-        if let Some(bad) = self.etcd.iter().find(|e| !e.starts_with("http://")) {
-            return Err(Failure::Usage(format!(
-                "--etcd {bad}: only http:// endpoints are supported"
-            ))
-            .into());
-        }
-        let etcd = switchyard_proxy::fleet::etcd::Etcd::new(&self.etcd, Duration::from_secs(3))?;
+        let etcd = self.tls.etcd(&self.etcd)?;
         Ok(Some(switchyard_proxy::fleet::Fleet::new(etcd, cluster)))
     }
 
@@ -168,10 +216,7 @@ impl FleetOpArgs {
         layer: &ProxyOnlyArgs,
         what: Option<&str>,
     ) -> anyhow::Result<Option<ops::FleetOps>> {
-        let Some(fleet) = self.fleet()? else {
-            return Ok(None);
-        };
-        if !layer.proxies.is_empty() {
+        if !layer.proxies.is_empty() && !self.etcd.is_empty() {
             return Err(Failure::Usage(
                 "--proxies and --etcd/--cluster both name the layer's proxies: with the fleet, \
                  the layer is the cluster's live members; drop --proxies"
@@ -179,27 +224,22 @@ impl FleetOpArgs {
             )
             .into());
         }
-        let lock = match what {
-            None => None,
-            Some(what) => {
-                let me = switchyard_proxy::fleet::Holder::me(what);
-                match fleet.try_lock(&me).await? {
-                    Ok(guard) => Some(std::sync::Arc::new(guard)),
-                    Err(holder) => {
-                        return Err(Failure::Locked(format!(
-                            "cluster {}: the operation lock is held by {holder}; one operation \
-                             at a time (`switchyard fleet status` shows the holder)",
-                            fleet.cluster()
-                        ))
-                        .into())
-                    }
-                }
-            }
+        self.take_lock(what).await
+    }
+
+    /// As [`Self::take`], for a command that has no `--proxies` (the server verbs).
+    pub async fn take_lock(&self, what: Option<&str>) -> anyhow::Result<Option<ops::FleetOps>> {
+        let Some(fleet) = self.fleet()? else {
+            return Ok(None);
         };
-        Ok(Some(ops::FleetOps {
-            fleet: std::sync::Arc::new(fleet),
-            lock,
-        }))
+        let fleet = std::sync::Arc::new(fleet);
+        match what {
+            None => Ok(Some(ops::FleetOps { fleet, lock: None })),
+            Some(what) => ops::fleet::take_lock(fleet, what)
+                .await
+                .map(Some)
+                .map_err(exit_error),
+        }
     }
 }
 
@@ -290,6 +330,8 @@ pub enum HookCommand {
         failed: FailedArgs,
         #[command(flatten)]
         ops: ProxyOnlyArgs,
+        #[command(flatten)]
+        fleet: HookFleetArgs,
     },
     /// Point every proxy's writer hostgroup at the successor; the failed primary stays fenced
     /// (PostFailoverProcesses).
@@ -304,7 +346,39 @@ pub enum HookCommand {
         successor_port: u16,
         #[command(flatten)]
         ops: ProxyOnlyArgs,
+        #[command(flatten)]
+        fleet: HookFleetArgs,
     },
+}
+
+/// A hook's fleet. Its `--cluster` is Orchestrator's `{failureCluster}`, so the fleet's
+/// cluster is `--fleet-cluster`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HookFleetArgs {
+    /// etcd client URLs of the layer's fleet, comma-separated (with --fleet-cluster): the
+    /// proxies are then the cluster's live members (not --proxies), the hook holds the
+    /// cluster's operation lock (held elsewhere: exit 5 naming the holder), and its fence and
+    /// repoint are published as a fleet revision.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// The fleet's cluster, as in the proxies' `[fleet] cluster`.
+    #[arg(long)]
+    pub fleet_cluster: Option<String>,
+    #[command(flatten)]
+    pub tls: EtcdTlsArgs,
+}
+
+impl HookFleetArgs {
+    fn as_ops(&self) -> anyhow::Result<FleetOpArgs> {
+        if self.etcd.is_empty() != self.fleet_cluster.is_none() {
+            return Err(Failure::Usage("--etcd and --fleet-cluster go together".into()).into());
+        }
+        Ok(FleetOpArgs {
+            etcd: self.etcd.clone(),
+            cluster: self.fleet_cluster.clone(),
+            tls: self.tls.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -345,7 +419,7 @@ impl ProxyOnlyArgs {
             None => self.targets(conn),
             Some(f) => {
                 let password = secret(&conn.admin_password_file, "SWITCHYARD_ADMIN_PASSWORD")?;
-                ops::fleet::member_targets(&f.fleet, &conn.admin, password)
+                ops::fleet::layer_targets(&f.fleet, &conn.admin, password)
                     .await
                     .map_err(exit_error)
             }
@@ -384,23 +458,62 @@ fn refuse_if_read_only(conn: &AdminArgs, what: &str) -> anyhow::Result<()> {
 }
 
 pub fn run_hook(args: HookArgs, conn: &AdminArgs) -> anyhow::Result<()> {
-    let (failed, successor, p) = match &args.command {
-        HookCommand::PreFailover { failed, ops } => (failed, None, ops),
+    let (failed, successor, p, fleet) = match &args.command {
+        HookCommand::PreFailover { failed, ops, fleet } => (failed, None, ops, fleet),
         HookCommand::PostFailover {
             failed,
             successor_host,
             successor_port,
             ops,
+            fleet,
         } => (
             failed,
             Some(checked_endpoint(successor_host, *successor_port)?),
             ops,
+            fleet,
         ),
     };
     let failed_at = checked_endpoint(&failed.failed_host, failed.failed_port)?;
     refuse_if_read_only(conn, &format!("fence {failed_at} in the proxies"))?;
+    let fleet = fleet.as_ops()?;
+    let what = match &successor {
+        None => format!("orchestrator pre-failover: fence {failed_at}"),
+        Some(s) => format!("orchestrator post-failover: {failed_at} to {s}"),
+    };
+    runtime()?.block_on(async {
+        let fleet = fleet.take(p, Some(&what)).await?;
+        let proxies = p.layer_targets(conn, fleet.as_ref()).await?;
+        let detail = hook(
+            &failed_at,
+            successor.as_ref(),
+            failed,
+            p,
+            proxies,
+            fleet,
+            &what,
+        )
+        .await;
+        detail.map_err(exit_error).map(|detail| {
+            for d in detail {
+                eprintln!("{d}");
+            }
+        })
+    })
+}
+
+/// Runs a hook on `proxies`; on a fleet, with no revision pending before and the result
+/// published after.
+async fn hook(
+    failed_at: &Endpoint,
+    successor: Option<&Endpoint>,
+    failed: &FailedArgs,
+    p: &ProxyOnlyArgs,
+    proxies: Vec<ProxyTarget>,
+    fleet: Option<ops::FleetOps>,
+    what: &str,
+) -> Result<Vec<String>, OpsError> {
     let settings = Settings {
-        proxies: p.targets(conn)?,
+        proxies,
         // Hooks only talk to proxies; Orchestrator owns the servers.
         login: ServerLogin {
             user: String::new(),
@@ -414,21 +527,20 @@ pub fn run_hook(args: HookArgs, conn: &AdminArgs) -> anyhow::Result<()> {
         catch_up_timeout: Duration::from_secs(0),
         hold_timeout: Duration::from_secs(0),
         force: false,
-        fleet: None,
+        fleet,
     };
-    runtime()?.block_on(async {
-        let detail = match &successor {
-            None => ops::exec::hook_pre_failover(&settings, &failed_at, &failed.cluster).await,
-            Some(s) => {
-                ops::exec::hook_post_failover(&settings, &failed_at, s, &failed.cluster).await
-            }
-        }
-        .map_err(exit_error)?;
-        for d in detail {
-            eprintln!("{d}");
-        }
-        Ok(())
-    })
+    let mut detail = Vec::new();
+    if let Some(f) = &settings.fleet {
+        ops::fleet::await_members_current(&f.fleet, &mut detail).await?;
+    }
+    detail.extend(match successor {
+        None => ops::exec::hook_pre_failover(&settings, failed_at, &failed.cluster).await?,
+        Some(s) => ops::exec::hook_post_failover(&settings, failed_at, s, &failed.cluster).await?,
+    });
+    if let Some(f) = &settings.fleet {
+        ops::fleet::publish_change(f, &settings.proxies, what, &mut detail).await?;
+    }
+    Ok(detail)
 }
 
 fn endpoint(text: &str) -> anyhow::Result<Endpoint> {
@@ -472,9 +584,10 @@ fn journal(a: &OpsArgs) -> Journal {
 }
 
 /// Maps the engine's errors to the documented exit codes.
-fn exit_error(e: OpsError) -> anyhow::Error {
+pub(super) fn exit_error(e: OpsError) -> anyhow::Error {
     match e {
         OpsError::Refused(m) => Failure::Refused(m).into(),
+        OpsError::Locked(m) => Failure::Locked(m).into(),
         OpsError::Input(m) => Failure::Usage(m).into(),
         other => other.into(),
     }

@@ -17,7 +17,6 @@ pub use crate::control::fleet::FleetStatus;
 use crate::control::fleet::{lag, read_status};
 use crate::display::when;
 use switchyard_proxy::fleet::document::{diff, Change};
-use switchyard_proxy::fleet::etcd::Etcd;
 use switchyard_proxy::fleet::{Fleet, FleetError, Holder, Member, Revision};
 
 #[derive(Debug, Args)]
@@ -33,6 +32,8 @@ pub struct FleetArgs {
     /// The cluster (layer of proxies), as in the proxies' `[fleet] cluster`.
     #[arg(long, env = "SWITCHYARD_FLEET_CLUSTER")]
     pub cluster: String,
+    #[command(flatten)]
+    pub tls: super::failover::EtcdTlsArgs,
     #[command(subcommand)]
     pub verb: FleetVerb,
 }
@@ -87,13 +88,7 @@ pub enum FleetVerb {
 
 pub fn run(args: FleetArgs, format: OutputFormat) -> anyhow::Result<()> {
     switchyard_proxy::fleet::valid_name(&args.cluster).map_err(Failure::Usage)?;
-    if let Some(bad) = args.etcd.iter().find(|e| !e.starts_with("http://")) {
-        return Err(Failure::Usage(format!(
-            "--etcd {bad}: only http:// endpoints are supported"
-        ))
-        .into());
-    }
-    let etcd = Etcd::new(&args.etcd, std::time::Duration::from_secs(3))?;
+    let etcd = args.tls.etcd(&args.etcd)?;
     let fleet = Fleet::new(etcd, &args.cluster);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -21,6 +21,7 @@ pub mod read;
 pub mod record;
 pub mod rules;
 pub mod sandbox;
+pub mod server_layer;
 pub mod servers;
 pub mod sessions;
 pub mod sstbench;

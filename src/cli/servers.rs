@@ -5,7 +5,9 @@
 //! never becomes an UPDATE of zero rows that looks like success.
 //!
 //! `drain` and `fence` refuse (exit 3) when they would leave a hostgroup without an ONLINE
-//! server, unless `--force`: that is an outage, and it should be typed on purpose.
+//! server, unless `--force`: that is an outage, and it should be typed on purpose. With
+//! `--etcd/--cluster` they act on every live member of the fleet under its operation lock and
+//! publish the change as a fleet revision (see `server_layer`).
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -19,11 +21,13 @@ use crate::control::{
 };
 use crate::display::{now_ms, parse_duration, sanitize, server_note as note};
 
-use super::act::{authorise, execute, perform, plan, ActArgs, ActionReport};
+use super::act::{authorise, perform, plan, ActArgs, ActionReport};
 use super::admin::{with_session, AdminArgs};
 use super::exit::Failure;
+use super::failover::FleetOpArgs;
 use super::output::{opt, OutputFormat, Rendered};
 use super::read::{missing, show, WatchArgs};
+use super::server_layer::{with_layer, Layer};
 
 #[derive(Debug, Args)]
 pub struct ServersArgs {
@@ -73,6 +77,8 @@ pub enum ServersVerb {
         force: bool,
         #[command(flatten)]
         act: ActArgs,
+        #[command(flatten)]
+        fleet: FleetOpArgs,
     },
     /// Back to ONLINE, only where the server is fenced (a drained server stays drained).
     #[command(after_help = super::exit::EXIT_CODES_HELP)]
@@ -117,6 +123,8 @@ pub struct DrainArgs {
     pub force: bool,
     #[command(flatten)]
     pub act: ActArgs,
+    #[command(flatten)]
+    pub fleet: FleetOpArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -305,16 +313,43 @@ pub fn run(args: ServersArgs, conn: &AdminArgs) -> anyhow::Result<()> {
             }
             perform(&mut s.control, conn, act, actions).await
         }),
-        ServersVerb::Fence { server, force, act } => with_session(conn, async |s| {
-            resolve(&mut s.control, &server).await?;
-            check_not_last(&mut s.control, &server, force || act.dry_run).await?;
-            perform(&mut s.control, conn, act, vec![Action::Fence(server)]).await
-        }),
+        ServersVerb::Fence {
+            server,
+            force,
+            act,
+            fleet,
+        } => {
+            let what = format!("servers fence {server}");
+            let lock_for = (!act.dry_run).then_some(what.as_str());
+            with_layer(conn, &fleet, lock_for, what.clone(), async |l| {
+                resolve(l.first(), &server).await?;
+                check_not_last(l.first(), &server, force || act.dry_run).await?;
+                let actions = vec![Action::Fence(server)];
+                if authorise(conn, act, &actions)?.is_none() {
+                    return Ok(());
+                }
+                let statements = l.execute(&actions).await?;
+                ActionReport {
+                    actions: actions.iter().map(ToString::to_string).collect(),
+                    dry_run: false,
+                    statements,
+                    proxies: l.labels(),
+                }
+                .print(conn.output)
+            })
+        }
         ServersVerb::Unfence { server, act } => with_session(conn, async |s| {
             resolve(&mut s.control, &server).await?;
             perform(&mut s.control, conn, act, vec![Action::Unfence(server)]).await
         }),
-        ServersVerb::Drain(d) => with_session(conn, async |s| drain(&mut s.control, conn, d).await),
+        ServersVerb::Drain(d) => {
+            let what = format!("servers drain {}", d.server);
+            let lock_for = (!d.act.dry_run).then_some(what.as_str());
+            let fleet = d.fleet.clone();
+            with_layer(conn, &fleet, lock_for, what.clone(), async |l| {
+                drain(l, conn, d).await
+            })
+        }
     }
 }
 
@@ -333,6 +368,17 @@ impl Left {
     fn is_zero(self) -> bool {
         self.sessions == 0 && self.connections == 0
     }
+}
+
+/// What is left on the server, summed over every proxy of the layer.
+async fn left_in(layer: &mut Layer, target: &ServerTarget) -> anyhow::Result<Left> {
+    let mut sum = Left::default();
+    for c in layer.controls() {
+        let l = left_on(c, target).await?;
+        sum.sessions += l.sessions;
+        sum.connections += l.connections;
+    }
+    Ok(sum)
 }
 
 async fn left_on(control: &mut Control, target: &ServerTarget) -> anyhow::Result<Left> {
@@ -373,6 +419,8 @@ pub struct DrainReport {
     /// What was left when the wait ended (zero when drained).
     pub left: Left,
     pub statements: Vec<String>,
+    /// The proxies drained on (`user@host:port`): the fleet's members with `--etcd`.
+    pub proxies: Vec<String>,
 }
 
 /// Progress on stderr: a bar on a terminal, otherwise a line whenever the count changes.
@@ -435,10 +483,10 @@ impl Progress {
 /// How often the drain reads the admin tables.
 const DRAIN_POLL: Duration = Duration::from_millis(500);
 
-async fn drain(control: &mut Control, conn: &AdminArgs, d: DrainArgs) -> anyhow::Result<()> {
+async fn drain(layer: &mut Layer, conn: &AdminArgs, d: DrainArgs) -> anyhow::Result<()> {
     let target = d.server.clone();
-    resolve(control, &target).await?;
-    check_not_last(control, &target, d.force || d.act.dry_run).await?;
+    resolve(layer.first(), &target).await?;
+    check_not_last(layer.first(), &target, d.force || d.act.dry_run).await?;
     let drain = vec![Action::Drain(target.clone())];
     let fence = vec![Action::Fence(target.clone())];
     if d.act.dry_run && d.then == Then::OfflineHard {
@@ -455,17 +503,18 @@ async fn drain(control: &mut Control, conn: &AdminArgs, d: DrainArgs) -> anyhow:
             ],
             dry_run: true,
             statements,
+            proxies: layer.labels(),
         }
         .print(conn.output);
     }
     if authorise(conn, d.act, &drain)?.is_none() {
         return Ok(());
     }
-    let mut statements = execute(control, &drain).await?;
+    let mut statements = layer.execute(&drain).await?;
     let started = Instant::now();
     let mut progress = Progress::new(target.to_string(), d.deadline);
     let (outcome, left) = loop {
-        let left = left_on(control, &target).await?;
+        let left = left_in(layer, &target).await?;
         let elapsed = started.elapsed();
         progress.update(left, elapsed);
         if left.is_zero() {
@@ -475,7 +524,7 @@ async fn drain(control: &mut Control, conn: &AdminArgs, d: DrainArgs) -> anyhow:
             match d.then {
                 Then::Stay => break ("deadline_stayed", left),
                 Then::OfflineHard => {
-                    statements.extend(execute(control, &fence).await?);
+                    statements.extend(layer.execute(&fence).await?);
                     break ("deadline_fenced", left);
                 }
             }
@@ -506,6 +555,7 @@ async fn drain(control: &mut Control, conn: &AdminArgs, d: DrainArgs) -> anyhow:
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         left,
         statements,
+        proxies: layer.labels(),
     };
     match conn.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -30,6 +30,9 @@ pub enum OpsError {
     /// this step.
     #[error("{0}")]
     Refused(String),
+    /// The fleet's operation lock is held by somebody else (the message names them).
+    #[error("{0}")]
+    Locked(String),
     /// A step ran and the world did not end up as it should; the message says how it is.
     #[error("{0}")]
     StepFailed(String),

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchyard_proxy::fleet::{Fleet, LockGuard, Member};
+use switchyard_proxy::fleet::{Fleet, Holder, LockGuard, Member};
 
 use super::error::OpsError;
 use super::exec::ProxyTarget;
@@ -51,6 +51,35 @@ impl FleetOps {
             _ => Ok(()),
         }
     }
+}
+
+/// The fleet with its operation lock taken for `what` by this process; a lock held by somebody
+/// else is [`OpsError::Locked`], naming them.
+pub async fn take_lock(fleet: Arc<Fleet>, what: &str) -> Result<FleetOps, OpsError> {
+    match fleet
+        .try_lock(&Holder::me(what))
+        .await
+        .map_err(fleet_error)?
+    {
+        Ok(guard) => Ok(FleetOps {
+            fleet,
+            lock: Some(Arc::new(guard)),
+        }),
+        Err(holder) => Err(OpsError::Locked(format!(
+            "cluster {}: the operation lock is held by {holder}; one operation at a time \
+             (`switchyard fleet status` shows the holder)",
+            fleet.cluster()
+        ))),
+    }
+}
+
+/// The layer's proxies on a fleet: its live members, the first that answers first.
+pub async fn layer_targets(
+    fleet: &Fleet,
+    admin: &str,
+    password: Option<String>,
+) -> Result<Vec<ProxyTarget>, OpsError> {
+    Ok(reachable_first(member_targets(fleet, admin, password).await?).await)
 }
 
 /// `url` with its host and port replaced by `addr` (user, password and options kept).
@@ -101,6 +130,93 @@ pub async fn member_targets(
         .collect()
 }
 
+/// The members whose leases are alive now, logging in as `like`'s first target does, the first
+/// that answers first (steps read the topology from it): what a step acts on (a member that has
+/// left since the plan was made fences its own writes and gets the step from the fleet when it
+/// returns).
+pub async fn live_targets(
+    fleet: &Fleet,
+    like: &[ProxyTarget],
+) -> Result<Vec<ProxyTarget>, OpsError> {
+    let first = like
+        .first()
+        .ok_or_else(|| OpsError::Input("no proxy to operate on".into()))?;
+    layer_targets(fleet, &first.url, first.password.clone()).await
+}
+
+/// `targets` with the first that answers moved to the front: the topology is read from the
+/// first, and a member cut off from the network still looks sound in the list until its lease
+/// lapses (it cannot update its record).
+pub async fn reachable_first(mut targets: Vec<ProxyTarget>) -> Vec<ProxyTarget> {
+    for i in 0..targets.len() {
+        if let Ok(c) = Control::connect(&targets[i].url, targets[i].password.as_deref()).await {
+            let _ = c.disconnect().await;
+            let t = targets.remove(i);
+            targets.insert(0, t);
+            break;
+        }
+    }
+    targets
+}
+
+/// Whether target `label` (`user@host:port`) is member `m`.
+fn is_member(label: &str, m: &Member) -> bool {
+    label == m.admin || label.ends_with(&format!("@{}", m.admin))
+}
+
+/// Members a step could not reach: each is awaited until its lease lapses (it cannot reach
+/// etcd either, so it fences its own writes `write_fence_after` later), then until no such
+/// proxy can still write ([`await_minority_fenced`]). A member that keeps its lease alive
+/// while it cannot be reached fails the step: it may still be routing writes.
+pub async fn excuse_unreachable(
+    fleet: &Fleet,
+    unreachable: &[(String, String)],
+    detail: &mut Vec<String>,
+) -> Result<(), OpsError> {
+    let started = Instant::now();
+    let members = fleet.members().await.map_err(fleet_error)?;
+    let longest = members
+        .iter()
+        .filter(|m| unreachable.iter().any(|(l, _)| is_member(l, m)))
+        .map(|m| Duration::from_millis(m.lease_ttl_ms))
+        .max()
+        .unwrap_or_default();
+    // The lease may have been renewed just before the member was cut off: a whole TTL, and
+    // etcd's expiry sweep.
+    let deadline = started + longest + Duration::from_secs(2);
+    loop {
+        let members = fleet.members().await.map_err(fleet_error)?;
+        let alive: Vec<&Member> = members
+            .iter()
+            .filter(|m| unreachable.iter().any(|(l, _)| is_member(l, m)))
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let names: Vec<String> = alive
+                .iter()
+                .map(|m| format!("{} ({})", m.name, m.admin))
+                .collect();
+            return Err(OpsError::StepFailed(format!(
+                "proxies {} cannot be reached but keep their fleet lease alive after {} ms: \
+                 they may still route writes",
+                names.join(", "),
+                started.elapsed().as_millis()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (label, why) in unreachable {
+        detail.push(format!(
+            "proxy {label} skipped: unreachable ({why}); its fleet lease lapsed {} ms later, \
+             so it is cut off from etcd and fences its own writes",
+            started.elapsed().as_millis()
+        ));
+    }
+    await_minority_fenced(fleet, detail).await
+}
+
 /// Publishes a routing step as the cluster's next revision: `SAVE CONFIG TO FLEET` on the
 /// first proxy that takes it (every proxy ran the step's statements, so any one's MEMORY is
 /// the step's end state). A proxy one revision behind refuses as stale; the next one is tried,
@@ -146,6 +262,19 @@ pub async fn publish(
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// A change every member has run, made fleet configuration: the lock still held, published as
+/// the next revision (`why`), and run by every reporting member before the caller goes on.
+pub async fn publish_change(
+    ops: &FleetOps,
+    proxies: &[ProxyTarget],
+    why: &str,
+    detail: &mut Vec<String>,
+) -> Result<(), OpsError> {
+    ops.check_lock()?;
+    publish(proxies, why, detail).await?;
+    await_members_current(&ops.fleet, detail).await
 }
 
 /// Waits until every reporting member runs the cluster's current revision. A routing step's
@@ -271,7 +400,7 @@ pub async fn await_minority_fenced(
     }
     tokio::time::sleep(wait.saturating_sub(started.elapsed())).await;
     detail.push(format!(
-        "waited {} ms before promoting",
+        "waited {} ms for proxies cut off from etcd to fence their own writes",
         started.elapsed().as_millis()
     ));
     Ok(())

@@ -3,9 +3,13 @@
 //! admin reads. It drives the same engine and journal as `switchyard failover …`: a plan started
 //! here shows in `failover status`, and a plan left open by the command line shows here.
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 
-use crate::ops::{self, Journal, OpsError, Plan, PlanState, Settings, Setup, StepRecord};
+use crate::ops::{
+    self, FleetOps, Journal, OpsError, Plan, PlanState, ProxyTarget, Settings, Setup, StepRecord,
+};
 
 use super::app::{OpsRequest, OpsUpdate};
 use crate::display::now_ms;
@@ -15,6 +19,25 @@ use crate::display::now_ms;
 pub struct OpsContext {
     pub setup: Setup,
     pub journal: Journal,
+    /// A layer that is a fleet (`console --etcd … --cluster …`): the proxies are its live
+    /// members, and running or aborting a plan holds its operation lock, as on the command line.
+    pub fleet: Option<ConsoleFleet>,
+}
+
+#[derive(Clone)]
+pub struct ConsoleFleet {
+    pub fleet: Arc<switchyard_proxy::fleet::Fleet>,
+    /// The login the members are reached with (the console's own admin URL and password;
+    /// each member's address replaces the host).
+    pub login: ProxyTarget,
+}
+
+impl std::fmt::Debug for ConsoleFleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleFleet")
+            .field("cluster", &self.fleet.cluster())
+            .finish()
+    }
 }
 
 type Updates = mpsc::UnboundedSender<OpsUpdate>;
@@ -53,8 +76,27 @@ pub async fn worker(ctx: OpsContext, mut requests: mpsc::Receiver<OpsRequest>, u
     }
 }
 
-async fn settings(ctx: &OpsContext) -> Result<Settings, String> {
-    ctx.setup.resolve(false).await.map_err(|e| e.to_string())
+/// The settings of one request. On a fleet the proxies are its live members of now, and
+/// `lock_for` (what the request does) takes the cluster's operation lock, held while the
+/// settings live; held by someone else, the request is refused naming them.
+pub async fn settings(ctx: &OpsContext, lock_for: Option<&str>) -> Result<Settings, String> {
+    let Some(f) = &ctx.fleet else {
+        return ctx.setup.resolve(false).await.map_err(|e| e.to_string());
+    };
+    let mut setup = ctx.setup.clone();
+    setup.proxies = ops::fleet::layer_targets(&f.fleet, &f.login.url, f.login.password.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    setup.fleet = Some(match lock_for {
+        None => FleetOps {
+            fleet: Arc::clone(&f.fleet),
+            lock: None,
+        },
+        Some(what) => ops::fleet::take_lock(Arc::clone(&f.fleet), &format!("console: {what}"))
+            .await
+            .map_err(|e| e.to_string())?,
+    });
+    setup.resolve(false).await.map_err(|e| e.to_string())
 }
 
 fn send_plan(updates: &Updates, plan: &Option<Plan>) {
@@ -110,11 +152,11 @@ async fn handle(
     match request {
         OpsRequest::ReadTopology => {
             refresh_plan(ctx, plan, updates);
-            read_topology(&settings(ctx).await?, updates).await
+            read_topology(&settings(ctx, None).await?, updates).await
         }
         OpsRequest::PlanFailover | OpsRequest::PlanSwitchover(_) | OpsRequest::PlanRejoin(_) => {
             refuse_if_open()?;
-            let s = settings(ctx).await?;
+            let s = settings(ctx, None).await?;
             let (made, topo) = match &request {
                 OpsRequest::PlanFailover => ops::exec::plan_failover(&s).await,
                 OpsRequest::PlanSwitchover(to) => ops::exec::plan_switchover(&s, to).await,
@@ -142,7 +184,7 @@ async fn handle(
             let Some(p) = plan.as_mut().filter(|p| p.id == plan_id) else {
                 return Err(format!("plan {plan_id} is not the plan shown any more"));
             };
-            let s = settings(ctx).await?;
+            let s = settings(ctx, Some(&format!("{} run ({plan_id})", p.kind))).await?;
             let tx = updates.clone();
             let mut observe = move |i: usize, rec: &StepRecord| {
                 let _ = tx.send(OpsUpdate::Step(i, Box::new(rec.clone())));
@@ -184,7 +226,8 @@ async fn handle(
                 send_plan(updates, plan);
                 return Ok("plan discarded; nothing had run".into());
             }
-            let aborted = ops::exec::abort(&ctx.journal, &ctx.setup.proxies, Some(&plan_id))
+            let s = settings(ctx, Some(&format!("{} abort ({plan_id})", p.kind))).await?;
+            let aborted = ops::exec::abort(&ctx.journal, &s.proxies, Some(&plan_id))
                 .await
                 .map_err(|e| e.to_string())?;
             let text = format!(

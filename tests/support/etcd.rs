@@ -3,11 +3,62 @@
 //! folder removed when the cluster is dropped; a member can be killed and started again (same
 //! data folder) to take the quorum away and give it back.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use switchyard_proxy::fleet::etcd::Etcd;
+use switchyard_proxy::fleet::EtcdTls;
+
+/// A test CA and one certificate it signed for 127.0.0.1 (server and client use), as PEM files.
+pub struct EtcdCerts {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl EtcdCerts {
+    pub fn generate(dir: &Path) -> EtcdCerts {
+        use rcgen::{
+            BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+            SanType,
+        };
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "switchyard test CA");
+        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().expect("key");
+        let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        leaf.subject_alt_names
+            .push(SanType::IpAddress([127, 0, 0, 1].into()));
+        leaf.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = leaf.signed_by(&key, &issuer).expect("certificate");
+        std::fs::create_dir_all(dir).expect("certificate folder");
+        let certs = EtcdCerts {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("etcd.pem"),
+            key: dir.join("etcd-key.pem"),
+        };
+        std::fs::write(&certs.ca, ca_cert.pem()).expect("write CA");
+        std::fs::write(&certs.cert, cert.pem()).expect("write certificate");
+        std::fs::write(&certs.key, key.serialize_pem()).expect("write key");
+        certs
+    }
+
+    /// The client side: this CA, this certificate as the client's.
+    pub fn client(&self) -> EtcdTls {
+        EtcdTls {
+            ca_file: self.ca.clone(),
+            client: Some((self.cert.clone(), self.key.clone())),
+        }
+    }
+}
 
 use super::poll::wait;
 use super::ports::free_port;
@@ -24,12 +75,28 @@ pub struct EtcdCluster {
     members: Vec<Member>,
     dir: tempfile::TempDir,
     token: String,
+    /// Clients are served over TLS and must show a certificate of this CA.
+    tls: Option<EtcdCerts>,
 }
 
 /// A loopback port nobody listens on now.
 impl EtcdCluster {
     /// `n` members (1 or 3), started and answering linearizable reads (a quorum has formed).
     pub async fn start(n: usize) -> EtcdCluster {
+        EtcdCluster::start_with(n, false).await
+    }
+
+    /// As [`Self::start`], serving clients over TLS only (`--client-cert-auth`), with
+    /// certificates made for the test ([`Self::certs`]).
+    pub async fn start_tls(n: usize) -> EtcdCluster {
+        EtcdCluster::start_with(n, true).await
+    }
+
+    pub fn certs(&self) -> Option<&EtcdCerts> {
+        self.tls.as_ref()
+    }
+
+    async fn start_with(n: usize, tls: bool) -> EtcdCluster {
         let dir = tempfile::Builder::new()
             .prefix("switchyard-etcd-")
             .tempdir()
@@ -47,10 +114,12 @@ impl EtcdCluster {
                 child: None,
             })
             .collect();
+        let tls = tls.then(|| EtcdCerts::generate(dir.path()));
         let mut cluster = EtcdCluster {
             members,
             dir,
             token,
+            tls,
         };
         for i in 0..n {
             cluster.spawn(i, "new");
@@ -70,11 +139,21 @@ impl EtcdCluster {
             .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
             .collect();
         let m = &self.members[i];
-        let client = format!("http://127.0.0.1:{}", m.client);
+        let client = format!("{}://127.0.0.1:{}", self.scheme(), m.client);
         let peer = format!("http://127.0.0.1:{}", m.peer);
         let log = std::fs::File::create(self.dir.path().join(format!("{}.log", m.name)))
             .expect("etcd log file");
-        let child = Command::new("etcd")
+        let mut etcd = Command::new("etcd");
+        if let Some(c) = &self.tls {
+            etcd.arg("--cert-file")
+                .arg(&c.cert)
+                .arg("--key-file")
+                .arg(&c.key)
+                .arg("--trusted-ca-file")
+                .arg(&c.ca)
+                .arg("--client-cert-auth");
+        }
+        let child = etcd
             .arg("--name")
             .arg(&m.name)
             .arg("--data-dir")
@@ -95,11 +174,19 @@ impl EtcdCluster {
         self.members[i].child = Some(child);
     }
 
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// Client URLs of every member.
     pub fn endpoints(&self) -> Vec<String> {
         self.members
             .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .map(|m| format!("{}://127.0.0.1:{}", self.scheme(), m.client))
             .collect()
     }
 
@@ -122,7 +209,9 @@ impl EtcdCluster {
 
     /// Waits until a linearizable read succeeds through the members.
     pub async fn wait_quorum(&self) {
-        let etcd = Etcd::new(&self.endpoints(), Duration::from_millis(500)).expect("client");
+        let tls = self.tls.as_ref().map(EtcdCerts::client);
+        let etcd =
+            Etcd::with_tls(&self.endpoints(), Duration::from_millis(500), tls).expect("client");
         wait(format!(
             "etcd to form a quorum (logs in {})",
             self.dir.path().display()

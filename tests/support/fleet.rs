@@ -24,6 +24,10 @@ pub fn settings(etcd: Vec<String>, cluster: &str, name: &str) -> FleetSettings {
         name: Some(name.into()),
         lease_ttl: Some(HumanDuration(Duration::from_secs(3))),
         write_fence_after: Some(HumanDuration(Duration::from_secs(3))),
+        advertise: None,
+        ca_file: None,
+        cert_file: None,
+        key_file: None,
     }
 }
 

@@ -60,6 +60,26 @@ impl ConfigError {
     }
 }
 
+/// 1-based line of `key` in table `[section]`: for errors about values the parser does not
+/// keep spans of.
+pub(super) fn key_line(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = "";
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            current = name.trim();
+            continue;
+        }
+        if current == section
+            && t.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 /// 1-based line number of a byte offset.
 pub(super) fn line_of(text: &str, offset: usize) -> Option<usize> {
     (offset <= text.len()).then(|| {

@@ -398,9 +398,22 @@ impl Config {
         if let Some(fleet) = &self.fleet {
             fleet.validate().map_err(|reason| ConfigError::Invalid {
                 path: None,
-                line: None,
+                line: error::key_line(text, "fleet", "advertise")
+                    .or_else(|| error::key_line(text, "fleet", "etcd")),
                 reason,
             })?;
+            // The member list is how the CLI finds this proxy: a wildcard cannot be dialled.
+            if self.admin.listen.ip().is_unspecified() && fleet.advertise.is_none() {
+                return Err(ConfigError::Invalid {
+                    path: None,
+                    line: error::key_line(text, "admin", "listen"),
+                    reason: format!(
+                        "admin.listen {} is a wildcard, which the fleet's members cannot \
+                         publish as their admin address: set [fleet] advertise = \"HOST:PORT\"",
+                        self.admin.listen
+                    ),
+                });
+            }
         }
         if !self.admin.disk && self.admin.data_file.is_some() {
             return Err(ConfigError::Invalid {

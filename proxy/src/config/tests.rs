@@ -126,7 +126,15 @@ fn fleet_section_is_checked_at_load() {
         ("etcd = []\ncluster = \"a\"", "no endpoint"),
         (
             "etcd = [\"https://e:2379\"]\ncluster = \"a\"",
-            "only http://",
+            "need the CA",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\ncluster = \"a\"\nca_file = \"/ca.pem\"",
+            "endpoints are http://",
+        ),
+        (
+            "etcd = [\"https://e:2379\"]\ncluster = \"a\"\nca_file = \"/ca.pem\"\ncert_file = \"/c.pem\"",
+            "go together",
         ),
         ("etcd = [\"http://e:2379\"]\ncluster = \"a/b\"", "cluster"),
         (
@@ -137,11 +145,40 @@ fn fleet_section_is_checked_at_load() {
             "etcd = [\"http://e:2379\"]\ncluster = \"a\"\nwrite_fence_after = \"soon\"",
             "soon",
         ),
+        (
+            "etcd = [\"http://e:2379\"]\ncluster = \"a\"\nadvertise = \"0.0.0.0:6032\"",
+            "wildcard",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\ncluster = \"a\"\nadvertise = \"p1\"",
+            "host:port",
+        ),
     ] {
         let e = with(bad).unwrap_err().to_string();
         assert!(e.contains(why), "{bad}: {e}");
     }
     assert!(Config::parse(GOOD).unwrap().fleet.is_none());
+}
+
+#[test]
+fn a_wildcard_admin_in_a_fleet_needs_an_address_to_advertise() {
+    let fleet = "[fleet]\netcd = [\"http://127.0.0.1:2379\"]\ncluster = \"a\"\n";
+    let text = format!("{GOOD}\n[admin]\nlisten = \"0.0.0.0:6032\"\n{fleet}");
+    let e = Config::parse(&text).unwrap_err();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("listen = \"0.0.0.0"))
+        .map(|i| i + 1);
+    assert_eq!(e.line(), line, "{e}");
+    assert!(e.to_string().contains("advertise"), "{e}");
+    let ok = Config::parse(&format!("{text}advertise = \"proxy1.example:6032\"\n")).unwrap();
+    let f = ok.fleet.unwrap();
+    assert_eq!(
+        f.admin_address("0.0.0.0:6032".parse().unwrap()),
+        "proxy1.example:6032"
+    );
+    // A wildcard admin without a fleet is a single proxy's business.
+    assert!(Config::parse(&format!("{GOOD}\n[admin]\nlisten = \"0.0.0.0:6032\"\n")).is_ok());
 }
 
 #[test]

@@ -44,7 +44,7 @@ struct Status {
 impl Node {
     pub fn new(settings: &FleetSettings) -> Result<Node, FleetError> {
         settings.validate().map_err(FleetError::Settings)?;
-        let etcd = Etcd::new(&settings.etcd, settings.request_timeout())?;
+        let etcd = Etcd::with_tls(&settings.etcd, settings.request_timeout(), settings.tls())?;
         Ok(Node {
             settings: settings.clone(),
             fleet: Fleet::new(etcd, &settings.cluster),
@@ -83,16 +83,17 @@ impl Node {
 /// Joins the fleet: one tick before the proxy serves (fenced at once unless it reached the
 /// quorum and runs the current revision), then the loop on a task of its own.
 pub async fn start(admin: Arc<Admin>, node: Arc<Node>, admin_addr: std::net::SocketAddr) {
+    let advertised = node.settings.admin_address(admin_addr);
     let name = node
         .settings
         .name
         .clone()
-        .unwrap_or_else(|| admin_addr.to_string());
+        .unwrap_or_else(|| advertised.clone());
     let mut agent = Agent {
         admin,
         node,
         name,
-        admin_addr: admin_addr.to_string(),
+        admin_addr: advertised,
         lease: None,
         published: None,
         last_current: None,

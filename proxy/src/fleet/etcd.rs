@@ -3,7 +3,9 @@
 //! adds no crate the workspace does not already build. Reads are linearizable (etcd's default),
 //! so a successful read proves the endpoint is in the quorum.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -21,8 +23,105 @@ pub struct Kv {
     pub lease: i64,
 }
 
+/// TLS to etcd's client port: the CA the members' certificates are verified against (it alone,
+/// not the system's roots), and a client certificate for `--client-cert-auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    pub ca_file: PathBuf,
+    /// Certificate and key (PEM), both or neither.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+impl EtcdTls {
+    fn config(&self) -> Result<rustls::ClientConfig, FleetError> {
+        let bad = |path: &PathBuf, e: &dyn std::fmt::Display| {
+            FleetError::Settings(format!("etcd TLS: {}: {e}", path.display()))
+        };
+        let pem = |path: &PathBuf| {
+            std::fs::File::open(path)
+                .map(std::io::BufReader::new)
+                .map_err(|e| bad(path, &e))
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut pem(&self.ca_file)?) {
+            let cert = cert.map_err(|e| bad(&self.ca_file, &e))?;
+            roots.add(cert).map_err(|e| bad(&self.ca_file, &e))?;
+        }
+        if roots.is_empty() {
+            return Err(bad(&self.ca_file, &"no certificate in it"));
+        }
+        // Chosen here: the workspace builds rustls with more than one provider.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| FleetError::Settings(format!("etcd TLS: {e}")))?
+            .with_root_certificates(roots);
+        match &self.client {
+            None => Ok(builder.with_no_client_auth()),
+            Some((cert, key)) => {
+                let chain = rustls_pemfile::certs(&mut pem(cert)?)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad(cert, &e))?;
+                let key_der = rustls_pemfile::private_key(&mut pem(key)?)
+                    .map_err(|e| bad(key, &e))?
+                    .ok_or_else(|| bad(key, &"no private key in it"))?;
+                builder
+                    .with_client_auth_cert(chain, key_der)
+                    .map_err(|e| bad(cert, &e))
+            }
+        }
+    }
+}
+
+/// Checks a list of etcd endpoints against the TLS settings: one scheme for all, `https://`
+/// only with a CA to verify the members against, no CA for `http://`.
+pub fn check_endpoints(endpoints: &[String], tls: Option<&EtcdTls>) -> Result<(), String> {
+    if endpoints.is_empty() {
+        return Err("no etcd endpoint".into());
+    }
+    let https = endpoints
+        .iter()
+        .filter(|e| e.starts_with("https://"))
+        .count();
+    if let Some(bad) = endpoints
+        .iter()
+        .find(|e| !e.starts_with("http://") && !e.starts_with("https://"))
+    {
+        return Err(format!("etcd endpoint '{bad}': an http:// or https:// URL"));
+    }
+    match (https, tls.is_some()) {
+        (0, false) => Ok(()),
+        (0, true) => Err("a CA file is given but the etcd endpoints are http://".into()),
+        (n, _) if n != endpoints.len() => {
+            Err("etcd endpoints mix http:// and https://: use one".into())
+        }
+        (_, false) => Err(
+            "https:// etcd endpoints need the CA that signed their certificates (ca_file)".into(),
+        ),
+        (_, true) => Ok(()),
+    }
+}
+
+/// The HTTP client every etcd request (and the watch stream) goes through.
+pub fn http_client(
+    builder: reqwest::ClientBuilder,
+    tls: Option<&EtcdTls>,
+) -> Result<reqwest::Client, FleetError> {
+    // etcd is reached directly: an HTTP proxy from the environment would sit in the middle of
+    // the quorum check.
+    let builder = builder.no_proxy();
+    let builder = match tls {
+        Some(t) => builder.tls_backend_preconfigured(t.config()?),
+        None => builder,
+    };
+    builder
+        .build()
+        .map_err(|e| FleetError::Settings(format!("HTTP client: {e}")))
+}
+
 pub struct Etcd {
     http: reqwest::Client,
+    tls: Option<EtcdTls>,
     endpoints: Vec<String>,
     /// The endpoint that answered last: tried first next time.
     preferred: AtomicUsize,
@@ -30,16 +129,25 @@ pub struct Etcd {
 
 impl Etcd {
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<Etcd, FleetError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            // etcd is reached directly: an HTTP proxy from the environment would sit in the
-            // middle of the quorum check.
-            .no_proxy()
-            .build()
-            .map_err(|e| FleetError::Settings(format!("HTTP client: {e}")))?;
+        Etcd::with_tls(endpoints, timeout, None)
+    }
+
+    /// A client of `https://` endpoints with `tls`, or of `http://` ones without.
+    pub fn with_tls(
+        endpoints: &[String],
+        timeout: Duration,
+        tls: Option<EtcdTls>,
+    ) -> Result<Etcd, FleetError> {
+        check_endpoints(endpoints, tls.as_ref()).map_err(FleetError::Settings)?;
+        let http = http_client(
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout),
+            tls.as_ref(),
+        )?;
         Ok(Etcd {
             http,
+            tls,
             endpoints: endpoints
                 .iter()
                 .map(|e| e.trim_end_matches('/').to_string())
@@ -50,6 +158,10 @@ impl Etcd {
 
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
+    }
+
+    pub fn tls(&self) -> Option<&EtcdTls> {
+        self.tls.as_ref()
     }
 
     /// Posts `body` to `path` on each endpoint in turn until one answers.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::client::{now_ms, Fleet};
-use super::etcd::Etcd;
+use super::etcd::{Etcd, EtcdTls};
 use super::FleetError;
 
 /// How long a dead holder keeps the lock.
@@ -92,7 +92,11 @@ impl Fleet {
         })?;
         let lease = self.etcd.grant(LOCK_TTL).await?;
         match self.etcd.create(&key, &value, lease).await {
-            Ok(None) => Ok(Ok(LockGuard::keep(self.etcd.endpoints().to_vec(), lease))),
+            Ok(None) => Ok(Ok(LockGuard::keep(
+                self.etcd.endpoints().to_vec(),
+                self.etcd.tls().cloned(),
+                lease,
+            ))),
             Ok(Some(held)) => {
                 let _ = self.etcd.revoke(lease).await;
                 serde_json::from_slice(&held.value)
@@ -129,13 +133,13 @@ impl std::fmt::Debug for LockGuard {
 }
 
 impl LockGuard {
-    fn keep(endpoints: Vec<String>, lease: i64) -> LockGuard {
+    fn keep(endpoints: Vec<String>, tls: Option<EtcdTls>, lease: i64) -> LockGuard {
         let lost = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = mpsc::channel::<()>();
         let flag = Arc::clone(&lost);
         let thread = std::thread::Builder::new()
             .name("fleet-lock".into())
-            .spawn(move || renew(endpoints, lease, &flag, &stopped))
+            .spawn(move || renew(endpoints, tls, lease, &flag, &stopped))
             .ok();
         if thread.is_none() {
             lost.store(true, Ordering::SeqCst);
@@ -160,7 +164,13 @@ impl LockGuard {
     }
 }
 
-fn renew(endpoints: Vec<String>, lease: i64, lost: &AtomicBool, stopped: &mpsc::Receiver<()>) {
+fn renew(
+    endpoints: Vec<String>,
+    tls: Option<EtcdTls>,
+    lease: i64,
+    lost: &AtomicBool,
+    stopped: &mpsc::Receiver<()>,
+) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -168,7 +178,7 @@ fn renew(endpoints: Vec<String>, lease: i64, lost: &AtomicBool, stopped: &mpsc::
         lost.store(true, Ordering::SeqCst);
         return;
     };
-    let Ok(etcd) = Etcd::new(&endpoints, Duration::from_secs(2)) else {
+    let Ok(etcd) = Etcd::with_tls(&endpoints, Duration::from_secs(2), tls) else {
         lost.store(true, Ordering::SeqCst);
         return;
     };

@@ -22,5 +22,6 @@ pub use agent::Node;
 pub use client::{Fleet, Member};
 pub use document::{Revision, Table, Tables};
 pub use error::FleetError;
+pub use etcd::EtcdTls;
 pub use lock::{Holder, LockGuard};
 pub use settings::{valid_name, FleetSettings, HumanDuration};

@@ -1,5 +1,6 @@
 //! `[fleet]` in the proxy's config file.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,21 @@ pub struct FleetSettings {
     /// lease TTL, so a proxy that has left the member list no longer writes.
     #[serde(default)]
     pub write_fence_after: Option<HumanDuration>,
+    /// The admin address (`host:port`) this proxy publishes in the member list, for the CLI
+    /// and the other tools to dial; default: the admin listen address, which must then not be
+    /// a wildcard (0.0.0.0, ::). Also the default name.
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// PEM file of the CA that signed the etcd members' certificates: `https://` endpoints
+    /// need it, and are verified against it alone.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for an etcd that asks for one (`--client-cert-auth`); with
+    /// `key_file` and `ca_file`.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 impl FleetSettings {
@@ -80,17 +96,27 @@ impl FleetSettings {
         self.write_fence_after() + self.tick() + self.request_timeout() * endpoints
     }
 
+    /// TLS to etcd, when a CA is given.
+    pub fn tls(&self) -> Option<super::EtcdTls> {
+        let ca_file = self.ca_file.clone()?;
+        Some(super::EtcdTls {
+            ca_file,
+            client: self.cert_file.clone().zip(self.key_file.clone()),
+        })
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.etcd.is_empty() {
             return Err("[fleet] etcd lists no endpoint".into());
         }
-        for url in &self.etcd {
-            if !url.starts_with("http://") {
-                return Err(format!(
-                    "[fleet] etcd endpoint '{url}': only http:// endpoints are supported (no TLS client for etcd yet)"
-                ));
-            }
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err("[fleet] cert_file and key_file go together".into());
         }
+        if self.cert_file.is_some() && self.ca_file.is_none() {
+            return Err("[fleet] cert_file needs ca_file (and https:// endpoints)".into());
+        }
+        super::etcd::check_endpoints(&self.etcd, self.tls().as_ref())
+            .map_err(|e| format!("[fleet] {e}"))?;
         valid_name(&self.cluster).map_err(|e| format!("[fleet] cluster: {e}"))?;
         if let Some(name) = &self.name {
             valid_name(name).map_err(|e| format!("[fleet] name: {e}"))?;
@@ -105,8 +131,41 @@ impl FleetSettings {
         if self.write_fence_after() < Duration::from_millis(500) {
             return Err("[fleet] write_fence_after must be at least 500ms".into());
         }
+        if let Some(a) = &self.advertise {
+            valid_advertise(a).map_err(|e| format!("[fleet] advertise '{a}': {e}"))?;
+        }
         Ok(())
     }
+
+    /// What the member list says this proxy's admin address is: `advertise`, else `listen`.
+    pub fn admin_address(&self, listen: std::net::SocketAddr) -> String {
+        self.advertise.clone().unwrap_or_else(|| listen.to_string())
+    }
+}
+
+/// A dialable `host:port`: a host that is not a wildcard, a port that is not 0.
+fn valid_advertise(text: &str) -> Result<(), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or("expected host:port, e.g. proxy1.example:6032")?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => {}
+        _ => return Err(format!("port '{port}' is not 1 to 65535")),
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.is_empty() {
+        return Err("no host".into());
+    }
+    if bare
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified())
+    {
+        return Err("a wildcard address cannot be dialled; name this host".into());
+    }
+    if bare.contains(':') && !host.starts_with('[') {
+        return Err("write an IPv6 address in brackets, e.g. [fd00::1]:6032".into());
+    }
+    Ok(())
 }
 
 /// Names go into etcd keys: keep them to characters that need no escaping.

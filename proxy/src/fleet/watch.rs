@@ -20,11 +20,10 @@ const REOPEN: Duration = Duration::from_secs(60);
 /// Follows the keys a member applies (`canary/…` and `config`, adjacent in key order) until
 /// `shutdown`, waking the agent on every event.
 pub async fn run(node: Arc<Node>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let Ok(http) = reqwest::Client::builder()
-        .connect_timeout(node.settings.request_timeout())
-        .no_proxy()
-        .build()
-    else {
+    let Ok(http) = super::etcd::http_client(
+        reqwest::Client::builder().connect_timeout(node.settings.request_timeout()),
+        node.settings.tls().as_ref(),
+    ) else {
         return;
     };
     let cluster = node.fleet.cluster().to_string();

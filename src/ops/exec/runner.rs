@@ -234,6 +234,11 @@ async fn run_step(
         return run_step_here(step, plan, settings, detail).await;
     };
     fleet.check_lock()?;
+    let live = Settings {
+        proxies: crate::ops::fleet::live_targets(&fleet.fleet, &settings.proxies).await?,
+        ..settings.clone()
+    };
+    let settings = &live;
     if !publishes(step) {
         return run_step_here(step, plan, settings, detail).await;
     }
@@ -242,8 +247,7 @@ async fn run_step(
     crate::ops::fleet::await_members_current(&fleet.fleet, detail).await?;
     run_step_here(step, plan, settings, detail).await?;
     let why = format!("{} {}: {}", plan.kind, plan.id, step.describe());
-    crate::ops::fleet::publish(&settings.proxies, &why, detail).await?;
-    crate::ops::fleet::await_members_current(&fleet.fleet, detail).await
+    crate::ops::fleet::publish_change(fleet, &settings.proxies, &why, detail).await
 }
 
 /// The steps whose end state is routing a joining proxy must have.

@@ -172,10 +172,17 @@ async fn each_proxy(
     build: impl Fn(bool) -> Result<Vec<String>, crate::control::InputError>,
 ) -> Result<(), OpsError> {
     let mut failed = Vec::new();
+    let mut unreachable = Vec::new();
     for p in &settings.proxies {
         let label = p.label();
         let outcome: Result<(), OpsError> = async {
-            let mut control = p.connect().await?;
+            let mut control = match p.connect().await {
+                Ok(c) => c,
+                Err(e) => {
+                    unreachable.push((label.clone(), e.to_string()));
+                    return Err(e);
+                }
+            };
             let fence_table = control.capabilities().has_table("switchyard_fences");
             let statements = build(fence_table).map_err(|e| OpsError::Input(e.to_string()))?;
             for s in &statements {
@@ -197,6 +204,11 @@ async fn each_proxy(
                 detail.push(format!("proxy {label}: FAILED: {e}"));
                 failed.push(label);
             }
+        }
+    }
+    if let Some(f) = settings.fleet.as_ref().filter(|_| !unreachable.is_empty()) {
+        if unreachable.len() == failed.len() {
+            return crate::ops::fleet::excuse_unreachable(&f.fleet, &unreachable, detail).await;
         }
     }
     if failed.is_empty() {
