@@ -18,7 +18,7 @@ pub mod result;
 pub mod tsv;
 pub mod types;
 
-use crate::stats::Counter;
+use crate::counter::Counter;
 
 pub use http::{Endpoint, HttpError};
 pub use result::{Frame, ResultWriter};

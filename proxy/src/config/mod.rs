@@ -7,6 +7,7 @@
 
 pub mod cnf;
 mod error;
+mod fleet;
 mod rows;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use error::ConfigError;
+pub use fleet::{valid_name, FleetSettings, HumanDuration};
 pub use rows::{
     one_backend_per_hostgroup, Backend, GaleraHostgroupRow, HostgroupAttributesRow, QueryRuleRow,
     ReplicationHostgroupRow, SchedulerRow, ServerRow, ServerStatus, UserRow,
@@ -56,7 +58,7 @@ pub struct Config {
     /// Membership of a fleet of proxies sharing their configuration through etcd; absent for
     /// a proxy on its own (which then needs no etcd).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fleet: Option<crate::fleet::FleetSettings>,
+    pub fleet: Option<FleetSettings>,
 }
 
 /// The MySQL-protocol listener for clients.

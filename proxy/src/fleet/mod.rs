@@ -15,12 +15,11 @@ pub mod document;
 mod error;
 pub mod etcd;
 pub mod lock;
-mod settings;
 mod watch;
 
+pub use crate::config::{valid_name, FleetSettings, HumanDuration};
 pub use agent::Node;
 pub use client::{Fleet, Member};
 pub use document::{Revision, Table, Tables};
 pub use error::FleetError;
 pub use lock::{Holder, LockGuard};
-pub use settings::{valid_name, FleetSettings, HumanDuration};

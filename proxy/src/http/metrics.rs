@@ -73,7 +73,7 @@ pub fn render(admin: &Admin) -> String {
     o.sample(
         "proxysql_version_info",
         &[
-            ("version", &crate::admin::admin_version()),
+            ("version", &crate::variables::admin_version()),
             ("version_comment", "switchyard"),
         ],
         1,
@@ -326,7 +326,7 @@ pub fn render(admin: &Admin) -> String {
         "switchyard_ready",
         "gauge",
         "1 when /readyz answers 200.",
-        u64::from(super::readiness(shared).is_ok()),
+        u64::from(crate::ready::readiness(shared).is_ok()),
     );
 
     o.family(

@@ -8,7 +8,6 @@
 //! can make it panic or hold memory.
 
 mod metrics;
-mod ready;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,8 +27,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once; past it a connection gets a 503 at once. Each costs a small task
 /// and a descriptor for at most twice `IO_TIMEOUT`, so the bound is about descriptors, not work.
 const MAX_CONNECTIONS: usize = 1024;
-
-pub use ready::readiness;
 
 /// Binds `addr` and serves until the proxy shuts down; returns the bound address.
 pub async fn start(admin: Arc<Admin>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
@@ -209,7 +206,7 @@ fn route(method: &str, path: &str, admin: &Admin) -> Response {
     }
     match path {
         "/healthz" => Response::text(200, "ok\n"),
-        "/readyz" => match readiness(&admin.shared) {
+        "/readyz" => match crate::ready::readiness(&admin.shared) {
             Ok(()) => Response::text(200, "ready\n"),
             Err(why) => Response::text(503, format!("not ready: {why}\n")),
         },

@@ -38,7 +38,7 @@ use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
 use crate::protocol::response::{Expect, Tracker};
 use crate::protocol::transport::Transport;
 use crate::registry::{NewSession, Registration};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::users::UserConnection;
 
 /// The client library's "Can't connect to MySQL server", which ProxySQL records for backend
@@ -316,7 +316,7 @@ impl Session {
             .shared
             .variables
             .get_u64("mysql-long_query_time")
-            .unwrap_or(crate::admin::DEFAULT_LONG_QUERY_TIME_MS);
+            .unwrap_or(crate::variables::DEFAULT_LONG_QUERY_TIME_MS);
         if micros > limit_ms.saturating_mul(1000) {
             self.shared.stats.slow_queries.incr();
         }

@@ -409,7 +409,7 @@ impl Session {
 /// `KILL QUERY|CONNECTION thread_id` (`kill`) from a separate connection outside the server's
 /// connection cap (a kill must get through when the cap is full).
 pub(super) async fn kill_thread(
-    shared: Arc<crate::server::Shared>,
+    shared: Arc<crate::shared::Shared>,
     params: ConnectParams,
     kill: String,
 ) {
