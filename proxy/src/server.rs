@@ -69,23 +69,28 @@ impl ProxyHandle {
     /// Drains and stops: the client and admin listeners close at once (new connects are
     /// refused), `/readyz` answers 503, idle sessions outside a transaction are closed with
     /// error 1053, a session inside a transaction goes on until it commits or rolls back (a
-    /// running statement always finishes); once no session is left, or after `grace`, the
-    /// HTTP endpoints stop too and whatever is still open is left to the caller's exit.
+    /// running statement always finishes); once no client or admin connection is left (one
+    /// still logging in counts), or after `grace`, the HTTP endpoints stop too, requests in
+    /// flight get the rest of the grace, and whatever is still open is left to the caller's
+    /// exit. Nothing polls: each connection holds a `drain::Held` from accept.
     pub async fn shutdown(self, grace: Duration) -> Drained {
         let started = tokio::time::Instant::now();
+        let deadline = started + grace;
+        let connections = &self.shared.connections;
         self.shared.begin_drain();
         let _ = self.accept.await;
-        let deadline = started + grace;
-        while self.shared.stats.client_connections_connected.get() > 0
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.shared.stop();
+        connections.client.close();
+        connections.admin.close();
+        let sessions =
+            async { tokio::join!(connections.client.closed(), connections.admin.closed()) };
+        let _ = tokio::time::timeout_at(deadline, sessions).await;
         let drained = Drained {
-            sessions_left: self.shared.stats.client_connections_connected.get(),
+            sessions_left: connections.client.open(),
             elapsed: started.elapsed(),
         };
+        self.shared.stop();
+        connections.http.close();
+        let _ = tokio::time::timeout_at(deadline, connections.http.closed()).await;
         if drained.sessions_left > 0 {
             warn!(
                 sessions = drained.sessions_left,
@@ -156,8 +161,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Counted from here, login included; none once the drain started.
+                    let Some(held) = shared.connections.client.hold() else {
+                        continue;
+                    };
                     let id = shared.next_session_id();
-                    tokio::spawn(crate::session::run(stream, peer, Arc::clone(&shared), id));
+                    let session = crate::session::run(stream, peer, Arc::clone(&shared), id);
+                    tokio::spawn(async move {
+                        session.await;
+                        drop(held);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and similar: back off instead of spinning.

@@ -97,6 +97,8 @@ pub struct Shared {
     shutdown: (watch::Sender<bool>, watch::Receiver<bool>),
     /// The drain is over: what still serves during it (the HTTP endpoints) stops.
     stopped: (watch::Sender<bool>, watch::Receiver<bool>),
+    /// Every accepted connection, from accept to close, by listener: the drain waits for them.
+    pub connections: crate::drain::Connections,
     /// The fleet's write fence while it is set: its reason and the writer hostgroups. Every
     /// runtime installed meanwhile has those hostgroups' servers fenced before a session sees
     /// it, so a server the monitor moves into a writer hostgroup (a promoted replica turning
@@ -128,6 +130,7 @@ impl Shared {
             next_id: AtomicU32::new(1),
             shutdown: watch::channel(false),
             stopped: watch::channel(false),
+            connections: crate::drain::Connections::default(),
         })
     }
 

@@ -15,7 +15,7 @@ mod query_rules;
 mod record_event;
 mod resultset;
 mod rows_sql;
-pub mod scheduler;
+pub(crate) mod scheduler;
 mod schema;
 mod stats;
 mod store;

@@ -20,7 +20,7 @@ pub mod types;
 
 use crate::counter::Counter;
 
-pub use http::{Endpoint, HttpError};
+pub use http::Endpoint;
 pub use result::{Frame, ResultWriter};
 
 /// Figures of the ClickHouse path, in `stats_mysql_global` (`ClickHouse_*`).

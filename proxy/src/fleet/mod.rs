@@ -9,12 +9,12 @@
 //! - `watch`: wakes the agent when the revision changes (the tick stays as the fallback);
 //! - [`agent`]: what a fleet proxy runs: lease, membership, following revisions, the write fence.
 
-pub mod agent;
+pub(crate) mod agent;
 pub mod client;
 pub mod document;
 mod error;
 pub mod etcd;
-pub mod lock;
+pub(crate) mod lock;
 mod watch;
 
 pub use crate::config::{valid_name, FleetSettings, HumanDuration};

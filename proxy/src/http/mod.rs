@@ -45,11 +45,17 @@ async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Some(held) = admin.shared.connections.http.hold() else {
+                        continue;
+                    };
                     // Accepting never waits for a slot: connections that hold theirs without
                     // sending a request (slowloris) must not queue a health probe behind them.
                     let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                         debug!(%peer, "HTTP connection refused: every slot is taken");
-                        tokio::spawn(refuse_busy(stream));
+                        tokio::spawn(async move {
+                            refuse_busy(stream).await;
+                            drop(held);
+                        });
                         continue;
                     };
                     let admin = Arc::clone(&admin);
@@ -57,6 +63,7 @@ async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
                         serve(stream, &admin).await;
                         debug!(%peer, "HTTP request served");
                         drop(permit);
+                        drop(held);
                     });
                 }
                 Err(e) => {

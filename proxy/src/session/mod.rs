@@ -16,7 +16,7 @@ mod forward;
 mod kill;
 mod local;
 pub(crate) mod login;
-pub mod mux;
+pub(crate) mod mux;
 mod prepared;
 mod route;
 pub mod sql;

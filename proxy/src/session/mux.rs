@@ -21,12 +21,14 @@ pub enum Reason {
     TextPrepare,
     /// Retired: `FOUND_ROWS()` after SQL_CALC_FOUND_ROWS is learned before release; the slot
     /// keeps the stats name and never counts.
+    #[allow(dead_code)]
     FoundRows,
     SqlLogBin,
     Savepoint,
     Cursor,
     /// Never set: binary prepared statements multiplex (`session::prepared`). The slot keeps
     /// the stats names' positions.
+    #[allow(dead_code)]
     PreparedStatement,
     SetTransaction,
     UnknownSet,
