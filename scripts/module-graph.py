@@ -128,38 +128,28 @@ def module_path(rel):
     return parts
 
 
+def first_segments(text, at, group):
+    """The first segment of each path after a root prefix ending at `at` (`{…}` when `group`)."""
+    if group:
+        depth, j = 1, at
+        while j < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+        return expand_group(text[at:j - 1])
+    seg = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text[at:])
+    return [seg.group(0)] if seg else []
+
+
 def references(text, modpath):
     """(top-level module, line) for every path in `text` that reaches the crate root."""
     found = []
-    for m in re.finditer(r"\bcrate::(\{)?", text):
-        line = text.count("\n", 0, m.start()) + 1
-        if m.group(1):
-            depth, j = 1, m.end()
-            while j < len(text) and depth:
-                depth += {"{": 1, "}": -1}.get(text[j], 0)
-                j += 1
-            for name in expand_group(text[m.end():j - 1]):
-                found.append((name, line))
-        else:
-            seg = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text[m.end():])
-            if seg:
-                found.append((seg.group(0), line))
     # `super::super::x` from a module `depth` deep reaches the root after `depth` steps.
-    for m in re.finditer(r"\b((?:super::)+)(\{)?", text):
-        steps = m.group(1).count("super::")
-        if steps < len(modpath):
-            continue
+    roots = [(m, m.group(1)) for m in re.finditer(r"\bcrate::(\{)?", text)]
+    roots += [(m, m.group(2)) for m in re.finditer(r"\b((?:super::)+)(\{)?", text)
+              if m.group(1).count("super::") >= len(modpath)]
+    for m, group in roots:
         line = text.count("\n", 0, m.start()) + 1
-        if m.group(2):
-            depth, j = 1, m.end()
-            while j < len(text) and depth:
-                depth += {"{": 1, "}": -1}.get(text[j], 0)
-                j += 1
-            names = expand_group(text[m.end():j - 1])
-        else:
-            seg = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text[m.end():])
-            names = [seg.group(0)] if seg else []
-        found.extend((name, line) for name in names)
+        found.extend((name, line) for name in first_segments(text, m.end(), group))
     return found
 
 
