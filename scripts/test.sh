@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README; CI runs it through .ci/run): installs what is missing, then
-# checks formatting, runs clippy with warnings as errors, runs every test of the workspace
+# checks formatting and the code's structure (scripts/module-graph.py, scripts/long-functions.py),
+# runs clippy with warnings as errors, runs every test of the workspace
 # against real mariadbd processes and runs the fuzz targets briefly. Exits non-zero on the first
 # failing step.
 set -euo pipefail
@@ -22,6 +23,9 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
+step "structure: no circle between top-level modules, no non-test function over 120 lines"
+python3 scripts/module-graph.py
+python3 scripts/long-functions.py --limit 120 src proxy/src
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"

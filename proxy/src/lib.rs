@@ -5,22 +5,29 @@
 //! streams back unchanged while [`protocol::response`] finds its end.
 
 pub mod admin;
-pub mod capacity;
-pub mod clickhouse;
+pub(crate) mod capacity;
+pub(crate) mod clickhouse;
 pub mod config;
+pub(crate) mod counter;
+pub(crate) mod drain;
 pub mod fleet;
-pub mod hostgroups;
+pub(crate) mod hostgroups;
 pub mod http;
-pub mod monitor;
-pub mod pool;
+pub(crate) mod monitor;
+pub(crate) mod multiplex;
+pub(crate) mod pool;
 pub mod protocol;
 pub mod query;
+pub(crate) mod ready;
 pub mod registry;
 pub mod server;
 pub mod session;
+pub mod shared;
 pub mod stats;
-pub mod tls;
-pub mod users;
+pub(crate) mod tls;
+pub(crate) mod users;
+pub(crate) mod variables;
 pub mod vocab;
 
-pub use server::{start, ProxyHandle, Runtime, StartError};
+pub use server::{start, ProxyHandle, StartError};
+pub use shared::{Runtime, Shared};

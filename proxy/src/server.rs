@@ -1,23 +1,20 @@
-//! The proxy as a running thing: the client listener, the state sessions share, start and
-//! graceful shutdown.
+//! The proxy as a running thing: the client listener, start (what binds and asks backends) and
+//! graceful shutdown. The state sessions share is `crate::shared`.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{Config, ProxySettings};
-use crate::hostgroups::Hostgroups;
+use crate::config::Config;
 use crate::pool::backend::probe;
 use crate::protocol::constants::cap;
-use crate::registry::Registry;
-use crate::stats::GlobalStats;
-use crate::users::Users;
+use crate::protocol::flavor::Offer;
+use crate::shared::{Announce, SharedError};
+pub use crate::shared::{Runtime, Shared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -39,196 +36,12 @@ pub enum StartError {
     },
 }
 
-/// What the proxy routes with; replaced whole when the configuration changes.
-#[derive(Debug)]
-pub struct Runtime {
-    pub users: Users,
-    pub hostgroups: Hostgroups,
-}
-
-impl Runtime {
-    pub fn from_config(config: &Config) -> Result<Runtime, StartError> {
-        let users =
-            Users::from_rows(config.users()).map_err(|(name, e)| StartError::User(name, e))?;
-        Ok(Runtime {
-            users,
-            hostgroups: Hostgroups::from_rows(config.servers()),
-        })
-    }
-}
-
-/// What the server announces to clients, learned from a backend's own greeting.
-#[derive(Debug, Clone)]
-struct Announce {
-    version: String,
-    offer: crate::session::login::Offer,
-    collation: u8,
-}
-
-/// State every session of one proxy shares.
-pub struct Shared {
-    runtime: RwLock<Arc<Runtime>>,
-    pub settings: ProxySettings,
-    /// Variables applied by `LOAD … VARIABLES TO RUNTIME` (and their start values): what may
-    /// change while running is read from here, not from `settings`.
-    pub variables: crate::admin::variables::LiveVariables,
-    /// Frontend TLS; replaced whole when the certificate files are read again.
-    tls: RwLock<Arc<rustls::ServerConfig>>,
-    /// The connector for `use_ssl` servers, from the `mysql-ssl_p2s_*` variables.
-    backend_tls: RwLock<crate::tls::BackendTls>,
-    pub stats: GlobalStats,
-    /// Live client sessions (processlist, KILL).
-    pub sessions: Arc<Registry>,
-    /// Multiplexing settings (delay variables, per hostgroup), set by the admin plane.
-    pub mux: crate::session::mux::MuxSettings,
-    /// Shunning policy, per-hostgroup settings and the routing events (see `hostgroups::health`).
-    pub health: crate::hostgroups::Health,
-    /// Query rules, digests and the result cache.
-    pub query: crate::query::QueryProcessor,
-    /// Throughput and concurrency windows, their USL fits and the caps (`capacity`).
-    pub capacity: crate::capacity::Capacity,
-    announce: RwLock<Announce>,
-    next_id: AtomicU32,
-    /// Draining: no new clients, sessions finish their transaction (see `ProxyHandle::shutdown`).
-    shutdown: watch::Receiver<bool>,
-    /// The drain is over: what still serves during it (the HTTP endpoints) stops.
-    stopped: watch::Receiver<bool>,
-    /// The fleet's write fence while it is set: its reason and the writer hostgroups. Every
-    /// runtime installed meanwhile has those hostgroups' servers fenced before a session sees
-    /// it, so a server the monitor moves into a writer hostgroup (a promoted replica turning
-    /// read_only off) is never routed to between two ticks of the fleet agent.
-    write_fence: std::sync::Mutex<Option<(String, Vec<u32>)>>,
-}
-
-impl Shared {
-    pub fn runtime(&self) -> Arc<Runtime> {
-        self.runtime
-            .read()
-            .map(|r| Arc::clone(&r))
-            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
-    }
-
-    /// Makes `runtime` the one new sessions and lookups see; sessions in flight finish with the
-    /// runtime they hold, so nobody is dropped.
-    pub fn set_runtime(&self, runtime: Runtime) {
-        if let Some((why, writers)) = self.write_fence() {
-            for server in runtime.hostgroups.servers() {
-                if writers.contains(&server.row.hostgroup_id) {
-                    server.state.set_write_fence(Some(why.clone()));
-                }
-            }
+impl From<SharedError> for StartError {
+    fn from(e: SharedError) -> StartError {
+        match e {
+            SharedError::User(name, e) => StartError::User(name, e),
+            SharedError::Tls(e) => StartError::Tls(e),
         }
-        let runtime = Arc::new(runtime);
-        match self.runtime.write() {
-            Ok(mut r) => *r = runtime,
-            Err(p) => *p.into_inner() = runtime,
-        }
-    }
-
-    /// The fleet's write fence (reason, writer hostgroups) that new runtimes get; `None` lifts it
-    /// for runtimes installed from now on (the agent clears the servers of the current one).
-    pub fn set_write_fence(&self, fence: Option<(String, Vec<u32>)>) {
-        match self.write_fence.lock() {
-            Ok(mut f) => *f = fence,
-            Err(p) => *p.into_inner() = fence,
-        }
-    }
-
-    fn write_fence(&self) -> Option<(String, Vec<u32>)> {
-        self.write_fence
-            .lock()
-            .map(|f| f.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    /// A connection id, unique across client and admin sessions.
-    pub fn next_session_id(&self) -> u32 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn server_version(&self) -> String {
-        self.announce
-            .read()
-            .map(|a| a.version.clone())
-            .unwrap_or_default()
-    }
-
-    /// The capabilities client greetings offer.
-    pub fn client_offer(&self) -> crate::session::login::Offer {
-        self.announce
-            .read()
-            .map(|a| a.offer)
-            .unwrap_or(crate::session::login::Offer::MYSQL)
-    }
-
-    pub fn default_collation(&self) -> u8 {
-        self.announce.read().map(|a| a.collation).unwrap_or(45)
-    }
-
-    /// Adopts a backend's version string when none was configured or learned at start.
-    pub fn note_backend_version(&self, version: &str) {
-        if self.settings.server_version.is_some() {
-            return;
-        }
-        if let Ok(mut a) = self.announce.write() {
-            if a.version != version {
-                a.version = version.to_string();
-            }
-        }
-    }
-
-    /// The certificate new TLS clients get; sessions already encrypted keep theirs.
-    pub fn frontend_tls(&self) -> Arc<rustls::ServerConfig> {
-        match self.tls.read() {
-            Ok(t) => Arc::clone(&t),
-            Err(p) => Arc::clone(&p.into_inner()),
-        }
-    }
-
-    /// Reads `[proxy.tls]`'s certificate and key again (on `LOAD MYSQL VARIABLES TO RUNTIME`
-    /// and SIGHUP), for the next TLS client; a file that does not load changes nothing.
-    /// `Ok(false)`: no files configured (the self-signed certificate stays).
-    pub fn reload_frontend_tls(&self) -> Result<bool, crate::tls::TlsError> {
-        let Some(files) = self.settings.tls.as_ref() else {
-            return Ok(false);
-        };
-        let config = crate::tls::server_config(Some(files))?;
-        match self.tls.write() {
-            Ok(mut t) => *t = config,
-            Err(p) => *p.into_inner() = config,
-        }
-        info!(cert = %files.cert.display(), "frontend TLS certificate loaded");
-        Ok(true)
-    }
-
-    /// What a new `use_ssl` backend connection uses (or why it cannot).
-    pub fn backend_tls(&self) -> crate::tls::BackendTls {
-        match self.backend_tls.read() {
-            Ok(t) => t.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    pub fn set_backend_tls(&self, tls: crate::tls::BackendTls) {
-        match self.backend_tls.write() {
-            Ok(mut t) => *t = tls,
-            Err(p) => *p.into_inner() = tls,
-        }
-    }
-
-    /// Changes to `true` when the drain starts.
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.clone()
-    }
-
-    /// Whether the proxy is draining (or stopped).
-    pub fn draining(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-
-    /// Changes to `true` when the drain is over and the proxy stops.
-    pub fn stopped_signal(&self) -> watch::Receiver<bool> {
-        self.stopped.clone()
     }
 }
 
@@ -241,8 +54,6 @@ pub struct ProxyHandle {
     /// The DISK layer's file (`None` with `[admin] disk = false`).
     pub data_file: Option<std::path::PathBuf>,
     pub shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    stopped: watch::Sender<bool>,
     accept: JoinHandle<()>,
 }
 
@@ -258,23 +69,28 @@ impl ProxyHandle {
     /// Drains and stops: the client and admin listeners close at once (new connects are
     /// refused), `/readyz` answers 503, idle sessions outside a transaction are closed with
     /// error 1053, a session inside a transaction goes on until it commits or rolls back (a
-    /// running statement always finishes); once no session is left, or after `grace`, the
-    /// HTTP endpoints stop too and whatever is still open is left to the caller's exit.
+    /// running statement always finishes); once no client or admin connection is left (one
+    /// still logging in counts), or after `grace`, the HTTP endpoints stop too, requests in
+    /// flight get the rest of the grace, and whatever is still open is left to the caller's
+    /// exit. Nothing polls: each connection holds a `drain::Held` from accept.
     pub async fn shutdown(self, grace: Duration) -> Drained {
         let started = tokio::time::Instant::now();
-        let _ = self.shutdown.send(true);
-        let _ = self.accept.await;
         let deadline = started + grace;
-        while self.shared.stats.client_connections_connected.get() > 0
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = self.stopped.send(true);
+        let connections = &self.shared.connections;
+        self.shared.begin_drain();
+        let _ = self.accept.await;
+        connections.client.close();
+        connections.admin.close();
+        let sessions =
+            async { tokio::join!(connections.client.closed(), connections.admin.closed()) };
+        let _ = tokio::time::timeout_at(deadline, sessions).await;
         let drained = Drained {
-            sessions_left: self.shared.stats.client_connections_connected.get(),
+            sessions_left: connections.client.open(),
             elapsed: started.elapsed(),
         };
+        self.shared.stop();
+        connections.http.close();
+        let _ = tokio::time::timeout_at(deadline, connections.http.closed()).await;
         if drained.sessions_left > 0 {
             warn!(
                 sessions = drained.sessions_left,
@@ -289,8 +105,7 @@ impl ProxyHandle {
 
 /// Binds the client listener and starts serving.
 pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
-    let runtime = Runtime::from_config(&config)?;
-    let tls = crate::tls::server_config(config.proxy.tls.as_ref())?;
+    let shared = Arc::new(Shared::new(&config)?);
     let listener = TcpListener::bind(config.proxy.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -301,40 +116,18 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         addr: config.proxy.listen,
         source,
     })?;
-    let announce = learn_announce(&config, &runtime).await;
-    let learned = announce.version != default_announce(&config).version;
-    let (tx, rx) = watch::channel(false);
-    let (stopped_tx, stopped_rx) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        runtime: RwLock::new(Arc::new(runtime)),
-        settings: config.proxy.clone(),
-        variables: crate::admin::variables::LiveVariables::new(&config),
-        tls: RwLock::new(tls),
-        // Replaced by the variables' load while the admin plane starts.
-        backend_tls: RwLock::new(Err("backend TLS not configured yet".into())),
-        stats: GlobalStats::default(),
-        sessions: Arc::new(Registry::default()),
-        mux: Default::default(),
-        health: crate::hostgroups::Health::default(),
-        query: crate::query::QueryProcessor::default(),
-        capacity: crate::capacity::Capacity::default(),
-        write_fence: std::sync::Mutex::new(None),
-        announce: RwLock::new(announce),
-        next_id: AtomicU32::new(1),
-        shutdown: rx,
-        stopped: stopped_rx,
-    });
+    let announce = learn_announce(&config, &shared.runtime()).await;
+    let learned = announce.version != Announce::from_config(&config).version;
+    shared.set_announce(announce);
     let admin = Arc::new(crate::admin::Admin::new(&config, Arc::clone(&shared))?);
     if !learned && config.proxy.server_version.is_none() {
         // The servers may come from the DISK layer rather than the config file: ask them.
         let announce = learn_announce(&config, &shared.runtime()).await;
-        if let Ok(mut a) = shared.announce.write() {
-            *a = announce;
-        }
+        shared.set_announce(announce);
     }
     let data_file = admin.data_file();
-    crate::monitor::start(Arc::clone(&admin));
-    tokio::spawn(crate::capacity::sampler::run(Arc::clone(&shared)));
+    crate::monitor::start(admin.monitor_handle());
+    tokio::spawn(crate::monitor::capacity::run(Arc::clone(&shared)));
     let http_addr = crate::http::start(Arc::clone(&admin), config.admin.http_listen)
         .await
         .map_err(|source| StartError::Http {
@@ -358,8 +151,6 @@ pub async fn start(config: Config) -> Result<ProxyHandle, StartError> {
         http_addr,
         data_file,
         shared,
-        shutdown: tx,
-        stopped: stopped_tx,
         accept,
     })
 }
@@ -370,8 +161,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Counted from here, login included; none once the drain started.
+                    let Some(held) = shared.connections.client.hold() else {
+                        continue;
+                    };
                     let id = shared.next_session_id();
-                    tokio::spawn(crate::session::run(stream, peer, Arc::clone(&shared), id));
+                    let session = crate::session::run(stream, peer, Arc::clone(&shared), id);
+                    tokio::spawn(async move {
+                        session.await;
+                        drop(held);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and similar: back off instead of spinning.
@@ -386,20 +185,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 /// Version, capabilities and collation to announce: the configured version, else those of the
 /// first backend that answers, so clients see the server they are really talking to.
-fn default_announce(config: &Config) -> Announce {
-    Announce {
-        version: config
-            .proxy
-            .server_version
-            .clone()
-            .unwrap_or_else(|| "8.0.0-switchyard".into()),
-        offer: crate::session::login::Offer::MYSQL,
-        collation: 45,
-    }
-}
-
 async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
-    let mut announce = default_announce(config);
+    let mut announce = Announce::from_config(config);
     // A ClickHouse HTTP port sends no greeting to learn from.
     let mysql = runtime
         .hostgroups
@@ -426,7 +213,7 @@ async fn learn_announce(config: &Config, runtime: &Runtime) -> Announce {
                 caps &= !cap::MYSQL;
                 ext = greeting.ext_capabilities & cap::ext::PROXY_OFFERS;
             }
-            announce.offer = crate::session::login::Offer { caps, ext };
+            announce.offer = Offer { caps, ext };
             announce.collation = greeting.collation;
             break;
         }

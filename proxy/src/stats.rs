@@ -1,28 +1,8 @@
 //! Counters kept on the hot path with relaxed atomics and read by the admin plane.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    pub fn incr(&self) {
-        self.add(1);
-    }
-    pub fn decr(&self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-    /// Raises the stored value to at least `n` (for high-water marks).
-    pub fn raise_to(&self, n: u64) {
-        self.0.fetch_max(n, Ordering::Relaxed);
-    }
-}
+pub use crate::counter::Counter;
 
 /// Proxy-wide counters, named after ProxySQL's `stats_mysql_global` variables.
 #[derive(Debug, Default)]
@@ -66,7 +46,7 @@ pub struct PoolStats {
     pub bytes_data_sent: Counter,
     pub bytes_data_recv: Counter,
     /// Statement latencies and the capacity cap (`capacity`).
-    pub load: crate::capacity::ServerLoad,
+    pub load: Arc<crate::capacity::ServerLoad>,
 }
 
 /// The statement kinds of `stats_mysql_commands_counters`, in ProxySQL's spelling.

@@ -1,14 +1,13 @@
 //! The admin vocabulary the proxy and the console share: server statuses, configuration
 //! modules, the digest row and how an admin value reads as text. Defined once here, with no IO,
-//! so the console (`src/control`, `src/ops`) cannot drift from what the proxy serves.
+//! so the console (`src/control`, `src/ops`) cannot drift from what the proxy serves. A leaf:
+//! `config` builds on it (its `ServerRow` carries a `ServerStatus`), not the other way round.
 
 use std::fmt;
 use std::str::FromStr;
 
 use mysql_async::Value;
 use serde::{Deserialize, Serialize};
-
-pub use crate::config::ServerRow;
 
 /// A server's status as the admin tables spell it (ProxySQL's runtime status enum).
 #[derive(

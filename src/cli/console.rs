@@ -283,35 +283,7 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let session = Session::open(conn).await?;
-        if !args.proxies.is_empty() && !args.fleet.etcd.is_empty() {
-            return Err(super::exit::Failure::Usage(
-                "--proxies and --etcd/--cluster both name the layer's proxies: with the fleet, \
-                 the failover view's layer is the cluster's live members; drop --proxies"
-                    .into(),
-            )
-            .into());
-        }
-        let ops_fleet = args.fleet.fleet()?.map(|f| ConsoleFleet {
-            fleet: std::sync::Arc::new(f),
-            login: session.proxy_target(),
-        });
-        let proxies = if args.proxies.is_empty() {
-            vec![session.proxy_target()]
-        } else {
-            let password = password(conn)?;
-            args.proxies
-                .iter()
-                .map(|url| ProxyTarget {
-                    url: url.clone(),
-                    password: password.clone(),
-                })
-                .collect()
-        };
-        let ops = OpsContext {
-            setup: args.op.setup(proxies, args.writer_hostgroup, None)?,
-            journal: args.op.journal(),
-            fleet: ops_fleet,
-        };
+        let ops = ops_context(&args, conn, &session)?;
         let record = args
             .record
             .as_deref()
@@ -343,6 +315,44 @@ pub fn run(args: ConsoleArgs, conn: &AdminArgs, log_filter: &str) -> anyhow::Res
         let result = run::run(source, options).await.context("console");
         embedded.stop().await;
         result
+    })
+}
+
+/// What the console's failover view acts on: the layer's proxies (this one, `--proxies`, or the
+/// fleet's live members with its operation lock) and the journal.
+fn ops_context(
+    args: &ConsoleArgs,
+    conn: &AdminArgs,
+    session: &Session,
+) -> anyhow::Result<OpsContext> {
+    if !args.proxies.is_empty() && !args.fleet.etcd.is_empty() {
+        return Err(super::exit::Failure::Usage(
+            "--proxies and --etcd/--cluster both name the layer's proxies: with the fleet, \
+             the failover view's layer is the cluster's live members; drop --proxies"
+                .into(),
+        )
+        .into());
+    }
+    let ops_fleet = args.fleet.fleet()?.map(|f| ConsoleFleet {
+        fleet: std::sync::Arc::new(f),
+        login: session.proxy_target(),
+    });
+    let proxies = if args.proxies.is_empty() {
+        vec![session.proxy_target()]
+    } else {
+        let password = password(conn)?;
+        args.proxies
+            .iter()
+            .map(|url| ProxyTarget {
+                url: url.clone(),
+                password: password.clone(),
+            })
+            .collect()
+    };
+    Ok(OpsContext {
+        setup: args.op.setup(proxies, args.writer_hostgroup, None)?,
+        journal: args.op.journal(),
+        fleet: ops_fleet,
     })
 }
 

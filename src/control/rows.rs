@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 use switchyard_proxy::config::Backend;
-pub use switchyard_proxy::vocab::{DigestRow, ServerRow, ServerStatus};
+pub use switchyard_proxy::config::ServerRow;
+pub use switchyard_proxy::vocab::{DigestRow, ServerStatus};
 
 use super::error::RowError;
 use super::row::{AdminRow, FromAdminRow};

@@ -10,7 +10,7 @@ use crate::config::{SchedulerRow, ServerRow, ServerStatus, UserRow};
 use crate::hostgroups::events::{Event, Events};
 use crate::hostgroups::{Fence, Hostgroup, Hostgroups, Server};
 use crate::protocol::auth::PasswordHash;
-use crate::server::{Runtime, Shared};
+use crate::shared::{Runtime, Shared};
 use crate::users::{User, Users};
 
 use super::store::Store;

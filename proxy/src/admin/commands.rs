@@ -52,13 +52,22 @@ pub fn parse(statement: &str) -> Command {
     let sql = skip_comments(statement).trim_end_matches(';').trim();
     let norm = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     let upper = norm.to_ascii_uppercase();
+    load_save(&upper, &norm)
+        .or_else(|| fleet_and_events(sql))
+        .or_else(|| kill(&upper))
+        .or_else(|| fixed(&upper, &norm))
+        .or_else(|| show_and_set(&upper, &norm))
+        .unwrap_or_else(|| Command::Sql(sql.to_string(), vec![]))
+}
 
+/// `LOAD|SAVE <module> TO|FROM <layer>`.
+fn load_save(upper: &str, norm: &str) -> Option<Command> {
     static LOAD_SAVE: OnceLock<Regex> = OnceLock::new();
     let load_save = re(
         &LOAD_SAVE,
         r"^(LOAD|SAVE) (MYSQL SERVERS|MYSQL USERS|MYSQL QUERY RULES|MYSQL VARIABLES|ADMIN VARIABLES|SCHEDULER) (TO|FROM) (RUNTIME|RUN|MEMORY|MEM|DISK|CONFIG)$",
     );
-    if let Some(c) = load_save.captures(&upper) {
+    if let Some(c) = load_save.captures(upper) {
         let module = Module::ALL
             .into_iter()
             .find(|m| m.name() == &c[2])
@@ -73,11 +82,15 @@ pub fn parse(statement: &str) -> Command {
             ("SAVE", "TO", "DISK") | ("SAVE", "FROM", "MEMORY" | "MEM") => Move::MemoryToDisk,
             ("LOAD", "TO", "MEMORY" | "MEM") | ("LOAD", "FROM", "DISK") => Move::DiskToMemory,
             ("LOAD", "FROM", "CONFIG") => Move::ConfigToMemory,
-            _ => return Command::Refused(format!("unsupported command: {norm}")),
+            _ => return Some(Command::Refused(format!("unsupported command: {norm}"))),
         };
-        return Command::LoadSave(module, mv);
+        return Some(Command::LoadSave(module, mv));
     }
+    None
+}
 
+/// `SAVE CONFIG TO FLEET`, and what may be written to `stats_switchyard_events`.
+fn fleet_and_events(sql: &str) -> Option<Command> {
     static TO_FLEET: OnceLock<Regex> = OnceLock::new();
     let to_fleet = re(
         &TO_FLEET,
@@ -87,7 +100,7 @@ pub fn parse(statement: &str) -> Command {
         let why = c
             .get(1)
             .map_or(String::new(), |m| m.as_str().replace("''", "'"));
-        return Command::SaveToFleet(why);
+        return Some(Command::SaveToFleet(why));
     }
 
     static RECORD: OnceLock<Regex> = OnceLock::new();
@@ -96,7 +109,7 @@ pub fn parse(statement: &str) -> Command {
         r"(?is)^INSERT\s+INTO\s+(?:`?stats`?\.)?`?stats_switchyard_events`?\s*(\(.*)$",
     );
     if let Some(c) = record.captures(sql) {
-        return Command::RecordEvents(c[1].to_string());
+        return Some(Command::RecordEvents(c[1].to_string()));
     }
     // Any other write would land in the table's mirror, be wiped at the next read, and look
     // like it worked: refuse it.
@@ -106,71 +119,83 @@ pub fn parse(statement: &str) -> Command {
         r"(?is)^(?:(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+(?:`?stats`?\.)?`?stats_switchyard_events\b",
     );
     if events_write.is_match(sql) {
-        return Command::Refused(
+        return Some(Command::Refused(
             "stats_switchyard_events takes only INSERT INTO stats_switchyard_events \
              (hostgroup, server, kind, reason) VALUES (…); the proxy keeps the rest"
                 .into(),
-        );
+        ));
     }
+    None
+}
 
+/// `KILL [CONNECTION] n`.
+fn kill(upper: &str) -> Option<Command> {
     static KILL: OnceLock<Regex> = OnceLock::new();
-    if let Some(c) = re(&KILL, r"^KILL (?:CONNECTION )?(\d+)$").captures(&upper) {
-        return match c[1].parse() {
+    if let Some(c) = re(&KILL, r"^KILL (?:CONNECTION )?(\d+)$").captures(upper) {
+        return Some(match c[1].parse() {
             Ok(id) => Command::Kill(id),
             Err(_) => Command::Refused(format!("Unknown thread id: {}", &c[1])),
-        };
+        });
     }
+    None
+}
 
-    match upper.as_str() {
-        "BEGIN" | "START TRANSACTION" | "COMMIT" | "ROLLBACK" => return Command::Ok,
-        "PROXYSQL FLUSH LOGS" => return Command::FlushLogs,
-        "PROXYSQL RESTART" | "PROXYSQL RELOAD" => return Command::Reload,
+/// Statements answered the same way every time (clients' probes, transactions, SHOW forms).
+fn fixed(upper: &str, norm: &str) -> Option<Command> {
+    match upper {
+        "BEGIN" | "START TRANSACTION" | "COMMIT" | "ROLLBACK" => return Some(Command::Ok),
+        "PROXYSQL FLUSH LOGS" => return Some(Command::FlushLogs),
+        "PROXYSQL RESTART" | "PROXYSQL RELOAD" => return Some(Command::Reload),
         "SELECT @@VERSION_COMMENT LIMIT 1" | "SELECT @@VERSION_COMMENT" => {
-            return Command::VersionComment
+            return Some(Command::VersionComment)
         }
         "SELECT VERSION()" | "SELECT @@VERSION" => {
-            return Command::Version(norm[7..].to_string())
+            return Some(Command::Version(norm[7..].to_string()))
         }
         "SELECT DATABASE()" => {
-            return Command::Sql("SELECT 'admin' AS 'DATABASE()'".into(), vec![])
+            return Some(Command::Sql("SELECT 'admin' AS 'DATABASE()'".into(), vec![]))
         }
         "SHOW GLOBAL VARIABLES" | "SHOW VARIABLES" | "SHOW ALL VARIABLES" => {
-            return show_variables(None)
+            return Some(show_variables(None))
         }
-        "SHOW MYSQL VARIABLES" => return show_variables(Some("mysql-%")),
-        "SHOW ADMIN VARIABLES" => return show_variables(Some("admin-%")),
+        "SHOW MYSQL VARIABLES" => return Some(show_variables(Some("mysql-%"))),
+        "SHOW ADMIN VARIABLES" => return Some(show_variables(Some("admin-%"))),
         "SHOW MYSQL STATUS" => {
-            return Command::Sql(
+            return Some(Command::Sql(
                 "SELECT Variable_Name AS Variable_name, Variable_Value AS Value FROM stats_mysql_global".into(),
                 vec![],
-            )
+            ))
         }
         "SHOW PROCESSLIST" | "SHOW FULL PROCESSLIST" => {
-            return Command::Sql("SELECT * FROM stats_mysql_processlist".into(), vec![])
+            return Some(Command::Sql("SELECT * FROM stats_mysql_processlist".into(), vec![]))
         }
         "SHOW DATABASES" | "SHOW SCHEMAS" => {
-            return Command::Sql(
+            return Some(Command::Sql(
                 "SELECT seq, name, file FROM pragma_database_list".into(),
                 vec![],
-            )
+            ))
         }
         _ => {}
     }
+    None
+}
 
+/// `SHOW TABLES|CREATE TABLE`, `SELECT @@var`, `SET var = value`, and what is refused.
+fn show_and_set(upper: &str, norm: &str) -> Option<Command> {
     static SHOW_TABLES: OnceLock<Regex> = OnceLock::new();
     let show_tables = re(
         &SHOW_TABLES,
         r"(?i)^SHOW TABLES(?: (?:FROM|IN) (main|stats|monitor|disk))?(?: LIKE '([^']*)')?$",
     );
-    if let Some(c) = show_tables.captures(&norm) {
+    if let Some(c) = show_tables.captures(norm) {
         let schema = c.get(1).map_or("main", |m| m.as_str()).to_ascii_lowercase();
         let like = c.get(2).map_or("%", |m| m.as_str()).to_string();
-        return Command::Sql(
+        return Some(Command::Sql(
             format!(
                 "SELECT name AS tables FROM {schema}.sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' AND name LIKE ?1 ORDER BY name"
             ),
             vec![like],
-        );
+        ));
     }
 
     static SHOW_CREATE: OnceLock<Regex> = OnceLock::new();
@@ -178,8 +203,8 @@ pub fn parse(statement: &str) -> Command {
         &SHOW_CREATE,
         r"(?i)^SHOW CREATE TABLE (?:(?:main|stats|monitor|disk)\.)?`?([A-Za-z0-9_]+)`?$",
     );
-    if let Some(c) = show_create.captures(&norm) {
-        return Command::ShowCreateTable(c[1].to_string());
+    if let Some(c) = show_create.captures(norm) {
+        return Some(Command::ShowCreateTable(c[1].to_string()));
     }
 
     static AT_VARS: OnceLock<Regex> = OnceLock::new();
@@ -187,8 +212,10 @@ pub fn parse(statement: &str) -> Command {
         &AT_VARS,
         r"(?i)^SELECT (@@[A-Za-z0-9_.-]+(?: ?, ?@@[A-Za-z0-9_.-]+)*)$",
     );
-    if let Some(c) = at_vars.captures(&norm) {
-        return Command::Variables(c[1].split(',').map(|v| v.trim().to_string()).collect());
+    if let Some(c) = at_vars.captures(norm) {
+        return Some(Command::Variables(
+            c[1].split(',').map(|v| v.trim().to_string()).collect(),
+        ));
     }
 
     static SET_VAR: OnceLock<Regex> = OnceLock::new();
@@ -196,25 +223,25 @@ pub fn parse(statement: &str) -> Command {
         &SET_VAR,
         r"(?i)^SET ((?:mysql|admin)-[A-Za-z0-9_]+) ?= ?(?:'([^']*)'|([^' ]+))$",
     );
-    if let Some(c) = set_var.captures(&norm) {
+    if let Some(c) = set_var.captures(norm) {
         let value = c.get(2).or(c.get(3)).map_or("", |m| m.as_str()).to_string();
-        return Command::Sql(
+        return Some(Command::Sql(
             "UPDATE global_variables SET variable_value = ?2 WHERE variable_name = ?1".into(),
             vec![c[1].to_ascii_lowercase(), value],
-        );
+        ));
     }
     if upper.starts_with("SET ") {
         // SET NAMES, SET AUTOCOMMIT, SET character_set_results, …: session settings the admin
         // interface has no use for; ProxySQL answers them with OK too.
-        return Command::Ok;
+        return Some(Command::Ok);
     }
     if upper.starts_with("ATTACH") || upper.starts_with("DETACH") || upper.starts_with("VACUUM") {
-        return Command::Refused(format!(
+        return Some(Command::Refused(format!(
             "{} is not allowed on the admin interface",
             upper.split(' ').next().unwrap_or_default()
-        ));
+        )));
     }
-    Command::Sql(sql.to_string(), vec![])
+    None
 }
 
 /// The statement after any leading `/* … */`, `-- …` and `# …` comments, so that a comment

@@ -7,8 +7,9 @@ use rusqlite::params;
 use super::commands::Module;
 use super::rows_sql;
 use super::store::Store;
-use super::{admin_version, Admin, AdminError};
+use super::{Admin, AdminError};
 use crate::protocol::auth::PasswordHash;
+use crate::variables::{admin_version, DEFAULT_LONG_QUERY_TIME_MS};
 
 pub fn to_memory(admin: &Admin, store: &Store, module: Module) -> Result<(), AdminError> {
     let config = &admin.config;
@@ -157,9 +158,6 @@ fn variables(admin: &Admin, module: Module) -> Vec<(String, String)> {
     vars
 }
 
-/// ProxySQL's `mysql-long_query_time` default, in ms.
-pub const DEFAULT_LONG_QUERY_TIME_MS: u64 = 1000;
-
 fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String)> {
     let c = &admin.config;
     match module {
@@ -179,11 +177,11 @@ fn derived_variables(admin: &Admin, module: Module) -> Vec<(&'static str, String
             // then is disconnected, on the data port and the admin port alike.
             (
                 "mysql-connect_timeout_client",
-                super::variables::DEFAULT_CONNECT_TIMEOUT_CLIENT_MS.to_string(),
+                crate::variables::DEFAULT_CONNECT_TIMEOUT_CLIENT_MS.to_string(),
             ),
             (
                 "mysql-max_stmts_per_connection",
-                super::variables::DEFAULT_MAX_STMTS_PER_CONNECTION.to_string(),
+                crate::variables::DEFAULT_MAX_STMTS_PER_CONNECTION.to_string(),
             ),
             ("mysql-monitor_username", c.monitor.username.clone()),
             // ProxySQL's default; clients over it get 1040 at login (`session::login`).

@@ -27,8 +27,8 @@ fn filter(table: &str) -> Option<&'static str> {
 fn shared_variable(name: &str) -> bool {
     name.starts_with("mysql-")
         && matches!(
-            super::variables::applies(name),
-            super::variables::Applies::Live | super::variables::Applies::Stored
+            crate::variables::applies(name),
+            crate::variables::Applies::Live | crate::variables::Applies::Stored
         )
 }
 
@@ -234,4 +234,18 @@ fn write_table(store: &Store, name: &str, table: &Table) -> Result<(), AdminErro
         insert.execute(rusqlite::params_from_iter(row.iter()))?;
     }
     Ok(())
+}
+
+impl crate::fleet::agent::Host for Admin {
+    fn shared(&self) -> &std::sync::Arc<crate::shared::Shared> {
+        &self.shared
+    }
+
+    fn apply_fleet(&self, tables: &Tables, actor: &str) -> Result<(), String> {
+        Admin::apply_fleet(self, tables, actor).map_err(|e| e.to_string())
+    }
+
+    fn writer_hostgroups(&self) -> Result<Vec<u32>, String> {
+        Admin::writer_hostgroups(self).map_err(|e| e.to_string())
+    }
 }

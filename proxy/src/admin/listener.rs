@@ -49,10 +49,17 @@ async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Some(held) = admin.shared.connections.admin.hold() else {
+                        continue;
+                    };
                     let id = admin.shared.next_session_id();
                     let span = info_span!("admin_session", id, %peer, user = tracing::field::Empty);
                     let throttle = Arc::clone(&throttle);
-                    tokio::spawn(serve(stream, peer, Arc::clone(&admin), throttle, id).instrument(span));
+                    let session = serve(stream, peer, Arc::clone(&admin), throttle, id).instrument(span);
+                    tokio::spawn(async move {
+                        session.await;
+                        drop(held);
+                    });
                 }
                 Err(e) => {
                     warn!(error = %e, "admin accept failed");

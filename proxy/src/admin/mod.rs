@@ -15,11 +15,10 @@ mod query_rules;
 mod record_event;
 mod resultset;
 mod rows_sql;
-pub mod scheduler;
+pub(crate) mod scheduler;
 mod schema;
 mod stats;
 mod store;
-pub mod variables;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,11 +29,10 @@ use tracing::{info, info_span};
 
 use crate::config::Config;
 use crate::protocol::messages::Err as ErrPacket;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::users::Users;
 
 pub use commands::{parse as parse_statement, Command, Module, Move};
-pub use config_rows::DEFAULT_LONG_QUERY_TIME_MS;
 pub use listener::AdminListener;
 pub use resultset::ResultSet;
 use store::{Outcome, Store};
@@ -246,8 +244,8 @@ impl Admin {
             .prepare("INSERT OR REPLACE INTO main.global_variables VALUES (?1, ?2)")?;
         for (name, value) in saved {
             if matches!(
-                variables::applies(&name),
-                variables::Applies::Live | variables::Applies::Stored
+                crate::variables::applies(&name),
+                crate::variables::Applies::Live | crate::variables::Applies::Stored
             ) {
                 set.execute([name, value])?;
             }
@@ -358,9 +356,10 @@ impl Admin {
                 "@@version_comment",
                 "(switchyard Admin Module)",
             ))),
-            Command::Version(column) => {
-                Ok(Reply::Rows(ResultSet::single(&column, admin_version())))
-            }
+            Command::Version(column) => Ok(Reply::Rows(ResultSet::single(
+                &column,
+                crate::variables::admin_version(),
+            ))),
             Command::Variables(names) => {
                 stats::refresh(self, &store, "stats_mysql_global")?;
                 let mut row = Vec::with_capacity(names.len());
@@ -529,7 +528,7 @@ impl Admin {
     /// Checks every variable of `module` in MEMORY, then applies them; on any bad value the load
     /// is refused with every problem named and nothing changes.
     fn load_variables(&self, store: &Store, module: Module) -> Result<(), AdminError> {
-        use variables::Applies;
+        use crate::variables::Applies;
         let prefix = module.variable_prefix().unwrap_or_default();
         let memory = apply::read_variables(store, "main.global_variables", prefix)?;
         let runtime: HashMap<String, String> =
@@ -539,14 +538,14 @@ impl Admin {
         let mut problems = Vec::new();
         let mut effective = Vec::with_capacity(memory.len());
         for (name, value) in memory {
-            if let Err(e) = variables::check(&name, &value) {
+            if let Err(e) = crate::variables::check(&name, &value) {
                 problems.push(e);
                 continue;
             }
             let in_use = runtime.get(&name).cloned();
-            match (variables::applies(&name), in_use) {
+            match (crate::variables::applies(&name), in_use) {
                 (Applies::ReadOnly, Some(r)) if r != value => {
-                    let why = variables::why_read_only(&name)
+                    let why = crate::variables::why_read_only(&name)
                         .map(|w| format!(": {w}"))
                         .unwrap_or_default();
                     problems.push(format!("{name} is read-only (it stays '{r}'){why}"));
@@ -605,6 +604,27 @@ impl Admin {
     }
 }
 
+impl crate::monitor::Source for Admin {
+    fn monitor_config(&self) -> Result<crate::monitor::MonitorConfig, String> {
+        Admin::monitor_config(self).map_err(|e| e.to_string())
+    }
+
+    fn with_runtime_lock(&self, f: &mut dyn FnMut()) {
+        Admin::with_runtime_lock(self, f)
+    }
+}
+
+impl Admin {
+    /// The monitor's view of this proxy: shared state, the monitor's log, these tables.
+    pub fn monitor_handle(self: &Arc<Self>) -> crate::monitor::Monitor {
+        crate::monitor::Monitor {
+            shared: Arc::clone(&self.shared),
+            monitor: Arc::clone(&self.monitor),
+            source: Arc::clone(self) as Arc<dyn crate::monitor::Source>,
+        }
+    }
+}
+
 /// Whether a name is one of switchyard's own tables (`switchyard_mysql_servers` and its
 /// `runtime_` twin, `stats_switchyard_*`).
 fn is_switchyard_table(name: &str) -> bool {
@@ -645,7 +665,7 @@ fn lookup_variable(store: &Store, name: &str) -> Result<Option<String>, AdminErr
         .unwrap_or(bare)
         .to_ascii_lowercase();
     if bare == "version" {
-        return Ok(Some(admin_version()));
+        return Ok(Some(crate::variables::admin_version()));
     }
     let sql = "SELECT variable_value FROM main.global_variables WHERE variable_name = ?1 UNION ALL SELECT variable_value FROM main.global_variables WHERE variable_name = 'mysql-' || ?1 UNION ALL SELECT Variable_Value FROM stats.stats_mysql_global WHERE LOWER(Variable_Name) = ?1";
     let mut stmt = store.db().prepare(sql)?;
@@ -654,12 +674,6 @@ fn lookup_variable(store: &Store, name: &str) -> Result<Option<String>, AdminErr
         Some(r) => Ok(r.get(0)?),
         None => Ok(None),
     }
-}
-
-/// The version the admin interface reports; shaped like ProxySQL's (`major.minor.patch-…`) so
-/// tools that parse it (Dolphie) accept it.
-pub fn admin_version() -> String {
-    format!("2.7.1-switchyard-{}", env!("CARGO_PKG_VERSION"))
 }
 
 #[cfg(test)]

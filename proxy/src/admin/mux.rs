@@ -3,8 +3,8 @@
 //! `runtime_global_variables`, overridden per hostgroup by `runtime_mysql_hostgroup_attributes`
 //! (`multiplex`, and the same two names as keys of the `hostgroup_settings` JSON).
 
-use crate::server::Shared;
-use crate::session::mux::{HostgroupOverride, MuxConfig};
+use crate::multiplex::{HostgroupOverride, MuxConfig};
+use crate::shared::Shared;
 
 use super::store::Store;
 use super::AdminError;

@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 
 use crate::config::QueryRuleRow;
 use crate::query::RuleSet;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 use super::store::Store;
 use super::AdminError;

@@ -96,10 +96,6 @@ impl Scheduler {
         self.timeout_ms.store(ms, Ordering::Relaxed);
     }
 
-    pub fn timeout_ms(&self) -> u64 {
-        self.timeout_ms.load(Ordering::Relaxed)
-    }
-
     /// Makes `rows` the running schedule: unchanged rows keep running (and their counters),
     /// changed and removed ones stop (a run in progress is killed), new ones start.
     pub fn apply(&self, rows: Vec<SchedulerRow>) {

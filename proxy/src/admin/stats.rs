@@ -586,8 +586,8 @@ fn variables(_: &Admin, store: &Store) -> Result<(), AdminError> {
     let mut ins =
         db.prepare("INSERT INTO stats.stats_switchyard_variables VALUES (?1, ?2, ?3, ?4, ?5)")?;
     for (name, memory, runtime) in all {
-        let applies = super::variables::applies(&name);
-        let pending = applies == super::variables::Applies::Restart
+        let applies = crate::variables::applies(&name);
+        let pending = applies == crate::variables::Applies::Restart
             && memory.is_some()
             && runtime.is_some()
             && memory != runtime;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::stats::{Counter, PoolStats};
+use crate::counter::Counter;
 
 pub use sampler::Capacity;
 
@@ -40,24 +40,23 @@ pub struct ServerLoad {
 /// A statement on its way: counted as running until dropped; [`Running::done`] also counts it
 /// as completed with its latency.
 pub struct Running {
-    stats: Arc<PoolStats>,
+    load: Arc<ServerLoad>,
     started: std::time::Instant,
 }
 
 impl Running {
-    pub fn start(stats: &Arc<PoolStats>) -> Running {
-        let load = &stats.load;
+    pub fn start(load: &Arc<ServerLoad>) -> Running {
         load.running.incr();
         load.max_running.raise_to(load.running.get());
         Running {
-            stats: Arc::clone(stats),
+            load: Arc::clone(load),
             started: std::time::Instant::now(),
         }
     }
 
     pub fn done(self) {
         let us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let load = &self.stats.load;
+        let load = &self.load;
         load.busy_us.add(us);
         load.completed.incr();
     }
@@ -65,7 +64,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.stats.load.running.decr();
+        self.load.running.decr();
     }
 }
 
@@ -85,12 +84,12 @@ pub struct Gate {
 /// One admitted unit of work; gives its place back on drop.
 #[derive(Debug)]
 pub struct Admission {
-    stats: Arc<PoolStats>,
+    load: Arc<ServerLoad>,
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        let gate = &self.stats.load.gate;
+        let gate = &self.load.gate;
         gate.admitted.fetch_sub(1, Ordering::AcqRel);
         gate.freed.notify_one();
     }
@@ -132,19 +131,19 @@ impl Gate {
     }
 
     /// Admits without waiting (a session inside a transaction: it may hold locks others wait on).
-    pub fn admit_now(stats: &Arc<PoolStats>) -> Admission {
-        stats.load.gate.admitted.fetch_add(1, Ordering::AcqRel);
+    pub fn admit_now(load: &Arc<ServerLoad>) -> Admission {
+        load.gate.admitted.fetch_add(1, Ordering::AcqRel);
         Admission {
-            stats: Arc::clone(stats),
+            load: Arc::clone(load),
         }
     }
 
     /// Waits for a place until `deadline`; `None` when none came free in time.
     pub async fn admit(
-        stats: &Arc<PoolStats>,
+        load: &Arc<ServerLoad>,
         deadline: tokio::time::Instant,
     ) -> Option<Admission> {
-        let gate = &stats.load.gate;
+        let gate = &load.gate;
         loop {
             let freed = gate.freed.notified();
             tokio::pin!(freed);
@@ -152,7 +151,7 @@ impl Gate {
             freed.as_mut().enable();
             if gate.try_admit() {
                 return Some(Admission {
-                    stats: Arc::clone(stats),
+                    load: Arc::clone(load),
                 });
             }
             if tokio::time::timeout_at(deadline, freed).await.is_err() {
@@ -169,8 +168,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_gate_admits_up_to_its_limit_and_wakes_a_waiter_on_release() {
-        let stats = Arc::new(PoolStats::default());
-        stats.load.gate.configure(true, 2);
+        let stats = Arc::new(ServerLoad::default());
+        stats.gate.configure(true, 2);
         let soon = || tokio::time::Instant::now() + Duration::from_millis(50);
         let a = Gate::admit(&stats, soon()).await.expect("first");
         let _b = Gate::admit(&stats, soon()).await.expect("second");
@@ -195,10 +194,10 @@ mod tests {
         // A transaction's statement is never queued.
         let _c = Gate::admit_now(&stats);
         // b and c: the waiter's admission went with its task.
-        assert_eq!(stats.load.gate.admitted(), 2);
+        assert_eq!(stats.gate.admitted(), 2);
         // Switched off: no limit.
-        stats.load.gate.configure(false, 2);
+        stats.gate.configure(false, 2);
         assert!(Gate::admit(&stats, soon()).await.is_some());
-        assert_eq!(stats.load.gate.limit(), None);
+        assert_eq!(stats.gate.limit(), None);
     }
 }

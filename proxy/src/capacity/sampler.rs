@@ -3,13 +3,13 @@
 //! the cap of servers whose hostgroup asks for one.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Instant;
 
-use tracing::{debug, info};
+use tracing::info;
 
 use super::usl::{self, Fit, FitError, Peak, Point};
-use crate::server::Shared;
+use super::ServerLoad;
 
 /// Default of `mysql-capacity_sample_ms`.
 pub const DEFAULT_SAMPLE_MS: u64 = 2000;
@@ -28,6 +28,16 @@ impl Scope {
     pub fn is_hostgroup(&self) -> bool {
         self.host.is_empty() && self.port == 0
     }
+}
+
+/// One server membership as a tick sees it (`monitor::capacity` lists the runtime's).
+pub struct Member<'a> {
+    pub scope: Scope,
+    /// `host:port`, for the log.
+    pub address: String,
+    pub load: &'a ServerLoad,
+    /// Its hostgroup's `capacity_cap` setting.
+    pub capped: bool,
 }
 
 /// One interval's measurement.
@@ -114,9 +124,8 @@ impl Capacity {
             .collect()
     }
 
-    /// One sampling step over the servers of `shared`'s runtime.
-    pub fn tick(&self, shared: &Shared, window: usize, now: Instant, now_ms: u64) {
-        let runtime = shared.runtime();
+    /// One sampling step over the server memberships of the runtime.
+    pub fn tick(&self, members: &[Member<'_>], window: usize, now: Instant, now_ms: u64) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let secs = state
             .last_tick
@@ -124,16 +133,11 @@ impl Capacity {
         state.last_tick = Some(now);
         let mut live = std::collections::HashSet::new();
         let mut groups: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
-        for server in runtime.hostgroups.servers() {
-            let hg = server.row.hostgroup_id;
-            let scope = Scope {
-                hostgroup: hg,
-                host: server.row.hostname.clone(),
-                port: server.row.port,
-            };
-            let load = &server.stats.load;
+        for member in members {
+            let hg = member.scope.hostgroup;
+            let load = member.load;
             let counts = (load.completed.get(), load.busy_us.get());
-            let track = state.tracks.entry(scope.clone()).or_default();
+            let track = state.tracks.entry(member.scope.clone()).or_default();
             let group = groups.entry(hg).or_default();
             if let (Some((c0, b0)), Some(secs)) = (track.counts, secs) {
                 let done = counts.0.saturating_sub(c0) as f64;
@@ -145,7 +149,7 @@ impl Capacity {
                 }
             }
             track.counts = Some(counts);
-            live.insert(scope);
+            live.insert(member.scope.clone());
         }
         for (hg, (done, busy)) in groups {
             let scope = Scope {
@@ -161,17 +165,9 @@ impl Capacity {
         }
         state.tracks.retain(|scope, _| live.contains(scope));
         // The caps of servers whose hostgroup asks for one.
-        for server in runtime.hostgroups.servers() {
-            let scope = Scope {
-                hostgroup: server.row.hostgroup_id,
-                host: server.row.hostname.clone(),
-                port: server.row.port,
-            };
-            let enabled = shared
-                .health
-                .hostgroup_row(scope.hostgroup)
-                .is_some_and(|h| h.capacity_cap);
-            let Some(track) = state.tracks.get_mut(&scope) else {
+        for member in members {
+            let enabled = member.capped;
+            let Some(track) = state.tracks.get_mut(&member.scope) else {
                 continue;
             };
             let before = track.cap_peak.map(cap_for);
@@ -187,11 +183,11 @@ impl Capacity {
             // Under the cap the window cannot show what lies past N*, so a fit without a peak
             // (or without enough spread) keeps the cap it has.
             let cap = track.cap_peak.map(cap_for);
-            server.stats.load.gate.configure(enabled, cap.unwrap_or(0));
+            member.load.gate.configure(enabled, cap.unwrap_or(0));
             if cap != before {
                 info!(
-                    server = %server.address(),
-                    hostgroup = scope.hostgroup,
+                    server = %member.address,
+                    hostgroup = member.scope.hostgroup,
                     cap = ?cap,
                     "capacity cap: statements at once"
                 );
@@ -221,30 +217,4 @@ fn record(track: &mut Track, done: f64, busy_secs: f64, secs: f64, at_ms: u64, w
         .map(|s| Point { n: s.n, x: s.x })
         .collect();
     track.fit = Some(usl::fit(&pts));
-}
-
-/// The sampling loop of one proxy; stops with it.
-pub async fn run(shared: Arc<Shared>) {
-    let mut shutdown = shared.shutdown_signal();
-    loop {
-        let every = shared
-            .variables
-            .get_u64("mysql-capacity_sample_ms")
-            .unwrap_or(DEFAULT_SAMPLE_MS)
-            .max(100);
-        // A shorter window trims each one at its next point.
-        let window = shared
-            .variables
-            .get_u64("mysql-capacity_window")
-            .and_then(|w| usize::try_from(w).ok())
-            .unwrap_or(DEFAULT_WINDOW);
-        shared
-            .capacity
-            .tick(&shared, window, Instant::now(), crate::registry::now_ms());
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(every)) => {}
-            _ = shutdown.changed() => break,
-        }
-    }
-    debug!("capacity sampler stopped");
 }

@@ -18,9 +18,9 @@ pub mod result;
 pub mod tsv;
 pub mod types;
 
-use crate::stats::Counter;
+use crate::counter::Counter;
 
-pub use http::{Endpoint, HttpError};
+pub use http::Endpoint;
 pub use result::{Frame, ResultWriter};
 
 /// Figures of the ClickHouse path, in `stats_mysql_global` (`ClickHouse_*`).

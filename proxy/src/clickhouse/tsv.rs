@@ -44,13 +44,6 @@ pub fn exception(line: &[u8]) -> Option<String> {
         .then(|| text.trim_end().to_string())
 }
 
-/// The exception code in ClickHouse's message, when it has one.
-pub fn exception_code(message: &str) -> Option<u32> {
-    let rest = message.strip_prefix("Code: ")?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,7 +63,6 @@ mod tests {
         let line = b"Code: 395, e.displayText() = DB::Exception: Value passed to 'throwIf' function is non zero, e.what() = DB::Exception";
         let m = exception(line);
         assert!(m.as_deref().is_some_and(|m| m.contains("throwIf")));
-        assert_eq!(m.as_deref().and_then(exception_code), Some(395));
         assert_eq!(exception(b"Code: x"), None);
         assert_eq!(exception(b"0\t851967"), None);
     }

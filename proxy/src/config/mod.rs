@@ -7,6 +7,7 @@
 
 pub mod cnf;
 mod error;
+mod fleet;
 mod rows;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use error::ConfigError;
+pub use fleet::{check_endpoints, valid_name, EtcdTls, FleetSettings, HumanDuration};
 pub use rows::{
     one_backend_per_hostgroup, Backend, GaleraHostgroupRow, HostgroupAttributesRow, QueryRuleRow,
     ReplicationHostgroupRow, SchedulerRow, ServerRow, ServerStatus, UserRow,
@@ -56,7 +58,7 @@ pub struct Config {
     /// Membership of a fleet of proxies sharing their configuration through etcd; absent for
     /// a proxy on its own (which then needs no etcd).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fleet: Option<crate::fleet::FleetSettings>,
+    pub fleet: Option<FleetSettings>,
 }
 
 /// The MySQL-protocol listener for clients.
@@ -322,12 +324,16 @@ impl Config {
         self.mysql_servers.iter().map(Spanned::get_ref)
     }
 
+    /// Refuses what the file says that cannot run, naming the line; a check per section.
     fn validate(&self, text: &str) -> Result<(), ConfigError> {
-        let at = |span: std::ops::Range<usize>, reason: String| ConfigError::Invalid {
-            path: None,
-            line: error::line_of(text, span.start),
-            reason,
-        };
+        self.validate_users(text)?;
+        self.validate_servers(text)?;
+        self.validate_fleet(text)?;
+        self.validate_admin(text)
+    }
+
+    fn validate_users(&self, text: &str) -> Result<(), ConfigError> {
+        let at = |span: std::ops::Range<usize>, reason: String| invalid_at(text, span, reason);
         let mut seen_users = std::collections::HashSet::new();
         for user in &self.mysql_users {
             let u = user.get_ref();
@@ -347,6 +353,11 @@ impl Config {
                 )
             })?;
         }
+        Ok(())
+    }
+
+    fn validate_servers(&self, text: &str) -> Result<(), ConfigError> {
+        let at = |span: std::ops::Range<usize>, reason: String| invalid_at(text, span, reason);
         let mut seen_servers = std::collections::HashSet::new();
         let mut backends = std::collections::HashMap::new();
         for server in &self.mysql_servers {
@@ -395,6 +406,10 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn validate_fleet(&self, text: &str) -> Result<(), ConfigError> {
         if let Some(fleet) = &self.fleet {
             fleet.validate().map_err(|reason| ConfigError::Invalid {
                 path: None,
@@ -415,6 +430,11 @@ impl Config {
                 });
             }
         }
+        Ok(())
+    }
+
+    fn validate_admin(&self, text: &str) -> Result<(), ConfigError> {
+        let at = |span: std::ops::Range<usize>, reason: String| invalid_at(text, span, reason);
         if !self.admin.disk && self.admin.data_file.is_some() {
             return Err(ConfigError::Invalid {
                 path: None,
@@ -447,6 +467,15 @@ impl Config {
             });
         }
         Ok(())
+    }
+}
+
+/// A refusal at the line where `span` starts.
+fn invalid_at(text: &str, span: std::ops::Range<usize>, reason: String) -> ConfigError {
+    ConfigError::Invalid {
+        path: None,
+        line: error::line_of(text, span.start),
+        reason,
     }
 }
 

@@ -18,9 +18,10 @@ use tracing::{info, warn};
 
 use super::client::{now_ms, Fleet, Member};
 use super::etcd::Etcd;
+use super::Tables;
 use super::{FleetError, FleetSettings};
-use crate::admin::Admin;
 use crate::hostgroups::events::Event;
+use crate::shared::Shared;
 
 /// A proxy's membership: its settings, its etcd client and what it runs now.
 pub struct Node {
@@ -80,9 +81,18 @@ impl Node {
     }
 }
 
+/// What the agent needs from the admin plane, which owns the tables a revision fills.
+pub trait Host: Send + Sync + 'static {
+    fn shared(&self) -> &Arc<Shared>;
+    /// Applies a revision's tables through the admin's LOAD path (same checks, same events).
+    fn apply_fleet(&self, tables: &Tables, actor: &str) -> Result<(), String>;
+    /// The writer hostgroups of the runtime topology (replication and Galera).
+    fn writer_hostgroups(&self) -> Result<Vec<u32>, String>;
+}
+
 /// Joins the fleet: one tick before the proxy serves (fenced at once unless it reached the
 /// quorum and runs the current revision), then the loop on a task of its own.
-pub async fn start(admin: Arc<Admin>, node: Arc<Node>, admin_addr: std::net::SocketAddr) {
+pub async fn start(host: Arc<dyn Host>, node: Arc<Node>, admin_addr: std::net::SocketAddr) {
     let advertised = node.settings.admin_address(admin_addr);
     let name = node
         .settings
@@ -90,7 +100,7 @@ pub async fn start(admin: Arc<Admin>, node: Arc<Node>, admin_addr: std::net::Soc
         .clone()
         .unwrap_or_else(|| advertised.clone());
     let mut agent = Agent {
-        admin,
+        host,
         node,
         name,
         admin_addr: advertised,
@@ -105,7 +115,7 @@ pub async fn start(admin: Arc<Admin>, node: Arc<Node>, admin_addr: std::net::Soc
     }
     tokio::spawn(super::watch::run(
         Arc::clone(&agent.node),
-        agent.admin.shared.shutdown_signal(),
+        agent.host.shared().shutdown_signal(),
     ));
     tokio::spawn(agent.run());
 }
@@ -114,7 +124,7 @@ pub async fn start(admin: Arc<Admin>, node: Arc<Node>, admin_addr: std::net::Soc
 type Published = (u64, String, Option<String>, Option<String>, u64);
 
 struct Agent {
-    admin: Arc<Admin>,
+    host: Arc<dyn Host>,
     node: Arc<Node>,
     name: String,
     admin_addr: String,
@@ -127,7 +137,7 @@ struct Agent {
 
 impl Agent {
     async fn run(mut self) {
-        let mut shutdown = self.admin.shared.shutdown_signal();
+        let mut shutdown = self.host.shared().shutdown_signal();
         let tick = self.node.settings.tick();
         info!(cluster = self.node.fleet.cluster(), member = %self.name, ?tick, "fleet member running");
         loop {
@@ -237,8 +247,8 @@ impl Agent {
             let s = self.node.status();
             (s.applied, s.health.clone(), s.write_fence.clone())
         };
-        let not_ready = crate::http::readiness(&self.admin.shared).err();
-        let errors = self.admin.shared.stats.generated_error_packets.get();
+        let not_ready = crate::ready::readiness(self.host.shared()).err();
+        let errors = self.host.shared().stats.generated_error_packets.get();
         let record = (
             revision,
             health.clone(),
@@ -252,7 +262,7 @@ impl Agent {
         let member = Member {
             name: self.name.clone(),
             admin: self.admin_addr.clone(),
-            version: crate::admin::admin_version(),
+            version: crate::variables::admin_version(),
             revision,
             health,
             write_fenced: fence,
@@ -278,13 +288,13 @@ impl Agent {
     /// Applies `revision` through the admin's LOAD path; a failure keeps the revision the proxy
     /// ran and says why in its health and an event.
     async fn apply(&mut self, revision: super::Revision, token: i64) {
-        let admin = Arc::clone(&self.admin);
+        let host = Arc::clone(&self.host);
         let actor = format!("fleet:{}@{}", self.node.fleet.cluster(), revision.revision);
         let tables = revision.tables;
-        let applied = tokio::task::spawn_blocking(move || admin.apply_fleet(&tables, &actor))
+        let applied = tokio::task::spawn_blocking(move || host.apply_fleet(&tables, &actor))
             .await
             .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+            .and_then(|r| r);
         let cluster = self.node.fleet.cluster().to_string();
         let (kind, reason) = match applied {
             Ok(()) => {
@@ -312,8 +322,10 @@ impl Agent {
                 )
             }
         };
-        self.admin
-            .events()
+        self.host
+            .shared()
+            .health
+            .events
             .push(Event::other(kind, cluster, reason, "fleet"));
     }
 
@@ -332,7 +344,7 @@ impl Agent {
     /// Sets (or clears) the write fence on every server of the writer hostgroups, with an
     /// event per server that changed.
     fn apply_fence(&self, why: Option<&str>, announce: bool) {
-        let writers = match self.admin.writer_hostgroups() {
+        let writers = match self.host.writer_hostgroups() {
             Ok(w) => w,
             Err(e) => {
                 warn!(error = %e, "fleet: cannot read the writer hostgroups");
@@ -341,11 +353,11 @@ impl Agent {
         };
         // Runtimes installed from now on (the monitor's, a LOAD's) get the same fence before a
         // session sees them.
-        self.admin
-            .shared
+        self.host
+            .shared()
             .set_write_fence(why.map(|w| (w.to_string(), writers.clone())));
-        let runtime = self.admin.shared.runtime();
-        let events = self.admin.events();
+        let runtime = self.host.shared().runtime();
+        let events = &self.host.shared().health.events;
         for server in runtime.hostgroups.servers() {
             let target = why.filter(|_| writers.contains(&server.row.hostgroup_id));
             if server.state.set_write_fence(target.map(str::to_string)) {

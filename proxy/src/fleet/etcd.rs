@@ -12,6 +12,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 
+pub use crate::config::{check_endpoints, EtcdTls};
+
 use super::FleetError;
 
 /// One key as etcd returns it.
@@ -21,15 +23,6 @@ pub struct Kv {
     pub value: Vec<u8>,
     pub mod_revision: i64,
     pub lease: i64,
-}
-
-/// TLS to etcd's client port: the CA the members' certificates are verified against (it alone,
-/// not the system's roots), and a client certificate for `--client-cert-auth`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EtcdTls {
-    pub ca_file: PathBuf,
-    /// Certificate and key (PEM), both or neither.
-    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 impl EtcdTls {
@@ -70,35 +63,6 @@ impl EtcdTls {
                     .map_err(|e| bad(cert, &e))
             }
         }
-    }
-}
-
-/// Checks a list of etcd endpoints against the TLS settings: one scheme for all, `https://`
-/// only with a CA to verify the members against, no CA for `http://`.
-pub fn check_endpoints(endpoints: &[String], tls: Option<&EtcdTls>) -> Result<(), String> {
-    if endpoints.is_empty() {
-        return Err("no etcd endpoint".into());
-    }
-    let https = endpoints
-        .iter()
-        .filter(|e| e.starts_with("https://"))
-        .count();
-    if let Some(bad) = endpoints
-        .iter()
-        .find(|e| !e.starts_with("http://") && !e.starts_with("https://"))
-    {
-        return Err(format!("etcd endpoint '{bad}': an http:// or https:// URL"));
-    }
-    match (https, tls.is_some()) {
-        (0, false) => Ok(()),
-        (0, true) => Err("a CA file is given but the etcd endpoints are http://".into()),
-        (n, _) if n != endpoints.len() => {
-            Err("etcd endpoints mix http:// and https://: use one".into())
-        }
-        (_, false) => Err(
-            "https:// etcd endpoints need the CA that signed their certificates (ca_file)".into(),
-        ),
-        (_, true) => Ok(()),
     }
 }
 

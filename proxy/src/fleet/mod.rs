@@ -9,19 +9,18 @@
 //! - `watch`: wakes the agent when the revision changes (the tick stays as the fallback);
 //! - [`agent`]: what a fleet proxy runs: lease, membership, following revisions, the write fence.
 
-pub mod agent;
+pub(crate) mod agent;
 pub mod client;
 pub mod document;
 mod error;
 pub mod etcd;
-pub mod lock;
-mod settings;
+pub(crate) mod lock;
 mod watch;
 
+pub use crate::config::{valid_name, FleetSettings, HumanDuration};
 pub use agent::Node;
 pub use client::{Fleet, Member};
 pub use document::{Revision, Table, Tables};
 pub use error::FleetError;
 pub use etcd::EtcdTls;
 pub use lock::{Holder, LockGuard};
-pub use settings::{valid_name, FleetSettings, HumanDuration};

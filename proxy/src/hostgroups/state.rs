@@ -284,13 +284,6 @@ impl ServerState {
         })
     }
 
-    pub fn shun_cause(&self) -> Option<ShunCause> {
-        self.inner
-            .lock()
-            .map(|i| i.shun.as_ref().map(|s| s.cause))
-            .unwrap_or(None)
-    }
-
     /// Sets or clears the quarantine; true when it changed.
     pub fn set_quarantine(&self, reason: Option<String>) -> bool {
         self.with(|i| {

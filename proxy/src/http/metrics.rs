@@ -5,8 +5,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use std::sync::Arc;
+
 use crate::admin::Admin;
 use crate::config::ServerStatus;
+use crate::hostgroups::Server;
+use crate::shared::{Runtime, Shared};
+use crate::stats::GlobalStats;
 
 /// Collects metric families; each gets its HELP and TYPE once, before its samples.
 struct Out {
@@ -59,13 +64,29 @@ fn status_code(s: ServerStatus) -> u8 {
 }
 
 pub fn render(admin: &Admin) -> String {
-    let shared = &admin.shared;
-    let g = &shared.stats;
-    let runtime = shared.runtime();
+    let runtime = admin.shared.runtime();
+    // Per server and hostgroup, labelled as ProxySQL does.
+    let servers: Vec<_> = runtime.hostgroups.servers().collect();
     let mut o = Out {
         text: String::with_capacity(8192),
     };
+    clients(&mut o, admin);
+    backends(&mut o, &admin.shared.stats, &servers);
+    connpool_counts(&mut o, &servers);
+    connpool_state(&mut o, admin, &servers);
+    hostgroups(&mut o, &admin.shared, &runtime);
+    activity(&mut o, admin);
+    o.text
+}
 
+/// `proxysql_connpool_*` labels: hostgroup and `host:port`.
+fn label(s: &Server) -> (String, String) {
+    (s.row.hostgroup_id.to_string(), s.address())
+}
+
+/// The proxy and its clients: version, uptime, questions, client connections, logins.
+fn clients(o: &mut Out, admin: &Admin) {
+    let g = &admin.shared.stats;
     o.family(
         "proxysql_version_info",
         "gauge",
@@ -74,7 +95,7 @@ pub fn render(admin: &Admin) -> String {
     o.sample(
         "proxysql_version_info",
         &[
-            ("version", &crate::admin::admin_version()),
+            ("version", &crate::variables::admin_version()),
             ("version_comment", "switchyard"),
         ],
         1,
@@ -112,7 +133,7 @@ pub fn render(admin: &Admin) -> String {
         "Client connections open now.",
         g.client_connections_connected.get(),
     );
-    let sessions = shared.sessions.snapshot();
+    let sessions = admin.shared.sessions.snapshot();
     o.one(
         "proxysql_client_connections_non_idle",
         "gauge",
@@ -155,6 +176,10 @@ pub fn render(admin: &Admin) -> String {
         "Logins refused at the user's max_connections.",
         g.access_denied_max_user_connections.get(),
     );
+}
+
+/// Backend connections over every server.
+fn backends(o: &mut Out, g: &GlobalStats, servers: &[&Arc<Server>]) {
     o.family(
         "proxysql_server_connections_total",
         "counter",
@@ -170,9 +195,8 @@ pub fn render(admin: &Admin) -> String {
         &[("status", "aborted")],
         g.server_connections_aborted.get(),
     );
-    let connected: u64 = runtime
-        .hostgroups
-        .servers()
+    let connected: u64 = servers
+        .iter()
         .map(|s| s.stats.conn_used.get() + s.pool.idle_count() as u64)
         .sum();
     o.one(
@@ -181,16 +205,16 @@ pub fn render(admin: &Admin) -> String {
         "Backend connections open now (in use and idle).",
         connected,
     );
+}
 
-    // Per server and hostgroup, labelled as ProxySQL does.
-    let servers: Vec<_> = runtime.hostgroups.servers().collect();
-    let label = |s: &crate::hostgroups::Server| (s.row.hostgroup_id.to_string(), s.address());
+/// Per server: connections by state, attempts, queries, bytes.
+fn connpool_counts(o: &mut Out, servers: &[&Arc<Server>]) {
     o.family(
         "proxysql_connpool_conns",
         "gauge",
         "Backend connections in the pool by state.",
     );
-    for s in &servers {
+    for s in servers {
         let (hg, ep) = label(s);
         o.sample(
             "proxysql_connpool_conns",
@@ -208,7 +232,7 @@ pub fn render(admin: &Admin) -> String {
         "counter",
         "Backend connection attempts by outcome.",
     );
-    for s in &servers {
+    for s in servers {
         let (hg, ep) = label(s);
         o.sample(
             "proxysql_connpool_conns_total",
@@ -226,7 +250,7 @@ pub fn render(admin: &Admin) -> String {
         "counter",
         "Queries sent to the backend.",
     );
-    for s in &servers {
+    for s in servers {
         let (hg, ep) = label(s);
         o.sample(
             "proxysql_connpool_conns_queries_total",
@@ -239,7 +263,7 @@ pub fn render(admin: &Admin) -> String {
         "counter",
         "Bytes exchanged with the backend.",
     );
-    for s in &servers {
+    for s in servers {
         let (hg, ep) = label(s);
         o.sample(
             "proxysql_connpool_data_bytes_total",
@@ -260,12 +284,16 @@ pub fn render(admin: &Admin) -> String {
             s.stats.bytes_data_recv.get(),
         );
     }
+}
+
+/// Per server: the monitor's latency, the status, the most connections used.
+fn connpool_state(o: &mut Out, admin: &Admin, servers: &[&Arc<Server>]) {
     o.family(
         "proxysql_connpool_conns_latency_us",
         "gauge",
         "The monitor's last successful ping of the server, in microseconds (absent until one).",
     );
-    for s in &servers {
+    for s in servers {
         let (hg, ep) = label(s);
         let ping = admin
             .monitor
@@ -284,7 +312,7 @@ pub fn render(admin: &Admin) -> String {
         "gauge",
         "Server status: 1 ONLINE, 2 SHUNNED, 3 OFFLINE_SOFT, 4 OFFLINE_HARD.",
     );
-    for s in &servers {
+    for s in servers {
         let (hg, ep) = label(s);
         o.sample(
             "proxysql_connpool_conns_status",
@@ -297,7 +325,7 @@ pub fn render(admin: &Admin) -> String {
         "gauge",
         "Most backend connections in use at once (switchyard; ProxySQL's MaxConnUsed column).",
     );
-    for s in &servers {
+    for s in servers {
         let (hg, ep) = label(s);
         o.sample(
             "proxysql_connpool_conns_max_used",
@@ -305,7 +333,11 @@ pub fn render(admin: &Admin) -> String {
             s.stats.max_conn_used.get(),
         );
     }
+}
 
+/// Per hostgroup: servers that can take traffic, readiness, backend errors.
+fn hostgroups(o: &mut Out, shared: &Shared, runtime: &Runtime) {
+    let g = &shared.stats;
     o.family(
         "switchyard_hostgroup_online_servers",
         "gauge",
@@ -327,7 +359,7 @@ pub fn render(admin: &Admin) -> String {
         "switchyard_ready",
         "gauge",
         "1 when /readyz answers 200.",
-        u64::from(super::readiness(shared).is_ok()),
+        u64::from(crate::ready::readiness(shared).is_ok()),
     );
 
     o.family(
@@ -353,7 +385,11 @@ pub fn render(admin: &Admin) -> String {
             n,
         );
     }
+}
 
+/// Statements by kind, routing events, scheduler runs.
+fn activity(o: &mut Out, admin: &Admin) {
+    let g = &admin.shared.stats;
     o.family(
         "switchyard_commands_total",
         "counter",
@@ -404,5 +440,4 @@ pub fn render(admin: &Admin) -> String {
             j.stats.failures.get(),
         );
     }
-    o.text
 }

@@ -8,7 +8,6 @@
 //! can make it panic or hold memory.
 
 mod metrics;
-mod ready;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,8 +28,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// and a descriptor for at most twice `IO_TIMEOUT`, so the bound is about descriptors, not work.
 const MAX_CONNECTIONS: usize = 1024;
 
-pub use ready::readiness;
-
 /// Binds `addr` and serves until the proxy shuts down; returns the bound address.
 pub async fn start(admin: Arc<Admin>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
@@ -48,11 +45,17 @@ async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Some(held) = admin.shared.connections.http.hold() else {
+                        continue;
+                    };
                     // Accepting never waits for a slot: connections that hold theirs without
                     // sending a request (slowloris) must not queue a health probe behind them.
                     let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                         debug!(%peer, "HTTP connection refused: every slot is taken");
-                        tokio::spawn(refuse_busy(stream));
+                        tokio::spawn(async move {
+                            refuse_busy(stream).await;
+                            drop(held);
+                        });
                         continue;
                     };
                     let admin = Arc::clone(&admin);
@@ -60,6 +63,7 @@ async fn accept_loop(listener: TcpListener, admin: Arc<Admin>) {
                         serve(stream, &admin).await;
                         debug!(%peer, "HTTP request served");
                         drop(permit);
+                        drop(held);
                     });
                 }
                 Err(e) => {
@@ -209,7 +213,7 @@ fn route(method: &str, path: &str, admin: &Admin) -> Response {
     }
     match path {
         "/healthz" => Response::text(200, "ok\n"),
-        "/readyz" => match readiness(&admin.shared) {
+        "/readyz" => match crate::ready::readiness(&admin.shared) {
             Ok(()) => Response::text(200, "ready\n"),
             Err(why) => Response::text(503, format!("not ready: {why}\n")),
         },

@@ -9,6 +9,7 @@
 //! probe that lets a shunned server back, lag above `max_replication_lag` shuns until it is back
 //! under. Nothing here touches a status the operator set or a fence.
 
+pub mod capacity;
 pub mod checks;
 pub mod logs;
 pub mod pools;
@@ -23,11 +24,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::admin::Admin;
 use crate::hostgroups::events::Event;
 use crate::hostgroups::topology::{self, Endpoint};
 use crate::hostgroups::{Server, ShunCause};
 use crate::registry::now_ms;
+use crate::shared::Shared;
 
 pub use logs::{Check, LogRow, MonitorState};
 pub use settings::MonitorConfig;
@@ -38,24 +39,51 @@ use checks::CheckError;
 const TICK: Duration = Duration::from_millis(250);
 const CONFIG_EVERY: Duration = Duration::from_millis(500);
 
-/// Starts the monitor of the proxy `admin` belongs to; it stops with the proxy.
-pub fn start(admin: Arc<Admin>) {
-    tokio::spawn(pools::run(Arc::clone(&admin.shared)).instrument(info_span!("pools")));
-    tokio::spawn(supervise(admin).instrument(info_span!("monitor")));
+/// What the monitor needs from the admin plane, which owns the runtime tables it follows.
+pub trait Source: Send + Sync + 'static {
+    /// The monitor's settings and the topology rows it acts on, from the runtime tables.
+    fn monitor_config(&self) -> Result<MonitorConfig, String>;
+    /// Runs `f` while no `LOAD … TO RUNTIME` can install a runtime beside it.
+    fn with_runtime_lock(&self, f: &mut dyn FnMut());
 }
 
-async fn supervise(admin: Arc<Admin>) {
-    let mut shutdown = admin.shared.shutdown_signal();
+/// What the monitor works with: the proxy's shared state, its own log and latest results, and
+/// the admin plane's tables (as a [`Source`], so the monitor does not depend on the admin).
+pub struct Monitor {
+    pub shared: Arc<Shared>,
+    pub monitor: Arc<MonitorState>,
+    pub source: Arc<dyn Source>,
+}
+
+impl Monitor {
+    fn monitor_config(&self) -> Result<MonitorConfig, String> {
+        self.source.monitor_config()
+    }
+
+    fn with_runtime_lock(&self, mut f: impl FnMut()) {
+        self.source.with_runtime_lock(&mut f)
+    }
+}
+
+/// Starts the monitor; it stops with the proxy.
+pub fn start(ctx: Monitor) {
+    let ctx = Arc::new(ctx);
+    tokio::spawn(pools::run(Arc::clone(&ctx.shared)).instrument(info_span!("pools")));
+    tokio::spawn(supervise(ctx).instrument(info_span!("monitor")));
+}
+
+async fn supervise(ctx: Arc<Monitor>) {
+    let mut shutdown = ctx.shared.shutdown_signal();
     let (tx, rx) = watch::channel(Arc::new(MonitorConfig::default()));
     let mut tasks: HashMap<Endpoint, JoinHandle<()>> = HashMap::new();
     let mut last_config = Instant::now() - CONFIG_EVERY;
     loop {
         if last_config.elapsed() >= CONFIG_EVERY {
             last_config = Instant::now();
-            match admin.monitor_config() {
+            match ctx.monitor_config() {
                 Ok(cfg) => {
-                    admin.shared.health.set_policy(cfg.policy.clone());
-                    admin.shared.health.set_hostgroups(cfg.hostgroups.clone());
+                    ctx.shared.health.set_policy(cfg.policy.clone());
+                    ctx.shared.health.set_hostgroups(cfg.hostgroups.clone());
                     tx.send_if_modified(|old| {
                         if **old == cfg {
                             return false;
@@ -69,7 +97,7 @@ async fn supervise(admin: Arc<Admin>) {
         }
         let cfg = rx.borrow().clone();
         let endpoints = if cfg.enabled {
-            admin.shared.runtime().hostgroups.endpoints()
+            ctx.shared.runtime().hostgroups.endpoints()
         } else {
             vec![]
         };
@@ -85,16 +113,16 @@ async fn supervise(admin: Arc<Admin>) {
             if !tasks.contains_key(e) {
                 let span = info_span!("monitor", server = %format!("{}:{}", e.0, e.1));
                 let task = tokio::spawn(
-                    watch_server(Arc::clone(&admin), e.clone(), rx.clone()).instrument(span),
+                    watch_server(Arc::clone(&ctx), e.clone(), rx.clone()).instrument(span),
                 );
                 tasks.insert(e.clone(), task);
             }
         }
-        admin.monitor.retain(&endpoints);
+        ctx.monitor.retain(&endpoints);
         if cfg.enabled {
-            apply_topology(&admin, &cfg);
+            apply_topology(&ctx, &cfg);
         } else {
-            release_without_monitor(&admin);
+            release_without_monitor(&ctx);
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
@@ -109,8 +137,8 @@ async fn supervise(admin: Arc<Admin>) {
 
 /// With the monitor off nothing probes: automatic shuns end at their until-time (ProxySQL's
 /// lazy unshun), lag and ping shuns at once since nothing measures them any more.
-fn release_without_monitor(admin: &Admin) {
-    let runtime = admin.shared.runtime();
+fn release_without_monitor(ctx: &Monitor) {
+    let runtime = ctx.shared.runtime();
     for s in runtime.hostgroups.servers() {
         let causes = [
             ShunCause::Errors,
@@ -119,7 +147,7 @@ fn release_without_monitor(admin: &Admin) {
             ShunCause::Galera,
         ];
         if let Some(shun) = s.state.unshun(&causes, now_ms()) {
-            admin.shared.health.events.push(Event::about(
+            ctx.shared.health.events.push(Event::about(
                 Some(s.row.hostgroup_id),
                 s.address(),
                 "unshun",
@@ -135,12 +163,12 @@ fn release_without_monitor(admin: &Admin) {
 
 /// Replication and Galera hostgroup decisions from the latest checks, applied atomically with
 /// respect to admin `LOAD`s.
-fn apply_topology(admin: &Admin, cfg: &MonitorConfig) {
+fn apply_topology(ctx: &Monitor, cfg: &MonitorConfig) {
     if cfg.replication.is_empty() && cfg.galera.is_empty() {
         return;
     }
-    let latest = admin.monitor.all_latest();
-    let loaded = admin.monitor.servers_loaded();
+    let latest = ctx.monitor.all_latest();
+    let loaded = ctx.monitor.servers_loaded();
     // A result from before the last LOAD counts as unknown (the server keeps its place): after
     // a failover's repoint, a read_only=1 seen before the promotion must not undo it.
     let read_only: HashMap<Endpoint, Option<bool>> = latest
@@ -157,8 +185,8 @@ fn apply_topology(admin: &Admin, cfg: &MonitorConfig) {
         .iter()
         .filter_map(|(e, l)| l.galera.clone().map(|g| (e.clone(), g)))
         .collect();
-    admin.with_runtime_lock(|| {
-        let shared = &admin.shared;
+    ctx.with_runtime_lock(|| {
+        let shared = &ctx.shared;
         for plan in [
             topology::replication(
                 &shared.runtime().hostgroups,
@@ -175,7 +203,7 @@ fn apply_topology(admin: &Admin, cfg: &MonitorConfig) {
                 }
             }
             if let Some(new) = topology::rebuild(&runtime.hostgroups, &plan) {
-                shared.set_runtime(crate::server::Runtime {
+                shared.set_runtime(crate::shared::Runtime {
                     users: runtime.users.clone(),
                     hostgroups: new,
                 });
@@ -194,7 +222,7 @@ struct Due {
     galera: Instant,
 }
 
-async fn watch_server(admin: Arc<Admin>, e: Endpoint, mut rx: watch::Receiver<Arc<MonitorConfig>>) {
+async fn watch_server(ctx: Arc<Monitor>, e: Endpoint, mut rx: watch::Receiver<Arc<MonitorConfig>>) {
     let now = Instant::now();
     let mut due = Due {
         connect: now,
@@ -207,12 +235,12 @@ async fn watch_server(admin: Arc<Admin>, e: Endpoint, mut rx: watch::Receiver<Ar
     loop {
         let cfg = rx.borrow_and_update().clone();
         let now = Instant::now();
-        if admin.shared.runtime().hostgroups.is_clickhouse(&e.0, e.1) {
+        if ctx.shared.runtime().hostgroups.is_clickhouse(&e.0, e.1) {
             // ClickHouse answers HTTP: its health is `GET /ping`, judged as a MySQL ping is
             // (shun after missed pings, back after a good one). The other checks speak MySQL.
             if now >= due.ping {
                 due.ping = now + cfg.ping_interval;
-                ping(&admin, &cfg, &e, &mut conn).await;
+                ping(&ctx, &cfg, &e, &mut conn).await;
             }
             tokio::select! {
                 _ = tokio::time::sleep_until(due.ping.into()) => {}
@@ -225,29 +253,29 @@ async fn watch_server(admin: Arc<Admin>, e: Endpoint, mut rx: watch::Receiver<Ar
             }
             continue;
         }
-        let roles = Roles::of(&admin, &cfg, &e);
+        let roles = Roles::of(&ctx, &cfg, &e);
         if now >= due.ping {
             due.ping = now + cfg.ping_interval;
-            ping(&admin, &cfg, &e, &mut conn).await;
-            limits(&admin, &cfg, &e, &mut conn).await;
+            ping(&ctx, &cfg, &e, &mut conn).await;
+            limits(&ctx, &cfg, &e, &mut conn).await;
         }
         if now >= due.connect && !cfg.username.is_empty() {
             due.connect = now + cfg.connect_interval;
-            connect(&admin, &cfg, &e).await;
+            connect(&ctx, &cfg, &e).await;
         }
         if let Some(check_type) = &roles.read_only {
             if now >= due.read_only {
                 due.read_only = now + cfg.read_only_interval;
-                read_only(&admin, &cfg, &e, &mut conn, check_type).await;
+                read_only(&ctx, &cfg, &e, &mut conn, check_type).await;
             }
         }
         if roles.lag && now >= due.lag {
             due.lag = now + cfg.lag_interval;
-            lag(&admin, &cfg, &e, &mut conn).await;
+            lag(&ctx, &cfg, &e, &mut conn).await;
         }
         if roles.galera && now >= due.galera {
             due.galera = now + cfg.galera_interval;
-            galera(&admin, &cfg, &e, &mut conn).await;
+            galera(&ctx, &cfg, &e, &mut conn).await;
         }
         let mut next = due.ping;
         if roles.read_only.is_some() {
@@ -285,8 +313,8 @@ struct Roles {
 }
 
 impl Roles {
-    fn of(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint) -> Roles {
-        let runtime = admin.shared.runtime();
+    fn of(ctx: &Monitor, cfg: &MonitorConfig, e: &Endpoint) -> Roles {
+        let runtime = ctx.shared.runtime();
         let groups: Vec<u32> = runtime
             .hostgroups
             .members(&e.0, e.1)
@@ -324,9 +352,8 @@ fn now_us() -> u64 {
     now_ms() * 1000
 }
 
-fn record(admin: &Admin, cfg: &MonitorConfig, check: Check, row: LogRow) {
-    admin
-        .monitor
+fn record(ctx: &Monitor, cfg: &MonitorConfig, check: Check, row: LogRow) {
+    ctx.monitor
         .log(check, row, cfg.history_rows, cfg.history.as_micros() as u64);
 }
 
@@ -346,7 +373,7 @@ fn row(e: &Endpoint, start_us: u64, result: Result<u64, &CheckError>) -> LogRow 
 /// drops it after a failure (the next check reconnects), and writes the log row, which `fill`
 /// completes with the check's value. Returns the result and when the check started.
 async fn timed<T>(
-    admin: &Admin,
+    ctx: &Monitor,
     cfg: &MonitorConfig,
     e: &Endpoint,
     conn: &mut Option<Conn>,
@@ -373,7 +400,7 @@ async fn timed<T>(
     if let Ok(v) = &result {
         fill(&mut r, v);
     }
-    record(admin, cfg, check, r);
+    record(ctx, cfg, check, r);
     (result, started)
 }
 
@@ -392,23 +419,18 @@ async fn ensure_conn<'a>(
         .ok_or_else(|| CheckError::Failed("no monitor connection".into()))
 }
 
-async fn connect(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint) {
+async fn connect(ctx: &Monitor, cfg: &MonitorConfig, e: &Endpoint) {
     let start = now_us();
     let r =
         checks::connect_check(&e.0, e.1, &cfg.username, &cfg.password, cfg.connect_timeout).await;
-    record(
-        admin,
-        cfg,
-        Check::Connect,
-        row(e, start, r.as_ref().copied()),
-    );
+    record(ctx, cfg, Check::Connect, row(e, start, r.as_ref().copied()));
 }
 
 /// Ping over the monitor connection (or, without monitor credentials, a read of the server's
 /// greeting). Failures in a row shun; a success is the probe that brings a shunned server back.
-async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option<Conn>) {
+async fn ping(ctx: &Monitor, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option<Conn>) {
     let start = now_us();
-    let result = if admin.shared.runtime().hostgroups.is_clickhouse(&e.0, e.1) {
+    let result = if ctx.shared.runtime().hostgroups.is_clickhouse(&e.0, e.1) {
         clickhouse_ping(e, cfg.ping_timeout).await
     } else if cfg.username.is_empty() {
         greeting(e, cfg.ping_timeout).await
@@ -422,17 +444,17 @@ async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
         *conn = None;
     }
     record(
-        admin,
+        ctx,
         cfg,
         Check::Ping,
         row(e, start, result.as_ref().copied()),
     );
-    let latest = admin.monitor.update(e, |l| match &result {
+    let latest = ctx.monitor.update(e, |l| match &result {
         Ok(us) => l.note_ping(*us),
         Err(_) => l.ping_failures += 1,
     });
-    let runtime = admin.shared.runtime();
-    let events = &admin.shared.health.events;
+    let runtime = ctx.shared.runtime();
+    let events = &ctx.shared.health.events;
     match result {
         Ok(_) => {
             let us = latest.ping_mean_us().unwrap_or_default();
@@ -494,7 +516,7 @@ async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
         Err(err) if latest.ping_failures >= cfg.ping_max_failures => {
             for s in runtime.hostgroups.members(&e.0, e.1) {
                 let shunned = shun_unless_last(
-                    admin,
+                    ctx,
                     s,
                     ShunCause::Ping,
                     &format!(
@@ -517,9 +539,9 @@ async fn ping(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
 /// Shuns `s` for `cause`, except the last ONLINE server of its hostgroup, which is marked
 /// degraded: taking it out would only turn slow answers into no answers. True when it was
 /// shunned now.
-fn shun_unless_last(admin: &Admin, s: &Arc<Server>, cause: ShunCause, reason: &str) -> bool {
-    let runtime = admin.shared.runtime();
-    let events = &admin.shared.health.events;
+fn shun_unless_last(ctx: &Monitor, s: &Arc<Server>, cause: ShunCause, reason: &str) -> bool {
+    let runtime = ctx.shared.runtime();
+    let events = &ctx.shared.health.events;
     let others = runtime
         .hostgroups
         .get(s.row.hostgroup_id)
@@ -529,7 +551,7 @@ fn shun_unless_last(admin: &Admin, s: &Arc<Server>, cause: ShunCause, reason: &s
     }
     if others {
         let until = (cause == ShunCause::Errors)
-            .then(|| now_ms() + admin.shared.health.policy().recovery.as_millis() as u64);
+            .then(|| now_ms() + ctx.shared.health.policy().recovery.as_millis() as u64);
         if s.state.shun(cause, reason.to_string(), until) {
             warn!(server = %s.address(), hostgroup = s.row.hostgroup_id, "Shunning server {}: {reason}", s.address());
             events.push(Event::about(
@@ -562,13 +584,13 @@ fn shun_unless_last(admin: &Admin, s: &Arc<Server>, cause: ShunCause, reason: &s
 
 /// Reads the server's `max_connections` and timeouts with every ping: the pools size their
 /// caps from it (`monitor::pools`), sessions their idle timeout.
-async fn limits(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option<Conn>) {
+async fn limits(ctx: &Monitor, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option<Conn>) {
     let Some(c) = conn.as_mut() else {
         return;
     };
     match checks::limits(c, cfg.ping_timeout).await {
         Ok(l) => {
-            if admin.shared.health.set_server_limits(&e.0, e.1, l) {
+            if ctx.shared.health.set_server_limits(&e.0, e.1, l) {
                 info!(
                     max_connections = l.max_connections,
                     wait_timeout = l.wait_timeout,
@@ -608,7 +630,7 @@ async fn greeting(e: &Endpoint, timeout: Duration) -> Result<u64, CheckError> {
 const SECOND_OPINION_FACTOR: u32 = 4;
 
 async fn read_only(
-    admin: &Admin,
+    ctx: &Monitor,
     cfg: &MonitorConfig,
     e: &Endpoint,
     conn: &mut Option<Conn>,
@@ -619,7 +641,7 @@ async fn read_only(
     }
     let check = async |conn: &mut Option<Conn>, patience: Duration| {
         timed(
-            admin,
+            ctx,
             cfg,
             e,
             conn,
@@ -636,7 +658,7 @@ async fn read_only(
         // merely slow (a starved machine: the soak lost its workload this way) answers a
         // patient check, so ask once more before assuming; a hung one still moves, one
         // patient timeout later.
-        let known = admin.monitor.latest(e).unwrap_or_default();
+        let known = ctx.monitor.latest(e).unwrap_or_default();
         if known.read_only == Some(false)
             && known.read_only_timeouts + 1 >= cfg.read_only_max_timeout_count
         {
@@ -650,7 +672,7 @@ async fn read_only(
             (result, started) = check(conn, patience).await;
         }
     }
-    admin.monitor.update(e, |l| match &result {
+    ctx.monitor.update(e, |l| match &result {
         Ok(ro) => {
             l.read_only = Some(*ro);
             l.read_only_at = Some(started);
@@ -673,12 +695,12 @@ async fn read_only(
     });
 }
 
-async fn lag(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option<Conn>) {
+async fn lag(ctx: &Monitor, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option<Conn>) {
     if cfg.username.is_empty() {
         return;
     }
     let (result, _) = timed(
-        admin,
+        ctx,
         cfg,
         e,
         conn,
@@ -690,8 +712,8 @@ async fn lag(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option
     let Ok(lag) = result else {
         return;
     };
-    admin.monitor.update(e, |l| l.lag_secs = lag);
-    let runtime = admin.shared.runtime();
+    ctx.monitor.update(e, |l| l.lag_secs = lag);
+    let runtime = ctx.shared.runtime();
     for s in runtime.hostgroups.members(&e.0, e.1) {
         let max = u64::from(s.row.max_replication_lag);
         if max == 0 {
@@ -707,7 +729,7 @@ async fn lag(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option
                     )
                 {
                     warn!(server = %s.address(), hostgroup = s.row.hostgroup_id, lag_secs = secs, max, "Shunning server {} for replication lag", s.address());
-                    admin.shared.health.events.push(Event::about(
+                    ctx.shared.health.events.push(Event::about(
                         Some(s.row.hostgroup_id),
                         s.address(),
                         "shun",
@@ -720,7 +742,7 @@ async fn lag(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option
             _ => {
                 if let Some(shun) = s.state.unshun(&[ShunCause::Lag], now_ms()) {
                     info!(server = %s.address(), hostgroup = s.row.hostgroup_id, "replication lag back under the maximum");
-                    admin.shared.health.events.push(Event::about(
+                    ctx.shared.health.events.push(Event::about(
                         Some(s.row.hostgroup_id),
                         s.address(),
                         "unshun",
@@ -737,12 +759,12 @@ async fn lag(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option
     }
 }
 
-async fn galera(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option<Conn>) {
+async fn galera(ctx: &Monitor, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option<Conn>) {
     if cfg.username.is_empty() {
         return;
     }
     let (result, _) = timed(
-        admin,
+        ctx,
         cfg,
         e,
         conn,
@@ -751,7 +773,7 @@ async fn galera(admin: &Admin, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Opt
         |r, g| r.galera = Some(g.clone()),
     )
     .await;
-    admin.monitor.update(e, |l| match &result {
+    ctx.monitor.update(e, |l| match &result {
         Ok(g) => {
             l.galera = Some(Ok(g.clone()));
             l.galera_timeouts = 0;

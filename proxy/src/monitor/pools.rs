@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use tracing::{debug, info};
 
-use crate::admin::variables::LiveVariables;
 use crate::hostgroups::health::{HostgroupSettings, ServerLimits};
 use crate::pool::trim::{free_share, Policy};
-use crate::server::Shared;
+use crate::shared::Shared;
+use crate::variables::LiveVariables;
 
 const EVERY: Duration = Duration::from_millis(500);
 

@@ -160,6 +160,73 @@ impl BackendConn {
         params: &ConnectParams,
         permit: OwnedSemaphorePermit,
     ) -> Result<BackendConn, BackendError> {
+        let (mut conn, greeting) = Self::greeting(params).await?;
+        let addr = params.addr.clone();
+        let proto = |source| BackendError::Protocol {
+            addr: addr.clone(),
+            source,
+        };
+        let mut capabilities =
+            (BACKEND_BASE | params.flavor.caps) & (greeting.capabilities | cap::CONNECT_ATTRS);
+        // The server reads the extended word only from a client that clears bit 0; a server
+        // that offered extended bits has it clear too (checked above via `ext_capabilities`).
+        if params.flavor.ext != 0 {
+            capabilities &= !cap::MYSQL;
+        }
+        let mut seq = 1;
+        if params.use_ssl {
+            if greeting.capabilities & cap::SSL == 0 {
+                return Err(BackendError::Handshake {
+                    addr,
+                    reason: "use_ssl is set but the server offers no TLS".into(),
+                });
+            }
+            let req = encode_ssl_request(
+                (capabilities, params.flavor.ext),
+                MAX_PAYLOAD as u32,
+                params.collation,
+            );
+            seq = conn.send(seq, &req).await.map_err(|e| proto(e.into()))?;
+            conn = upgrade(conn, &params.addr, &params.tls).await?;
+        }
+        let tls = conn.transport().is_tls();
+        let (plugin, auth_response) = first_reply(&greeting, &params.credentials);
+        let response = HandshakeResponse {
+            capabilities: capabilities | if tls { cap::SSL } else { 0 },
+            ext_capabilities: params.flavor.ext,
+            max_packet: MAX_PAYLOAD as u32,
+            collation: params.collation,
+            username: params.username.clone(),
+            auth_response,
+            database: params.schema.clone(),
+            auth_plugin: Some(plugin.to_string()),
+            attributes: vec![("program_name".into(), "switchyard".into())],
+        };
+        conn.send(seq, &response.encode())
+            .await
+            .map_err(|e| proto(e.into()))?;
+        Self::finish_login(&mut conn, params, greeting.nonce.clone(), tls).await?;
+        debug!(backend = %params.addr, thread_id = greeting.connection_id, "backend connection ready");
+        Ok(BackendConn {
+            conn,
+            username: params.username.clone(),
+            flavor: params.flavor,
+            collation: params.collation,
+            schema: Schema::Known(params.schema.clone()),
+            vars: std::collections::BTreeMap::new(),
+            dependent: Dependent::default(),
+            server_version: greeting.server_version,
+            thread_id: greeting.connection_id,
+            opened: tokio::time::Instant::now(),
+            stmts: super::stmts::StmtCache::default(),
+            given_up: None,
+            _permit: permit,
+        })
+    }
+
+    /// Connects and reads the server's greeting; refuses a server without a capability the
+    /// client's flavor uses.
+    async fn greeting(params: &ConnectParams) -> Result<(PacketConn, Greeting), BackendError> {
         let addr = params.addr.clone();
         let proto = |source| BackendError::Protocol {
             addr: addr.clone(),
@@ -200,46 +267,22 @@ impl BackendConn {
                 ),
             });
         }
-        let mut capabilities =
-            (BACKEND_BASE | params.flavor.caps) & (greeting.capabilities | cap::CONNECT_ATTRS);
-        // The server reads the extended word only from a client that clears bit 0; a server
-        // that offered extended bits has it clear too (checked above via `ext_capabilities`).
-        if params.flavor.ext != 0 {
-            capabilities &= !cap::MYSQL;
-        }
-        let mut seq = 1;
-        if params.use_ssl {
-            if greeting.capabilities & cap::SSL == 0 {
-                return Err(BackendError::Handshake {
-                    addr,
-                    reason: "use_ssl is set but the server offers no TLS".into(),
-                });
-            }
-            let req = encode_ssl_request(
-                (capabilities, params.flavor.ext),
-                MAX_PAYLOAD as u32,
-                params.collation,
-            );
-            seq = conn.send(seq, &req).await.map_err(|e| proto(e.into()))?;
-            conn = upgrade(conn, &params.addr, &params.tls).await?;
-        }
-        let tls = conn.transport().is_tls();
-        let (plugin, auth_response) = first_reply(&greeting, &params.credentials);
-        let response = HandshakeResponse {
-            capabilities: capabilities | if tls { cap::SSL } else { 0 },
-            ext_capabilities: params.flavor.ext,
-            max_packet: MAX_PAYLOAD as u32,
-            collation: params.collation,
-            username: params.username.clone(),
-            auth_response,
-            database: params.schema.clone(),
-            auth_plugin: Some(plugin.to_string()),
-            attributes: vec![("program_name".into(), "switchyard".into())],
+        Ok((conn, greeting))
+    }
+
+    /// The login after the handshake response, up to the server's OK: auth switches,
+    /// caching_sha2's fast and full paths, the server's RSA key.
+    async fn finish_login(
+        conn: &mut PacketConn,
+        params: &ConnectParams,
+        mut nonce: Vec<u8>,
+        tls: bool,
+    ) -> Result<(), BackendError> {
+        let addr = params.addr.clone();
+        let proto = |source| BackendError::Protocol {
+            addr: addr.clone(),
+            source,
         };
-        conn.send(seq, &response.encode())
-            .await
-            .map_err(|e| proto(e.into()))?;
-        let mut nonce = greeting.nonce.clone();
         loop {
             let (s, payload) = conn
                 .read_packet(MAX_PAYLOAD)
@@ -249,7 +292,7 @@ impl BackendConn {
                     addr: addr.clone(),
                     reason: "closed during login".into(),
                 })?;
-            seq = s.wrapping_add(1);
+            let seq = s.wrapping_add(1);
             match payload.first() {
                 Some(0x00) => break,
                 Some(0xff) => {
@@ -313,22 +356,7 @@ impl BackendConn {
                 }
             }
         }
-        debug!(backend = %params.addr, thread_id = greeting.connection_id, "backend connection ready");
-        Ok(BackendConn {
-            conn,
-            username: params.username.clone(),
-            flavor: params.flavor,
-            collation: params.collation,
-            schema: Schema::Known(params.schema.clone()),
-            vars: std::collections::BTreeMap::new(),
-            dependent: Dependent::default(),
-            server_version: greeting.server_version,
-            thread_id: greeting.connection_id,
-            opened: tokio::time::Instant::now(),
-            stmts: super::stmts::StmtCache::default(),
-            given_up: None,
-            _permit: permit,
-        })
+        Ok(())
     }
 
     /// True when an idle connection's socket has neither closed nor received stray bytes.

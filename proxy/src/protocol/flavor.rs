@@ -40,6 +40,31 @@ impl BitAnd<u32> for Flavor {
     }
 }
 
+/// The capabilities a greeting offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer {
+    pub caps: u32,
+    /// MariaDB extended capabilities; sent only when `caps` has `cap::MYSQL` clear.
+    pub ext: u32,
+}
+
+impl Offer {
+    /// A MySQL-style greeting: bit 0 set, no extended capabilities.
+    pub const MYSQL: Offer = Offer {
+        caps: cap::PROXY_OFFERS,
+        ext: 0,
+    };
+
+    /// The same offer without MariaDB's extensions, for endpoints that build every response
+    /// themselves in the classic format (the admin interface).
+    pub fn without_ext(self) -> Offer {
+        Offer {
+            caps: self.caps | cap::MYSQL,
+            ext: 0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 pub mod auth;
 pub mod conn;
 pub mod constants;
-pub mod flavor;
+pub(crate) mod flavor;
 pub mod handshake;
 pub mod messages;
 pub mod packet;

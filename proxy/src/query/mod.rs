@@ -3,10 +3,10 @@
 //! the digest statistics. The session makes one call, [`QueryProcessor::process`], and acts on
 //! the [`Decision`]; nothing here does I/O.
 
-pub mod cache;
+pub(crate) mod cache;
 pub mod digest;
 pub mod rules;
-pub mod stats;
+pub(crate) mod stats;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};

@@ -152,7 +152,7 @@ impl Session {
         }
         lent.server.stats.queries.incr();
         lent.server.stats.bytes_data_sent.add(packet.len() as u64);
-        let running = statement.then(|| Running::start(&lent.server.stats));
+        let running = statement.then(|| Running::start(&lent.server.stats.load));
         if let Err(e) = lent.conn.conn.write_raw(packet).await {
             if retryable {
                 return self.unanswered(&e.to_string());
@@ -214,9 +214,9 @@ impl Session {
         if lent.admission.is_some() || !lent.server.stats.load.gate.enabled() {
             return Ok(());
         }
-        let stats = Arc::clone(&lent.server.stats);
+        let load = Arc::clone(&lent.server.stats.load);
         if in_transaction {
-            lent.admission = Some(Gate::admit_now(&stats));
+            lent.admission = Some(Gate::admit_now(&load));
             return Ok(());
         }
         let hostgroup = lent.hostgroup;
@@ -225,7 +225,7 @@ impl Session {
             hostgroup,
             self.shared.variables.connect_timeout_server_max_ms(),
         );
-        match Gate::admit(&stats, tokio::time::Instant::now() + timeout).await {
+        match Gate::admit(&load, tokio::time::Instant::now() + timeout).await {
             Some(admission) => {
                 if let Some(lent) = self.backend.as_mut() {
                     lent.admission = Some(admission);
@@ -237,7 +237,7 @@ impl Session {
                 format!(
                     "Max connect timeout reached while waiting for {address} in hostgroup {hostgroup} after {}ms: its capacity cap of {} statements at once (the fitted USL peak) is in use",
                     timeout.as_millis(),
-                    stats.load.gate.limit().map_or_else(|| "no".to_owned(), |l| l.to_string())
+                    load.gate.limit().map_or_else(|| "no".to_owned(), |l| l.to_string())
                 ),
             )),
         }

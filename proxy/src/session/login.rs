@@ -8,14 +8,14 @@ use bytes::BytesMut;
 use crate::protocol::auth::{caching_sha2_stage2, verify_caching_sha2};
 use crate::protocol::conn::{ConnError, PacketConn};
 use crate::protocol::constants::{cap, errors, status};
-use crate::protocol::flavor::Flavor;
+use crate::protocol::flavor::{Flavor, Offer};
 use crate::protocol::handshake::{
     encode_auth_more_data, encode_auth_switch, new_nonce, ClientHello, Greeting, HandshakeResponse,
     CACHING_SHA2_PASSWORD, NATIVE_PASSWORD,
 };
 use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
 use crate::protocol::transport::{Rewind, Transport};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::users::{User, UserConnection, Users};
 
 /// Auth packets are small; anything bigger is not a login.
@@ -38,31 +38,6 @@ pub enum LoginError {
     Tls(std::io::Error),
     #[error("login not finished within mysql-connect_timeout_client ({0:?})")]
     TimedOut(std::time::Duration),
-}
-
-/// The capabilities a greeting offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Offer {
-    pub caps: u32,
-    /// MariaDB extended capabilities; sent only when `caps` has `cap::MYSQL` clear.
-    pub ext: u32,
-}
-
-impl Offer {
-    /// A MySQL-style greeting: bit 0 set, no extended capabilities.
-    pub const MYSQL: Offer = Offer {
-        caps: cap::PROXY_OFFERS,
-        ext: 0,
-    };
-
-    /// The same offer without MariaDB's extensions, for endpoints that build every response
-    /// themselves in the classic format (the admin interface).
-    pub fn without_ext(self) -> Offer {
-        Offer {
-            caps: self.caps | cap::MYSQL,
-            ext: 0,
-        }
-    }
 }
 
 /// A logged-in client.

@@ -16,7 +16,7 @@ mod forward;
 mod kill;
 mod local;
 pub(crate) mod login;
-pub mod mux;
+pub(crate) mod mux;
 mod prepared;
 mod route;
 pub mod sql;
@@ -38,7 +38,7 @@ use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
 use crate::protocol::response::{Expect, Tracker};
 use crate::protocol::transport::Transport;
 use crate::registry::{NewSession, Registration};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::users::UserConnection;
 
 /// The client library's "Can't connect to MySQL server", which ProxySQL records for backend
@@ -184,6 +184,27 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u
     .await
 }
 
+/// ProxySQL's error when no backend connection came within the connect timeout, with the last
+/// real connect error when a throttled retry's message would hide it.
+fn timed_out(
+    hostgroup: u32,
+    timeout: Duration,
+    last_error: &str,
+    last_failure: Option<String>,
+) -> ErrPacket {
+    ErrPacket::new(
+        errors::NO_BACKEND,
+        format!(
+            "Max connect timeout reached while reaching hostgroup {hostgroup} after {}ms: {last_error}{}",
+            timeout.as_millis(),
+            match last_failure {
+                Some(f) if f != last_error => format!("; last connect error: {f}"),
+                _ => String::new(),
+            }
+        ),
+    )
+}
+
 /// How `serve` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Served {
@@ -318,7 +339,7 @@ impl Session {
             .shared
             .variables
             .get_u64("mysql-long_query_time")
-            .unwrap_or(crate::admin::DEFAULT_LONG_QUERY_TIME_MS);
+            .unwrap_or(crate::variables::DEFAULT_LONG_QUERY_TIME_MS);
         if micros > limit_ms.saturating_mul(1000) {
             self.shared.stats.slow_queries.incr();
         }
@@ -505,26 +526,8 @@ impl Session {
             if let Some(server) = picked {
                 let generation = server.state.generation();
                 match self.borrow_from(&server, deadline, &want_vars).await {
-                    Ok(mut conn) => {
-                        conn.give_up_with(Some((server.state.watch_generation(), generation)));
-                        server.stats.conn_used.incr();
-                        let used = server.stats.conn_used.get();
-                        server.stats.max_conn_used.raise_to(used);
-                        self.registration.entry.set_backend(Some((
-                            server.row.hostname.clone(),
-                            server.row.port,
-                            conn.thread_id,
-                        )));
-                        self.shared.stats.mux.borrowed(hostgroup);
-                        let settings = self.shared.mux.get().for_hostgroup(hostgroup);
-                        self.pins.hostgroup_no_multiplex = !settings.multiplex;
-                        self.backend = Some(Box::new(Lent {
-                            conn,
-                            server,
-                            hostgroup,
-                            generation,
-                            admission: None,
-                        }));
+                    Ok(conn) => {
+                        self.hold(conn, server, hostgroup, generation);
                         return Ok(());
                     }
                     // Full of other clients' connections: busy, not broken. One of the
@@ -567,17 +570,7 @@ impl Session {
                     warn!(hostgroup, last_error, "no backend connection: server full");
                     return Err(ErrPacket::new(TOO_MANY_CONNECTIONS, "Too many connections"));
                 }
-                return Err(ErrPacket::new(
-                    errors::NO_BACKEND,
-                    format!(
-                        "Max connect timeout reached while reaching hostgroup {hostgroup} after {}ms: {last_error}{}",
-                        timeout.as_millis(),
-                        match last_failure {
-                            Some(f) if f != last_error => format!("; last connect error: {f}"),
-                            _ => String::new(),
-                        }
-                    ),
-                ));
+                return Err(timed_out(hostgroup, timeout, &last_error, last_failure));
             }
             // Waiting for a backend: a place in the hostgroup's bounded queue, or a clear error.
             if queued.is_none() {
@@ -590,6 +583,35 @@ impl Session {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The session holds `conn`, lent from `server`, until it settles.
+    fn hold(
+        &mut self,
+        mut conn: BackendConn,
+        server: Arc<Server>,
+        hostgroup: u32,
+        generation: u64,
+    ) {
+        conn.give_up_with(Some((server.state.watch_generation(), generation)));
+        server.stats.conn_used.incr();
+        let used = server.stats.conn_used.get();
+        server.stats.max_conn_used.raise_to(used);
+        self.registration.entry.set_backend(Some((
+            server.row.hostname.clone(),
+            server.row.port,
+            conn.thread_id,
+        )));
+        self.shared.stats.mux.borrowed(hostgroup);
+        let settings = self.shared.mux.get().for_hostgroup(hostgroup);
+        self.pins.hostgroup_no_multiplex = !settings.multiplex;
+        self.backend = Some(Box::new(Lent {
+            conn,
+            server,
+            hostgroup,
+            generation,
+            admission: None,
+        }));
     }
 
     async fn borrow_from(

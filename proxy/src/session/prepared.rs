@@ -36,7 +36,7 @@ use crate::pool::{BackendConn, Schema};
 use crate::protocol::constants::{cap, com, errors, status};
 use crate::protocol::messages::Err as ErrPacket;
 use crate::protocol::packet::{put_packet, Header, HEADER_LEN};
-use crate::protocol::response::{Expect, Progress, Tracker};
+use crate::protocol::response::{Expect, Outcome, Progress, Tracker};
 use crate::query::{digest, Context};
 
 /// The server's ER_UNKNOWN_STMT_HANDLER.
@@ -707,23 +707,28 @@ impl Session {
             self.mark_busy(&def, false);
         }
         let outcome = outcome?;
-        let cursor = outcome
-            .as_ref()
-            .and_then(|o| o.status)
-            .is_some_and(|st| st & status::CURSOR_EXISTS != 0);
-        if cursor {
-            self.stmts.cursors.insert(id);
-            self.mark_busy(&def, true);
-        } else if self.stmts.cursors.remove(&id) {
-            self.mark_busy(&def, false);
-        }
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.shared.stats.commands.record(def.kind, micros);
+        self.executed(id, &def, outcome.as_ref(), started);
         let (affected, rows) = outcome
             .as_ref()
             .map_or((0, 0), |o| (o.affected_rows, o.rows));
         self.record(&decision, i64::from(hostgroup), started, affected, rows);
         Ok(())
+    }
+
+    /// After an execute's response: an open cursor keeps the connection (and the statement)
+    /// busy until its last row; the command counters.
+    fn executed(&mut self, id: u32, def: &Prepared, outcome: Option<&Outcome>, started: Instant) {
+        let cursor = outcome
+            .and_then(|o| o.status)
+            .is_some_and(|st| st & status::CURSOR_EXISTS != 0);
+        if cursor {
+            self.stmts.cursors.insert(id);
+            self.mark_busy(def, true);
+        } else if self.stmts.cursors.remove(&id) {
+            self.mark_busy(def, false);
+        }
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.shared.stats.commands.record(def.kind, micros);
     }
 
     /// COM_STMT_SEND_LONG_DATA: the data waits on the connection for the execute, so the

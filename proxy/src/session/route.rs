@@ -122,7 +122,28 @@ impl Session {
             }
         }
 
-        let hostgroup = self.choose_hostgroup(&decision);
+        self.run_on_backend(
+            packet, &text, lossless, effects, &decision, cache_key, started,
+        )
+        .await
+    }
+
+    /// The routed half of a COM_QUERY: the hostgroup, the delay, ClickHouse or the statement
+    /// that runs (rewritten, session functions replaced) with its timeout, retries and mirror,
+    /// then the digest record and the cache.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_on_backend(
+        &mut self,
+        packet: &[u8],
+        text: &str,
+        lossless: bool,
+        effects: super::sql::Effects,
+        decision: &Decision,
+        cache_key: Option<CacheKey>,
+        started: Instant,
+    ) -> Result<(), End> {
+        let a = &decision.actions;
+        let hostgroup = self.choose_hostgroup(decision);
         self.registration
             .entry
             .hostgroup
@@ -133,51 +154,12 @@ impl Session {
         }
         if self.is_clickhouse(hostgroup) {
             return self
-                .clickhouse_statement(&decision, &text, lossless, hostgroup, started, cache_key)
+                .clickhouse_statement(decision, text, lossless, hostgroup, started, cache_key)
                 .await;
         }
-        // The statement that runs: the rules' rewrite, then the session functions the proxy
-        // knows (`ROW_COUNT()`, `CONNECTION_ID()`, …) replaced by their values.
-        let ruled = match &a.rewritten {
-            Some(_) if !lossless => {
-                // Rewriting would turn the bytes that are not UTF-8 into U+FFFD.
-                warn!(rules = ?a.matched, "query is not valid UTF-8: sent as received, not rewritten");
-                None
-            }
-            Some(new) => {
-                debug!(rules = ?a.matched, "query rewritten");
-                Some(new.clone())
-            }
-            None => None,
-        };
-        let effects = match &ruled {
-            Some(new) => super::sql::effects(new),
-            None => effects,
-        };
-        let session_id = self.registration.entry.id;
-        let substituted = match &ruled {
-            Some(new) => self.dep.substitute(new, &effects, session_id),
-            None if lossless => self.dep.substitute(&text, &effects, session_id),
-            None => None,
-        }
-        .or_else(|| {
-            (!self.pins.diagnostics)
-                .then(|| self.dep.statement_diagnostics(&effects))
-                .flatten()
-        });
-        let rewritten: Cow<'_, [u8]> = match substituted.or(ruled) {
-            Some(new) => {
-                let mut payload = Vec::with_capacity(new.len() + 1);
-                payload.push(com::QUERY);
-                payload.extend_from_slice(new.as_bytes());
-                let mut framed = BytesMut::with_capacity(payload.len() + HEADER_LEN);
-                put_packet(&mut framed, 0, &payload);
-                Cow::Owned(framed.to_vec())
-            }
-            None => Cow::Borrowed(packet),
-        };
+        let (effects, rewritten) = self.statement_to_send(a, text, lossless, effects, packet);
         if let Some(mirror) = a.mirror_hostgroup {
-            self.mirror(mirror, decision.text(&text).to_string());
+            self.mirror(mirror, decision.text(text).to_string());
         }
         let deadline = a
             .timeout_ms
@@ -199,7 +181,7 @@ impl Session {
                     self.shared.query.retried.incr();
                     continue;
                 }
-                self.record(&decision, i64::from(hostgroup), started, 0, 0);
+                self.record(decision, i64::from(hostgroup), started, 0, 0);
                 return self.send_error(1, &err).await;
             }
             // The timeout covers every attempt; each attempt's kill targets its own backend.
@@ -234,19 +216,84 @@ impl Session {
         let (affected, rows) = outcome
             .as_ref()
             .map_or((0, 0), |o| (o.affected_rows, o.rows));
-        self.record(&decision, i64::from(hostgroup), started, affected, rows);
+        self.record(decision, i64::from(hostgroup), started, affected, rows);
         if let (Some(key), Some(capture), Some(outcome)) = (cache_key, capture, outcome) {
-            let empty_ok = a.cache_empty_result != Some(false) || rows > 0;
-            let still_outside = self.status & status::IN_TRANS == 0;
-            if outcome.error.is_none() && !capture.overflowed && empty_ok && still_outside {
-                let ttl = Duration::from_millis(u64::from(a.cache_ttl_ms.unwrap_or(0)));
-                self.shared
-                    .query
-                    .cache
-                    .put(key, capture.bytes, rows, affected, ttl);
-            }
+            self.cache_result(a, key, capture, &outcome, affected, rows);
         }
         Ok(())
+    }
+
+    /// The statement that runs: the rules' rewrite, then the session functions the proxy knows
+    /// (`ROW_COUNT()`, `CONNECTION_ID()`, …) replaced by their values; with the effects of what
+    /// is sent.
+    fn statement_to_send<'p>(
+        &self,
+        a: &crate::query::rules::Actions,
+        text: &str,
+        lossless: bool,
+        effects: super::sql::Effects,
+        packet: &'p [u8],
+    ) -> (super::sql::Effects, Cow<'p, [u8]>) {
+        let ruled = match &a.rewritten {
+            Some(_) if !lossless => {
+                // Rewriting would turn the bytes that are not UTF-8 into U+FFFD.
+                warn!(rules = ?a.matched, "query is not valid UTF-8: sent as received, not rewritten");
+                None
+            }
+            Some(new) => {
+                debug!(rules = ?a.matched, "query rewritten");
+                Some(new.clone())
+            }
+            None => None,
+        };
+        let effects = match &ruled {
+            Some(new) => super::sql::effects(new),
+            None => effects,
+        };
+        let session_id = self.registration.entry.id;
+        let substituted = match &ruled {
+            Some(new) => self.dep.substitute(new, &effects, session_id),
+            None if lossless => self.dep.substitute(text, &effects, session_id),
+            None => None,
+        }
+        .or_else(|| {
+            (!self.pins.diagnostics)
+                .then(|| self.dep.statement_diagnostics(&effects))
+                .flatten()
+        });
+        let rewritten: Cow<'_, [u8]> = match substituted.or(ruled) {
+            Some(new) => {
+                let mut payload = Vec::with_capacity(new.len() + 1);
+                payload.push(com::QUERY);
+                payload.extend_from_slice(new.as_bytes());
+                let mut framed = BytesMut::with_capacity(payload.len() + HEADER_LEN);
+                put_packet(&mut framed, 0, &payload);
+                Cow::Owned(framed.to_vec())
+            }
+            None => Cow::Borrowed(packet),
+        };
+        (effects, rewritten)
+    }
+
+    /// Keeps a forwarded result in the query cache when the rule's conditions hold.
+    fn cache_result(
+        &self,
+        a: &crate::query::rules::Actions,
+        key: CacheKey,
+        capture: Capture,
+        outcome: &crate::protocol::response::Outcome,
+        affected: u64,
+        rows: u64,
+    ) {
+        let empty_ok = a.cache_empty_result != Some(false) || rows > 0;
+        let still_outside = self.status & status::IN_TRANS == 0;
+        if outcome.error.is_none() && !capture.overflowed && empty_ok && still_outside {
+            let ttl = Duration::from_millis(u64::from(a.cache_ttl_ms.unwrap_or(0)));
+            self.shared
+                .query
+                .cache
+                .put(key, capture.bytes, rows, affected, ttl);
+        }
     }
 
     /// What the matched rules carry over to the session: the next statement's flag and the
@@ -409,7 +456,7 @@ impl Session {
 /// `KILL QUERY|CONNECTION thread_id` (`kill`) from a separate connection outside the server's
 /// connection cap (a kill must get through when the cap is full).
 pub(super) async fn kill_thread(
-    shared: Arc<crate::server::Shared>,
+    shared: Arc<crate::shared::Shared>,
     params: ConnectParams,
     kill: String,
 ) {

@@ -301,8 +301,6 @@ fn tok_upper(sql: &str, t: &Tok) -> String {
 /// Reads what `sql` does to the session.
 pub fn effects(sql: &str) -> Effects {
     let toks = lex(sql);
-    let text = |t: &Tok| tok_text(sql, t);
-    let upper = |t: &Tok| tok_upper(sql, t);
     let mut e = Effects::default();
     // Statements separated by `;` (a trailing one does not count).
     let mut stmts: Vec<&[Tok]> = toks
@@ -310,6 +308,24 @@ pub fn effects(sql: &str) -> Effects {
         .filter(|s| !s.is_empty())
         .collect();
     e.multi_statement = stmts.len() > 1;
+    scan_tokens(&toks, sql, &mut e);
+    // Only single statements are classified in detail; a multi-statement packet pins while
+    // it runs and leaves what it did to tracking.
+    if e.multi_statement {
+        multi_statement(&stmts, sql, &mut e);
+        return e;
+    }
+    if let Some(stmt) = stmts.pop() {
+        single_statement(stmt, sql, &mut e);
+    }
+    e
+}
+
+/// What single tokens say anywhere in the text: variables read, session functions called,
+/// locks, sequences.
+fn scan_tokens(toks: &[Tok], sql: &str, e: &mut Effects) {
+    let text = |t: &Tok| tok_text(sql, t);
+    let upper = |t: &Tok| tok_upper(sql, t);
     for (i, t) in toks.iter().enumerate() {
         match t {
             Tok::UserVar(..) => e.user_variable = true,
@@ -372,29 +388,32 @@ pub fn effects(sql: &str) -> Effects {
             _ => {}
         }
     }
-    // Only single statements are classified in detail; a multi-statement packet pins while
-    // it runs and leaves what it did to tracking.
-    if e.multi_statement {
-        e.unparsed_set = stmts
-            .iter()
-            .any(|s| s.first().map(&upper).as_deref() == Some("SET"));
-        e.found_rows_unknown = true;
-        e.may_generate_id = true;
-        if stmts
-            .iter()
-            .any(|s| s.first().map(&upper).as_deref() == Some("KILL"))
-        {
-            // Never forwarded: a backend thread id would hit another client's session.
-            e.kill = Some(Kill {
-                query_only: false,
-                target: KillTarget::Unreadable,
-            });
-        }
-        return e;
+}
+
+/// A multi-statement packet: only what must hold while it runs, and a KILL never forwarded.
+fn multi_statement(stmts: &[&[Tok]], sql: &str, e: &mut Effects) {
+    let upper = |t: &Tok| tok_upper(sql, t);
+    e.unparsed_set = stmts
+        .iter()
+        .any(|s| s.first().map(&upper).as_deref() == Some("SET"));
+    e.found_rows_unknown = true;
+    e.may_generate_id = true;
+    if stmts
+        .iter()
+        .any(|s| s.first().map(&upper).as_deref() == Some("KILL"))
+    {
+        // Never forwarded: a backend thread id would hit another client's session.
+        e.kill = Some(Kill {
+            query_only: false,
+            target: KillTarget::Unreadable,
+        });
     }
-    let Some(stmt) = stmts.pop() else {
-        return e;
-    };
+}
+
+/// One statement classified in detail by its first words.
+fn single_statement(stmt: &[Tok], sql: &str, e: &mut Effects) {
+    let text = |t: &Tok| tok_text(sql, t);
+    let upper = |t: &Tok| tok_upper(sql, t);
     let words: Vec<String> = stmt.iter().take(6).map(&upper).collect();
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     e.clears_diagnostics = uses_tables(stmt, &words, sql);
@@ -432,7 +451,7 @@ pub fn effects(sql: &str) -> Effects {
         _ => {}
     }
     match w(0) {
-        "SET" => parse_set(&stmt[1..], sql, &mut e),
+        "SET" => parse_set(&stmt[1..], sql, e),
         "USE" => e.use_schema = stmt.get(1).map(|t| unquote(text(t))),
         "LOCK" if w(1) == "TABLE" || w(1) == "TABLES" => e.lock_tables = true,
         "FLUSH" if w(1) == "TABLES" && words.iter().any(|x| x == "WITH") => e.lock_tables = true,
@@ -450,25 +469,7 @@ pub fn effects(sql: &str) -> Effects {
         "DROP" if w(1) == "TEMPORARY" => {
             let skip = if w(3) == "IF" { 5 } else { 3 };
             let names = stmt.get(skip..).unwrap_or_default();
-            let mut last: Option<&Tok> = None;
-            for t in names {
-                match t {
-                    Tok::Punct(_, b',') => {
-                        if let Some(n) = last.take() {
-                            e.drop_temporary.push(unquote(text(n)).to_ascii_lowercase());
-                        }
-                    }
-                    Tok::Word(..) | Tok::Ident(..)
-                        if !matches!(upper(t).as_str(), "RESTRICT" | "CASCADE") =>
-                    {
-                        last = Some(t);
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(n) = last {
-                e.drop_temporary.push(unquote(text(n)).to_ascii_lowercase());
-            }
+            e.drop_temporary.extend(drop_temporary_names(names, sql));
         }
         "PREPARE" => e.prepare = stmt.get(1).map(|t| unquote(text(t)).to_ascii_lowercase()),
         "DEALLOCATE" | "DROP" if w(1) == "PREPARE" => {
@@ -479,7 +480,33 @@ pub fn effects(sql: &str) -> Effects {
         "LOAD" if w(1) == "DATA" || w(1) == "XML" => e.load_data = true,
         _ => {}
     }
-    e
+}
+
+/// The names of `DROP TEMPORARY TABLE a, b …`, lowercased.
+fn drop_temporary_names(names: &[Tok], sql: &str) -> Vec<String> {
+    let text = |t: &Tok| tok_text(sql, t);
+    let upper = |t: &Tok| tok_upper(sql, t);
+    let mut dropped = Vec::new();
+    let mut last: Option<&Tok> = None;
+    for t in names {
+        match t {
+            Tok::Punct(_, b',') => {
+                if let Some(n) = last.take() {
+                    dropped.push(unquote(text(n)).to_ascii_lowercase());
+                }
+            }
+            Tok::Word(..) | Tok::Ident(..)
+                if !matches!(upper(t).as_str(), "RESTRICT" | "CASCADE") =>
+            {
+                last = Some(t);
+            }
+            _ => {}
+        }
+    }
+    if let Some(n) = last {
+        dropped.push(unquote(text(n)).to_ascii_lowercase());
+    }
+    dropped
 }
 
 /// Whether the statement surely opens a table, which is what makes the server clear the

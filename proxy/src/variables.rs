@@ -252,3 +252,10 @@ impl LiveVariables {
         self.version.send_modify(|v| *v += 1);
     }
 }
+/// ProxySQL's `mysql-long_query_time` default, in ms.
+pub const DEFAULT_LONG_QUERY_TIME_MS: u64 = 1000;
+
+/// `admin-version`: ProxySQL's version this admin interface is compatible with, and ours.
+pub fn admin_version() -> String {
+    format!("2.7.1-switchyard-{}", env!("CARGO_PKG_VERSION"))
+}

@@ -97,9 +97,9 @@ impl FleetSettings {
     }
 
     /// TLS to etcd, when a CA is given.
-    pub fn tls(&self) -> Option<super::EtcdTls> {
+    pub fn tls(&self) -> Option<EtcdTls> {
         let ca_file = self.ca_file.clone()?;
-        Some(super::EtcdTls {
+        Some(EtcdTls {
             ca_file,
             client: self.cert_file.clone().zip(self.key_file.clone()),
         })
@@ -115,8 +115,7 @@ impl FleetSettings {
         if self.cert_file.is_some() && self.ca_file.is_none() {
             return Err("[fleet] cert_file needs ca_file (and https:// endpoints)".into());
         }
-        super::etcd::check_endpoints(&self.etcd, self.tls().as_ref())
-            .map_err(|e| format!("[fleet] {e}"))?;
+        check_endpoints(&self.etcd, self.tls().as_ref()).map_err(|e| format!("[fleet] {e}"))?;
         valid_name(&self.cluster).map_err(|e| format!("[fleet] cluster: {e}"))?;
         if let Some(name) = &self.name {
             valid_name(name).map_err(|e| format!("[fleet] name: {e}"))?;
@@ -180,4 +179,42 @@ pub fn valid_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// TLS to etcd's client port: the CA the members' certificates are verified against (it alone,
+/// not the system's roots), and a client certificate for `--client-cert-auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    pub ca_file: PathBuf,
+    /// Certificate and key (PEM), both or neither.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+/// Checks a list of etcd endpoints against the TLS settings: one scheme for all, `https://`
+/// only with a CA to verify the members against, no CA for `http://`.
+pub fn check_endpoints(endpoints: &[String], tls: Option<&EtcdTls>) -> Result<(), String> {
+    if endpoints.is_empty() {
+        return Err("no etcd endpoint".into());
+    }
+    let https = endpoints
+        .iter()
+        .filter(|e| e.starts_with("https://"))
+        .count();
+    if let Some(bad) = endpoints
+        .iter()
+        .find(|e| !e.starts_with("http://") && !e.starts_with("https://"))
+    {
+        return Err(format!("etcd endpoint '{bad}': an http:// or https:// URL"));
+    }
+    match (https, tls.is_some()) {
+        (0, false) => Ok(()),
+        (0, true) => Err("a CA file is given but the etcd endpoints are http://".into()),
+        (n, _) if n != endpoints.len() => {
+            Err("etcd endpoints mix http:// and https://: use one".into())
+        }
+        (_, false) => Err(
+            "https:// etcd endpoints need the CA that signed their certificates (ca_file)".into(),
+        ),
+        (_, true) => Ok(()),
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// Ready when the proxy is not shutting down, has at least one active user, and every hostgroup
 /// an active user defaults to has an ONLINE server with a weight above zero (one it would pick).
