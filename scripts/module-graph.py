@@ -19,54 +19,12 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from rust_text import code_only  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CRATES = {"proxy": "proxy/src", "console": "src"}
 ROOT_FILES = {"lib.rs", "main.rs"}
-
-
-def strip_comments(text):
-    """Blanks out comments and string literals, keeping line numbers."""
-    out = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if text.startswith("//", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            i = j
-        elif text.startswith("/*", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if text.startswith("/*", j):
-                    depth, j = depth + 1, j + 2
-                elif text.startswith("*/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            out.append("\n" * text.count("\n", i, j))
-            i = j
-        elif c == "r" and re.match(r'r#*"', text[i:i + 40]) and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
-            hashes = re.match(r'r(#*)"', text[i:]).group(1)
-            end = '"' + hashes
-            j = text.find(end, i + 2 + len(hashes))
-            j = n if j < 0 else j + len(end)
-            out.append('""' + "\n" * text.count("\n", i, j))
-            i = j
-        elif c == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append('""' + "\n" * text.count("\n", i, j))
-            i = j
-        elif c == "'" and re.match(r"'(\\.|[^\\'])'", text[i:i + 4]) or (c == "'" and re.match(r"'\\u\{[0-9a-fA-F]+\}'", text[i:i + 12])):
-            j = text.find("'", i + 2) + 1
-            out.append("' '")
-            i = j
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
 
 
 def strip_test_modules(text):
@@ -176,7 +134,7 @@ def graph(crate_dir, include_tests):
             modpath = module_path(rel)
             src = modpath[0]
             with open(os.path.join(dirpath, f), encoding="utf-8") as fh:
-                text = strip_comments(fh.read())
+                text = code_only(fh.read())
             if not include_tests:
                 text = strip_test_modules(text)
             for name, line in references(text, modpath):
