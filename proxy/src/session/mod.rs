@@ -105,7 +105,15 @@ enum End {
 }
 
 /// Serves one accepted client connection to its end.
-pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u32) {
+/// One client's session from accept to close. `_held` counts it for the drain: an async fn's
+/// arguments live until its body ends, so it is dropped when the session is.
+pub async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    id: u32,
+    _held: crate::drain::Held,
+) {
     let _ = stream.set_nodelay(true);
     let span = info_span!("session", id, %peer, user = tracing::field::Empty);
     async move {
@@ -1045,7 +1053,7 @@ async fn backend_round_trip(
 mod lifecycle_tests {
     use super::*;
 
-    fn future_size<A, B, C, D, F: std::future::Future>(_: impl Fn(A, B, C, D) -> F) -> usize {
+    fn future_size<A, B, C, D, E, F: std::future::Future>(_: impl Fn(A, B, C, D, E) -> F) -> usize {
         std::mem::size_of::<F>()
     }
 
