@@ -142,7 +142,8 @@ impl Module {
 }
 
 /// One row of `stats_mysql_query_digest`; times in microseconds, first/last seen in Unix seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The proxy counts into these rows (`query::stats`) and the console reads them back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DigestRow {
     /// -1 for statements the proxy answered itself (query cache, rule `OK_msg`/`error_msg`), as
     /// ProxySQL shows them.

@@ -90,6 +90,25 @@ fn as_opt_text<S: serde::Serializer>(p: &Option<Position>, s: S) -> Result<S::Ok
 }
 
 impl ServerView {
+    /// A server known only by its address: no proxy row read, nothing probed yet.
+    pub fn unprobed(endpoint: Endpoint) -> ServerView {
+        ServerView {
+            endpoint,
+            proxy_rows: vec![],
+            tier: 0,
+            never_promote: false,
+            reachable: false,
+            error: None,
+            flavor: None,
+            server_id: None,
+            read_only: None,
+            executed: None,
+            replica: None,
+            missing_grants: vec![],
+            binlog_state: None,
+        }
+    }
+
     /// Everything it has, applied or received: what makes a candidate "most advanced".
     pub fn furthest(&self) -> Option<Position> {
         match (&self.executed, &self.replica) {
@@ -211,18 +230,7 @@ pub async fn discover(
             None => {
                 servers.push(ServerView {
                     never_promote: scope.never_promote.contains(&endpoint),
-                    endpoint,
-                    proxy_rows: vec![],
-                    tier: 0,
-                    reachable: false,
-                    error: None,
-                    flavor: None,
-                    server_id: None,
-                    read_only: None,
-                    executed: None,
-                    replica: None,
-                    missing_grants: vec![],
-                    binlog_state: None,
+                    ..ServerView::unprobed(endpoint)
                 });
                 servers.len() - 1
             }
@@ -459,12 +467,10 @@ mod tests {
     fn replica(port: u16, pos: &str, tier: u32, delay: u64, never: bool) -> ServerView {
         let received = Position::parse(Flavor::MariaDb, pos).unwrap();
         ServerView {
-            endpoint: Endpoint::new("127.0.0.1", port),
             proxy_rows: vec![(20, "ONLINE".into())],
             tier,
             never_promote: never,
             reachable: true,
-            error: None,
             flavor: Some(Flavor::MariaDb),
             server_id: Some(u32::from(port)),
             read_only: Some(true),
@@ -480,8 +486,7 @@ mod tests {
                 last_io_error: String::new(),
                 last_sql_error: String::new(),
             }),
-            missing_grants: vec![],
-            binlog_state: None,
+            ..ServerView::unprobed(Endpoint::new("127.0.0.1", port))
         }
     }
 

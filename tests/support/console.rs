@@ -641,12 +641,8 @@ pub mod failover {
 
     fn replica(port: u16, from: u16, executed: &str, received: &str, lag: u64) -> ServerView {
         ServerView {
-            endpoint: ep(port),
             proxy_rows: vec![(20, "ONLINE".into())],
-            tier: 0,
-            never_promote: false,
             reachable: true,
-            error: None,
             flavor: Some(Flavor::MariaDb),
             server_id: Some(u32::from(port)),
             read_only: Some(true),
@@ -662,26 +658,15 @@ pub mod failover {
                 last_io_error: String::new(),
                 last_sql_error: String::new(),
             }),
-            missing_grants: vec![],
-            binlog_state: None,
+            ..ServerView::unprobed(ep(port))
         }
     }
 
     pub fn topology() -> Topology {
         let primary = ServerView {
-            endpoint: ep(3306),
             proxy_rows: vec![(10, "OFFLINE_HARD".into()), (20, "OFFLINE_HARD".into())],
-            tier: 0,
-            never_promote: false,
-            reachable: false,
             error: Some("connect timed out after 3 s".into()),
-            flavor: None,
-            server_id: None,
-            read_only: None,
-            executed: None,
-            replica: None,
-            missing_grants: vec![],
-            binlog_state: None,
+            ..ServerView::unprobed(ep(3306))
         };
         let mut delayed = replica(3308, 3306, "0-1-1180", "0-1-1204", 3600);
         delayed.never_promote = true;

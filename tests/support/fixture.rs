@@ -314,10 +314,11 @@ impl Out {
     }
 }
 
-/// Runs the `mariadb` CLI (password through the environment, never argv).
-pub fn mariadb_cli(port: u16, user: &str, password: &str, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new("mariadb")
+/// The `mariadb` CLI in batch mode, logging in over TCP on loopback (password through the
+/// environment, never argv), its standard streams piped; add the arguments and run it.
+pub fn mariadb_command(port: u16, user: &str, password: &str) -> Command {
+    let mut command = Command::new("mariadb");
+    command
         .args([
             "--protocol=TCP",
             "-h127.0.0.1",
@@ -325,11 +326,18 @@ pub fn mariadb_cli(port: u16, user: &str, password: &str, args: &[&str], stdin: 
             &format!("-u{user}"),
             "--batch",
         ])
-        .args(args)
         .env("MYSQL_PWD", password)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs the `mariadb` CLI (see [`mariadb_command`]) with `args`, typing `stdin`.
+pub fn mariadb_cli(port: u16, user: &str, password: &str, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = mariadb_command(port, user, password)
+        .args(args)
         .spawn()
         .expect("mariadb client runs (install mariadb-client)");
     if let Some(mut input) = child.stdin.take() {

@@ -385,13 +385,13 @@ fn digest_into(admin: &Admin, store: &Store, table: &str, reset: bool) -> Result
         "INSERT OR REPLACE INTO stats.{table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?;
     let big = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    for (k, v) in admin.shared.query.digests.rows(reset) {
+    for v in admin.shared.query.digests.rows(reset) {
         ins.execute(params![
-            k.hostgroup,
-            k.schemaname,
-            k.username,
-            k.client_address,
-            crate::query::digest::format(k.digest),
+            v.hostgroup,
+            v.schemaname,
+            v.username,
+            v.client_address,
+            v.digest,
             v.digest_text,
             big(v.count_star),
             big(v.first_seen),

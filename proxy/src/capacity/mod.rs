@@ -166,7 +166,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[tokio::test]
+    // On paused time: the timeouts below pass without being waited for.
+    #[tokio::test(start_paused = true)]
     async fn the_gate_admits_up_to_its_limit_and_wakes_a_waiter_on_release() {
         let stats = Arc::new(ServerLoad::default());
         stats.gate.configure(true, 2);

@@ -341,7 +341,7 @@ mod tests {
             .set_quarantine(Some("second writer".into()));
         assert_eq!(g.pick().unwrap().row.port, 3);
         assert!(!g.others_online(&g.servers[2]));
-        g.servers[0].state.unshun(&[ShunCause::Ping], u64::MAX);
+        g.servers[0].state.unshun(&[ShunCause::Ping]);
         assert_eq!(g.pick().unwrap().row.port, 1);
         assert!(g.others_online(&g.servers[2]));
     }

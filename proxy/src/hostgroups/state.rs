@@ -7,9 +7,12 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
+// tokio's clock, so that unit tests run the shunning window, recovery, backoff and throttle on
+// paused time; outside a paused runtime it is the monotonic clock.
+use tokio::time::Instant;
 
 use crate::config::ServerStatus;
 use crate::registry::now_ms;
@@ -43,8 +46,25 @@ pub struct Shun {
     pub cause: ShunCause,
     pub reason: String,
     pub since_ms: u64,
-    /// The earliest time a monitor probe may bring it back (errors and ping shuns).
+    /// The earliest time a monitor probe may bring it back (errors shuns), wall clock for the
+    /// stats tables.
     pub until_ms: Option<u64>,
+    /// The same moment on the monotonic clock, which decides: a wall-clock step neither
+    /// shortens nor stretches a shun.
+    back_at: Option<Instant>,
+}
+
+impl Shun {
+    fn new(cause: ShunCause, reason: String, recovery: Option<Duration>) -> Shun {
+        let since_ms = now_ms();
+        Shun {
+            cause,
+            reason,
+            since_ms,
+            until_ms: recovery.map(|r| since_ms + r.as_millis() as u64),
+            back_at: recovery.map(|r| Instant::now() + r),
+        }
+    }
 }
 
 /// A persistent operator mark from `switchyard_fences`.
@@ -253,28 +273,25 @@ impl ServerState {
         })
     }
 
-    /// Shuns for `cause`; false when it was shunned already (the first reason stays).
-    pub fn shun(&self, cause: ShunCause, reason: String, until_ms: Option<u64>) -> bool {
+    /// Shuns for `cause`, for at least `recovery` when given; false when it was shunned already
+    /// (the first reason stays).
+    pub fn shun(&self, cause: ShunCause, reason: String, recovery: Option<Duration>) -> bool {
         self.with(|i| {
             if i.shun.is_some() {
                 return false;
             }
-            i.shun = Some(Shun {
-                cause,
-                reason,
-                since_ms: now_ms(),
-                until_ms,
-            });
+            i.shun = Some(Shun::new(cause, reason, recovery));
             i.degraded = None;
             true
         })
     }
 
-    /// Lifts a shun of one of `causes` whose until-time has passed; returns the shun lifted.
-    pub fn unshun(&self, causes: &[ShunCause], now_ms: u64) -> Option<Shun> {
+    /// Lifts a shun of one of `causes` whose recovery time has passed; returns the shun lifted.
+    pub fn unshun(&self, causes: &[ShunCause]) -> Option<Shun> {
+        let now = Instant::now();
         self.with(|i| {
             let s = i.shun.as_ref()?;
-            if !causes.contains(&s.cause) || s.until_ms.is_some_and(|u| now_ms < u) {
+            if !causes.contains(&s.cause) || s.back_at.is_some_and(|at| now < at) {
                 return None;
             }
             i.errors.clear();
@@ -351,15 +368,14 @@ impl ServerState {
                 };
             }
             if others_online {
-                i.shun = Some(Shun {
-                    cause: ShunCause::Errors,
-                    reason: format!(
+                i.shun = Some(Shun::new(
+                    ShunCause::Errors,
+                    format!(
                         "{errors} connect errors in {} ms, last: {reason}",
                         window.as_millis()
                     ),
-                    since_ms: now_ms(),
-                    until_ms: Some(now_ms() + recovery.as_millis() as u64),
-                });
+                    Some(recovery),
+                ));
                 i.degraded = None;
                 ErrorVerdict::Shunned { errors, window }
             } else if i.degraded.is_none() {
@@ -453,10 +469,7 @@ mod tests {
         assert!(!s.lent_usable(g));
         // Nothing automatic clears a fence.
         s.set_quarantine(None);
-        assert_eq!(
-            s.unshun(&[ShunCause::Ping, ShunCause::Errors], u64::MAX),
-            None
-        );
+        assert_eq!(s.unshun(&[ShunCause::Ping, ShunCause::Errors]), None);
         assert_eq!(s.status(), ServerStatus::OfflineHard);
         s.set_fence(None);
         assert_eq!(s.status(), ServerStatus::Online);
@@ -479,8 +492,8 @@ mod tests {
         assert_eq!(s.status(), ServerStatus::Online);
     }
 
-    #[test]
-    fn errors_shun_only_when_others_are_online() {
+    #[tokio::test(start_paused = true)]
+    async fn errors_shun_only_when_others_are_online() {
         let s = ServerState::new(ServerStatus::Online);
         let w = Duration::from_secs(10);
         let r = Duration::from_secs(1);
@@ -497,11 +510,161 @@ mod tests {
             ErrorVerdict::Shunned { .. }
         ));
         assert_eq!(s.status(), ServerStatus::Shunned);
-        // Not before the until-time, and not for a cause that is not asked for.
-        assert_eq!(s.unshun(&[ShunCause::Errors], now_ms()), None);
-        assert_eq!(s.unshun(&[ShunCause::Lag], u64::MAX), None);
-        assert!(s.unshun(&[ShunCause::Errors], u64::MAX).is_some());
+        // Not before the recovery time, and not for a cause that is not asked for.
+        assert_eq!(s.unshun(&[ShunCause::Errors]), None);
+        tokio::time::advance(r).await;
+        assert_eq!(s.unshun(&[ShunCause::Lag]), None);
+        assert!(s.unshun(&[ShunCause::Errors]).is_some());
         assert_eq!(s.status(), ServerStatus::Online);
+    }
+
+    /// `threshold` errors shun when the first is at most `window` older than the last.
+    #[tokio::test(start_paused = true)]
+    async fn errors_shun_within_the_window_and_not_when_spread_out() {
+        let window = Duration::from_secs(1);
+        let recovery = Duration::from_secs(10);
+        let half = Duration::from_millis(500);
+        let within = ServerState::new(ServerStatus::Online);
+        let spread = ServerState::new(ServerStatus::Online);
+        for s in [&within, &spread] {
+            assert_eq!(
+                s.note_error(3, window, recovery, true, "e"),
+                ErrorVerdict::Counted
+            );
+        }
+        tokio::time::advance(half).await;
+        for s in [&within, &spread] {
+            assert_eq!(
+                s.note_error(3, window, recovery, true, "e"),
+                ErrorVerdict::Counted
+            );
+        }
+        tokio::time::advance(half).await;
+        // The third error exactly one window after the first: the first still counts.
+        assert_eq!(
+            within.note_error(3, window, recovery, true, "e"),
+            ErrorVerdict::Shunned { errors: 3, window }
+        );
+        assert_eq!(within.status(), ServerStatus::Shunned);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        // One millisecond later the first has left the window: two errors, no shun.
+        assert_eq!(
+            spread.note_error(3, window, recovery, true, "e"),
+            ErrorVerdict::Counted
+        );
+        assert_eq!(spread.status(), ServerStatus::Online);
+        // Errors a second apart never add up.
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_millis(1001)).await;
+            assert_eq!(
+                spread.note_error(3, window, recovery, true, "e"),
+                ErrorVerdict::Counted
+            );
+        }
+    }
+
+    /// An errors shun lasts `shun_recovery_time_sec` to the millisecond, shown with its
+    /// until-time; a ping shun has no until-time and ends at the first good probe.
+    #[tokio::test(start_paused = true)]
+    async fn an_errors_shun_lifts_only_after_the_recovery_time() {
+        let recovery = Duration::from_secs(10);
+        let s = ServerState::new(ServerStatus::Online);
+        let verdict = s.note_error(1, Duration::from_secs(1), recovery, true, "refused");
+        assert!(matches!(verdict, ErrorVerdict::Shunned { errors: 1, .. }));
+        let shun = s.view().shun.expect("shunned");
+        assert_eq!(shun.until_ms, Some(shun.since_ms + 10_000));
+        tokio::time::advance(recovery - Duration::from_millis(1)).await;
+        assert_eq!(s.unshun(&[ShunCause::Errors, ShunCause::Ping]), None);
+        assert_eq!(s.status(), ServerStatus::Shunned);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(
+            s.unshun(&[ShunCause::Errors]).map(|sh| sh.cause),
+            Some(ShunCause::Errors)
+        );
+        assert_eq!(s.status(), ServerStatus::Online);
+        // Recovery starts over: the errors before the shun do not count again.
+        assert_eq!(
+            s.note_error(2, Duration::from_secs(60), recovery, true, "e"),
+            ErrorVerdict::Counted
+        );
+        let p = ServerState::new(ServerStatus::Online);
+        assert!(p.shun(ShunCause::Ping, "missed heartbeats".into(), None));
+        assert_eq!(p.view().shun.and_then(|sh| sh.until_ms), None);
+        assert!(p.unshun(&[ShunCause::Ping]).is_some());
+        // The monitor's own errors shun keeps the recovery time too.
+        let m = ServerState::new(ServerStatus::Online);
+        assert!(m.shun(ShunCause::Errors, "e".into(), Some(recovery)));
+        tokio::time::advance(recovery - Duration::from_millis(1)).await;
+        assert_eq!(m.unshun(&[ShunCause::Errors]), None);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(m.unshun(&[ShunCause::Errors]).is_some());
+    }
+
+    /// After each failed connect the next may start one backoff later, 100 ms doubling up to
+    /// 2 s; only one attempt per backoff slot; a good connect ends it.
+    #[tokio::test(start_paused = true)]
+    async fn backoff_doubles_to_its_cap_one_attempt_a_slot() {
+        let s = ServerState::new(ServerStatus::Online);
+        let fail = || {
+            s.note_error(
+                1000,
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                true,
+                "e",
+            )
+        };
+        let ms = Duration::from_millis;
+        for backoff in [100, 200, 400, 800, 1600, 2000, 2000] {
+            fail();
+            assert_eq!(s.admit_connect(1_000_000), Err(ms(backoff)));
+            tokio::time::advance(ms(backoff - 1)).await;
+            assert_eq!(s.admit_connect(1_000_000), Err(ms(1)));
+            tokio::time::advance(ms(1)).await;
+            assert_eq!(s.admit_connect(1_000_000), Ok(()));
+            // The attempt just admitted holds the slot until its outcome or one backoff.
+            assert_eq!(s.admit_connect(1_000_000), Err(ms(backoff)));
+        }
+        s.note_connect_ok();
+        assert_eq!(s.admit_connect(1_000_000), Ok(()));
+        assert_eq!(s.admit_connect(1_000_000), Ok(()));
+        // The backoff starts over at 100 ms.
+        fail();
+        assert_eq!(s.admit_connect(1_000_000), Err(ms(100)));
+    }
+
+    /// `throttle_connections_per_sec`: at 10 a second, a connect every 100 ms and no burst
+    /// beyond one, however long the server was left alone.
+    #[tokio::test(start_paused = true)]
+    async fn the_throttle_admits_its_rate_per_second() {
+        let s = ServerState::new(ServerStatus::Online);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let mut admitted = 0;
+        for _ in 0..1000 {
+            if s.admit_connect(10).is_ok() {
+                admitted += 1;
+            }
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+        assert_eq!(admitted, 10, "ten in the first second");
+        for _ in 0..2000 {
+            if s.admit_connect(10).is_ok() {
+                admitted += 1;
+            }
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+        assert_eq!(admitted, 30, "ten in each second after");
+        assert_eq!(s.connect_attempts.load(Ordering::Relaxed), 30);
+        // Refused, it says how long until a token is back.
+        let t = ServerState::new(ServerStatus::Online);
+        assert_eq!(t.admit_connect(1), Ok(()));
+        assert_eq!(t.admit_connect(1), Err(Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert!(t.admit_connect(1).is_err());
+        let u = ServerState::new(ServerStatus::Online);
+        assert_eq!(u.admit_connect(1), Ok(()));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(u.admit_connect(1), Ok(()));
     }
 
     #[test]

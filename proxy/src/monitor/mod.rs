@@ -146,7 +146,7 @@ fn release_without_monitor(ctx: &Monitor) {
             ShunCause::Lag,
             ShunCause::Galera,
         ];
-        if let Some(shun) = s.state.unshun(&causes, now_ms()) {
+        if let Some(shun) = s.state.unshun(&causes) {
             ctx.shared.health.events.push(Event::about(
                 Some(s.row.hostgroup_id),
                 s.address(),
@@ -485,10 +485,7 @@ async fn ping(ctx: &Monitor, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Optio
                         "monitor",
                     ));
                 }
-                if let Some(shun) = s
-                    .state
-                    .unshun(&[ShunCause::Ping, ShunCause::Errors], now_ms())
-                {
+                if let Some(shun) = s.state.unshun(&[ShunCause::Ping, ShunCause::Errors]) {
                     info!(server = %s.address(), hostgroup = s.row.hostgroup_id, "unshunning after a successful probe: was {}", shun.reason);
                     events.push(Event::about(
                         Some(s.row.hostgroup_id),
@@ -550,9 +547,8 @@ fn shun_unless_last(ctx: &Monitor, s: &Arc<Server>, cause: ShunCause, reason: &s
         return false;
     }
     if others {
-        let until = (cause == ShunCause::Errors)
-            .then(|| now_ms() + ctx.shared.health.policy().recovery.as_millis() as u64);
-        if s.state.shun(cause, reason.to_string(), until) {
+        let recovery = (cause == ShunCause::Errors).then(|| ctx.shared.health.policy().recovery);
+        if s.state.shun(cause, reason.to_string(), recovery) {
             warn!(server = %s.address(), hostgroup = s.row.hostgroup_id, "Shunning server {}: {reason}", s.address());
             events.push(Event::about(
                 Some(s.row.hostgroup_id),
@@ -740,7 +736,7 @@ async fn lag(ctx: &Monitor, cfg: &MonitorConfig, e: &Endpoint, conn: &mut Option
             }
             // Caught up, or not a replica at all.
             _ => {
-                if let Some(shun) = s.state.unshun(&[ShunCause::Lag], now_ms()) {
+                if let Some(shun) = s.state.unshun(&[ShunCause::Lag]) {
                     info!(server = %s.address(), hostgroup = s.row.hostgroup_id, "replication lag back under the maximum");
                     ctx.shared.health.events.push(Event::about(
                         Some(s.row.hostgroup_id),

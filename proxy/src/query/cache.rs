@@ -9,7 +9,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so that the TTL is tested on paused time.
+use tokio::time::Instant;
 
 use crate::stats::Counter;
 
@@ -241,5 +244,46 @@ mod tests {
         cap.push(&[1, 2]);
         cap.push(&[3, 4, 5]);
         assert!(cap.overflowed && cap.bytes.is_empty());
+    }
+
+    /// An entry is served until its TTL is over, to the millisecond, then purged.
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_lives_exactly_its_ttl() {
+        let c = QueryCache::default();
+        c.put(key("a"), vec![1, 2, 3], 1, 0, Duration::from_secs(10));
+        tokio::time::advance(Duration::from_millis(9_999)).await;
+        assert!(c.get(&key("a")).is_some(), "1 ms before the TTL");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(c.get(&key("a")).is_none(), "at the TTL");
+        assert_eq!(c.purged.get(), 1);
+        assert_eq!((c.entries(), c.memory_bytes()), (0, 0));
+        // A new put starts a new TTL.
+        c.put(key("a"), vec![1], 1, 0, Duration::from_secs(1));
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert!(c.get(&key("a")).is_some());
+    }
+
+    /// Room for a new entry is made by dropping every expired entry first, then those closest
+    /// to their expiry, whatever order they came in.
+    #[tokio::test(start_paused = true)]
+    async fn room_is_made_from_expired_entries_then_the_nearest_expiry() {
+        let c = QueryCache::default();
+        c.set_limits(12, 4);
+        let secs = Duration::from_secs;
+        c.put(key("short"), vec![0; 4], 1, 0, secs(1));
+        c.put(key("shorter"), vec![0; 4], 1, 0, secs(2));
+        c.put(key("long"), vec![0; 4], 1, 0, secs(10));
+        tokio::time::advance(secs(3)).await;
+        // Both expired entries go, though one would have made room; "long" stays.
+        c.put(key("mid"), vec![0; 4], 1, 0, secs(5));
+        assert_eq!(c.purged.get(), 2);
+        assert_eq!((c.entries(), c.memory_bytes()), (2, 8));
+        // None expired: "mid" (at 8 s) goes before "long" (at 10 s), though it came later.
+        c.set_limits(8, 4);
+        c.put(key("last"), vec![0; 4], 1, 0, secs(60));
+        assert!(c.get(&key("mid")).is_none());
+        assert!(c.get(&key("long")).is_some());
+        assert!(c.get(&key("last")).is_some());
+        assert_eq!(c.memory_bytes(), 8);
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use tracing::warn;
 
 use crate::registry::now_ms;
+use crate::vocab::DigestRow;
 
 /// Default for `mysql-query_digests_max_entries`.
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
@@ -31,35 +32,55 @@ pub struct DigestKey {
     pub digest: u64,
 }
 
-/// The counters of one row.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DigestValue {
-    pub digest_text: String,
-    pub count_star: u64,
-    /// Unix seconds.
-    pub first_seen: u64,
-    pub last_seen: u64,
-    /// Microseconds.
-    pub sum_time: u64,
-    pub min_time: u64,
-    pub max_time: u64,
-    pub sum_rows_affected: u64,
-    pub sum_rows_sent: u64,
+/// Counts one execution into `row`.
+fn add(row: &mut DigestRow, micros: u64, affected: u64, sent: u64, now: u64) {
+    if row.count_star == 0 {
+        row.first_seen = now;
+        row.min_time = micros;
+    }
+    row.count_star += 1;
+    row.last_seen = now;
+    row.sum_time = row.sum_time.saturating_add(micros);
+    row.min_time = row.min_time.min(micros);
+    row.max_time = row.max_time.max(micros);
+    row.sum_rows_affected = row.sum_rows_affected.saturating_add(affected);
+    row.sum_rows_sent = row.sum_rows_sent.saturating_add(sent);
 }
 
-impl DigestValue {
-    fn add(&mut self, micros: u64, affected: u64, sent: u64, now: u64) {
-        if self.count_star == 0 {
-            self.first_seen = now;
-            self.min_time = micros;
+/// A row's key, in the key's order: the digest's fixed-width hex sorts as its number.
+fn order(r: &DigestRow) -> (i64, &str, &str, &str, &str) {
+    (
+        r.hostgroup,
+        &r.schemaname,
+        &r.username,
+        &r.client_address,
+        &r.digest,
+    )
+}
+
+impl DigestKey {
+    /// A new row of this key, counting nothing yet.
+    fn row(&self, digest_text: String) -> DigestRow {
+        DigestRow {
+            hostgroup: self.hostgroup,
+            schemaname: self.schemaname.clone(),
+            username: self.username.clone(),
+            client_address: self.client_address.clone(),
+            digest: super::digest::format(self.digest),
+            digest_text,
+            ..DigestRow::default()
         }
-        self.count_star += 1;
-        self.last_seen = now;
-        self.sum_time = self.sum_time.saturating_add(micros);
-        self.min_time = self.min_time.min(micros);
-        self.max_time = self.max_time.max(micros);
-        self.sum_rows_affected = self.sum_rows_affected.saturating_add(affected);
-        self.sum_rows_sent = self.sum_rows_sent.saturating_add(sent);
+    }
+
+    /// The key of the overflow row.
+    fn overflow() -> DigestKey {
+        DigestKey {
+            hostgroup: -1,
+            schemaname: String::new(),
+            username: String::new(),
+            client_address: String::new(),
+            digest: 0,
+        }
     }
 }
 
@@ -74,10 +95,11 @@ pub struct Execution<'a> {
 
 #[derive(Debug)]
 pub struct DigestStats {
-    shards: Vec<Mutex<HashMap<DigestKey, DigestValue>>>,
+    /// Each row under its key (the row repeats the key's fields, as the table shows them).
+    shards: Vec<Mutex<HashMap<DigestKey, DigestRow>>>,
     entries: AtomicUsize,
     max_entries: AtomicUsize,
-    overflow: Mutex<DigestValue>,
+    overflow: Mutex<DigestRow>,
 }
 
 impl Default for DigestStats {
@@ -86,7 +108,7 @@ impl Default for DigestStats {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             entries: AtomicUsize::new(0),
             max_entries: AtomicUsize::new(DEFAULT_MAX_ENTRIES),
-            overflow: Mutex::new(DigestValue::default()),
+            overflow: Mutex::new(DigestKey::overflow().row(String::new())),
         }
     }
 }
@@ -124,8 +146,8 @@ impl DigestStats {
         let Ok(mut map) = shard.lock() else {
             return;
         };
-        if let Some(v) = map.get_mut(&key) {
-            v.add(e.micros, e.rows_affected, e.rows_sent, now);
+        if let Some(row) = map.get_mut(&key) {
+            add(row, e.micros, e.rows_affected, e.rows_sent, now);
             return;
         }
         let max = self.max_entries();
@@ -137,12 +159,9 @@ impl DigestStats {
             })
             .is_ok();
         if claimed {
-            let mut v = DigestValue {
-                digest_text: e.digest_text.to_string(),
-                ..DigestValue::default()
-            };
-            v.add(e.micros, e.rows_affected, e.rows_sent, now);
-            map.insert(key, v);
+            let mut row = key.row(e.digest_text.to_string());
+            add(&mut row, e.micros, e.rows_affected, e.rows_sent, now);
+            map.insert(key, row);
             return;
         }
         drop(map);
@@ -153,12 +172,13 @@ impl DigestStats {
                     "query digest table full: statements of new digests are summed into one overflow row"
                 );
             }
-            o.add(e.micros, e.rows_affected, e.rows_sent, now);
+            add(&mut o, e.micros, e.rows_affected, e.rows_sent, now);
         }
     }
 
-    /// Every row, the overflow row last; `reset` empties the table (reading `…_reset`).
-    pub fn rows(&self, reset: bool) -> Vec<(DigestKey, DigestValue)> {
+    /// Every row in key order, the overflow row last; `reset` empties the table (reading
+    /// `…_reset`).
+    pub fn rows(&self, reset: bool) -> Vec<DigestRow> {
         let mut out = Vec::new();
         for shard in &self.shards {
             let Ok(mut map) = shard.lock() else {
@@ -167,30 +187,21 @@ impl DigestStats {
             if reset {
                 let taken = std::mem::take(&mut *map);
                 self.entries.fetch_sub(taken.len(), Ordering::Relaxed);
-                out.extend(taken);
+                out.extend(taken.into_values());
             } else {
-                out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+                out.extend(map.values().cloned());
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by(|a, b| order(a).cmp(&order(b)));
         if let Ok(mut o) = self.overflow.lock() {
             if o.count_star > 0 {
-                let mut v = if reset {
-                    std::mem::take(&mut *o)
+                let mut row = if reset {
+                    std::mem::replace(&mut *o, DigestKey::overflow().row(String::new()))
                 } else {
                     o.clone()
                 };
-                v.digest_text = overflow_text(self.max_entries());
-                out.push((
-                    DigestKey {
-                        hostgroup: -1,
-                        schemaname: String::new(),
-                        username: String::new(),
-                        client_address: String::new(),
-                        digest: 0,
-                    },
-                    v,
-                ));
+                row.digest_text = overflow_text(self.max_entries());
+                out.push(row);
             }
         }
         out
@@ -228,7 +239,7 @@ mod tests {
         s.record(key(2), exec(5));
         let rows = s.rows(false);
         assert_eq!(rows.len(), 2);
-        let v = &rows[0].1;
+        let v = &rows[0];
         assert_eq!(
             (
                 v.count_star,
@@ -254,8 +265,11 @@ mod tests {
         s.record(key(100), exec(1));
         let rows = s.rows(false);
         assert_eq!(rows.len(), 4, "3 entries + the overflow row");
-        let (k, v) = rows.last().expect("overflow");
-        assert_eq!((k.hostgroup, k.digest, v.count_star), (-1, 0, 7));
+        let v = rows.last().expect("overflow");
+        assert_eq!(
+            (v.hostgroup, v.digest.as_str(), v.count_star),
+            (-1, "0x0000000000000000", 7)
+        );
         assert!(v.digest_text.contains("max_entries=3"));
         assert_eq!(s.dropped(), 7);
         s.rows(true);

@@ -2,12 +2,11 @@
 //! with `-vvv --force --column-type-info`, cut back into one transcript entry per statement from
 //! the statement echoes, errors joined by their line number.
 
-use std::process::Stdio;
-
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use super::super::fixture::mariadb_command;
 use super::script::Step;
 use super::transcript::Entry;
 
@@ -19,22 +18,8 @@ pub async fn run(port: u16, user: &str, password: &str, steps: &[Step]) -> Vec<E
         stdin.push_str(&s.sql);
         stdin.push_str(";\n");
     }
-    let child = Command::new("mariadb")
-        .args([
-            "--protocol=TCP",
-            "-h127.0.0.1",
-            &format!("-P{port}"),
-            &format!("-u{user}"),
-            "--batch",
-            "-vvv",
-            "--force",
-            "--column-type-info",
-            "app",
-        ])
-        .env("MYSQL_PWD", password)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let child = Command::from(mariadb_command(port, user, password))
+        .args(["-vvv", "--force", "--column-type-info", "app"])
         .kill_on_drop(true)
         .spawn();
     let mut child = match child {
