@@ -297,6 +297,99 @@ impl Shared {
     }
 }
 
+/// How the pool sees a server of the hostgroups above it (see `pool::lend`).
+impl crate::pool::Source for crate::hostgroups::Server {
+    fn row(&self) -> &crate::config::ServerRow {
+        &self.row
+    }
+    fn idle(&self) -> &crate::pool::Pool {
+        &self.pool
+    }
+    fn permits(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.permits
+    }
+    fn stats(&self) -> &crate::stats::PoolStats {
+        &self.stats
+    }
+    fn generation(&self) -> u64 {
+        self.state.generation()
+    }
+    fn watch_generation(&self) -> watch::Receiver<u64> {
+        self.state.watch_generation()
+    }
+    fn lent_usable(&self, generation: u64) -> bool {
+        self.state.lent_usable(generation)
+    }
+    fn is_online(&self) -> bool {
+        crate::hostgroups::Server::is_online(self)
+    }
+}
+
+/// What lending needs of the proxy: the runtime's hostgroups to pick from, their health
+/// (queue, throttle, shunning, `init_connect`) and the counters.
+impl crate::pool::Context for Shared {
+    type Server = crate::hostgroups::Server;
+    type Queued = crate::hostgroups::health::Queued;
+
+    fn pick(&self, hostgroup: u32) -> Result<Option<Arc<Self::Server>>, String> {
+        let runtime = self.runtime();
+        let Some(hg) = runtime.hostgroups.get(hostgroup) else {
+            return Ok(None);
+        };
+        match (hg.pick(), hg.write_fence()) {
+            (Some(server), _) => Ok(Some(Arc::clone(server))),
+            (None, Some(reason)) => Err(reason),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn serves(&self, server: &Arc<Self::Server>) -> bool {
+        self.runtime()
+            .hostgroups
+            .get(server.row.hostgroup_id)
+            .is_some_and(|hg| hg.servers.iter().any(|s| Arc::ptr_eq(s, server)))
+    }
+
+    fn connect_timeout(&self, hostgroup: u32) -> std::time::Duration {
+        self.health
+            .connect_timeout(hostgroup, self.variables.connect_timeout_server_max_ms())
+    }
+
+    fn enter_queue(&self, hostgroup: u32) -> Result<Self::Queued, usize> {
+        self.health.enter_queue(hostgroup)
+    }
+
+    fn admit_connect(&self, server: &Self::Server) -> Result<(), std::time::Duration> {
+        match self.runtime().hostgroups.get(server.row.hostgroup_id) {
+            Some(hg) => self.health.admit_connect(hg, server),
+            None => Ok(()),
+        }
+    }
+
+    fn connect_failed(&self, server: &Self::Server, error: &str) {
+        if let Some(hg) = self.runtime().hostgroups.get(server.row.hostgroup_id) {
+            self.health.connect_failed(hg, server, error);
+        }
+    }
+
+    fn connected(&self, server: &Self::Server, conn: &crate::pool::BackendConn) {
+        self.health.connect_ok(server.row.hostgroup_id, server);
+        self.note_backend_version(&conn.server_version);
+    }
+
+    fn init_connect(&self, hostgroup: u32) -> Option<Arc<str>> {
+        self.health.init_connect(hostgroup)
+    }
+
+    fn backend_tls(&self) -> crate::tls::BackendTls {
+        Shared::backend_tls(self)
+    }
+
+    fn stats(&self) -> &GlobalStats {
+        &self.stats
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,21 +14,6 @@ use super::events::{Event, Events};
 use super::state::ErrorVerdict;
 use super::{Hostgroup, Server};
 
-/// The reason a backend connect did not start: the server's throttle or backoff said not yet.
-/// Sessions pick again instead of counting it as an error of the server.
-pub const THROTTLED: &str =
-    "new connects throttled (throttle_connections_per_sec, or backoff after connect errors)";
-
-/// The reason a backend connect did not start: the server has `max_connections` open and none
-/// came free before the deadline.
-pub const AT_CAPACITY: &str = "max_connections reached; no connection came free in time";
-
-/// Throttled or at capacity: the server is busy or protected, not failing, so these never count
-/// towards shunning it.
-pub fn is_not_a_server_error(reason: &str) -> bool {
-    reason == THROTTLED || reason == AT_CAPACITY
-}
-
 /// Shunning policy, from `mysql-shun_on_failures`, `mysql-shun_recovery_time_sec` and
 /// `mysql-shun_failures_window_ms` (switchyard's: ProxySQL counts within one wall-clock second,
 /// which backoff makes unreachable on purpose).

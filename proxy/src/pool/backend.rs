@@ -118,6 +118,35 @@ impl BackendConn {
         self.given_up = generation;
     }
 
+    /// Sends one command the proxy itself issues and reads its response to the end.
+    pub async fn round_trip(
+        &mut self,
+        payload: &[u8],
+        expect: crate::protocol::response::Expect,
+    ) -> Result<crate::protocol::response::Outcome, String> {
+        use crate::protocol::response::{Progress, Tracker};
+        self.conn
+            .send(0, payload)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut tracker = Tracker::new(
+            expect,
+            self.flavor & cap::DEPRECATE_EOF != 0,
+            self.flavor & cap::SESSION_TRACK != 0,
+        );
+        loop {
+            let buf = self.conn.read_buffer();
+            let (n, progress) = tracker.advance(buf).map_err(|e| e.to_string())?;
+            let _ = buf.split_to(n);
+            if progress == Progress::Done {
+                return Ok(tracker.into_outcome());
+            }
+            if self.fill().await.map_err(|e| e.to_string())? == 0 {
+                return Err("backend closed the connection".into());
+            }
+        }
+    }
+
     /// Reads more of a response into the read buffer (`Ok(0)`: the server closed), or fails
     /// when the connection's server is given up on meanwhile.
     pub async fn fill(&mut self) -> std::io::Result<usize> {

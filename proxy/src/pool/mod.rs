@@ -13,6 +13,7 @@
 //! disconnect (not an aborted one in its `Aborted_clients`).
 
 pub mod backend;
+pub mod lend;
 pub mod stmts;
 pub mod trim;
 
@@ -23,6 +24,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use backend::{BackendConn, BackendError, ConnectParams, Schema};
+pub use lend::{Context, LendError, Lent, Request, Source};
 
 use crate::protocol::constants::com;
 

@@ -30,20 +30,16 @@ use tokio::net::TcpStream;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::hostgroups::Server;
-use crate::pool::{BackendConn, BackendError, ConnectParams, Schema, Want};
+use crate::pool::{BackendConn, LendError, Schema, Want};
 use crate::protocol::conn::{ConnError, PacketConn};
 use crate::protocol::constants::{cap, com, errors, status};
 use crate::protocol::flavor::Flavor;
 use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
-use crate::protocol::response::{Expect, Tracker};
+use crate::protocol::response::Expect;
 use crate::protocol::transport::Transport;
 use crate::registry::{NewSession, Registration};
 use crate::shared::Shared;
 use crate::users::UserConnection;
-
-/// The client library's "Can't connect to MySQL server", which ProxySQL records for backend
-/// connection failures in `stats_mysql_errors`.
-const CANT_CONNECT: u16 = 2003;
 
 /// ER_CON_COUNT_ERROR with the SQLSTATE of the server's error table: what a direct client gets
 /// at login when the server is full. A server past `max_connections + 1` sends it before its
@@ -51,17 +47,8 @@ const CANT_CONNECT: u16 = 2003;
 /// passes it on with the table's.
 pub(crate) const TOO_MANY_CONNECTIONS: (u16, &str) = (1040, "08004");
 
-/// A backend connection lent to a session, with the server it belongs to.
-struct Lent {
-    conn: BackendConn,
-    server: Arc<Server>,
-    hostgroup: u32,
-    /// The server's OFFLINE_HARD generation when lent (see `ServerState::lent_usable`).
-    generation: u64,
-    /// A place under the server's capacity cap, held for a statement, or for a whole
-    /// transaction (see `capacity::Gate`); given back on drop.
-    admission: Option<crate::capacity::Admission>,
-}
+/// A backend connection lent to a session, with the server it belongs to (see `pool::lend`).
+type Lent = crate::pool::Lent<Server>;
 
 pub struct Session {
     shared: Arc<Shared>,
@@ -192,25 +179,43 @@ pub async fn run(
     .await
 }
 
-/// ProxySQL's error when no backend connection came within the connect timeout, with the last
-/// real connect error when a throttled retry's message would hide it.
-fn timed_out(
-    hostgroup: u32,
-    timeout: Duration,
-    last_error: &str,
-    last_failure: Option<String>,
-) -> ErrPacket {
-    ErrPacket::new(
-        errors::NO_BACKEND,
-        format!(
-            "Max connect timeout reached while reaching hostgroup {hostgroup} after {}ms: {last_error}{}",
-            timeout.as_millis(),
-            match last_failure {
-                Some(f) if f != last_error => format!("; last connect error: {f}"),
-                _ => String::new(),
-            }
+/// The error packet a client gets when the pool lent it no connection: ProxySQL's 9001 with
+/// its messages, what a full server says, or the server's own refusal.
+fn lend_refused(e: LendError) -> ErrPacket {
+    match e {
+        LendError::Fenced { hostgroup, reason } => ErrPacket::new(
+            errors::NO_BACKEND,
+            format!("Writes are fenced on this proxy (hostgroup {hostgroup}): {reason}"),
         ),
-    )
+        LendError::Refused(err) => err,
+        // What a direct client gets from a full server, at the only point the proxy can say it
+        // (see TOO_MANY_CONNECTIONS).
+        LendError::Full { .. } => ErrPacket::new(TOO_MANY_CONNECTIONS, "Too many connections"),
+        LendError::TimedOut {
+            hostgroup,
+            timeout,
+            last_error,
+            last_failure,
+        } => ErrPacket::new(
+            errors::NO_BACKEND,
+            format!(
+                "Max connect timeout reached while reaching hostgroup {hostgroup} after {}ms: {last_error}{}",
+                timeout.as_millis(),
+                match last_failure {
+                    Some(f) if f != last_error => format!("; last connect error: {f}"),
+                    _ => String::new(),
+                }
+            ),
+        ),
+        LendError::QueueFull {
+            hostgroup,
+            max,
+            last_error,
+        } => ErrPacket::new(
+            errors::NO_BACKEND,
+            format!("Too many clients ({max}) already waiting for a backend of hostgroup {hostgroup}: {last_error}"),
+        ),
+    }
 }
 
 /// How `serve` ended.
@@ -494,244 +499,42 @@ impl Session {
         self.sync_vars().await
     }
 
+    /// Asks the pool for a connection of `hostgroup` in the client's shape, closest to its
+    /// state.
     async fn borrow(&mut self, hostgroup: u32) -> Result<(), ErrPacket> {
-        let timeout = self.shared.health.connect_timeout(
-            hostgroup,
-            self.shared.variables.connect_timeout_server_max_ms(),
-        );
-        let deadline = Instant::now() + timeout;
-        // Exactly the client's variables: tracking every variable on the backend would let the proxy
-        // learn SETs it cannot parse, but the client would then see state-change reports a
+        // Exactly the client's variables: tracking every variable on the backend would let the
+        // proxy learn SETs it cannot parse, but the client would then see state-change reports a
         // direct server never sends it (`last_gtid` after each commit). Such SETs pin instead.
-        let want_vars = self.vars.clone();
-        let mut last_error = String::from("no ONLINE server");
-        // The last real connect error: a throttled retry's message must not hide it.
-        let mut last_failure: Option<String> = None;
-        // The server had no room (its cap in the proxy, or its own max_connections).
-        let mut full = false;
-        let mut queued = None;
-        loop {
-            let runtime = self.shared.runtime();
-            let picked = runtime
-                .hostgroups
-                .get(hostgroup)
-                .and_then(|hg| hg.pick())
-                .cloned();
-            if picked.is_none() {
-                if let Some(reason) = runtime
-                    .hostgroups
-                    .get(hostgroup)
-                    .and_then(|hg| hg.write_fence())
-                {
-                    return Err(ErrPacket::new(
-                        errors::NO_BACKEND,
-                        format!(
-                            "Writes are fenced on this proxy (hostgroup {hostgroup}): {reason}"
-                        ),
-                    ));
-                }
-            }
-            if let Some(server) = picked {
-                let generation = server.state.generation();
-                match self.borrow_from(&server, deadline, &want_vars).await {
-                    Ok(conn) => {
-                        self.hold(conn, server, hostgroup, generation);
-                        return Ok(());
-                    }
-                    // Full of other clients' connections: busy, not broken. One of the
-                    // proxy's may come back or room may open up before the deadline.
-                    Err(BackendError::Refused { err, .. })
-                        if err.code == TOO_MANY_CONNECTIONS.0 =>
-                    {
-                        self.record_error(&server, err.code, &err.message);
-                        full = true;
-                        last_error = format!("{}: {}", server.address(), err.message);
-                    }
-                    Err(BackendError::Refused { err, .. }) => {
-                        self.record_error(&server, err.code, &err.message);
-                        return Err(err);
-                    }
-                    Err(BackendError::Handshake { reason, .. })
-                        if crate::hostgroups::health::is_not_a_server_error(&reason) =>
-                    {
-                        full |= reason == crate::hostgroups::health::AT_CAPACITY;
-                        last_error = format!("{}: {reason}", server.address());
-                    }
-                    Err(e) => {
-                        full = false;
-                        self.record_error(&server, CANT_CONNECT, &e.to_string());
-                        if let Some(hg) = runtime.hostgroups.get(hostgroup) {
-                            self.shared
-                                .health
-                                .connect_failed(hg, &server, &e.to_string());
-                        }
-                        warn!(server = %server.address(), hostgroup, error = %e, "backend connection failed");
-                        last_error = e.to_string();
-                        last_failure = Some(last_error.clone());
-                    }
-                }
-            }
-            if Instant::now() >= deadline {
-                if full {
-                    // What a direct client gets from a full server, at the only point the
-                    // proxy can say it (see TOO_MANY_CONNECTIONS).
-                    warn!(hostgroup, last_error, "no backend connection: server full");
-                    return Err(ErrPacket::new(TOO_MANY_CONNECTIONS, "Too many connections"));
-                }
-                return Err(timed_out(hostgroup, timeout, &last_error, last_failure));
-            }
-            // Waiting for a backend: a place in the hostgroup's bounded queue, or a clear error.
-            if queued.is_none() {
-                queued = Some(self.shared.health.enter_queue(hostgroup).map_err(|max| {
-                    ErrPacket::new(
-                        errors::NO_BACKEND,
-                        format!("Too many clients ({max}) already waiting for a backend of hostgroup {hostgroup}: {last_error}"),
-                    )
-                })?);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The session holds `conn`, lent from `server`, until it settles.
-    fn hold(
-        &mut self,
-        mut conn: BackendConn,
-        server: Arc<Server>,
-        hostgroup: u32,
-        generation: u64,
-    ) {
-        conn.give_up_with(Some((server.state.watch_generation(), generation)));
-        server.stats.conn_used.incr();
-        let used = server.stats.conn_used.get();
-        server.stats.max_conn_used.raise_to(used);
-        self.registration.entry.set_backend(Some((
-            server.row.hostname.clone(),
-            server.row.port,
-            conn.thread_id,
-        )));
-        self.shared.stats.mux.borrowed(hostgroup);
-        let settings = self.shared.mux.get().for_hostgroup(hostgroup);
-        self.pins.hostgroup_no_multiplex = !settings.multiplex;
-        self.backend = Some(Box::new(Lent {
-            conn,
-            server,
+        let request = crate::pool::Request {
             hostgroup,
-            generation,
-            admission: None,
-        }));
+            want: Want {
+                username: &self.user.0.row.username,
+                flavor: self.flavor,
+                collation: self.collation,
+                schema: self.schema.as_deref(),
+                vars: &self.vars,
+            },
+            user: &self.user.0,
+            client: self.registration.entry.peer.ip(),
+        };
+        let lent = crate::pool::lend::lend(&*self.shared, &request)
+            .await
+            .map_err(lend_refused)?;
+        self.hold(lent);
+        Ok(())
     }
 
-    async fn borrow_from(
-        &self,
-        server: &Arc<Server>,
-        deadline: Instant,
-        vars: &state::Vars,
-    ) -> Result<BackendConn, BackendError> {
-        let want = Want {
-            username: &self.user.0.row.username,
-            flavor: self.flavor,
-            collation: self.collation,
-            schema: self.schema.as_deref(),
-            vars,
-        };
-        let addr = server.address();
-        // An idle connection, else room for a new one, else wait for whichever comes first:
-        // a connection coming back or room under the cap (connections cycle through the pool
-        // after every statement, so waiting for one is the common case at the cap).
-        let permit = loop {
-            let returned = server.pool.returned();
-            tokio::pin!(returned);
-            returned.as_mut().enable();
-            if let Some(conn) = server.pool.take(want) {
-                return Ok(conn);
-            }
-            match Arc::clone(&server.permits).try_acquire_owned() {
-                Ok(p) => break p,
-                Err(tokio::sync::TryAcquireError::Closed) => {
-                    return Err(BackendError::Handshake {
-                        addr,
-                        reason: "server removed".into(),
-                    })
-                }
-                Err(tokio::sync::TryAcquireError::NoPermits) => {}
-            }
-            if server.pool.evict_unfit(want) {
-                continue;
-            }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            tokio::select! {
-                _ = returned => {}
-                p = Arc::clone(&server.permits).acquire_owned() => match p {
-                    Ok(p) => break p,
-                    Err(_) => return Err(BackendError::Handshake {
-                        addr,
-                        reason: "server removed".into(),
-                    }),
-                },
-                // At max_connections until the deadline: busy, not broken, so it must not
-                // count towards a shun.
-                _ = tokio::time::sleep(remaining) => {
-                    return Err(BackendError::Handshake {
-                        addr,
-                        reason: crate::hostgroups::health::AT_CAPACITY.into(),
-                    })
-                }
-            }
-        };
-        // Throttle and backoff: a blip must not become a reconnect avalanche.
-        if let Some(hg) = self
-            .shared
-            .runtime()
-            .hostgroups
-            .get(server.row.hostgroup_id)
-        {
-            if let Err(wait) = self.shared.health.admit_connect(hg, server) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::sleep(wait.min(left).min(Duration::from_millis(50))).await;
-                if self.shared.health.admit_connect(hg, server).is_err() {
-                    // Not an error of the server: the caller picks again, maybe another one.
-                    return Err(BackendError::Handshake {
-                        addr,
-                        reason: crate::hostgroups::health::THROTTLED.into(),
-                    });
-                }
-            }
-        }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let params = ConnectParams {
-            addr,
-            username: self.user.0.row.username.clone(),
-            credentials: self.user.0.credentials(),
-            flavor: self.flavor,
-            collation: self.collation,
-            schema: self.schema.clone(),
-            use_ssl: server.row.use_ssl,
-            tls: self.shared.backend_tls(),
-            timeout: remaining.max(Duration::from_millis(100)),
-        };
-        self.shared.stats.server_connections_created.incr();
-        match BackendConn::connect(&params, permit).await {
-            Ok(mut conn) => {
-                let hostgroup = server.row.hostgroup_id;
-                if let Some(sql) = self.shared.health.init_connect(hostgroup) {
-                    if let Err(e) = init_connect(&mut conn, hostgroup, &sql).await {
-                        server.stats.conn_err.incr();
-                        return Err(e);
-                    }
-                }
-                server.stats.conn_ok.incr();
-                self.shared
-                    .health
-                    .connect_ok(server.row.hostgroup_id, server);
-                self.shared.note_backend_version(&conn.server_version);
-                Ok(conn)
-            }
-            Err(e) => {
-                server.stats.conn_err.incr();
-                Err(e)
-            }
-        }
+    /// The session holds `lent` until it settles.
+    fn hold(&mut self, lent: Lent) {
+        self.registration.entry.set_backend(Some((
+            lent.server.row.hostname.clone(),
+            lent.server.row.port,
+            lent.conn.thread_id,
+        )));
+        self.shared.stats.mux.borrowed(lent.hostgroup);
+        let settings = self.shared.mux.get().for_hostgroup(lent.hostgroup);
+        self.pins.hostgroup_no_multiplex = !settings.multiplex;
+        self.backend = Some(Box::new(lent));
     }
 
     /// Makes the borrowed connection's default schema the client's.
@@ -836,33 +639,13 @@ impl Session {
         self.published = (mask, hostgroup);
     }
 
-    /// Whether a connection of `server` may go back to the pool: the server is still part of
-    /// the runtime (not replaced by a config change) and ONLINE. Otherwise it closes, which is
-    /// how a drain moves idle sessions off a server between statements.
-    fn poolable(&self, server: &Arc<Server>) -> bool {
-        server.is_online()
-            && self
-                .shared
-                .runtime()
-                .hostgroups
-                .get(server.row.hostgroup_id)
-                .is_some_and(|hg| hg.servers.iter().any(|s| Arc::ptr_eq(s, server)))
-    }
-
     /// Gives the connection back as it is: its state is known and the next borrower adapts it.
     fn release_to_pool(&mut self) {
-        let Some(mut lent) = self.backend.take() else {
+        let Some(lent) = self.backend.take() else {
             return;
         };
         self.registration.entry.set_backend(None);
-        lent.server.stats.conn_used.decr();
-        if self.poolable(&lent.server) && lent.server.state.lent_usable(lent.generation) {
-            lent.conn.conn.trim();
-            lent.conn.give_up_with(None);
-            lent.server.pool.put(lent.conn);
-        } else {
-            debug!(server = %lent.server.address(), "backend connection closed instead of pooled");
-        }
+        crate::pool::lend::give_back(&*self.shared, *lent);
     }
 
     /// Lets go of the connection when the session ends or starts over. A connection that
@@ -879,7 +662,7 @@ impl Session {
                 let mut done = matches!(done, Ok(ref o) if o.error.is_none());
                 // A reset undoes what init_connect set; it runs again as on a new connection.
                 if let (true, Some(sql)) = (done, self.shared.health.init_connect(lent.hostgroup)) {
-                    done = init_connect(&mut lent.conn, lent.hostgroup, &sql)
+                    done = crate::pool::lend::init_connect(&mut lent.conn, lent.hostgroup, &sql)
                         .await
                         .is_ok();
                 }
@@ -925,8 +708,7 @@ impl Session {
             self.pins = mux::Pins::default();
             self.dep.forget_backend();
             self.registration.entry.set_backend(None);
-            lent.server.stats.conn_used.decr();
-            self.shared.stats.server_connections_aborted.incr();
+            crate::pool::lend::close(&*self.shared, *lent);
         }
     }
 }
@@ -986,67 +768,13 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Runs the hostgroup's `init_connect` on a connection that is new or was just reset; a failure
-/// fails the connection, naming the setting.
-async fn init_connect(
-    conn: &mut BackendConn,
-    hostgroup: u32,
-    sql: &str,
-) -> Result<(), BackendError> {
-    let addr = conn
-        .conn
-        .transport()
-        .peer_addr()
-        .map_or_else(String::new, |a| a.to_string());
-    let mut payload = vec![com::QUERY];
-    payload.extend_from_slice(sql.as_bytes());
-    match backend_round_trip(conn, &payload, Expect::Results).await {
-        Ok(o) => match o.error {
-            None => Ok(()),
-            Some(err) => Err(BackendError::Refused {
-                addr,
-                err: ErrPacket::new(
-                    (err.code, err.state.as_str()),
-                    format!(
-                        "mysql_hostgroup_attributes.init_connect of hostgroup {hostgroup} failed: {}",
-                        err.message
-                    ),
-                ),
-            }),
-        },
-        Err(reason) => Err(BackendError::Handshake {
-            addr,
-            reason: format!("init_connect of hostgroup {hostgroup}: {reason}"),
-        }),
-    }
-}
-
 /// Sends one command the proxy itself issues on a backend connection and reads its response.
 async fn backend_round_trip(
     conn: &mut BackendConn,
     payload: &[u8],
     expect: Expect,
 ) -> Result<crate::protocol::response::Outcome, String> {
-    conn.conn
-        .send(0, payload)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut tracker = Tracker::new(
-        expect,
-        conn.flavor & cap::DEPRECATE_EOF != 0,
-        conn.flavor & cap::SESSION_TRACK != 0,
-    );
-    loop {
-        let buf = conn.conn.read_buffer();
-        let (n, progress) = tracker.advance(buf).map_err(|e| e.to_string())?;
-        let _ = buf.split_to(n);
-        if progress == crate::protocol::response::Progress::Done {
-            return Ok(tracker.into_outcome());
-        }
-        if conn.fill().await.map_err(|e| e.to_string())? == 0 {
-            return Err("backend closed the connection".into());
-        }
-    }
+    conn.round_trip(payload, expect).await
 }
 
 #[cfg(test)]
