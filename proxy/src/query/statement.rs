@@ -61,6 +61,8 @@ pub struct Statement<'a> {
     tokens: Vec<Tok>,
     digest_text: String,
     digest: u64,
+    /// The body's length in bytes.
+    size: usize,
 }
 
 impl<'a> Statement<'a> {
@@ -69,20 +71,24 @@ impl<'a> Statement<'a> {
     /// statement is never rewritten.
     pub fn new(body: &'a [u8]) -> Self {
         match std::str::from_utf8(body) {
-            Ok(t) => Self::read(Cow::Borrowed(t), true),
+            Ok(t) => Self::read(Cow::Borrowed(t), true, body.len()),
             Err(_) => Self::read(
                 String::from_utf8_lossy(&body[..body.len().min(MAX_LOSSY)]),
                 false,
+                body.len(),
             ),
         }
     }
 
-    /// A text the proxy made (a rule's rewrite).
-    pub fn from_text(text: &'a str) -> Self {
-        Self::read(Cow::Borrowed(text), true)
+    /// A COM_STMT_PREPARE body: kept and prepared from its text, so a lossy copy is of all of
+    /// it.
+    pub fn whole(body: &'a [u8]) -> Self {
+        let text = String::from_utf8_lossy(body);
+        let lossless = matches!(text, Cow::Borrowed(_));
+        Self::read(text, lossless, body.len())
     }
 
-    fn read(text: Cow<'a, str>, lossless: bool) -> Self {
+    fn read(text: Cow<'a, str>, lossless: bool, size: usize) -> Self {
         let mut normaliser = Normaliser::new(&text);
         let tokens = scan(&text, Some(&mut normaliser));
         let digest_text = normaliser.finish();
@@ -93,7 +99,13 @@ impl<'a> Statement<'a> {
             tokens,
             digest_text,
             digest,
+            size,
         }
+    }
+
+    /// The body's length in bytes (the text's, unless it is a lossy copy).
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     pub fn text(&self) -> &str {

@@ -970,6 +970,16 @@ pub fn without_socket(sql: &str) -> Option<String> {
     without_socket_in(sql, &lex(sql))
 }
 
+/// What a text the proxy made (a rule's rewrite) does, and, when it is at most `max_socketless`
+/// bytes, the text with `@@socket` hidden ([`without_socket`]): one lexing for both.
+pub fn read_rewritten(sql: &str, max_socketless: usize) -> (Effects, Option<String>) {
+    let toks = effect_tokens(sql);
+    let socketless = (sql.len() <= max_socketless)
+        .then(|| without_socket_in(sql, &toks))
+        .flatten();
+    (analyse(sql, &toks), socketless)
+}
+
 /// [`without_socket`] of a statement already lexed.
 pub fn without_socket_of(st: &Statement<'_>) -> Option<String> {
     without_socket_in(st.text(), st.tokens())
