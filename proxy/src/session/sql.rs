@@ -1,6 +1,7 @@
-//! Just enough SQL reading to keep multiplexing safe: a lexer that skips strings and comments,
-//! and a classifier that says what a statement does to session state (SET assignments, USE,
-//! locks, temporary tables, user variables, text PREPARE, …).
+//! Just enough SQL reading to keep multiplexing safe: a classifier that says what a statement
+//! does to session state (SET assignments, USE, locks, temporary tables, user variables, text
+//! PREPARE, …), reading the tokens of the query path's one lexer (`query::lex`), taken from the
+//! statement's [`Statement`] when the session has one.
 //!
 //! It never has to understand everything: a statement it cannot read is forwarded unchanged,
 //! and what it did to the session is learned from the server's session tracking instead.
