@@ -20,6 +20,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use switchyard_proxy::query::digest;
+use switchyard_proxy::query::lex::Lexer;
 use switchyard_proxy::query::statement::Statement;
 use switchyard_proxy::session::sql;
 
@@ -97,7 +98,10 @@ fn main() {
     for (name, sql, n) in &cases[4..] {
         let digest = best_of(*n, || digest::digest_text(sql).len());
         let effects = best_of(*n, || sql::effects(sql).calls.len());
-        println!("{name:<18} digest alone {digest} ns, effects alone {effects} ns");
+        let lexer = best_of(*n, || Lexer::new(sql).count());
+        println!(
+            "{name:<18} digest alone {digest} ns, effects alone {effects} ns, lexer alone {lexer} ns"
+        );
     }
 }
 
