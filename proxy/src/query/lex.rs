@@ -148,12 +148,14 @@ impl<'a> Lexer<'a> {
                     self.i = skip_line(s, i)
                 }
                 b'/' if next == Some(b'*') => {
-                    if matches!(s.get(i + 2), Some(b'!' | b'M')) {
-                        // Executable comment: `/*!50003 …` or `/*M!100301 …`.
-                        let mut j = i + 3;
-                        if s.get(i + 2) == Some(&b'M') {
-                            j += 1;
-                        }
+                    // Executable comment: `/*!50003 …` or `/*M!100301 …` (`/*M` alone is a
+                    // plain comment).
+                    let code = match (s.get(i + 2), s.get(i + 3)) {
+                        (Some(b'!'), _) => Some(i + 3),
+                        (Some(b'M'), Some(b'!')) => Some(i + 4),
+                        _ => None,
+                    };
+                    if let Some(mut j) = code {
                         while s.get(j).is_some_and(u8::is_ascii_digit) {
                             j += 1;
                         }
@@ -332,6 +334,17 @@ mod tests {
                 "p:.", "w:5", "p:,", "n:0xFF", "p:,", "n:1abc", "w:FROM", "w:t"
             ]
         );
+    }
+
+    /// Found by the `statement` fuzz target: `/*M` without `!` took the next byte as the `!`,
+    /// and the token after it started inside a character.
+    #[test]
+    fn a_plain_comment_starting_with_m_is_a_comment() {
+        let sql = String::from_utf8_lossy(b"/*M\xb0:");
+        let toks: Vec<_> = Lexer::new(&sql).collect();
+        assert!(toks.is_empty(), "{toks:?}");
+        let toks: Vec<_> = Lexer::new("/*M!100301 SET x=1*/").collect();
+        assert!(matches!(toks[0], Tok::ExecOpen(0)) && matches!(toks[1], Tok::Word(11, 14)));
     }
 
     #[test]
