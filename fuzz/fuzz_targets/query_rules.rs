@@ -7,6 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use switchyard_proxy::config::QueryRuleRow;
 use switchyard_proxy::query::digest;
 use switchyard_proxy::query::rules::{RuleSet, Subject};
+use switchyard_proxy::query::statement::Statement;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -37,11 +38,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(set) = RuleSet::compile(&[row]) else {
         return;
     };
-    let qd = digest::digest_text(query);
+    // The rules' inputs as the session makes them: one statement, read once.
+    let st = Statement::new(query.as_bytes());
     let _ = set.evaluate(&Subject {
-        text: query,
-        digest_text: &qd,
-        digest: digest::hash(&qd),
+        text: st.text(),
+        digest_text: st.digest_text(),
+        digest: st.digest(),
         username: "app",
         schema: Some("app"),
         client_addr: std::net::IpAddr::from([127, 0, 0, 1]),

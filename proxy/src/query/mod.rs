@@ -5,7 +5,9 @@
 
 pub(crate) mod cache;
 pub mod digest;
+pub mod lex;
 pub mod rules;
+pub mod statement;
 pub(crate) mod stats;
 
 use std::net::{IpAddr, SocketAddr};

@@ -15,6 +15,7 @@ use crate::protocol::constants::{cap, com, errors, status, MAX_PAYLOAD};
 use crate::protocol::messages::Err as ErrPacket;
 use crate::protocol::packet::{put_packet, HEADER_LEN};
 use crate::protocol::response::{expect_for, Outcome, Progress, Tracker};
+use crate::query::statement::Statement;
 use crate::query::Capture;
 
 /// How a forwarded command ended, when it did not end normally.
@@ -27,14 +28,14 @@ enum Broken {
     Unanswered(String),
 }
 
-/// Queries longer than this are never one of the statements answered locally.
-const MAX_LOCAL_QUERY: usize = 256;
+/// Queries longer than this are never one of the statements answered locally (nor rewritten
+/// to hide `@@socket`).
+pub(super) const MAX_LOCAL_QUERY: usize = 256;
 
 impl Session {
+    /// A command other than COM_QUERY and the COM_STMT_* ones (those have their own paths, which
+    /// read the statement's text once), forwarded as it came.
     pub(super) async fn forward(&mut self, command: u8, packet: &[u8]) -> Result<(), End> {
-        if let Some(answered) = self.try_local(command, packet).await {
-            return answered;
-        }
         let hostgroup = self.route(command, packet);
         if self.backend.is_none() && self.is_clickhouse(hostgroup) {
             return self.clickhouse_command(hostgroup, command, packet).await;
@@ -54,12 +55,7 @@ impl Session {
             };
             return self.kill(&kill, hostgroup).await;
         }
-        let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
-        let effects = match command {
-            com::STMT_PREPARE => sql::effects(&String::from_utf8_lossy(body)),
-            _ => Effects::default(),
-        };
-        self.exchange(command, packet, hostgroup, &effects, None, false)
+        self.exchange(command, packet, hostgroup, &Effects::default(), None, false)
             .await
             .map(|_| ())
     }
@@ -69,16 +65,12 @@ impl Session {
     pub(super) async fn try_local(
         &mut self,
         command: u8,
-        packet: &[u8],
+        statement: &Statement<'_>,
     ) -> Option<Result<(), End>> {
-        if !matches!(command, com::QUERY | com::STMT_PREPARE) {
+        if statement.size() > MAX_LOCAL_QUERY {
             return None;
         }
-        let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
-        if body.len() > MAX_LOCAL_QUERY {
-            return None;
-        }
-        let q = sql::local_query(&String::from_utf8_lossy(body))?;
+        let q = sql::local_query_of(statement)?;
         Some(self.answer_locally(command, q).await)
     }
 
@@ -109,19 +101,6 @@ impl Session {
         capture: Option<&mut Capture>,
         retryable: bool,
     ) -> Result<Option<Outcome>, End> {
-        let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
-        // Clients that prefer a unix socket must not learn the backend's.
-        let rewritten = (command == com::QUERY && body.len() <= MAX_LOCAL_QUERY)
-            .then(|| String::from_utf8_lossy(body))
-            .and_then(|t| sql::without_socket(&t))
-            .map(|t| {
-                let mut framed = bytes::BytesMut::new();
-                let mut payload = vec![com::QUERY];
-                payload.extend_from_slice(t.as_bytes());
-                put_packet(&mut framed, 0, &payload);
-                framed
-            });
-        let packet = rewritten.as_deref().unwrap_or(packet);
         if let Err(err) = self.ensure_backend(hostgroup).await {
             return self.send_error(1, &err).await.map(|_| None);
         }

@@ -37,7 +37,8 @@ use crate::protocol::constants::{cap, com, errors, status};
 use crate::protocol::messages::Err as ErrPacket;
 use crate::protocol::packet::{put_packet, Header, HEADER_LEN};
 use crate::protocol::response::{Expect, Outcome, Progress, Tracker};
-use crate::query::{digest, Context};
+use crate::query::statement::Statement;
+use crate::query::Context;
 
 /// The server's ER_UNKNOWN_STMT_HANDLER.
 const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
@@ -423,14 +424,17 @@ impl Session {
     }
 
     async fn stmt_prepare(&mut self, packet: &[u8]) -> Result<(), End> {
-        if let Some(answered) = self.try_local(com::STMT_PREPARE, packet).await {
+        let payload = payload_of(packet);
+        let body = payload.get(1..).unwrap_or_default();
+        let mut statement = Statement::whole(body);
+        if let Some(answered) = self.try_local(com::STMT_PREPARE, &statement).await {
             return answered;
         }
-        let payload = payload_of(packet);
-        let mut sql: Arc<[u8]> = payload.get(1..).unwrap_or_default().into();
-        let mut text = String::from_utf8_lossy(&sql).into_owned();
-        let digest_text = digest::digest_text(&text);
-        let effects = sql::effects(&text);
+        let mut sql: Arc<[u8]> = body.into();
+        let effects = sql::effects_of(&statement);
+        let digest = statement.digest();
+        let digest_text = statement.take_digest_text();
+        let mut text = statement.text().to_owned();
         // CONNECTION_ID() is this session's for the statement's life: prepared as its value.
         // ROW_COUNT() and FOUND_ROWS() change between executes: prepared as reads of values set
         // before each execute. What the statement does is what the client's text says.
@@ -447,7 +451,7 @@ impl Session {
         }
         let def = Prepared {
             effects,
-            digest: digest::hash(&digest_text),
+            digest,
             kind: crate::stats::classify(&sql),
             schema: self.schema.clone(),
             vars: self.vars.clone(),

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tracing::{debug, info, warn};
 
+use super::forward::MAX_LOCAL_QUERY;
 use super::{backend_round_trip, End, Session};
 use crate::hostgroups::Server;
 use crate::pool::{BackendConn, ConnectParams};
@@ -24,10 +25,8 @@ use crate::protocol::messages::{encode_ok, Err as ErrPacket, Ok as OkPacket};
 use crate::protocol::packet::{put_packet, HEADER_LEN};
 use crate::protocol::response::Expect;
 use crate::protocol::wire::put_lenenc_bytes;
+use crate::query::statement::Statement;
 use crate::query::{CacheKey, Capture, Context, Decision, DigestKey, Execution};
-
-/// How much of a query that is not valid UTF-8 the rules and the digest look at.
-const MAX_LOSSY: usize = 64 * 1024;
 
 /// ProxySQL answers `error_msg` rules with ER_NOT_ALLOWED_COMMAND.
 pub(super) const RULE_ERROR: (u16, &str) = (1148, "42000");
@@ -47,36 +46,33 @@ pub(super) struct RouteState {
 
 impl Session {
     pub(super) async fn query(&mut self, packet: &[u8]) -> Result<(), End> {
+        let started = Instant::now();
+        // Read once: everything below takes this statement, nothing decodes or lexes the body
+        // again.
+        let mut statement = Statement::new(packet.get(HEADER_LEN + 1..).unwrap_or_default());
         // LAST_INSERT_ID and `@@socket` are the session's own, whatever the rules say.
-        if let Some(answered) = self.try_local(com::QUERY, packet).await {
+        if let Some(answered) = self.try_local(com::QUERY, &statement).await {
             return answered;
         }
-        let started = Instant::now();
-        let body = packet.get(HEADER_LEN + 1..).unwrap_or_default();
-        // Valid UTF-8 is used in place. Otherwise (binary literals) a lossy copy of at most
-        // MAX_LOSSY bytes is what rules and digest see, and the query is never rewritten.
-        // One validation: the text is borrowed when it is valid.
-        let (text, lossless) = match std::str::from_utf8(body) {
-            Ok(t) => (Cow::Borrowed(t), true),
-            Err(_) => (
-                String::from_utf8_lossy(&body[..body.len().min(MAX_LOSSY)]),
-                false,
-            ),
-        };
-        let effects = super::sql::effects(&text);
+        let effects = super::sql::effects_of(&statement);
         if let Some(kill) = &effects.kill {
             let hostgroup = self.user.0.row.default_hostgroup;
             return self.kill(kill, hostgroup).await;
         }
+        let digest_text = statement.take_digest_text();
+        let (text, lossless) = (statement.text(), statement.lossless());
         let cx = Context {
-            text: &text,
+            text,
             username: &self.user.0.row.username,
             schema: self.schema.as_deref(),
             client_addr: self.registration.entry.peer.ip(),
             proxy_addr: self.registration.entry.local,
             flag_in: self.route.next_flag_in,
         };
-        let decision = self.shared.query.process(&cx);
+        let decision = self
+            .shared
+            .query
+            .decide(&cx, digest_text, statement.digest());
         let a = &decision.actions;
         self.follow_rules(a);
         if a.log == Some(true) {
@@ -85,7 +81,7 @@ impl Session {
                 rules = ?a.matched,
                 digest = %crate::query::digest::format(decision.digest),
                 schema = self.schema.as_deref().unwrap_or(""),
-                query = %decision.text(&text),
+                query = %decision.text(text),
                 "query matched a rule with log=1"
             );
         }
@@ -109,7 +105,7 @@ impl Session {
             username: self.user.0.row.username.clone(),
             schema: self.schema.clone(),
             flavor: self.flavor,
-            text: decision.text(&text).to_string(),
+            text: decision.text(text).to_string(),
         });
         if let Some(key) = &cache_key {
             if let Some(hit) = self.shared.query.cache.get(key) {
@@ -122,27 +118,24 @@ impl Session {
             }
         }
 
-        self.run_on_backend(
-            packet, &text, lossless, effects, &decision, cache_key, started,
-        )
-        .await
+        self.run_on_backend(packet, &statement, effects, &decision, cache_key, started)
+            .await
     }
 
     /// The routed half of a COM_QUERY: the hostgroup, the delay, ClickHouse or the statement
     /// that runs (rewritten, session functions replaced) with its timeout, retries and mirror,
     /// then the digest record and the cache.
-    #[allow(clippy::too_many_arguments)]
     async fn run_on_backend(
         &mut self,
         packet: &[u8],
-        text: &str,
-        lossless: bool,
+        statement: &Statement<'_>,
         effects: super::sql::Effects,
         decision: &Decision,
         cache_key: Option<CacheKey>,
         started: Instant,
     ) -> Result<(), End> {
         let a = &decision.actions;
+        let (text, lossless) = (statement.text(), statement.lossless());
         let hostgroup = self.choose_hostgroup(decision);
         self.registration
             .entry
@@ -157,7 +150,7 @@ impl Session {
                 .clickhouse_statement(decision, text, lossless, hostgroup, started, cache_key)
                 .await;
         }
-        let (effects, rewritten) = self.statement_to_send(a, text, lossless, effects, packet);
+        let (effects, rewritten) = self.statement_to_send(a, statement, effects, packet);
         if let Some(mirror) = a.mirror_hostgroup {
             self.mirror(mirror, decision.text(text).to_string());
         }
@@ -224,16 +217,16 @@ impl Session {
     }
 
     /// The statement that runs: the rules' rewrite, then the session functions the proxy knows
-    /// (`ROW_COUNT()`, `CONNECTION_ID()`, …) replaced by their values; with the effects of what
-    /// is sent.
+    /// (`ROW_COUNT()`, `CONNECTION_ID()`, …) replaced by their values, or `@@socket` hidden;
+    /// with the effects of what is sent.
     fn statement_to_send<'p>(
         &self,
         a: &crate::query::rules::Actions,
-        text: &str,
-        lossless: bool,
+        statement: &Statement<'_>,
         effects: super::sql::Effects,
         packet: &'p [u8],
     ) -> (super::sql::Effects, Cow<'p, [u8]>) {
+        let (text, lossless) = (statement.text(), statement.lossless());
         let ruled = match &a.rewritten {
             Some(_) if !lossless => {
                 // Rewriting would turn the bytes that are not UTF-8 into U+FFFD.
@@ -246,9 +239,15 @@ impl Session {
             }
             None => None,
         };
-        let effects = match &ruled {
-            Some(new) => super::sql::effects(new),
-            None => effects,
+        // Clients that prefer a unix socket must not learn the backend's.
+        let (effects, socketless) = match &ruled {
+            Some(new) => super::sql::read_rewritten(new, MAX_LOCAL_QUERY),
+            None => {
+                let socketless = (lossless && statement.size() <= MAX_LOCAL_QUERY)
+                    .then(|| super::sql::without_socket_of(statement))
+                    .flatten();
+                (effects, socketless)
+            }
         };
         let session_id = self.registration.entry.id;
         let substituted = match &ruled {
@@ -261,7 +260,7 @@ impl Session {
                 .then(|| self.dep.statement_diagnostics(&effects))
                 .flatten()
         });
-        let rewritten: Cow<'_, [u8]> = match substituted.or(ruled) {
+        let rewritten: Cow<'_, [u8]> = match substituted.or(socketless).or(ruled) {
             Some(new) => {
                 let mut payload = Vec::with_capacity(new.len() + 1);
                 payload.push(com::QUERY);

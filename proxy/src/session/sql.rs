@@ -1,155 +1,13 @@
-//! Just enough SQL reading to keep multiplexing safe: a lexer that skips strings and comments,
-//! and a classifier that says what a statement does to session state (SET assignments, USE,
-//! locks, temporary tables, user variables, text PREPARE, …).
+//! Just enough SQL reading to keep multiplexing safe: a classifier that says what a statement
+//! does to session state (SET assignments, USE, locks, temporary tables, user variables, text
+//! PREPARE, …), reading the tokens of the query path's one lexer (`query::lex`), taken from the
+//! statement's [`Statement`] when the session has one.
 //!
 //! It never has to understand everything: a statement it cannot read is forwarded unchanged,
 //! and what it did to the session is learned from the server's session tracking instead.
 
-/// One lexical token; spans index the statement text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tok {
-    /// A bare word (keyword or identifier).
-    Word(usize, usize),
-    /// A `quoted` identifier, span inside the back-ticks.
-    Ident(usize, usize),
-    /// A 'string' or "string", span including the quotes.
-    Str(usize, usize),
-    /// `@name`: a user variable, span including the `@`.
-    UserVar(usize, usize),
-    /// `@@[scope.]name`; span of what follows the `@@`.
-    SysVar(usize, usize),
-    Punct(usize, u8),
-}
-
-fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
-}
-
-/// Tokenises `sql`, dropping comments (the contents of `/*! … */` count as code).
-fn lex(sql: &str) -> Vec<Tok> {
-    let s = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut in_exec_comment = false;
-    while i < s.len() {
-        let b = s[i];
-        let next = s.get(i + 1).copied();
-        match b {
-            b if b.is_ascii_whitespace() => i += 1,
-            b'#' => i = skip_line(s, i),
-            b'-' if next == Some(b'-') && s.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) => {
-                i = skip_line(s, i)
-            }
-            b'/' if next == Some(b'*') => {
-                if s.get(i + 2) == Some(&b'!') || s.get(i + 2) == Some(&b'M') {
-                    // Executable comment: `/*!50003 …` or `/*M!100301 …`.
-                    i += 3;
-                    if s.get(i - 1) == Some(&b'M') {
-                        i += 1;
-                    }
-                    while s.get(i).is_some_and(u8::is_ascii_digit) {
-                        i += 1;
-                    }
-                    in_exec_comment = true;
-                } else {
-                    i = find(s, i + 2, b"*/").map_or(s.len(), |p| p + 2);
-                }
-            }
-            b'*' if next == Some(b'/') && in_exec_comment => {
-                in_exec_comment = false;
-                i += 2;
-            }
-            b'\'' | b'"' => {
-                let end = skip_quoted(s, i, b);
-                out.push(Tok::Str(i, end));
-                i = end;
-            }
-            b'`' => match quoted_end(s, i, b) {
-                Some(end) => {
-                    out.push(Tok::Ident(i + 1, end - 1));
-                    i = end;
-                }
-                // Unterminated (the server refuses the statement): the rest is one word, so no
-                // span ends past the text or inside a character.
-                None => {
-                    out.push(Tok::Word(i, s.len()));
-                    i = s.len();
-                }
-            },
-            b'@' if next == Some(b'@') => {
-                let start = i + 2;
-                let mut j = start;
-                while j < s.len() && (is_word(s[j]) || s[j] == b'.') {
-                    j += 1;
-                }
-                out.push(Tok::SysVar(start, j));
-                i = j;
-            }
-            b'@' => {
-                let mut j = i + 1;
-                match s.get(j) {
-                    Some(&q @ (b'\'' | b'"' | b'`')) => j = skip_quoted(s, j, q),
-                    _ => {
-                        while j < s.len() && (is_word(s[j]) || s[j] == b'.') {
-                            j += 1;
-                        }
-                    }
-                }
-                let end = j.max(i + 1).min(s.len());
-                out.push(Tok::UserVar(i, end));
-                i = end;
-            }
-            b if is_word(b) => {
-                let start = i;
-                while i < s.len() && is_word(s[i]) {
-                    i += 1;
-                }
-                out.push(Tok::Word(start, i));
-            }
-            _ => {
-                out.push(Tok::Punct(i, b));
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-fn skip_line(s: &[u8], i: usize) -> usize {
-    find(s, i, b"\n").map_or(s.len(), |p| p + 1)
-}
-
-fn find(s: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
-    s.get(from..)?
-        .windows(pat.len())
-        .position(|w| w == pat)
-        .map(|p| p + from)
-}
-
-/// The index just past the closing quote (backslash escapes and doubled quotes honoured).
-fn skip_quoted(s: &[u8], start: usize, q: u8) -> usize {
-    quoted_end(s, start, q).unwrap_or(s.len())
-}
-
-/// Just past the quote that closes the one at `start`; `None` when nothing closes it.
-fn quoted_end(s: &[u8], start: usize, q: u8) -> Option<usize> {
-    let mut i = start + 1;
-    while i < s.len() {
-        if s[i] == b'\\' && q != b'`' {
-            i += 2;
-            continue;
-        }
-        if s[i] == q {
-            if s.get(i + 1) == Some(&q) {
-                i += 2;
-                continue;
-            }
-            return Some(i + 1);
-        }
-        i += 1;
-    }
-    None
-}
+use crate::query::lex::{lex, Tok};
+use crate::query::statement::{effect_tokens, Statement};
 
 /// One session variable assignment a SET makes, name lowercased; `None` value means DEFAULT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,6 +141,7 @@ pub const NAMES_VARS: [&str; 4] = [
 fn tok_text<'a>(sql: &'a str, t: &Tok) -> &'a str {
     match *t {
         Tok::Word(a, b)
+        | Tok::Num(a, b)
         | Tok::Ident(a, b)
         | Tok::Str(a, b)
         | Tok::SysVar(a, b)
@@ -298,9 +157,18 @@ fn tok_upper(sql: &str, t: &Tok) -> String {
     }
 }
 
-/// Reads what `sql` does to the session.
+/// Reads what `sql` does to the session (a text no [`Statement`] was made of: a rule's
+/// rewrite, tests).
 pub fn effects(sql: &str) -> Effects {
-    let toks = lex(sql);
+    analyse(sql, &effect_tokens(sql))
+}
+
+/// What the statement does to the session, from its tokens.
+pub fn effects_of(st: &Statement<'_>) -> Effects {
+    analyse(st.text(), st.tokens())
+}
+
+fn analyse(sql: &str, toks: &[Tok]) -> Effects {
     let mut e = Effects::default();
     // Statements separated by `;` (a trailing one does not count).
     let mut stmts: Vec<&[Tok]> = toks
@@ -308,7 +176,7 @@ pub fn effects(sql: &str) -> Effects {
         .filter(|s| !s.is_empty())
         .collect();
     e.multi_statement = stmts.len() > 1;
-    scan_tokens(&toks, sql, &mut e);
+    scan_tokens(toks, sql, &mut e);
     // Only single statements are classified in detail; a multi-statement packet pins while
     // it runs and leaves what it did to tracking.
     if e.multi_statement {
@@ -495,7 +363,7 @@ fn drop_temporary_names(names: &[Tok], sql: &str) -> Vec<String> {
                     dropped.push(unquote(text(n)).to_ascii_lowercase());
                 }
             }
-            Tok::Word(..) | Tok::Ident(..)
+            Tok::Word(..) | Tok::Num(..) | Tok::Ident(..)
                 if !matches!(upper(t).as_str(), "RESTRICT" | "CASCADE") =>
             {
                 last = Some(t);
@@ -534,7 +402,7 @@ fn uses_tables(stmt: &[Tok], words: &[String], sql: &str) -> bool {
         "SHOW" => !matches!(w(1), "WARNINGS" | "ERRORS" | "COUNT"),
         "SELECT" => stmt.windows(2).any(|p| {
             tok_upper(sql, &p[0]) == "FROM"
-                && matches!(p[1], Tok::Word(..) | Tok::Ident(..))
+                && matches!(p[1], Tok::Word(..) | Tok::Num(..) | Tok::Ident(..))
                 && tok_upper(sql, &p[1]) != "DUAL"
         }),
         _ => false,
@@ -588,11 +456,15 @@ fn unaliased_select_items(stmt: &[Tok], sql: &str) -> Vec<(usize, usize)> {
             || (item.len() >= 2
                 && matches!(
                     item[item.len() - 1],
-                    Tok::Word(..) | Tok::Ident(..) | Tok::Str(..)
+                    Tok::Word(..) | Tok::Num(..) | Tok::Ident(..) | Tok::Str(..)
                 )
                 && matches!(
                     item[item.len() - 2],
-                    Tok::Punct(_, b')') | Tok::Word(..) | Tok::Ident(..) | Tok::Str(..)
+                    Tok::Punct(_, b')')
+                        | Tok::Word(..)
+                        | Tok::Num(..)
+                        | Tok::Ident(..)
+                        | Tok::Str(..)
                 ));
         if let (false, Some(first), Some(last)) = (aliased, item.first(), item.last()) {
             items.push((tok_start(first), tok_end(last)));
@@ -661,7 +533,7 @@ fn parse_kill(toks: &[Tok], sql: &str) -> Kill {
     }
     let target = match rest {
         [t] => match tok_text(sql, t).parse::<u64>() {
-            Ok(id) if matches!(t, Tok::Word(..)) => KillTarget::Id(id),
+            Ok(id) if matches!(t, Tok::Word(..) | Tok::Num(..)) => KillTarget::Id(id),
             _ => KillTarget::Unreadable,
         },
         [id, n] if query_only && upper(id) == "ID" => KillTarget::QueryId(tok_text(sql, n).into()),
@@ -837,10 +709,10 @@ fn set_item(item: &[Tok], sql: &str, e: &mut Effects) -> bool {
             };
             (name, &item[1..])
         }
-        Tok::Word(..) => match kw.as_str() {
+        Tok::Word(..) | Tok::Num(..) => match kw.as_str() {
             "GLOBAL" => return true,
             "SESSION" | "LOCAL" => match item.get(1) {
-                Some(t @ (Tok::Word(..) | Tok::Ident(..))) => {
+                Some(t @ (Tok::Word(..) | Tok::Num(..) | Tok::Ident(..))) => {
                     (text(t).to_ascii_lowercase(), &item[2..])
                 }
                 _ => return false,
@@ -874,22 +746,11 @@ fn set_item(item: &[Tok], sql: &str, e: &mut Effects) -> bool {
 }
 
 fn tok_start(t: &Tok) -> usize {
-    match *t {
-        Tok::Word(a, _) | Tok::Str(a, _) => a,
-        Tok::Ident(a, _) => a.saturating_sub(1),
-        Tok::SysVar(a, _) => a.saturating_sub(2),
-        Tok::Punct(a, _) => a,
-        Tok::UserVar(a, _) => a,
-    }
+    t.start()
 }
 
 fn tok_end(t: &Tok) -> usize {
-    match *t {
-        Tok::Word(_, b) | Tok::Str(_, b) | Tok::SysVar(_, b) => b,
-        Tok::Ident(_, b) => b + 1,
-        Tok::Punct(a, _) => a + 1,
-        Tok::UserVar(_, b) => b,
-    }
+    t.end()
 }
 
 /// Whether an assigned value is an expression the server evaluates (`CONCAT(@@sql_mode, …)`,
@@ -901,7 +762,7 @@ pub fn is_computed(value: &str) -> bool {
     }
     !matches!(
         lex(value).as_slice(),
-        [Tok::Str(..) | Tok::Word(..) | Tok::Ident(..)]
+        [Tok::Str(..) | Tok::Word(..) | Tok::Num(..) | Tok::Ident(..)]
     )
 }
 
@@ -960,9 +821,24 @@ pub enum Reads {
 
 /// Recognises `SELECT f() [[AS] alias] [FROM DUAL]` for the session values the proxy knows.
 pub fn local_query(sql: &str) -> Option<LocalQuery> {
-    let trimmed = sql.trim().trim_end_matches(';').trim_end();
-    let toks = lex(trimmed);
-    let text = |a: usize, b: usize| trimmed.get(a..b).unwrap_or("");
+    local_query_in(sql, &lex(sql))
+}
+
+/// [`local_query`] of a statement already lexed.
+pub fn local_query_of(st: &Statement<'_>) -> Option<LocalQuery> {
+    local_query_in(st.text(), st.tokens())
+}
+
+fn local_query_in(sql: &str, toks: &[Tok]) -> Option<LocalQuery> {
+    // What counts is the text without surrounding whitespace and one run of trailing `;`.
+    let lead = sql.len() - sql.trim_start().len();
+    let end = lead + sql.trim().trim_end_matches(';').trim_end().len();
+    let toks: Vec<Tok> = toks
+        .iter()
+        .take_while(|t| t.start() < end)
+        .map(|t| clip(*t, end))
+        .collect();
+    let text = |a: usize, b: usize| sql.get(a..b).unwrap_or("");
     let up = |t: &Tok| match *t {
         Tok::Word(a, b) => text(a, b).to_ascii_uppercase(),
         _ => String::new(),
@@ -1009,13 +885,13 @@ pub fn local_query(sql: &str) -> Option<LocalQuery> {
         if up(t) == "AS" {
             tail = &tail[1..];
             match tail.first() {
-                Some(Tok::Word(..) | Tok::Ident(..) | Tok::Str(..)) => {}
+                Some(Tok::Word(..) | Tok::Num(..) | Tok::Ident(..) | Tok::Str(..)) => {}
                 _ => return None,
             }
         }
     }
     match tail.first() {
-        Some(t @ Tok::Word(a, b)) if up(t) != "FROM" => {
+        Some(t @ (Tok::Word(a, b) | Tok::Num(a, b))) if up(t) != "FROM" => {
             column = text(*a, *b).to_string();
             tail = &tail[1..];
         }
@@ -1035,6 +911,18 @@ pub fn local_query(sql: &str) -> Option<LocalQuery> {
         _ => return None,
     }
     Some(LocalQuery { column, reads })
+}
+
+/// `t` ending at `end` at the latest (an unterminated string or identifier runs to the end).
+fn clip(t: Tok, end: usize) -> Tok {
+    match t {
+        Tok::Word(a, b) => Tok::Word(a, b.min(end)),
+        Tok::Num(a, b) => Tok::Num(a, b.min(end)),
+        Tok::Str(a, b) => Tok::Str(a, b.min(end)),
+        Tok::UserVar(a, b) => Tok::UserVar(a, b.min(end)),
+        Tok::SysVar(a, b) => Tok::SysVar(a, b.min(end)),
+        other => other,
+    }
 }
 
 /// `sql` with each call in `calls` replaced by its value: how a statement that reads a session
@@ -1080,7 +968,25 @@ pub fn substitute(
 /// replaced by `NULL AS `@@socket``, so the server answers the rest and no client learns the
 /// backend's socket path; `None` when the query is not such a list.
 pub fn without_socket(sql: &str) -> Option<String> {
-    let toks = lex(sql);
+    without_socket_in(sql, &lex(sql))
+}
+
+/// What a text the proxy made (a rule's rewrite) does, and, when it is at most `max_socketless`
+/// bytes, the text with `@@socket` hidden ([`without_socket`]): one lexing for both.
+pub fn read_rewritten(sql: &str, max_socketless: usize) -> (Effects, Option<String>) {
+    let toks = effect_tokens(sql);
+    let socketless = (sql.len() <= max_socketless)
+        .then(|| without_socket_in(sql, &toks))
+        .flatten();
+    (analyse(sql, &toks), socketless)
+}
+
+/// [`without_socket`] of a statement already lexed.
+pub fn without_socket_of(st: &Statement<'_>) -> Option<String> {
+    without_socket_in(st.text(), st.tokens())
+}
+
+fn without_socket_in(sql: &str, toks: &[Tok]) -> Option<String> {
     let (first, rest) = toks.split_first()?;
     if tok_upper(sql, first) != "SELECT" {
         return None;
@@ -1110,6 +1016,61 @@ pub fn without_socket(sql: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::statement::HEAD;
+
+    /// A multi-MB INSERT keeps a bounded number of tokens, and whatever its tail holds, what
+    /// the bounded scan finds equals the scan of every token.
+    #[test]
+    fn the_bounded_scan_of_a_large_statement_finds_what_the_whole_scan_finds() {
+        let rows = vec!["(1, 'abc', 2.5, NULL)"; 8_000].join(", ");
+        let big = format!("INSERT INTO t (a, b, c, d) VALUES {rows}");
+        let whole = |sql: &str| analyse(sql, &lex(sql));
+        let st = Statement::new(big.as_bytes());
+        assert!(st.tokens().len() < HEAD / 2, "{}", st.tokens().len());
+        assert_eq!(effects_of(&st), whole(&big));
+        assert_eq!(st.digest_text(), crate::query::digest::digest_text(&big));
+        // Near the bound: calls whose parentheses lie past it, at each offset.
+        let pad = "x".repeat(HEAD - 40);
+        for shift in 0..8 {
+            let sql = format!(
+                "INSERT INTO t VALUES ('{}', LAST_INSERT_ID()), {rows}",
+                &pad[shift..]
+            );
+            assert_eq!(
+                effects_of(&Statement::new(sql.as_bytes())),
+                whole(&sql),
+                "{shift}"
+            );
+        }
+        let near = format!("INSERT INTO t VALUES ('{pad}', 1, LAST_INSERT_ID(5)), {rows}");
+        for tail in [
+            "",
+            ";",
+            " ; ;",
+            ", (LAST_INSERT_ID(), 1, 2, 3)",
+            ", (@x, 1, 2, 3)",
+            ", (@@identity, 1, 2, 3)",
+            "; KILL 5",
+            "; SELECT 1",
+            " ON DUPLICATE KEY UPDATE a = ROW_COUNT()",
+            ", (NEXT VALUE FOR s, 1, 2, 3)",
+        ] {
+            for sql in [format!("{big}{tail}"), format!("{near}{tail}")] {
+                let st = Statement::new(sql.as_bytes());
+                assert_eq!(effects_of(&st), whole(&sql), "{tail}");
+                assert_eq!(
+                    st.digest_text(),
+                    crate::query::digest::digest_text(&sql),
+                    "{tail}"
+                );
+            }
+        }
+        let select = format!("SELECT ROW_COUNT(), a FROM t WHERE a IN ({})", rows);
+        let st = Statement::new(select.as_bytes());
+        assert_eq!(effects_of(&st), whole(&select));
+        let set = format!("SET @a = '{pad}', sql_mode = 'ANSI'");
+        assert_eq!(effects_of(&Statement::new(set.as_bytes())), whole(&set));
+    }
 
     /// Found by the `statement` fuzz target: an unterminated backquote made the item span end one
     /// past the text, so the substitution of a session function in that item failed.
