@@ -96,15 +96,8 @@ impl QueryProcessor {
             .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
     }
 
-    /// Digest and rules for one query.
-    pub fn process(&self, cx: &Context<'_>) -> Decision {
-        let digest_text = digest::digest_text(cx.text);
-        let digest = digest::hash(&digest_text);
-        self.decide(cx, digest_text, digest)
-    }
-
-    /// Rules for a query whose digest is already known (a prepared statement's executions
-    /// reuse the digest computed once at prepare).
+    /// Rules for a query whose digest is already known: computed with its `Statement`, or once
+    /// at prepare for a prepared statement's executions.
     pub fn decide(&self, cx: &Context<'_>, digest_text: String, digest: u64) -> Decision {
         let rules = self.rules();
         let actions = if rules.is_empty() {
