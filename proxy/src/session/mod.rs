@@ -574,8 +574,9 @@ impl Session {
         let Some(lent) = self.backend.as_mut() else {
             return Ok(());
         };
-        let want = self.vars.clone();
-        let Some(set) = state::reconcile(&lent.conn.vars, &want, self.collation) else {
+        // Compared in place: most statements find the connection already in the client's state,
+        // and a copy of the variables is only worth making once they were set.
+        let Some(set) = state::reconcile(&lent.conn.vars, &self.vars, self.collation) else {
             return Ok(());
         };
         debug!(%set, "reconciling backend session state");
@@ -584,7 +585,7 @@ impl Session {
         let outcome = backend_round_trip(&mut lent.conn, &payload, Expect::Results).await;
         match outcome {
             Ok(o) if o.error.is_none() => {
-                lent.conn.vars = want;
+                lent.conn.vars = self.vars.clone();
                 Ok(())
             }
             Ok(o) => {
